@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The one definition of every map key and value shared by the datapath (bpf/steer.bpf.c),
+ * the agent and steerctl. Fixed-width types and explicit padding only: the same bytes are
+ * read by both sides, and LPM keys are compared bit by bit including their padding. */
+#ifndef STEER_ABI_H
+#define STEER_ABI_H
+
+#ifdef __bpf__
+#include <linux/types.h>
+#else
+#include <linux/types.h>
+#endif
+
+#define STEER_ABI_VERSION 1
+
+/* How many rules one source prefix can carry before the compiler cuts the list and ends it
+ * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
+#define STEER_MAX_RULES 32
+
+/* Default map sizes. */
+#define STEER_SRC_ENTRIES   65536
+#define STEER_ROUTE_ENTRIES 262144
+#define STEER_NH_ENTRIES    65536
+#define STEER_LINK_ENTRIES  4096
+#define STEER_VLAN_ENTRIES  4096
+
+/* Address families as the kernel spells them; repeated here so BPF code needs no libc. */
+#define STEER_AF_INET  2
+#define STEER_AF_INET6 10
+
+/* Source-prefix trie: (family, source prefix) -> every rule whose `from` covers it.
+ * prefixlen counts the 32 bits of family+pad plus the address prefix length. */
+struct steer_src_key {
+	__u32 prefixlen;
+	__u8  family;
+	__u8  pad[3];
+	__u8  addr[16];
+};
+#define STEER_SRC_KEY_BITS(plen) (32u + (plen))
+
+enum steer_rule_action {
+	STEER_RULE_LOOKUP = 1,	/* look up `table`; no route or a miss continues */
+	STEER_RULE_PUNT   = 2,	/* a rule the fast path does not evaluate: hand to the kernel */
+};
+
+struct steer_rule {
+	__u32 priority;
+	__u32 table;
+	__u8  action;		/* enum steer_rule_action */
+	__u8  pad[7];
+};
+
+struct steer_rule_list {
+	__u32 count;
+	__u32 pad;
+	struct steer_rule rules[STEER_MAX_RULES];
+};
+
+/* Route trie: (table, family, destination prefix) -> best route of that prefix.
+ * prefixlen counts the 64 bits of table+family+pad plus the address prefix length. */
+struct steer_route_key {
+	__u32 prefixlen;
+	__u32 table;
+	__u8  family;
+	__u8  pad[3];
+	__u8  addr[16];
+};
+#define STEER_ROUTE_KEY_BITS(plen) (64u + (plen))
+
+enum steer_route_type {
+	STEER_RT_FORWARD = 1,	/* unicast, one next hop the fast path can reach */
+	STEER_RT_PUNT    = 2,	/* anything else the kernel must decide (local, multipath, ...) */
+};
+
+struct steer_route {
+	__u8  type;		/* enum steer_route_type */
+	__u8  dst_len;
+	__u16 pad;
+	__u32 nh_id;		/* key into the nexthops map when type is FORWARD */
+};
+
+struct steer_nexthop {
+	__u32 ifindex;
+	__u8  family;		/* family of gw; 0 when the destination is on-link */
+	__u8  pad[3];
+	__u8  gw[16];
+};
+
+/* Links the datapath may meet, by ifindex. */
+enum steer_link_flags {
+	STEER_LINK_UP      = 1u << 0,	/* IFF_UP and IFF_RUNNING */
+	STEER_LINK_FWD4    = 1u << 1,	/* IPv4 forwarding enabled on this device */
+	STEER_LINK_FWD6    = 1u << 2,	/* IPv6 forwarding enabled (device and all) */
+};
+
+struct steer_link {
+	__u32 flags;		/* enum steer_link_flags */
+	__u8  rp_filter;	/* effective IPv4 rp_filter: max(all, device) */
+	__u8  pad[3];
+};
+
+/* One 802.1Q sub-interface: (lower ifindex, VLAN id) -> its own ifindex. */
+struct steer_vlan_key {
+	__u32 ifindex;
+	__u16 vid;
+	__u16 pad;
+};
+
+struct steer_vlan {
+	__u32 ifindex;
+};
+
+/* Global state, one entry. `synced` is 0 until the agent's first full sync and after a
+ * clean stop: the program punts every packet while it is 0. */
+struct steer_state {
+	__u32 synced;
+	__u32 abi_version;
+	__u64 generation;	/* bumped at every applied sync */
+};
+
+/* Per-CPU counters, indexed by these. */
+enum steer_stat {
+	STEER_STAT_RX = 0,
+	STEER_STAT_FORWARDED,
+	STEER_STAT_PUNT_NOT_SYNCED,
+	STEER_STAT_PUNT_NOT_IP,
+	STEER_STAT_PUNT_MALFORMED,
+	STEER_STAT_PUNT_NOT_FOR_US,	/* pkt_type other than host: the kernel drops or floods it */
+	STEER_STAT_PUNT_VLAN,
+	STEER_STAT_PUNT_IIF,		/* ingress device unknown, or forwarding off on it */
+	STEER_STAT_PUNT_TTL,
+	STEER_STAT_PUNT_IP_OPTIONS,
+	STEER_STAT_PUNT_FRAGMENT,
+	STEER_STAT_PUNT_SPECIAL_ADDR,	/* multicast, loopback, link-local, ... */
+	STEER_STAT_PUNT_NO_RULE_LIST,
+	STEER_STAT_PUNT_RULE,		/* a rule the fast path does not evaluate */
+	STEER_STAT_PUNT_NO_ROUTE,	/* every rule missed: the kernel answers with an error */
+	STEER_STAT_PUNT_ROUTE,		/* local, broadcast, multipath, ...: the kernel decides */
+	STEER_STAT_PUNT_SOURCE_CHECK,	/* the kernel's source validation would not pass as-is */
+	STEER_STAT_PUNT_NEXTHOP,	/* next hop missing */
+	STEER_STAT_PUNT_LINK_DOWN,
+	STEER_STAT_PUNT_HAIRPIN,	/* out the way it came: the kernel also sends a redirect */
+	STEER_STAT_PUNT_MTU,
+	STEER_STAT_PUNT_REDIRECT,	/* bpf_redirect_neigh refused */
+	STEER_STAT_MAX,
+};
+
+/* What the program decided, left in skb->cb[] so BPF_PROG_TEST_RUN callers (tests,
+ * `steerctl explain`) read the decision the real program made. */
+enum steer_verdict {
+	STEER_VERDICT_FORWARD = 1,
+	STEER_VERDICT_PUNT    = 2,
+};
+#define STEER_CB_VERDICT  0	/* verdict << 16 | stat index */
+#define STEER_CB_OIF      1
+#define STEER_CB_PRIORITY 2
+#define STEER_CB_TABLE    3
+#define STEER_CB_NH       4
+
+#ifndef __bpf__
+/* Names for people and JSON, indexed by enum steer_stat. */
+static const char *const steer_stat_names[STEER_STAT_MAX] = {
+	[STEER_STAT_RX]                  = "rx",
+	[STEER_STAT_FORWARDED]           = "forwarded",
+	[STEER_STAT_PUNT_NOT_SYNCED]     = "punt_not_synced",
+	[STEER_STAT_PUNT_NOT_IP]         = "punt_not_ip",
+	[STEER_STAT_PUNT_MALFORMED]      = "punt_malformed",
+	[STEER_STAT_PUNT_NOT_FOR_US]     = "punt_not_for_us",
+	[STEER_STAT_PUNT_VLAN]           = "punt_vlan",
+	[STEER_STAT_PUNT_IIF]            = "punt_iif",
+	[STEER_STAT_PUNT_TTL]            = "punt_ttl",
+	[STEER_STAT_PUNT_IP_OPTIONS]     = "punt_ip_options",
+	[STEER_STAT_PUNT_FRAGMENT]       = "punt_fragment",
+	[STEER_STAT_PUNT_SPECIAL_ADDR]   = "punt_special_addr",
+	[STEER_STAT_PUNT_NO_RULE_LIST]   = "punt_no_rule_list",
+	[STEER_STAT_PUNT_RULE]           = "punt_rule",
+	[STEER_STAT_PUNT_NO_ROUTE]       = "punt_no_route",
+	[STEER_STAT_PUNT_ROUTE]          = "punt_route",
+	[STEER_STAT_PUNT_SOURCE_CHECK]   = "punt_source_check",
+	[STEER_STAT_PUNT_NEXTHOP]        = "punt_nexthop",
+	[STEER_STAT_PUNT_LINK_DOWN]      = "punt_link_down",
+	[STEER_STAT_PUNT_HAIRPIN]        = "punt_hairpin",
+	[STEER_STAT_PUNT_MTU]            = "punt_mtu",
+	[STEER_STAT_PUNT_REDIRECT]       = "punt_redirect",
+};
+#endif
+
+#define STEER_MAP_SRC    "steer_src"
+#define STEER_MAP_ROUTES "steer_routes"
+#define STEER_MAP_NH     "steer_nexthops"
+#define STEER_MAP_LINKS  "steer_links"
+#define STEER_MAP_VLANS  "steer_vlans"
+#define STEER_MAP_STATE  "steer_state"
+#define STEER_MAP_STATS  "steer_stats"
+
+_Static_assert(sizeof(struct steer_src_key) == 24, "steer_src_key layout");
+_Static_assert(sizeof(struct steer_rule) == 16, "steer_rule layout");
+_Static_assert(sizeof(struct steer_rule_list) == 8 + 16 * STEER_MAX_RULES, "steer_rule_list layout");
+_Static_assert(sizeof(struct steer_route_key) == 28, "steer_route_key layout");
+_Static_assert(sizeof(struct steer_route) == 8, "steer_route layout");
+_Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");
+_Static_assert(sizeof(struct steer_link) == 8, "steer_link layout");
+_Static_assert(sizeof(struct steer_vlan_key) == 8, "steer_vlan_key layout");
+_Static_assert(sizeof(struct steer_state) == 16, "steer_state layout");
+
+#endif

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Packet parsing for the steer datapath. Every helper returns 0 on success and a
+ * STEER_STAT_PUNT_* reason (never 0) when the packet must go to the kernel instead. */
+#ifndef STEER_LIB_PARSE_H
+#define STEER_LIB_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "abi.h"
+
+#ifndef ETH_P_8021Q
+#define ETH_P_8021Q 0x8100
+#endif
+
+struct vlan_hdr_steer {
+	__be16 tci;
+	__be16 proto;
+};
+
+/* What the parser learnt about one packet. Addresses are in network order, IPv4 in the
+ * first four bytes of addr_*, the rest zero, matching the map keys. */
+struct steer_pkt {
+	__u32 iif;		/* routing ingress: the VLAN sub-interface when tagged */
+	__u16 vid;		/* VLAN id, 0 when untagged */
+	__u8  inband_tag;	/* the tag is in the packet data, not in skb metadata */
+	__u8  family;
+	__u8  src[16];
+	__u8  dst[16];
+};
+
+/* Returns 0 after Ethernet and at most one 802.1Q tag (pkt->inband_tag says where), pkt->iif
+ * set to the VLAN sub-interface for tagged frames; a punt reason otherwise. */
+static __always_inline int parse_l2(struct __sk_buff *skb, struct steer_pkt *pkt, void *vlans,
+				    __u16 *l3_proto)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u16 proto;
+
+	if ((void *)(eth + 1) > data_end)
+		return STEER_STAT_PUNT_MALFORMED;
+	proto = eth->h_proto;
+	pkt->iif = skb->ifindex;
+
+	if (skb->vlan_present) {
+		if (skb->vlan_proto != bpf_htons(ETH_P_8021Q))
+			return STEER_STAT_PUNT_VLAN;
+		pkt->vid = skb->vlan_tci & 0x0fff;
+	}
+	if (proto == bpf_htons(ETH_P_8021Q)) {
+		struct vlan_hdr_steer *vh = (void *)(eth + 1);
+
+		/* A second tag (QinQ), or a tag the kernel did not take off: not ours. */
+		if (skb->vlan_present || (void *)(vh + 1) > data_end)
+			return STEER_STAT_PUNT_VLAN;
+		pkt->vid = bpf_ntohs(vh->tci) & 0x0fff;
+		pkt->inband_tag = 1;
+		proto = vh->proto;
+	}
+	if (skb->vlan_present || pkt->inband_tag) {
+		struct steer_vlan_key vk = { .ifindex = skb->ifindex, .vid = pkt->vid };
+		struct steer_vlan *v = bpf_map_lookup_elem(vlans, &vk);
+
+		if (!v)
+			return STEER_STAT_PUNT_VLAN;
+		pkt->iif = v->ifindex;
+	}
+	*l3_proto = proto;
+	return 0;
+}
+
+/* The IP header: right after Ethernet, or after the one in-band tag. Written as two constants
+ * so the verifier sees a fixed offset. */
+static __always_inline void *l3_header(struct __sk_buff *skb, __u8 inband_tag)
+{
+	void *data = (void *)(long)skb->data;
+
+	return inband_tag ? data + sizeof(struct ethhdr) + sizeof(struct vlan_hdr_steer)
+			  : data + sizeof(struct ethhdr);
+}
+
+static __always_inline int ipv4_special(__u32 a /* network order */)
+{
+	__u8 first = bpf_ntohl(a) >> 24;
+
+	return first == 0 || first == 127 || first >= 224;
+}
+
+/* Returns 0 for an IPv4 header the fast path can forward as-is, a punt reason otherwise. */
+static __always_inline int parse_ipv4(struct __sk_buff *skb, struct steer_pkt *pkt)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *iph = l3_header(skb, pkt->inband_tag);
+
+	if ((void *)(iph + 1) > data_end)
+		return STEER_STAT_PUNT_MALFORMED;
+	if (iph->version != 4 || bpf_ntohs(iph->tot_len) < sizeof(*iph))
+		return STEER_STAT_PUNT_MALFORMED;
+	if (iph->ihl != 5)
+		return STEER_STAT_PUNT_IP_OPTIONS;
+	if (iph->frag_off & bpf_htons(0x3fff))
+		return STEER_STAT_PUNT_FRAGMENT;
+	if (iph->ttl <= 1)
+		return STEER_STAT_PUNT_TTL;
+	if (ipv4_special(iph->saddr) || ipv4_special(iph->daddr))
+		return STEER_STAT_PUNT_SPECIAL_ADDR;
+	pkt->family = STEER_AF_INET;
+	__builtin_memcpy(pkt->src, &iph->saddr, 4);
+	__builtin_memcpy(pkt->dst, &iph->daddr, 4);
+	return 0;
+}
+
+/* Multicast, link-local, loopback, unspecified and v4-mapped: none are forwarded as
+ * ordinary unicast by the kernel. */
+static __always_inline int ipv6_special(const __u8 *a)
+{
+	__u32 w0 = ((const __u32 *)a)[0], w1 = ((const __u32 *)a)[1];
+	__u32 w2 = ((const __u32 *)a)[2], w3 = ((const __u32 *)a)[3];
+
+	if (a[0] == 0xff)
+		return 1;
+	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+		return 1;
+	if (w0 == 0 && w1 == 0 && (w2 == 0 || w2 == bpf_htonl(0xffff)))
+		return w2 == 0 ? (w3 == 0 || w3 == bpf_htonl(1)) : 1;
+	return 0;
+}
+
+/* Returns 0 for an IPv6 header the fast path can forward as-is, a punt reason otherwise. */
+static __always_inline int parse_ipv6(struct __sk_buff *skb, struct steer_pkt *pkt)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6h = l3_header(skb, pkt->inband_tag);
+
+	if ((void *)(ip6h + 1) > data_end)
+		return STEER_STAT_PUNT_MALFORMED;
+	if (ip6h->version != 6)
+		return STEER_STAT_PUNT_MALFORMED;
+	/* Hop-by-hop options are processed by every router on the path: the kernel's job. */
+	if (ip6h->nexthdr == 0)
+		return STEER_STAT_PUNT_IP_OPTIONS;
+	if (ip6h->hop_limit <= 1)
+		return STEER_STAT_PUNT_TTL;
+	__builtin_memcpy(pkt->src, &ip6h->saddr, 16);
+	__builtin_memcpy(pkt->dst, &ip6h->daddr, 16);
+	if (ipv6_special(pkt->src) || ipv6_special(pkt->dst))
+		return STEER_STAT_PUNT_SPECIAL_ADDR;
+	pkt->family = STEER_AF_INET6;
+	return 0;
+}
+
+#endif
