@@ -1,0 +1,284 @@
+/* Skeleton lifecycle (open, pin paths, load, attach) and the pins under the pin directory:
+ * one per map, "prog" for the program, "tcx-ingress-IFNAME" per TCX link. */
+#include "attach.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "steer.skel.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+/* The Debian 6.1 uapi headers predate TCX (Linux 6.6); the kernel's numbers are fixed ABI. */
+#define STEER_BPF_TCX_INGRESS 46
+
+#define TC_HANDLE 0x5e
+#define TC_PRIO   1
+
+static int pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	if ((size_t)snprintf(buf, len, "%s/%s", dir, name) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int check_bpffs(const char *dir)
+{
+	char parent[PATH_MAX], *slash;
+	struct statfs sfs;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (statfs(parent, &sfs) < 0 || sfs.f_type != BPF_FS_MAGIC) {
+		log_err("%s is not on a BPF filesystem; mount one with `mount -t bpf bpf %s`", parent,
+			parent);
+		return -ENOTSUP;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_err("cannot create pin directory %s: %m", dir);
+		return -errno;
+	}
+	return 0;
+}
+
+/* A pinned map whose layout differs from this build's (an upgrade changed abi.h) cannot be
+ * reused: libbpf would refuse to load. Replace it, and say so. */
+static void drop_incompatible_pin(struct bpf_map *map, const char *path)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+	    (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+	     info.value_size != bpf_map__value_size(map) ||
+	     info.max_entries != bpf_map__max_entries(map) ||
+	     info.map_flags != bpf_map__map_flags(map))) {
+		log_notice("pinned map %s has another layout (an older steer?); replacing it", path);
+		unlink(path);
+	}
+	close(fd);
+}
+
+int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	int r;
+
+	*a = (struct attach){ .mode = mode };
+	snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", pin_dir);
+	r = check_bpffs(pin_dir);
+	if (r < 0)
+		return r;
+
+	a->skel = steer_bpf__open();
+	if (!a->skel) {
+		r = -errno;
+		log_err("cannot open the BPF object: %s", strerror(-r));
+		return r;
+	}
+	bpf_object__for_each_map(map, a->skel->obj) {
+		if (bpf_map__is_internal(map))	/* .rodata: per load, never shared */
+			continue;
+		r = pin_path(path, sizeof(path), pin_dir, bpf_map__name(map));
+		if (r < 0)
+			goto fail;
+		drop_incompatible_pin(map, path);
+		r = bpf_map__set_pin_path(map, path);
+		if (r < 0)
+			goto fail;
+	}
+	a->skel->rodata->cfg_source_check = 1;
+	r = steer_bpf__load(a->skel);
+	if (r < 0) {
+		log_err("cannot load the BPF program: %s", strerror(-r));
+		goto fail;
+	}
+	r = pin_path(path, sizeof(path), pin_dir, "prog");
+	if (r < 0)
+		goto fail;
+	unlink(path);
+	r = bpf_program__pin(a->skel->progs.steer_ingress, path);
+	if (r < 0) {
+		log_err("cannot pin the program at %s: %s", path, strerror(-r));
+		goto fail;
+	}
+	log_info("BPF program loaded; maps pinned under %s", pin_dir);
+	return 0;
+fail:
+	steer_bpf__destroy(a->skel);
+	a->skel = NULL;
+	return r;
+}
+
+void attach_fds(const struct attach *a, struct sync_fds *fds)
+{
+	*fds = (struct sync_fds){
+		.src = bpf_map__fd(a->skel->maps.steer_src),
+		.routes = bpf_map__fd(a->skel->maps.steer_routes),
+		.nhs = bpf_map__fd(a->skel->maps.steer_nexthops),
+		.links = bpf_map__fd(a->skel->maps.steer_links),
+		.vlans = bpf_map__fd(a->skel->maps.steer_vlans),
+		.state = bpf_map__fd(a->skel->maps.steer_state),
+	};
+}
+
+static int attach_tcx(struct attach *a, int ifindex, const char *ifname)
+{
+	int prog = bpf_program__fd(a->skel->progs.steer_ingress);
+	char path[PATH_MAX], name[64];
+	int fd, r;
+
+	snprintf(name, sizeof(name), "tcx-ingress-%s", ifname);
+	r = pin_path(path, sizeof(path), a->pin_dir, name);
+	if (r < 0)
+		return r;
+	/* A link pinned by an earlier steerd: swap the program in place, without a gap. */
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		r = bpf_link_update(fd, prog, NULL);
+		close(fd);
+		if (!r) {
+			log_info("%s: replaced the program on the pinned TCX link", ifname);
+			return 0;
+		}
+		/* The device it was on is gone (ENOLINK): start over. */
+		unlink(path);
+	}
+	fd = bpf_link_create(prog, ifindex, STEER_BPF_TCX_INGRESS, NULL);
+	if (fd < 0)
+		return -errno;
+	r = bpf_obj_pin(fd, path);
+	if (r < 0) {
+		r = -errno;
+		log_err("%s: cannot pin the TCX link at %s: %s", ifname, path, strerror(-r));
+	} else {
+		log_info("%s: attached at ingress with TCX", ifname);
+	}
+	close(fd);
+	return r;
+}
+
+static int attach_clsact(struct attach *a, int ifindex, const char *ifname)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO,
+			    .prog_fd = bpf_program__fd(a->skel->progs.steer_ingress),
+			    .flags = BPF_TC_F_REPLACE);
+	int r = bpf_tc_hook_create(&hook);
+
+	if (r < 0 && r != -EEXIST) {
+		log_err("%s: cannot create the clsact qdisc: %s", ifname, strerror(-r));
+		return r;
+	}
+	r = bpf_tc_attach(&hook, &opts);
+	if (r < 0) {
+		log_err("%s: cannot attach the tc filter: %s", ifname, strerror(-r));
+		return r;
+	}
+	log_info("%s: attached at ingress with clsact", ifname);
+	return 0;
+}
+
+int attach_iface(struct attach *a, int ifindex, const char *ifname)
+{
+	int r;
+
+	if (a->mode == ATTACH_CLSACT || (a->mode == ATTACH_AUTO && a->tcx_missing))
+		return attach_clsact(a, ifindex, ifname);
+	r = attach_tcx(a, ifindex, ifname);
+	if (r == -EINVAL && a->mode == ATTACH_AUTO) {
+		/* Kernels before 6.6 do not know the attach type. */
+		log_notice("TCX is not available on this kernel; using clsact");
+		a->tcx_missing = true;
+		return attach_clsact(a, ifindex, ifname);
+	}
+	if (r < 0)
+		log_err("%s: cannot attach with TCX: %s", ifname, strerror(-r));
+	return r;
+}
+
+void attach_close(struct attach *a)
+{
+	steer_bpf__destroy(a->skel);
+	a->skel = NULL;
+}
+
+/* clsact filters are not pinned: find ours on every interface by the program's id. */
+static void detach_clsact_all(__u32 prog_id)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	/* Interfaces without a clsact qdisc make libbpf complain loudly; that is the norm. */
+	libbpf_print_fn_t old = libbpf_set_print(NULL);
+
+	for (i = ifs; i && i->if_index; i++) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)i->if_index,
+				    .attach_point = BPF_TC_INGRESS);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+
+		if (bpf_tc_query(&hook, &opts) || opts.prog_id != prog_id)
+			continue;
+		opts.prog_id = 0;
+		opts.prog_fd = 0;
+		opts.flags = 0;
+		if (!bpf_tc_detach(&hook, &opts))
+			log_info("%s: detached the clsact filter", i->if_name);
+	}
+	if (ifs)
+		if_freenameindex(ifs);
+	libbpf_set_print(old);
+}
+
+int attach_cleanup(const char *pin_dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (pin_path(path, sizeof(path), pin_dir, "prog") == 0 && (fd = bpf_obj_get(path)) >= 0) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			detach_clsact_all(info.id);
+		close(fd);
+	}
+	d = opendir(pin_dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		log_err("cannot open %s: %m", pin_dir);
+		return -errno;
+	}
+	/* Unpinning a TCX link detaches it: the pin held the last reference. */
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || pin_path(path, sizeof(path), pin_dir, de->d_name) < 0)
+			continue;
+		if (unlink(path) < 0)
+			log_warning("cannot remove %s: %m", path);
+	}
+	closedir(d);
+	if (rmdir(pin_dir) < 0 && errno != ENOENT) {
+		log_err("cannot remove %s: %m", pin_dir);
+		return -errno;
+	}
+	log_info("removed steer's program, attachments and pins under %s", pin_dir);
+	return 0;
+}

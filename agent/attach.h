@@ -1,0 +1,31 @@
+/* The BPF side of steerd: load the skeleton with its maps pinned (adopting pins that
+ * exist), attach to interfaces with TCX (or clsact where TCX is missing), and remove it all
+ * again for --cleanup. */
+#ifndef STEER_ATTACH_H
+#define STEER_ATTACH_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "sync.h"
+
+enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_CLSACT };
+
+struct steer_bpf;
+
+struct attach {
+	struct steer_bpf *skel;
+	char pin_dir[PATH_MAX];
+	enum attach_mode mode;
+	bool tcx_missing;	/* learnt at the first attach in auto mode */
+};
+
+int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode);
+void attach_fds(const struct attach *a, struct sync_fds *fds);
+/* Attach the program at ingress of one interface; replaces a previous steer program there. */
+int attach_iface(struct attach *a, int ifindex, const char *ifname);
+void attach_close(struct attach *a);	/* frees; pins and attachments stay */
+/* Detach steer from every interface of this namespace and remove the pins. */
+int attach_cleanup(const char *pin_dir);
+
+#endif

@@ -1,0 +1,54 @@
+/* The compiler: a pure function from the model to the map image the datapath should see.
+ * It never touches the maps; sync.c applies the image. */
+#ifndef STEER_COMPILE_H
+#define STEER_COMPILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi.h"
+#include "model.h"
+
+struct image_src {
+	struct steer_src_key key;
+	struct steer_rule_list val;
+};
+
+struct image_route {
+	struct steer_route_key key;
+	struct steer_route val;	/* val.nh_id is an index into image.nhs until sync maps it */
+};
+
+struct image_link {
+	uint32_t ifindex;
+	struct steer_link val;
+};
+
+struct image_vlan {
+	struct steer_vlan_key key;
+	struct steer_vlan val;
+};
+
+/* Every array is sorted by key (memcmp order) and holds no duplicates. */
+struct image {
+	struct image_src *srcs;
+	size_t nsrcs;
+	struct image_route *routes;
+	size_t nroutes;
+	struct steer_nexthop *nhs;	/* distinct next hops, sorted */
+	size_t nnhs;
+	struct image_link *links;
+	size_t nlinks;
+	struct image_vlan *vlans;
+	size_t nvlans;
+	size_t truncated_lists;		/* lists cut at STEER_MAX_RULES */
+};
+
+/* Why a rule or a route is not one the datapath evaluates itself (NULL: it is). */
+const char *compile_rule_punt_reason(const struct model_rule_key *k);
+const char *compile_route_punt_reason(const struct model_route *r);
+
+int compile_image(const struct model *m, struct image *out);	/* 0 or -ENOMEM */
+void image_free(struct image *img);
+
+#endif

@@ -1,0 +1,482 @@
+/* The model's containers: links, addresses and neighbours by key, routes by
+ * (table, prefix, metric) with their next hops, rules in the kernel's order. */
+#include "model.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+bool prefix_contains(const struct prefix *a, const struct prefix *b)
+{
+	unsigned full, rest;
+
+	if (a->family != b->family || a->len > b->len)
+		return false;
+	full = a->len / 8;
+	rest = a->len % 8;
+	if (memcmp(a->addr, b->addr, full))
+		return false;
+	if (rest) {
+		uint8_t mask = 0xff << (8 - rest);
+
+		if ((a->addr[full] & mask) != (b->addr[full] & mask))
+			return false;
+	}
+	return true;
+}
+
+void prefix_mask(struct prefix *p)
+{
+	unsigned bytes = p->family == AF_INET ? 4 : 16;
+
+	for (unsigned i = 0; i < 16; i++) {
+		int bits = (int)p->len - (int)i * 8;
+
+		if (i >= bytes || bits <= 0)
+			p->addr[i] = 0;
+		else if (bits < 8)
+			p->addr[i] &= 0xff << (8 - bits);
+	}
+}
+
+int prefix_parse(const char *s, struct prefix *out)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	struct prefix p = {};
+	long len;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (inet_pton(AF_INET, buf, p.addr) == 1)
+		p.family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, p.addr) == 1)
+		p.family = AF_INET6;
+	else
+		return -EINVAL;
+	len = p.family == AF_INET ? 32 : 128;
+	if (slash) {
+		long max = len;
+
+		len = strtol(slash + 1, &end, 10);
+		if (*end || end == slash + 1 || len < 0 || len > max)
+			return -EINVAL;
+	}
+	p.len = len;
+	prefix_mask(&p);
+	*out = p;
+	return 0;
+}
+
+const char *prefix_str(const struct prefix *p, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (p->family)
+		inet_ntop(p->family, p->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", p->family ? a : "all", p->len);
+	return buf;
+}
+
+void model_init(struct model *m)
+{
+	*m = (struct model){
+		.links = HTAB_INIT(struct model_link, node, ifindex),
+		.addrs = HTAB_INIT(struct model_addr, node, key),
+		.neighs = HTAB_INIT(struct model_neigh, node, key),
+		.routes = HTAB_INIT(struct model_route, node, key),
+		.all_fwd4 = -1, .all_rp_filter4 = -1, .all_fwd6 = -1,
+	};
+}
+
+static void free_all(struct htab *t, void (*fn)(void *))
+{
+	struct htab_iter it;
+	void *o;
+
+	htab_iter_init(&it, t);
+	while ((o = htab_iter_next(&it)))
+		fn(o);
+	htab_free(t);
+}
+
+static void route_free(void *o)
+{
+	struct model_route *r = o;
+
+	free(r->nh);
+	free(r);
+}
+
+void model_free(struct model *m)
+{
+	free_all(&m->links, free);
+	free_all(&m->addrs, free);
+	free_all(&m->neighs, free);
+	free_all(&m->routes, route_free);
+	free(m->rules);
+	m->rules = NULL;
+	m->nrules = m->rules_cap = 0;
+}
+
+struct model_link *model_link_get(struct model *m, int32_t ifindex)
+{
+	return htab_find(&m->links, &ifindex);
+}
+
+struct model_link *model_link_by_name(struct model *m, const char *name)
+{
+	struct htab_iter it;
+	struct model_link *l;
+
+	htab_iter_init(&it, &m->links);
+	while ((l = htab_iter_next(&it)))
+		if (!strcmp(l->name, name))
+			return l;
+	return NULL;
+}
+
+struct model_link *model_link_upsert(struct model *m, int32_t ifindex)
+{
+	struct model_link *l = model_link_get(m, ifindex);
+
+	if (l)
+		return l;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->ifindex = ifindex;
+	l->fwd4 = l->rp_filter4 = l->fwd6 = -1;
+	if (htab_insert(&m->links, l) < 0) {
+		free(l);
+		return NULL;
+	}
+	m->dirty = true;
+	return l;
+}
+
+void model_link_del(struct model *m, int32_t ifindex)
+{
+	struct model_link *l = model_link_get(m, ifindex);
+
+	if (!l)
+		return;
+	htab_remove(&m->links, l);
+	free(l);
+	m->dirty = true;
+	/* IPv4 routes through a vanished device go without a notification. */
+	m->routes_need_dump = true;
+}
+
+/* Insert-or-delete for the keyed sets whose objects are only "present" or not. */
+static int keyed_set(struct model *m, struct htab *t, const void *key, size_t objsize,
+		     size_t key_off, bool present, void **out)
+{
+	void *o = htab_find(t, key);
+
+	*out = o;
+	if (!present) {
+		if (o) {
+			htab_remove(t, o);
+			free(o);
+			*out = NULL;
+		}
+		return 0;
+	}
+	if (!o) {
+		o = calloc(1, objsize);
+		if (!o)
+			return -ENOMEM;
+		memcpy((char *)o + key_off, key, t->key_len);
+		if (htab_insert(t, o) < 0) {
+			free(o);
+			return -ENOMEM;
+		}
+		*out = o;
+	}
+	(void)m;
+	return 0;
+}
+
+int model_addr_set(struct model *m, const struct model_addr_key *k, bool present)
+{
+	struct model_addr *a;
+	int r = keyed_set(m, &m->addrs, k, sizeof(*a), offsetof(struct model_addr, key), present,
+			  (void **)&a);
+
+	if (a)
+		a->stale = false;
+	return r;
+}
+
+int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t state, bool present)
+{
+	struct model_neigh *n;
+	int r = keyed_set(m, &m->neighs, k, sizeof(*n), offsetof(struct model_neigh, key), present,
+			  (void **)&n);
+
+	if (n) {
+		n->state = state;
+		n->stale = false;
+	}
+	return r;
+}
+
+static bool nh_equal(const struct model_nexthop *a, const struct model_nexthop *b)
+{
+	return a->oif == b->oif && a->gw_family == b->gw_family && !memcmp(a->gw, b->gw, 16);
+}
+
+static int route_take_nh(struct model_route *r, const struct model_route *in, bool replace)
+{
+	uint32_t n = replace ? 0 : r->nnh;
+	struct model_nexthop *nh;
+
+	nh = realloc(replace ? NULL : r->nh, (n + in->nnh + 1) * sizeof(*nh));
+	if (!nh)
+		return -ENOMEM;
+	if (replace)
+		free(r->nh);
+	r->nh = nh;
+	for (uint32_t i = 0; i < in->nnh; i++) {
+		uint32_t j;
+
+		for (j = 0; j < n && !nh_equal(&nh[j], &in->nh[i]); j++)
+			;
+		nh[j] = in->nh[i];	/* a repeated next hop refreshes its flags */
+		if (j == n)
+			n++;
+	}
+	r->nnh = n;
+	return 0;
+}
+
+int model_route_add(struct model *m, const struct model_route *in, bool replace)
+{
+	struct model_route *r = htab_find(&m->routes, &in->key);
+	uint32_t quirks;
+
+	m->dirty = true;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		r->key = in->key;
+		if (htab_insert(&m->routes, r) < 0) {
+			free(r);
+			return -ENOMEM;
+		}
+		replace = true;
+	}
+	/* A stale entry seen again in a re-dump is told whole by this message. */
+	if (r->stale)
+		replace = true;
+	quirks = replace ? 0 : r->quirks;
+	if (route_take_nh(r, in, replace) < 0)
+		return -ENOMEM;
+	r->type = in->type;
+	r->protocol = in->protocol;
+	r->scope = in->scope;
+	r->quirks = quirks | in->quirks;
+	if (r->nnh > 1)
+		r->quirks |= ROUTE_MULTIPATH;
+	r->stale = false;
+	return 0;
+}
+
+void model_route_del(struct model *m, const struct model_route *in)
+{
+	struct model_route *r = htab_find(&m->routes, &in->key);
+	uint32_t kept = 0;
+
+	if (!r)
+		return;
+	m->dirty = true;
+	if (in->nnh) {
+		for (uint32_t i = 0; i < r->nnh; i++) {
+			bool gone = false;
+
+			for (uint32_t j = 0; j < in->nnh; j++)
+				gone |= nh_equal(&r->nh[i], &in->nh[j]);
+			if (!gone)
+				r->nh[kept++] = r->nh[i];
+		}
+		r->nnh = kept;
+		if (kept)
+			return;
+	}
+	htab_remove(&m->routes, r);
+	route_free(r);
+}
+
+static int rule_cmp_pos(const struct model_rule *a, const struct model_rule *b)
+{
+	if (a->key.priority != b->key.priority)
+		return a->key.priority < b->key.priority ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static struct model_rule *rule_find(struct model *m, const struct model_rule_key *k)
+{
+	for (size_t i = 0; i < m->nrules; i++)
+		if (!memcmp(&m->rules[i].key, k, sizeof(*k)))
+			return &m->rules[i];
+	return NULL;
+}
+
+/* A rule seen (in a dump or an event) goes after every rule already there with the same
+ * priority: the kernel's own insertion order, and a dump replays the list in order. */
+int model_rule_add(struct model *m, const struct model_rule_key *k)
+{
+	struct model_rule *r = rule_find(m, k), nr = { .key = *k };
+	size_t pos;
+
+	m->dirty = true;
+	if (r) {
+		/* Re-seen: keep it where it is unless a re-dump is replaying the order. */
+		if (!r->stale)
+			return 0;
+		nr = *r;
+		model_rule_del(m, k);
+	}
+	nr.seq = ++m->rule_seq;
+	nr.stale = false;
+	if (m->nrules == m->rules_cap) {
+		size_t cap = m->rules_cap ? m->rules_cap * 2 : 16;
+		struct model_rule *n = realloc(m->rules, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		m->rules = n;
+		m->rules_cap = cap;
+	}
+	for (pos = m->nrules; pos > 0 && rule_cmp_pos(&m->rules[pos - 1], &nr) > 0; pos--)
+		;
+	memmove(&m->rules[pos + 1], &m->rules[pos], (m->nrules - pos) * sizeof(nr));
+	m->rules[pos] = nr;
+	m->nrules++;
+	return 0;
+}
+
+void model_rule_del(struct model *m, const struct model_rule_key *k)
+{
+	struct model_rule *r = rule_find(m, k);
+	size_t pos;
+
+	if (!r)
+		return;
+	pos = r - m->rules;
+	memmove(r, r + 1, (m->nrules - pos - 1) * sizeof(*r));
+	m->nrules--;
+	m->dirty = true;
+}
+
+static bool route_of_kind(const struct model_route *r, enum model_kind kind)
+{
+	return r->key.dst.family == (kind == MODEL_ROUTE4 ? AF_INET : AF_INET6);
+}
+
+void model_mark_stale(struct model *m, enum model_kind kind)
+{
+	struct htab_iter it;
+	void *o;
+
+	switch (kind) {
+	case MODEL_LINK:
+		htab_iter_init(&it, &m->links);
+		while ((o = htab_iter_next(&it)))
+			((struct model_link *)o)->stale = true;
+		break;
+	case MODEL_ADDR:
+		htab_iter_init(&it, &m->addrs);
+		while ((o = htab_iter_next(&it)))
+			((struct model_addr *)o)->stale = true;
+		break;
+	case MODEL_NEIGH:
+		htab_iter_init(&it, &m->neighs);
+		while ((o = htab_iter_next(&it)))
+			((struct model_neigh *)o)->stale = true;
+		break;
+	case MODEL_ROUTE4:
+	case MODEL_ROUTE6:
+		htab_iter_init(&it, &m->routes);
+		while ((o = htab_iter_next(&it)))
+			if (route_of_kind(o, kind))
+				((struct model_route *)o)->stale = true;
+		break;
+	case MODEL_RULE4:
+	case MODEL_RULE6:
+		for (size_t i = 0; i < m->nrules; i++)
+			if (m->rules[i].key.family == (kind == MODEL_RULE4 ? AF_INET : AF_INET6))
+				m->rules[i].stale = true;
+		break;
+	default:
+		break;
+	}
+}
+
+size_t model_sweep(struct model *m, enum model_kind kind)
+{
+	struct htab_iter it;
+	size_t n = 0;
+	void *o;
+
+	switch (kind) {
+	case MODEL_LINK:
+		htab_iter_init(&it, &m->links);
+		while ((o = htab_iter_next(&it)))
+			if (((struct model_link *)o)->stale) {
+				model_link_del(m, ((struct model_link *)o)->ifindex);
+				n++;
+			}
+		break;
+	case MODEL_ADDR:
+	case MODEL_NEIGH: {
+		struct htab *t = kind == MODEL_ADDR ? &m->addrs : &m->neighs;
+
+		htab_iter_init(&it, t);
+		while ((o = htab_iter_next(&it))) {
+			bool stale = kind == MODEL_ADDR ? ((struct model_addr *)o)->stale
+							: ((struct model_neigh *)o)->stale;
+			if (stale) {
+				htab_remove(t, o);
+				free(o);
+				n++;
+			}
+		}
+		break;
+	}
+	case MODEL_ROUTE4:
+	case MODEL_ROUTE6:
+		htab_iter_init(&it, &m->routes);
+		while ((o = htab_iter_next(&it)))
+			if (route_of_kind(o, kind) && ((struct model_route *)o)->stale) {
+				htab_remove(&m->routes, o);
+				route_free(o);
+				n++;
+			}
+		break;
+	case MODEL_RULE4:
+	case MODEL_RULE6:
+		for (size_t i = 0; i < m->nrules;) {
+			if (m->rules[i].stale) {
+				model_rule_del(m, &m->rules[i].key);
+				n++;
+			} else {
+				i++;
+			}
+		}
+		break;
+	default:
+		break;
+	}
+	if (n)
+		m->dirty = true;
+	return n;
+}

@@ -1,0 +1,196 @@
+/* The model: plain C structures for what the kernel holds (links, addresses, neighbours,
+ * routes, rules, forwarding switches). No netlink and no BPF types: the intake fills it,
+ * the compiler reads it, and unit tests build it by hand. */
+#ifndef STEER_MODEL_H
+#define STEER_MODEL_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "htab.h"
+
+#define MODEL_TABLE_DEFAULT 253
+#define MODEL_TABLE_MAIN    254
+#define MODEL_TABLE_LOCAL   255
+
+/* Route types, rule actions and next-hop flags as the kernel numbers them (rtnetlink.h,
+ * fib_rules.h); the intake checks the numbers match at compile time. */
+enum model_route_type {
+	ROUTE_UNICAST = 1, ROUTE_LOCAL, ROUTE_BROADCAST, ROUTE_ANYCAST, ROUTE_MULTICAST,
+	ROUTE_BLACKHOLE, ROUTE_UNREACHABLE, ROUTE_PROHIBIT, ROUTE_THROW, ROUTE_NAT,
+};
+
+enum model_rule_action {
+	RULE_LOOKUP = 1, RULE_GOTO = 2, RULE_NOP = 3, RULE_BLACKHOLE = 6, RULE_UNREACHABLE = 7,
+	RULE_PROHIBIT = 8,
+};
+
+enum model_nh_flags {
+	NH_DEAD = 1, NH_PERVASIVE = 2, NH_ONLINK = 4, NH_OFFLOAD = 8, NH_LINKDOWN = 16,
+};
+
+struct prefix {
+	uint8_t family;		/* AF_INET or AF_INET6; 0 for "not set" */
+	uint8_t len;
+	uint8_t pad[2];
+	uint8_t addr[16];	/* network order, IPv4 in the first four bytes */
+};
+
+/* Does a (the shorter or equal prefix) contain b? */
+bool prefix_contains(const struct prefix *a, const struct prefix *b);
+void prefix_mask(struct prefix *p);	/* zero the host bits */
+int prefix_parse(const char *s, struct prefix *out);	/* "10.0.0.0/8", "2001:db8::/32" */
+const char *prefix_str(const struct prefix *p, char *buf, size_t len);
+
+struct model_link {
+	struct hnode node;
+	int32_t ifindex;
+	char name[IF_NAMESIZE];
+	uint32_t flags;		/* IFF_* */
+	uint32_t mtu;
+	int32_t vlan_lower;	/* ifindex of the lower device for an 802.1Q link, else 0 */
+	uint16_t vlan_id;
+	/* Forwarding switches from netconf; -1 until the kernel told us. */
+	int8_t fwd4, rp_filter4, fwd6;
+	bool stale;
+};
+
+struct model_addr_key {
+	int32_t ifindex;
+	struct prefix addr;
+};
+
+struct model_addr {
+	struct hnode node;
+	struct model_addr_key key;
+	bool stale;
+};
+
+struct model_neigh_key {
+	int32_t ifindex;
+	uint8_t family;
+	uint8_t pad[3];
+	uint8_t dst[16];
+};
+
+struct model_neigh {
+	struct hnode node;
+	struct model_neigh_key key;
+	uint16_t state;		/* NUD_* */
+	bool stale;
+};
+
+/* The identity of a route as the kernel keys it: one entry per (table, destination,
+ * source, tos, metric). IPv6 multipath siblings and IPv4 `ip route append` twins are next
+ * hops of the same entry. */
+struct model_route_key {
+	uint32_t table;
+	uint32_t metric;
+	struct prefix dst;
+	struct prefix src;	/* IPv6 source-specific routes; len 0 otherwise */
+	uint8_t tos;
+	uint8_t pad[3];
+};
+
+struct model_nexthop {
+	int32_t oif;
+	uint8_t gw_family;	/* 0: on-link */
+	uint8_t flags;		/* enum model_nh_flags */
+	uint8_t pad[2];
+	uint8_t gw[16];
+};
+
+enum model_route_quirk {
+	ROUTE_MULTIPATH = 1u << 0,	/* RTA_MULTIPATH, or several next hops appended */
+	ROUTE_NHID      = 1u << 1,	/* uses a nexthop object */
+	ROUTE_ENCAP     = 1u << 2,	/* lightweight tunnel encapsulation */
+	ROUTE_VIA       = 1u << 3,	/* gateway of another family (RTA_VIA) */
+	ROUTE_MTU       = 1u << 4,	/* route MTU metric, which the device MTU check misses */
+};
+
+struct model_route {
+	struct hnode node;
+	struct model_route_key key;
+	uint8_t type;		/* enum model_route_type */
+	uint8_t protocol;
+	uint8_t scope;
+	uint32_t quirks;	/* enum model_route_quirk */
+	uint32_t nnh;
+	struct model_nexthop *nh;
+	bool stale;
+};
+
+/* Everything `ip rule` can say. A rule is identified by all of it, as the kernel does. */
+struct model_rule_key {
+	uint32_t priority;
+	uint8_t family;
+	uint8_t action;		/* enum model_rule_action */
+	uint8_t invert;		/* FIB_RULE_INVERT */
+	uint8_t tos;
+	uint32_t table;
+	uint32_t goto_target;
+	struct prefix src, dst;
+	uint32_t fwmark, fwmask;
+	char iifname[IF_NAMESIZE], oifname[IF_NAMESIZE];
+	uint8_t ip_proto;
+	uint8_t protocol;	/* who installed it (RTPROT_*): part of identity, not matching */
+	uint8_t has_uid_range, has_l3mdev;
+	uint8_t has_tun_id;
+	uint8_t l3mdev;
+	uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
+	uint16_t pad;
+	int32_t suppress_prefixlen, suppress_ifgroup;
+	uint32_t uid_start, uid_end;
+	uint32_t flow;		/* realms: accounting only, but part of identity */
+	uint32_t unknown_attrs;	/* count of attributes this agent does not know */
+	uint64_t tun_id;
+	uint64_t unknown_hash;	/* so rules differing only in unknown attributes stay apart */
+};
+
+struct model_rule {
+	struct model_rule_key key;
+	uint64_t seq;		/* kernel list order among equal priorities */
+	bool stale;
+};
+
+enum model_kind {
+	MODEL_LINK, MODEL_ADDR, MODEL_NEIGH, MODEL_ROUTE4, MODEL_ROUTE6, MODEL_RULE4, MODEL_RULE6,
+	MODEL_KIND_MAX,
+};
+
+struct model {
+	struct htab links, addrs, neighs, routes;
+	struct model_rule *rules;	/* sorted by (priority, seq) */
+	size_t nrules, rules_cap;
+	uint64_t rule_seq;
+	int8_t all_fwd4, all_rp_filter4, all_fwd6;
+	bool dirty;			/* changed since the last compile */
+	bool routes_need_dump;		/* the kernel changed routes without telling (link down) */
+};
+
+void model_init(struct model *m);
+void model_free(struct model *m);
+
+struct model_link *model_link_get(struct model *m, int32_t ifindex);
+struct model_link *model_link_by_name(struct model *m, const char *name);
+struct model_link *model_link_upsert(struct model *m, int32_t ifindex);
+void model_link_del(struct model *m, int32_t ifindex);
+
+int model_addr_set(struct model *m, const struct model_addr_key *k, bool present);
+int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t state, bool present);
+
+/* A route as one message told it: replace swaps the next hops, otherwise they are added
+ * to what the entry has (IPv6 siblings arrive one by one). */
+int model_route_add(struct model *m, const struct model_route *r, bool replace);
+/* Remove the next hops r names, or the whole entry when it names none. */
+void model_route_del(struct model *m, const struct model_route *r);
+
+int model_rule_add(struct model *m, const struct model_rule_key *k);
+void model_rule_del(struct model *m, const struct model_rule_key *k);
+
+/* Resync support: mark every object of a kind stale, then drop what no dump refreshed. */
+void model_mark_stale(struct model *m, enum model_kind kind);
+size_t model_sweep(struct model *m, enum model_kind kind);
+
+#endif

@@ -1,0 +1,36 @@
+/* Addresses, from RTM_NEWADDR/RTM_DELADDR. The datapath learns local destinations from the
+ * local table; the model keeps addresses for status and for what later stages need. */
+#include <errno.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include "nl.h"
+
+static struct nla_policy addr_policy[IFA_MAX + 1] = {
+	[IFA_ADDRESS] = { .type = NLA_UNSPEC },
+	[IFA_LOCAL] = { .type = NLA_UNSPEC },
+};
+
+int intake_addr_msg(struct model *m, const struct nlmsghdr *h)
+{
+	struct nlattr *tb[IFA_MAX + 1];
+	struct model_addr_key k = {};
+	struct ifaddrmsg *ifa;
+
+	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*ifa), tb, IFA_MAX, addr_policy) < 0)
+		return -EINVAL;
+	ifa = nlmsg_data(h);
+	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
+		return 0;
+	k.ifindex = (int32_t)ifa->ifa_index;
+	/* IFA_LOCAL is the address itself on point-to-point links; IFA_ADDRESS the peer. */
+	if (intake_attr_prefix(tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS], ifa->ifa_family,
+			       ifa->ifa_family == AF_INET ? 32 : 128, &k.addr) < 0)
+		return -EINVAL;
+	k.addr.len = ifa->ifa_prefixlen;
+	if (k.addr.len > (ifa->ifa_family == AF_INET ? 32 : 128))
+		return -EINVAL;
+	return model_addr_set(m, &k, h->nlmsg_type == RTM_NEWADDR);
+}

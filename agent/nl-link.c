@@ -1,0 +1,94 @@
+/* Links: name, state, MTU and 802.1Q identity, from RTM_NEWLINK/RTM_DELLINK. */
+#include <errno.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <string.h>
+
+#include "log.h"
+#include "nl.h"
+
+static struct nla_policy link_policy[IFLA_MAX + 1] = {
+	[IFLA_IFNAME] = { .type = NLA_STRING, .maxlen = IF_NAMESIZE },
+	[IFLA_MTU] = { .type = NLA_U32 },
+	[IFLA_LINK] = { .type = NLA_U32 },
+	[IFLA_LINKINFO] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy info_policy[IFLA_INFO_MAX + 1] = {
+	[IFLA_INFO_KIND] = { .type = NLA_STRING },
+	[IFLA_INFO_DATA] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy vlan_policy[IFLA_VLAN_MAX + 1] = {
+	[IFLA_VLAN_ID] = { .type = NLA_U16 },
+	[IFLA_VLAN_PROTOCOL] = { .type = NLA_U16 },
+};
+
+/* For an 802.1Q link, its VLAN id; 0 otherwise (802.1ad and other kinds included). */
+static uint16_t vlan_id_of(struct nlattr *linkinfo)
+{
+	struct nlattr *info[IFLA_INFO_MAX + 1], *vlan[IFLA_VLAN_MAX + 1];
+
+	if (!linkinfo || nla_parse_nested(info, IFLA_INFO_MAX, linkinfo, info_policy) < 0)
+		return 0;
+	if (!info[IFLA_INFO_KIND] || strcmp(nla_get_string(info[IFLA_INFO_KIND]), "vlan") ||
+	    !info[IFLA_INFO_DATA] ||
+	    nla_parse_nested(vlan, IFLA_VLAN_MAX, info[IFLA_INFO_DATA], vlan_policy) < 0 ||
+	    !vlan[IFLA_VLAN_ID])
+		return 0;
+	if (vlan[IFLA_VLAN_PROTOCOL] && ntohs(nla_get_u16(vlan[IFLA_VLAN_PROTOCOL])) != 0x8100)
+		return 0;
+	return nla_get_u16(vlan[IFLA_VLAN_ID]) & 0x0fff;
+}
+
+int intake_link_msg(struct model *m, const struct nlmsghdr *h)
+{
+	struct nlattr *tb[IFLA_MAX + 1];
+	struct ifinfomsg *ifi;
+	struct model_link *l;
+	uint32_t oldflags;
+	bool known;
+
+	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*ifi), tb, IFLA_MAX, link_policy) < 0)
+		return -EINVAL;
+	ifi = nlmsg_data(h);
+	/* Bridge port notifications (AF_BRIDGE) describe a port, not the link's life. */
+	if (ifi->ifi_family != AF_UNSPEC || ifi->ifi_index <= 0)
+		return 0;
+	if (h->nlmsg_type == RTM_DELLINK) {
+		log_debug("link %d deleted", ifi->ifi_index);
+		model_link_del(m, ifi->ifi_index);
+		return 0;
+	}
+	l = model_link_get(m, ifi->ifi_index);
+	known = l && l->name[0];
+	if (!l)
+		l = model_link_upsert(m, ifi->ifi_index);
+	if (!l)
+		return -ENOMEM;
+	oldflags = l->flags;
+	l->flags = ifi->ifi_flags;
+	l->stale = false;
+	if (tb[IFLA_IFNAME] && strcmp(l->name, nla_get_string(tb[IFLA_IFNAME]))) {
+		snprintf(l->name, sizeof(l->name), "%s", nla_get_string(tb[IFLA_IFNAME]));
+		m->dirty = true;
+	}
+	if (tb[IFLA_MTU])
+		l->mtu = nla_get_u32(tb[IFLA_MTU]);
+	l->vlan_id = vlan_id_of(tb[IFLA_LINKINFO]);
+	l->vlan_lower = l->vlan_id && tb[IFLA_LINK] ? (int32_t)nla_get_u32(tb[IFLA_LINK]) : 0;
+
+	if ((oldflags ^ l->flags) & (IFF_UP | IFF_RUNNING)) {
+		m->dirty = true;
+		/* Admin-down flushes IPv4 routes and carrier loss flags next hops linkdown,
+		 * both without route notifications: re-read the routes. */
+		m->routes_need_dump = true;
+		if (known)
+				log_info("link %s (%d) is %s", l->name, l->ifindex,
+				 (l->flags & IFF_UP) && (l->flags & IFF_RUNNING) ? "up" : "down");
+	}
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* Neighbours, from RTM_NEWNEIGH/RTM_DELNEIGH, with their NUD state. */
+#include <errno.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <string.h>
+
+#include "nl.h"
+
+static struct nla_policy neigh_policy[NDA_MAX + 1] = {
+	[NDA_DST] = { .type = NLA_UNSPEC },
+};
+
+int intake_neigh_msg(struct model *m, const struct nlmsghdr *h)
+{
+	struct nlattr *tb[NDA_MAX + 1];
+	struct model_neigh_key k = {};
+	struct prefix p;
+	struct ndmsg *nd;
+
+	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*nd), tb, NDA_MAX, neigh_policy) < 0)
+		return -EINVAL;
+	nd = nlmsg_data(h);
+	if (nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6)
+		return 0;	/* bridge FDB entries and the like */
+	if (!tb[NDA_DST] ||
+	    intake_attr_prefix(tb[NDA_DST], nd->ndm_family, nd->ndm_family == AF_INET ? 32 : 128, &p) < 0)
+		return -EINVAL;
+	k.ifindex = nd->ndm_ifindex;
+	k.family = nd->ndm_family;
+	memcpy(k.dst, p.addr, 16);
+	return model_neigh_set(m, &k, nd->ndm_state, h->nlmsg_type == RTM_NEWNEIGH);
+}

@@ -1,0 +1,67 @@
+/* Forwarding switches (net.ipv4.conf.*.forwarding, rp_filter, net.ipv6.conf.*.forwarding)
+ * from RTM_NEWNETCONF: the kernel forwards only where these allow it. */
+#include <errno.h>
+#include <linux/netconf.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include "log.h"
+#include "nl.h"
+
+static struct nla_policy netconf_policy[NETCONFA_MAX + 1] = {
+	[NETCONFA_IFINDEX] = { .type = NLA_U32 },
+	[NETCONFA_FORWARDING] = { .type = NLA_U32 },
+	[NETCONFA_RP_FILTER] = { .type = NLA_U32 },
+};
+
+static void set_switch(int8_t *dst, struct nlattr *a, struct model *m)
+{
+	int8_t v;
+
+	if (!a)
+		return;
+	v = (int8_t)(nla_get_u32(a) > 2 ? 2 : nla_get_u32(a));
+	if (*dst != v) {
+		*dst = v;
+		m->dirty = true;
+	}
+}
+
+int intake_netconf_msg(struct model *m, const struct nlmsghdr *h)
+{
+	struct nlattr *tb[NETCONFA_MAX + 1];
+	struct netconfmsg *ncm;
+	int32_t ifindex;
+
+	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*ncm), tb, NETCONFA_MAX, netconf_policy) < 0)
+		return -EINVAL;
+	ncm = nlmsg_data(h);
+	if (!tb[NETCONFA_IFINDEX] || h->nlmsg_type != RTM_NEWNETCONF)
+		return 0;
+	ifindex = (int32_t)nla_get_u32(tb[NETCONFA_IFINDEX]);
+	if (ifindex == NETCONFA_IFINDEX_DEFAULT)
+		return 0;
+	if (ifindex == NETCONFA_IFINDEX_ALL) {
+		if (ncm->ncm_family == AF_INET) {
+			set_switch(&m->all_fwd4, tb[NETCONFA_FORWARDING], m);
+			set_switch(&m->all_rp_filter4, tb[NETCONFA_RP_FILTER], m);
+		} else if (ncm->ncm_family == AF_INET6) {
+			set_switch(&m->all_fwd6, tb[NETCONFA_FORWARDING], m);
+		}
+		return 0;
+	}
+	{
+		struct model_link *l = model_link_upsert(m, ifindex);
+
+		if (!l)
+			return -ENOMEM;
+		if (ncm->ncm_family == AF_INET) {
+			set_switch(&l->fwd4, tb[NETCONFA_FORWARDING], m);
+			set_switch(&l->rp_filter4, tb[NETCONFA_RP_FILTER], m);
+		} else if (ncm->ncm_family == AF_INET6) {
+			set_switch(&l->fwd6, tb[NETCONFA_FORWARDING], m);
+		}
+	}
+	return 0;
+}

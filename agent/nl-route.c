@@ -1,0 +1,144 @@
+/* Routes of every table, IPv4 and IPv6, from RTM_NEWROUTE/RTM_DELROUTE. Whatever the
+ * datapath cannot reproduce (multipath, nexthop objects, encapsulation, ...) is kept as a
+ * quirk so the compiler can punt it rather than forward it wrongly. */
+#include <errno.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <string.h>
+
+#include "nl.h"
+
+_Static_assert((int)RTN_UNICAST == (int)ROUTE_UNICAST && (int)RTN_THROW == (int)ROUTE_THROW &&
+	       (int)RTN_NAT == (int)ROUTE_NAT,
+	       "model route types are the kernel's");
+_Static_assert(RTNH_F_DEAD == NH_DEAD && RTNH_F_ONLINK == NH_ONLINK &&
+	       RTNH_F_LINKDOWN == NH_LINKDOWN, "model next-hop flags are the kernel's");
+
+#ifndef RTA_NH_ID
+#define RTA_NH_ID 30
+#endif
+#define ROUTE_ATTR_MAX (RTA_NH_ID > RTA_MAX ? RTA_NH_ID : RTA_MAX)
+
+static struct nla_policy route_policy[ROUTE_ATTR_MAX + 1] = {
+	[RTA_DST] = { .type = NLA_UNSPEC },
+	[RTA_SRC] = { .type = NLA_UNSPEC },
+	[RTA_GATEWAY] = { .type = NLA_UNSPEC },
+	[RTA_OIF] = { .type = NLA_U32 },
+	[RTA_PRIORITY] = { .type = NLA_U32 },
+	[RTA_TABLE] = { .type = NLA_U32 },
+	[RTA_MULTIPATH] = { .type = NLA_UNSPEC },
+	[RTA_METRICS] = { .type = NLA_NESTED },
+	[RTA_NH_ID] = { .type = NLA_U32 },
+};
+
+#define MAX_NEXTHOPS 256
+
+/* One next hop: its device, flags and gateway. -EINVAL for a gateway of the wrong size. */
+static int parse_nexthop(uint8_t family, int32_t oif, uint8_t flags, struct nlattr *gw,
+			 struct nlattr *via, struct model_route *r, struct model_nexthop *nh)
+{
+	struct prefix p;
+
+	*nh = (struct model_nexthop){ .oif = oif, .flags = flags };
+	if (via)
+		r->quirks |= ROUTE_VIA;
+	if (gw) {
+		if (intake_attr_prefix(gw, family, family == AF_INET ? 32 : 128, &p) < 0)
+			return -EINVAL;
+		nh->gw_family = family;
+		memcpy(nh->gw, p.addr, 16);
+	}
+	return 0;
+}
+
+/* RTA_MULTIPATH: a run of struct rtnexthop, each followed by its own attributes. */
+static int parse_multipath(uint8_t family, struct nlattr *mp, struct model_route *r,
+			   struct model_nexthop *nhs)
+{
+	int rem = nla_len(mp);
+	struct rtnexthop *rtnh = nla_data(mp);
+
+	r->quirks |= ROUTE_MULTIPATH;
+	while (rem >= (int)sizeof(*rtnh) && rtnh->rtnh_len >= sizeof(*rtnh) && rtnh->rtnh_len <= rem) {
+		struct nlattr *tb[RTA_MAX + 1];
+
+		if (r->nnh == MAX_NEXTHOPS)
+			return -EINVAL;
+		if (nla_parse(tb, RTA_MAX, (struct nlattr *)RTNH_DATA(rtnh), rtnh->rtnh_len - RTNH_LENGTH(0),
+			      route_policy) < 0)
+			return -EINVAL;
+		if (tb[RTA_ENCAP])
+			r->quirks |= ROUTE_ENCAP;
+		if (parse_nexthop(family, rtnh->rtnh_ifindex, rtnh->rtnh_flags, tb[RTA_GATEWAY],
+				  tb[RTA_VIA], r, &nhs[r->nnh++]) < 0)
+			return -EINVAL;
+		rem -= RTNH_ALIGN(rtnh->rtnh_len);
+		rtnh = RTNH_NEXT(rtnh);
+	}
+	return r->nnh ? 0 : -EINVAL;
+}
+
+static bool has_mtu_metric(struct nlattr *metrics)
+{
+	struct nlattr *a;
+	int rem;
+
+	if (!metrics)
+		return false;
+	nla_for_each_nested(a, metrics, rem)
+		if (nla_type(a) == RTAX_MTU)
+			return true;
+	return false;
+}
+
+int intake_route_msg(struct model *m, const struct nlmsghdr *h)
+{
+	struct nlattr *tb[ROUTE_ATTR_MAX + 1];
+	struct model_nexthop nhs[MAX_NEXTHOPS];
+	struct model_route r = { .nh = nhs };
+	struct rtmsg *rtm;
+
+	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*rtm), tb, ROUTE_ATTR_MAX, route_policy) < 0)
+		return -EINVAL;
+	rtm = nlmsg_data(h);
+	if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
+		return 0;
+	/* Cached clones and exceptions are not routes anyone configured. */
+	if (rtm->rtm_flags & RTM_F_CLONED)
+		return 0;
+
+	r.key.table = tb[RTA_TABLE] ? nla_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
+	r.key.metric = tb[RTA_PRIORITY] ? nla_get_u32(tb[RTA_PRIORITY]) : 0;
+	r.key.tos = rtm->rtm_tos;
+	if (intake_attr_prefix(tb[RTA_DST], rtm->rtm_family, rtm->rtm_dst_len, &r.key.dst) < 0 ||
+	    intake_attr_prefix(tb[RTA_SRC], rtm->rtm_family, rtm->rtm_src_len, &r.key.src) < 0)
+		return -EINVAL;
+	r.type = rtm->rtm_type;
+	r.protocol = rtm->rtm_protocol;
+	r.scope = rtm->rtm_scope;
+	if (tb[RTA_NH_ID])
+		r.quirks |= ROUTE_NHID;
+	if (tb[RTA_ENCAP])
+		r.quirks |= ROUTE_ENCAP;
+	if (has_mtu_metric(tb[RTA_METRICS]))
+		r.quirks |= ROUTE_MTU;
+
+	if (tb[RTA_MULTIPATH]) {
+		if (parse_multipath(rtm->rtm_family, tb[RTA_MULTIPATH], &r, nhs) < 0)
+			return -EINVAL;
+		/* IPv6 siblings are separate routes in the kernel; a message listing them is
+		 * the set, not a single IPv4 multipath route. Either way: several next hops. */
+	} else if (tb[RTA_OIF] || tb[RTA_GATEWAY] || tb[RTA_VIA]) {
+		if (parse_nexthop(rtm->rtm_family, tb[RTA_OIF] ? (int32_t)nla_get_u32(tb[RTA_OIF]) : 0,
+				  rtm->rtm_flags & 0xff, tb[RTA_GATEWAY], tb[RTA_VIA], &r, &nhs[0]) < 0)
+			return -EINVAL;
+		r.nnh = 1;
+	}
+
+	if (h->nlmsg_type == RTM_DELROUTE) {
+		model_route_del(m, &r);
+		return 0;
+	}
+	return model_route_add(m, &r, h->nlmsg_flags & NLM_F_REPLACE);
+}

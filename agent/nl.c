@@ -1,0 +1,293 @@
+/* The rtnetlink socket: subscription, the dump queue, receiving, and dispatch to the
+ * per-object handlers. Only messages sent by the kernel (port id 0) are read. */
+#include "nl.h"
+
+#include <errno.h>
+#include <linux/netconf.h>
+#include <linux/rtnetlink.h>
+#include <netlink/netlink.h>
+#include <netlink/msg.h>
+#include <netlink/socket.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#ifndef SO_RCVBUFFORCE
+#define SO_RCVBUFFORCE 33
+#endif
+
+static const struct {
+	uint16_t type;
+	uint8_t family;
+	uint8_t hdrlen;
+	int kind;		/* enum model_kind swept when the dump ends, -1 for none */
+	const char *name;
+} dumps[INTAKE_DUMP_MAX] = {
+	[INTAKE_DUMP_LINK]     = { RTM_GETLINK,    AF_UNSPEC, sizeof(struct ifinfomsg), MODEL_LINK,   "links" },
+	[INTAKE_DUMP_NETCONF4] = { RTM_GETNETCONF, AF_INET,   sizeof(struct netconfmsg), -1,          "ipv4 netconf" },
+	[INTAKE_DUMP_NETCONF6] = { RTM_GETNETCONF, AF_INET6,  sizeof(struct netconfmsg), -1,          "ipv6 netconf" },
+	[INTAKE_DUMP_ADDR]     = { RTM_GETADDR,    AF_UNSPEC, sizeof(struct ifaddrmsg), MODEL_ADDR,   "addresses" },
+	[INTAKE_DUMP_NEIGH]    = { RTM_GETNEIGH,   AF_UNSPEC, sizeof(struct ndmsg),     MODEL_NEIGH,  "neighbours" },
+	[INTAKE_DUMP_ROUTE4]   = { RTM_GETROUTE,   AF_INET,   sizeof(struct rtmsg),     MODEL_ROUTE4, "ipv4 routes" },
+	[INTAKE_DUMP_ROUTE6]   = { RTM_GETROUTE,   AF_INET6,  sizeof(struct rtmsg),     MODEL_ROUTE6, "ipv6 routes" },
+	[INTAKE_DUMP_RULE4]    = { RTM_GETRULE,    AF_INET,   sizeof(struct rtmsg),     MODEL_RULE4,  "ipv4 rules" },
+	[INTAKE_DUMP_RULE6]    = { RTM_GETRULE,    AF_INET6,  sizeof(struct rtmsg),     MODEL_RULE6,  "ipv6 rules" },
+};
+
+static const int groups[] = {
+	RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_NEIGH,
+	RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE,
+	RTNLGRP_IPV4_NETCONF, RTNLGRP_IPV6_NETCONF,
+};
+
+int intake_open(struct intake *nl, struct model *m, int rcvbuf)
+{
+	socklen_t sl = sizeof(nl->rcvbuf);
+	int r;
+
+	*nl = (struct intake){ .model = m, .dump = -1, .fd = -1 };
+	nl->buflen = 1 << 20;
+	nl->buf = malloc(nl->buflen);
+	nl->sk = nl_socket_alloc();
+	if (!nl->buf || !nl->sk) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* Events and dump replies share the socket: sequence checks would drop events. */
+	nl_socket_disable_seq_check(nl->sk);
+	nl_socket_disable_auto_ack(nl->sk);
+	r = nl_connect(nl->sk, NETLINK_ROUTE);
+	if (r < 0) {
+		log_err("netlink: cannot open a route socket: %s", nl_geterror(r));
+		r = -EIO;
+		goto fail;
+	}
+	nl->fd = nl_socket_get_fd(nl->sk);
+	/* Subscribe before the first dump, so nothing changes unseen in between. */
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		r = nl_socket_add_membership(nl->sk, groups[i]);
+		if (r < 0) {
+			log_err("netlink: cannot join group %d: %s", groups[i], nl_geterror(r));
+			r = -EIO;
+			goto fail;
+		}
+	}
+	if (setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
+	    setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+		log_warning("netlink: cannot set the receive buffer to %d bytes: %m", rcvbuf);
+	getsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &nl->rcvbuf, &sl);
+	log_info("netlink: receive buffer %d bytes (asked for %d)", nl->rcvbuf, rcvbuf);
+	nl_socket_set_nonblocking(nl->sk);
+	return 0;
+fail:
+	intake_close(nl);
+	return r;
+}
+
+void intake_close(struct intake *nl)
+{
+	if (nl->sk)
+		nl_socket_free(nl->sk);
+	free(nl->buf);
+	nl->sk = NULL;
+	nl->buf = NULL;
+	nl->fd = -1;
+}
+
+static int start_dump(struct intake *nl, int d)
+{
+	struct {
+		struct nlmsghdr h;
+		char payload[16];
+	} req = {};
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+
+	req.h.nlmsg_len = NLMSG_LENGTH(dumps[d].hdrlen);
+	req.h.nlmsg_type = dumps[d].type;
+	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.h.nlmsg_seq = ++nl->seq;
+	req.payload[0] = (char)dumps[d].family;	/* every request header starts with family */
+	if (sendto(nl->fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		log_err("netlink: cannot request a dump of %s: %m", dumps[d].name);
+		return -errno;
+	}
+	nl->dump = d;
+	nl->dump_seq = req.h.nlmsg_seq;
+	nl->dump_intr = false;
+	nl->stats.dumps++;
+	if (dumps[d].kind >= 0)
+		model_mark_stale(nl->model, dumps[d].kind);
+	log_debug("netlink: dumping %s", dumps[d].name);
+	return 0;
+}
+
+static int next_dump(struct intake *nl)
+{
+	for (int d = 0; d < INTAKE_DUMP_MAX && nl->dump < 0; d++) {
+		if (nl->pending & (1u << d)) {
+			nl->pending &= ~(1u << d);
+			return start_dump(nl, d);
+		}
+	}
+	return 0;
+}
+
+int intake_request(struct intake *nl, uint32_t which)
+{
+	nl->pending |= which;
+	return nl->dump < 0 ? next_dump(nl) : 0;
+}
+
+static void finish_dump(struct intake *nl, bool ok)
+{
+	int d = nl->dump;
+
+	nl->dump = -1;
+	if (ok && nl->dump_intr) {
+		/* The kernel's tables changed under the dump: what we read may be torn. */
+		nl->stats.dump_restarts++;
+		log_info("netlink: dump of %s was interrupted by a change, restarting", dumps[d].name);
+		nl->pending |= 1u << d;
+	} else if (ok && dumps[d].kind >= 0) {
+		size_t n = model_sweep(nl->model, dumps[d].kind);
+
+		nl->stats.swept += n;
+		if (n)
+			log_notice("netlink: %zu %s were gone without a notification; removed", n,
+				   dumps[d].name);
+	}
+}
+
+static void dispatch(struct intake *nl, const struct nlmsghdr *h)
+{
+	int r = 0;
+
+	switch (h->nlmsg_type) {
+	case RTM_NEWLINK:
+	case RTM_DELLINK:
+		r = intake_link_msg(nl->model, h);
+		break;
+	case RTM_NEWNETCONF:
+	case RTM_DELNETCONF:
+		r = intake_netconf_msg(nl->model, h);
+		break;
+	case RTM_NEWADDR:
+	case RTM_DELADDR:
+		r = intake_addr_msg(nl->model, h);
+		break;
+	case RTM_NEWNEIGH:
+	case RTM_DELNEIGH:
+		r = intake_neigh_msg(nl->model, h);
+		break;
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+		r = intake_route_msg(nl->model, h);
+		break;
+	case RTM_NEWRULE:
+	case RTM_DELRULE:
+		r = intake_rule_msg(nl->model, h);
+		break;
+	default:
+		return;
+	}
+	if (r == -EINVAL) {
+		nl->stats.malformed++;
+		log_warning("netlink: ignored a malformed message of type %u", h->nlmsg_type);
+	} else if (r < 0) {
+		log_err("netlink: handling message type %u: %s", h->nlmsg_type, strerror(-r));
+	}
+}
+
+static void handle_buffer(struct intake *nl, size_t len)
+{
+	struct nlmsghdr *h = nl->buf;
+	int rem = (int)len;
+
+	for (; nlmsg_ok(h, rem); h = nlmsg_next(h, &rem)) {
+		bool ours = nl->dump >= 0 && h->nlmsg_seq == nl->dump_seq;
+
+		nl->stats.messages++;
+		if (ours && (h->nlmsg_flags & NLM_F_DUMP_INTR))
+			nl->dump_intr = true;
+		if (h->nlmsg_type == NLMSG_DONE) {
+			if (ours)
+				finish_dump(nl, true);
+			continue;
+		}
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			struct nlmsgerr *e = nlmsg_data(h);
+
+			if (ours) {
+				log_err("netlink: dump of %s failed: %s", dumps[nl->dump].name,
+					strerror(-e->error));
+				finish_dump(nl, false);
+			}
+			continue;
+		}
+		dispatch(nl, h);
+	}
+}
+
+int intake_process(struct intake *nl)
+{
+	for (;;) {
+		struct sockaddr_nl from;
+		struct iovec iov = { nl->buf, nl->buflen };
+		struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof(from),
+				      .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(nl->fd, &msg, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == ENOBUFS) {
+				/* Events were dropped: our picture may be wrong anywhere. */
+				nl->stats.enobufs++;
+				log_warning("netlink: receive buffer overrun, events lost; re-reading everything");
+				nl->pending |= INTAKE_DUMP_ALL;
+				continue;
+			}
+			log_err("netlink: receive failed: %m");
+			return -errno;
+		}
+		if (msg.msg_flags & MSG_TRUNC) {
+			log_warning("netlink: truncated message; re-reading everything");
+			nl->pending |= INTAKE_DUMP_ALL;
+			continue;
+		}
+		if (from.nl_pid != 0) {
+			nl->stats.foreign++;
+			log_debug("netlink: ignored a message from port %u (not the kernel)", from.nl_pid);
+			continue;
+		}
+		handle_buffer(nl, (size_t)n);
+		if (nl->dump < 0 && next_dump(nl) < 0)
+			return -EIO;
+	}
+	if (nl->model->routes_need_dump) {
+		nl->model->routes_need_dump = false;
+		nl->pending |= INTAKE_DUMP_ROUTES;
+	}
+	return nl->dump < 0 ? next_dump(nl) : 0;
+}
+
+int intake_attr_prefix(const struct nlattr *a, uint8_t family, uint8_t len, struct prefix *out)
+{
+	size_t alen = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
+
+	*out = (struct prefix){ .family = family, .len = len };
+	if (!alen || len > alen * 8)
+		return -EINVAL;
+	if (!a)
+		return len ? -EINVAL : 0;
+	if ((size_t)nla_len(a) != alen)
+		return -EINVAL;
+	memcpy(out->addr, nla_data(a), alen);
+	prefix_mask(out);
+	return 0;
+}

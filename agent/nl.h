@@ -1,0 +1,61 @@
+/* Intake: one rtnetlink socket for events and dumps of links, addresses, neighbours,
+ * forwarding switches, routes and rules, IPv4 and IPv6. Dumps and events go through the
+ * same handlers; every dump marks its objects stale first and sweeps what did not return. */
+#ifndef STEER_NL_H
+#define STEER_NL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/netlink.h>
+
+#include "model.h"
+
+enum intake_dump {
+	INTAKE_DUMP_LINK, INTAKE_DUMP_NETCONF4, INTAKE_DUMP_NETCONF6, INTAKE_DUMP_ADDR, INTAKE_DUMP_NEIGH,
+	INTAKE_DUMP_ROUTE4, INTAKE_DUMP_ROUTE6, INTAKE_DUMP_RULE4, INTAKE_DUMP_RULE6,
+	INTAKE_DUMP_MAX,
+};
+#define INTAKE_DUMP_ALL ((1u << INTAKE_DUMP_MAX) - 1)
+#define INTAKE_DUMP_ROUTES ((1u << INTAKE_DUMP_ROUTE4) | (1u << INTAKE_DUMP_ROUTE6))
+
+struct intake_stats {
+	uint64_t messages, foreign, malformed, enobufs, dumps, dump_restarts, swept;
+};
+
+struct intake {
+	struct nl_sock *sk;
+	int fd;
+	struct model *model;
+	uint32_t seq;
+	int dump;		/* enum intake_dump in flight, -1 when idle */
+	uint32_t dump_seq;
+	bool dump_intr;
+	uint32_t pending;	/* bitmask of enum intake_dump still to run */
+	int rcvbuf;		/* what the kernel granted */
+	struct intake_stats stats;
+	void *buf;
+	size_t buflen;
+};
+
+int intake_open(struct intake *nl, struct model *m, int rcvbuf);
+void intake_close(struct intake *nl);
+/* Queue dumps (INTAKE_DUMP_* bits) and start the next one if none is running. */
+int intake_request(struct intake *nl, uint32_t dumps);
+/* Read and handle everything the socket holds. 0, or negative errno on a fatal error. */
+int intake_process(struct intake *nl);
+static inline bool intake_idle(const struct intake *nl) { return nl->dump < 0 && !nl->pending; }
+
+/* Handlers, one per object kind (nl-link.c, nl-addr.c, ...). Each returns 0, or -EINVAL for
+ * a message it could not parse, which the caller counts and logs. */
+int intake_link_msg(struct model *m, const struct nlmsghdr *h);
+int intake_netconf_msg(struct model *m, const struct nlmsghdr *h);
+int intake_addr_msg(struct model *m, const struct nlmsghdr *h);
+int intake_neigh_msg(struct model *m, const struct nlmsghdr *h);
+int intake_route_msg(struct model *m, const struct nlmsghdr *h);
+int intake_rule_msg(struct model *m, const struct nlmsghdr *h);
+
+/* Copy an address attribute of the right length for family into a prefix. */
+struct nlattr;
+int intake_attr_prefix(const struct nlattr *a, uint8_t family, uint8_t len, struct prefix *out);
+
+#endif
