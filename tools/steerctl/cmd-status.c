@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* `steerctl status`: is the fast path live, which program, on which interfaces, and how
+ * full each map is. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "steerctl.h"
+
+int cmd_status(struct steerctl *c)
+{
+	__u64 counts[SC_MAP_COUNT] = {};
+	struct steer_state st;
+	char **attached = NULL;
+	size_t n_attached = 0, i;
+	__u32 prog_id;
+	int err, width = 0;
+
+	err = sc_read_state(c, &st);
+	if (err)
+		return err;
+	for (i = 0; i < SC_MAP_COUNT; i++) {
+		struct pinned_map m = { .fd = -1 };
+
+		err = sc_map_open(c, i, &m);
+		if (!err)
+			err = sc_map_count(c, &m, &counts[i]);
+		sc_map_close(&m);
+		if (err)
+			return err;
+	}
+	err = sc_prog_id(c, &prog_id);
+	if (err)
+		return err;
+	err = sc_attached(c, &attached, &n_attached);
+	if (err)
+		return err;
+	sc_check_abi(&st);
+
+	if (c->json) {
+		struct json *j = &c->jw;
+
+		json_obj_open(j, NULL);
+		json_bool(j, "synced", st.synced != 0);
+		json_u64(j, "abi_version", st.abi_version);
+		json_u64(j, "generation", st.generation);
+		json_u64(j, "program_id", prog_id);
+		json_arr_open(j, "attached");
+		for (i = 0; i < n_attached; i++)
+			json_str(j, NULL, attached[i]);
+		json_arr_close(j);
+		json_obj_open(j, "maps");
+		for (i = 0; i < SC_MAP_COUNT; i++)
+			json_u64(j, steerctl_maps[i].name, counts[i]);
+		json_obj_close(j);
+		json_obj_close(j);
+	} else {
+		fprintf(c->out, "synced:      %s\n", st.synced ? "yes" : "no");
+		fprintf(c->out, "abi version: %u\n", st.abi_version);
+		fprintf(c->out, "generation:  %llu\n", (unsigned long long)st.generation);
+		if (prog_id)
+			fprintf(c->out, "program id:  %u\n", prog_id);
+		else
+			fprintf(c->out, "program id:  none (no %s/%s)\n", c->pin_dir,
+				STEERCTL_PROG_PIN);
+		fprintf(c->out, "attached:   ");
+		for (i = 0; i < n_attached; i++)
+			fprintf(c->out, " %s", attached[i]);
+		fprintf(c->out, "%s\n", n_attached ? "" : " none");
+		fprintf(c->out, "maps:\n");
+		for (i = 0; i < SC_MAP_COUNT; i++) {
+			int w = (int)strlen(steerctl_maps[i].name);
+
+			width = w > width ? w : width;
+		}
+		for (i = 0; i < SC_MAP_COUNT; i++)
+			fprintf(c->out, "  %-*s %llu\n", width, steerctl_maps[i].name,
+				(unsigned long long)counts[i]);
+	}
+
+	for (i = 0; i < n_attached; i++)
+		free(attached[i]);
+	free(attached);
+	return 0;
+}

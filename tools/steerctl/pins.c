@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* Everything steerctl knows about the pins: where they are, what layout abi.h says they
+ * have, and how to read them without changing them (maps are opened read-only, so
+ * steerctl cannot disturb a running agent). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "steerctl.h"
+
+const struct steerctl_map_spec steerctl_maps[SC_MAP_COUNT] = {
+	[SC_MAP_SRC]    = { STEER_MAP_SRC, sizeof(struct steer_src_key),
+			    sizeof(struct steer_rule_list), BPF_MAP_TYPE_LPM_TRIE },
+	[SC_MAP_ROUTES] = { STEER_MAP_ROUTES, sizeof(struct steer_route_key),
+			    sizeof(struct steer_route), BPF_MAP_TYPE_LPM_TRIE },
+	[SC_MAP_NH]     = { STEER_MAP_NH, sizeof(__u32), sizeof(struct steer_nexthop), 0 },
+	[SC_MAP_LINKS]  = { STEER_MAP_LINKS, sizeof(__u32), sizeof(struct steer_link), 0 },
+	[SC_MAP_VLANS]  = { STEER_MAP_VLANS, sizeof(struct steer_vlan_key),
+			    sizeof(struct steer_vlan), 0 },
+	[SC_MAP_STATE]  = { STEER_MAP_STATE, sizeof(__u32), sizeof(struct steer_state),
+			    BPF_MAP_TYPE_ARRAY },
+	/* Per-CPU: the value layout steerctl reads (one __u64 per possible CPU) depends on it. */
+	[SC_MAP_STATS]  = { STEER_MAP_STATS, sizeof(__u32), sizeof(__u64),
+			    BPF_MAP_TYPE_PERCPU_ARRAY },
+};
+
+/* The one place a failure with a path is reported. Returns err (negative errno). */
+int sc_error(const struct steerctl *c, const char *path, int err)
+{
+	(void)c;
+	fprintf(stderr, "steerctl: %s: %s\n", path, strerror(-err));
+	return err;
+}
+
+/* Opening a pin: a missing one almost always means the agent never ran or was removed. */
+static int pin_error(const struct steerctl *c, const char *path, int err)
+{
+	if (err != -ENOENT)
+		return sc_error(c, path, err);
+	fprintf(stderr, "steerctl: no steer pins under %s: is steerd running? (%s: %s)\n",
+		c->pin_dir, path, strerror(-err));
+	return err;
+}
+
+int sc_path(const struct steerctl *c, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", c->pin_dir, name);
+
+	if (n < 0 || (size_t)n >= len) {
+		fprintf(stderr, "steerctl: %s/%s: %s\n", c->pin_dir, name, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_map *m)
+{
+	const struct steerctl_map_spec *spec = &steerctl_maps[id];
+	LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[4096];
+	int fd, err;
+
+	err = sc_path(c, spec->name, path, sizeof(path));
+	if (err)
+		return err;
+	fd = bpf_obj_get_opts(path, &opts);
+	if (fd < 0)
+		return pin_error(c, path, -errno);
+	err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	if (err) {
+		err = -errno;
+		close(fd);
+		return sc_error(c, path, err);
+	}
+	if (info.key_size != spec->key_size || info.value_size != spec->value_size ||
+	    (spec->type && info.type != spec->type)) {
+		fprintf(stderr,
+			"steerctl: %s: map type %u, key %u bytes, value %u bytes; this steerctl "
+			"expects type %u, key %u, value %u (ABI version %d): steerd and steerctl "
+			"are from different builds\n",
+			path, info.type, info.key_size, info.value_size, spec->type,
+			spec->key_size, spec->value_size, STEER_ABI_VERSION);
+		close(fd);
+		return -EPROTO;
+	}
+	m->fd = fd;
+	m->name = spec->name;
+	m->info = info;
+	return 0;
+}
+
+void sc_map_close(struct pinned_map *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+}
+
+static int next_key_error(const struct steerctl *c, const struct pinned_map *m, int err)
+{
+	char path[4096];
+
+	if (sc_path(c, m->name, path, sizeof(path)))
+		return err;
+	fprintf(stderr, "steerctl: %s: reading keys: %s\n", path, strerror(-err));
+	return err;
+}
+
+/* A key that vanished under us makes the kernel restart from the first key, so a map the
+ * agent rewrites while we walk it could be walked forever: stop at max_entries. */
+int sc_map_count(const struct steerctl *c, const struct pinned_map *m, __u64 *count)
+{
+	__u8 *key = calloc(2, m->info.key_size);
+	__u8 *cur = NULL, *next = key;
+	__u64 n = 0;
+	int err = 0;
+
+	if (!key)
+		return next_key_error(c, m, -ENOMEM);
+	while (n < m->info.max_entries) {
+		if (bpf_map_get_next_key(m->fd, cur, next)) {
+			err = -errno;
+			break;
+		}
+		n++;
+		cur = next;
+		next = cur == key ? key + m->info.key_size : key;
+	}
+	free(key);
+	if (err && err != -ENOENT)
+		return next_key_error(c, m, err);
+	*count = n;
+	return 0;
+}
+
+int sc_map_keys(const struct steerctl *c, const struct pinned_map *m,
+		int (*cmp)(const void *, const void *), void **keys_out, size_t *n_out)
+{
+	size_t ksz = m->info.key_size, n = 0, cap = 0, i, out;
+	__u8 *keys = NULL;
+	int err = 0;
+
+	while (n < m->info.max_entries) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			__u8 *nk = realloc(keys, ncap * ksz);
+
+			if (!nk) {
+				err = -ENOMEM;
+				break;
+			}
+			keys = nk;
+			cap = ncap;
+		}
+		if (bpf_map_get_next_key(m->fd, n ? keys + (n - 1) * ksz : NULL, keys + n * ksz)) {
+			err = -errno;
+			break;
+		}
+		n++;
+	}
+	if (err && err != -ENOENT) {
+		free(keys);
+		return next_key_error(c, m, err);
+	}
+	/* A walk restarted by a concurrent delete returns keys twice; sorting puts the
+	 * copies next to each other (cmp is a total order on the key bytes). */
+	if (n > 1)
+		qsort(keys, n, ksz, cmp);
+	for (i = 0, out = 0; i < n; i++) {
+		if (out && !memcmp(keys + (out - 1) * ksz, keys + i * ksz, ksz))
+			continue;
+		if (out != i)
+			memcpy(keys + out * ksz, keys + i * ksz, ksz);
+		out++;
+	}
+	*keys_out = keys;
+	*n_out = out;
+	return 0;
+}
+
+int sc_prog_id(const struct steerctl *c, __u32 *id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	char path[4096];
+	int fd, err;
+
+	err = sc_path(c, STEERCTL_PROG_PIN, path, sizeof(path));
+	if (err)
+		return err;
+	/* The kernel opens pinned programs read-write only; steerctl only asks for its info. */
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			*id = 0;	/* maps without a program: reported, not an error */
+			return 0;
+		}
+		return sc_error(c, path, -errno);
+	}
+	err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	if (err) {
+		err = -errno;
+		close(fd);
+		return sc_error(c, path, err);
+	}
+	close(fd);
+	*id = info.id;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Interfaces with a pinned TCX ingress link, from the pin names alone: the link's own
+ * info names no interface in the kernel headers libbpf 1.1 ships with. */
+int sc_attached(const struct steerctl *c, char ***names_out, size_t *n_out)
+{
+	size_t plen = strlen(STEERCTL_TCX_PREFIX), n = 0, cap = 0;
+	char **names = NULL;
+	struct dirent *de;
+	int err = 0;
+	DIR *d;
+
+	d = opendir(c->pin_dir);
+	if (!d)
+		return pin_error(c, c->pin_dir, -errno);
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, STEERCTL_TCX_PREFIX, plen) || !de->d_name[plen])
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			char **nn = realloc(names, ncap * sizeof(*names));
+
+			if (!nn) {
+				err = -ENOMEM;
+				break;
+			}
+			names = nn;
+			cap = ncap;
+		}
+		names[n] = strdup(de->d_name + plen);
+		if (!names[n]) {
+			err = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (err) {
+		while (n)
+			free(names[--n]);
+		free(names);
+		return sc_error(c, c->pin_dir, err);
+	}
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_name);
+	*names_out = names;
+	*n_out = n;
+	return 0;
+}
+
+int sc_read_state(const struct steerctl *c, struct steer_state *st)
+{
+	struct pinned_map m = { .fd = -1 };
+	char path[4096];
+	__u32 key = 0;
+	int err;
+
+	err = sc_map_open(c, SC_MAP_STATE, &m);
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(m.fd, &key, st)) {
+		err = -errno;
+		if (!sc_path(c, STEER_MAP_STATE, path, sizeof(path)))
+			sc_error(c, path, err);
+	}
+	sc_map_close(&m);
+	return err;
+}
+
+/* Sizes were checked when the maps were opened; a different version with the same sizes
+ * may still mean different things, so say so, but show what is there. Version 0 with
+ * synced 0 is a state entry the agent has not written yet, not a mismatch. */
+void sc_check_abi(const struct steer_state *st)
+{
+	if ((st->abi_version || st->synced) && st->abi_version != STEER_ABI_VERSION)
+		fprintf(stderr, "steerctl: warning: the maps have ABI version %u, this steerctl "
+			"was built for %d\n", st->abi_version, STEER_ABI_VERSION);
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* steerctl's shared context: what every command needs to find the pins, report an error
+ * in one place and write either a table for people or JSON. */
+#ifndef STEERCTL_H
+#define STEERCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/bpf.h>
+#include <linux/types.h>
+
+#include "abi.h"
+#include "json.h"
+
+#define STEERCTL_DEFAULT_PIN_DIR "/sys/fs/bpf/steer"
+#define STEERCTL_PROG_PIN        "prog"
+#define STEERCTL_TCX_PREFIX      "tcx-ingress-"
+
+struct steerctl {
+	const char *pin_dir;
+	bool json;
+	FILE *out;
+	struct json jw;
+};
+
+/* The pinned maps steerctl reads, with the layout abi.h gives them. */
+enum steerctl_map {
+	SC_MAP_SRC,
+	SC_MAP_ROUTES,
+	SC_MAP_NH,
+	SC_MAP_LINKS,
+	SC_MAP_VLANS,
+	SC_MAP_STATE,
+	SC_MAP_STATS,
+	SC_MAP_COUNT,
+};
+
+struct steerctl_map_spec {
+	const char *name;
+	__u32 key_size;
+	__u32 value_size;
+	__u32 type;		/* required map type, or 0 when any type iterates the same */
+};
+
+extern const struct steerctl_map_spec steerctl_maps[SC_MAP_COUNT];
+
+/* An open pinned map: its fd and what the kernel says about it. */
+struct pinned_map {
+	int fd;
+	const char *name;	/* pin name, from steerctl_maps */
+	struct bpf_map_info info;
+};
+
+/* pins.c. Each returns 0 or a negative errno, and has already said why on stderr. */
+int sc_error(const struct steerctl *c, const char *path, int err);
+int sc_path(const struct steerctl *c, const char *name, char *buf, size_t len);
+int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_map *m);
+void sc_map_close(struct pinned_map *m);
+int sc_map_count(const struct steerctl *c, const struct pinned_map *m, __u64 *count);
+int sc_map_keys(const struct steerctl *c, const struct pinned_map *m,
+		int (*cmp)(const void *, const void *), void **keys, size_t *n);
+int sc_prog_id(const struct steerctl *c, __u32 *id);
+int sc_attached(const struct steerctl *c, char ***names, size_t *n);
+void sc_check_abi(const struct steer_state *st);
+int sc_read_state(const struct steerctl *c, struct steer_state *st);
+
+/* format.c: words for people. */
+#define SC_ADDR_STRLEN 48	/* INET6_ADDRSTRLEN plus room for "/128" */
+#define SC_NAME_STRLEN 24	/* IF_NAMESIZE, "if4294967295", "4294967295" */
+const char *sc_family_name(__u8 family, char *buf, size_t len);
+const char *sc_addr(__u8 family, const __u8 *addr, char *buf, size_t len);
+const char *sc_table_name(__u32 table, char *buf, size_t len);
+const char *sc_ifname(__u32 ifindex, char *buf, size_t len);
+int sc_prefix_cmp(__u8 fa, const __u8 *a, __u32 la, __u8 fb, const __u8 *b, __u32 lb);
+
+/* One file per command. */
+int cmd_status(struct steerctl *c);
+int cmd_rules(struct steerctl *c);
+int cmd_routes(struct steerctl *c);
+int cmd_stats(struct steerctl *c);
+
+#endif
