@@ -1,0 +1,281 @@
+/* Unit tests of the compiler: rule lists for nested and overlapping `from` prefixes with
+ * out-of-order priorities, punt placement, truncation, and route selection. Pure: no
+ * kernel, no BPF. */
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "compile.h"
+#include "model.h"
+#include "test.h"
+
+static struct model_rule_key rule(uint32_t prio, const char *from, uint32_t table)
+{
+	struct model_rule_key k = { .priority = prio, .action = RULE_LOOKUP, .table = table,
+				    .suppress_prefixlen = -1, .suppress_ifgroup = -1 };
+
+	if (from)
+		prefix_parse(from, &k.src);
+	k.family = from && strchr(from, ':') ? AF_INET6 : AF_INET;
+	return k;
+}
+
+static const struct image_src *find_list(const struct image *img, const char *pfx)
+{
+	struct prefix p;
+
+	prefix_parse(pfx, &p);
+	for (size_t i = 0; i < img->nsrcs; i++) {
+		const struct steer_src_key *k = &img->srcs[i].key;
+
+		if (k->family == p.family && k->prefixlen == STEER_SRC_KEY_BITS(p.len) &&
+		    !memcmp(k->addr, p.addr, 16))
+			return &img->srcs[i];
+	}
+	return NULL;
+}
+
+/* "50:4 100:2" style rendering of a list, for readable comparisons. */
+static const char *render(const struct image_src *s, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (uint32_t i = 0; s && i < s->val.count && off < len; i++) {
+		const struct steer_rule *r = &s->val.rules[i];
+
+		if (r->action == STEER_RULE_PUNT)
+			off += snprintf(buf + off, len - off, "%s%u:punt", i ? " " : "", r->priority);
+		else
+			off += snprintf(buf + off, len - off, "%s%u:%u", i ? " " : "", r->priority, r->table);
+	}
+	return buf;
+}
+
+static void test_nested_prefixes(void)
+{
+	struct model m;
+	struct image img;
+	char buf[512];
+
+	model_init(&m);
+	/* Insertion order matters among equal priorities; priorities come out of order. */
+	struct model_rule_key ks[] = {
+		rule(300, "10.0.0.0/8", 1),
+		rule(100, "10.1.0.0/16", 2),
+		rule(200, "10.1.2.0/24", 3),
+		rule(200, "10.1.0.0/16", 6),
+		rule(50, "10.1.2.0/24", 4),
+		rule(400, NULL, 5),
+		rule(150, "10.1.2.128/25", 7),
+		rule(100, "2001:db8::/32", 8),
+	};
+	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
+		model_rule_add(&m, &ks[i]);
+	CHECK(compile_image(&m, &img) == 0, "compile a nested rule set");
+
+	CHECK(!strcmp(render(find_list(&img, "0.0.0.0/0"), buf, sizeof(buf)), "400:5"),
+	      "0/0 holds only the rule without from (%s)", buf);
+	CHECK(!strcmp(render(find_list(&img, "10.0.0.0/8"), buf, sizeof(buf)), "300:1 400:5"),
+	      "/8 holds its rule and the catch-all (%s)", buf);
+	CHECK(!strcmp(render(find_list(&img, "10.1.0.0/16"), buf, sizeof(buf)), "100:2 200:6 300:1 400:5"),
+	      "/16 merges the /8 rule after its own lower priorities (%s)", buf);
+	CHECK(!strcmp(render(find_list(&img, "10.1.2.0/24"), buf, sizeof(buf)),
+		      "50:4 100:2 200:3 200:6 300:1 400:5"),
+	      "/24: covering rules by priority, equal priorities in insertion order (%s)", buf);
+	CHECK(!strcmp(render(find_list(&img, "10.1.2.128/25"), buf, sizeof(buf)),
+		      "50:4 100:2 150:7 200:3 200:6 300:1 400:5"),
+	      "/25 inherits every covering prefix's rules (%s)", buf);
+	CHECK(!strcmp(render(find_list(&img, "::/0"), buf, sizeof(buf)), ""),
+	      "IPv6 /0 exists and is empty: the catch-all is IPv4 (%s)", buf);
+	CHECK(!strcmp(render(find_list(&img, "2001:db8::/32"), buf, sizeof(buf)), "100:8"),
+	      "IPv6 prefix list (%s)", buf);
+	CHECK(img.nsrcs == 7, "one list per distinct prefix plus both /0 (%zu)", img.nsrcs);
+	for (size_t i = 1; i < img.nsrcs; i++)
+		if (memcmp(&img.srcs[i - 1].key, &img.srcs[i].key, sizeof(img.srcs[i].key)) >= 0)
+			CHECK(0, "source lists sorted by key");
+
+	/* The rule covering a prefix with a higher priority number must come after. */
+	model_rule_del(&m, &ks[4]);
+	image_free(&img);
+	compile_image(&m, &img);
+	CHECK(!strcmp(render(find_list(&img, "10.1.2.0/24"), buf, sizeof(buf)),
+		      "100:2 200:3 200:6 300:1 400:5"),
+	      "deleting a rule removes it from every list (%s)", buf);
+	image_free(&img);
+	model_free(&m);
+}
+
+static void test_punt_rules(void)
+{
+	struct model m;
+	struct image img;
+	char buf[512];
+	struct model_rule_key mark = rule(90, NULL, 7), inv = rule(95, "10.9.0.0/16", 8),
+			      sel = rule(120, "10.1.0.0/16", 9), plain = rule(200, "10.1.0.0/16", 10);
+
+	mark.fwmark = 7;
+	mark.fwmask = 0xffffffff;
+	inv.invert = 1;
+	sel.ip_proto = 17;
+	model_init(&m);
+	model_rule_add(&m, &plain);
+	model_rule_add(&m, &mark);
+	model_rule_add(&m, &inv);
+	model_rule_add(&m, &sel);
+	compile_image(&m, &img);
+	CHECK(!strcmp(render(find_list(&img, "10.1.0.0/16"), buf, sizeof(buf)),
+		      "90:punt 95:punt 120:punt 200:10"),
+	      "selectors the datapath does not evaluate punt at their own position (%s)", buf);
+	CHECK(!strcmp(render(find_list(&img, "0.0.0.0/0"), buf, sizeof(buf)), "90:punt 95:punt"),
+	      "an inverted from covers everything outside it, so it sits in /0 (%s)", buf);
+	CHECK(compile_rule_punt_reason(&mark) && !strcmp(compile_rule_punt_reason(&mark), "fwmark"),
+	      "fwmark is named as the punt reason");
+	CHECK(compile_rule_punt_reason(&plain) == NULL, "a plain from/lookup rule is evaluated");
+	image_free(&img);
+	model_free(&m);
+}
+
+static void test_truncation(void)
+{
+	struct model m;
+	struct image img;
+	const struct image_src *s;
+
+	model_init(&m);
+	for (uint32_t i = 0; i < 40; i++) {
+		struct model_rule_key k = rule(1000 + i, "10.0.0.0/8", 100 + i);
+
+		model_rule_add(&m, &k);
+	}
+	compile_image(&m, &img);
+	s = find_list(&img, "10.0.0.0/8");
+	CHECK(s && s->val.count == STEER_MAX_RULES, "a long list is cut at the limit");
+	CHECK(s && s->val.rules[STEER_MAX_RULES - 2].action == STEER_RULE_LOOKUP &&
+		      s->val.rules[STEER_MAX_RULES - 2].table == 100 + STEER_MAX_RULES - 2,
+	      "rules before the cut are kept in order");
+	CHECK(s && s->val.rules[STEER_MAX_RULES - 1].action == STEER_RULE_PUNT,
+	      "the last slot punts instead of dropping the rest");
+	CHECK(img.truncated_lists == 1, "the cut is counted");
+	image_free(&img);
+	model_free(&m);
+}
+
+static struct model_route route(const char *dst, uint32_t table, uint32_t metric, int oif,
+				const char *gw, struct model_nexthop *nh)
+{
+	struct model_route r = { .key = { .table = table, .metric = metric }, .type = ROUTE_UNICAST,
+				 .nnh = 1, .nh = nh };
+
+	prefix_parse(dst, &r.key.dst);
+	*nh = (struct model_nexthop){ .oif = oif };
+	if (gw) {
+		nh->gw_family = r.key.dst.family;
+		inet_pton(nh->gw_family, gw, nh->gw);
+	}
+	return r;
+}
+
+static const struct image_route *find_route(const struct image *img, uint32_t table, const char *dst)
+{
+	struct prefix p;
+
+	prefix_parse(dst, &p);
+	for (size_t i = 0; i < img->nroutes; i++) {
+		const struct steer_route_key *k = &img->routes[i].key;
+
+		if (k->table == table && k->family == p.family &&
+		    k->prefixlen == STEER_ROUTE_KEY_BITS(p.len) && !memcmp(k->addr, p.addr, 16))
+			return &img->routes[i];
+	}
+	return NULL;
+}
+
+static void test_routes(void)
+{
+	struct model_nexthop nh[8], mp[2] = { { .oif = 3 }, { .oif = 4 } };
+	struct model m;
+	struct image img;
+	const struct image_route *r;
+	struct model_route rs[8];
+
+	model_init(&m);
+	rs[0] = route("0.0.0.0/0", 254, 200, 3, "10.0.1.2", &nh[0]);
+	rs[1] = route("0.0.0.0/0", 254, 100, 4, "10.0.2.2", &nh[1]);	/* lower metric wins */
+	rs[2] = route("10.5.0.0/16", 100, 0, 4, NULL, &nh[2]);		/* on-link */
+	rs[3] = route("10.6.0.0/16", 100, 0, 4, "10.0.2.2", &nh[3]);	/* same next hop as [1] */
+	rs[4] = route("10.7.0.0/16", 100, 0, 4, NULL, &nh[4]);
+	rs[4].type = ROUTE_BLACKHOLE;
+	rs[5] = route("10.8.0.0/16", 100, 0, 4, NULL, &nh[5]);
+	rs[5].key.tos = 0x10;
+	rs[6] = route("10.9.0.0/16", 100, 0, 0, NULL, &nh[6]);
+	rs[6].nh = mp;
+	rs[6].nnh = 2;
+	rs[7] = route("2001:db8::/32", 100, 1024, 4, "2001:db8:b::2", &nh[7]);
+	for (int i = 0; i < 8; i++)
+		model_route_add(&m, &rs[i], false);
+	compile_image(&m, &img);
+
+	r = find_route(&img, 254, "0.0.0.0/0");
+	CHECK(r && r->val.type == STEER_RT_FORWARD && img.nhs[r->val.nh_id].ifindex == 4,
+	      "lowest metric wins among equal prefixes");
+	r = find_route(&img, 100, "10.5.0.0/16");
+	CHECK(r && r->val.type == STEER_RT_FORWARD && img.nhs[r->val.nh_id].family == 0,
+	      "on-link route has no gateway");
+	CHECK(find_route(&img, 100, "10.7.0.0/16")->val.type == STEER_RT_PUNT, "blackhole punts (for now)");
+	CHECK(find_route(&img, 100, "10.8.0.0/16")->val.type == STEER_RT_PUNT, "a tos route punts its prefix");
+	CHECK(find_route(&img, 100, "10.9.0.0/16")->val.type == STEER_RT_PUNT, "multipath punts (for now)");
+	r = find_route(&img, 100, "2001:db8::/32");
+	CHECK(r && r->val.type == STEER_RT_FORWARD && img.nhs[r->val.nh_id].family == AF_INET6,
+	      "IPv6 route via an IPv6 gateway");
+	CHECK(img.nnhs == 3, "routes with the same next hop share one entry (%zu)", img.nnhs);
+	CHECK(img.nroutes == 7, "one entry per (table, prefix) (%zu)", img.nroutes);
+	image_free(&img);
+
+	/* IPv6 siblings arrive one by one: the second makes the route multipath. */
+	{
+		struct model_nexthop a, b;
+		struct model_route s1 = route("2001:db8:5::/48", 254, 1024, 3, "fe80::1", &a);
+		struct model_route s2 = route("2001:db8:5::/48", 254, 1024, 4, "fe80::2", &b);
+
+		model_route_add(&m, &s1, false);
+		model_route_add(&m, &s2, false);
+		compile_image(&m, &img);
+		CHECK(find_route(&img, 254, "2001:db8:5::/48")->val.type == STEER_RT_PUNT,
+		      "appended IPv6 sibling turns the route multipath");
+		image_free(&img);
+		model_route_del(&m, &s2);
+		model_route_del(&m, &s1);
+		compile_image(&m, &img);
+		CHECK(find_route(&img, 254, "2001:db8:5::/48") == NULL, "deleting both siblings removes it");
+		image_free(&img);
+	}
+	model_free(&m);
+}
+
+static void test_prefix(void)
+{
+	struct prefix a, b;
+	char buf[64];
+
+	CHECK(prefix_parse("10.1.2.3/16", &a) == 0 && !strcmp(prefix_str(&a, buf, sizeof(buf)), "10.1.0.0/16"),
+	      "host bits are masked (%s)", buf);
+	CHECK(prefix_parse("10.1.0.0/33", &a) < 0, "prefix length over 32 is refused");
+	CHECK(prefix_parse("2001:db8::/129", &a) < 0, "prefix length over 128 is refused");
+	CHECK(prefix_parse("banana", &a) < 0, "garbage is refused");
+	prefix_parse("10.0.0.0/8", &a);
+	prefix_parse("10.200.0.0/16", &b);
+	CHECK(prefix_contains(&a, &b) && !prefix_contains(&b, &a), "containment is one-way");
+	prefix_parse("2001:db8::/32", &b);
+	CHECK(!prefix_contains(&a, &b), "families never contain each other");
+}
+
+int main(void)
+{
+	test_prefix();
+	test_nested_prefixes();
+	test_punt_rules();
+	test_truncation();
+	test_routes();
+	return test_done();
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Quick start on a Debian machine: install what is missing, build, then run the demo
+# (`tools/dev.sh demo`) or every test (`tools/dev.sh test`). Needs root: BPF, network
+# namespaces and apt all do.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEPS=(meson ninja-build pkg-config gcc clang llvm bpftool libbpf-dev libnl-3-dev libnl-route-3-dev
+      libelf-dev libyaml-dev libsystemd-dev iproute2 iputils-ping util-linux python3)
+BUILD=${BUILD:-build}
+
+usage() {
+	echo "usage: $0 demo|test|build" >&2
+	exit 2
+}
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		exec sudo -E "$0" "$@"
+	fi
+}
+
+install_deps() {
+	local missing=()
+	for p in "${DEPS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "==> installing: ${missing[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	fi
+	# steer pins its maps on the BPF filesystem.
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+}
+
+build() {
+	[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" >/dev/null
+	meson compile -C "$BUILD"
+}
+
+# meson's own summary is not what CI reads: count the results from its log.
+summary() {
+	python3 - "$BUILD/meson-logs/testlog.json" <<'PY'
+import json, sys
+passed = failed = 0
+try:
+    for line in open(sys.argv[1]):
+        if not line.strip():
+            continue
+        t = json.loads(line)
+        if t.get("result") == "OK":
+            passed += 1
+        else:
+            failed += 1
+            print(f"FAILED: {t.get('name')} ({t.get('result')})")
+except FileNotFoundError:
+    pass
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed or not passed else 0)
+PY
+}
+
+[ $# -eq 1 ] || usage
+case "$1" in
+demo)
+	need_root "$@"
+	install_deps
+	build
+	exec demo/demo.sh
+	;;
+test)
+	need_root "$@"
+	install_deps
+	build
+	rc=0
+	meson test -C "$BUILD" --print-errorlogs --num-processes 1 || rc=$?
+	summary || rc=1
+	exit $rc
+	;;
+build)
+	need_root "$@"
+	install_deps
+	build
+	;;
+*)
+	usage
+	;;
+esac
