@@ -110,7 +110,7 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode)
 		log_err("cannot load the BPF program: %s", strerror(-r));
 		goto fail;
 	}
-	r = pin_path(path, sizeof(path), pin_dir, "prog");
+	r = pin_path(path, sizeof(path), pin_dir, STEER_PIN_PROG);
 	if (r < 0)
 		goto fail;
 	unlink(path);
@@ -145,7 +145,7 @@ static int attach_tcx(struct attach *a, int ifindex, const char *ifname)
 	char path[PATH_MAX], name[64];
 	int fd, r;
 
-	snprintf(name, sizeof(name), "tcx-ingress-%s", ifname);
+	snprintf(name, sizeof(name), STEER_PIN_TCX_INGRESS "%s", ifname);
 	r = pin_path(path, sizeof(path), a->pin_dir, name);
 	if (r < 0)
 		return r;
@@ -252,7 +252,7 @@ int attach_cleanup(const char *pin_dir)
 	DIR *d;
 	int fd;
 
-	if (pin_path(path, sizeof(path), pin_dir, "prog") == 0 && (fd = bpf_obj_get(path)) >= 0) {
+	if (pin_path(path, sizeof(path), pin_dir, STEER_PIN_PROG) == 0 && (fd = bpf_obj_get(path)) >= 0) {
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
 

@@ -18,7 +18,6 @@
 #include "nl.h"
 #include "sync.h"
 
-#define DEFAULT_PIN_DIR "/sys/fs/bpf/steer"
 #define DEFAULT_RCVBUF (8 << 20)
 #define MAX_ATTACH 64
 
@@ -53,7 +52,7 @@ static void usage(FILE *f)
 		"Mirror the kernel's policy routing (ip rule, ip route) into steer's BPF fast path.\n\n"
 		"  -a, --attach IFACE        attach at ingress of IFACE (repeatable; waits for it)\n"
 		"  -p, --pin-dir DIR         where maps, program and links are pinned\n"
-		"                            (default " DEFAULT_PIN_DIR ")\n"
+		"                            (default " STEER_PIN_DIR_DEFAULT ")\n"
 		"  -l, --log-level LEVEL     err, warning, notice, info (default) or debug\n"
 		"      --netlink-rcvbuf N    netlink receive buffer in bytes (default %d)\n"
 		"      --attach-mode MODE    auto (default), tcx or clsact\n"
@@ -81,7 +80,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	char *end;
 	long v;
 
-	*o = (struct options){ .pin_dir = DEFAULT_PIN_DIR, .rcvbuf = DEFAULT_RCVBUF };
+	*o = (struct options){ .pin_dir = STEER_PIN_DIR_DEFAULT, .rcvbuf = DEFAULT_RCVBUF };
 	while ((c = getopt_long(argc, argv, "a:p:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':

@@ -5,11 +5,7 @@
 #ifndef STEER_ABI_H
 #define STEER_ABI_H
 
-#ifdef __bpf__
 #include <linux/types.h>
-#else
-#include <linux/types.h>
-#endif
 
 #define STEER_ABI_VERSION 1
 
@@ -184,6 +180,11 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_REDIRECT]       = "punt_redirect",
 };
 #endif
+
+/* Pins: one per map (by map name) under the pin directory, plus these. */
+#define STEER_PIN_DIR_DEFAULT "/sys/fs/bpf/steer"
+#define STEER_PIN_PROG        "prog"
+#define STEER_PIN_TCX_INGRESS "tcx-ingress-"	/* + interface name */
 
 #define STEER_MAP_SRC    "steer_src"
 #define STEER_MAP_ROUTES "steer_routes"

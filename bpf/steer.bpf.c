@@ -132,7 +132,13 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u
 
 		if ((void *)(ip6h + 1) > data_end)
 			return STEER_STAT_PUNT_MALFORMED;
+		/* The kernel drops CHECKSUM_COMPLETE when forwarding; we keep it right
+		 * instead: the word holding the hop limit changes, nothing compensates. */
+		__be32 *word = (void *)ip6h + 4, old = *word, new;
+
 		ip6h->hop_limit--;
+		new = *word;
+		bpf_csum_update(skb, bpf_csum_diff(&old, 4, &new, 4, 0));
 	}
 	return 0;
 }
@@ -171,7 +177,8 @@ int steer_ingress(struct __sk_buff *skb)
 		return punt(skb, r);
 
 	in = bpf_map_lookup_elem(&steer_links, &pkt.iif);
-	if (!in || !(in->flags & (pkt.family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
+	if (!in || !(in->flags & STEER_LINK_UP) ||
+	    !(in->flags & (pkt.family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
 		return punt(skb, STEER_STAT_PUNT_IIF);
 
 	r = steer_policy_lookup(&steer_src, &steer_routes, pkt.family, pkt.src, pkt.dst, &res);

@@ -13,9 +13,9 @@
 #include "abi.h"
 #include "json.h"
 
-#define STEERCTL_DEFAULT_PIN_DIR "/sys/fs/bpf/steer"
-#define STEERCTL_PROG_PIN        "prog"
-#define STEERCTL_TCX_PREFIX      "tcx-ingress-"
+#define STEERCTL_DEFAULT_PIN_DIR STEER_PIN_DIR_DEFAULT
+#define STEERCTL_PROG_PIN        STEER_PIN_PROG
+#define STEERCTL_TCX_PREFIX      STEER_PIN_TCX_INGRESS
 
 struct steerctl {
 	const char *pin_dir;
