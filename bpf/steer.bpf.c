@@ -207,7 +207,7 @@ int steer_ingress(struct __sk_buff *skb)
 	}
 
 	/* The MTU the kernel would check is the L3 length against the egress device. */
-	len_diff = pkt.inband_tag ? -4 : 0;
+	len_diff = -(__s32)pkt.pad_len - (pkt.inband_tag ? 4 : 0);
 	if (bpf_check_mtu(skb, nh->ifindex, &mtu_len, len_diff, 0))
 		return punt(skb, STEER_STAT_PUNT_MTU);
 
@@ -217,6 +217,9 @@ int steer_ingress(struct __sk_buff *skb)
 			return punt(skb, STEER_STAT_PUNT_VLAN);
 		pkt.inband_tag = 0;
 	}
+	/* The kernel trims link-layer padding (short frames) before forwarding; so do we. */
+	if (pkt.pad_len && bpf_skb_change_tail(skb, skb->len - pkt.pad_len, 0))
+		return punt(skb, STEER_STAT_PUNT_MALFORMED);
 	r = decrement_ttl(skb, pkt.family, pkt.inband_tag);
 	if (r)
 		return punt(skb, r);

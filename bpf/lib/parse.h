@@ -24,12 +24,13 @@ struct vlan_hdr_steer {
 /* What the parser learnt about one packet. Addresses are in network order, IPv4 in the
  * first four bytes of addr_*, the rest zero, matching the map keys. */
 struct steer_pkt {
+	__u8  src[16];
+	__u8  dst[16];
 	__u32 iif;		/* routing ingress: the VLAN sub-interface when tagged */
+	__u32 pad_len;		/* link-layer padding after the IP packet, trimmed on forward */
 	__u16 vid;		/* VLAN id, 0 when untagged */
 	__u8  inband_tag;	/* the tag is in the packet data, not in skb metadata */
 	__u8  family;
-	__u8  src[16];
-	__u8  dst[16];
 };
 
 /* Returns 0 after Ethernet and at most one 802.1Q tag (pkt->inband_tag says where), pkt->iif
@@ -84,6 +85,34 @@ static __always_inline void *l3_header(struct __sk_buff *skb, __u8 inband_tag)
 			  : data + sizeof(struct ethhdr);
 }
 
+/* How many bytes the frame holds from the IP header on, against how many the IP header says
+ * it has: fewer is a truncated packet the kernel drops, more is link-layer padding the kernel
+ * trims. Returns 0 and sets pkt->pad_len, or a punt reason. */
+static __always_inline int check_ip_length(struct __sk_buff *skb, struct steer_pkt *pkt,
+					   __u32 ip_len)
+{
+	__u32 l3_off = sizeof(struct ethhdr) + (pkt->inband_tag ? sizeof(struct vlan_hdr_steer) : 0);
+
+	if (skb->len < l3_off + ip_len)
+		return STEER_STAT_PUNT_MALFORMED;
+	pkt->pad_len = skb->len - l3_off - ip_len;
+	return 0;
+}
+
+/* ip_fast_csum(): a header whose one's complement sum is not all ones is corrupt. */
+static __always_inline int ipv4_csum_ok(const struct iphdr *iph)
+{
+	const __u16 *w = (const __u16 *)iph;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
 static __always_inline int ipv4_special(__u32 a /* network order */)
 {
 	__u8 first = bpf_ntohl(a) >> 24;
@@ -103,6 +132,8 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct steer_pkt *p
 		return STEER_STAT_PUNT_MALFORMED;
 	if (iph->ihl != 5)
 		return STEER_STAT_PUNT_IP_OPTIONS;
+	if (!ipv4_csum_ok(iph) || check_ip_length(skb, pkt, bpf_ntohs(iph->tot_len)))
+		return STEER_STAT_PUNT_MALFORMED;
 	if (iph->frag_off & bpf_htons(0x3fff))
 		return STEER_STAT_PUNT_FRAGMENT;
 	if (iph->ttl <= 1)
@@ -144,6 +175,8 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct steer_pkt *p
 	/* Hop-by-hop options are processed by every router on the path: the kernel's job. */
 	if (ip6h->nexthdr == 0)
 		return STEER_STAT_PUNT_IP_OPTIONS;
+	if (check_ip_length(skb, pkt, sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len)))
+		return STEER_STAT_PUNT_MALFORMED;
 	if (ip6h->hop_limit <= 1)
 		return STEER_STAT_PUNT_TTL;
 	__builtin_memcpy(pkt->src, &ip6h->saddr, 16);
