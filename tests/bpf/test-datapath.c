@@ -1,0 +1,619 @@
+/* Tier-2 tests: the real compiled datapath under BPF_PROG_TEST_RUN, its maps filled by the
+ * real intake, compiler and sync from a private network namespace built with `ip`. Each case
+ * sends one crafted frame "in" on in0 and checks the decision the program left in skb->cb[]
+ * against what the kernel would do, then the rewritten frame and the per-CPU counters. */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compile.h"
+#include "log.h"
+#include "model.h"
+#include "nl.h"
+#include "pkt.h"
+#include "steer.skel.h"
+#include "sync.h"
+
+#define TC_ACT_OK 0
+#define TC_ACT_REDIRECT 7
+#define WANT_FORWARD STEER_STAT_FORWARDED
+
+struct t {
+	struct steer_bpf *skel;
+	struct model m;
+	struct intake nl;
+	struct sync s;
+	int in0, out0, out1, vlan;	/* ifindexes; vlan: the sub-interface for vid 10 */
+	const char *vlan_name;
+	uint8_t in0_mac[6];
+	int n, failed;
+	uint64_t want_stats[STEER_STAT_MAX];	/* what the cases expect to be counted */
+};
+
+struct run {
+	int err;
+	uint32_t retval;
+	uint32_t cb[5];
+	uint8_t out[2048];
+	uint32_t out_len;
+};
+
+/* Which device a case expects in cb[STEER_CB_OIF]; 0: not checked. */
+enum { OIF_NONE, OIF_OUT0, OIF_OUT1, OIF_IN0 };
+
+struct tcase {
+	const char *name;
+	struct pkt_spec p;
+	int want;		/* WANT_FORWARD or a STEER_STAT_PUNT_* reason */
+	int oif;
+	uint32_t prio, table;	/* checked for forwards, and for punts when either is set */
+};
+
+/* ---- reporting ---- */
+
+/* One TAP line; on failure fmt/... says what was got and what was wanted. */
+static void __attribute__((format(printf, 4, 5)))
+check(struct t *t, bool ok, const char *desc, const char *fmt, ...)
+{
+	va_list ap;
+
+	t->n++;
+	if (ok) {
+		printf("ok %d - %s\n", t->n, desc);
+		return;
+	}
+	t->failed++;
+	printf("not ok %d - %s (", t->n, desc);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(")\n");
+}
+
+static const char *stat_name(int stat)
+{
+	if (stat == WANT_FORWARD)
+		return "forward";
+	return stat >= 0 && stat < STEER_STAT_MAX ? steer_stat_names[stat] : "?";
+}
+
+/* The decision a run shows: "forward", "punt_<reason>", or what was inconsistent. */
+static const char *outcome(const struct run *r, char *buf, size_t len)
+{
+	uint32_t verdict = r->cb[STEER_CB_VERDICT] >> 16, stat = r->cb[STEER_CB_VERDICT] & 0xffff;
+
+	if (r->err)
+		snprintf(buf, len, "test run error %d", r->err);
+	else if (r->retval == TC_ACT_REDIRECT && verdict == STEER_VERDICT_FORWARD && !stat)
+		snprintf(buf, len, "forward");
+	else if (r->retval == TC_ACT_OK && verdict == STEER_VERDICT_PUNT && stat < STEER_STAT_MAX)
+		snprintf(buf, len, "%s", steer_stat_names[stat]);
+	else
+		snprintf(buf, len, "retval %u cb0 %#x", r->retval, r->cb[STEER_CB_VERDICT]);
+	return buf;
+}
+
+static __attribute__((noreturn)) void bail(const char *what)
+{
+	printf("Bail out! %s\n", what);
+	exit(1);
+}
+
+/* ---- the namespace ---- */
+
+/* Runs a shell command and returns its exit status; a failed `must` command ends the test. */
+static int __attribute__((format(printf, 2, 3))) sh(bool must, const char *fmt, ...)
+{
+	char cmd[512], msg[600];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	r = system(cmd);
+	if (r && must) {
+		snprintf(msg, sizeof(msg), "command failed: %s", cmd);
+		bail(msg);
+	}
+	return r;
+}
+
+static void sysctl(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(val, f) < 0 || fclose(f))
+		bail(path);
+}
+
+/* The device the kernel's own forwarding lookup picks (`ip route get ... iif`), or 0. */
+static int kernel_oif(int family, const char *src, const char *dst, const char *iif)
+{
+	char cmd[256], line[1024], name[IF_NAMESIZE + 1];
+	const char *d;
+	int oif = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ip -%d -o route get %s from %s iif %s 2>/dev/null", family, dst,
+		 src, iif);
+	f = popen(cmd, "r");
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f) && (d = strstr(line, " dev ")) &&
+	    sscanf(d + 5, "%16s", name) == 1)
+		oif = (int)if_nametoindex(name);
+	pclose(f);
+	return oif;
+}
+
+static void setup_netns(struct t *t)
+{
+	static const char *const cmds[] = {
+		"ip link set lo up",
+		/* veth pairs, not dummies (not every kernel has the dummy driver); the peers
+		 * (...p) only give carrier. */
+		"ip link add in0 type veth peer name in0p",
+		"ip link add out0 type veth peer name out0p",
+		"ip link add out1 type veth peer name out1p",
+		"ip link set in0 address 02:00:00:00:00:01",
+		"ip link set out0 address 02:00:00:00:00:02",
+		"ip link set out1 address 02:00:00:00:00:03",
+		"for d in in0 in0p out0 out0p out1 out1p; do ip link set $d up || exit 1; done",
+		"ip addr add 10.1.0.1/24 dev in0",
+		"ip addr add 192.0.2.1/24 dev out0",
+		"ip addr add 203.0.113.1/24 dev out1",
+		"ip -6 addr add 2001:db8:1::1/64 dev in0 nodad",
+		"ip -6 addr add 2001:db8:a::1/64 dev out0 nodad",
+		"ip -6 addr add 2001:db8:b::1/64 dev out1 nodad",
+		"ip route add default via 192.0.2.2 dev out0 table 100",
+		"ip route add default via 203.0.113.2 dev out1",
+		"ip route add 10.2.0.0/24 via 10.1.0.3 dev in0",
+		"ip -6 route add default via 2001:db8:a::2 dev out0 table 100",
+		"ip -6 route add default via 2001:db8:b::2 dev out1",
+		"ip -6 route add 2001:db8:2::/64 via 2001:db8:1::3 dev in0",
+		"ip rule add from 10.1.0.0/24 table 100 priority 100",
+		"ip -6 rule add from 2001:db8:1::/64 table 100 priority 100",
+	};
+
+	if (unshare(CLONE_NEWNET) < 0)
+		bail("unshare(CLONE_NEWNET) failed: run as root");
+	/* all/forwarding also sets default, so devices made later forward too. */
+	sysctl("/proc/sys/net/ipv4/conf/all/forwarding", "1");
+	sysctl("/proc/sys/net/ipv4/conf/all/rp_filter", "0");
+	sysctl("/proc/sys/net/ipv4/conf/default/rp_filter", "0");
+	sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		sh(true, "%s", cmds[i]);
+	t->in0 = (int)if_nametoindex("in0");
+	t->out0 = (int)if_nametoindex("out0");
+	t->out1 = (int)if_nametoindex("out1");
+	memcpy(t->in0_mac, (uint8_t[]){ 0x02, 0, 0, 0, 0, 0x01 }, 6);
+	if (!t->in0 || !t->out0 || !t->out1)
+		bail("devices missing after setup");
+}
+
+/* ---- mirroring and running ---- */
+
+/* Bring the maps level with the namespace: read every pending event (and the dumps they
+ * start) until the intake is idle, then compile and apply, as steerd's loop does. */
+static void mirror(struct t *t)
+{
+	struct pollfd pfd = { .fd = t->nl.fd, .events = POLLIN };
+	time_t deadline = time(NULL) + 10;
+	struct image img;
+
+	if (intake_process(&t->nl) < 0)
+		bail("intake_process failed");
+	while (!intake_idle(&t->nl)) {
+		if (time(NULL) > deadline)
+			bail("netlink intake never went idle");
+		poll(&pfd, 1, 200);
+		if (intake_process(&t->nl) < 0)
+			bail("intake_process failed");
+	}
+	if (compile_image(&t->m, &img) < 0)
+		bail("compile_image failed");
+	if (sync_apply(&t->s, &img) < 0 || sync_set_synced(&t->s, true) < 0)
+		bail("sync_apply failed");
+	image_free(&img);
+}
+
+static void setup_datapath(struct t *t)
+{
+	struct sync_fds fds;
+
+	t->skel = steer_bpf__open_and_load();
+	if (!t->skel)
+		bail("steer_bpf__open_and_load failed");
+	fds = (struct sync_fds){
+		.src = bpf_map__fd(t->skel->maps.steer_src),
+		.routes = bpf_map__fd(t->skel->maps.steer_routes),
+		.nhs = bpf_map__fd(t->skel->maps.steer_nexthops),
+		.links = bpf_map__fd(t->skel->maps.steer_links),
+		.vlans = bpf_map__fd(t->skel->maps.steer_vlans),
+		.state = bpf_map__fd(t->skel->maps.steer_state),
+	};
+	model_init(&t->m);
+	if (sync_init(&t->s, &fds) < 0 || intake_open(&t->nl, &t->m, 4 << 20) < 0 ||
+	    intake_request(&t->nl, INTAKE_DUMP_ALL) < 0)
+		bail("agent setup failed");
+	mirror(t);
+}
+
+/* One BPF_PROG_TEST_RUN of frame as received on in0. */
+static struct run run_frame(struct t *t, const uint8_t *frame, size_t len)
+{
+	struct __sk_buff ctx = { .ifindex = (uint32_t)t->in0 }, ctx_out = {};
+	struct run r = {};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (uint32_t)len,
+		    .data_out = r.out, .data_size_out = sizeof(r.out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .ctx_out = &ctx_out, .ctx_size_out = sizeof(ctx_out),
+		    .repeat = 1);
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.steer_ingress), &o) < 0)
+		r.err = -errno;
+	r.retval = o.retval;
+	r.out_len = o.data_size_out;
+	memcpy(r.cb, ctx_out.cb, sizeof(r.cb));
+	return r;
+}
+
+/* The first byte where a and b differ (the shorter length if one is a prefix), -1 if equal. */
+static ssize_t first_diff(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t i = 0;
+
+	while (i < alen && i < blen && a[i] == b[i])
+		i++;
+	return i == alen && i == blen ? -1 : (ssize_t)i;
+}
+
+static int oif_of(const struct t *t, int which)
+{
+	return which == OIF_OUT0 ? t->out0 : which == OIF_OUT1 ? t->out1 : which == OIF_IN0 ? t->in0 : 0;
+}
+
+/* Sends one case and checks the decision, where it points, and the frame that leaves:
+ * untouched for a punt; for a forward untagged, one hop less, checksum redone. */
+static void run_case(struct t *t, const struct tcase *c)
+{
+	uint8_t frame[2048], want[2048];
+	size_t len = pkt_build(&c->p, t->in0_mac, frame, sizeof(frame)), want_len = len;
+	struct pkt_spec w = c->p;
+	bool fwd = c->want == WANT_FORWARD;
+	char desc[160], got[64];
+	struct run r;
+	ssize_t diff;
+
+	if (!len)
+		bail(c->name);
+	r = run_frame(t, frame, len);
+	t->want_stats[STEER_STAT_RX]++;
+	t->want_stats[c->want]++;
+
+	snprintf(desc, sizeof(desc), "%s: %s", c->name, stat_name(c->want));
+	check(t, !strcmp(outcome(&r, got, sizeof(got)), stat_name(c->want)), desc, "got %s", got);
+	if (c->oif) {
+		snprintf(desc, sizeof(desc), "%s: output ifindex", c->name);
+		check(t, r.cb[STEER_CB_OIF] == (uint32_t)oif_of(t, c->oif), desc, "got %u, want %d",
+		      r.cb[STEER_CB_OIF], oif_of(t, c->oif));
+	}
+	if (fwd || c->prio || c->table) {
+		snprintf(desc, sizeof(desc), "%s: rule %u table %u", c->name, c->prio, c->table);
+		check(t, r.cb[STEER_CB_PRIORITY] == c->prio && r.cb[STEER_CB_TABLE] == c->table, desc,
+		      "got rule %u table %u", r.cb[STEER_CB_PRIORITY], r.cb[STEER_CB_TABLE]);
+	}
+
+	memcpy(want, frame, len);
+	if (fwd) {
+		w.vid = 0;
+		w.pad = 0;	/* the kernel trims padding before forwarding */
+		w.ttl = (uint8_t)((c->p.ttl ? c->p.ttl : 64) - 1);
+		want_len = pkt_build(&w, t->in0_mac, want, sizeof(want));
+	}
+	diff = first_diff(r.out, r.out_len, want, want_len);
+	snprintf(desc, sizeof(desc), "%s: frame %s", c->name,
+		 !fwd ? "untouched" : c->p.family == 4 ? "with TTL - 1 and a valid checksum" :
+		 "with hop limit - 1");
+	check(t, diff < 0 && (!fwd || c->p.family != 4 || csum(r.out + 14, 20) == 0), desc,
+	      "got %u bytes differing from byte %zd, want %zu", r.out_len, diff, want_len);
+	if (fwd) {
+		int kernel = kernel_oif(c->p.family, c->p.src, c->p.dst, c->p.vid ? t->vlan_name : "in0");
+
+		snprintf(desc, sizeof(desc), "%s: kernel's ip route get agrees", c->name);
+		check(t, kernel == (int)r.cb[STEER_CB_OIF], desc, "kernel says %d, program %u", kernel,
+		      r.cb[STEER_CB_OIF]);
+	}
+}
+
+static void run_cases(struct t *t, const struct tcase *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		run_case(t, &c[i]);
+}
+#define RUN(t, cases) run_cases(t, cases, sizeof(cases) / sizeof(cases[0]))
+
+/* ---- the cases ---- */
+
+#define V4(s, d, ...) { .family = 4, .src = s, .dst = d, __VA_ARGS__ }
+#define V6(s, d, ...) { .family = 6, .src = s, .dst = d, __VA_ARGS__ }
+#define FWD_OUT0 WANT_FORWARD, OIF_OUT0, 100, 100
+#define FWD_OUT1 WANT_FORWARD, OIF_OUT1, 32766, 254
+#define INET "198.51.100.1"
+#define INET6 "2001:db8:ffff::1"
+
+static const struct tcase baseline[] = {
+	{ "v4 from-rule source", V4("10.1.0.2", INET), FWD_OUT0 },
+	{ "v4 other source", V4("10.2.0.2", INET), FWD_OUT1 },
+	{ "v4 source routed back by main's default", V4("10.3.0.2", INET), FWD_OUT1 },
+	{ "v4 TTL 2", V4("10.1.0.2", INET, .ttl = 2), FWD_OUT0 },
+	{ "v6 from-rule source", V6("2001:db8:1::2", INET6), FWD_OUT0 },
+	{ "v6 other source", V6("2001:db8:2::2", INET6), FWD_OUT1 },
+	{ "v6 hop limit 2", V6("2001:db8:1::2", INET6, .ttl = 2), FWD_OUT0 },
+	/* A 40-byte packet (a TCP ACK's size) padded to Ethernet's 60-byte minimum. */
+	{ "v4 short packet with Ethernet padding", V4("10.1.0.2", INET, .l3_len = 40, .pad = 6), FWD_OUT0 },
+	{ "v6 packet with trailing padding", V6("2001:db8:1::2", INET6, .pad = 6), FWD_OUT0 },
+};
+
+static const uint8_t other_mac[6] = { 0x02, 0, 0, 0, 0, 0x99 };
+static const uint8_t mcast_mac[6] = { 0x01, 0x00, 0x5e, 0, 0, 0x05 };
+
+static const struct tcase parser_punts[] = {
+	{ "v4 to another MAC", V4("10.1.0.2", INET, .dst_mac = other_mac), STEER_STAT_PUNT_NOT_FOR_US },
+	{ "v4 to a multicast MAC", V4("10.1.0.2", INET, .dst_mac = mcast_mac), STEER_STAT_PUNT_NOT_FOR_US },
+	{ "v6 to another MAC", V6("2001:db8:1::2", INET6, .dst_mac = other_mac), STEER_STAT_PUNT_NOT_FOR_US },
+	{ "ARP ethertype", V4("10.1.0.2", INET, .ethertype = 0x0806), STEER_STAT_PUNT_NOT_IP },
+	/* Truncated headers are sent tagged (in vlan[]): the kernel's test run refuses an
+	 * untagged IP frame shorter than its network header before the program sees it. */
+	{ "v4 ethertype, version 6", V4("10.1.0.2", INET, .version = 6), STEER_STAT_PUNT_MALFORMED },
+	{ "v4 total length 19", V4("10.1.0.2", INET, .len_field = 19), STEER_STAT_PUNT_MALFORMED },
+	{ "v6 ethertype, version 4", V6("2001:db8:1::2", INET6, .version = 4), STEER_STAT_PUNT_MALFORMED },
+	{ "v4 TTL 1", V4("10.1.0.2", INET, .ttl = 1), STEER_STAT_PUNT_TTL },
+	{ "v6 hop limit 1", V6("2001:db8:1::2", INET6, .ttl = 1), STEER_STAT_PUNT_TTL },
+	{ "v4 options (ihl 6)", V4("10.1.0.2", INET, .options = 1), STEER_STAT_PUNT_IP_OPTIONS },
+	{ "v6 hop-by-hop header", V6("2001:db8:1::2", INET6, .hop_by_hop = true), STEER_STAT_PUNT_IP_OPTIONS },
+	{ "v4 first fragment (MF)", V4("10.1.0.2", INET, .frag = 0x2000), STEER_STAT_PUNT_FRAGMENT },
+	{ "v4 later fragment (offset 185)", V4("10.1.0.2", INET, .frag = 185), STEER_STAT_PUNT_FRAGMENT },
+	{ "v4 multicast destination", V4("10.1.0.2", "224.0.0.5"), STEER_STAT_PUNT_SPECIAL_ADDR },
+	{ "v4 loopback destination", V4("10.1.0.2", "127.0.0.1"), STEER_STAT_PUNT_SPECIAL_ADDR },
+	{ "v4 loopback source", V4("127.0.0.1", INET), STEER_STAT_PUNT_SPECIAL_ADDR },
+	{ "v6 link-local source", V6("fe80::2", INET6), STEER_STAT_PUNT_SPECIAL_ADDR },
+	{ "v6 link-local destination", V6("2001:db8:1::2", "fe80::5"), STEER_STAT_PUNT_SPECIAL_ADDR },
+	{ "v6 multicast destination", V6("2001:db8:1::2", "ff02::1"), STEER_STAT_PUNT_SPECIAL_ADDR },
+	{ "v6 loopback destination", V6("2001:db8:1::2", "::1"), STEER_STAT_PUNT_SPECIAL_ADDR },
+};
+
+/* ip_rcv_core() and ipv6_rcv() drop these before routing; forwarding them is not what the
+ * kernel does, so the fast path must leave them to it. */
+static const struct tcase kernel_drops[] = {
+	{ "v4 bad header checksum", V4("10.1.0.2", INET, .bad_csum = true), STEER_STAT_PUNT_MALFORMED },
+	{ "v4 total length past the frame", V4("10.1.0.2", INET, .len_field = 200), STEER_STAT_PUNT_MALFORMED },
+	{ "v6 payload length past the frame", V6("2001:db8:1::2", INET6, .len_field = 200), STEER_STAT_PUNT_MALFORMED },
+};
+
+static const struct tcase route_punts[] = {
+	{ "v4 to the router's own address", V4("10.1.0.2", "192.0.2.1"), STEER_STAT_PUNT_ROUTE, 0, 0, 255 },
+	{ "v6 to the router's own address", V6("2001:db8:1::2", "2001:db8:a::1"), STEER_STAT_PUNT_ROUTE, 0, 0, 255 },
+	{ "v4 back out in0", V4("10.2.0.2", "10.1.0.5"), STEER_STAT_PUNT_HAIRPIN, OIF_IN0, 32766, 254 },
+	{ "v6 back out in0", V6("2001:db8:2::2", "2001:db8:1::5"), STEER_STAT_PUNT_HAIRPIN, OIF_IN0, 32766, 254 },
+	{ "v4 from the router's own address", V4("10.1.0.1", INET), STEER_STAT_PUNT_SOURCE_CHECK, OIF_OUT0, 100, 100 },
+	{ "v4 from a local address elsewhere", V4("203.0.113.1", INET), STEER_STAT_PUNT_SOURCE_CHECK, OIF_OUT1, 32766, 254 },
+};
+
+static const struct tcase fwmark_rule[] = {
+	{ "v4 behind an fwmark rule", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE, 0, 50, 0 },
+	{ "v6 behind an fwmark rule", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_RULE, 0, 50, 0 },
+};
+
+static const struct tcase no_route[] = {
+	{ "v4 outside every rule's routes", V4("10.2.0.2", INET), STEER_STAT_PUNT_NO_ROUTE },
+	{ "v6 outside every rule's routes", V6("2001:db8:2::2", INET6), STEER_STAT_PUNT_NO_ROUTE },
+	{ "v4 from-rule source still forwarded", V4("10.1.0.2", INET), FWD_OUT0 },
+};
+
+static const struct tcase iif_off[] = {
+	{ "v4 with forwarding off on in0", V4("10.1.0.2", INET), STEER_STAT_PUNT_IIF },
+	{ "v6 with forwarding off", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_IIF },
+};
+
+static const struct tcase rp_strict[] = {
+	{ "v4 rp_filter 1, source routed back via in0", V4("10.2.0.2", INET), FWD_OUT1 },
+	{ "v4 rp_filter 1, source routed back via out1", V4("10.3.0.2", INET), STEER_STAT_PUNT_SOURCE_CHECK, OIF_OUT1, 32766, 254 },
+};
+
+static const struct tcase vlan[] = {
+	{ "v4 tagged vid 10", V4("10.10.0.2", INET, .vid = 10), FWD_OUT1 },
+	{ "v6 tagged vid 10", V6("2001:db8:10::2", INET6, .vid = 10), FWD_OUT1 },
+	{ "v4 tagged vid 20 (no such VLAN)", V4("10.10.0.2", INET, .vid = 20), STEER_STAT_PUNT_VLAN },
+	{ "v6 tagged vid 20 (no such VLAN)", V6("2001:db8:10::2", INET6, .vid = 20), STEER_STAT_PUNT_VLAN },
+	{ "tag cut short", V4("10.10.0.2", INET, .vid = 10, .cut = 16), STEER_STAT_PUNT_VLAN },
+	{ "v4 tagged, header cut at 19 bytes", V4("10.10.0.2", INET, .vid = 10, .cut = 18 + 19), STEER_STAT_PUNT_MALFORMED },
+	{ "v6 tagged, header cut at 39 bytes", V6("2001:db8:10::2", INET6, .vid = 10, .cut = 18 + 39), STEER_STAT_PUNT_MALFORMED },
+};
+
+static const struct tcase mtu[] = {
+	{ "v4 1280 bytes, MTU 1280", V4("10.1.0.2", INET, .l3_len = 1280), FWD_OUT0 },
+	{ "v4 1400 bytes, MTU 1280", V4("10.1.0.2", INET, .l3_len = 1400), STEER_STAT_PUNT_MTU },
+	{ "v6 1280 bytes, MTU 1280", V6("2001:db8:1::2", INET6, .l3_len = 1280), FWD_OUT0 },
+	{ "v6 1400 bytes, MTU 1280", V6("2001:db8:1::2", INET6, .l3_len = 1400), STEER_STAT_PUNT_MTU },
+	{ "v4 tagged, 1280 bytes, MTU 1280", V4("10.10.0.2", INET, .vid = 10, .l3_len = 1280), FWD_OUT1 },
+	{ "v4 tagged, 1281 bytes, MTU 1280", V4("10.10.0.2", INET, .vid = 10, .l3_len = 1281), STEER_STAT_PUNT_MTU },
+};
+
+static const struct tcase admin_down[] = {
+	{ "v4 from-rule source, out0 down", V4("10.1.0.2", INET), FWD_OUT1 },
+	{ "v6 from-rule source, out0 down", V6("2001:db8:1::2", INET6), FWD_OUT1 },
+};
+
+/* ---- steps that change the namespace ---- */
+
+static void step_not_synced(struct t *t)
+{
+	static const struct tcase c[] = {
+		{ "v4 before sync", V4("10.1.0.2", INET), STEER_STAT_PUNT_NOT_SYNCED },
+		{ "v6 before sync", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_NOT_SYNCED },
+		{ "ARP before sync", V4("10.1.0.2", INET, .ethertype = 0x0806), STEER_STAT_PUNT_NOT_SYNCED },
+	};
+
+	sync_set_synced(&t->s, false);
+	RUN(t, c);
+	sync_set_synced(&t->s, true);
+}
+
+/* The 802.1Q sub-interface in0.10; where the kernel has no 8021q module, a veth stands in
+ * for it and its steer_vlans entry is written by hand, which still tests the datapath. */
+static void step_vlan(struct t *t)
+{
+	if (!sh(false, "ip link add link in0 name in0.10 type vlan id 10 2>/dev/null")) {
+		t->vlan_name = "in0.10";
+	} else {
+		printf("# no 802.1Q in this kernel: veth vl10 stands in for in0.10, its steer_vlans entry written by hand\n");
+		sh(true, "ip link add vl10 type veth peer name vl10p && ip link set vl10p up");
+		t->vlan_name = "vl10";
+	}
+	sh(true, "ip link set %s up", t->vlan_name);
+	sh(true, "ip addr add 10.10.0.1/24 dev %s", t->vlan_name);
+	sh(true, "ip -6 addr add 2001:db8:10::1/64 dev %s nodad", t->vlan_name);
+	t->vlan = (int)if_nametoindex(t->vlan_name);
+	mirror(t);
+	if (strcmp(t->vlan_name, "in0.10")) {
+		struct steer_vlan_key k = { .ifindex = (uint32_t)t->in0, .vid = 10 };
+		struct steer_vlan v = { .ifindex = (uint32_t)t->vlan };
+
+		if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.steer_vlans), &k, &v, BPF_ANY))
+			bail("writing the stand-in VLAN entry");
+	}
+	RUN(t, vlan);
+}
+
+/* Carrier loss on out0 (its peer goes down): IFF_RUNNING drops and the kernel marks the
+ * routes via out0 linkdown but keeps them. Either punt is right; a redirect to out0 is not. */
+static void step_carrier_down(struct t *t)
+{
+	static const struct tcase c[] = {
+		{ "v4 from-rule source, out0 without carrier", V4("10.1.0.2", INET) },
+		{ "v6 from-rule source, out0 without carrier", V6("2001:db8:1::2", INET6) },
+	};
+
+	sh(true, "ip link set out0p down");
+	mirror(t);
+	for (size_t i = 0; i < 2; i++) {
+		uint8_t f[256];
+		size_t len = pkt_build(&c[i].p, t->in0_mac, f, sizeof(f));
+		struct run r = run_frame(t, f, len);
+		uint32_t stat = r.cb[STEER_CB_VERDICT] & 0xffff;
+		bool ok = r.retval == TC_ACT_OK && (stat == STEER_STAT_PUNT_LINK_DOWN ||
+						     stat == STEER_STAT_PUNT_ROUTE);
+		char got[64], desc[160];
+
+		t->want_stats[STEER_STAT_RX]++;
+		t->want_stats[ok ? stat : STEER_STAT_PUNT_LINK_DOWN]++;
+		snprintf(desc, sizeof(desc), "%s: punt_link_down or punt_route", c[i].name);
+		check(t, ok, desc, "got %s", outcome(&r, got, sizeof(got)));
+		if (ok)
+			printf("# %s: %s\n", c[i].name, steer_stat_names[stat]);
+	}
+	sh(true, "ip link set out0p up");
+	mirror(t);
+}
+
+static void check_stats(struct t *t)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(t->skel->maps.steer_stats);
+	uint64_t *v = calloc((size_t)(ncpu > 0 ? ncpu : 1), sizeof(*v));
+	char desc[96];
+
+	if (ncpu <= 0 || !v)
+		bail("libbpf_num_possible_cpus");
+	for (uint32_t i = 0; i < STEER_STAT_MAX; i++) {
+		uint64_t sum = 0;
+
+		if (bpf_map_lookup_elem(fd, &i, v))
+			bail("reading steer_stats");
+		for (int c = 0; c < ncpu; c++)
+			sum += v[c];
+		snprintf(desc, sizeof(desc), "stats: %s counted %llu", steer_stat_names[i],
+			 (unsigned long long)t->want_stats[i]);
+		check(t, sum == t->want_stats[i], desc, "got %llu", (unsigned long long)sum);
+	}
+	free(v);
+}
+
+int main(void)
+{
+	struct t t = {};
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	log_set_level(LOG_WARNING);
+	log_setup_libbpf();
+	setup_netns(&t);
+	setup_datapath(&t);
+
+	step_not_synced(&t);
+	RUN(&t, baseline);
+	RUN(&t, parser_punts);
+	RUN(&t, kernel_drops);
+	RUN(&t, route_punts);
+
+	sh(true, "ip rule add fwmark 7 table 100 priority 50 && ip -6 rule add fwmark 7 table 100 priority 50");
+	mirror(&t);
+	RUN(&t, fwmark_rule);
+	sh(true, "ip rule del fwmark 7 table 100 priority 50 && ip -6 rule del fwmark 7 table 100 priority 50");
+	mirror(&t);
+	RUN(&t, baseline);
+
+	sh(true, "ip route del default table main && ip -6 route del default table main");
+	mirror(&t);
+	RUN(&t, no_route);
+	sh(true, "ip route add default via 203.0.113.2 dev out1 && ip -6 route add default via 2001:db8:b::2 dev out1");
+
+	sysctl("/proc/sys/net/ipv4/conf/in0/forwarding", "0");
+	sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "0");
+	mirror(&t);
+	RUN(&t, iif_off);
+	sysctl("/proc/sys/net/ipv4/conf/in0/forwarding", "1");
+	sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+
+	sysctl("/proc/sys/net/ipv4/conf/in0/rp_filter", "1");
+	mirror(&t);
+	RUN(&t, rp_strict);
+	sysctl("/proc/sys/net/ipv4/conf/in0/rp_filter", "0");
+	mirror(&t);
+	RUN(&t, baseline);
+
+	step_vlan(&t);
+
+	sh(true, "ip link set out0 mtu 1280 && ip link set out1 mtu 1280");
+	mirror(&t);
+	RUN(&t, mtu);
+	sh(true, "ip link set out0 mtu 1500 && ip link set out1 mtu 1500");
+
+	step_carrier_down(&t);
+	RUN(&t, baseline);
+
+	/* Admin down flushes the routes via out0 (both families): table 100 is empty and main
+	 * answers, exactly as `ip route get` does. */
+	sh(true, "ip link set out0 down");
+	mirror(&t);
+	RUN(&t, admin_down);
+
+	check_stats(&t);
+	printf("1..%d\n", t.n);
+	if (t.failed)
+		printf("# %d of %d checks failed\n", t.failed, t.n);
+	intake_close(&t.nl);
+	sync_free(&t.s);
+	model_free(&t.m);
+	steer_bpf__destroy(t.skel);
+	return t.failed ? 1 : 0;
+}

@@ -1,0 +1,687 @@
+# shellcheck shell=bash
+# Shared helpers for steer's network-namespace tests (tests/netns/*.sh) and demo/demo.sh:
+# the client/router/uplinks topology, steerd's lifecycle, traffic with a tiny python3 pinger
+# (no ping binary needed), and checks that packets arrive where `ip route get` says.
+#
+# Source it after `set -euo pipefail`, then call st_init. Everything made here (namespaces,
+# pin dir, temp files, processes) is removed by st_cleanup, which st_init traps on EXIT.
+#
+# Environment:
+#   STEERD, STEERCTL   binaries (default: the meson build dir of this checkout)
+#   ST_KERNEL_ONLY=1   do not start steerd: checks the topology and the kernel alone, and
+#                      skips the fast-path checks (to tell a harness problem from a steer one)
+#   ST_RP_FILTER       rp_filter on the router (default 0; 2 works too; with 1 the kernel itself
+#                      drops the client's ARP, since `from 10.1.0.0/24 lookup 100` also covers
+#                      the router's own 10.1.0.1 and its reverse path then points to uplink B)
+#   ST_VERBOSE=1       print every ip command the helpers run
+#   ST_BUDGET          ms allowed for traffic to follow a routing change (default 1000)
+
+ST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STEERD=${STEERD:-$ST_ROOT/build/agent/steerd}
+STEERCTL=${STEERCTL:-$ST_ROOT/build/tools/steerctl/steerctl}
+ST_KERNEL_ONLY=${ST_KERNEL_ONLY:-0}
+ST_RP_FILTER=${ST_RP_FILTER:-0}
+ST_VERBOSE=${ST_VERBOSE:-0}
+ST_BUDGET=${ST_BUDGET:-1000}   # ms for the fast path to follow a routing change
+
+NS_CLIENT=st$$-client
+NS_ROUTER=st$$-router
+NS_SINKA=st$$-sinka
+NS_SINKB=st$$-sinkb
+NS_SINKC=st$$-sinkc
+PIN_DIR=/sys/fs/bpf/steer-test-$$
+
+# Router-side interface names; every other namespace calls its end eth0.
+IF_CLIENT=cli
+declare -A ST_SINK_OF=([upa]=$NS_SINKA [upb]=$NS_SINKB [upc]=$NS_SINKC)
+declare -A ST_UPLINK_OF=([$NS_SINKA]=upa [$NS_SINKB]=upb [$NS_SINKC]=upc)
+
+# Addresses, by family.
+declare -A ST_CLIENT_NET=([4]=10.1.0.0/24 [6]=2001:db8:1::/64)
+declare -A ST_CLIENT_ADDR=([4]=10.1.0.2 [6]=2001:db8:1::2)
+declare -A ST_INTERNET=([4]=198.51.100.1 [6]=2001:db8:ffff::1)
+
+ST_PASSES=0
+ST_FAILS=0
+ST_NAMESPACES=()
+ST_STEERD_PID=
+ST_STEERD_LOG=
+ST_TMP=
+ST_CLEANED=
+ST_SINKS=()          # sink namespaces that exist, for the per-uplink counts
+ST_SNIFF_PIDS=()
+ST_FAMILIES=46       # set by st_topology: "4", "6" or "46"
+
+# ---- output ---------------------------------------------------------------------------------
+
+st_note() { printf '# %s\n' "$*"; }
+st_ok() { ST_PASSES=$((ST_PASSES + 1)); printf 'ok - %s\n' "$*"; }
+st_not_ok() { ST_FAILS=$((ST_FAILS + 1)); printf 'not ok - %s\n' "$*"; }
+st_skip() { printf 'ok - %s # SKIP\n' "$*"; }
+# st_check DESC CMD...: ok when CMD succeeds.
+st_check() {
+	local desc=$1; shift
+	if "$@"; then st_ok "$desc"; else st_not_ok "$desc"; fi
+}
+st_die() { st_not_ok "$*"; exit 1; }
+
+# Run an ip(8) command, echoing it when verbose. Failures abort the test (set -e).
+st_ip() {
+	[[ $ST_VERBOSE == 1 ]] && printf '+ ip %s\n' "$*" >&2
+	ip "$@"
+}
+
+st_now() { printf '%s' "$EPOCHREALTIME"; }
+# st_ms_since T0: whole milliseconds elapsed since an $EPOCHREALTIME value.
+st_ms_since() {
+	local now=$EPOCHREALTIME
+	local a=${1//[.,]/} b=${now//[.,]/}	# the separator follows the locale
+	printf '%d' $(((10#$b - 10#$a) / 1000))
+}
+
+# ---- lifecycle ------------------------------------------------------------------------------
+
+st_init() {
+	if [[ $EUID -ne 0 ]]; then
+		echo "1..0 # SKIP needs root (network namespaces, BPF)"
+		exit 77
+	fi
+	local tool
+	for tool in ip nsenter python3 mountpoint; do
+		command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool not installed"; exit 77; }
+	done
+	if [[ $ST_KERNEL_ONLY != 1 ]]; then
+		[[ -x $STEERD ]] || st_die "steerd binary at $STEERD (set STEERD=)"
+		[[ -x $STEERCTL ]] || st_die "steerctl binary at $STEERCTL (set STEERCTL=)"
+	fi
+	# steerd pins under /sys/fs/bpf; a minimal system may not have bpffs mounted yet.
+	if ! mountpoint -q /sys/fs/bpf; then
+		mount -t bpf bpf /sys/fs/bpf || st_die "mount bpffs on /sys/fs/bpf"
+		st_note "mounted bpffs on /sys/fs/bpf (left mounted)"
+	fi
+	# The real interpreter, not a version-manager shim: it starts several times per check.
+	ST_PY=$(python3 -c 'import sys; print(sys.executable)')
+	ST_TMP=$(mktemp -d /tmp/steer-test-$$.XXXXXX)
+	ST_STEERD_LOG=$ST_TMP/steerd.log
+	st_write_tool
+	trap st_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+st_cleanup() {
+	local rc=$?
+	[[ -n $ST_CLEANED ]] && return
+	ST_CLEANED=1
+	set +e
+	trap - INT TERM
+	local pid
+	for pid in "${ST_SNIFF_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${ST_SNIFF_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+	if [[ -n $ST_STEERD_PID ]] && kill -0 "$ST_STEERD_PID" 2>/dev/null; then
+		kill -TERM "$ST_STEERD_PID"
+		st_wait_exit "$ST_STEERD_PID" 30 || kill -KILL "$ST_STEERD_PID" 2>/dev/null
+		wait "$ST_STEERD_PID" 2>/dev/null
+	fi
+	if [[ $ST_KERNEL_ONLY != 1 && -x $STEERD && -e $PIN_DIR ]]; then
+		local netns=()
+		[[ -e /run/netns/$NS_ROUTER ]] && netns=(--net="/run/netns/$NS_ROUTER")
+		nsenter "${netns[@]}" "$STEERD" --cleanup --pin-dir "$PIN_DIR" >>"$ST_STEERD_LOG" 2>&1 ||
+			echo "# steerd --cleanup failed (exit $?)"
+	fi
+	rm -rf "$PIN_DIR"
+	local ns
+	for ns in "${ST_NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	if [[ $ST_FAILS -gt 0 || $rc -ne 0 ]] && [[ -s $ST_STEERD_LOG ]]; then
+		echo "# ---- steerd log ($ST_STEERD_LOG) ----"
+		sed 's/^/# steerd: /' "$ST_STEERD_LOG" | tail -n 300
+		echo "# ---- end of steerd log ----"
+	fi
+	[[ -n $ST_TMP ]] && rm -rf "$ST_TMP"
+	[[ $rc -eq 0 && $ST_FAILS -gt 0 ]] && rc=1
+	exit "$rc"
+}
+
+# st_finish: summary line; the exit status (non-zero on any failure) comes from st_cleanup.
+st_finish() {
+	echo "# $ST_PASSES passed, $ST_FAILS failed"
+	[[ $ST_FAILS -eq 0 ]]
+}
+
+# st_wait_exit PID TENTHS: wait up to TENTHS/10 s for PID to go away.
+st_wait_exit() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	! kill -0 "$1" 2>/dev/null
+}
+
+# ---- topology -------------------------------------------------------------------------------
+
+st_netns_add() {
+	st_ip netns add "$1"
+	ST_NAMESPACES+=("$1")
+	st_ip -n "$1" link set lo up
+	# Known starting point whatever the host's sysctls are: no DAD delays, and IPv6 noise
+	# (RS, MLD) only where the test uses IPv6.
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	if [[ $ST_FAMILIES != *6* ]]; then
+		ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1
+	fi
+}
+
+# st_add_sink LETTER(a|b|c): namespace sinkX behind router interface upX, uplink net 10.0.N.0/30
+# and 2001:db8:X::/64; owns the "internet" address on lo and routes the client net back.
+st_add_sink() {
+	local x=$1 n
+	case $x in a) n=1 ;; b) n=2 ;; c) n=3 ;; *) return 1 ;; esac
+	local ns=st$$-sink$x up=up$x
+	st_netns_add "$ns"
+	st_ip link add "$up" netns "$NS_ROUTER" type veth peer name eth0 netns "$ns"
+	if [[ $ST_FAMILIES == *4* ]]; then
+		st_ip -n "$NS_ROUTER" addr add "10.0.$n.1/30" dev "$up"
+		st_ip -n "$ns" addr add "10.0.$n.2/30" dev eth0
+		st_ip -n "$ns" addr add "${ST_INTERNET[4]}/32" dev lo
+	fi
+	if [[ $ST_FAMILIES == *6* ]]; then
+		st_ip -n "$NS_ROUTER" addr add "2001:db8:$x::1/64" dev "$up" nodad
+		st_ip -n "$ns" addr add "2001:db8:$x::2/64" dev eth0 nodad
+		st_ip -n "$ns" addr add "${ST_INTERNET[6]}/128" dev lo nodad
+	fi
+	st_ip -n "$NS_ROUTER" link set "$up" up
+	st_ip -n "$ns" link set eth0 up
+	if [[ $ST_FAMILIES == *4* ]]; then
+		st_ip -n "$ns" route add "${ST_CLIENT_NET[4]}" via "10.0.$n.1"
+	fi
+	if [[ $ST_FAMILIES == *6* ]]; then
+		st_ip -n "$ns" -6 route add "${ST_CLIENT_NET[6]}" via "2001:db8:$x::1"
+	fi
+	ST_SINKS+=("$ns")
+}
+
+# st_topology FAMILIES ("4", "6" or "46"): client -- router -- uplinks A and B, the router's
+# main table default via A, table 100 default via B, `from <client net> lookup 100` at 100.
+st_topology() {
+	ST_FAMILIES=$1
+	st_netns_add "$NS_CLIENT"
+	st_netns_add "$NS_ROUTER"
+	ip netns exec "$NS_ROUTER" sysctl -qw net.ipv4.ip_forward=1 \
+		net.ipv4.conf.all.rp_filter="$ST_RP_FILTER" net.ipv4.conf.default.rp_filter="$ST_RP_FILTER"
+	if [[ $ST_FAMILIES == *6* ]]; then
+		ip netns exec "$NS_ROUTER" sysctl -qw net.ipv6.conf.all.forwarding=1
+	fi
+	st_ip link add "$IF_CLIENT" netns "$NS_ROUTER" type veth peer name eth0 netns "$NS_CLIENT"
+	if [[ $ST_FAMILIES == *4* ]]; then
+		st_ip -n "$NS_ROUTER" addr add 10.1.0.1/24 dev "$IF_CLIENT"
+		st_ip -n "$NS_CLIENT" addr add 10.1.0.2/24 dev eth0
+	fi
+	if [[ $ST_FAMILIES == *6* ]]; then
+		st_ip -n "$NS_ROUTER" addr add 2001:db8:1::1/64 dev "$IF_CLIENT" nodad
+		st_ip -n "$NS_CLIENT" addr add 2001:db8:1::2/64 dev eth0 nodad
+	fi
+	st_ip -n "$NS_ROUTER" link set "$IF_CLIENT" up
+	st_ip -n "$NS_CLIENT" link set eth0 up
+	[[ $ST_FAMILIES == *4* ]] && st_ip -n "$NS_CLIENT" route add default via 10.1.0.1
+	[[ $ST_FAMILIES == *6* ]] && st_ip -n "$NS_CLIENT" -6 route add default via 2001:db8:1::1
+
+	st_add_sink a
+	st_add_sink b
+	if [[ $ST_FAMILIES == *4* ]]; then
+		st_ip -n "$NS_ROUTER" route add default via 10.0.1.2
+		st_ip -n "$NS_ROUTER" route add default via 10.0.2.2 table 100
+		st_ip -n "$NS_ROUTER" rule add from "${ST_CLIENT_NET[4]}" table 100 priority 100
+	fi
+	if [[ $ST_FAMILIES == *6* ]]; then
+		st_ip -n "$NS_ROUTER" -6 route add default via 2001:db8:a::2
+		st_ip -n "$NS_ROUTER" -6 route add default via 2001:db8:b::2 table 100
+		st_ip -n "$NS_ROUTER" -6 rule add from "${ST_CLIENT_NET[6]}" table 100 priority 100
+	fi
+}
+
+# ---- steerd / steerctl ----------------------------------------------------------------------
+
+st_steerctl() {
+	nsenter --net="/run/netns/$NS_ROUTER" "$STEERCTL" --pin-dir "$PIN_DIR" "$@"
+}
+
+# st_start_steerd: steerd on the router's client-facing interface; waits for "synced".
+st_start_steerd() {
+	if [[ $ST_KERNEL_ONLY == 1 ]]; then
+		st_skip "steerd started and synced (ST_KERNEL_ONLY=1)"
+		return 0
+	fi
+	nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --attach "$IF_CLIENT" --pin-dir "$PIN_DIR" \
+		--log-level debug >>"$ST_STEERD_LOG" 2>&1 &
+	ST_STEERD_PID=$!
+	local t0 i synced=
+	t0=$(st_now)
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$ST_STEERD_PID" 2>/dev/null || break
+		if st_steerctl -j status 2>/dev/null |
+			"$ST_PY" -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("synced") is True else 1)' \
+				2>/dev/null; then
+			synced=1
+			break
+		fi
+		sleep 0.1
+	done
+	if [[ -n $synced ]]; then
+		st_ok "steerd started and synced in $(st_ms_since "$t0") ms (pid $ST_STEERD_PID)"
+	elif ! kill -0 "$ST_STEERD_PID" 2>/dev/null; then
+		wait "$ST_STEERD_PID" && rc=0 || rc=$?
+		st_die "steerd started and synced: steerd exited with status $rc"
+	else
+		st_note "last status: $(st_steerctl -j status 2>&1 | tr '\n' ' ')"
+		st_die "steerd started and synced: not synced after 5 s"
+	fi
+}
+
+st_steerd_alive() {
+	[[ $ST_KERNEL_ONLY == 1 ]] && return 0
+	[[ -n $ST_STEERD_PID ]] && kill -0 "$ST_STEERD_PID" 2>/dev/null
+}
+
+# st_stop_steerd: SIGTERM; ok when it exits 0 within 3 s. The pins stay (st_cleanup removes them).
+st_stop_steerd() {
+	[[ $ST_KERNEL_ONLY == 1 || -z $ST_STEERD_PID ]] && return 0
+	local rc
+	kill -TERM "$ST_STEERD_PID"
+	if st_wait_exit "$ST_STEERD_PID" 30; then
+		wait "$ST_STEERD_PID" && rc=0 || rc=$?
+		ST_STEERD_PID=
+		st_check "steerd exits 0 on SIGTERM (exit $rc)" test "$rc" -eq 0
+	else
+		st_not_ok "steerd exits on SIGTERM within 3 s"
+	fi
+}
+
+# st_cleanup_steerd: `steerd --cleanup` (steerd already stopped) must exit 0, remove the pins and
+# detach the program: once nothing holds it, the kernel frees it, so its id disappears.
+st_cleanup_steerd() {
+	if [[ $ST_KERNEL_ONLY == 1 ]]; then
+		st_skip "steerd --cleanup (ST_KERNEL_ONLY=1)"
+		return 0
+	fi
+	local prog="" rc i gone=""
+	prog=$(st_steerctl -j status 2>/dev/null |
+		"$ST_PY" -c 'import json,sys; print(json.load(sys.stdin).get("program_id", ""))' 2>/dev/null) ||
+		true
+	nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --cleanup --pin-dir "$PIN_DIR" \
+		>>"$ST_STEERD_LOG" 2>&1 && rc=0 || rc=$?
+	st_check "steerd --cleanup exits 0 (exit $rc)" test "$rc" -eq 0
+	st_check "steerd --cleanup removed the pins in $PIN_DIR" \
+		test -z "$(ls -A "$PIN_DIR" 2>/dev/null)"
+	if [[ -z $prog ]] || ! command -v bpftool >/dev/null; then
+		st_skip "steerd --cleanup detached the program (no program id or no bpftool)"
+		return 0
+	fi
+	for ((i = 0; i < 40; i++)); do
+		bpftool prog show id "$prog" >/dev/null 2>&1 || { gone=1; break; }
+		sleep 0.05
+	done
+	if [[ -n $gone ]]; then
+		st_ok "steerd --cleanup detached the program (prog id $prog freed)"
+	else
+		st_not_ok "steerd --cleanup detached the program (prog id $prog still loaded:" \
+			"$(bpftool prog show id "$prog" 2>&1 | head -1))"
+	fi
+	nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --cleanup --pin-dir "$PIN_DIR" \
+		>>"$ST_STEERD_LOG" 2>&1 && rc=0 || rc=$?
+	st_note "steerd --cleanup a second time (nothing left to clean): exit $rc"
+}
+
+# st_stats: steerctl's counters as one line "key=value ..." (empty in kernel-only mode).
+# When steerctl fails, "steerctl_failed=1" (and its error on stderr), so checks on counters fail
+# with a message instead of set -e ending the test silently.
+st_stats() {
+	[[ $ST_KERNEL_ONLY == 1 ]] && return 0
+	local json
+	if ! json=$(st_steerctl -j stats); then
+		echo "# steerctl -j stats failed" >&2
+		echo "steerctl_failed=1"
+		return 0
+	fi
+	"$ST_PY" -c '
+import json, sys
+s = json.loads(sys.argv[1])
+print(" ".join("%s=%d" % (k, v) for k, v in s.items() if isinstance(v, int)))' "$json" ||
+		echo "steerctl_failed=1"
+}
+
+# st_stat_of "STATS LINE" KEY: one counter out of st_stats' output (0 when absent).
+st_stat_of() {
+	local kv
+	for kv in $1; do
+		[[ ${kv%%=*} == "$2" ]] && { printf '%s' "${kv#*=}"; return; }
+	done
+	printf 0
+}
+
+# st_stats_delta "BEFORE" "AFTER": the counters that changed, "key+N ...".
+st_stats_delta() {
+	"$ST_PY" - "$1" "$2" <<'EOF'
+import sys
+def parse(s):
+    return {k: int(v) for k, v in (kv.split("=", 1) for kv in s.split())}
+a, b = parse(sys.argv[1]), parse(sys.argv[2])
+print(" ".join("%s+%d" % (k, b[k] - a.get(k, 0)) for k in b if b[k] != a.get(k, 0)) or "none")
+EOF
+}
+
+# ---- traffic and where it went --------------------------------------------------------------
+
+# st_route_dev FAMILY: the router's output device for client -> internet, in the kernel's words.
+st_route_dev() {
+	local fam=$1
+	ip -n "$NS_ROUTER" "-$fam" -j route get "${ST_INTERNET[$fam]}" from "${ST_CLIENT_ADDR[$fam]}" \
+		iif "$IF_CLIENT" | "$ST_PY" -c 'import json,sys; print(json.load(sys.stdin)[0].get("dev", ""))' ||
+		true
+}
+
+# st_rx_counts: "ns=rx_packets ..." for eth0 of every sink.
+st_rx_counts() {
+	local ns out=
+	for ns in "${ST_SINKS[@]}"; do
+		out+="$ns=$(ip -n "$ns" -s link show dev eth0 | awk '/RX:/ { getline; print $2; exit }') "
+	done
+	printf '%s' "$out"
+}
+
+# st_count_of "COUNTS" NS
+st_count_of() {
+	local kv
+	for kv in $1; do
+		[[ ${kv%%=*} == "$2" ]] && { printf '%s' "${kv#*=}"; return; }
+	done
+	printf 0
+}
+
+# st_ping FAMILY COUNT [INTERVAL] [WAIT]: echo requests client -> internet with TTL/hop limit
+# 64, WAIT seconds for late replies. Prints "sent received reply-ttl:count,..."; fails unless
+# every reply came back.
+st_ping() {
+	local fam=$1 count=$2 interval=${3:-0.01} wait=${4:-1}
+	nsenter --net="/run/netns/$NS_CLIENT" "$ST_PY" "$ST_TMP/sttool.py" ping "$fam" \
+		"${ST_CLIENT_ADDR[$fam]}" "${ST_INTERNET[$fam]}" "$count" "$interval" 64 "$wait"
+}
+
+# st_sniff_start FAMILY: record the TTL of every echo request to the internet address that
+# reaches each sink (the fast path must decrement it exactly like the kernel).
+st_sniff_start() {
+	local fam=$1 ns i
+	ST_SNIFF_PIDS=()
+	for ns in "${ST_SINKS[@]}"; do
+		rm -f "$ST_TMP/sniff-$ns" "$ST_TMP/sniff-$ns.ready"
+		nsenter --net="/run/netns/$ns" "$ST_PY" "$ST_TMP/sttool.py" sniff "$fam" \
+			"${ST_INTERNET[$fam]}" "$ST_TMP/sniff-$ns" &
+		ST_SNIFF_PIDS+=($!)
+	done
+	for ns in "${ST_SINKS[@]}"; do
+		for ((i = 0; i < 50; i++)); do
+			[[ -e $ST_TMP/sniff-$ns.ready ]] && break
+			sleep 0.02
+		done
+	done
+}
+
+# st_sniff_stop: stop the sniffers; $ST_TMP/sniff-NS holds "count ttl:n,ttl:n..." per sink.
+st_sniff_stop() {
+	local pid
+	for pid in "${ST_SNIFF_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${ST_SNIFF_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	ST_SNIFF_PIDS=()
+}
+
+# st_expect_path FAMILY COUNT WHAT [fast|none|any|kernel] [EXPECT_DEV]
+# Sends COUNT echo requests and checks that
+#   - the kernel (`ip route get ... iif cli`) sends them out EXPECT_DEV, when given;
+#   - every one reached the sink behind the device the kernel names, and (nearly) none any other
+#     sink (link stats tolerate a little ARP/ND noise; the sniffers count exactly);
+#   - every one arrived with TTL/hop limit 63 (sent 64) and got its reply;
+#   - with "fast": steerctl's "forwarded" grew by at least COUNT (the fast path did it);
+#     "none": it did not grow; "any": counters are only printed; "kernel": not read (no pins).
+st_expect_path() {
+	local fam=$1 count=$2 what=$3 mode=${4:-fast} want_dev=${5:-}
+	local dev sink ns rx0 rx1 st0="" st1="" ping_out d fwd tol desc
+	dev=$(st_route_dev "$fam")
+	if [[ -n $want_dev ]]; then
+		st_check "$what: kernel routes via $want_dev (ip route get says dev $dev)" \
+			test "$dev" = "$want_dev"
+	fi
+	sink=${ST_SINK_OF[$dev]:-}
+	if [[ -z $sink ]]; then
+		st_not_ok "$what: kernel's output device '$dev' is not an uplink"
+		return 0
+	fi
+	st_sniff_start "$fam"
+	rx0=$(st_rx_counts)
+	[[ $mode != kernel ]] && st0=$(st_stats)
+	ping_out=$(st_ping "$fam" "$count") || true
+	rx1=$(st_rx_counts)
+	[[ $mode != kernel ]] && st1=$(st_stats)
+	st_sniff_stop
+
+	st_check "$what: all $count echo replies came back (sent/received/reply-ttls: $ping_out)" \
+		test "$(cut -d' ' -f2 <<<"$ping_out")" = "$count"
+	tol=$((count / 10 > 2 ? count / 10 : 2))
+	local arrived=1 detail="" sn
+	for ns in "${ST_SINKS[@]}"; do
+		d=$(($(st_count_of "$rx1" "$ns") - $(st_count_of "$rx0" "$ns")))
+		sn=$(cat "$ST_TMP/sniff-$ns" 2>/dev/null || echo "? none")
+		detail+="${ST_UPLINK_OF[$ns]}:rx+$d,echo=${sn%% *} "
+		if [[ $ns == "$sink" ]]; then
+			((d >= count)) || arrived=
+			[[ ${sn%% *} == "$count" ]] || arrived=
+		else
+			((d < tol)) || arrived=
+			[[ ${sn%% *} == 0 ]] || arrived=
+		fi
+	done
+	if [[ -n $arrived ]]; then
+		st_ok "$what: $count packets left by $dev as the kernel says ($detail)"
+	else
+		st_not_ok "$what: $count packets should all leave by $dev as the kernel says ($detail)"
+	fi
+	sn=$(cat "$ST_TMP/sniff-$sink" 2>/dev/null || echo "? none")
+	st_check "$what: arrived with TTL/hop limit 63 after one router hop (ttl:count ${sn#* })" \
+		test "${sn#* }" = "63:$count"
+	[[ $mode == kernel ]] && return 0
+	if [[ $ST_KERNEL_ONLY == 1 ]]; then
+		st_skip "$what: fast path forwarded them (ST_KERNEL_ONLY=1)"
+		return 0
+	fi
+	fwd=$(($(st_stat_of "$st1" forwarded) - $(st_stat_of "$st0" forwarded)))
+	case $mode in
+	fast)
+		desc="fast path forwarded them (forwarded +$fwd >= $count; $(st_stats_delta "$st0" "$st1"))"
+		st_check "$what: $desc" test "$fwd" -ge "$count"
+		;;
+	none)
+		desc="fast path forwarded none (forwarded +$fwd; $(st_stats_delta "$st0" "$st1"))"
+		st_check "$what: $desc" test "$fwd" -eq 0
+		;;
+	*)
+		st_note "$what: counters $(st_stats_delta "$st0" "$st1")"
+		;;
+	esac
+}
+
+# st_generation: the map generation steerd last applied (steerctl status), "" if unknown.
+st_generation() {
+	[[ $ST_KERNEL_ONLY == 1 ]] && return 0
+	local out
+	out=$(st_steerctl -j status 2>/dev/null) || return 0
+	[[ $out =~ \"generation\":\ *([0-9]+) ]] && printf '%s' "${BASH_REMATCH[1]}"
+	return 0
+}
+
+# st_change FAMILY WHAT CMD...: make a routing change with CMD, note how long steerd took to
+# apply a new map generation, and check (st_wait_follow) that traffic follows within
+# $ST_BUDGET ms.
+st_change() {
+	local fam=$1 what=$2 g0 g1 t0 ms
+	shift 2
+	g0=$(st_generation)
+	t0=$(st_now)
+	"$@"
+	if [[ -n $g0 ]]; then
+		while :; do
+			g1=$(st_generation)
+			[[ -n $g1 && $g1 != "$g0" ]] && break
+			(($(st_ms_since "$t0") < ST_BUDGET)) || break
+			sleep 0.002
+		done
+		ms=$(st_ms_since "$t0")
+		if [[ -n $g1 && $g1 != "$g0" ]]; then
+			st_note "$what: steerd applied generation $g1 (was $g0) ${ms} ms after the change"
+		else
+			st_note "$what: no new map generation ${ms} ms after the change (still $g0)"
+		fi
+	fi
+	st_wait_follow "$fam" "$what" "$ST_BUDGET" "$t0"
+}
+
+# st_wait_follow FAMILY WHAT BUDGET_MS T0: after a routing change made at T0 ($EPOCHREALTIME),
+# send small bursts until they arrive where the kernel now says; ok within BUDGET_MS.
+st_wait_follow() {
+	local fam=$1 what=$2 budget=$3 t0=$4
+	local dev sink rx0 rx1 ns good ms tries=0 out desc
+	dev=$(st_route_dev "$fam")
+	sink=${ST_SINK_OF[$dev]:-}
+	[[ -n $sink ]] || { st_not_ok "$what: kernel's output device '$dev' is not an uplink"; return 0; }
+	while :; do
+		tries=$((tries + 1))
+		rx0=$(st_rx_counts)
+		out=$(st_ping "$fam" 3 0.005 0.2) || true
+		rx1=$(st_rx_counts)
+		good=1
+		[[ ${out#* } == 3* ]] || good=
+		for ns in "${ST_SINKS[@]}"; do
+			local d=$(($(st_count_of "$rx1" "$ns") - $(st_count_of "$rx0" "$ns")))
+			if [[ $ns == "$sink" ]]; then ((d >= 3)) || good=; else ((d == 0)) || good=; fi
+		done
+		ms=$(st_ms_since "$t0")
+		if [[ -n $good ]]; then
+			desc="traffic follows the kernel to $dev in $ms ms (budget $budget ms, $tries bursts)"
+			st_check "$what: $desc" test "$ms" -le "$budget"
+			return 0
+		fi
+		if ((ms > budget + 1000)); then
+			st_not_ok "$what: traffic did not follow the kernel to $dev within $ms ms"
+			return 0
+		fi
+		sleep 0.02
+	done
+}
+
+# ---- the python helper: ICMP echo sender and sniffer over raw sockets ----------------------
+
+st_write_tool() {
+	cat >"$ST_TMP/sttool.py" <<'EOF'
+# ping FAM SRC DST COUNT INTERVAL TTL WAIT -> prints "sent received ttl:n,..." ; exit 1 if any lost
+# sniff FAM DST OUTFILE                -> until SIGTERM, writes "count ttl:n,..." of echo requests
+import os, select, signal, socket, struct, sys, time
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+def hist(ttls):
+    h = {}
+    for t in ttls:
+        h[t] = h.get(t, 0) + 1
+    return ",".join("%d:%d" % kv for kv in sorted(h.items())) or "none"
+
+def open_raw(fam):
+    if fam == "4":
+        return socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+    return s
+
+def recv(fam, s):
+    """-> (icmp type, id, seq, ttl, destination address) of one packet."""
+    if fam == "4":
+        data = s.recv(65535)
+        ihl = (data[0] & 15) * 4
+        t, _, _, ident, seq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+        return t, ident, seq, data[8], socket.inet_ntop(socket.AF_INET, data[16:20])
+    data, anc, _, _ = s.recvmsg(65535, 256)
+    ttl, dst = -1, ""
+    for lvl, typ, val in anc:
+        if lvl == socket.IPPROTO_IPV6 and typ == socket.IPV6_HOPLIMIT:
+            ttl = struct.unpack("i", val[:4])[0]
+        elif lvl == socket.IPPROTO_IPV6 and typ == socket.IPV6_PKTINFO:
+            dst = socket.inet_ntop(socket.AF_INET6, val[:16])
+    t, _, _, ident, seq = struct.unpack("!BBHHH", data[:8])
+    return t, ident, seq, ttl, dst
+
+def ping(fam, src, dst, count, interval, ttl, wait):
+    s = open_raw(fam)
+    if fam == "4":
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        req, rep = 8, 0
+    else:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
+        req, rep = 128, 129
+    s.bind((src, 0))
+    ident = os.getpid() & 0xFFFF
+    got, ttls = set(), []
+    payload = b"steer-test".ljust(56, b".")
+    def drain(until):
+        while True:
+            left = until - time.monotonic()
+            if left <= 0 or len(got) == count:
+                return
+            if not select.select([s], [], [], left)[0]:
+                return
+            t, i, q, h, _ = recv(fam, s)
+            if t == rep and i == ident and q < count and q not in got:
+                got.add(q)
+                ttls.append(h)
+    for seq in range(count):
+        hdr = struct.pack("!BBHHH", req, 0, 0, ident, seq)
+        if fam == "4":
+            hdr = struct.pack("!BBHHH", req, 0, csum(hdr + payload), ident, seq)
+        s.sendto(hdr + payload, (dst, 0))  # the kernel sums ICMPv6 itself
+        drain(time.monotonic() + interval)
+    drain(time.monotonic() + wait)
+    print(count, len(got), hist(ttls))
+    return 0 if len(got) == count else 1
+
+def sniff(fam, dst, out):
+    s = open_raw(fam)
+    req = 8 if fam == "4" else 128
+    ttls, stop = [], []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    open(out + ".ready", "w").close()
+    deadline = time.monotonic() + 30
+    # After SIGTERM, one more pass without waiting picks up what is already queued.
+    last = False
+    while not last:
+        last = bool(stop) or time.monotonic() > deadline
+        r = select.select([s], [], [], 0 if last else 0.05)[0]
+        while r:
+            t, _, _, h, d = recv(fam, s)
+            if t == req and d == dst:
+                ttls.append(h)
+            r = select.select([s], [], [], 0)[0]
+    with open(out + ".tmp", "w") as f:
+        f.write("%d %s\n" % (len(ttls), hist(ttls)))
+    os.rename(out + ".tmp", out)
+    return 0
+
+a = sys.argv
+if a[1] == "ping":
+    sys.exit(ping(a[2], a[3], a[4], int(a[5]), float(a[6]), int(a[7]), float(a[8])))
+sys.exit(sniff(a[2], a[3], a[4]))
+EOF
+}
