@@ -127,15 +127,15 @@ fail:
 	return r;
 }
 
-void attach_fds(const struct attach *a, struct sync_fds *fds)
+void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds)
 {
 	*fds = (struct sync_fds){
-		.src = bpf_map__fd(a->skel->maps.steer_src),
-		.routes = bpf_map__fd(a->skel->maps.steer_routes),
-		.nhs = bpf_map__fd(a->skel->maps.steer_nexthops),
-		.links = bpf_map__fd(a->skel->maps.steer_links),
-		.vlans = bpf_map__fd(a->skel->maps.steer_vlans),
-		.state = bpf_map__fd(a->skel->maps.steer_state),
+		.src = bpf_map__fd(skel->maps.steer_src),
+		.routes = bpf_map__fd(skel->maps.steer_routes),
+		.nhs = bpf_map__fd(skel->maps.steer_nexthops),
+		.links = bpf_map__fd(skel->maps.steer_links),
+		.vlans = bpf_map__fd(skel->maps.steer_vlans),
+		.state = bpf_map__fd(skel->maps.steer_state),
 	};
 }
 

@@ -21,7 +21,7 @@ struct attach {
 };
 
 int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode);
-void attach_fds(const struct attach *a, struct sync_fds *fds);
+void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds);
 /* Attach the program at ingress of one interface; replaces a previous steer program there. */
 int attach_iface(struct attach *a, int ifindex, const char *ifname);
 void attach_close(struct attach *a);	/* frees; pins and attachments stay */

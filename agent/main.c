@@ -208,7 +208,7 @@ static int run(struct daemon *d)
 	r = attach_open(&d->bpf, d->opt.pin_dir, d->opt.mode);
 	if (r < 0)
 		return r;
-	attach_fds(&d->bpf, &fds);
+	attach_skel_fds(d->bpf.skel, &fds);
 	r = sync_init(&d->sync, &fds);
 	/* Until our own first sync, whatever the pins hold is somebody else's picture. */
 	r = r ?: sync_set_synced(&d->sync, false);

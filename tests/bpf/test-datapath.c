@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "compile.h"
 #include "log.h"
 #include "model.h"
@@ -235,14 +236,7 @@ static void setup_datapath(struct t *t)
 	t->skel = steer_bpf__open_and_load();
 	if (!t->skel)
 		bail("steer_bpf__open_and_load failed");
-	fds = (struct sync_fds){
-		.src = bpf_map__fd(t->skel->maps.steer_src),
-		.routes = bpf_map__fd(t->skel->maps.steer_routes),
-		.nhs = bpf_map__fd(t->skel->maps.steer_nexthops),
-		.links = bpf_map__fd(t->skel->maps.steer_links),
-		.vlans = bpf_map__fd(t->skel->maps.steer_vlans),
-		.state = bpf_map__fd(t->skel->maps.steer_state),
-	};
+	attach_skel_fds(t->skel, &fds);
 	model_init(&t->m);
 	if (sync_init(&t->s, &fds) < 0 || intake_open(&t->nl, &t->m, 4 << 20) < 0 ||
 	    intake_request(&t->nl, INTAKE_DUMP_ALL) < 0)
