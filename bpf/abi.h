@@ -121,7 +121,7 @@ enum steer_stat {
 	STEER_STAT_PUNT_NOT_SYNCED,
 	STEER_STAT_PUNT_NOT_IP,
 	STEER_STAT_PUNT_MALFORMED,
-	STEER_STAT_PUNT_NOT_FOR_US,	/* pkt_type other than host: the kernel drops or floods it */
+	STEER_STAT_PUNT_NOT_FOR_US,	/* broadcast, multicast or another host's frame (pkt_type) */
 	STEER_STAT_PUNT_VLAN,
 	STEER_STAT_PUNT_IIF,		/* ingress device unknown, or forwarding off on it */
 	STEER_STAT_PUNT_TTL,

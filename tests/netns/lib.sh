@@ -43,6 +43,8 @@ declare -A ST_INTERNET=([4]=198.51.100.1 [6]=2001:db8:ffff::1)
 
 ST_PASSES=0
 ST_FAILS=0
+ST_SKIPS=0
+ST_TAP=${ST_TAP:-1}  # 0: no TAP plan line at exit (the demo)
 ST_NAMESPACES=()
 ST_STEERD_PID=
 ST_STEERD_LOG=
@@ -57,7 +59,7 @@ ST_FAMILIES=46       # set by st_topology: "4", "6" or "46"
 st_note() { printf '# %s\n' "$*"; }
 st_ok() { ST_PASSES=$((ST_PASSES + 1)); printf 'ok - %s\n' "$*"; }
 st_not_ok() { ST_FAILS=$((ST_FAILS + 1)); printf 'not ok - %s\n' "$*"; }
-st_skip() { printf 'ok - %s # SKIP\n' "$*"; }
+st_skip() { ST_SKIPS=$((ST_SKIPS + 1)); printf 'ok - %s # SKIP\n' "$*"; }
 # st_check DESC CMD...: ok when CMD succeeds.
 st_check() {
 	local desc=$1; shift
@@ -82,13 +84,17 @@ st_ms_since() {
 # ---- lifecycle ------------------------------------------------------------------------------
 
 st_init() {
+	# A test that cannot run has failed: it proves nothing.
 	if [[ $EUID -ne 0 ]]; then
-		echo "1..0 # SKIP needs root (network namespaces, BPF)"
-		exit 77
+		echo "not ok - needs root (network namespaces, BPF)"
+		exit 1
 	fi
+	trap st_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	local tool
-	for tool in ip nsenter python3 mountpoint; do
-		command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool not installed"; exit 77; }
+	for tool in ip nsenter python3 mountpoint sysctl; do
+		command -v "$tool" >/dev/null || { trap - EXIT; echo "not ok - $tool not installed"; exit 1; }
 	done
 	if [[ $ST_KERNEL_ONLY != 1 ]]; then
 		[[ -x $STEERD ]] || st_die "steerd binary at $STEERD (set STEERD=)"
@@ -104,9 +110,6 @@ st_init() {
 	ST_TMP=$(mktemp -d /tmp/steer-test-$$.XXXXXX)
 	ST_STEERD_LOG=$ST_TMP/steerd.log
 	st_write_tool
-	trap st_cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
 }
 
 st_cleanup() {
@@ -139,6 +142,11 @@ st_cleanup() {
 	fi
 	[[ -n $ST_TMP ]] && rm -rf "$ST_TMP"
 	[[ $rc -eq 0 && $ST_FAILS -gt 0 ]] && rc=1
+	if [[ $ST_TAP == 1 ]]; then
+		# An abort (set -e, signal) is a failure even when every line so far said ok.
+		[[ $rc -ne 0 && $ST_FAILS -eq 0 ]] && st_not_ok "test ran to the end (aborted, exit $rc)"
+		echo "1..$((ST_PASSES + ST_FAILS + ST_SKIPS))"
+	fi
 	exit "$rc"
 }
 
