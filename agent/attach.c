@@ -131,8 +131,11 @@ void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds)
 {
 	*fds = (struct sync_fds){
 		.src = bpf_map__fd(skel->maps.steer_src),
+		.rules = bpf_map__fd(skel->maps.steer_rules),
+		.hits = bpf_map__fd(skel->maps.steer_rule_hits),
 		.routes = bpf_map__fd(skel->maps.steer_routes),
 		.nhs = bpf_map__fd(skel->maps.steer_nexthops),
+		.groups = bpf_map__fd(skel->maps.steer_groups),
 		.links = bpf_map__fd(skel->maps.steer_links),
 		.vlans = bpf_map__fd(skel->maps.steer_vlans),
 		.state = bpf_map__fd(skel->maps.steer_state),

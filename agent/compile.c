@@ -11,47 +11,46 @@
 
 const char *compile_rule_punt_reason(const struct model_rule_key *k)
 {
-	if (k->action != RULE_LOOKUP)
-		return "action";
-	if (k->invert)
-		return "not";
-	if (k->dst.len)
-		return "to";
-	if (k->tos)
-		return "tos";
-	if (k->fwmark || k->fwmask)
-		return "fwmark";
-	if (k->iifname[0])
-		return "iif";
 	if (k->oifname[0])
 		return "oif";
-	if (k->ip_proto)
-		return "ipproto";
-	if (k->sport_lo || k->sport_hi)
-		return "sport";
-	if (k->dport_lo || k->dport_hi)
-		return "dport";
 	if (k->has_uid_range)
 		return "uidrange";
 	if (k->has_l3mdev)
 		return "l3mdev";
 	if (k->has_tun_id)
 		return "tun_id";
-	if (k->suppress_prefixlen != -1)
-		return "suppress_prefixlength";
 	if (k->suppress_ifgroup != -1)
 		return "suppress_ifgroup";
 	if (k->unknown_attrs)
 		return "unknown attribute";
-	return NULL;
+	switch (k->action) {
+	case RULE_LOOKUP:
+	case RULE_GOTO:
+	case RULE_NOP:
+	case RULE_BLACKHOLE:
+	case RULE_UNREACHABLE:
+	case RULE_PROHIBIT:
+		return NULL;
+	default:
+		return "action";
+	}
 }
 
 const char *compile_route_punt_reason(const struct model_route *r)
 {
-	if (r->type != ROUTE_UNICAST)
+	switch (r->type) {
+	case ROUTE_UNICAST:
+		break;
+	case ROUTE_BLACKHOLE:
+	case ROUTE_UNREACHABLE:
+	case ROUTE_PROHIBIT:
+	case ROUTE_THROW:
+		return r->key.src.len ? "from" : r->key.tos ? "tos" : NULL;
+	default:
 		return "type";
-	if (r->quirks & ROUTE_MULTIPATH || r->nnh != 1)
-		return "multipath";
+	}
+	if (r->quirks & ROUTE_APPENDED)
+		return "appended";
 	if (r->quirks & ROUTE_NHID)
 		return "nexthop object";
 	if (r->quirks & ROUTE_ENCAP)
@@ -64,12 +63,21 @@ const char *compile_route_punt_reason(const struct model_route *r)
 		return "from";
 	if (r->key.tos)
 		return "tos";
-	if (r->nh[0].flags & (NH_DEAD | NH_LINKDOWN))
+	if (!r->nnh)
+		return "no next hop";
+	if (r->nnh > STEER_MAX_PATHS)
+		return "too many paths";
+	for (uint32_t i = 0; i < r->nnh; i++) {
+		if (r->nh[i].oif <= 0)
+			return "no device";
+		if (r->nh[i].gw_family && r->nh[i].gw_family != r->key.dst.family)
+			return "via";
+		/* IPv6 spreads only over gateway routes; anything else is not a multipath. */
+		if (r->nnh > 1 && !r->nh[i].gw_family)
+			return "multipath without gateway";
+	}
+	if (r->nnh == 1 && r->nh[0].flags & (NH_DEAD | NH_LINKDOWN))
 		return "dead";
-	if (r->nh[0].oif <= 0)
-		return "no device";
-	if (r->nh[0].gw_family && r->nh[0].gw_family != r->key.dst.family)
-		return "via";
 	return NULL;
 }
 
@@ -152,21 +160,13 @@ static int list_for_prefix(const struct model *m, const struct htab *covers,
 	out->key.family = p->family;
 	memcpy(out->key.addr, p->addr, 16);
 	for (size_t i = 0; i < idx.n; i++) {
-		const struct model_rule_key *k = &m->rules[ix[i]].key;
-		struct steer_rule *r = &out->val.rules[out->val.count];
-
 		if (out->val.count == STEER_MAX_RULES - 1 && idx.n > STEER_MAX_RULES) {
 			/* No room for the rest: whatever they would decide, the kernel decides. */
-			r->priority = k->priority;
-			r->action = STEER_RULE_PUNT;
-			out->val.count++;
+			out->val.ids[out->val.count++] = (uint32_t)m->nrules;	/* the cut marker */
 			(*truncated)++;
 			break;
 		}
-		r->priority = k->priority;
-		r->table = k->table;
-		r->action = compile_rule_punt_reason(k) ? STEER_RULE_PUNT : STEER_RULE_LOOKUP;
-		out->val.count++;
+		out->val.ids[out->val.count++] = (uint32_t)ix[i];
 	}
 	free(idx.p);
 	return 0;
@@ -185,11 +185,130 @@ static void free_covers(struct htab *covers)
 	htab_free(covers);
 }
 
-static int compile_rules(const struct model *m, struct vec *out, size_t *truncated)
+static void addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask)
+{
+	uint8_t m[16] = {};
+
+	for (unsigned i = 0; i < p->len / 8; i++)
+		m[i] = 0xff;
+	if (p->len % 8)
+		m[p->len / 8] = (uint8_t)(0xff << (8 - p->len % 8));
+	memcpy(addr, p->addr, 16);
+	memcpy(mask, m, 16);
+}
+
+/* Does any rule of this family have this priority? A goto to a priority nobody has is
+ * "unresolved" in the kernel and acts like nop. */
+static bool priority_exists(const struct model *m, uint8_t family, uint32_t prio)
+{
+	for (size_t i = 0; i < m->nrules; i++)
+		if (m->rules[i].key.family == family && m->rules[i].key.priority == prio)
+			return true;
+	return false;
+}
+
+static void compile_rule_body(const struct model *m, const struct model_rule_key *k,
+			      struct steer_rule *r)
+{
+	const char *why = compile_rule_punt_reason(k);
+
+	*r = (struct steer_rule){ .priority = k->priority, .family = k->family };
+	/* The body says which rule it is (family, from), so ids and hit counts are per rule;
+	 * the datapath reads `from` only for inverted rules. */
+	addr_words(&k->src, r->src, r->src_mask);
+	switch (k->action) {
+	case RULE_LOOKUP:
+		r->action = STEER_RULE_LOOKUP;
+		r->table = k->table;
+		if (k->suppress_prefixlen >= 0) {
+			r->match |= STEER_MATCH_SUPPRESS;
+			r->suppress_prefixlen = (uint8_t)(k->suppress_prefixlen > 255 ? 255 : k->suppress_prefixlen);
+		}
+		break;
+	case RULE_GOTO:
+		r->action = priority_exists(m, k->family, k->goto_target) ? STEER_RULE_GOTO : STEER_RULE_NOP;
+		r->goto_priority = k->goto_target;
+		break;
+	case RULE_NOP:
+		r->action = STEER_RULE_NOP;
+		break;
+	case RULE_BLACKHOLE:
+		r->action = STEER_RULE_BLACKHOLE;
+		break;
+	case RULE_UNREACHABLE:
+		r->action = STEER_RULE_UNREACHABLE;
+		break;
+	case RULE_PROHIBIT:
+		r->action = STEER_RULE_PROHIBIT;
+		break;
+	}
+	if (why) {
+		r->action = STEER_RULE_PUNT;
+		/* Inverted, it may match wherever the unseen selector fails: always punt. */
+		if (k->invert)
+			return;
+	}
+	if (k->invert) {
+		r->match |= STEER_MATCH_INVERT;
+		if (k->src.len)
+			r->match |= STEER_MATCH_SRC;
+	}
+	if (k->dst.len) {
+		r->match |= STEER_MATCH_DST;
+		addr_words(&k->dst, r->dst, r->dst_mask);
+	}
+	if (k->tos) {
+		/* What this kernel compares: IPv4 masks the TOS byte to IPTOS_RT_MASK, IPv6 the
+		 * traffic class to its DSCP bits (both checked against `ip route get`). */
+		r->match |= STEER_MATCH_TOS;
+		r->tos = k->tos;
+		r->tos_mask = k->family == AF_INET ? 0x1c : 0xfc;
+	}
+	if (k->fwmask) {
+		r->match |= STEER_MATCH_MARK;
+		r->mark = k->fwmark & k->fwmask;
+		r->mark_mask = k->fwmask;
+	}
+	if (k->iifname[0]) {
+		const struct model_link *l = model_link_by_name((struct model *)m, k->iifname);
+
+		r->match |= STEER_MATCH_IIF;
+		r->iif = l ? (uint32_t)l->ifindex : 0xffffffffu;
+	}
+	if (k->ip_proto) {
+		r->match |= STEER_MATCH_PROTO;
+		r->ip_proto = k->ip_proto;
+	}
+	if (k->sport_lo || k->sport_hi) {
+		r->match |= STEER_MATCH_SPORT;
+		r->sport_lo = k->sport_lo;
+		r->sport_hi = k->sport_hi;
+	}
+	if (k->dport_lo || k->dport_hi) {
+		r->match |= STEER_MATCH_DPORT;
+		r->dport_lo = k->dport_lo;
+		r->dport_hi = k->dport_hi;
+	}
+}
+
+static int compile_rules(const struct model *m, struct vec *out, struct vec *bodies,
+			 size_t *truncated)
 {
 	struct htab covers = HTAB_INIT(struct cover_entry, node, key);
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
 	int r = -ENOMEM;
+
+	/* Bodies: one per model rule, then the marker that ends a cut list. */
+	for (size_t i = 0; i <= m->nrules; i++) {
+		struct steer_rule *b = vec_push(bodies);
+
+		if (!b)
+			return -ENOMEM;
+		if (i < m->nrules)
+			compile_rule_body(m, &m->rules[i].key, b);
+		else
+			*b = (struct steer_rule){ .priority = UINT32_MAX, .action = STEER_RULE_PUNT };
+	}
 
 	for (size_t i = 0; i < m->nrules; i++) {
 		struct prefix p = rule_cover(&m->rules[i].key);
@@ -274,15 +393,66 @@ static int cmp_nh(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct steer_nexthop));
 }
 
-static struct steer_nexthop nh_of(const struct model_route *r)
+static struct steer_nexthop nh_of(const struct model *m, const struct model_route *r,
+				  const struct model_nexthop *mnh)
 {
-	struct steer_nexthop nh = { .ifindex = r->nh[0].oif, .family = r->nh[0].gw_family };
+	struct steer_nexthop nh = { .ifindex = (uint32_t)mnh->oif, .family = mnh->gw_family };
 
-	memcpy(nh.gw, r->nh[0].gw, 16);
+	memcpy(nh.gw, mnh->gw, 16);
+	if (mnh->gw_family &&
+	    model_neigh_state(m, mnh->oif, mnh->gw_family, mnh->gw) & MODEL_NUD_FAILED)
+		nh.flags |= STEER_NH_NEIGH_FAILED;
+	(void)r;
 	return nh;
 }
 
-static int compile_routes(const struct model *m, struct vec *routes, struct vec *nhs)
+static uint8_t route_type_of(const struct model_route *r)
+{
+	switch (r->type) {
+	case ROUTE_BLACKHOLE:
+		return STEER_RT_BLACKHOLE;
+	case ROUTE_UNREACHABLE:
+		return STEER_RT_UNREACHABLE;
+	case ROUTE_PROHIBIT:
+		return STEER_RT_PROHIBIT;
+	case ROUTE_THROW:
+		return STEER_RT_THROW;
+	default:
+		return STEER_RT_FORWARD;
+	}
+}
+
+/* Hash-threshold bounds as fib_rebalance() computes them: path i takes the hashes up to
+ * round(2^31 * (w_0 + ... + w_i) / total) - 1. Dead next hops get no share. */
+static int build_group(const struct model *m, const struct model_route *r, struct vec *nhs,
+		       struct steer_group *g)
+{
+	uint64_t total = 0, sum = 0;
+
+	for (uint32_t i = 0; i < r->nnh; i++)
+		if (!(r->nh[i].flags & NH_DEAD))
+			total += r->nh[i].weight ? r->nh[i].weight : 1;
+	if (!total)
+		return 1;	/* nothing alive: not ours to decide */
+	for (uint32_t i = 0; i < r->nnh; i++) {
+		struct steer_nexthop *nh;
+
+		if (r->nh[i].flags & NH_DEAD)
+			continue;
+		nh = vec_push(nhs);
+		if (!nh)
+			return -ENOMEM;
+		*nh = nh_of(m, r, &r->nh[i]);
+		sum += r->nh[i].weight ? r->nh[i].weight : 1;
+		g->nh_ids[g->count] = (uint32_t)(nhs->n - 1);
+		g->upper[g->count] = (uint32_t)(((sum << 31) + total / 2) / total) - 1;
+		g->count++;
+	}
+	return 0;
+}
+
+static int compile_routes(const struct model *m, struct vec *routes, struct vec *nhs,
+			  struct vec *groups)
 {
 	const struct model_route **all, *r;
 	struct htab_iter it;
@@ -316,26 +486,52 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		ir->key.family = best->key.dst.family;
 		memcpy(ir->key.addr, best->key.dst.addr, 16);
 		ir->val.dst_len = best->key.dst.len;
-		if (exact && !compile_route_punt_reason(best)) {
+		ir->val.type = STEER_RT_PUNT;
+		if (!exact || compile_route_punt_reason(best))
+			continue;
+		ir->val.type = route_type_of(best);
+		if (ir->val.type != STEER_RT_FORWARD)
+			continue;
+		if (best->nnh == 1) {
 			struct steer_nexthop *nh = vec_push(nhs);
 
 			if (!nh)
 				goto nomem;
-			*nh = nh_of(best);
-			ir->val.type = STEER_RT_FORWARD;
+			*nh = nh_of(m, best, &best->nh[0]);
+			/* A lone next hop whose neighbour failed: the kernel sends the ICMP. */
+			if (nh->flags & STEER_NH_NEIGH_FAILED) {
+				nhs->n--;
+				ir->val.type = STEER_RT_PUNT;
+				continue;
+			}
 			/* Remember the route for the second pass in nh_id's place. */
 			ir->val.nh_id = (uint32_t)(nhs->n - 1);
 		} else {
-			ir->val.type = STEER_RT_PUNT;
+			struct steer_group *g = vec_push(groups);
+			int rr;
+
+			if (!g)
+				goto nomem;
+			rr = build_group(m, best, nhs, g);
+			if (rr < 0)
+				goto nomem;
+			if (rr > 0) {
+				groups->n--;
+				ir->val.type = STEER_RT_PUNT;
+				continue;
+			}
+			ir->val.type = STEER_RT_MULTIPATH;
+			ir->val.nh_id = (uint32_t)(groups->n - 1);
 		}
 	}
 	free(all);
 
-	/* Second pass: deduplicate next hops and point routes at their index. */
+	/* Second pass: deduplicate next hops and point routes and groups at their index. */
 	{
 		struct steer_nexthop *raw = nhs->p, *uniq;
 		size_t nraw = nhs->n, nu = 0;
 		struct image_route *ir = routes->p;
+		struct steer_group *gs = groups->p;
 
 		uniq = malloc((nraw + 1) * sizeof(*uniq));
 		if (!uniq)
@@ -346,13 +542,15 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 			if (!nu || cmp_nh(&uniq[nu - 1], &uniq[k]))
 				uniq[nu++] = uniq[k];
 		for (size_t k = 0; k < routes->n; k++) {
-			struct steer_nexthop *f;
-
 			if (ir[k].val.type != STEER_RT_FORWARD)
 				continue;
-			f = bsearch(&raw[ir[k].val.nh_id], uniq, nu, sizeof(*uniq), cmp_nh);
-			ir[k].val.nh_id = (uint32_t)(f - uniq);
+			ir[k].val.nh_id = (uint32_t)((struct steer_nexthop *)bsearch(
+				&raw[ir[k].val.nh_id], uniq, nu, sizeof(*uniq), cmp_nh) - uniq);
 		}
+		for (size_t k = 0; k < groups->n; k++)
+			for (uint32_t p = 0; p < gs[k].count; p++)
+				gs[k].nh_ids[p] = (uint32_t)((struct steer_nexthop *)bsearch(
+					&raw[gs[k].nh_ids[p]], uniq, nu, sizeof(*uniq), cmp_nh) - uniq);
 		free(raw);
 		nhs->p = uniq;
 		nhs->n = nhs->cap = nu;
@@ -380,10 +578,12 @@ static int compile_links(const struct model *m, struct vec *links, struct vec *v
 		il->ifindex = (uint32_t)l->ifindex;
 		if ((l->flags & IFF_UP) && (l->flags & IFF_RUNNING))
 			il->val.flags |= STEER_LINK_UP;
-		/* Unknown switches (-1) leave forwarding off: the kernel then decides. */
-		if (l->fwd4 == 1 && l->rp_filter4 >= 0 && m->all_rp_filter4 >= 0)
+		/* Unknown switches (-1) leave forwarding off: the kernel then decides. So does
+		 * a port of a bridge, bond or VRF, whose packets the kernel routes (if at all)
+		 * as arriving on the master. */
+		if (l->fwd4 == 1 && l->rp_filter4 >= 0 && m->all_rp_filter4 >= 0 && !l->master)
 			il->val.flags |= STEER_LINK_FWD4;
-		if (l->fwd6 == 1 && m->all_fwd6 == 1)
+		if (l->fwd6 == 1 && m->all_fwd6 == 1 && !l->master)
 			il->val.flags |= STEER_LINK_FWD6;
 		il->val.rp_filter = rp < 0 ? 0 : (uint8_t)rp;
 
@@ -421,15 +621,19 @@ static int cmp_link(const void *a, const void *b)
 int compile_image(const struct model *m, struct image *out)
 {
 	struct vec srcs = { .size = sizeof(struct image_src) };
+	struct vec rules = { .size = sizeof(struct steer_rule) };
+	struct vec groups = { .size = sizeof(struct steer_group) };
 	struct vec routes = { .size = sizeof(struct image_route) };
 	struct vec nhs = { .size = sizeof(struct steer_nexthop) };
 	struct vec links = { .size = sizeof(struct image_link) };
 	struct vec vlans = { .size = sizeof(struct image_vlan) };
 	size_t truncated = 0;
 
-	if (compile_rules(m, &srcs, &truncated) < 0 || compile_routes(m, &routes, &nhs) < 0 ||
-	    compile_links(m, &links, &vlans) < 0) {
+	if (compile_rules(m, &srcs, &rules, &truncated) < 0 ||
+	    compile_routes(m, &routes, &nhs, &groups) < 0 || compile_links(m, &links, &vlans) < 0) {
 		free(srcs.p);
+		free(rules.p);
+		free(groups.p);
 		free(routes.p);
 		free(nhs.p);
 		free(links.p);
@@ -444,12 +648,15 @@ int compile_image(const struct model *m, struct image *out)
 		.srcs = srcs.p, .nsrcs = srcs.n, .routes = routes.p, .nroutes = routes.n,
 		.nhs = nhs.p, .nnhs = nhs.n, .links = links.p, .nlinks = links.n,
 		.vlans = vlans.p, .nvlans = vlans.n, .truncated_lists = truncated,
+		.rules = rules.p, .nrules = rules.n, .groups = groups.p, .ngroups = groups.n,
 	};
 	return 0;
 }
 
 void image_free(struct image *img)
 {
+	free(img->rules);
+	free(img->groups);
 	free(img->srcs);
 	free(img->routes);
 	free(img->nhs);

@@ -11,12 +11,13 @@
 
 struct image_src {
 	struct steer_src_key key;
-	struct steer_rule_list val;
+	struct steer_rule_list val;	/* ids are indices into image.rules until sync maps them */
 };
 
 struct image_route {
 	struct steer_route_key key;
-	struct steer_route val;	/* val.nh_id is an index into image.nhs until sync maps it */
+	/* val.nh_id indexes image.nhs (FORWARD) or image.groups (MULTIPATH) until sync maps it */
+	struct steer_route val;
 };
 
 struct image_link {
@@ -29,8 +30,13 @@ struct image_vlan {
 	struct steer_vlan val;
 };
 
-/* Every array is sorted by key (memcmp order) and holds no duplicates. */
+/* Keyed arrays are sorted by key (memcmp order) and hold no duplicates; rules, next hops and
+ * groups are content that sync gives stable ids. */
 struct image {
+	struct steer_rule *rules;	/* one per model rule, in the model's order */
+	size_t nrules;
+	struct steer_group *groups;	/* members index image.nhs until sync maps them */
+	size_t ngroups;
 	struct image_src *srcs;
 	size_t nsrcs;
 	struct image_route *routes;
@@ -44,7 +50,8 @@ struct image {
 	size_t truncated_lists;		/* lists cut at STEER_MAX_RULES */
 };
 
-/* Why a rule or a route is not one the datapath evaluates itself (NULL: it is). */
+/* Why a rule or a route is not one the datapath evaluates itself (NULL: it is). A rule
+ * with a reason is compiled as "punt if its other selectors match". */
 const char *compile_rule_punt_reason(const struct model_rule_key *k);
 const char *compile_route_punt_reason(const struct model_route *r);
 

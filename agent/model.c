@@ -9,6 +9,16 @@
 #include <string.h>
 #include <sys/socket.h>
 
+uint16_t model_neigh_state(const struct model *m, int32_t ifindex, uint8_t family, const uint8_t *dst)
+{
+	struct model_neigh_key k = { .ifindex = ifindex, .family = family };
+	struct model_neigh *n;
+
+	memcpy(k.dst, dst, 16);
+	n = htab_find(&m->neighs, &k);
+	return n ? n->state : 0;
+}
+
 bool prefix_contains(const struct prefix *a, const struct prefix *b)
 {
 	unsigned full, rest;
@@ -222,8 +232,13 @@ int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t s
 			  (void **)&n);
 
 	if (n) {
+		/* Only FAILED matters to the compiler; REACHABLE/STALE churn does not. */
+		if ((n->state ^ state) & MODEL_NUD_FAILED)
+			m->dirty = true;
 		n->state = state;
 		n->stale = false;
+	} else if (!present) {
+		m->dirty = true;
 	}
 	return r;
 }
@@ -284,8 +299,10 @@ int model_route_add(struct model *m, const struct model_route *in, bool replace)
 	r->protocol = in->protocol;
 	r->scope = in->scope;
 	r->quirks = quirks | in->quirks;
-	if (r->nnh > 1)
-		r->quirks |= ROUTE_MULTIPATH;
+	/* IPv6 siblings arrive as separate routes and are one multipath route; IPv4 twins
+	 * made with `ip route append` are separate routes, of which the kernel uses one. */
+	if (r->nnh > 1 && !(r->quirks & ROUTE_MULTIPATH))
+		r->quirks |= r->key.dst.family == AF_INET6 ? ROUTE_MULTIPATH : ROUTE_APPENDED;
 	r->stale = false;
 	return 0;
 }

@@ -26,6 +26,8 @@ enum model_rule_action {
 	RULE_PROHIBIT = 8,
 };
 
+#define MODEL_NUD_FAILED 0x20	/* the kernel's NUD_FAILED */
+
 enum model_nh_flags {
 	NH_DEAD = 1, NH_PERVASIVE = 2, NH_ONLINK = 4, NH_OFFLOAD = 8, NH_LINKDOWN = 16,
 };
@@ -50,6 +52,7 @@ struct model_link {
 	uint32_t flags;		/* IFF_* */
 	uint32_t mtu;
 	int32_t vlan_lower;	/* ifindex of the lower device for an 802.1Q link, else 0 */
+	int32_t master;		/* bridge, bond or VRF this link is enslaved to, else 0 */
 	uint16_t vlan_id;
 	/* Forwarding switches from netconf; -1 until the kernel told us. */
 	int8_t fwd4, rp_filter4, fwd6;
@@ -97,12 +100,13 @@ struct model_nexthop {
 	int32_t oif;
 	uint8_t gw_family;	/* 0: on-link */
 	uint8_t flags;		/* enum model_nh_flags */
-	uint8_t pad[2];
+	uint16_t weight;	/* 1..256 (rtnh_hops + 1) */
 	uint8_t gw[16];
 };
 
 enum model_route_quirk {
-	ROUTE_MULTIPATH = 1u << 0,	/* RTA_MULTIPATH, or several next hops appended */
+	ROUTE_MULTIPATH = 1u << 0,	/* RTA_MULTIPATH: one route, several next hops */
+	ROUTE_APPENDED  = 1u << 5,	/* IPv4 `ip route append` twins: the kernel uses the first */
 	ROUTE_NHID      = 1u << 1,	/* uses a nexthop object */
 	ROUTE_ENCAP     = 1u << 2,	/* lightweight tunnel encapsulation */
 	ROUTE_VIA       = 1u << 3,	/* gateway of another family (RTA_VIA) */
@@ -178,6 +182,7 @@ struct model_link *model_link_upsert(struct model *m, int32_t ifindex);
 void model_link_del(struct model *m, int32_t ifindex);
 
 int model_addr_set(struct model *m, const struct model_addr_key *k, bool present);
+uint16_t model_neigh_state(const struct model *m, int32_t ifindex, uint8_t family, const uint8_t *dst);
 int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t state, bool present);
 
 /* A route as one message told it: replace swaps the next hops, otherwise they are added

@@ -14,6 +14,7 @@ static struct nla_policy link_policy[IFLA_MAX + 1] = {
 	[IFLA_IFNAME] = { .type = NLA_STRING, .maxlen = IF_NAMESIZE },
 	[IFLA_MTU] = { .type = NLA_U32 },
 	[IFLA_LINK] = { .type = NLA_U32 },
+	[IFLA_MASTER] = { .type = NLA_U32 },
 	[IFLA_LINKINFO] = { .type = NLA_NESTED },
 };
 
@@ -79,6 +80,10 @@ int intake_link_msg(struct model *m, const struct nlmsghdr *h)
 	if (tb[IFLA_MTU])
 		l->mtu = nla_get_u32(tb[IFLA_MTU]);
 	l->vlan_id = vlan_id_of(tb[IFLA_LINKINFO]);
+	if (l->master != (tb[IFLA_MASTER] ? (int32_t)nla_get_u32(tb[IFLA_MASTER]) : 0)) {
+		l->master = tb[IFLA_MASTER] ? (int32_t)nla_get_u32(tb[IFLA_MASTER]) : 0;
+		m->dirty = true;
+	}
 	l->vlan_lower = l->vlan_id && tb[IFLA_LINK] ? (int32_t)nla_get_u32(tb[IFLA_LINK]) : 0;
 
 	if ((oldflags ^ l->flags) & (IFF_UP | IFF_RUNNING)) {

@@ -8,6 +8,8 @@
 
 #include "nl.h"
 
+_Static_assert(NUD_FAILED == MODEL_NUD_FAILED, "model NUD_FAILED is the kernel's");
+
 static struct nla_policy neigh_policy[NDA_MAX + 1] = {
 	[NDA_DST] = { .type = NLA_UNSPEC },
 };

@@ -40,7 +40,7 @@ static int parse_nexthop(uint8_t family, int32_t oif, uint8_t flags, struct nlat
 {
 	struct prefix p;
 
-	*nh = (struct model_nexthop){ .oif = oif, .flags = flags };
+	*nh = (struct model_nexthop){ .oif = oif, .flags = flags, .weight = 1 };
 	if (via)
 		r->quirks |= ROUTE_VIA;
 	if (gw) {
@@ -71,8 +71,9 @@ static int parse_multipath(uint8_t family, struct nlattr *mp, struct model_route
 		if (tb[RTA_ENCAP])
 			r->quirks |= ROUTE_ENCAP;
 		if (parse_nexthop(family, rtnh->rtnh_ifindex, rtnh->rtnh_flags, tb[RTA_GATEWAY],
-				  tb[RTA_VIA], r, &nhs[r->nnh++]) < 0)
+				  tb[RTA_VIA], r, &nhs[r->nnh]) < 0)
 			return -EINVAL;
+		nhs[r->nnh++].weight = rtnh->rtnh_hops + 1;
 		rem -= RTNH_ALIGN(rtnh->rtnh_len);
 		rtnh = RTNH_NEXT(rtnh);
 	}

@@ -1,8 +1,9 @@
-/* Map sync: a merge walk over sorted old and new images per map; updates go out in
+/* Map sync: merge walks over sorted old and new images per map; updates go out in
  * dependency order, deletions last and in reverse order. */
 #include "sync.h"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,25 +17,29 @@ struct table {
 	size_t rec, key_len, val_off, val_len;
 };
 
-static int cmp_rec_key(const struct table *t, const void *a, const void *b)
+static int cmp_key(const struct table *t, const void *a, const void *b)
 {
 	return memcmp(a, b, t->key_len);
+}
+
+static const char *rec_at(const struct table *t, const void *base, size_t i)
+{
+	return (const char *)base + i * t->rec;
 }
 
 /* Write every record of new that old lacks or holds with another value. */
 static int write_changes(struct sync *s, const struct table *t, const void *old, size_t nold,
 			 const void *new, size_t nnew)
 {
-	size_t i = 0, j = 0;
+	size_t i = 0;
 
-	for (; j < nnew; j++) {
-		const char *n = (const char *)new + j * t->rec;
+	for (size_t j = 0; j < nnew; j++) {
+		const char *n = rec_at(t, new, j);
 		int c = 1;
 
-		while (i < nold && (c = cmp_rec_key(t, (const char *)old + i * t->rec, n)) < 0)
+		while (i < nold && (c = cmp_key(t, rec_at(t, old, i), n)) < 0)
 			i++;
-		if (i < nold && c == 0 &&
-		    !memcmp((const char *)old + i * t->rec + t->val_off, n + t->val_off, t->val_len))
+		if (i < nold && c == 0 && !memcmp(rec_at(t, old, i) + t->val_off, n + t->val_off, t->val_len))
 			continue;
 		if (bpf_map_update_elem(t->fd, n, n + t->val_off, BPF_ANY) < 0) {
 			int err = -errno;
@@ -55,10 +60,10 @@ static void delete_stale(struct sync *s, const struct table *t, const void *old,
 	size_t j = 0;
 
 	for (size_t i = 0; i < nold; i++) {
-		const char *o = (const char *)old + i * t->rec;
+		const char *o = rec_at(t, old, i);
 		int c = 1;
 
-		while (j < nnew && (c = cmp_rec_key(t, (const char *)new + j * t->rec, o)) < 0)
+		while (j < nnew && (c = cmp_key(t, rec_at(t, new, j), o)) < 0)
 			j++;
 		if (j < nnew && c == 0)
 			continue;
@@ -82,9 +87,9 @@ static int forget_values(const struct table *t, void **old, size_t *nold, const 
 	if (!out)
 		return -ENOMEM;
 	while (i < *nold || j < nnew) {
-		const char *o = i < *nold ? (const char *)*old + i * t->rec : NULL;
-		const char *w = j < nnew ? (const char *)new + j * t->rec : NULL;
-		int c = !o ? 1 : !w ? -1 : cmp_rec_key(t, o, w);
+		const char *o = i < *nold ? rec_at(t, *old, i) : NULL;
+		const char *w = j < nnew ? rec_at(t, new, j) : NULL;
+		int c = !o ? 1 : !w ? -1 : cmp_key(t, o, w);
 
 		memcpy(out + n * t->rec, c <= 0 ? o : w, t->rec);
 		memset(out + n * t->rec + t->val_off, 0xff, t->val_len);
@@ -98,32 +103,25 @@ static int forget_values(const struct table *t, void **old, size_t *nold, const 
 	return 0;
 }
 
-static int cmp_nh_val(const void *a, const void *b)
+static int cmp_u32(const void *a, const void *b)
 {
-	return memcmp(&((const struct nh_rec *)a)->val, &((const struct nh_rec *)b)->val,
-		      sizeof(struct steer_nexthop));
-}
-
-static int cmp_nh_id(const void *a, const void *b)
-{
-	uint32_t x = ((const struct nh_rec *)a)->id, y = ((const struct nh_rec *)b)->id;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-/* Read every key of a map into a record array whose values are all 0xff: no compiled value
- * looks like that, so every wanted entry is rewritten once. */
+/* Read every key of a map into records whose values are all 0xff: no compiled value looks
+ * like that, so every wanted entry is rewritten once. Sorted by key. */
 static int adopt_keys(int fd, size_t rec, size_t key_len, size_t val_off, size_t val_len,
-		      void **out, size_t *n)
+		      int (*cmp)(const void *, const void *), void **out, size_t *n)
 {
 	char key[64], next[64];
 	size_t cap = 0;
 	void *cur = NULL;
-	int r;
 
 	*out = NULL;
 	*n = 0;
-	for (r = bpf_map_get_next_key(fd, NULL, next); !r; r = bpf_map_get_next_key(fd, cur, next)) {
+	while (!bpf_map_get_next_key(fd, cur, next)) {
 		char *p;
 
 		if (*n == cap) {
@@ -141,94 +139,181 @@ static int adopt_keys(int fd, size_t rec, size_t key_len, size_t val_off, size_t
 		memcpy(key, next, key_len);
 		cur = key;
 	}
+	if (*n > 1)
+		qsort(*out, *n, rec, cmp);
 	return 0;
 }
 
-static int cmp_bytes_src(const void *a, const void *b)
+static int cmp_src(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_src_key)); }
+static int cmp_route(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_route_key)); }
+static int cmp_vlan(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_vlan_key)); }
+
+static size_t idtab_rec(const struct idtab *t) { return sizeof(uint32_t) + t->val_size; }
+
+static struct table idtab_table(const struct idtab *t)
 {
-	return memcmp(a, b, sizeof(struct steer_src_key));
+	return (struct table){ t->name, t->fd, idtab_rec(t), sizeof(uint32_t), sizeof(uint32_t), t->val_size };
 }
 
-static int cmp_bytes_route(const void *a, const void *b)
+static int idtab_adopt(struct idtab *t)
 {
-	return memcmp(a, b, sizeof(struct steer_route_key));
+	int r = adopt_keys(t->fd, idtab_rec(t), sizeof(uint32_t), sizeof(uint32_t), t->val_size,
+			   cmp_u32, &t->recs, &t->n);
+
+	t->next_id = 1;
+	if (!r && t->n)
+		t->next_id = *(uint32_t *)((char *)t->recs + (t->n - 1) * idtab_rec(t)) + 1;
+	if (t->next_id >= t->max_id)
+		t->next_id = 1;
+	return r;
 }
 
-static int cmp_bytes_u32(const void *a, const void *b)
+/* The id content had in the last apply, or a fresh one that no applied record uses. Fresh
+ * ids move on cyclically, so an id freed now is not handed out again soon: a packet still
+ * holding an old reference never meets new content under it. */
+static int cmp_val_idx(const void *a, const void *b, void *arg)
 {
-	return memcmp(a, b, sizeof(uint32_t));
+	const struct idtab *t = arg;
+	size_t rec = idtab_rec(t);
+	const char *base = t->recs;
+
+	return memcmp(base + *(const uint32_t *)a * rec + 4, base + *(const uint32_t *)b * rec + 4,
+		      t->val_size);
 }
 
-static int cmp_bytes_vlan(const void *a, const void *b)
+static bool id_in_use(const struct idtab *t, uint32_t id, const uint32_t *taken, size_t ntaken)
 {
-	return memcmp(a, b, sizeof(struct steer_vlan_key));
+	for (size_t i = 0; i < ntaken; i++)
+		if (taken[i] == id)
+			return true;
+	return bsearch(&id, t->recs, t->n, idtab_rec(t), cmp_u32) != NULL;
+}
+
+static int assign_ids(struct idtab *t, const void *vals, size_t n, uint32_t *ids)
+{
+	size_t rec = idtab_rec(t);
+	uint32_t *order = malloc((t->n + 1) * sizeof(*order));
+
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, t->n, sizeof(*order), cmp_val_idx, t);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *v = (const char *)vals + i * t->val_size;
+		size_t lo = 0, hi = t->n;
+		uint32_t id = 0;
+
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			int c = memcmp((const char *)t->recs + order[mid] * rec + 4, v, t->val_size);
+
+			if (!c) {
+				id = *(const uint32_t *)((const char *)t->recs + order[mid] * rec);
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		/* Identical content earlier in this image shares its id. */
+		for (size_t k = 0; !id && k < i; k++)
+			if (!memcmp((const char *)vals + k * t->val_size, v, t->val_size))
+				id = ids[k];
+		for (uint32_t tries = 0; !id && tries < t->max_id; tries++) {
+			uint32_t cand = t->next_id++;
+
+			if (t->next_id >= t->max_id)
+				t->next_id = 1;
+			if (!id_in_use(t, cand, ids, i))
+				id = cand;
+		}
+		if (!id) {
+			free(order);
+			log_err("sync: no free %s id", t->name);
+			return -ENOSPC;
+		}
+		ids[i] = id;
+	}
+	free(order);
+	return 0;
+}
+
+/* The records (id, value) of an image's content, sorted by id, duplicates removed. */
+static void *idtab_records(const struct idtab *t, const void *vals, const uint32_t *ids, size_t n,
+			   size_t *nout)
+{
+	size_t rec = idtab_rec(t), k = 0;
+	char *out = malloc((n + 1) * rec);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(out + i * rec, &ids[i], 4);
+		memcpy(out + i * rec + 4, (const char *)vals + i * t->val_size, t->val_size);
+	}
+	qsort(out, n, rec, cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		if (!k || memcmp(out + (k - 1) * rec, out + i * rec, 4))
+			memmove(out + k++ * rec, out + i * rec, rec);
+	*nout = k;
+	return out;
 }
 
 int sync_init(struct sync *s, const struct sync_fds *fds)
 {
 	struct image *a = &s->applied;
-	void *nhs;
 	int r;
 
-	*s = (struct sync){ .fd = *fds, .next_nh_id = 1 };
+	*s = (struct sync){ .fd = *fds };
+	s->rules = (struct idtab){ "rule", fds->rules, sizeof(struct steer_rule), STEER_RULE_ENTRIES };
+	s->nhs = (struct idtab){ "next hop", fds->nhs, sizeof(struct steer_nexthop), UINT32_MAX };
+	s->groups = (struct idtab){ "group", fds->groups, sizeof(struct steer_group), UINT32_MAX };
+
 	r = adopt_keys(fds->src, sizeof(struct image_src), sizeof(struct steer_src_key),
-		       offsetof(struct image_src, val), sizeof(struct steer_rule_list),
+		       offsetof(struct image_src, val), sizeof(struct steer_rule_list), cmp_src,
 		       (void **)&a->srcs, &a->nsrcs);
 	r = r ?: adopt_keys(fds->routes, sizeof(struct image_route), sizeof(struct steer_route_key),
-			    offsetof(struct image_route, val), sizeof(struct steer_route),
+			    offsetof(struct image_route, val), sizeof(struct steer_route), cmp_route,
 			    (void **)&a->routes, &a->nroutes);
 	r = r ?: adopt_keys(fds->links, sizeof(struct image_link), sizeof(uint32_t),
-			    offsetof(struct image_link, val), sizeof(struct steer_link),
+			    offsetof(struct image_link, val), sizeof(struct steer_link), cmp_u32,
 			    (void **)&a->links, &a->nlinks);
 	r = r ?: adopt_keys(fds->vlans, sizeof(struct image_vlan), sizeof(struct steer_vlan_key),
-			    offsetof(struct image_vlan, val), sizeof(struct steer_vlan),
+			    offsetof(struct image_vlan, val), sizeof(struct steer_vlan), cmp_vlan,
 			    (void **)&a->vlans, &a->nvlans);
-	r = r ?: adopt_keys(fds->nhs, sizeof(struct nh_rec), sizeof(uint32_t),
-			    offsetof(struct nh_rec, val), sizeof(struct steer_nexthop), &nhs, &s->nnhs);
+	r = r ?: idtab_adopt(&s->rules);
+	r = r ?: idtab_adopt(&s->nhs);
+	r = r ?: idtab_adopt(&s->groups);
 	if (r < 0)
 		return r;
-	s->nhs = nhs;
-	/* Keys come in hash or trie order; the merge walks need memcmp order. */
-	qsort(a->srcs, a->nsrcs, sizeof(*a->srcs), cmp_bytes_src);
-	qsort(a->routes, a->nroutes, sizeof(*a->routes), cmp_bytes_route);
-	qsort(a->links, a->nlinks, sizeof(*a->links), cmp_bytes_u32);
-	qsort(a->vlans, a->nvlans, sizeof(*a->vlans), cmp_bytes_vlan);
-	qsort(s->nhs, s->nnhs, sizeof(*s->nhs), cmp_nh_id);
-	for (size_t i = 0; i < s->nnhs; i++)
-		if (s->nhs[i].id >= s->next_nh_id)
-			s->next_nh_id = s->nhs[i].id + 1;
-	if (a->nsrcs || a->nroutes || s->nnhs)
-		log_info("sync: adopted %zu rule lists, %zu routes, %zu next hops from the pinned maps",
-			 a->nsrcs, a->nroutes, s->nnhs);
+	if (a->nsrcs || a->nroutes || s->nhs.n)
+		log_info("sync: adopted %zu rule lists, %zu rules, %zu routes, %zu next hops from the pinned maps",
+			 a->nsrcs, s->rules.n, a->nroutes, s->nhs.n);
 	return 0;
 }
 
-/* Ids for the image's next hops: an applied next hop with the same content keeps its id,
- * a new one gets an id no applied entry uses, so nothing in flight changes meaning. */
-static int assign_nh_ids(struct sync *s, const struct image *img, struct nh_rec **out)
+/* A fresh rule id starts counting hits from zero. */
+static void reset_hits(struct sync *s, const void *old, size_t nold, const void *new, size_t nnew)
 {
-	struct nh_rec *by_val = malloc((s->nnhs + 1) * sizeof(*by_val));
-	struct nh_rec *want = malloc((img->nnhs + 1) * sizeof(*want));
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *zero;
+	size_t i = 0;
 
-	if (!by_val || !want) {
-		free(by_val);
-		free(want);
-		return -ENOMEM;
-	}
-	memcpy(by_val, s->nhs, s->nnhs * sizeof(*by_val));
-	qsort(by_val, s->nnhs, sizeof(*by_val), cmp_nh_val);
-	for (size_t i = 0; i < img->nnhs; i++) {
-		struct nh_rec key = { .val = img->nhs[i] }, *hit;
+	if (s->fd.hits < 0 || ncpu <= 0 || !(zero = calloc((size_t)ncpu, sizeof(*zero))))
+		return;
+	for (size_t j = 0; j < nnew; j++) {
+		uint32_t id = *(const uint32_t *)((const char *)new + j * (4 + sizeof(struct steer_rule)));
 
-		hit = bsearch(&key, by_val, s->nnhs, sizeof(*by_val), cmp_nh_val);
-		want[i].val = img->nhs[i];
-		want[i].id = hit ? hit->id : s->next_nh_id++;
-		if (!s->next_nh_id)
-			s->next_nh_id = 1;
+		while (i < nold && *(const uint32_t *)((const char *)old + i * (4 + sizeof(struct steer_rule))) < id)
+			i++;
+		if (i < nold && *(const uint32_t *)((const char *)old + i * (4 + sizeof(struct steer_rule))) == id)
+			continue;
+		bpf_map_update_elem(s->fd.hits, &id, zero, BPF_ANY);
 	}
-	free(by_val);
-	*out = want;
-	return 0;
+	free(zero);
 }
 
 int sync_apply(struct sync *s, const struct image *img)
@@ -237,81 +322,120 @@ int sync_apply(struct sync *s, const struct image *img)
 		sizeof(struct steer_src_key), offsetof(struct image_src, val), sizeof(struct steer_rule_list) };
 	const struct table t_route = { "route", s->fd.routes, sizeof(struct image_route),
 		sizeof(struct steer_route_key), offsetof(struct image_route, val), sizeof(struct steer_route) };
-	const struct table t_nh = { "next hop", s->fd.nhs, sizeof(struct nh_rec), sizeof(uint32_t),
-		offsetof(struct nh_rec, val), sizeof(struct steer_nexthop) };
 	const struct table t_link = { "link", s->fd.links, sizeof(struct image_link), sizeof(uint32_t),
 		offsetof(struct image_link, val), sizeof(struct steer_link) };
 	const struct table t_vlan = { "vlan", s->fd.vlans, sizeof(struct image_vlan),
 		sizeof(struct steer_vlan_key), offsetof(struct image_vlan, val), sizeof(struct steer_vlan) };
+	const struct table t_rule = idtab_table(&s->rules), t_nh = idtab_table(&s->nhs),
+			   t_group = idtab_table(&s->groups);
+	uint32_t *rule_ids = NULL, *nh_ids = NULL, *group_ids = NULL;
+	struct steer_group *groups = NULL;
 	struct image_route *routes = NULL;
 	struct image_src *srcs = NULL;
-	struct image_link *links = NULL;
-	struct image_vlan *vlans = NULL;
-	struct nh_rec *want = NULL, *nh_sorted = NULL;
+	void *rule_recs = NULL, *nh_recs = NULL, *group_recs = NULL;
+	size_t nrule_recs = 0, nnh_recs = 0, ngroup_recs = 0;
 	int r = -ENOMEM;
 
-	if (assign_nh_ids(s, img, &want) < 0)
-		return -ENOMEM;
+	rule_ids = calloc(img->nrules + 1, sizeof(*rule_ids));
+	nh_ids = calloc(img->nnhs + 1, sizeof(*nh_ids));
+	group_ids = calloc(img->ngroups + 1, sizeof(*group_ids));
+	groups = malloc((img->ngroups + 1) * sizeof(*groups));
 	routes = malloc((img->nroutes + 1) * sizeof(*routes));
 	srcs = malloc((img->nsrcs + 1) * sizeof(*srcs));
-	links = malloc((img->nlinks + 1) * sizeof(*links));
-	vlans = malloc((img->nvlans + 1) * sizeof(*vlans));
-	nh_sorted = malloc((img->nnhs + 1) * sizeof(*nh_sorted));
-	if (!routes || !srcs || !links || !vlans || !nh_sorted)
-		goto fail;
+	if (!rule_ids || !nh_ids || !group_ids || !groups || !routes || !srcs)
+		goto out;
+
+	/* Content first: rules and next hops, then groups made of next-hop ids. */
+	if ((r = assign_ids(&s->rules, img->rules, img->nrules, rule_ids)) < 0 ||
+	    (r = assign_ids(&s->nhs, img->nhs, img->nnhs, nh_ids)) < 0)
+		goto out;
+	memcpy(groups, img->groups, img->ngroups * sizeof(*groups));
+	for (size_t i = 0; i < img->ngroups; i++)
+		for (uint32_t k = 0; k < groups[i].count && k < STEER_MAX_PATHS; k++)
+			groups[i].nh_ids[k] = nh_ids[groups[i].nh_ids[k]];
+	if ((r = assign_ids(&s->groups, groups, img->ngroups, group_ids)) < 0)
+		goto out;
+	r = -ENOMEM;
 	memcpy(routes, img->routes, img->nroutes * sizeof(*routes));
-	for (size_t i = 0; i < img->nroutes; i++)
+	for (size_t i = 0; i < img->nroutes; i++) {
 		if (routes[i].val.type == STEER_RT_FORWARD)
-			routes[i].val.nh_id = want[routes[i].val.nh_id].id;
+			routes[i].val.nh_id = nh_ids[routes[i].val.nh_id];
+		else if (routes[i].val.type == STEER_RT_MULTIPATH)
+			routes[i].val.nh_id = group_ids[routes[i].val.nh_id];
+	}
 	memcpy(srcs, img->srcs, img->nsrcs * sizeof(*srcs));
-	memcpy(links, img->links, img->nlinks * sizeof(*links));
-	memcpy(vlans, img->vlans, img->nvlans * sizeof(*vlans));
-	memcpy(nh_sorted, want, img->nnhs * sizeof(*want));
-	qsort(nh_sorted, img->nnhs, sizeof(*nh_sorted), cmp_nh_id);
+	for (size_t i = 0; i < img->nsrcs; i++)
+		for (uint32_t k = 0; k < srcs[i].val.count && k < STEER_MAX_RULES; k++)
+			srcs[i].val.ids[k] = rule_ids[srcs[i].val.ids[k]];
+	rule_recs = idtab_records(&s->rules, img->rules, rule_ids, img->nrules, &nrule_recs);
+	nh_recs = idtab_records(&s->nhs, img->nhs, nh_ids, img->nnhs, &nnh_recs);
+	group_recs = idtab_records(&s->groups, groups, group_ids, img->ngroups, &ngroup_recs);
+	if (!rule_recs || !nh_recs || !group_recs)
+		goto out;
 
 	/* Make: everything a packet can reach, leaves first. */
-	r = write_changes(s, &t_link, s->applied.links, s->applied.nlinks, links, img->nlinks);
-	r = r ?: write_changes(s, &t_vlan, s->applied.vlans, s->applied.nvlans, vlans, img->nvlans);
-	r = r ?: write_changes(s, &t_nh, s->nhs, s->nnhs, nh_sorted, img->nnhs);
+	reset_hits(s, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
+	r = write_changes(s, &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks);
+	r = r ?: write_changes(s, &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans);
+	r = r ?: write_changes(s, &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs);
+	r = r ?: write_changes(s, &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs);
+	r = r ?: write_changes(s, &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
 	r = r ?: write_changes(s, &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes);
 	r = r ?: write_changes(s, &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs);
 	if (r < 0) {
 		/* Part of the image is missing: a shorter prefix could now answer for a longer
 		 * one. Punt everything until an apply goes through whole. */
 		sync_set_synced(s, false);
-		if (forget_values(&t_link, (void **)&s->applied.links, &s->applied.nlinks, links, img->nlinks) < 0 ||
-		    forget_values(&t_vlan, (void **)&s->applied.vlans, &s->applied.nvlans, vlans, img->nvlans) < 0 ||
-		    forget_values(&t_nh, (void **)&s->nhs, &s->nnhs, nh_sorted, img->nnhs) < 0 ||
+		if (forget_values(&t_link, (void **)&s->applied.links, &s->applied.nlinks, img->links, img->nlinks) < 0 ||
+		    forget_values(&t_vlan, (void **)&s->applied.vlans, &s->applied.nvlans, img->vlans, img->nvlans) < 0 ||
+		    forget_values(&t_nh, &s->nhs.recs, &s->nhs.n, nh_recs, nnh_recs) < 0 ||
+		    forget_values(&t_group, &s->groups.recs, &s->groups.n, group_recs, ngroup_recs) < 0 ||
+		    forget_values(&t_rule, &s->rules.recs, &s->rules.n, rule_recs, nrule_recs) < 0 ||
 		    forget_values(&t_route, (void **)&s->applied.routes, &s->applied.nroutes, routes, img->nroutes) < 0 ||
 		    forget_values(&t_src, (void **)&s->applied.srcs, &s->applied.nsrcs, srcs, img->nsrcs) < 0)
 			log_err("sync: out of memory after a failed apply");
-		goto fail;
+		goto out;
 	}
 	/* Break: what nothing references any more, roots first. */
 	delete_stale(s, &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs);
 	delete_stale(s, &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes);
-	delete_stale(s, &t_nh, s->nhs, s->nnhs, nh_sorted, img->nnhs);
-	delete_stale(s, &t_vlan, s->applied.vlans, s->applied.nvlans, vlans, img->nvlans);
-	delete_stale(s, &t_link, s->applied.links, s->applied.nlinks, links, img->nlinks);
+	delete_stale(s, &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
+	delete_stale(s, &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs);
+	delete_stale(s, &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs);
+	delete_stale(s, &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans);
+	delete_stale(s, &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks);
 
-	image_free(&s->applied);
-	free(s->nhs);
-	s->applied = (struct image){ .srcs = srcs, .nsrcs = img->nsrcs, .routes = routes,
-				     .nroutes = img->nroutes, .links = links, .nlinks = img->nlinks,
-				     .vlans = vlans, .nvlans = img->nvlans };
-	s->nhs = nh_sorted;
-	s->nnhs = img->nnhs;
-	free(want);
+	/* Remember what the maps now hold. */
+	free(s->applied.srcs);
+	free(s->applied.routes);
+	free(s->applied.links);
+	free(s->applied.vlans);
+	s->applied.srcs = srcs, s->applied.nsrcs = img->nsrcs, srcs = NULL;
+	s->applied.routes = routes, s->applied.nroutes = img->nroutes, routes = NULL;
+	s->applied.links = malloc((img->nlinks + 1) * sizeof(*img->links));
+	s->applied.vlans = malloc((img->nvlans + 1) * sizeof(*img->vlans));
+	if (s->applied.links)
+		memcpy(s->applied.links, img->links, img->nlinks * sizeof(*img->links));
+	if (s->applied.vlans)
+		memcpy(s->applied.vlans, img->vlans, img->nvlans * sizeof(*img->vlans));
+	s->applied.nlinks = s->applied.links ? img->nlinks : 0;
+	s->applied.nvlans = s->applied.vlans ? img->nvlans : 0;
+	free(s->rules.recs), s->rules.recs = rule_recs, s->rules.n = nrule_recs, rule_recs = NULL;
+	free(s->nhs.recs), s->nhs.recs = nh_recs, s->nhs.n = nnh_recs, nh_recs = NULL;
+	free(s->groups.recs), s->groups.recs = group_recs, s->groups.n = ngroup_recs, group_recs = NULL;
 	s->stats.applies++;
 	s->generation++;
-	return 0;
-fail:
+	r = 0;
+out:
+	free(rule_ids);
+	free(nh_ids);
+	free(group_ids);
+	free(groups);
 	free(routes);
 	free(srcs);
-	free(links);
-	free(vlans);
-	free(nh_sorted);
-	free(want);
+	free(rule_recs);
+	free(nh_recs);
+	free(group_recs);
 	return r;
 }
 
@@ -331,8 +455,12 @@ int sync_set_synced(struct sync *s, bool synced)
 
 void sync_free(struct sync *s)
 {
-	image_free(&s->applied);
-	free(s->nhs);
-	s->nhs = NULL;
-	s->nnhs = 0;
+	free(s->applied.srcs);
+	free(s->applied.routes);
+	free(s->applied.links);
+	free(s->applied.vlans);
+	free(s->rules.recs);
+	free(s->nhs.recs);
+	free(s->groups.recs);
+	*s = (struct sync){};
 }

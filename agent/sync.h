@@ -1,6 +1,8 @@
 /* Map sync: applies the difference between a compiled image and what was applied last,
- * make-before-break: links and next hops, then routes, then rule lists are written before
- * anything is deleted, so no packet meets a reference to something missing. */
+ * make-before-break: links, next hops, groups and rule bodies, then routes, then rule lists
+ * are written before anything is deleted, so no packet meets a reference to something
+ * missing. Content that is referenced by id (rules, next hops, groups) is never changed in
+ * place: new content gets a new id. */
 #ifndef STEER_SYNC_H
 #define STEER_SYNC_H
 
@@ -10,12 +12,18 @@
 #include "compile.h"
 
 struct sync_fds {
-	int src, routes, nhs, links, vlans, state;
+	int src, rules, hits, routes, nhs, groups, links, vlans, state;
 };
 
-struct nh_rec {
-	uint32_t id;
-	struct steer_nexthop val;
+/* Content with stable ids: applied records are (id, value), sorted by id. */
+struct idtab {
+	const char *name;
+	int fd;
+	size_t val_size;
+	uint32_t max_id;	/* ids live in [1, max_id) */
+	uint32_t next_id;
+	void *recs;
+	size_t n;
 };
 
 struct sync_stats {
@@ -24,10 +32,8 @@ struct sync_stats {
 
 struct sync {
 	struct sync_fds fd;
-	struct image applied;	/* routes carry real next-hop ids here */
-	struct nh_rec *nhs;	/* applied next hops, sorted by id */
-	size_t nnhs;
-	uint32_t next_nh_id;
+	struct image applied;	/* keyed maps, with real ids in their values */
+	struct idtab rules, nhs, groups;
 	uint64_t generation;
 	bool synced;		/* what the state map says */
 	struct sync_stats stats;

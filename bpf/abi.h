@@ -7,16 +7,20 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 1
+#define STEER_ABI_VERSION 2
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
-#define STEER_MAX_RULES 32
+#define STEER_MAX_RULES 64
+/* Next hops of one multipath route the fast path spreads over; more punt the route. */
+#define STEER_MAX_PATHS 16
 
 /* Default map sizes. */
 #define STEER_SRC_ENTRIES   65536
+#define STEER_RULE_ENTRIES  65536
 #define STEER_ROUTE_ENTRIES 262144
 #define STEER_NH_ENTRIES    65536
+#define STEER_GROUP_ENTRIES 16384
 #define STEER_LINK_ENTRIES  4096
 #define STEER_VLAN_ENTRIES  4096
 
@@ -24,8 +28,9 @@
 #define STEER_AF_INET  2
 #define STEER_AF_INET6 10
 
-/* Source-prefix trie: (family, source prefix) -> every rule whose `from` covers it.
- * prefixlen counts the 32 bits of family+pad plus the address prefix length. */
+/* Source-prefix trie: (family, source prefix) -> the ids of every rule whose `from` covers
+ * it, in the kernel's order. prefixlen counts the 32 bits of family+pad plus the address
+ * prefix length. */
 struct steer_src_key {
 	__u32 prefixlen;
 	__u8  family;
@@ -34,22 +39,54 @@ struct steer_src_key {
 };
 #define STEER_SRC_KEY_BITS(plen) (32u + (plen))
 
-enum steer_rule_action {
-	STEER_RULE_LOOKUP = 1,	/* look up `table`; no route or a miss continues */
-	STEER_RULE_PUNT   = 2,	/* a rule the fast path does not evaluate: hand to the kernel */
-};
-
-struct steer_rule {
-	__u32 priority;
-	__u32 table;
-	__u8  action;		/* enum steer_rule_action */
-	__u8  pad[7];
-};
-
 struct steer_rule_list {
 	__u32 count;
 	__u32 pad;
-	struct steer_rule rules[STEER_MAX_RULES];
+	__u32 ids[STEER_MAX_RULES];	/* keys into steer_rules */
+};
+
+enum steer_rule_action {
+	STEER_RULE_LOOKUP      = 1,	/* look up `table`; a miss or a throw continues */
+	STEER_RULE_PUNT        = 2,	/* matches on what TC cannot see: hand to the kernel */
+	STEER_RULE_GOTO        = 3,	/* continue at the first rule with priority >= goto */
+	STEER_RULE_NOP         = 4,
+	STEER_RULE_BLACKHOLE   = 5,	/* silent drop */
+	STEER_RULE_UNREACHABLE = 6,	/* the kernel answers with ICMP: punt */
+	STEER_RULE_PROHIBIT    = 7,	/* likewise */
+};
+
+/* Which selectors a rule has; the rest of the rule's fields are read only when set. */
+enum steer_rule_match {
+	STEER_MATCH_SRC      = 1u << 0,	/* only for inverted rules: the trie covers the rest */
+	STEER_MATCH_DST      = 1u << 1,
+	STEER_MATCH_TOS      = 1u << 2,
+	STEER_MATCH_MARK     = 1u << 3,
+	STEER_MATCH_IIF      = 1u << 4,
+	STEER_MATCH_PROTO    = 1u << 5,
+	STEER_MATCH_SPORT    = 1u << 6,
+	STEER_MATCH_DPORT    = 1u << 7,
+	STEER_MATCH_INVERT   = 1u << 8,	/* `not`: the rule applies where the selectors fail */
+	STEER_MATCH_SUPPRESS = 1u << 9,	/* suppress_prefixlength applies to lookups */
+};
+
+/* One rule, by id. Addresses and masks are network-order words, IPv4 in word 0. */
+struct steer_rule {
+	__u32 priority;
+	__u32 table;
+	__u32 goto_priority;
+	__u16 match;		/* enum steer_rule_match */
+	__u8  action;		/* enum steer_rule_action */
+	__u8  tos;		/* compared with the packet's tos & tos_mask */
+	__u8  tos_mask;
+	__u8  ip_proto;
+	__u8  suppress_prefixlen;	/* a lookup result this short or shorter is rejected */
+	__u8  family;		/* for people: bodies of different rules never look alike */
+	__u16 sport_lo, sport_hi;
+	__u16 dport_lo, dport_hi;
+	__u32 mark, mark_mask;
+	__u32 iif;		/* ifindex; 0xffffffff when the named device does not exist */
+	__u32 src[4], src_mask[4];	/* always the rule's `from`; matched only when inverted */
+	__u32 dst[4], dst_mask[4];
 };
 
 /* Route trie: (table, family, destination prefix) -> best route of that prefix.
@@ -64,22 +101,41 @@ struct steer_route_key {
 #define STEER_ROUTE_KEY_BITS(plen) (64u + (plen))
 
 enum steer_route_type {
-	STEER_RT_FORWARD = 1,	/* unicast, one next hop the fast path can reach */
-	STEER_RT_PUNT    = 2,	/* anything else the kernel must decide (local, multipath, ...) */
+	STEER_RT_FORWARD     = 1,	/* unicast, one next hop */
+	STEER_RT_PUNT        = 2,	/* local, broadcast, multicast, anything not mirrored */
+	STEER_RT_MULTIPATH   = 3,	/* unicast over a group of next hops */
+	STEER_RT_BLACKHOLE   = 4,	/* silent drop */
+	STEER_RT_UNREACHABLE = 5,	/* the kernel answers with ICMP: punt */
+	STEER_RT_PROHIBIT    = 6,	/* likewise */
+	STEER_RT_THROW       = 7,	/* continue with the next rule */
 };
 
 struct steer_route {
 	__u8  type;		/* enum steer_route_type */
-	__u8  dst_len;
+	__u8  dst_len;		/* for suppress_prefixlength */
 	__u16 pad;
-	__u32 nh_id;		/* key into the nexthops map when type is FORWARD */
+	__u32 nh_id;		/* FORWARD: key into steer_nexthops; MULTIPATH: into steer_groups */
+};
+
+enum steer_nh_flags {
+	STEER_NH_NEIGH_FAILED = 1u << 0,	/* the gateway's neighbour entry is FAILED */
 };
 
 struct steer_nexthop {
 	__u32 ifindex;
 	__u8  family;		/* family of gw; 0 when the destination is on-link */
-	__u8  pad[3];
+	__u8  flags;		/* enum steer_nh_flags */
+	__u8  pad[2];
 	__u8  gw[16];
+};
+
+/* A multipath route's next hops with hash-threshold upper bounds, as fib_rebalance() lays
+ * them out: a flow whose 31-bit hash is <= upper[i] (and > upper[i-1]) takes path i. */
+struct steer_group {
+	__u32 count;
+	__u32 pad;
+	__u32 nh_ids[STEER_MAX_PATHS];
+	__u32 upper[STEER_MAX_PATHS];
 };
 
 /* Links the datapath may meet, by ifindex. */
@@ -118,6 +174,7 @@ struct steer_state {
 enum steer_stat {
 	STEER_STAT_RX = 0,
 	STEER_STAT_FORWARDED,
+	STEER_STAT_DROP_BLACKHOLE,	/* a blackhole rule or route: the kernel drops silently too */
 	STEER_STAT_PUNT_NOT_SYNCED,
 	STEER_STAT_PUNT_NOT_IP,
 	STEER_STAT_PUNT_MALFORMED,
@@ -131,6 +188,9 @@ enum steer_stat {
 	STEER_STAT_PUNT_NO_RULE_LIST,
 	STEER_STAT_PUNT_RULE,		/* a rule the fast path does not evaluate */
 	STEER_STAT_PUNT_NO_ROUTE,	/* every rule missed: the kernel answers with an error */
+	STEER_STAT_PUNT_UNREACHABLE,	/* unreachable rule or route: the kernel sends ICMP */
+	STEER_STAT_PUNT_PROHIBIT,	/* prohibit rule or route: likewise */
+	STEER_STAT_PUNT_L4,		/* transport header out of reach, or extension headers */
 	STEER_STAT_PUNT_ROUTE,		/* local, broadcast, multipath, ...: the kernel decides */
 	STEER_STAT_PUNT_SOURCE_CHECK,	/* the kernel's source validation would not pass as-is */
 	STEER_STAT_PUNT_NEXTHOP,	/* next hop missing */
@@ -146,7 +206,11 @@ enum steer_stat {
 enum steer_verdict {
 	STEER_VERDICT_FORWARD = 1,
 	STEER_VERDICT_PUNT    = 2,
+	STEER_VERDICT_DROP    = 3,
 };
+/* Put in cb[0] by callers of BPF_PROG_TEST_RUN: the decision is the same, but no counter
+ * moves, so asking the fast path does not disturb its statistics. */
+#define STEER_CB_EXPLAIN  0x5e7e0e1aU
 #define STEER_CB_VERDICT  0	/* verdict << 16 | stat index */
 #define STEER_CB_OIF      1
 #define STEER_CB_PRIORITY 2
@@ -158,6 +222,7 @@ enum steer_verdict {
 static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_RX]                  = "rx",
 	[STEER_STAT_FORWARDED]           = "forwarded",
+	[STEER_STAT_DROP_BLACKHOLE]      = "drop_blackhole",
 	[STEER_STAT_PUNT_NOT_SYNCED]     = "punt_not_synced",
 	[STEER_STAT_PUNT_NOT_IP]         = "punt_not_ip",
 	[STEER_STAT_PUNT_MALFORMED]      = "punt_malformed",
@@ -171,6 +236,9 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_NO_RULE_LIST]   = "punt_no_rule_list",
 	[STEER_STAT_PUNT_RULE]           = "punt_rule",
 	[STEER_STAT_PUNT_NO_ROUTE]       = "punt_no_route",
+	[STEER_STAT_PUNT_UNREACHABLE]    = "punt_unreachable",
+	[STEER_STAT_PUNT_PROHIBIT]       = "punt_prohibit",
+	[STEER_STAT_PUNT_L4]             = "punt_l4",
 	[STEER_STAT_PUNT_ROUTE]          = "punt_route",
 	[STEER_STAT_PUNT_SOURCE_CHECK]   = "punt_source_check",
 	[STEER_STAT_PUNT_NEXTHOP]        = "punt_nexthop",
@@ -188,15 +256,19 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 
 #define STEER_MAP_SRC    "steer_src"
 #define STEER_MAP_ROUTES "steer_routes"
+#define STEER_MAP_RULES  "steer_rules"
 #define STEER_MAP_NH     "steer_nexthops"
+#define STEER_MAP_GROUPS "steer_groups"
+#define STEER_MAP_HITS   "steer_rule_hits"
 #define STEER_MAP_LINKS  "steer_links"
 #define STEER_MAP_VLANS  "steer_vlans"
 #define STEER_MAP_STATE  "steer_state"
 #define STEER_MAP_STATS  "steer_stats"
 
 _Static_assert(sizeof(struct steer_src_key) == 24, "steer_src_key layout");
-_Static_assert(sizeof(struct steer_rule) == 16, "steer_rule layout");
-_Static_assert(sizeof(struct steer_rule_list) == 8 + 16 * STEER_MAX_RULES, "steer_rule_list layout");
+_Static_assert(sizeof(struct steer_rule) == 104, "steer_rule layout");
+_Static_assert(sizeof(struct steer_rule_list) == 8 + 4 * STEER_MAX_RULES, "steer_rule_list layout");
+_Static_assert(sizeof(struct steer_group) == 8 + 8 * STEER_MAX_PATHS, "steer_group layout");
 _Static_assert(sizeof(struct steer_route_key) == 28, "steer_route_key layout");
 _Static_assert(sizeof(struct steer_route) == 8, "steer_route layout");
 _Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");

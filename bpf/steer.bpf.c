@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* steer's datapath: a TC ingress program that forwards each IP packet where the kernel's
- * policy routing would send it, or returns TC_ACT_OK so the kernel decides. Every map it
- * reads is written by steerd from the kernel's own rules and routes. */
+ * policy routing would send it, drops it where the kernel would silently drop it, or
+ * returns TC_ACT_OK so the kernel decides. Every map it reads is written by steerd from the
+ * kernel's own rules and routes. */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "abi.h"
+#include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/lookup.h"
 
@@ -21,92 +23,159 @@
 /* Runtime switches, set by the agent before load. */
 const volatile __u8 cfg_source_check = 1;	/* mirror fib_validate_source() for IPv4 */
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, STEER_SRC_ENTRIES);
-	__type(key, struct steer_src_key);
-	__type(value, struct steer_rule_list);
-} steer_src SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, STEER_ROUTE_ENTRIES);
-	__type(key, struct steer_route_key);
-	__type(value, struct steer_route);
-} steer_routes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STEER_NH_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct steer_nexthop);
-} steer_nexthops SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STEER_LINK_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct steer_link);
-} steer_links SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STEER_VLAN_ENTRIES);
-	__type(key, struct steer_vlan_key);
-	__type(value, struct steer_vlan);
-} steer_vlans SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct steer_state);
-} steer_state SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STEER_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} steer_stats SEC(".maps");
-
-static __always_inline void count(__u32 stat)
+static __always_inline void count(__u32 stat, int quiet)
 {
-	__u64 *v = bpf_map_lookup_elem(&steer_stats, &stat);
+	__u64 *v;
 
+	if (quiet)
+		return;
+	v = bpf_map_lookup_elem(&steer_stats, &stat);
 	if (v)
 		*v += 1;
 }
 
 /* Hands the packet to the kernel, unchanged, and says why. */
-static __always_inline int punt(struct __sk_buff *skb, __u32 reason)
+static __always_inline int punt(struct __sk_buff *skb, __u32 reason, int quiet)
 {
-	count(reason);
+	count(reason, quiet);
 	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_PUNT << 16 | reason;
 	return TC_ACT_OK;
 }
 
-/* The kernel checks the source of every forwarded IPv4 packet with a reverse lookup
- * (fib_validate_source): a source that resolves to a local, broadcast or reject route is
- * dropped, and rp_filter adds "must route back (via iif, when strict)". Returns 0 when the
- * kernel would accept the source, a punt reason otherwise. */
-static __always_inline int check_source(const struct steer_pkt *pkt, const struct steer_link *in)
+static __always_inline int drop(struct __sk_buff *skb, __u32 reason, int quiet)
 {
-	struct steer_lookup rev = {};
+	count(reason, quiet);
+	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_DROP << 16 | reason;
+	return TC_ACT_SHOT;
+}
+
+/* The policy walk as a function of its own: the verifier checks it once, not once per
+ * caller (the forward lookup and the source check's reverse one). */
+__attribute__((noinline)) int steer_lookup(const struct steer_flow *f, struct steer_lookup *res,
+					   int quiet)
+{
+	if (!f || !res)
+		return STEER_LOOKUP_PUNT;
+	return steer_policy_lookup(f, res, quiet);
+}
+
+static __always_inline int nh_alive(const struct steer_nexthop *nh)
+{
+	struct steer_link *l;
+
+	if (nh->flags & STEER_NH_NEIGH_FAILED)
+		return 0;
+	l = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
+	return l && (l->flags & STEER_LINK_UP);
+}
+
+/* A per-flow hash: transport ports for TCP and UDP, addresses otherwise, so one flow
+ * always takes one path. 31 bits, as the hash-threshold bounds expect. */
+static __always_inline __u32 flow_hash(const struct steer_flow *f)
+{
+	__u32 h = 0x5e7e0000u ^ f->family;
+
+#pragma unroll
+	for (int i = 0; i < 4; i++)
+		h = (h ^ f->src[i]) * 0x9e3779b1u ^ (h >> 15) ^ f->dst[i] * 0x85ebca6bu;
+	if (f->proto == 6 || f->proto == 17)
+		h ^= ((__u32)f->sport << 16 | f->dport) * 0xc2b2ae35u ^ f->proto;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h >> 1;
+}
+
+/* The next hop of a route: its own, or for a multipath route the one the flow's hash
+ * picks, moving on to the next live member when that one's link is down or its neighbour
+ * failed. Returns 0 with *nh_id set, -1 when none is usable. A function of its own, like
+ * the lookup, so the verifier checks it once. */
+__attribute__((noinline)) int steer_pick_nexthop(const struct steer_lookup *res,
+						 const struct steer_flow *f, __u32 *nh_id)
+{
+	struct steer_group *g;
+	__u32 h, pick = 0, i;
+
+	if (!res || !f || !nh_id)
+		return -1;
+	if (res->route_type == STEER_RT_FORWARD) {
+		*nh_id = res->nh_id;
+		return 0;
+	}
+	g = bpf_map_lookup_elem(&steer_groups, &res->nh_id);
+	if (!g || !g->count || g->count > STEER_MAX_PATHS)
+		return -1;
+	h = flow_hash(f);
+	for (i = 0; i < STEER_MAX_PATHS; i++) {
+		if (i >= g->count)
+			break;
+		if (h <= g->upper[i]) {
+			pick = i;
+			break;
+		}
+	}
+	for (i = 0; i < STEER_MAX_PATHS; i++) {
+		__u32 k = pick + i;
+		struct steer_nexthop *nh;
+
+		if (i >= g->count)
+			break;
+		if (k >= g->count)
+			k -= g->count;
+		if (k >= STEER_MAX_PATHS)
+			break;
+		nh = bpf_map_lookup_elem(&steer_nexthops, &g->nh_ids[k]);
+		if (nh && nh_alive(nh)) {
+			*nh_id = g->nh_ids[k];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static __always_inline struct steer_nexthop *select_nexthop(const struct steer_lookup *res,
+							    const struct steer_flow *f, __u32 *nh_id)
+{
+	if (steer_pick_nexthop(res, f, nh_id))
+		return NULL;
+	return bpf_map_lookup_elem(&steer_nexthops, nh_id);
+}
+
+/* The kernel checks the source of every forwarded IPv4 packet with a reverse lookup
+ * (fib_validate_source): as if the packet came in on the output device, addresses and
+ * ports swapped, without the mark (src_valid_mark is off by default). A source that
+ * resolves to a local, broadcast or reject route is dropped; rp_filter adds "must route
+ * back at all (loose) / via iif (strict)". Returns 0 when the kernel would accept it, a
+ * punt reason otherwise. */
+static __always_inline int check_source(const struct steer_flow *fwd, __u32 oif,
+					const struct steer_link *in, __u32 in_ifindex)
+{
+	struct steer_flow rev = *fwd;
+	struct steer_lookup res = {};
 	struct steer_nexthop *nh;
+	__u32 nh_id;
 	int r;
 
-	r = steer_policy_lookup(&steer_src, &steer_routes, pkt->family, pkt->dst, pkt->src, &rev);
+	__builtin_memcpy(rev.src, fwd->dst, 16);
+	__builtin_memcpy(rev.dst, fwd->src, 16);
+	rev.sport = fwd->dport;
+	rev.dport = fwd->sport;
+	rev.iif = oif;
+	rev.mark = 0;
+	r = steer_lookup(&rev, &res, 1);
 	if (r == STEER_LOOKUP_NO_ROUTE)
 		return in->rp_filter ? STEER_STAT_PUNT_SOURCE_CHECK : 0;
 	if (r != STEER_LOOKUP_FORWARD)
 		return STEER_STAT_PUNT_SOURCE_CHECK;
 	if (in->rp_filter != 1)
 		return 0;
-	nh = bpf_map_lookup_elem(&steer_nexthops, &rev.route->nh_id);
-	if (!nh || nh->ifindex != pkt->iif)
+	/* Strict: the kernel asks whether any next hop of the route uses iif. */
+	if (res.route_type != STEER_RT_FORWARD)
+		return STEER_STAT_PUNT_SOURCE_CHECK;
+	nh = select_nexthop(&res, &rev, &nh_id);
+	if (!nh || nh->ifindex != in_ifindex)
 		return STEER_STAT_PUNT_SOURCE_CHECK;
 	return 0;
 }
@@ -146,85 +215,107 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u
 SEC("tc")
 int steer_ingress(struct __sk_buff *skb)
 {
+	/* BPF_PROG_TEST_RUN callers (steerctl explain) ask without moving counters. */
+	int quiet = skb->cb[STEER_CB_VERDICT] == STEER_CB_EXPLAIN;
 	struct steer_pkt pkt = {};
+	struct steer_flow flow = {};
 	struct steer_lookup res = {};
 	struct bpf_redir_neigh nhp = {};
 	struct steer_nexthop *nh;
 	struct steer_link *in, *out;
 	struct steer_state *st;
-	__u32 zero = 0, mtu_len = 0;
+	__u32 zero = 0, mtu_len = 0, nh_id = 0;
 	__s32 len_diff;
 	__u16 proto;
 	int r;
 
-	count(STEER_STAT_RX);
+	/* cb[1..4] are set wherever the decision gets that far; callers of the test run pass
+	 * them in zeroed. (Zeroing them here makes clang address cb through a derived ctx
+	 * pointer, which the verifier refuses.) */
+	skb->cb[STEER_CB_VERDICT] = 0;
+	count(STEER_STAT_RX, quiet);
 	st = bpf_map_lookup_elem(&steer_state, &zero);
 	if (!st || !st->synced)
-		return punt(skb, STEER_STAT_PUNT_NOT_SYNCED);
+		return punt(skb, STEER_STAT_PUNT_NOT_SYNCED, quiet);
 	if (skb->pkt_type != PACKET_HOST)
-		return punt(skb, STEER_STAT_PUNT_NOT_FOR_US);
+		return punt(skb, STEER_STAT_PUNT_NOT_FOR_US, quiet);
 
 	r = parse_l2(skb, &pkt, &steer_vlans, &proto);
 	if (r)
-		return punt(skb, r);
+		return punt(skb, r, quiet);
 	if (proto == bpf_htons(ETH_P_IP))
 		r = parse_ipv4(skb, &pkt);
 	else if (proto == bpf_htons(ETH_P_IPV6))
 		r = parse_ipv6(skb, &pkt);
 	else
 		r = STEER_STAT_PUNT_NOT_IP;
+	if (!r)
+		r = parse_l4(skb, &pkt);
 	if (r)
-		return punt(skb, r);
+		return punt(skb, r, quiet);
 
 	in = bpf_map_lookup_elem(&steer_links, &pkt.iif);
 	if (!in || !(in->flags & STEER_LINK_UP) ||
 	    !(in->flags & (pkt.family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
-		return punt(skb, STEER_STAT_PUNT_IIF);
+		return punt(skb, STEER_STAT_PUNT_IIF, quiet);
 
-	r = steer_policy_lookup(&steer_src, &steer_routes, pkt.family, pkt.src, pkt.dst, &res);
+	__builtin_memcpy(flow.src, pkt.src, 16);
+	__builtin_memcpy(flow.dst, pkt.dst, 16);
+	flow.iif = pkt.iif;
+	flow.mark = skb->mark;
+	flow.sport = pkt.sport;
+	flow.dport = pkt.dport;
+	flow.family = pkt.family;
+	flow.tos = pkt.tos;
+	flow.proto = pkt.proto;
+
+	r = steer_lookup(&flow, &res, quiet);
 	skb->cb[STEER_CB_PRIORITY] = res.priority;
 	skb->cb[STEER_CB_TABLE] = res.table;
 	if (r == STEER_LOOKUP_NO_ROUTE)
-		return punt(skb, STEER_STAT_PUNT_NO_ROUTE);
+		return punt(skb, STEER_STAT_PUNT_NO_ROUTE, quiet);
+	if (r == STEER_LOOKUP_DROP)
+		return drop(skb, STEER_STAT_DROP_BLACKHOLE, quiet);
 	if (r != STEER_LOOKUP_FORWARD)
-		return punt(skb, res.reason);
+		return punt(skb, res.reason, quiet);
 
-	nh = bpf_map_lookup_elem(&steer_nexthops, &res.route->nh_id);
+	nh = select_nexthop(&res, &flow, &nh_id);
 	if (!nh)
-		return punt(skb, STEER_STAT_PUNT_NEXTHOP);
+		return punt(skb, res.route_type == STEER_RT_MULTIPATH ? STEER_STAT_PUNT_LINK_DOWN
+								      : STEER_STAT_PUNT_NEXTHOP, quiet);
 	skb->cb[STEER_CB_OIF] = nh->ifindex;
-	skb->cb[STEER_CB_NH] = res.route->nh_id;
+	skb->cb[STEER_CB_NH] = nh_id;
 	if (nh->ifindex == pkt.iif)
-		return punt(skb, STEER_STAT_PUNT_HAIRPIN);
+		return punt(skb, STEER_STAT_PUNT_HAIRPIN, quiet);
 	out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
 	if (!out || !(out->flags & STEER_LINK_UP))
-		return punt(skb, STEER_STAT_PUNT_LINK_DOWN);
+		return punt(skb, STEER_STAT_PUNT_LINK_DOWN, quiet);
 
 	if (pkt.family == STEER_AF_INET && cfg_source_check) {
-		r = check_source(&pkt, in);
+		r = check_source(&flow, nh->ifindex, in, pkt.iif);
 		if (r)
-			return punt(skb, r);
+			return punt(skb, r, quiet);
 	}
 
 	/* The MTU the kernel would check is the L3 length against the egress device. */
 	len_diff = -(__s32)pkt.pad_len - (pkt.inband_tag ? 4 : 0);
 	if (bpf_check_mtu(skb, nh->ifindex, &mtu_len, len_diff, 0))
-		return punt(skb, STEER_STAT_PUNT_MTU);
+		return punt(skb, STEER_STAT_PUNT_MTU, quiet);
 
 	/* Decided: from here on the packet is ours and is changed. */
 	if (pkt.inband_tag || skb->vlan_present) {
 		if (bpf_skb_vlan_pop(skb))
-			return punt(skb, STEER_STAT_PUNT_VLAN);
+			return punt(skb, STEER_STAT_PUNT_VLAN, quiet);
 		pkt.inband_tag = 0;
 	}
 	/* The kernel trims link-layer padding (short frames) before forwarding; so do we. */
 	if (pkt.pad_len && bpf_skb_change_tail(skb, skb->len - pkt.pad_len, 0))
-		return punt(skb, STEER_STAT_PUNT_MALFORMED);
+		return punt(skb, STEER_STAT_PUNT_MALFORMED, quiet);
 	r = decrement_ttl(skb, pkt.family, pkt.inband_tag);
 	if (r)
-		return punt(skb, r);
+		return punt(skb, r, quiet);
 
-	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_FORWARD << 16;
+	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_FORWARD << 16 | STEER_STAT_FORWARDED;
 	if (nh->family == STEER_AF_INET) {
 		nhp.nh_family = STEER_AF_INET;
 		__builtin_memcpy(&nhp.ipv4_nh, nh->gw, 4);
@@ -233,7 +324,7 @@ int steer_ingress(struct __sk_buff *skb)
 		__builtin_memcpy(nhp.ipv6_nh, nh->gw, 16);
 	}
 	r = bpf_redirect_neigh(nh->ifindex, nh->family ? &nhp : NULL, nh->family ? sizeof(nhp) : 0, 0);
-	count(r == TC_ACT_REDIRECT ? STEER_STAT_FORWARDED : STEER_STAT_PUNT_REDIRECT);
+	count(r == TC_ACT_REDIRECT ? STEER_STAT_FORWARDED : STEER_STAT_PUNT_REDIRECT, quiet);
 	return r;
 }
 

@@ -1,77 +1,226 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* Policy routing lookup: source prefix -> ordered rule list -> table lookups, as
- * fib_rules_lookup() walks it. */
+/* Policy routing lookup: source prefix -> ordered rule list -> selectors -> action -> table
+ * lookup, as fib_rules_lookup() and the per-family lookups walk it. */
 #ifndef STEER_LIB_LOOKUP_H
 #define STEER_LIB_LOOKUP_H
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "abi.h"
+#include "maps.h"
+
+/* What rules can look at: one direction of a packet's flow. */
+struct steer_flow {
+	__u32 src[4];
+	__u32 dst[4];
+	__u32 iif;
+	__u32 mark;
+	__u16 sport, dport;
+	__u8  family;
+	__u8  tos;
+	__u8  proto;
+	__u8  pad;
+};
 
 enum steer_lookup_res {
 	STEER_LOOKUP_FORWARD = 0,	/* res->route is the route the kernel would use */
 	STEER_LOOKUP_NO_ROUTE,		/* every rule missed */
+	STEER_LOOKUP_DROP,		/* blackhole rule or route */
 	STEER_LOOKUP_PUNT,		/* res->reason says why the kernel must decide */
 };
 
+/* The outcome, copied out of the maps: the lookup runs as its own verified function, which
+ * cannot hand map pointers back. */
 struct steer_lookup {
-	struct steer_route *route;
 	__u32 priority;
 	__u32 table;
 	__u32 reason;
+	__u32 rule_id;
+	__u32 nh_id;		/* the route's next hop or group */
+	__u8  route_type;
+	__u8  dst_len;
+	__u8  pad[2];
 };
 
-/* Returns enum steer_lookup_res for the flow (family, src -> dst); fills res. */
-static __always_inline int steer_policy_lookup(void *src_trie, void *route_trie, __u8 family,
-					       const __u8 *src, const __u8 *dst,
-					       struct steer_lookup *res)
+/* Returns nonzero when addr lies in the prefix given as (words, mask words). */
+static __always_inline int prefix_hit(const __u32 *addr, const __u32 *pfx, const __u32 *mask)
+{
+	return !(((addr[0] ^ pfx[0]) & mask[0]) | ((addr[1] ^ pfx[1]) & mask[1]) |
+		 ((addr[2] ^ pfx[2]) & mask[2]) | ((addr[3] ^ pfx[3]) & mask[3]));
+}
+
+/* Returns nonzero when the rule's selectors (fib_rule_match() and the family's match)
+ * accept the flow, before `not`. Each test returns at once: fewer paths to verify. */
+static __always_inline int selectors_hit(const struct steer_rule *r, const struct steer_flow *f)
+{
+	__u16 m = r->match;
+
+	if ((m & STEER_MATCH_IIF) && f->iif != r->iif)
+		return 0;
+	if ((m & STEER_MATCH_MARK) && ((f->mark ^ r->mark) & r->mark_mask))
+		return 0;
+	if ((m & STEER_MATCH_PROTO) && f->proto != r->ip_proto)
+		return 0;
+	if ((m & STEER_MATCH_SPORT) && (f->sport < r->sport_lo || f->sport > r->sport_hi))
+		return 0;
+	if ((m & STEER_MATCH_DPORT) && (f->dport < r->dport_lo || f->dport > r->dport_hi))
+		return 0;
+	if ((m & STEER_MATCH_SRC) && !prefix_hit(f->src, r->src, r->src_mask))
+		return 0;
+	if ((m & STEER_MATCH_DST) && !prefix_hit(f->dst, r->dst, r->dst_mask))
+		return 0;
+	if ((m & STEER_MATCH_TOS) && (f->tos & r->tos_mask) != r->tos)
+		return 0;
+	return 1;
+}
+
+static __always_inline int rule_matches(const struct steer_rule *r, const struct steer_flow *f)
+{
+	return selectors_hit(r, f) ^ !!(r->match & STEER_MATCH_INVERT);
+}
+
+static __always_inline void count_hit(__u32 id, int quiet)
+{
+	__u64 *v;
+
+	if (quiet)
+		return;
+	v = bpf_map_lookup_elem(&steer_rule_hits, &id);
+	if (v)
+		*v += 1;
+}
+
+/* What a table lookup's result means for the walk: 1 to continue with the next rule (no
+ * route, throw, suppressed), 0 when it decided (res filled). */
+static __always_inline int table_result(const struct steer_rule *rule, struct steer_route *rt,
+					struct steer_lookup *res, int *verdict)
+{
+	if (!rt || rt->type == STEER_RT_THROW)
+		return 1;
+	if (rule->match & STEER_MATCH_SUPPRESS) {
+		/* The kernel's suppress check on a reject result reads a prefix length the
+		 * lookup never set: not something to imitate. */
+		if (rt->type == STEER_RT_BLACKHOLE || rt->type == STEER_RT_UNREACHABLE ||
+		    rt->type == STEER_RT_PROHIBIT) {
+			res->reason = STEER_STAT_PUNT_ROUTE;
+			*verdict = STEER_LOOKUP_PUNT;
+			return 0;
+		}
+		if (rt->dst_len <= rule->suppress_prefixlen)
+			return 1;
+	}
+	res->table = rule->table;
+	res->route_type = rt->type;
+	res->dst_len = rt->dst_len;
+	res->nh_id = rt->nh_id;
+	switch (rt->type) {
+	case STEER_RT_FORWARD:
+	case STEER_RT_MULTIPATH:
+		*verdict = STEER_LOOKUP_FORWARD;
+		break;
+	case STEER_RT_BLACKHOLE:
+		*verdict = STEER_LOOKUP_DROP;
+		break;
+	case STEER_RT_UNREACHABLE:
+		res->reason = STEER_STAT_PUNT_UNREACHABLE;
+		*verdict = STEER_LOOKUP_PUNT;
+		break;
+	case STEER_RT_PROHIBIT:
+		res->reason = STEER_STAT_PUNT_PROHIBIT;
+		*verdict = STEER_LOOKUP_PUNT;
+		break;
+	default:
+		res->reason = STEER_STAT_PUNT_ROUTE;
+		*verdict = STEER_LOOKUP_PUNT;
+		break;
+	}
+	return 0;
+}
+
+/* The walk's state, shared by the rule steps of one lookup. */
+struct steer_walk {
+	const struct steer_flow *f;
+	struct steer_lookup *res;
+	struct steer_rule_list *list;
+	struct steer_route_key rkey;
+	__u32 skip_below;	/* after a goto: rules before its target are passed over */
+	int verdict;
+	int quiet;
+};
+
+/* One rule of the list: a bpf_loop() step, so the verifier checks it once rather than once
+ * per rule. Returns 0 to go on with the next rule, 1 when the walk is decided. */
+static long steer_rule_step(__u64 i, void *ctx)
+{
+	struct steer_walk *w = ctx;
+	struct steer_lookup *res = w->res;
+	struct steer_rule *rule;
+	__u32 id;
+
+	if (i >= STEER_MAX_RULES || i >= w->list->count)
+		return 1;
+	id = w->list->ids[i];
+	rule = bpf_map_lookup_elem(&steer_rules, &id);
+	if (!rule) {
+		res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
+		w->verdict = STEER_LOOKUP_PUNT;
+		return 1;
+	}
+	if (rule->priority < w->skip_below || !rule_matches(rule, w->f))
+		return 0;
+	count_hit(id, w->quiet);
+	res->priority = rule->priority;
+	res->rule_id = id;
+	switch (rule->action) {
+	case STEER_RULE_LOOKUP:
+		w->rkey.table = rule->table;
+		return !table_result(rule, bpf_map_lookup_elem(&steer_routes, &w->rkey), res,
+				     &w->verdict);
+	case STEER_RULE_GOTO:
+		w->skip_below = rule->goto_priority;
+		return 0;
+	case STEER_RULE_NOP:
+		return 0;
+	case STEER_RULE_BLACKHOLE:
+		w->verdict = STEER_LOOKUP_DROP;
+		return 1;
+	case STEER_RULE_UNREACHABLE:
+		res->reason = STEER_STAT_PUNT_UNREACHABLE;
+		w->verdict = STEER_LOOKUP_PUNT;
+		return 1;
+	case STEER_RULE_PROHIBIT:
+		res->reason = STEER_STAT_PUNT_PROHIBIT;
+		w->verdict = STEER_LOOKUP_PUNT;
+		return 1;
+	default:
+		res->reason = STEER_STAT_PUNT_RULE;
+		w->verdict = STEER_LOOKUP_PUNT;
+		return 1;
+	}
+}
+
+/* Returns enum steer_lookup_res for the flow; fills res. */
+static __always_inline int steer_policy_lookup(const struct steer_flow *f,
+					       struct steer_lookup *res, int quiet)
 {
 	struct steer_src_key skey = {};
-	struct steer_route_key rkey = {};
-	struct steer_rule_list *list;
-	__u32 bits = family == STEER_AF_INET ? 32 : 128;
-	__u32 i;
+	struct steer_walk w = { .f = f, .res = res, .verdict = STEER_LOOKUP_NO_ROUTE, .quiet = quiet };
+	__u32 bits = f->family == STEER_AF_INET ? 32 : 128;
 
 	skey.prefixlen = STEER_SRC_KEY_BITS(bits);
-	skey.family = family;
-	__builtin_memcpy(skey.addr, src, 16);
-	list = bpf_map_lookup_elem(src_trie, &skey);
-	if (!list) {
-		/* The compiler always writes the /0 entries; no list means a sync is in flight
-		 * or the map is full. */
+	skey.family = f->family;
+	__builtin_memcpy(skey.addr, f->src, 16);
+	w.list = bpf_map_lookup_elem(&steer_src, &skey);
+	if (!w.list) {
+		/* The compiler always writes the /0 lists: a sync is in flight or a map is full. */
 		res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
 		return STEER_LOOKUP_PUNT;
 	}
-
-	rkey.prefixlen = STEER_ROUTE_KEY_BITS(bits);
-	rkey.family = family;
-	__builtin_memcpy(rkey.addr, dst, 16);
-
-	for (i = 0; i < STEER_MAX_RULES; i++) {
-		struct steer_rule *rule;
-		struct steer_route *rt;
-
-		if (i >= list->count)
-			break;
-		rule = &list->rules[i];
-		res->priority = rule->priority;
-		if (rule->action != STEER_RULE_LOOKUP) {
-			res->reason = STEER_STAT_PUNT_RULE;
-			return STEER_LOOKUP_PUNT;
-		}
-		rkey.table = rule->table;
-		rt = bpf_map_lookup_elem(route_trie, &rkey);
-		if (!rt)
-			continue;	/* no route in this table: the next rule decides */
-		res->table = rule->table;
-		if (rt->type != STEER_RT_FORWARD) {
-			res->reason = STEER_STAT_PUNT_ROUTE;
-			return STEER_LOOKUP_PUNT;
-		}
-		res->route = rt;
-		return STEER_LOOKUP_FORWARD;
-	}
-	return STEER_LOOKUP_NO_ROUTE;
+	w.rkey.prefixlen = STEER_ROUTE_KEY_BITS(bits);
+	w.rkey.family = f->family;
+	__builtin_memcpy(w.rkey.addr, f->dst, 16);
+	bpf_loop(STEER_MAX_RULES, steer_rule_step, &w, 0);
+	return w.verdict;
 }
 
 #endif

@@ -14,6 +14,57 @@
 
 #ifndef ETH_P_8021Q
 #define ETH_P_8021Q 0x8100
+/* IPv6 extension headers the flow dissector walks to the transport header. */
+#define STEER_MAX_EXT_HDRS 4
+
+/* Returns 0 with pkt->proto the transport protocol and pkt->sport/dport the ports the
+ * kernel's flow dissector would give fib rules (0 for protocols without); a punt reason
+ * when a header it needs is out of reach. */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct steer_pkt *pkt)
+{
+	__u32 off = pkt->l4_off;
+	__u8 ports[4];
+
+	if (pkt->family == STEER_AF_INET6) {
+#pragma unroll
+		for (int i = 0; i < STEER_MAX_EXT_HDRS; i++) {
+			__u8 ext[2];
+
+			if (pkt->proto == 44)		/* fragment header */
+				return STEER_STAT_PUNT_FRAGMENT;
+			if (pkt->proto == 0)		/* hop-by-hop, but not first */
+				return STEER_STAT_PUNT_IP_OPTIONS;
+			if (pkt->proto != 43 && pkt->proto != 60)	/* routing, destination */
+				break;
+			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
+				return STEER_STAT_PUNT_L4;
+			pkt->proto = ext[0];
+			off += ((__u32)ext[1] + 1) * 8;
+		}
+		if (pkt->proto == 0 || pkt->proto == 43 || pkt->proto == 60 || pkt->proto == 44)
+			return STEER_STAT_PUNT_L4;
+	}
+	switch (pkt->proto) {
+	case 6:		/* TCP */
+	case 17:	/* UDP */
+	case 33:	/* DCCP */
+	case 50:	/* ESP: the dissector reads its SPI as the ports */
+	case 132:	/* SCTP */
+	case 136:	/* UDP-Lite */
+		break;
+	case 51:	/* AH: the SPI, four bytes in */
+		off += 4;
+		break;
+	default:
+		return 0;
+	}
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
+		return STEER_STAT_PUNT_L4;
+	pkt->sport = (__u16)ports[0] << 8 | ports[1];
+	pkt->dport = (__u16)ports[2] << 8 | ports[3];
+	return 0;
+}
+
 #endif
 
 struct vlan_hdr_steer {
@@ -24,13 +75,17 @@ struct vlan_hdr_steer {
 /* What the parser learnt about one packet. Addresses are in network order, IPv4 in the
  * first four bytes of addr_*, the rest zero, matching the map keys. */
 struct steer_pkt {
-	__u8  src[16];
-	__u8  dst[16];
+	__u32 src[4];		/* network order words, IPv4 in word 0 */
+	__u32 dst[4];
 	__u32 iif;		/* routing ingress: the VLAN sub-interface when tagged */
 	__u32 pad_len;		/* link-layer padding after the IP packet, trimmed on forward */
+	__u32 l4_off;		/* from the start of the frame */
 	__u16 vid;		/* VLAN id, 0 when untagged */
+	__u16 sport, dport;	/* host order; 0 where the protocol has no ports */
 	__u8  inband_tag;	/* the tag is in the packet data, not in skb metadata */
 	__u8  family;
+	__u8  tos;		/* IPv4 TOS byte / IPv6 traffic class */
+	__u8  proto;		/* transport protocol after any extension headers */
 };
 
 /* Returns 0 after Ethernet and at most one 802.1Q tag (pkt->inband_tag says where), pkt->iif
@@ -141,8 +196,12 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct steer_pkt *p
 	if (ipv4_special(iph->saddr) || ipv4_special(iph->daddr))
 		return STEER_STAT_PUNT_SPECIAL_ADDR;
 	pkt->family = STEER_AF_INET;
-	__builtin_memcpy(pkt->src, &iph->saddr, 4);
-	__builtin_memcpy(pkt->dst, &iph->daddr, 4);
+	pkt->src[0] = iph->saddr;
+	pkt->dst[0] = iph->daddr;
+	pkt->tos = iph->tos;
+	pkt->proto = iph->protocol;
+	pkt->l4_off = sizeof(struct ethhdr) + (pkt->inband_tag ? sizeof(struct vlan_hdr_steer) : 0) +
+		      sizeof(*iph);
 	return 0;
 }
 
@@ -181,9 +240,64 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct steer_pkt *p
 		return STEER_STAT_PUNT_TTL;
 	__builtin_memcpy(pkt->src, &ip6h->saddr, 16);
 	__builtin_memcpy(pkt->dst, &ip6h->daddr, 16);
-	if (ipv6_special(pkt->src) || ipv6_special(pkt->dst))
+	if (ipv6_special((const __u8 *)pkt->src) || ipv6_special((const __u8 *)pkt->dst))
 		return STEER_STAT_PUNT_SPECIAL_ADDR;
 	pkt->family = STEER_AF_INET6;
+	pkt->tos = ip6h->priority << 4 | ip6h->flow_lbl[0] >> 4;
+	pkt->proto = ip6h->nexthdr;
+	pkt->l4_off = sizeof(struct ethhdr) + (pkt->inband_tag ? sizeof(struct vlan_hdr_steer) : 0) +
+		      sizeof(*ip6h);
+	return 0;
+}
+
+/* IPv6 extension headers the flow dissector walks to the transport header. */
+#define STEER_MAX_EXT_HDRS 4
+
+/* Returns 0 with pkt->proto the transport protocol and pkt->sport/dport the ports the
+ * kernel's flow dissector would give fib rules (0 for protocols without); a punt reason
+ * when a header it needs is out of reach. */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct steer_pkt *pkt)
+{
+	__u32 off = pkt->l4_off;
+	__u8 ports[4];
+
+	if (pkt->family == STEER_AF_INET6) {
+#pragma unroll
+		for (int i = 0; i < STEER_MAX_EXT_HDRS; i++) {
+			__u8 ext[2];
+
+			if (pkt->proto == 44)		/* fragment header */
+				return STEER_STAT_PUNT_FRAGMENT;
+			if (pkt->proto == 0)		/* hop-by-hop, but not first */
+				return STEER_STAT_PUNT_IP_OPTIONS;
+			if (pkt->proto != 43 && pkt->proto != 60)	/* routing, destination */
+				break;
+			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
+				return STEER_STAT_PUNT_L4;
+			pkt->proto = ext[0];
+			off += ((__u32)ext[1] + 1) * 8;
+		}
+		if (pkt->proto == 0 || pkt->proto == 43 || pkt->proto == 60 || pkt->proto == 44)
+			return STEER_STAT_PUNT_L4;
+	}
+	switch (pkt->proto) {
+	case 6:		/* TCP */
+	case 17:	/* UDP */
+	case 33:	/* DCCP */
+	case 50:	/* ESP: the dissector reads its SPI as the ports */
+	case 132:	/* SCTP */
+	case 136:	/* UDP-Lite */
+		break;
+	case 51:	/* AH: the SPI, four bytes in */
+		off += 4;
+		break;
+	default:
+		return 0;
+	}
+	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
+		return STEER_STAT_PUNT_L4;
+	pkt->sport = (__u16)ports[0] << 8 | ports[1];
+	pkt->dport = (__u16)ports[2] << 8 | ports[3];
 	return 0;
 }
 

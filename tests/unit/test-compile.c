@@ -36,13 +36,15 @@ static const struct image_src *find_list(const struct image *img, const char *pf
 }
 
 /* "50:4 100:2" style rendering of a list, for readable comparisons. */
+static const struct image *render_img;
+
 static const char *render(const struct image_src *s, char *buf, size_t len)
 {
 	size_t off = 0;
 
 	buf[0] = '\0';
 	for (uint32_t i = 0; s && i < s->val.count && off < len; i++) {
-		const struct steer_rule *r = &s->val.rules[i];
+		const struct steer_rule *r = &render_img->rules[s->val.ids[i]];
 
 		if (r->action == STEER_RULE_PUNT)
 			off += snprintf(buf + off, len - off, "%s%u:punt", i ? " " : "", r->priority);
@@ -73,6 +75,7 @@ static void test_nested_prefixes(void)
 	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
 		model_rule_add(&m, &ks[i]);
 	CHECK(compile_image(&m, &img) == 0, "compile a nested rule set");
+	render_img = &img;
 
 	CHECK(!strcmp(render(find_list(&img, "0.0.0.0/0"), buf, sizeof(buf)), "400:5"),
 	      "0/0 holds only the rule without from (%s)", buf);
@@ -99,6 +102,7 @@ static void test_nested_prefixes(void)
 	model_rule_del(&m, &ks[4]);
 	image_free(&img);
 	compile_image(&m, &img);
+	render_img = &img;
 	CHECK(!strcmp(render(find_list(&img, "10.1.2.0/24"), buf, sizeof(buf)),
 		      "100:2 200:3 200:6 300:1 400:5"),
 	      "deleting a rule removes it from every list (%s)", buf);
@@ -111,27 +115,89 @@ static void test_punt_rules(void)
 	struct model m;
 	struct image img;
 	char buf[512];
-	struct model_rule_key mark = rule(90, NULL, 7), inv = rule(95, "10.9.0.0/16", 8),
-			      sel = rule(120, "10.1.0.0/16", 9), plain = rule(200, "10.1.0.0/16", 10);
+	struct model_rule_key uid = rule(90, NULL, 7), inv = rule(95, "10.9.0.0/16", 8),
+			      oif = rule(120, "10.1.0.0/16", 9), plain = rule(200, "10.1.0.0/16", 10),
+			      mark = rule(80, NULL, 11), invuid = rule(85, "10.1.0.0/16", 12);
+	const struct steer_rule *b;
 
-	mark.fwmark = 7;
-	mark.fwmask = 0xffffffff;
+	uid.has_uid_range = 1;
+	uid.uid_end = 100;
 	inv.invert = 1;
-	sel.ip_proto = 17;
+	strcpy(oif.oifname, "eth9");
+	oif.ip_proto = 17;
+	mark.fwmark = 7;
+	mark.fwmask = 0xff;
+	invuid.invert = 1;
+	invuid.has_uid_range = 1;
 	model_init(&m);
 	model_rule_add(&m, &plain);
-	model_rule_add(&m, &mark);
+	model_rule_add(&m, &uid);
 	model_rule_add(&m, &inv);
-	model_rule_add(&m, &sel);
+	model_rule_add(&m, &oif);
+	model_rule_add(&m, &mark);
+	model_rule_add(&m, &invuid);
 	compile_image(&m, &img);
+	render_img = &img;
 	CHECK(!strcmp(render(find_list(&img, "10.1.0.0/16"), buf, sizeof(buf)),
-		      "90:punt 95:punt 120:punt 200:10"),
-	      "selectors the datapath does not evaluate punt at their own position (%s)", buf);
-	CHECK(!strcmp(render(find_list(&img, "0.0.0.0/0"), buf, sizeof(buf)), "90:punt 95:punt"),
+		      "80:11 85:punt 90:punt 95:8 120:punt 200:10"),
+	      "selectors TC cannot see punt at their own position, the rest are evaluated (%s)", buf);
+	CHECK(!strcmp(render(find_list(&img, "0.0.0.0/0"), buf, sizeof(buf)), "80:11 85:punt 90:punt 95:8"),
 	      "an inverted from covers everything outside it, so it sits in /0 (%s)", buf);
-	CHECK(compile_rule_punt_reason(&mark) && !strcmp(compile_rule_punt_reason(&mark), "fwmark"),
-	      "fwmark is named as the punt reason");
-	CHECK(compile_rule_punt_reason(&plain) == NULL, "a plain from/lookup rule is evaluated");
+	CHECK(compile_rule_punt_reason(&uid) && !strcmp(compile_rule_punt_reason(&uid), "uidrange"),
+	      "uidrange is named as the punt reason");
+	CHECK(compile_rule_punt_reason(&plain) == NULL && compile_rule_punt_reason(&mark) == NULL,
+	      "from, fwmark and lookup are evaluated");
+
+	b = &img.rules[0];	/* model order is priority order: mark (80) first */
+	CHECK(b->priority == 80 && (b->match & STEER_MATCH_MARK) && b->mark == 7 && b->mark_mask == 0xff,
+	      "fwmark/mask compiles to a mark match");
+	b = &img.rules[3];
+	CHECK(b->priority == 95 && (b->match & STEER_MATCH_INVERT) && (b->match & STEER_MATCH_SRC) &&
+		      b->action == STEER_RULE_LOOKUP,
+	      "`not from` compiles to an inverted source match");
+	b = &img.rules[4];
+	CHECK(b->priority == 120 && b->action == STEER_RULE_PUNT && (b->match & STEER_MATCH_PROTO),
+	      "a punt rule keeps its evaluable selectors, so it punts only where they match");
+	b = &img.rules[1];
+	CHECK(b->priority == 85 && b->action == STEER_RULE_PUNT && !b->match,
+	      "an inverted rule with an unseen selector punts wherever it is reached");
+	image_free(&img);
+	model_free(&m);
+}
+
+static void test_actions(void)
+{
+	struct model m;
+	struct image img;
+	struct model_rule_key go = rule(100, NULL, 0), dangling = rule(110, NULL, 0), bh = rule(300, NULL, 0),
+			      target = rule(200, NULL, 5), tos = rule(150, NULL, 6), tos6 = rule(150, "2001:db8::/32", 6),
+			      sup = rule(250, NULL, 254);
+
+	go.action = RULE_GOTO;
+	go.goto_target = 200;
+	dangling.action = RULE_GOTO;
+	dangling.goto_target = 222;
+	bh.action = RULE_BLACKHOLE;
+	tos.tos = 0x10;
+	tos6.tos = 0xb8;
+	sup.suppress_prefixlen = 0;
+	model_init(&m);
+	model_rule_add(&m, &go);
+	model_rule_add(&m, &dangling);
+	model_rule_add(&m, &target);
+	model_rule_add(&m, &tos);
+	model_rule_add(&m, &tos6);
+	model_rule_add(&m, &sup);
+	model_rule_add(&m, &bh);
+	compile_image(&m, &img);
+	CHECK(img.rules[0].action == STEER_RULE_GOTO && img.rules[0].goto_priority == 200,
+	      "goto to a priority that has a rule jumps");
+	CHECK(img.rules[1].action == STEER_RULE_NOP, "goto to a priority nobody has acts like nop");
+	CHECK(img.rules[2].tos == 0x10 && img.rules[2].tos_mask == 0x1c, "IPv4 tos compares TOS & 0x1c");
+	CHECK(img.rules[3].tos == 0xb8 && img.rules[3].tos_mask == 0xfc, "IPv6 dsfield compares DSCP bits");
+	CHECK((img.rules[5].match & STEER_MATCH_SUPPRESS) && img.rules[5].suppress_prefixlen == 0,
+	      "suppress_prefixlength 0 is kept");
+	CHECK(img.rules[6].action == STEER_RULE_BLACKHOLE, "blackhole rule");
 	image_free(&img);
 	model_free(&m);
 }
@@ -143,7 +209,7 @@ static void test_truncation(void)
 	const struct image_src *s;
 
 	model_init(&m);
-	for (uint32_t i = 0; i < 40; i++) {
+	for (uint32_t i = 0; i < STEER_MAX_RULES + 8; i++) {
 		struct model_rule_key k = rule(1000 + i, "10.0.0.0/8", 100 + i);
 
 		model_rule_add(&m, &k);
@@ -151,10 +217,10 @@ static void test_truncation(void)
 	compile_image(&m, &img);
 	s = find_list(&img, "10.0.0.0/8");
 	CHECK(s && s->val.count == STEER_MAX_RULES, "a long list is cut at the limit");
-	CHECK(s && s->val.rules[STEER_MAX_RULES - 2].action == STEER_RULE_LOOKUP &&
-		      s->val.rules[STEER_MAX_RULES - 2].table == 100 + STEER_MAX_RULES - 2,
+	CHECK(s && img.rules[s->val.ids[STEER_MAX_RULES - 2]].action == STEER_RULE_LOOKUP &&
+		      img.rules[s->val.ids[STEER_MAX_RULES - 2]].table == 100 + STEER_MAX_RULES - 2,
 	      "rules before the cut are kept in order");
-	CHECK(s && s->val.rules[STEER_MAX_RULES - 1].action == STEER_RULE_PUNT,
+	CHECK(s && img.rules[s->val.ids[STEER_MAX_RULES - 1]].action == STEER_RULE_PUNT,
 	      "the last slot punts instead of dropping the rest");
 	CHECK(img.truncated_lists == 1, "the cut is counted");
 	image_free(&img);
@@ -222,9 +288,10 @@ static void test_routes(void)
 	r = find_route(&img, 100, "10.5.0.0/16");
 	CHECK(r && r->val.type == STEER_RT_FORWARD && img.nhs[r->val.nh_id].family == 0,
 	      "on-link route has no gateway");
-	CHECK(find_route(&img, 100, "10.7.0.0/16")->val.type == STEER_RT_PUNT, "blackhole punts (for now)");
+	CHECK(find_route(&img, 100, "10.7.0.0/16")->val.type == STEER_RT_BLACKHOLE, "blackhole route");
 	CHECK(find_route(&img, 100, "10.8.0.0/16")->val.type == STEER_RT_PUNT, "a tos route punts its prefix");
-	CHECK(find_route(&img, 100, "10.9.0.0/16")->val.type == STEER_RT_PUNT, "multipath punts (for now)");
+	CHECK(find_route(&img, 100, "10.9.0.0/16")->val.type == STEER_RT_PUNT,
+	      "next hops without gateways are not a multipath route: punt");
 	r = find_route(&img, 100, "2001:db8::/32");
 	CHECK(r && r->val.type == STEER_RT_FORWARD && img.nhs[r->val.nh_id].family == AF_INET6,
 	      "IPv6 route via an IPv6 gateway");
@@ -241,8 +308,15 @@ static void test_routes(void)
 		model_route_add(&m, &s1, false);
 		model_route_add(&m, &s2, false);
 		compile_image(&m, &img);
-		CHECK(find_route(&img, 254, "2001:db8:5::/48")->val.type == STEER_RT_PUNT,
-		      "appended IPv6 sibling turns the route multipath");
+		{
+			const struct image_route *ir = find_route(&img, 254, "2001:db8:5::/48");
+			const struct steer_group *g = ir ? &img.groups[ir->val.nh_id] : NULL;
+
+			CHECK(ir && ir->val.type == STEER_RT_MULTIPATH && g && g->count == 2,
+			      "appended IPv6 sibling turns the route multipath");
+			CHECK(g && g->upper[0] == (1u << 30) - 1 && g->upper[1] == 0x7fffffff,
+			      "equal weights split the 31-bit hash space in halves");
+		}
 		image_free(&img);
 		model_route_del(&m, &s2);
 		model_route_del(&m, &s1);
@@ -275,6 +349,7 @@ int main(void)
 	test_prefix();
 	test_nested_prefixes();
 	test_punt_rules();
+	test_actions();
 	test_truncation();
 	test_routes();
 	return test_done();

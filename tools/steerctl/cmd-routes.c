@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* `steerctl routes`: the compiled routes of every mirrored table with their next hops
- * resolved, worded like `ip route show table all`. */
+/* `steerctl routes`: the compiled routes of every mirrored table with their next hops and
+ * multipath groups resolved, worded like `ip route show table all`. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,29 +20,110 @@ static int cmp_route_key(const void *pa, const void *pb)
 	return r ? r : memcmp(a, b, sizeof(*a));
 }
 
-/* One route, with its next hop when it has one (nh is NULL when it is missing). */
-static void print_route(struct steerctl *c, const struct steer_route_key *k,
-			const struct steer_route *rt, const struct steer_nexthop *nh)
+struct routes_ctx {
+	struct steerctl *c;
+	struct pinned_map routes, nhs, groups;
+	char rpath[4096], npath[4096], gpath[4096];
+};
+
+/* A next hop by id: 1 when found, 0 when missing, or a negative errno. */
+static int get_nh(struct routes_ctx *x, __u32 id, struct steer_nexthop *nh)
 {
-	char fambuf[SC_NAME_STRLEN], gwfam[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN];
-	char dst[SC_ADDR_STRLEN], gw[SC_ADDR_STRLEN] = "", dev[SC_NAME_STRLEN] = "";
+	if (!bpf_map_lookup_elem(x->nhs.fd, &id, nh))
+		return 1;
+	return errno == ENOENT ? 0 : sc_error(x->c, x->npath, -errno);
+}
+
+/* " via [FAMILY] GW dev DEV" or " dev DEV" for people. */
+static void print_nh_words(FILE *f, __u8 route_family, const struct steer_nexthop *nh)
+{
+	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN], fam[SC_NAME_STRLEN];
+
+	sc_ifname(nh->ifindex, dev, sizeof(dev));
+	if (!nh->family)
+		fprintf(f, " dev %s", dev);
+	else if (nh->family != route_family)	/* e.g. IPv4 via an IPv6 gateway, RFC 5549 */
+		fprintf(f, " via %s %s dev %s", sc_family_name(nh->family, fam, sizeof(fam)),
+			sc_addr(nh->family, nh->gw, gw, sizeof(gw)), dev);
+	else
+		fprintf(f, " via %s dev %s", sc_addr(nh->family, nh->gw, gw, sizeof(gw)), dev);
+	if (nh->flags & STEER_NH_NEIGH_FAILED)
+		fputs(" neigh_failed", f);
+}
+
+static void json_nh_members(struct json *j, const struct steer_nexthop *nh)
+{
+	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN];
+
+	if (nh->family)
+		json_str(j, "gateway", sc_addr(nh->family, nh->gw, gw, sizeof(gw)));
+	json_str(j, "dev", sc_ifname(nh->ifindex, dev, sizeof(dev)));
+	if (nh->flags & STEER_NH_NEIGH_FAILED) {
+		json_arr_open(j, "flags");
+		json_str(j, NULL, "neigh_failed");
+		json_arr_close(j);
+	}
+}
+
+/* The members of a multipath route's group, one "nexthop" line (or object) each, with the
+ * share of the hash space each takes. Returns 0 or a negative errno. */
+static int print_group(struct routes_ctx *x, __u8 family, const struct steer_group *g)
+{
+	struct steerctl *c = x->c;
+	struct steer_nexthop nh;
+	__u32 i, n = g->count < STEER_MAX_PATHS ? g->count : STEER_MAX_PATHS;
+	int r;
+
+	if (c->json)
+		json_arr_open(&c->jw, "nexthops");
+	for (i = 0; i < n; i++) {
+		r = get_nh(x, g->nh_ids[i], &nh);
+		if (r < 0)
+			return r;
+		if (c->json) {
+			json_obj_open(&c->jw, NULL);
+			json_u64(&c->jw, "nhid", g->nh_ids[i]);
+			if (r)
+				json_nh_members(&c->jw, &nh);
+			json_decimal(&c->jw, "share", sc_path_share(g, i), 2);
+			json_obj_close(&c->jw);
+			continue;
+		}
+		fputs("\tnexthop", c->out);
+		if (r)
+			print_nh_words(c->out, family, &nh);
+		else
+			fprintf(c->out, " nhid %u (missing)", g->nh_ids[i]);
+		fprintf(c->out, " share %.2f%%\n", sc_path_share(g, i));
+	}
+	if (c->json)
+		json_arr_close(&c->jw);
+	return 0;
+}
+
+/* One route, with its next hop or group resolved. Returns 0 or a negative errno. */
+static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
+		       const struct steer_route *rt)
+{
+	struct steerctl *c = x->c;
+	char fambuf[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN], type[SC_NAME_STRLEN];
+	char dst[SC_ADDR_STRLEN];
 	__u32 dstlen = k->prefixlen - STEER_ROUTE_KEY_BITS(0);
-	bool fwd = rt->type == STEER_RT_FORWARD;
 	const char *fam = sc_family_name(k->family, fambuf, sizeof(fambuf));
-	char type[SC_NAME_STRLEN];
+	struct steer_nexthop nh;
+	struct steer_group g;
+	int have = 0;
 
 	sc_addr(k->family, k->addr, dst, sizeof(dst));
-	if (rt->type == STEER_RT_FORWARD)
-		snprintf(type, sizeof(type), "forward");
-	else if (rt->type == STEER_RT_PUNT)
-		snprintf(type, sizeof(type), "punt");
-	else
-		snprintf(type, sizeof(type), "type%u", rt->type);
-	if (fwd && nh) {
-		sc_ifname(nh->ifindex, dev, sizeof(dev));
-		if (nh->family)
-			sc_addr(nh->family, nh->gw, gw, sizeof(gw));
+	if (rt->type == STEER_RT_FORWARD) {
+		have = get_nh(x, rt->nh_id, &nh);
+	} else if (rt->type == STEER_RT_MULTIPATH) {
+		have = 1;
+		if (bpf_map_lookup_elem(x->groups.fd, &rt->nh_id, &g))
+			have = errno == ENOENT ? 0 : sc_error(c, x->gpath, -errno);
 	}
+	if (have < 0)
+		return have;
 
 	if (c->json) {
 		json_obj_open(&c->jw, NULL);
@@ -50,89 +131,90 @@ static void print_route(struct steerctl *c, const struct steer_route_key *k,
 		json_str(&c->jw, "family", fam);
 		json_str(&c->jw, "dst", dst);
 		json_u64(&c->jw, "dstlen", dstlen);
-		json_str(&c->jw, "type", type);
-		if (fwd) {
+		json_str(&c->jw, "type", sc_route_type_name(rt->type, type, sizeof(type)));
+		if (rt->type == STEER_RT_FORWARD) {
 			json_u64(&c->jw, "nhid", rt->nh_id);
-			if (nh && nh->family)
-				json_str(&c->jw, "gateway", gw);
-			if (nh)
-				json_str(&c->jw, "dev", dev);
+			if (have)
+				json_nh_members(&c->jw, &nh);
+		} else if (rt->type == STEER_RT_MULTIPATH) {
+			json_u64(&c->jw, "nhgroup", rt->nh_id);
+			if (have) {
+				int err = print_group(x, k->family, &g);
+
+				if (err)
+					return err;
+			}
 		}
 		json_obj_close(&c->jw);
-		return;
+		return 0;
 	}
 	fprintf(c->out, "table %s %s %s/%u", sc_table_name(k->table, tbl, sizeof(tbl)), fam, dst,
 		dstlen);
-	if (!fwd)
-		fprintf(c->out, " type %s", type);
-	else if (!nh)
-		fprintf(c->out, " nhid %u (missing)", rt->nh_id);
-	else if (!nh->family)
-		fprintf(c->out, " dev %s", dev);
-	else if (nh->family != k->family)	/* e.g. IPv4 via an IPv6 gateway, RFC 5549 */
-		fprintf(c->out, " via %s %s dev %s",
-			sc_family_name(nh->family, gwfam, sizeof(gwfam)), gw, dev);
-	else
-		fprintf(c->out, " via %s dev %s", gw, dev);
-	fputc('\n', c->out);
+	if (rt->type == STEER_RT_FORWARD) {
+		if (have)
+			print_nh_words(c->out, k->family, &nh);
+		else
+			fprintf(c->out, " nhid %u (missing)", rt->nh_id);
+		fputc('\n', c->out);
+	} else if (rt->type == STEER_RT_MULTIPATH) {
+		fprintf(c->out, " nhgroup %u%s\n", rt->nh_id, have ? "" : " (missing)");
+		if (have)
+			return print_group(x, k->family, &g);
+	} else {
+		fprintf(c->out, " type %s\n", sc_route_type_name(rt->type, type, sizeof(type)));
+	}
+	return 0;
 }
 
 int cmd_routes(struct steerctl *c)
 {
-	struct pinned_map routes = { .fd = -1 }, nhs = { .fd = -1 };
+	struct routes_ctx x = { .c = c, .routes = { .fd = -1 }, .nhs = { .fd = -1 },
+				.groups = { .fd = -1 } };
 	struct steer_route_key *keys = NULL;
-	char rpath[4096], npath[4096];
-	struct steer_nexthop nh;
 	struct steer_route rt;
 	size_t n = 0, i;
 	int err;
 
-	err = sc_path(c, STEER_MAP_ROUTES, rpath, sizeof(rpath));
+	err = sc_path(c, STEER_MAP_ROUTES, x.rpath, sizeof(x.rpath));
 	if (!err)
-		err = sc_path(c, STEER_MAP_NH, npath, sizeof(npath));
+		err = sc_path(c, STEER_MAP_NH, x.npath, sizeof(x.npath));
 	if (!err)
-		err = sc_map_open(c, SC_MAP_ROUTES, &routes);
+		err = sc_path(c, STEER_MAP_GROUPS, x.gpath, sizeof(x.gpath));
 	if (!err)
-		err = sc_map_open(c, SC_MAP_NH, &nhs);
+		err = sc_map_open(c, SC_MAP_ROUTES, &x.routes);
 	if (!err)
-		err = sc_map_keys(c, &routes, cmp_route_key, (void **)&keys, &n);
+		err = sc_map_open(c, SC_MAP_NH, &x.nhs);
+	if (!err)
+		err = sc_map_open(c, SC_MAP_GROUPS, &x.groups);
+	if (!err)
+		err = sc_map_keys(c, &x.routes, cmp_route_key, (void **)&keys, &n);
 	if (err)
 		goto out;
 
 	if (c->json)
 		json_arr_open(&c->jw, NULL);
-	for (i = 0; i < n; i++) {
-		bool have_nh = false;
-
+	for (i = 0; i < n && !err; i++) {
 		if (keys[i].prefixlen < STEER_ROUTE_KEY_BITS(0)) {
 			fprintf(stderr, "steerctl: %s: skipping a key with prefixlen %u, shorter "
-				"than its %u table and family bits\n", rpath, keys[i].prefixlen,
+				"than its %u table and family bits\n", x.rpath, keys[i].prefixlen,
 				STEER_ROUTE_KEY_BITS(0));
 			continue;
 		}
 		/* Gone since we listed it: the agent removed it. (A trie lookup is a longest
 		 * match, so a removal can also show the covering route instead.) */
-		if (bpf_map_lookup_elem(routes.fd, &keys[i], &rt)) {
-			if (errno == ENOENT)
-				continue;
-			err = sc_error(c, rpath, -errno);
-			break;
+		if (bpf_map_lookup_elem(x.routes.fd, &keys[i], &rt)) {
+			if (errno != ENOENT)
+				err = sc_error(c, x.rpath, -errno);
+			continue;
 		}
-		if (rt.type == STEER_RT_FORWARD) {
-			if (!bpf_map_lookup_elem(nhs.fd, &rt.nh_id, &nh)) {
-				have_nh = true;
-			} else if (errno != ENOENT) {
-				err = sc_error(c, npath, -errno);
-				break;
-			}
-		}
-		print_route(c, &keys[i], &rt, have_nh ? &nh : NULL);
+		err = print_route(&x, &keys[i], &rt);
 	}
 	if (c->json)
 		json_arr_close(&c->jw);
 out:
 	free(keys);
-	sc_map_close(&nhs);
-	sc_map_close(&routes);
+	sc_map_close(&x.groups);
+	sc_map_close(&x.nhs);
+	sc_map_close(&x.routes);
 	return err;
 }

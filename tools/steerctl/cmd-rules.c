@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* `steerctl rules`: the compiled rule lists, one line per (source prefix, rule), in the
- * order the datapath walks them. Reading this against `ip rule show` shows what the fast
- * path took over and what it punts. */
+ * order the datapath walks them, each rule in `ip rule` words with its hit count. Reading
+ * this against `ip rule show` shows what the fast path took over and what it punts. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,22 +10,22 @@
 
 #include "steerctl.h"
 
+struct rules_ctx {
+	struct steerctl *c;
+	struct pinned_map src, rules, hits;
+	char src_path[4096], rules_path[4096];
+	struct steer_src_key *keys;
+	struct steer_rule_list *lists;	/* lists[i] for keys[i]; count 0 when it vanished */
+	__u32 (*from)[STEER_MAX_RULES];	/* from[i][r]: the key of lists[i].ids[r]'s `from` */
+	size_t n;
+};
+
 static int cmp_src_key(const void *pa, const void *pb)
 {
 	const struct steer_src_key *a = pa, *b = pb;
 	int r = sc_prefix_cmp(a->family, a->addr, a->prefixlen, b->family, b->addr, b->prefixlen);
 
 	return r ? r : memcmp(a, b, sizeof(*a));
-}
-
-static const char *action_name(__u8 action, char *buf, size_t len)
-{
-	switch (action) {
-	case STEER_RULE_LOOKUP: return "lookup";
-	case STEER_RULE_PUNT:   return "punt";
-	}
-	snprintf(buf, len, "action%u", action);
-	return buf;
 }
 
 /* The address part of a key as "ADDR/LEN", or NULL when its prefixlen is shorter than
@@ -41,54 +41,410 @@ static const char *src_prefix(const struct steer_src_key *k, char *buf, size_t l
 	return buf;
 }
 
-static void print_rule(struct steerctl *c, const struct steer_src_key *k,
-		       const struct steer_rule *r, int src_width)
+/* The prefix length of a network-order mask: the compiler writes prefix masks, so its ones
+ * are its length. */
+static unsigned mask_len(const __u32 *mask, unsigned words)
 {
-	char fam[SC_NAME_STRLEN], addr[SC_ADDR_STRLEN], pfx[SC_ADDR_STRLEN];
-	char act[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN];
+	unsigned n = 0, i;
+
+	for (i = 0; i < words; i++)
+		n += (unsigned)__builtin_popcount(mask[i]);
+	return n;
+}
+
+static const char *action_name(__u8 action, char *buf, size_t len)
+{
+	switch (action) {
+	case STEER_RULE_LOOKUP:      return "lookup";
+	case STEER_RULE_PUNT:        return "punt";
+	case STEER_RULE_GOTO:        return "goto";
+	case STEER_RULE_NOP:         return "nop";
+	case STEER_RULE_BLACKHOLE:   return "blackhole";
+	case STEER_RULE_UNREACHABLE: return "unreachable";
+	case STEER_RULE_PROHIBIT:    return "prohibit";
+	}
+	snprintf(buf, len, "action%u", action);
+	return buf;
+}
+
+/* An address selector (from/to): "all" when the rule has none. Returns the prefix length,
+ * or -1 for "all". */
+static int addr_sel(__u8 family, const __u32 *addr, const __u32 *mask, char *buf, size_t len)
+{
+	unsigned words = family == STEER_AF_INET ? 1 : 4, i;
+	__u8 bytes[16] = {};
+
+	if (!mask_len(mask, words)) {
+		snprintf(buf, len, "all");
+		return -1;
+	}
+	for (i = 0; i < words; i++) {
+		__u32 w = addr[i] & mask[i];
+
+		memcpy(bytes + 4 * i, &w, 4);
+	}
+	sc_addr(family, bytes, buf, len);
+	return (int)mask_len(mask, words);
+}
+
+/* "80" or "1000-2000". */
+static void port_range(char *buf, size_t len, __u16 lo, __u16 hi)
+{
+	if (lo == hi)
+		snprintf(buf, len, "%u", lo);
+	else
+		snprintf(buf, len, "%u-%u", lo, hi);
+}
+
+static void json_ports(struct json *j, const char *key, __u16 lo, __u16 hi)
+{
+	char k[16];
+
+	if (lo == hi) {
+		json_u64(j, key, lo);
+		return;
+	}
+	/* iproute2's words for a range. */
+	snprintf(k, sizeof(k), "%s_start", key);
+	json_u64(j, k, lo);
+	snprintf(k, sizeof(k), "%s_end", key);
+	json_u64(j, k, hi);
+}
+
+/* One rule as `ip rule` prints it after "PRIO:", or its JSON members. The `from` comes
+ * from the rule itself: an inverted rule matches sources outside it, so it sits in lists
+ * its `from` does not cover. */
+/* The rule's `from` as an address in buf and its length, or -1 for "all". An inverted rule
+ * carries its own (it sits in the lists its `from` does not cover); for the others the
+ * compiler leaves it to the trie: it is the key read_lists() found for it. */
+static int rule_from(const struct rules_ctx *x, size_t key, __u32 pos, __u8 family,
+		     const struct steer_rule *r, char *buf, size_t len)
+{
+	unsigned words = family == STEER_AF_INET ? 1 : 4;
+	const struct steer_src_key *k;
+
+	if ((r->match & STEER_MATCH_SRC) || mask_len(r->src_mask, words))
+		return addr_sel(family, r->src, r->src_mask, buf, len);
+	k = &x->keys[x->from[key][pos]];
+	if (k->prefixlen <= STEER_SRC_KEY_BITS(0))
+		return -1;
+	sc_addr(k->family, k->addr, buf, len);
+	return (int)(k->prefixlen - STEER_SRC_KEY_BITS(0));
+}
+
+static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const struct steer_rule *r,
+			    __u64 hits)
+{
+	__u8 family = x->keys[key].family;
+	struct steerctl *c = x->c;
+	struct json *j = &c->jw;
+	char buf[SC_ADDR_STRLEN], tbl[SC_NAME_STRLEN], num[32], ifn[SC_NAME_STRLEN];
+	unsigned words = family == STEER_AF_INET ? 1 : 4;
+	FILE *f = c->out;
+	int plen;
+
+	if (c->json) {
+		json_u64(j, "priority", r->priority);
+		if (r->match & STEER_MATCH_INVERT)
+			json_bool(j, "not", true);
+		plen = rule_from(x, key, pos, family, r, buf, sizeof(buf));
+		json_str(j, "src", plen < 0 ? "all" : buf);
+		if (plen >= 0)
+			json_u64(j, "srclen", (unsigned)plen);
+		if (r->match & STEER_MATCH_DST) {
+			plen = addr_sel(family, r->dst, r->dst_mask, buf, sizeof(buf));
+			json_str(j, "dst", plen < 0 ? (family == STEER_AF_INET ? "0.0.0.0" : "::")
+						    : buf);
+			json_u64(j, "dstlen", plen < 0 ? 0 : (unsigned)plen);
+		}
+		if (r->match & STEER_MATCH_TOS) {
+			snprintf(num, sizeof(num), "0x%02x", r->tos);
+			json_str(j, "tos", num);
+		}
+		if (r->match & STEER_MATCH_MARK) {
+			snprintf(num, sizeof(num), "%#x", r->mark);
+			json_str(j, "fwmark", num);
+			if (r->mark_mask != 0xffffffffu) {
+				snprintf(num, sizeof(num), "%#x", r->mark_mask);
+				json_str(j, "fwmask", num);
+			}
+		}
+		if ((r->match & STEER_MATCH_IIF) && r->iif == 0xffffffffu)
+			json_bool(j, "iif_detached", true);
+		else if (r->match & STEER_MATCH_IIF)
+			json_str(j, "iif", sc_ifname(r->iif, ifn, sizeof(ifn)));
+		if (r->match & STEER_MATCH_PROTO)
+			json_str(j, "ipproto", sc_proto_name(r->ip_proto, num, sizeof(num)));
+		if (r->match & STEER_MATCH_SPORT)
+			json_ports(j, "sport", r->sport_lo, r->sport_hi);
+		if (r->match & STEER_MATCH_DPORT)
+			json_ports(j, "dport", r->dport_lo, r->dport_hi);
+		json_str(j, "action", action_name(r->action, num, sizeof(num)));
+		if (r->action == STEER_RULE_LOOKUP || (r->action == STEER_RULE_PUNT && r->table))
+			json_u64(j, "table", r->table);
+		if (r->action == STEER_RULE_GOTO)
+			json_u64(j, "goto", r->goto_priority);
+		if (r->action == STEER_RULE_LOOKUP && (r->match & STEER_MATCH_SUPPRESS))
+			json_u64(j, "suppress_prefixlen", r->suppress_prefixlen);
+		json_u64(j, "hits", hits);
+		return;
+	}
+
+	if (r->match & STEER_MATCH_INVERT)
+		fputs("not ", f);
+	plen = rule_from(x, key, pos, family, r, buf, sizeof(buf));
+	fprintf(f, "from %s", plen < 0 ? "all" : buf);
+	if (plen >= 0 && plen != (int)(32 * words))
+		fprintf(f, "/%d", plen);
+	if (r->match & STEER_MATCH_DST) {
+		plen = addr_sel(family, r->dst, r->dst_mask, buf, sizeof(buf));
+		if (plen < 0)
+			fprintf(f, " to %s/0", family == STEER_AF_INET ? "0.0.0.0" : "::");
+		else if (plen != (int)(32 * words))
+			fprintf(f, " to %s/%d", buf, plen);
+		else
+			fprintf(f, " to %s", buf);
+	}
+	if (r->match & STEER_MATCH_TOS)
+		fprintf(f, " tos 0x%02x", r->tos);
+	if (r->match & STEER_MATCH_MARK) {
+		fprintf(f, " fwmark %#x", r->mark);
+		if (r->mark_mask != 0xffffffffu)
+			fprintf(f, "/%#x", r->mark_mask);
+	}
+	if ((r->match & STEER_MATCH_IIF) && r->iif == 0xffffffffu)
+		fputs(" iif [detached]", f);
+	else if (r->match & STEER_MATCH_IIF)
+		fprintf(f, " iif %s", sc_ifname(r->iif, ifn, sizeof(ifn)));
+	if (r->match & STEER_MATCH_PROTO)
+		fprintf(f, " ipproto %s", sc_proto_name(r->ip_proto, num, sizeof(num)));
+	if (r->match & STEER_MATCH_SPORT) {
+		port_range(num, sizeof(num), r->sport_lo, r->sport_hi);
+		fprintf(f, " sport %s", num);
+	}
+	if (r->match & STEER_MATCH_DPORT) {
+		port_range(num, sizeof(num), r->dport_lo, r->dport_hi);
+		fprintf(f, " dport %s", num);
+	}
+	switch (r->action) {
+	case STEER_RULE_LOOKUP:
+		fprintf(f, " lookup %s", sc_table_name(r->table, tbl, sizeof(tbl)));
+		if (r->match & STEER_MATCH_SUPPRESS)
+			fprintf(f, " suppress_prefixlength %u", r->suppress_prefixlen);
+		break;
+	case STEER_RULE_GOTO:
+		fprintf(f, " goto %u", r->goto_priority);
+		break;
+	case STEER_RULE_PUNT:
+		fputs(" punt", f);
+		if (r->table)
+			fprintf(f, " (lookup %s)", sc_table_name(r->table, tbl, sizeof(tbl)));
+		break;
+	default:
+		fprintf(f, " %s", action_name(r->action, num, sizeof(num)));
+	}
+}
+
+/* One line (or JSON object) for the rule at position pos of key's list. Returns 0 or a
+ * negative errno. */
+static int print_rule(struct rules_ctx *x, size_t key, __u32 pos, int src_width)
+{
+	const struct steer_src_key *k = &x->keys[key];
+	__u32 id = x->lists[key].ids[pos];
+	struct steerctl *c = x->c;
+	char fam[SC_NAME_STRLEN], pfx[SC_ADDR_STRLEN];
+	struct steer_rule r;
+	bool have = true;
+	__u64 hits = 0;
+	int err;
+
+	if (bpf_map_lookup_elem(x->rules.fd, &id, &r)) {
+		if (errno != ENOENT)
+			return sc_error(c, x->rules_path, -errno);
+		have = false;	/* a list the agent is replacing, or a bug: show it */
+	}
+	if (have) {
+		err = sc_percpu_sum(c, &x->hits, id, &hits);
+		if (err)
+			return err;
+	}
+
+	if (c->json) {
+		json_obj_open(&c->jw, NULL);
+		json_u64(&c->jw, "id", id);
+		if (have)
+			print_rule_body(x, key, pos, &r, hits);
+		else
+			json_bool(&c->jw, "missing", true);
+		json_obj_close(&c->jw);
+		return 0;
+	}
+	fprintf(c->out, "%-6s %-*s %-6u ", sc_family_name(k->family, fam, sizeof(fam)),
+		src_width, src_prefix(k, pfx, sizeof(pfx)), id);
+	if (!have) {
+		fprintf(c->out, "%12s  (missing from %s)\n", "-", x->rules_path);
+		return 0;
+	}
+	fprintf(c->out, "%12llu  %u:\t", (unsigned long long)hits, r.priority);
+	print_rule_body(x, key, pos, &r, hits);
+	fputc('\n', c->out);
+	return 0;
+}
+
+/* Index of the key (family, addr masked to plen), or -1. */
+static ssize_t find_key(const struct rules_ctx *x, __u8 family, const __u8 *addr, unsigned plen)
+{
+	struct steer_src_key k = { .prefixlen = STEER_SRC_KEY_BITS(plen), .family = family };
+	size_t lo = 0, hi = x->n, i;
+
+	for (i = 0; i < 16 && plen; i++) {
+		unsigned bits = plen >= 8 * (i + 1) ? 8 : plen - 8 * i;
+
+		k.addr[i] = addr[i] & (__u8)(0xff00u >> bits);
+		if (bits < 8)
+			break;
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_src_key(&x->keys[mid], &k);
+
+		if (!c)
+			return (ssize_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Each rule's `from`, for rules that do not carry it: the shortest key covering key i whose
+ * list holds the rule. Rules with equal bodies share one id (the agent stores each body
+ * once), so the id alone does not name the `from`; but the list of a prefix holds a rule
+ * exactly when the rule's `from` covers the prefix, and the compiler writes a list for
+ * every rule's own `from`. */
+static void find_froms(struct rules_ctx *x, size_t i, const bool *lens)
+{
+	const struct steer_src_key *k = &x->keys[i];
+	unsigned plen = k->prefixlen - STEER_SRC_KEY_BITS(0), l;
+	__u32 r, q, left = x->lists[i].count;
+	bool done[STEER_MAX_RULES] = {};
+
+	for (r = 0; r < x->lists[i].count; r++)
+		x->from[i][r] = (__u32)i;
+	for (l = 0; l < plen && left; l++) {
+		ssize_t c = lens[l] ? find_key(x, k->family, k->addr, l) : -1;
+
+		if (c < 0)
+			continue;
+		for (r = 0; r < x->lists[i].count; r++) {
+			if (done[r])
+				continue;
+			for (q = 0; q < x->lists[c].count; q++)
+				if (x->lists[c].ids[q] == x->lists[i].ids[r])
+					break;
+			if (q < x->lists[c].count) {
+				x->from[i][r] = (__u32)c;
+				done[r] = true;
+				left--;
+			}
+		}
+	}
+}
+
+/* Reads every key's list once, so the lines and each rule's `from` come from the same
+ * snapshot. Returns 0 or a negative errno. */
+static int read_lists(struct rules_ctx *x)
+{
+	bool lens[2][129] = {};		/* prefix lengths present, IPv4 and IPv6 */
+	char pfx[SC_ADDR_STRLEN];
+	size_t i;
+
+	x->lists = calloc(x->n ? x->n : 1, sizeof(*x->lists));
+	x->from = calloc(x->n ? x->n : 1, sizeof(*x->from));
+	if (!x->lists || !x->from)
+		return sc_error(x->c, x->src_path, -ENOMEM);
+	for (i = 0; i < x->n; i++) {
+		struct steer_rule_list *l = &x->lists[i];
+		unsigned plen = x->keys[i].prefixlen - STEER_SRC_KEY_BITS(0);
+
+		if (x->keys[i].prefixlen < STEER_SRC_KEY_BITS(0) || plen > 128)
+			continue;
+		/* Removed by the agent since we listed it: no lines. (A trie lookup is a
+		 * longest match, so a removal can also show the covering entry's list.) */
+		if (bpf_map_lookup_elem(x->src.fd, &x->keys[i], l)) {
+			if (errno != ENOENT)
+				return sc_error(x->c, x->src_path, -errno);
+			l->count = 0;
+			continue;
+		}
+		if (l->count > STEER_MAX_RULES) {
+			fprintf(stderr, "steerctl: %s: %s lists %u rules, more than the %d an "
+				"entry holds; showing those\n", x->src_path,
+				src_prefix(&x->keys[i], pfx, sizeof(pfx)), l->count,
+				STEER_MAX_RULES);
+			l->count = STEER_MAX_RULES;
+		}
+		lens[x->keys[i].family == STEER_AF_INET6][plen] = true;
+	}
+	for (i = 0; i < x->n; i++)
+		if (x->lists[i].count)
+			find_froms(x, i, lens[x->keys[i].family == STEER_AF_INET6]);
+	return 0;
+}
+
+static int print_list(struct rules_ctx *x, size_t i, int width)
+{
+	struct steerctl *c = x->c;
+	const struct steer_src_key *k = &x->keys[i];
+	char fam[SC_NAME_STRLEN], addr[SC_ADDR_STRLEN];
+	int err = 0;
+	__u32 r;
 
 	if (c->json) {
 		json_obj_open(&c->jw, NULL);
 		json_str(&c->jw, "family", sc_family_name(k->family, fam, sizeof(fam)));
-		json_str(&c->jw, "src", sc_addr(k->family, k->addr, addr, sizeof(addr)));
-		json_u64(&c->jw, "srclen", k->prefixlen - STEER_SRC_KEY_BITS(0));
-		json_u64(&c->jw, "priority", r->priority);
-		json_str(&c->jw, "action", action_name(r->action, act, sizeof(act)));
-		json_u64(&c->jw, "table", r->table);
-		json_obj_close(&c->jw);
-		return;
+		json_str(&c->jw, "prefix", sc_addr(k->family, k->addr, addr, sizeof(addr)));
+		json_u64(&c->jw, "prefixlen", k->prefixlen - STEER_SRC_KEY_BITS(0));
+		json_arr_open(&c->jw, "rules");
 	}
-	fprintf(c->out, "%-6s %-*s %-8u %-6s %s\n", sc_family_name(k->family, fam, sizeof(fam)),
-		src_width, src_prefix(k, pfx, sizeof(pfx)), r->priority,
-		action_name(r->action, act, sizeof(act)),
-		r->action == STEER_RULE_PUNT && !r->table ? "-" :
-		sc_table_name(r->table, tbl, sizeof(tbl)));
+	for (r = 0; r < x->lists[i].count && !err; r++)
+		err = print_rule(x, i, r, width);
+	if (c->json) {
+		json_arr_close(&c->jw);
+		json_obj_close(&c->jw);
+	}
+	return err;
 }
 
 int cmd_rules(struct steerctl *c)
 {
-	struct pinned_map m = { .fd = -1 };
-	struct steer_src_key *keys = NULL;
-	struct steer_rule_list list;
-	char path[4096], pfx[SC_ADDR_STRLEN];
-	size_t n = 0, i;
-	int err, width = (int)strlen("SRC");
-	__u32 r, count;
+	struct rules_ctx x = { .c = c, .src = { .fd = -1 }, .rules = { .fd = -1 },
+			       .hits = { .fd = -1 } };
+	char pfx[SC_ADDR_STRLEN];
+	size_t i;
+	int err, width = (int)strlen("PREFIX");
 
-	err = sc_path(c, STEER_MAP_SRC, path, sizeof(path));
-	if (err)
-		return err;
-	err = sc_map_open(c, SC_MAP_SRC, &m);
-	if (err)
-		return err;
-	err = sc_map_keys(c, &m, cmp_src_key, (void **)&keys, &n);
+	err = sc_path(c, STEER_MAP_SRC, x.src_path, sizeof(x.src_path));
+	if (!err)
+		err = sc_path(c, STEER_MAP_RULES, x.rules_path, sizeof(x.rules_path));
+	if (!err)
+		err = sc_map_open(c, SC_MAP_SRC, &x.src);
+	if (!err)
+		err = sc_map_open(c, SC_MAP_RULES, &x.rules);
+	if (!err)
+		err = sc_map_open(c, SC_MAP_HITS, &x.hits);
+	if (!err)
+		err = sc_map_keys(c, &x.src, cmp_src_key, (void **)&x.keys, &x.n);
+	if (!err)
+		err = read_lists(&x);
 	if (err)
 		goto out;
 
-	for (i = 0; i < n; i++) {
-		if (!src_prefix(&keys[i], pfx, sizeof(pfx))) {
+	for (i = 0; i < x.n; i++) {
+		if (!src_prefix(&x.keys[i], pfx, sizeof(pfx))) {
 			fprintf(stderr, "steerctl: %s: skipping a key with prefixlen %u, shorter "
-				"than its %u family bits\n", path, keys[i].prefixlen,
+				"than its %u family bits\n", x.src_path, x.keys[i].prefixlen,
 				STEER_SRC_KEY_BITS(0));
 			continue;
 		}
@@ -99,33 +455,19 @@ int cmd_rules(struct steerctl *c)
 	if (c->json)
 		json_arr_open(&c->jw, NULL);
 	else
-		fprintf(c->out, "%-6s %-*s %-8s %-6s %s\n", "FAMILY", width, "SRC", "PRIORITY",
-			"ACTION", "TABLE");
-	for (i = 0; i < n; i++) {
-		if (keys[i].prefixlen < STEER_SRC_KEY_BITS(0))
-			continue;
-		if (bpf_map_lookup_elem(m.fd, &keys[i], &list)) {
-			/* Removed by the agent since we listed it. (A trie lookup is a longest
-			 * match, so a removal can also show the covering entry's list.) */
-			if (errno == ENOENT)
-				continue;
-			err = sc_error(c, path, -errno);
-			break;
-		}
-		count = list.count;
-		if (count > STEER_MAX_RULES) {
-			fprintf(stderr, "steerctl: %s: %s lists %u rules, more than the %d an "
-				"entry holds; showing those\n", path,
-				src_prefix(&keys[i], pfx, sizeof(pfx)), count, STEER_MAX_RULES);
-			count = STEER_MAX_RULES;
-		}
-		for (r = 0; r < count; r++)
-			print_rule(c, &keys[i], &list.rules[r], width);
-	}
+		fprintf(c->out, "%-6s %-*s %-6s %12s  %s\n", "FAMILY", width, "PREFIX", "ID",
+			"HITS", "RULE");
+	for (i = 0; i < x.n && !err; i++)
+		if (x.keys[i].prefixlen >= STEER_SRC_KEY_BITS(0))
+			err = print_list(&x, i, width);
 	if (c->json)
 		json_arr_close(&c->jw);
 out:
-	free(keys);
-	sc_map_close(&m);
+	free(x.from);
+	free(x.lists);
+	free(x.keys);
+	sc_map_close(&x.hits);
+	sc_map_close(&x.rules);
+	sc_map_close(&x.src);
 	return err;
 }

@@ -116,3 +116,9 @@ void json_bool(struct json *j, const char *key, bool val)
 	member(j, key);
 	fputs(val ? "true" : "false", j->f);
 }
+
+void json_decimal(struct json *j, const char *key, double val, int places)
+{
+	member(j, key);
+	fprintf(j->f, "%.*f", places, val);
+}

@@ -9,15 +9,23 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "steerctl.h"
 
 const struct steerctl_map_spec steerctl_maps[SC_MAP_COUNT] = {
 	[SC_MAP_SRC]    = { STEER_MAP_SRC, sizeof(struct steer_src_key),
 			    sizeof(struct steer_rule_list), BPF_MAP_TYPE_LPM_TRIE },
+	/* Array or hash: steerctl only looks rules up by id. */
+	[SC_MAP_RULES]  = { STEER_MAP_RULES, sizeof(__u32), sizeof(struct steer_rule), 0 },
 	[SC_MAP_ROUTES] = { STEER_MAP_ROUTES, sizeof(struct steer_route_key),
 			    sizeof(struct steer_route), BPF_MAP_TYPE_LPM_TRIE },
 	[SC_MAP_NH]     = { STEER_MAP_NH, sizeof(__u32), sizeof(struct steer_nexthop), 0 },
+	[SC_MAP_GROUPS] = { STEER_MAP_GROUPS, sizeof(__u32), sizeof(struct steer_group), 0 },
+	/* Per-CPU either way: a lookup returns one __u64 per possible CPU; a hash may lack
+	 * a rule that never matched, which reads as 0. */
+	[SC_MAP_HITS]   = { STEER_MAP_HITS, sizeof(__u32), sizeof(__u64),
+			    BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH },
 	[SC_MAP_LINKS]  = { STEER_MAP_LINKS, sizeof(__u32), sizeof(struct steer_link), 0 },
 	[SC_MAP_VLANS]  = { STEER_MAP_VLANS, sizeof(struct steer_vlan_key),
 			    sizeof(struct steer_vlan), 0 },
@@ -79,7 +87,8 @@ int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_ma
 		return sc_error(c, path, err);
 	}
 	if (info.key_size != spec->key_size || info.value_size != spec->value_size ||
-	    (spec->type && info.type != spec->type)) {
+	    (spec->type && info.type != spec->type &&
+	     !(spec->alt_type && info.type == spec->alt_type))) {
 		fprintf(stderr,
 			"steerctl: %s: map type %u, key %u bytes, value %u bytes; this steerctl "
 			"expects type %u, key %u, value %u (ABI version %d): steerd and steerctl "
@@ -294,4 +303,36 @@ void sc_check_abi(const struct steer_state *st)
 	if ((st->abi_version || st->synced) && st->abi_version != STEER_ABI_VERSION)
 		fprintf(stderr, "steerctl: warning: the maps have ABI version %u, this steerctl "
 			"was built for %d\n", st->abi_version, STEER_ABI_VERSION);
+}
+
+/* The sum over all possible CPUs of a per-CPU __u64 at key; a key the map does not hold
+ * (a per-CPU hash entry never written, an id past an array's end) counts 0. */
+int sc_percpu_sum(const struct steerctl *c, const struct pinned_map *m, __u32 key, __u64 *sum)
+{
+	int ncpus = libbpf_num_possible_cpus(), i;
+	char path[4096];
+	__u64 *v, s = 0;
+
+	if (ncpus < 0)
+		return sc_error(c, "/sys/devices/system/cpu/possible", ncpus);
+	v = calloc(ncpus, sizeof(*v));	/* __u64 values are already 8-byte slots */
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(m->fd, &key, v)) {
+		int err = -errno;
+
+		free(v);
+		if (err == -ENOENT) {
+			*sum = 0;
+			return 0;
+		}
+		if (!sc_path(c, m->name, path, sizeof(path)))
+			sc_error(c, path, err);
+		return err;
+	}
+	for (i = 0; i < ncpus; i++)
+		s += v[i];
+	free(v);
+	*sum = s;
+	return 0;
 }

@@ -3,6 +3,7 @@
  * works while steerd is down. This file parses the command line and picks the command. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "steerctl.h"
@@ -12,12 +13,18 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 static const struct {
 	const char *name;
 	int (*run)(struct steerctl *c);
+	bool takes_args;
 	const char *help;
 } commands[] = {
-	{ "status", cmd_status, "sync state, ABI version, generation, program, interfaces, map sizes" },
-	{ "rules",  cmd_rules,  "compiled rule lists: FAMILY SRC PRIORITY ACTION TABLE" },
-	{ "routes", cmd_routes, "compiled routes of every mirrored table, with their next hops" },
-	{ "stats",  cmd_stats,  "datapath counters, summed over all CPUs" },
+	{ "status",  cmd_status,  false,
+	  "sync state, ABI version, generation, program, interfaces, map sizes" },
+	{ "rules",   cmd_rules,   false,
+	  "rule lists by source prefix, each rule in ip-rule words, with hits" },
+	{ "routes",  cmd_routes,  false,
+	  "compiled routes of every mirrored table, next hops and multipath shares" },
+	{ "stats",   cmd_stats,   false, "datapath counters, summed over all CPUs" },
+	{ "explain", cmd_explain, true,
+	  "run the pinned program on one packet: the fast path's `ip route get`" },
 };
 
 static void usage(FILE *f)
@@ -26,12 +33,18 @@ static void usage(FILE *f)
 
 	fprintf(f,
 		"Usage: steerctl [OPTIONS] COMMAND\n"
+		"       steerctl [OPTIONS] explain DST from SRC iif IFACE [mark N] [tos TOS]\n"
+		"                [ipproto PROTO] [sport N] [dport N]\n"
+		"       steerctl [OPTIONS] explain --batch FILE\n"
 		"\n"
-		"Show what the steer fast path holds, from the maps steerd pins.\n"
+		"Show what the steer fast path holds, from the maps steerd pins, and ask the\n"
+		"pinned program what it does with a packet.\n"
 		"\n"
 		"Options:\n"
 		"  -j, --json          print JSON (iproute2's key names) instead of tables\n"
 		"      --pin-dir DIR   read the pins under DIR (default %s)\n"
+		"      --batch FILE    explain: one argument list per line of FILE ('-': stdin),\n"
+		"                      one result per line, in order\n"
 		"  -h, --help          print this help and exit\n"
 		"\n"
 		"Commands:\n", STEERCTL_DEFAULT_PIN_DIR);
@@ -39,24 +52,40 @@ static void usage(FILE *f)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
 	fprintf(f,
 		"\n"
-		"Exit status: 0 success, 1 runtime error, 2 usage error.\n"
+		"explain builds one Ethernet frame as received on IFACE (SRC and DST of one\n"
+		"family) and runs the pinned program on it with BPF_PROG_TEST_RUN, without\n"
+		"moving a counter; it prints what the program decided:\n"
+		"  DST from SRC [via GW] dev DEV table T rule PRIO   forwarded\n"
+		"  drop (blackhole) table T rule PRIO                dropped\n"
+		"  punt (REASON) [table T rule PRIO]                 left to the kernel\n"
+		"As in ip(8): TOS is hex (10 means 0x10); other numbers are decimal or 0x hex.\n"
+		"PROTO: tcp, udp, icmp, ipv6-icmp (icmpv6), sctp, dccp, udplite, esp, ah, gre\n"
+		"or a number; the default is udp with sport or dport, else icmp / ipv6-icmp.\n"
+		"Run it in the network namespace steerd watches.\n"
+		"\n"
+		"Exit status: 0 success (whatever the verdict), 1 runtime error, 2 usage error.\n"
 		"See steerctl(8).\n");
 }
 
-static int usage_error(const char *fmt, const char *arg)
+int sc_usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fputs("steerctl: ", stderr);
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputs("\nTry 'steerctl --help'.\n", stderr);
-	return EXIT_USAGE;
+	return SC_USAGE;
 }
 
 int main(int argc, char **argv)
 {
-	enum { OPT_PIN_DIR = 256 };
+	enum { OPT_PIN_DIR = 256, OPT_BATCH };
 	static const struct option opts[] = {
 		{ "json",    no_argument,       NULL, 'j' },
 		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+		{ "batch",   required_argument, NULL, OPT_BATCH },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -76,34 +105,43 @@ int main(int argc, char **argv)
 			while (len > 1 && optarg[len - 1] == '/')
 				optarg[--len] = '\0';
 			if (!*optarg)
-				return usage_error("%s", "--pin-dir needs a directory");
+				return sc_usage_error("%s", "--pin-dir needs a directory");
 			c.pin_dir = optarg;
+			break;
+		case OPT_BATCH:
+			if (!*optarg)
+				return sc_usage_error("%s", "--batch needs a file, or '-' for stdin");
+			c.batch = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return fflush(stdout) ? EXIT_RUNTIME : EXIT_OK;
 		case ':':
-			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+			return sc_usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
 			/* optopt names a bad short option; for "--json=x" it is 'j', misleading. */
 			if (optopt && strncmp(argv[optind - 1], "--", 2)) {
 				char o[3] = { '-', (char)optopt, '\0' };
 
-				return usage_error("unknown option '%s'", o);
+				return sc_usage_error("unknown option '%s'", o);
 			}
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return sc_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
-		return usage_error("%s", "no command given");
-	if (optind + 1 < argc)
-		return usage_error("unexpected argument '%s'", argv[optind + 1]);
+		return sc_usage_error("%s", "no command given");
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[optind], commands[i].name))
 			break;
 	if (i == sizeof(commands) / sizeof(commands[0]))
-		return usage_error("unknown command '%s'", argv[optind]);
+		return sc_usage_error("unknown command '%s'", argv[optind]);
+	if (!commands[i].takes_args && optind + 1 < argc)
+		return sc_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (c.batch && commands[i].run != cmd_explain)
+		return sc_usage_error("--batch is an option of explain, not of %s", argv[optind]);
+	c.argc = argc - optind - 1;
+	c.argv = argv + optind + 1;
 
 	json_init(&c.jw, c.out);
 	err = commands[i].run(&c);
@@ -111,5 +149,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "steerctl: writing output: %s\n", strerror(errno));
 		return EXIT_RUNTIME;
 	}
+	if (err == SC_USAGE)
+		return EXIT_USAGE;
 	return err ? EXIT_RUNTIME : EXIT_OK;
 }

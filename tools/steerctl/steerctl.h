@@ -19,16 +19,26 @@
 
 struct steerctl {
 	const char *pin_dir;
+	const char *batch;	/* explain --batch FILE ("-": stdin), NULL otherwise */
+	int argc;		/* the words after the command's name (explain's only) */
+	char **argv;
 	bool json;
 	FILE *out;
 	struct json jw;
 };
 
+/* What a command returns besides 0 and a negative errno (runtime errors, exit 1): the
+ * command line was wrong, and the command has already said why (exit 2). */
+#define SC_USAGE 2
+
 /* The pinned maps steerctl reads, with the layout abi.h gives them. */
 enum steerctl_map {
 	SC_MAP_SRC,
+	SC_MAP_RULES,
 	SC_MAP_ROUTES,
 	SC_MAP_NH,
+	SC_MAP_GROUPS,
+	SC_MAP_HITS,
 	SC_MAP_LINKS,
 	SC_MAP_VLANS,
 	SC_MAP_STATE,
@@ -41,6 +51,7 @@ struct steerctl_map_spec {
 	__u32 key_size;
 	__u32 value_size;
 	__u32 type;		/* required map type, or 0 when any type iterates the same */
+	__u32 alt_type;		/* a second type read the same way as `type`, or 0 */
 };
 
 extern const struct steerctl_map_spec steerctl_maps[SC_MAP_COUNT];
@@ -64,6 +75,8 @@ int sc_prog_id(const struct steerctl *c, __u32 *id);
 int sc_attached(const struct steerctl *c, char ***names, size_t *n);
 void sc_check_abi(const struct steer_state *st);
 int sc_read_state(const struct steerctl *c, struct steer_state *st);
+int sc_percpu_sum(const struct steerctl *c, const struct pinned_map *m, __u32 key, __u64 *sum);
+int sc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* format.c: words for people. */
 #define SC_ADDR_STRLEN 48	/* INET6_ADDRSTRLEN plus room for "/128" */
@@ -73,11 +86,16 @@ const char *sc_addr(__u8 family, const __u8 *addr, char *buf, size_t len);
 const char *sc_table_name(__u32 table, char *buf, size_t len);
 const char *sc_ifname(__u32 ifindex, char *buf, size_t len);
 int sc_prefix_cmp(__u8 fa, const __u8 *a, __u32 la, __u8 fb, const __u8 *b, __u32 lb);
+const char *sc_proto_name(__u8 proto, char *buf, size_t len);
+int sc_proto_parse(const char *s, __u8 *proto);
+const char *sc_route_type_name(__u8 type, char *buf, size_t len);
+double sc_path_share(const struct steer_group *g, __u32 i);
 
 /* One file per command. */
 int cmd_status(struct steerctl *c);
 int cmd_rules(struct steerctl *c);
 int cmd_routes(struct steerctl *c);
 int cmd_stats(struct steerctl *c);
+int cmd_explain(struct steerctl *c);
 
 #endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* The datapath's maps, in one place: the program and its helpers all read them by name. */
+#ifndef STEER_LIB_MAPS_H
+#define STEER_LIB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "abi.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, STEER_SRC_ENTRIES);
+	__type(key, struct steer_src_key);
+	__type(value, struct steer_rule_list);
+} steer_src SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_RULE_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct steer_rule);
+} steer_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STEER_RULE_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_rule_hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, STEER_ROUTE_ENTRIES);
+	__type(key, struct steer_route_key);
+	__type(value, struct steer_route);
+} steer_routes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_NH_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct steer_nexthop);
+} steer_nexthops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_GROUP_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct steer_group);
+} steer_groups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_LINK_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct steer_link);
+} steer_links SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_VLAN_ENTRIES);
+	__type(key, struct steer_vlan_key);
+	__type(value, struct steer_vlan);
+} steer_vlans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct steer_state);
+} steer_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STEER_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_stats SEC(".maps");
+
+#endif

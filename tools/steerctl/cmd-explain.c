@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* `steerctl explain`: the fast path's own `ip route get`. It runs the pinned program on one
+ * frame with BPF_PROG_TEST_RUN and prints the decision the program left in skb->cb[]; it
+ * never decides anything itself, so what it prints is what the datapath does. The maps are
+ * read only to put words on that decision (a gateway, whether the route was multipath). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include "steerctl.h"
+#include "explain.h"
+
+#define MAX_WORDS 64	/* words on one --batch line */
+
+struct explain_ctx {
+	struct steerctl *c;
+	int prog_fd;
+	int sock;		/* for the ingress device's index and address */
+	struct pinned_map nhs, routes;
+	char prog_path[4096];
+};
+
+/* The program's answer. */
+struct explain_res {
+	__u32 retval;
+	__u32 cb[5];
+};
+
+/* An error for one question: usage (SC_USAGE) or runtime (negative errno), with words. */
+struct explain_err {
+	int code;
+	char msg[EXPLAIN_ERR_LEN + 4096];
+};
+
+static int set_err(struct explain_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_err(struct explain_err *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	e->code = code;
+	return code;
+}
+
+static int ctx_open(struct explain_ctx *x)
+{
+	struct steerctl *c = x->c;
+	int err;
+
+	err = sc_path(c, STEERCTL_PROG_PIN, x->prog_path, sizeof(x->prog_path));
+	if (err)
+		return err;
+	/* Pinned programs open read-write only; TEST_RUN changes nothing the kernel keeps. */
+	x->prog_fd = bpf_obj_get(x->prog_path);
+	if (x->prog_fd < 0) {
+		err = -errno;
+		if (err == -ENOENT)
+			fprintf(stderr, "steerctl: no steer program pinned at %s: is steerd "
+				"running?\n", x->prog_path);
+		else
+			sc_error(c, x->prog_path, err);
+		return err;
+	}
+	err = sc_map_open(c, SC_MAP_NH, &x->nhs);
+	if (!err)
+		err = sc_map_open(c, SC_MAP_ROUTES, &x->routes);
+	if (err)
+		return err;
+	x->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (x->sock < 0)
+		return sc_error(c, "socket(AF_INET)", -errno);
+	return 0;
+}
+
+static void ctx_close(struct explain_ctx *x)
+{
+	if (x->sock >= 0)
+		close(x->sock);
+	if (x->prog_fd >= 0)
+		close(x->prog_fd);
+	sc_map_close(&x->routes);
+	sc_map_close(&x->nhs);
+}
+
+/* The ingress device's index and hardware address, in this network namespace: the one
+ * BPF_PROG_TEST_RUN looks ctx.ifindex up in. */
+static int resolve_iif(struct explain_ctx *x, const char *name, __u32 *ifindex, __u8 mac[6],
+		       struct explain_err *e)
+{
+	struct ifreq ifr = {};
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(x->sock, SIOCGIFINDEX, &ifr) < 0) {
+		if (errno == ENODEV)
+			return set_err(e, -ENODEV, "no interface %s in this network namespace",
+				       name);
+		return set_err(e, -errno, "%s: SIOCGIFINDEX: %s", name, strerror(errno));
+	}
+	*ifindex = (__u32)ifr.ifr_ifindex;
+	if (ioctl(x->sock, SIOCGIFHWADDR, &ifr) < 0)
+		return set_err(e, -errno, "%s: SIOCGIFHWADDR: %s", name, strerror(errno));
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	return 0;
+}
+
+static int run(struct explain_ctx *x, const struct explain_req *req, struct explain_res *res,
+	       struct explain_err *e)
+{
+	struct __sk_buff ctx = {}, out = {};
+	__u8 frame[EXPLAIN_FRAME_MAX], mac[6];
+	__u32 ifindex = 0;
+	size_t len;
+	int err;
+
+	err = resolve_iif(x, req->ifname, &ifindex, mac, e);
+	if (err)
+		return err;
+	len = explain_frame(req, mac, frame);
+	ctx.ifindex = ifindex;
+	ctx.mark = req->mark;
+	ctx.cb[0] = STEER_CB_EXPLAIN;	/* the program counts nothing for this packet */
+
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .ctx_out = &out,
+		    .ctx_size_out = sizeof(out), .repeat = 1);
+	if (bpf_prog_test_run_opts(x->prog_fd, &o) < 0)
+		return set_err(e, -errno, "%s: BPF_PROG_TEST_RUN: %s", x->prog_path,
+			       strerror(errno));
+	res->retval = o.retval;
+	memcpy(res->cb, out.cb, sizeof(res->cb));
+	return 0;
+}
+
+/* The route the program used, looked up again (table, dst): its type, or 0 when it is gone. */
+static __u8 route_type(struct explain_ctx *x, const struct explain_req *req, __u32 table)
+{
+	struct steer_route_key k = {
+		.prefixlen = STEER_ROUTE_KEY_BITS(req->family == STEER_AF_INET ? 32 : 128),
+		.table = table,
+		.family = req->family,
+	};
+	struct steer_route rt;
+
+	memcpy(k.addr, req->dst, 16);
+	return bpf_map_lookup_elem(x->routes.fd, &k, &rt) ? 0 : rt.type;
+}
+
+static const char *verdict_word(__u32 v)
+{
+	switch (v) {
+	case STEER_VERDICT_FORWARD: return "forward";
+	case STEER_VERDICT_PUNT:    return "punt";
+	case STEER_VERDICT_DROP:    return "drop";
+	}
+	return NULL;
+}
+
+/* The stat name without its "punt_"/"drop_" prefix: the reason in words. */
+static const char *reason_word(__u32 stat, char *buf, size_t len)
+{
+	const char *n = stat < STEER_STAT_MAX ? steer_stat_names[stat] : NULL;
+
+	if (!n) {
+		snprintf(buf, len, "stat_%u", stat);
+		return buf;
+	}
+	if (!strncmp(n, "punt_", 5) || !strncmp(n, "drop_", 5))
+		return n + 5;
+	return n;
+}
+
+/* Prints the program's decision for req. Returns 0 or a runtime error in e. */
+static int report(struct explain_ctx *x, const struct explain_req *req,
+		  const struct explain_res *res, struct explain_err *e)
+{
+	struct steerctl *c = x->c;
+	struct json *j = &c->jw;
+	__u32 verdict = res->cb[STEER_CB_VERDICT] >> 16, stat = res->cb[STEER_CB_VERDICT] & 0xffff;
+	__u32 table = res->cb[STEER_CB_TABLE], prio = res->cb[STEER_CB_PRIORITY];
+	char src[SC_ADDR_STRLEN], dst[SC_ADDR_STRLEN], gw[SC_ADDR_STRLEN], fam[SC_NAME_STRLEN];
+	char dev[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN], why[32];
+	const char *action = verdict_word(verdict), *reason = NULL, *type = NULL;
+	static const __u32 expect_ret[] = {
+		[STEER_VERDICT_FORWARD] = TC_ACT_REDIRECT,
+		[STEER_VERDICT_PUNT] = TC_ACT_OK,
+		[STEER_VERDICT_DROP] = TC_ACT_SHOT,
+	};
+	struct steer_nexthop nh = {};
+	bool have_nh = false, rule = table || prio;
+
+	/* cb[0] still holding what we put there means the program never reached a verdict:
+	 * a program from before explain, or a path that forgot to say. */
+	if (res->cb[STEER_CB_VERDICT] == STEER_CB_EXPLAIN || !action)
+		return set_err(e, -EPROTO, "%s: the program left no verdict in cb[%d] (0x%x, "
+			       "return code %u): steerd and steerctl are from different builds?",
+			       x->prog_path, STEER_CB_VERDICT, res->cb[STEER_CB_VERDICT],
+			       res->retval);
+	if (res->retval != expect_ret[verdict])
+		fprintf(stderr, "steerctl: warning: the program's verdict (%s) and its return "
+			"code (%u) disagree\n", action, res->retval);
+
+	sc_addr(req->family, req->dst, dst, sizeof(dst));
+	sc_addr(req->family, req->src, src, sizeof(src));
+	if (verdict == STEER_VERDICT_FORWARD) {
+		sc_ifname(res->cb[STEER_CB_OIF], dev, sizeof(dev));
+		if (!bpf_map_lookup_elem(x->nhs.fd, &res->cb[STEER_CB_NH], &nh))
+			have_nh = true;
+		else
+			fprintf(stderr, "steerctl: warning: next hop %u, which the program used, "
+				"is no longer in the next hop map\n", res->cb[STEER_CB_NH]);
+		if (have_nh && nh.family)
+			sc_addr(nh.family, nh.gw, gw, sizeof(gw));
+		type = route_type(x, req, table) == STEER_RT_MULTIPATH ? "multipath" : "unicast";
+	} else {
+		reason = reason_word(stat, why, sizeof(why));
+		if (verdict == STEER_VERDICT_DROP)
+			type = reason;
+		else if (stat == STEER_STAT_PUNT_UNREACHABLE || stat == STEER_STAT_PUNT_PROHIBIT)
+			type = reason;
+	}
+
+	if (c->json) {
+		json_obj_open(j, NULL);
+		json_str(j, "dst", dst);
+		json_str(j, "src", src);
+		json_str(j, "iif", req->ifname);
+		json_str(j, "action", action);
+		if (type)
+			json_str(j, "type", type);
+		if (verdict == STEER_VERDICT_FORWARD) {
+			if (have_nh && nh.family)
+				json_str(j, "gateway", gw);
+			json_str(j, "dev", dev);
+		}
+		if (verdict != STEER_VERDICT_PUNT || rule) {
+			json_u64(j, "table", table);
+			json_u64(j, "priority", prio);
+		}
+		if (verdict == STEER_VERDICT_PUNT)
+			json_str(j, "reason", reason);
+		json_obj_close(j);
+		return 0;
+	}
+
+	switch (verdict) {
+	case STEER_VERDICT_FORWARD:
+		fprintf(c->out, "%s from %s", dst, src);
+		if (have_nh && nh.family && nh.family != req->family)
+			fprintf(c->out, " via %s %s", sc_family_name(nh.family, fam, sizeof(fam)),
+				gw);
+		else if (have_nh && nh.family)
+			fprintf(c->out, " via %s", gw);
+		fprintf(c->out, " dev %s", dev);
+		rule = true;
+		break;
+	case STEER_VERDICT_DROP:
+		fprintf(c->out, "drop (%s)", reason);
+		rule = true;
+		break;
+	default:
+		fprintf(c->out, "punt (%s)", reason);
+	}
+	if (rule)
+		fprintf(c->out, " table %s rule %u", sc_table_name(table, tbl, sizeof(tbl)), prio);
+	fputc('\n', c->out);
+	return 0;
+}
+
+/* One question from words, answered on c->out. Returns 0, or the error in e. */
+static int explain_one(struct explain_ctx *x, int argc, char **argv, struct explain_err *e)
+{
+	struct explain_req req;
+	struct explain_res res;
+	int err;
+
+	if (explain_parse(argc, argv, &req, e->msg, sizeof(e->msg))) {
+		e->code = SC_USAGE;
+		return SC_USAGE;
+	}
+	err = run(x, &req, &res, e);
+	if (!err)
+		err = report(x, &req, &res, e);
+	return err;
+}
+
+static void print_line_error(struct steerctl *c, const char *msg)
+{
+	if (c->json) {
+		json_obj_open(&c->jw, NULL);
+		json_str(&c->jw, "error", msg);
+		json_obj_close(&c->jw);
+	} else {
+		fprintf(c->out, "error: %s\n", msg);
+	}
+}
+
+/* --batch: every input line is one question and gets one line of answer, in order, so a
+ * caller can pair them up; a line that fails answers with its error and the rest go on. */
+static int batch(struct explain_ctx *x)
+{
+	struct steerctl *c = x->c;
+	FILE *in = stdin;
+	const char *name = strcmp(c->batch, "-") ? c->batch : "standard input";
+	struct explain_err e;
+	char *line = NULL, *words[MAX_WORDS + 1], *save, *w;
+	size_t cap = 0;
+	ssize_t n;
+	int err = 0, argc;
+
+	if (strcmp(c->batch, "-")) {
+		in = fopen(c->batch, "re");
+		if (!in)
+			return sc_error(c, c->batch, -errno);
+	}
+	while ((n = getline(&line, &cap, in)) >= 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		argc = 0;
+		for (w = strtok_r(line, " \t", &save); w && argc <= MAX_WORDS;
+		     w = strtok_r(NULL, " \t", &save))
+			words[argc++] = w;
+		if (argc > MAX_WORDS)
+			print_line_error(c, "too many words on one line");
+		else if (!argc)
+			print_line_error(c, "empty line: expected DST from SRC iif IFACE ...");
+		else if (explain_one(x, argc, words, &e))
+			print_line_error(c, e.msg);
+		/* Answer now: a caller may wait for each answer before asking the next. */
+		if (fflush(c->out))
+			break;
+	}
+	if (ferror(in))
+		err = sc_error(c, name, -EIO);
+	free(line);
+	if (in != stdin)
+		fclose(in);
+	return err;
+}
+
+int cmd_explain(struct steerctl *c)
+{
+	struct explain_ctx x = { .c = c, .prog_fd = -1, .sock = -1, .nhs = { .fd = -1 },
+				 .routes = { .fd = -1 } };
+	struct explain_req req;
+	struct explain_err e;
+	int err;
+
+	if (c->batch && c->argc)
+		return sc_usage_error("explain --batch takes its questions from %s, not from "
+				      "the command line ('%s')", c->batch, c->argv[0]);
+	/* The words first: a usage error needs no pins. */
+	if (!c->batch && explain_parse(c->argc, c->argv, &req, e.msg, sizeof(e.msg)))
+		return sc_usage_error("%s", e.msg);
+
+	err = ctx_open(&x);
+	if (!err && c->batch)
+		err = batch(&x);
+	else if (!err && explain_one(&x, c->argc, c->argv, &e)) {
+		fprintf(stderr, "steerctl: %s\n", e.msg);
+		err = e.code;
+	}
+	ctx_close(&x);
+	return err;
+}
