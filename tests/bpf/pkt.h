@@ -27,6 +27,9 @@ struct pkt_spec {
 	uint16_t len_field;	/* override the IPv4 total / IPv6 payload length field */
 	size_t cut;		/* truncate the frame to this many bytes */
 	size_t pad;		/* link-layer padding (zeros) after the IP packet */
+	uint32_t mark;		/* skb->mark the test run starts with (not part of the frame) */
+	uint8_t tos;		/* IPv4 TOS / IPv6 traffic class */
+	uint16_t sport, dport;	/* UDP ports; 0: 12345 and 53 */
 };
 
 /* One's-complement sum folded to 16 bits, not inverted. */
@@ -77,6 +80,7 @@ static inline size_t pkt_build(const struct pkt_spec *s, const uint8_t *default_
 		uint16_t check;
 
 		ip[0] = (uint8_t)((s->version ? s->version : 4) << 4 | (5 + s->options));
+		ip[1] = s->tos;
 		ip[2] = (uint8_t)(tot >> 8), ip[3] = (uint8_t)tot;
 		ip[6] = (uint8_t)(s->frag >> 8), ip[7] = (uint8_t)s->frag;
 		ip[8] = s->ttl ? s->ttl : 64;
@@ -90,7 +94,8 @@ static inline size_t pkt_build(const struct pkt_spec *s, const uint8_t *default_
 	} else {
 		size_t plen = s->len_field ? s->len_field : l3 - 40;
 
-		ip[0] = (uint8_t)((s->version ? s->version : 6) << 4);
+		ip[0] = (uint8_t)((s->version ? s->version : 6) << 4 | s->tos >> 4);
+		ip[1] = (uint8_t)(s->tos << 4);
 		ip[4] = (uint8_t)(plen >> 8), ip[5] = (uint8_t)plen;
 		ip[6] = s->hop_by_hop ? 0 : 17;
 		ip[7] = s->ttl ? s->ttl : 64;
@@ -98,7 +103,12 @@ static inline size_t pkt_build(const struct pkt_spec *s, const uint8_t *default_
 			return 0;
 	}
 	/* UDP with checksum 0: the router under test never looks past the IP header. */
-	udp[0] = 0x30, udp[1] = 0x39, udp[2] = 0x00, udp[3] = 0x35;
+	{
+		uint16_t sp = s->sport ? s->sport : 12345, dp = s->dport ? s->dport : 53;
+
+		udp[0] = (uint8_t)(sp >> 8), udp[1] = (uint8_t)sp;
+		udp[2] = (uint8_t)(dp >> 8), udp[3] = (uint8_t)dp;
+	}
 	udp[4] = (uint8_t)((l3 - hl) >> 8), udp[5] = (uint8_t)(l3 - hl);
 	for (size_t i = hl + 8; i < l3; i++)
 		ip[i] = (uint8_t)i;

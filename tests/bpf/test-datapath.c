@@ -26,6 +26,7 @@
 
 #define TC_ACT_OK 0
 #define TC_ACT_REDIRECT 7
+#define TC_ACT_SHOT 2
 #define WANT_FORWARD STEER_STAT_FORWARDED
 
 struct t {
@@ -94,8 +95,11 @@ static const char *outcome(const struct run *r, char *buf, size_t len)
 
 	if (r->err)
 		snprintf(buf, len, "test run error %d", r->err);
-	else if (r->retval == TC_ACT_REDIRECT && verdict == STEER_VERDICT_FORWARD && !stat)
+	else if (r->retval == TC_ACT_REDIRECT && verdict == STEER_VERDICT_FORWARD &&
+		 stat == STEER_STAT_FORWARDED)
 		snprintf(buf, len, "forward");
+	else if (r->retval == TC_ACT_SHOT && verdict == STEER_VERDICT_DROP && stat < STEER_STAT_MAX)
+		snprintf(buf, len, "%s", steer_stat_names[stat]);
 	else if (r->retval == TC_ACT_OK && verdict == STEER_VERDICT_PUNT && stat < STEER_STAT_MAX)
 		snprintf(buf, len, "%s", steer_stat_names[stat]);
 	else
@@ -114,13 +118,15 @@ static __attribute__((noreturn)) void bail(const char *what)
 /* Runs a shell command and returns its exit status; a failed `must` command ends the test. */
 static int __attribute__((format(printf, 2, 3))) sh(bool must, const char *fmt, ...)
 {
-	char cmd[512], msg[600];
+	char cmd[2048], msg[2100];
 	va_list ap;
 	int r;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	r = vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
+	if (r < 0 || (size_t)r >= sizeof(cmd))
+		bail("command too long for sh()");
 	r = system(cmd);
 	if (r && must) {
 		snprintf(msg, sizeof(msg), "command failed: %s", cmd);
@@ -138,15 +144,17 @@ static void sysctl(const char *path, const char *val)
 }
 
 /* The device the kernel's own forwarding lookup picks (`ip route get ... iif`), or 0. */
-static int kernel_oif(int family, const char *src, const char *dst, const char *iif)
+static int kernel_oif(const struct pkt_spec *p, const char *iif)
 {
-	char cmd[256], line[1024], name[IF_NAMESIZE + 1];
+	char cmd[512], line[1024], name[IF_NAMESIZE + 1];
 	const char *d;
 	int oif = 0;
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "ip -%d -o route get %s from %s iif %s 2>/dev/null", family, dst,
-		 src, iif);
+	snprintf(cmd, sizeof(cmd),
+		 "ip -%d -o route get %s from %s iif %s mark %u tos 0x%x ipproto udp sport %u dport %u 2>/dev/null",
+		 p->family, p->dst, p->src, iif, p->mark, p->tos, p->sport ? p->sport : 12345,
+		 p->dport ? p->dport : 53);
 	f = popen(cmd, "r");
 	if (!f)
 		return 0;
@@ -245,9 +253,9 @@ static void setup_datapath(struct t *t)
 }
 
 /* One BPF_PROG_TEST_RUN of frame as received on in0. */
-static struct run run_frame(struct t *t, const uint8_t *frame, size_t len)
+static struct run run_frame(struct t *t, const uint8_t *frame, size_t len, uint32_t mark)
 {
-	struct __sk_buff ctx = { .ifindex = (uint32_t)t->in0 }, ctx_out = {};
+	struct __sk_buff ctx = { .ifindex = (uint32_t)t->in0, .mark = mark }, ctx_out = {};
 	struct run r = {};
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (uint32_t)len,
 		    .data_out = r.out, .data_size_out = sizeof(r.out), .ctx_in = &ctx,
@@ -258,6 +266,22 @@ static struct run run_frame(struct t *t, const uint8_t *frame, size_t len)
 		r.err = -errno;
 	r.retval = o.retval;
 	r.out_len = o.data_size_out;
+	memcpy(r.cb, ctx_out.cb, sizeof(r.cb));
+	return r;
+}
+
+static struct run run_frame_quiet(struct t *t, const uint8_t *frame, size_t len)
+{
+	struct __sk_buff ctx = { .ifindex = (uint32_t)t->in0, .cb = { STEER_CB_EXPLAIN } }, ctx_out = {};
+	struct run r = {};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (uint32_t)len,
+		    .data_out = r.out, .data_size_out = sizeof(r.out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .ctx_out = &ctx_out, .ctx_size_out = sizeof(ctx_out),
+		    .repeat = 1);
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.steer_ingress), &o) < 0)
+		r.err = -errno;
+	r.retval = o.retval;
 	memcpy(r.cb, ctx_out.cb, sizeof(r.cb));
 	return r;
 }
@@ -291,7 +315,7 @@ static void run_case(struct t *t, const struct tcase *c)
 
 	if (!len)
 		bail(c->name);
-	r = run_frame(t, frame, len);
+	r = run_frame(t, frame, len, c->p.mark);
 	t->want_stats[STEER_STAT_RX]++;
 	t->want_stats[c->want]++;
 
@@ -322,7 +346,7 @@ static void run_case(struct t *t, const struct tcase *c)
 	check(t, diff < 0 && (!fwd || c->p.family != 4 || csum(r.out + 14, 20) == 0), desc,
 	      "got %u bytes differing from byte %zd, want %zu", r.out_len, diff, want_len);
 	if (fwd) {
-		int kernel = kernel_oif(c->p.family, c->p.src, c->p.dst, c->p.vid ? t->vlan_name : "in0");
+		int kernel = kernel_oif(&c->p, c->p.vid ? t->vlan_name : "in0");
 
 		snprintf(desc, sizeof(desc), "%s: kernel's ip route get agrees", c->name);
 		check(t, kernel == (int)r.cb[STEER_CB_OIF], desc, "kernel says %d, program %u", kernel,
@@ -343,6 +367,7 @@ static void run_cases(struct t *t, const struct tcase *c, size_t n)
 #define V6(s, d, ...) { .family = 6, .src = s, .dst = d, __VA_ARGS__ }
 #define FWD_OUT0 WANT_FORWARD, OIF_OUT0, 100, 100
 #define FWD_OUT1 WANT_FORWARD, OIF_OUT1, 32766, 254
+#define FWD_OUT0_LATER WANT_FORWARD, OIF_OUT0, 100, 100
 #define INET "198.51.100.1"
 #define INET6 "2001:db8:ffff::1"
 
@@ -404,9 +429,50 @@ static const struct tcase route_punts[] = {
 	{ "v4 from a local address elsewhere", V4("203.0.113.1", INET), STEER_STAT_PUNT_SOURCE_CHECK, OIF_OUT1, 32766, 254 },
 };
 
-static const struct tcase fwmark_rule[] = {
-	{ "v4 behind an fwmark rule", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE, 0, 50, 0 },
-	{ "v6 behind an fwmark rule", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_RULE, 0, 50, 0 },
+static const struct tcase unseen_rule[] = {
+	{ "v4 behind a uidrange rule", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE, 0, 50, 0 },
+	{ "v6 behind a uidrange rule", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_RULE, 0, 50, 0 },
+};
+
+/* fwmark 7/0xff lookup main, tos 0x10 lookup main, udp dport 5000-5010 lookup main, all
+ * ahead of the from-rule: each sends a from-rule source out main's out1 instead. */
+#define FWD_MAIN(prio) WANT_FORWARD, OIF_OUT1, prio, 254
+static const struct tcase selectors[] = {
+	{ "v4 mark 7 matches fwmark 7/0xff", V4("10.1.0.2", INET, .mark = 7), FWD_MAIN(50) },
+	{ "v4 mark 0x107 matches fwmark 7/0xff", V4("10.1.0.2", INET, .mark = 0x107), FWD_MAIN(50) },
+	{ "v4 mark 0 does not", V4("10.1.0.2", INET), FWD_OUT0 },
+	{ "v6 mark 7 matches fwmark 7/0xff", V6("2001:db8:1::2", INET6, .mark = 7), FWD_MAIN(50) },
+	{ "v4 tos 0x10 matches tos 0x10", V4("10.1.0.2", INET, .tos = 0x10), FWD_MAIN(51) },
+	{ "v4 tos 0x30 matches too (TOS & 0x1c)", V4("10.1.0.2", INET, .tos = 0x30), FWD_MAIN(51) },
+	{ "v4 tos 0x14 does not", V4("10.1.0.2", INET, .tos = 0x14), FWD_OUT0 },
+	{ "v6 tclass 0xb9 matches dsfield 0xb8", V6("2001:db8:1::2", INET6, .tos = 0xb9), FWD_MAIN(51) },
+	{ "v6 tclass 0xbc does not", V6("2001:db8:1::2", INET6, .tos = 0xbc), FWD_OUT0 },
+	{ "v4 dport 5005 in 5000-5010", V4("10.1.0.2", INET, .dport = 5005), FWD_MAIN(52) },
+	{ "v4 dport 5011 outside", V4("10.1.0.2", INET, .dport = 5011), FWD_OUT0 },
+	{ "v6 dport 5000 in 5000-5010", V6("2001:db8:1::2", INET6, .dport = 5000), FWD_MAIN(52) },
+};
+
+/* blackhole to 198.51.100.66, unreachable to .67, prohibit route to .68, throw .69 (falls
+ * through to main), and rule actions for sources 10.1.0.66-68. */
+static const struct tcase actions[] = {
+	{ "v4 blackhole route", V4("10.1.0.2", "198.51.100.66"), STEER_STAT_DROP_BLACKHOLE, 0, 100, 100 },
+	{ "v4 unreachable route", V4("10.1.0.2", "198.51.100.67"), STEER_STAT_PUNT_UNREACHABLE, 0, 100, 100 },
+	{ "v4 prohibit route", V4("10.1.0.2", "198.51.100.68"), STEER_STAT_PUNT_PROHIBIT, 0, 100, 100 },
+	{ "v4 throw route falls through to main", V4("10.1.0.2", "198.51.100.69"), FWD_MAIN(32766) },
+	{ "v4 blackhole rule", V4("10.1.0.66", INET), STEER_STAT_DROP_BLACKHOLE, 0, 60, 0 },
+	{ "v4 unreachable rule", V4("10.1.0.67", INET), STEER_STAT_PUNT_UNREACHABLE, 0, 61, 0 },
+	{ "v4 prohibit rule", V4("10.1.0.68", INET), STEER_STAT_PUNT_PROHIBIT, 0, 62, 0 },
+	{ "v4 goto past the from-rule", V4("10.1.0.70", INET), FWD_MAIN(32766) },
+	{ "v6 blackhole route", V6("2001:db8:1::2", "2001:db8:66::1"), STEER_STAT_DROP_BLACKHOLE, 0, 100, 100 },
+	{ "v6 throw route falls through to main", V6("2001:db8:1::2", "2001:db8:69::1"), FWD_MAIN(32766) },
+	{ "v6 prohibit rule", V6("2001:db8:1::68", INET6), STEER_STAT_PUNT_PROHIBIT, 0, 62, 0 },
+};
+
+/* suppress_prefixlength 0 on table 100 ahead of everything: its default is refused, the
+ * specific route to 198.51.100.128/25 is not. */
+static const struct tcase suppress[] = {
+	{ "v4 default refused by suppress_prefixlength 0", V4("10.1.0.2", INET), FWD_OUT0_LATER },
+	{ "v4 specific route kept", V4("10.1.0.2", "198.51.100.200"), WANT_FORWARD, OIF_OUT0, 40, 100 },
 };
 
 static const struct tcase no_route[] = {
@@ -492,6 +558,52 @@ static void step_vlan(struct t *t)
 
 /* Carrier loss on out0 (its peer goes down): IFF_RUNNING drops and the kernel marks the
  * routes via out0 linkdown but keeps them. Either punt is right; a redirect to out0 is not. */
+/* A 3:1 multipath route: every flow keeps its path, and 10,000 flows share within 5% of
+ * the weights. Flows are UDP source ports; the program is asked quietly. */
+static void step_multipath(struct t *t)
+{
+	static const char *const fam_cmd[2] = {
+		"ip route add 198.18.5.0/24 table 100 nexthop via 192.0.2.2 dev out0 weight 3 "
+		"nexthop via 203.0.113.2 dev out1 weight 1",
+		"ip -6 route add 2001:db8:77::/48 table 100 nexthop via 2001:db8:a::2 dev out0 weight 3 "
+		"nexthop via 2001:db8:b::2 dev out1 weight 1",
+	};
+	char desc[160];
+
+	for (int fi = 0; fi < 2; fi++) {
+		struct pkt_spec p = fi ? (struct pkt_spec)V6("2001:db8:1::2", "2001:db8:77::9")
+				       : (struct pkt_spec)V4("10.1.0.2", "198.18.5.9");
+		unsigned out0 = 0, out1 = 0, sticky = 1, n = 10000;
+		uint8_t frame[256];
+
+		sh(true, "%s", fam_cmd[fi]);
+		mirror(t);
+		for (unsigned i = 0; i < n; i++) {
+			struct run a, b;
+			size_t len;
+
+			p.sport = (uint16_t)(1024 + i * 7 % 60000);
+			p.dport = (uint16_t)(80 + i % 13);
+			len = pkt_build(&p, t->in0_mac, frame, sizeof(frame));
+			/* cb[0] = STEER_CB_EXPLAIN keeps the counters still. */
+			a = run_frame_quiet(t, frame, len);
+			b = run_frame_quiet(t, frame, len);
+			sticky &= a.cb[STEER_CB_OIF] == b.cb[STEER_CB_OIF] && a.retval == TC_ACT_REDIRECT;
+			out0 += a.cb[STEER_CB_OIF] == (uint32_t)t->out0;
+			out1 += a.cb[STEER_CB_OIF] == (uint32_t)t->out1;
+		}
+		snprintf(desc, sizeof(desc), "%s multipath: every flow forwarded, the same path twice",
+			 fi ? "v6" : "v4");
+		check(t, sticky && out0 + out1 == n, desc, "out0 %u out1 %u of %u", out0, out1, n);
+		snprintf(desc, sizeof(desc), "%s multipath 3:1 over %u flows: out0 %.1f%% (75 +- 3.75)",
+			 fi ? "v6" : "v4", n, 100.0 * out0 / n);
+		/* Within 5% of the weight itself: 75% +- 3.75 points. */
+		check(t, out0 * 400 >= n * 285 && out0 * 400 <= n * 315, desc, "out0 %u out1 %u", out0, out1);
+		sh(true, fi ? "ip -6 route del 2001:db8:77::/48 table 100" : "ip route del 198.18.5.0/24 table 100");
+	}
+	mirror(t);
+}
+
 static void step_carrier_down(struct t *t)
 {
 	static const struct tcase c[] = {
@@ -504,7 +616,7 @@ static void step_carrier_down(struct t *t)
 	for (size_t i = 0; i < 2; i++) {
 		uint8_t f[256];
 		size_t len = pkt_build(&c[i].p, t->in0_mac, f, sizeof(f));
-		struct run r = run_frame(t, f, len);
+		struct run r = run_frame(t, f, len, 0);
 		uint32_t stat = r.cb[STEER_CB_VERDICT] & 0xffff;
 		bool ok = r.retval == TC_ACT_OK && (stat == STEER_STAT_PUNT_LINK_DOWN ||
 						     stat == STEER_STAT_PUNT_ROUTE);
@@ -559,10 +671,35 @@ int main(void)
 	RUN(&t, kernel_drops);
 	RUN(&t, route_punts);
 
-	sh(true, "ip rule add fwmark 7 table 100 priority 50 && ip -6 rule add fwmark 7 table 100 priority 50");
+	sh(true, "ip rule add uidrange 0-100 table 100 priority 50 && "
+		 "ip -6 rule add uidrange 0-100 table 100 priority 50");
 	mirror(&t);
-	RUN(&t, fwmark_rule);
-	sh(true, "ip rule del fwmark 7 table 100 priority 50 && ip -6 rule del fwmark 7 table 100 priority 50");
+	RUN(&t, unseen_rule);
+	sh(true, "ip rule del priority 50 && ip -6 rule del priority 50");
+
+	sh(true, "ip rule add fwmark 7/0xff table main priority 50 && ip rule add tos 0x10 table main priority 51 && "
+		 "ip rule add ipproto udp dport 5000-5010 table main priority 52 && "
+		 "ip -6 rule add fwmark 7/0xff table main priority 50 && ip -6 rule add dsfield 0xb8 table main priority 51 && "
+		 "ip -6 rule add ipproto udp dport 5000-5010 table main priority 52");
+	mirror(&t);
+	RUN(&t, selectors);
+	sh(true, "for p in 50 51 52; do ip rule del priority $p; ip -6 rule del priority $p; done");
+
+	sh(true, "ip route add blackhole 198.51.100.66 table 100 && ip route add unreachable 198.51.100.67 table 100 && "
+		 "ip route add prohibit 198.51.100.68 table 100 && ip route add throw 198.51.100.69 table 100 && "
+		 "ip rule add from 10.1.0.66 blackhole priority 60 && ip rule add from 10.1.0.67 unreachable priority 61 && "
+		 "ip rule add from 10.1.0.68 prohibit priority 62 && ip rule add from 10.1.0.70 goto 32766 priority 63 && "
+		 "ip -6 route add blackhole 2001:db8:66::/48 table 100 && ip -6 route add throw 2001:db8:69::/48 table 100 && "
+		 "ip -6 rule add from 2001:db8:1::68 prohibit priority 62");
+	mirror(&t);
+	RUN(&t, actions);
+	sh(true, "for p in 60 61 62 63; do ip rule del priority $p; done; ip -6 rule del priority 62");
+
+	sh(true, "ip route add 198.51.100.128/25 via 192.0.2.2 dev out0 table 100 && "
+		 "ip rule add table 100 suppress_prefixlength 0 priority 40");
+	mirror(&t);
+	RUN(&t, suppress);
+	sh(true, "ip rule del priority 40 && ip route del 198.51.100.128/25 table 100");
 	mirror(&t);
 	RUN(&t, baseline);
 
@@ -591,6 +728,8 @@ int main(void)
 	mirror(&t);
 	RUN(&t, mtu);
 	sh(true, "ip link set out0 mtu 1500 && ip link set out1 mtu 1500");
+
+	step_multipath(&t);
 
 	step_carrier_down(&t);
 	RUN(&t, baseline);
