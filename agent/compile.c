@@ -307,7 +307,7 @@ static int compile_rules(const struct model *m, struct vec *out, struct vec *bod
 		if (i < m->nrules)
 			compile_rule_body(m, &m->rules[i].key, b);
 		else
-			*b = (struct steer_rule){ .priority = UINT32_MAX, .action = STEER_RULE_PUNT };
+			*b = (struct steer_rule){ .priority = UINT32_MAX, .action = STEER_RULE_CUT };
 	}
 
 	for (size_t i = 0; i < m->nrules; i++) {

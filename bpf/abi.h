@@ -53,6 +53,7 @@ enum steer_rule_action {
 	STEER_RULE_BLACKHOLE   = 5,	/* silent drop */
 	STEER_RULE_UNREACHABLE = 6,	/* the kernel answers with ICMP: punt */
 	STEER_RULE_PROHIBIT    = 7,	/* likewise */
+	STEER_RULE_CUT         = 8,	/* the list was cut at STEER_MAX_RULES: the kernel decides */
 };
 
 /* Which selectors a rule has; the rest of the rule's fields are read only when set. */
@@ -187,6 +188,7 @@ enum steer_stat {
 	STEER_STAT_PUNT_SPECIAL_ADDR,	/* multicast, loopback, link-local, ... */
 	STEER_STAT_PUNT_NO_RULE_LIST,
 	STEER_STAT_PUNT_RULE,		/* a rule the fast path does not evaluate */
+	STEER_STAT_PUNT_RULE_LIMIT,	/* more rules cover the source than a list holds */
 	STEER_STAT_PUNT_NO_ROUTE,	/* every rule missed: the kernel answers with an error */
 	STEER_STAT_PUNT_UNREACHABLE,	/* unreachable rule or route: the kernel sends ICMP */
 	STEER_STAT_PUNT_PROHIBIT,	/* prohibit rule or route: likewise */
@@ -235,6 +237,7 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_SPECIAL_ADDR]   = "punt_special_addr",
 	[STEER_STAT_PUNT_NO_RULE_LIST]   = "punt_no_rule_list",
 	[STEER_STAT_PUNT_RULE]           = "punt_rule",
+	[STEER_STAT_PUNT_RULE_LIMIT]     = "punt_rule_limit",
 	[STEER_STAT_PUNT_NO_ROUTE]       = "punt_no_route",
 	[STEER_STAT_PUNT_UNREACHABLE]    = "punt_unreachable",
 	[STEER_STAT_PUNT_PROHIBIT]       = "punt_prohibit",

@@ -192,6 +192,10 @@ static long steer_rule_step(__u64 i, void *ctx)
 		res->reason = STEER_STAT_PUNT_PROHIBIT;
 		w->verdict = STEER_LOOKUP_PUNT;
 		return 1;
+	case STEER_RULE_CUT:
+		res->reason = STEER_STAT_PUNT_RULE_LIMIT;
+		w->verdict = STEER_LOOKUP_PUNT;
+		return 1;
 	default:
 		res->reason = STEER_STAT_PUNT_RULE;
 		w->verdict = STEER_LOOKUP_PUNT;

@@ -429,6 +429,12 @@ static const struct tcase route_punts[] = {
 	{ "v4 from a local address elsewhere", V4("203.0.113.1", INET), STEER_STAT_PUNT_SOURCE_CHECK, OIF_OUT1, 32766, 254 },
 };
 
+/* 70 rules (empty tables) ahead of the from-rule: its list is cut, the rest punts. */
+static const struct tcase rule_limit[] = {
+	{ "v4 more rules than a list holds", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE_LIMIT },
+	{ "v4 other sources keep short lists", V4("10.2.0.2", INET), FWD_OUT1 },
+};
+
 static const struct tcase unseen_rule[] = {
 	{ "v4 behind a uidrange rule", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE, 0, 50, 0 },
 	{ "v6 behind a uidrange rule", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_RULE, 0, 50, 0 },
@@ -694,6 +700,12 @@ int main(void)
 	mirror(&t);
 	RUN(&t, actions);
 	sh(true, "for p in 60 61 62 63; do ip rule del priority $p; done; ip -6 rule del priority 62");
+
+	sh(true, "for i in $(seq 1 70); do echo rule add from 10.1.0.0/24 table $((500 + i)) priority $i; done "
+		 "| ip -batch -");
+	mirror(&t);
+	RUN(&t, rule_limit);
+	sh(true, "for i in $(seq 1 70); do echo rule del priority $i; done | ip -batch -");
 
 	sh(true, "ip route add 198.51.100.128/25 via 192.0.2.2 dev out0 table 100 && "
 		 "ip rule add table 100 suppress_prefixlength 0 priority 40");

@@ -220,7 +220,7 @@ static void test_truncation(void)
 	CHECK(s && img.rules[s->val.ids[STEER_MAX_RULES - 2]].action == STEER_RULE_LOOKUP &&
 		      img.rules[s->val.ids[STEER_MAX_RULES - 2]].table == 100 + STEER_MAX_RULES - 2,
 	      "rules before the cut are kept in order");
-	CHECK(s && img.rules[s->val.ids[STEER_MAX_RULES - 1]].action == STEER_RULE_PUNT,
+	CHECK(s && img.rules[s->val.ids[STEER_MAX_RULES - 1]].action == STEER_RULE_CUT,
 	      "the last slot punts instead of dropping the rest");
 	CHECK(img.truncated_lists == 1, "the cut is counted");
 	image_free(&img);

@@ -62,6 +62,7 @@ static const char *action_name(__u8 action, char *buf, size_t len)
 	case STEER_RULE_BLACKHOLE:   return "blackhole";
 	case STEER_RULE_UNREACHABLE: return "unreachable";
 	case STEER_RULE_PROHIBIT:    return "prohibit";
+	case STEER_RULE_CUT:         return "cut";
 	}
 	snprintf(buf, len, "action%u", action);
 	return buf;
