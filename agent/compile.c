@@ -21,6 +21,8 @@ const char *compile_rule_punt_reason(const struct model_rule_key *k)
 		return "tun_id";
 	if (k->suppress_ifgroup != -1)
 		return "suppress_ifgroup";
+	if (k->port_mask_partial)
+		return "port mask";
 	if (k->unknown_attrs)
 		return "unknown attribute";
 	switch (k->action) {
@@ -72,8 +74,9 @@ const char *compile_route_punt_reason(const struct model_route *r)
 			return "no device";
 		if (r->nh[i].gw_family && r->nh[i].gw_family != r->key.dst.family)
 			return "via";
-		/* IPv6 spreads only over gateway routes; anything else is not a multipath. */
-		if (r->nnh > 1 && !r->nh[i].gw_family)
+		/* IPv6 spreads only over gateway routes; same-metric entries without one are
+		 * separate routes the kernel chooses between by its own scoring. */
+		if (r->nnh > 1 && !r->nh[i].gw_family && r->key.dst.family == AF_INET6)
 			return "multipath without gateway";
 	}
 	if (r->nnh == 1 && r->nh[0].flags & (NH_DEAD | NH_LINKDOWN))

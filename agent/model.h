@@ -142,6 +142,8 @@ struct model_rule_key {
 	uint8_t has_uid_range, has_l3mdev;
 	uint8_t has_tun_id;
 	uint8_t l3mdev;
+	uint8_t port_mask_partial;	/* a port mask other than all ones */
+	uint8_t pad3[3];
 	uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
 	uint16_t pad;
 	int32_t suppress_prefixlen, suppress_ifgroup;

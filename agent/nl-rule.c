@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "htab.h"
+#include "log.h"
 #include "nl.h"
 
 _Static_assert((int)FR_ACT_TO_TBL == (int)RULE_LOOKUP && (int)FR_ACT_GOTO == (int)RULE_GOTO &&
@@ -16,9 +17,15 @@ _Static_assert((int)FR_ACT_TO_TBL == (int)RULE_LOOKUP && (int)FR_ACT_GOTO == (in
 	       (int)FR_ACT_UNREACHABLE == (int)RULE_UNREACHABLE &&
 	       (int)FR_ACT_PROHIBIT == (int)RULE_PROHIBIT, "model rule actions are the kernel's");
 
-/* The attributes of this header's kernel (6.1); later kernels add more, which count as
- * unknown and make the rule punt. */
-static struct nla_policy rule_policy[FRA_MAX + 1] = {
+/* Port masks (Linux 6.15) are dumped for every port selector: a mask of all ones is the
+ * plain port match this agent evaluates. Numbers are the kernel's ABI. */
+#define STEER_FRA_SPORT_MASK 28
+#define STEER_FRA_DPORT_MASK 29
+#define RULE_ATTR_MAX STEER_FRA_DPORT_MASK
+
+/* The attributes of the 6.1 headers plus the port masks; other later attributes (DSCP,
+ * flow label, ...) count as unknown and make the rule punt. */
+static struct nla_policy rule_policy[RULE_ATTR_MAX + 1] = {
 	[FRA_DST] = { .type = NLA_UNSPEC },
 	[FRA_SRC] = { .type = NLA_UNSPEC },
 	[FRA_IIFNAME] = { .type = NLA_STRING, .maxlen = IF_NAMESIZE },
@@ -38,6 +45,8 @@ static struct nla_policy rule_policy[FRA_MAX + 1] = {
 	[FRA_IP_PROTO] = { .type = NLA_U8 },
 	[FRA_SPORT_RANGE] = { .minlen = sizeof(struct fib_rule_port_range) },
 	[FRA_DPORT_RANGE] = { .minlen = sizeof(struct fib_rule_port_range) },
+	[STEER_FRA_SPORT_MASK] = { .type = NLA_U16 },
+	[STEER_FRA_DPORT_MASK] = { .type = NLA_U16 },
 };
 
 static void count_unknown(const struct nlmsghdr *h, struct model_rule_key *k)
@@ -46,7 +55,10 @@ static void count_unknown(const struct nlmsghdr *h, struct model_rule_key *k)
 	int rem;
 
 	nlmsg_for_each_attr(a, (struct nlmsghdr *)h, sizeof(struct fib_rule_hdr), rem) {
-		if (nla_type(a) > FRA_MAX) {
+		if (nla_type(a) > FRA_MAX && nla_type(a) != STEER_FRA_SPORT_MASK &&
+		    nla_type(a) != STEER_FRA_DPORT_MASK) {
+			log_debug("rule %u: attribute %d is newer than this build; the rule punts",
+				  k->priority, nla_type(a));
 			k->unknown_attrs++;
 			k->unknown_hash = k->unknown_hash * 31 + hash_bytes(a, nla_total_size(nla_len(a)));
 		}
@@ -55,11 +67,11 @@ static void count_unknown(const struct nlmsghdr *h, struct model_rule_key *k)
 
 int intake_rule_msg(struct model *m, const struct nlmsghdr *h)
 {
-	struct nlattr *tb[FRA_MAX + 1];
+	struct nlattr *tb[RULE_ATTR_MAX + 1];
 	struct model_rule_key k = { .suppress_prefixlen = -1, .suppress_ifgroup = -1 };
 	struct fib_rule_hdr *frh;
 
-	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*frh), tb, FRA_MAX, rule_policy) < 0)
+	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*frh), tb, RULE_ATTR_MAX, rule_policy) < 0)
 		return -EINVAL;
 	frh = nlmsg_data(h);
 	if (frh->family != AF_INET && frh->family != AF_INET6)
@@ -121,6 +133,11 @@ int intake_rule_msg(struct model *m, const struct nlmsghdr *h)
 		k.dport_lo = p->start;
 		k.dport_hi = p->end;
 	}
+	/* A partial mask matches (port & mask) == start: not a range; let the kernel decide. */
+	if (tb[STEER_FRA_SPORT_MASK] && nla_get_u16(tb[STEER_FRA_SPORT_MASK]) != 0xffff)
+		k.port_mask_partial = 1;
+	if (tb[STEER_FRA_DPORT_MASK] && nla_get_u16(tb[STEER_FRA_DPORT_MASK]) != 0xffff)
+		k.port_mask_partial = 1;
 	count_unknown(h, &k);
 
 	if (h->nlmsg_type == RTM_DELRULE) {

@@ -146,9 +146,9 @@ static __always_inline struct steer_nexthop *select_nexthop(const struct steer_l
 /* The kernel checks the source of every forwarded IPv4 packet with a reverse lookup
  * (fib_validate_source): as if the packet came in on the output device, addresses and
  * ports swapped, without the mark (src_valid_mark is off by default). A source that
- * resolves to a local, broadcast or reject route is dropped; rp_filter adds "must route
- * back at all (loose) / via iif (strict)". Returns 0 when the kernel would accept it, a
- * punt reason otherwise. */
+ * resolves to a local, broadcast or multicast route is dropped; one that resolves to nothing
+ * or to a reject is accepted, unless rp_filter says it must route back at all (loose) or
+ * via iif (strict). Returns 0 when the kernel would accept it, a punt reason otherwise. */
 static __always_inline int check_source(const struct steer_flow *fwd, __u32 oif,
 					const struct steer_link *in, __u32 in_ifindex)
 {
@@ -165,7 +165,11 @@ static __always_inline int check_source(const struct steer_flow *fwd, __u32 oif,
 	rev.iif = oif;
 	rev.mark = 0;
 	r = steer_lookup(&rev, &res, 1);
-	if (r == STEER_LOOKUP_NO_ROUTE)
+	/* An error (no route, blackhole, unreachable, prohibit) is the kernel's "last resort":
+	 * accepted unless rp_filter is on. */
+	if (r == STEER_LOOKUP_NO_ROUTE || r == STEER_LOOKUP_DROP ||
+	    (r == STEER_LOOKUP_PUNT && (res.reason == STEER_STAT_PUNT_UNREACHABLE ||
+					res.reason == STEER_STAT_PUNT_PROHIBIT)))
 		return in->rp_filter ? STEER_STAT_PUNT_SOURCE_CHECK : 0;
 	if (r != STEER_LOOKUP_FORWARD)
 		return STEER_STAT_PUNT_SOURCE_CHECK;
