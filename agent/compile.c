@@ -454,9 +454,52 @@ static int build_group(const struct model *m, const struct model_route *r, struc
 	return 0;
 }
 
+/* A route that names a nexthop object, rewritten as what the kernel resolves it to: the
+ * object's next hop, its group's members with their weights, or a blackhole. Returns 1 when
+ * the object is not one the fast path follows (missing, encapsulated, FDB, nested). */
+static int resolve_nhobj(const struct model *m, const struct model_route *r,
+			 struct model_route *out, struct model_nexthop *buf, uint32_t bufn)
+{
+	const struct model_nhobj *o = model_nhobj_get(m, r->nhid);
+
+	*out = *r;
+	out->quirks &= ~(uint32_t)(ROUTE_NHID | ROUTE_MULTIPATH | ROUTE_APPENDED);
+	out->nh = buf;
+	out->nnh = 0;
+	if (!o || o->unsupported)
+		return 1;
+	if (o->blackhole) {
+		out->type = ROUTE_BLACKHOLE;
+		return 0;
+	}
+	if (!o->ngrp) {
+		buf[0] = (struct model_nexthop){ .oif = o->oif, .gw_family = o->family,
+						 .flags = (uint8_t)o->flags, .weight = 1 };
+		memcpy(buf[0].gw, o->gw, 16);
+		out->nnh = 1;
+		return 0;
+	}
+	if (o->ngrp > bufn)
+		return 1;
+	for (uint32_t i = 0; i < o->ngrp; i++) {
+		const struct model_nhobj *mo = model_nhobj_get(m, o->grp[i].id);
+
+		if (!mo || mo->ngrp || mo->blackhole || mo->unsupported)
+			return 1;
+		buf[i] = (struct model_nexthop){ .oif = mo->oif, .gw_family = mo->family,
+						 .flags = (uint8_t)mo->flags, .weight = o->grp[i].weight };
+		memcpy(buf[i].gw, mo->gw, 16);
+	}
+	out->nnh = o->ngrp;
+	out->quirks |= ROUTE_MULTIPATH;
+	return 0;
+}
+
 static int compile_routes(const struct model *m, struct vec *routes, struct vec *nhs,
 			  struct vec *groups)
 {
+	struct model_nexthop objbuf[STEER_MAX_PATHS];
+	struct model_route resolved;
 	const struct model_route **all, *r;
 	struct htab_iter it;
 	size_t n = 0, i = 0;
@@ -473,7 +516,7 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 	while (i < n) {
 		const struct model_route *best = all[i];
 		struct image_route *ir = vec_push(routes);
-		bool exact = true;
+		bool exact = true, followed = true;
 		size_t j;
 
 		if (!ir)
@@ -490,7 +533,11 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		memcpy(ir->key.addr, best->key.dst.addr, 16);
 		ir->val.dst_len = best->key.dst.len;
 		ir->val.type = STEER_RT_PUNT;
-		if (!exact || compile_route_punt_reason(best))
+		if (best->quirks & ROUTE_NHID) {
+			followed = !resolve_nhobj(m, best, &resolved, objbuf, STEER_MAX_PATHS);
+			best = &resolved;
+		}
+		if (!exact || !followed || compile_route_punt_reason(best))
 			continue;
 		ir->val.type = route_type_of(best);
 		if (ir->val.type != STEER_RT_FORWARD)

@@ -101,6 +101,7 @@ void model_init(struct model *m)
 		.addrs = HTAB_INIT(struct model_addr, node, key),
 		.neighs = HTAB_INIT(struct model_neigh, node, key),
 		.routes = HTAB_INIT(struct model_route, node, key),
+		.nhobjs = HTAB_INIT(struct model_nhobj, node, id),
 		.all_fwd4 = -1, .all_rp_filter4 = -1, .all_fwd6 = -1,
 	};
 }
@@ -124,8 +125,17 @@ static void route_free(void *o)
 	free(r);
 }
 
+static void nhobj_free(void *o)
+{
+	struct model_nhobj *n = o;
+
+	free(n->grp);
+	free(n);
+}
+
 void model_free(struct model *m)
 {
+	free_all(&m->nhobjs, nhobj_free);
 	free_all(&m->links, free);
 	free_all(&m->addrs, free);
 	free_all(&m->neighs, free);
@@ -296,6 +306,7 @@ int model_route_add(struct model *m, const struct model_route *in, bool replace)
 	if (route_take_nh(r, in, replace) < 0)
 		return -ENOMEM;
 	r->type = in->type;
+	r->nhid = in->nhid;
 	r->protocol = in->protocol;
 	r->scope = in->scope;
 	r->quirks = quirks | in->quirks;
@@ -330,6 +341,47 @@ void model_route_del(struct model *m, const struct model_route *in)
 	}
 	htab_remove(&m->routes, r);
 	route_free(r);
+}
+
+struct model_nhobj *model_nhobj_get(const struct model *m, uint32_t id)
+{
+	return htab_find(&m->nhobjs, &id);
+}
+
+int model_nhobj_set(struct model *m, struct model_nhobj *in)
+{
+	struct model_nhobj *n = model_nhobj_get(m, in->id);
+
+	if (!n) {
+		n = calloc(1, sizeof(*n));
+		if (!n || (n->id = in->id, htab_insert(&m->nhobjs, n) < 0)) {
+			free(n);
+			free(in->grp);
+			return -ENOMEM;
+		}
+	}
+	free(n->grp);
+	{
+		struct hnode node = n->node;
+
+		*n = *in;
+		n->node = node;
+	}
+	n->stale = false;
+	in->grp = NULL;
+	m->dirty = true;
+	return 0;
+}
+
+void model_nhobj_del(struct model *m, uint32_t id)
+{
+	struct model_nhobj *n = model_nhobj_get(m, id);
+
+	if (!n)
+		return;
+	htab_remove(&m->nhobjs, n);
+	nhobj_free(n);
+	m->dirty = true;
 }
 
 static int rule_cmp_pos(const struct model_rule *a, const struct model_rule *b)
@@ -433,6 +485,11 @@ void model_mark_stale(struct model *m, enum model_kind kind)
 			if (m->rules[i].key.family == (kind == MODEL_RULE4 ? AF_INET : AF_INET6))
 				m->rules[i].stale = true;
 		break;
+	case MODEL_NHOBJ:
+		htab_iter_init(&it, &m->nhobjs);
+		while ((o = htab_iter_next(&it)))
+			((struct model_nhobj *)o)->stale = true;
+		break;
 	default:
 		break;
 	}
@@ -476,6 +533,14 @@ size_t model_sweep(struct model *m, enum model_kind kind)
 			if (route_of_kind(o, kind) && ((struct model_route *)o)->stale) {
 				htab_remove(&m->routes, o);
 				route_free(o);
+				n++;
+			}
+		break;
+	case MODEL_NHOBJ:
+		htab_iter_init(&it, &m->nhobjs);
+		while ((o = htab_iter_next(&it)))
+			if (((struct model_nhobj *)o)->stale) {
+				model_nhobj_del(m, ((struct model_nhobj *)o)->id);
 				n++;
 			}
 		break;

@@ -113,9 +113,25 @@ enum model_route_quirk {
 	ROUTE_MTU       = 1u << 4,	/* route MTU metric, which the device MTU check misses */
 };
 
+/* A nexthop object (`ip nexthop`): one next hop, a blackhole, or a group of other objects. */
+struct model_nhobj {
+	struct hnode node;
+	uint32_t id;
+	uint8_t family;		/* of the gateway; AF_UNSPEC for groups and blackholes */
+	bool blackhole;
+	bool unsupported;	/* encapsulation, FDB: not for routing here */
+	bool stale;
+	uint32_t flags;		/* enum model_nh_flags */
+	int32_t oif;
+	uint8_t gw[16];
+	uint32_t ngrp;
+	struct { uint32_t id; uint16_t weight; } *grp;
+};
+
 struct model_route {
 	struct hnode node;
 	struct model_route_key key;
+	uint32_t nhid;		/* nexthop object, with ROUTE_NHID */
 	uint8_t type;		/* enum model_route_type */
 	uint8_t protocol;
 	uint8_t scope;
@@ -162,11 +178,12 @@ struct model_rule {
 
 enum model_kind {
 	MODEL_LINK, MODEL_ADDR, MODEL_NEIGH, MODEL_ROUTE4, MODEL_ROUTE6, MODEL_RULE4, MODEL_RULE6,
+	MODEL_NHOBJ,
 	MODEL_KIND_MAX,
 };
 
 struct model {
-	struct htab links, addrs, neighs, routes;
+	struct htab links, addrs, neighs, routes, nhobjs;
 	struct model_rule *rules;	/* sorted by (priority, seq) */
 	size_t nrules, rules_cap;
 	uint64_t rule_seq;
@@ -192,6 +209,11 @@ int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t s
 int model_route_add(struct model *m, const struct model_route *r, bool replace);
 /* Remove the next hops r names, or the whole entry when it names none. */
 void model_route_del(struct model *m, const struct model_route *r);
+
+struct model_nhobj *model_nhobj_get(const struct model *m, uint32_t id);
+/* Takes ownership of in->grp. */
+int model_nhobj_set(struct model *m, struct model_nhobj *in);
+void model_nhobj_del(struct model *m, uint32_t id);
 
 int model_rule_add(struct model *m, const struct model_rule_key *k);
 void model_rule_del(struct model *m, const struct model_rule_key *k);

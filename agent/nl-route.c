@@ -118,8 +118,10 @@ int intake_route_msg(struct model *m, const struct nlmsghdr *h)
 	r.type = rtm->rtm_type;
 	r.protocol = rtm->rtm_protocol;
 	r.scope = rtm->rtm_scope;
-	if (tb[RTA_NH_ID])
+	if (tb[RTA_NH_ID]) {
 		r.quirks |= ROUTE_NHID;
+		r.nhid = nla_get_u32(tb[RTA_NH_ID]);
+	}
 	if (tb[RTA_ENCAP])
 		r.quirks |= ROUTE_ENCAP;
 	if (has_mtu_metric(tb[RTA_METRICS]))

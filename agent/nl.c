@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <linux/netconf.h>
+#include <linux/nexthop.h>
 #include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
 #include <netlink/msg.h>
@@ -31,6 +32,7 @@ static const struct {
 	[INTAKE_DUMP_NETCONF6] = { RTM_GETNETCONF, AF_INET6,  sizeof(struct netconfmsg), -1,          "ipv6 netconf" },
 	[INTAKE_DUMP_ADDR]     = { RTM_GETADDR,    AF_UNSPEC, sizeof(struct ifaddrmsg), MODEL_ADDR,   "addresses" },
 	[INTAKE_DUMP_NEIGH]    = { RTM_GETNEIGH,   AF_UNSPEC, sizeof(struct ndmsg),     MODEL_NEIGH,  "neighbours" },
+	[INTAKE_DUMP_NEXTHOP]  = { RTM_GETNEXTHOP, AF_UNSPEC, sizeof(struct nhmsg),     MODEL_NHOBJ,  "nexthop objects" },
 	[INTAKE_DUMP_ROUTE4]   = { RTM_GETROUTE,   AF_INET,   sizeof(struct rtmsg),     MODEL_ROUTE4, "ipv4 routes" },
 	[INTAKE_DUMP_ROUTE6]   = { RTM_GETROUTE,   AF_INET6,  sizeof(struct rtmsg),     MODEL_ROUTE6, "ipv6 routes" },
 	[INTAKE_DUMP_RULE4]    = { RTM_GETRULE,    AF_INET,   sizeof(struct rtmsg),     MODEL_RULE4,  "ipv4 rules" },
@@ -40,7 +42,7 @@ static const struct {
 static const int groups[] = {
 	RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, RTNLGRP_NEIGH,
 	RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV4_RULE, RTNLGRP_IPV6_RULE,
-	RTNLGRP_IPV4_NETCONF, RTNLGRP_IPV6_NETCONF,
+	RTNLGRP_IPV4_NETCONF, RTNLGRP_IPV6_NETCONF, RTNLGRP_NEXTHOP,
 };
 
 int intake_open(struct intake *nl, struct model *m, int rcvbuf)
@@ -189,6 +191,10 @@ static void dispatch(struct intake *nl, const struct nlmsghdr *h)
 	case RTM_NEWRULE:
 	case RTM_DELRULE:
 		r = intake_rule_msg(nl->model, h);
+		break;
+	case RTM_NEWNEXTHOP:
+	case RTM_DELNEXTHOP:
+		r = intake_nexthop_msg(nl->model, h);
 		break;
 	default:
 		return;

@@ -12,7 +12,8 @@
 
 enum intake_dump {
 	INTAKE_DUMP_LINK, INTAKE_DUMP_NETCONF4, INTAKE_DUMP_NETCONF6, INTAKE_DUMP_ADDR, INTAKE_DUMP_NEIGH,
-	INTAKE_DUMP_ROUTE4, INTAKE_DUMP_ROUTE6, INTAKE_DUMP_RULE4, INTAKE_DUMP_RULE6,
+	INTAKE_DUMP_NEXTHOP, INTAKE_DUMP_ROUTE4, INTAKE_DUMP_ROUTE6, INTAKE_DUMP_RULE4,
+	INTAKE_DUMP_RULE6,
 	INTAKE_DUMP_MAX,
 };
 #define INTAKE_DUMP_ALL ((1u << INTAKE_DUMP_MAX) - 1)
@@ -53,6 +54,7 @@ int intake_addr_msg(struct model *m, const struct nlmsghdr *h);
 int intake_neigh_msg(struct model *m, const struct nlmsghdr *h);
 int intake_route_msg(struct model *m, const struct nlmsghdr *h);
 int intake_rule_msg(struct model *m, const struct nlmsghdr *h);
+int intake_nexthop_msg(struct model *m, const struct nlmsghdr *h);
 
 /* Copy an address attribute of the right length for family into a prefix. */
 struct nlattr;
