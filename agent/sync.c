@@ -45,7 +45,11 @@ static int write_changes(struct sync *s, const struct table *t, const void *old,
 			int err = -errno;
 
 			s->stats.failures++;
-			log_err("sync: cannot write %s entry: %s (map full?)", t->name, strerror(-err));
+			log_at(s->failing ? LOG_DEBUG : LOG_ERR,
+			       "sync: cannot write %s entry: %s%s; the fast path hands everything to the "
+			       "kernel until the maps take the whole picture", t->name, strerror(-err),
+			       err == -E2BIG || err == -ENOSPC || err == -ENOMEM ? " (map full)" : "");
+			s->failing = true;
 			return err;
 		}
 		s->stats.updates++;
@@ -425,6 +429,9 @@ int sync_apply(struct sync *s, const struct image *img)
 	free(s->groups.recs), s->groups.recs = group_recs, s->groups.n = ngroup_recs, group_recs = NULL;
 	s->stats.applies++;
 	s->generation++;
+	if (s->failing)
+		log_notice("sync: the maps hold the whole picture again; fast path back");
+	s->failing = false;
 	r = 0;
 out:
 	free(rule_ids);

@@ -36,6 +36,7 @@ struct sync {
 	struct idtab rules, nhs, groups;
 	uint64_t generation;
 	bool synced;		/* what the state map says */
+	bool failing;		/* the last apply failed: said once, not at every event */
 	struct sync_stats stats;
 };
 
