@@ -678,6 +678,7 @@ int compile_image(const struct model *m, struct image *out)
 	struct vec links = { .size = sizeof(struct image_link) };
 	struct vec vlans = { .size = sizeof(struct image_vlan) };
 	size_t truncated = 0;
+	uint32_t state_flags = 0;
 
 	if (compile_rules(m, &srcs, &rules, &truncated) < 0 ||
 	    compile_routes(m, &routes, &nhs, &groups) < 0 || compile_links(m, &links, &vlans) < 0) {
@@ -694,7 +695,12 @@ int compile_image(const struct model *m, struct image *out)
 	qsort(routes.p, routes.n, routes.size, cmp_route);
 	qsort(links.p, links.n, links.size, cmp_link);
 	qsort(vlans.p, vlans.n, vlans.size, cmp_vlan);
+	for (size_t i = 0; i < m->nrules; i++)
+		if (m->rules[i].key.iifname[0])
+			state_flags |= m->rules[i].key.family == AF_INET ? STEER_STATE_IIF_RULES4
+									 : STEER_STATE_IIF_RULES6;
 	*out = (struct image){
+		.state_flags = state_flags,
 		.srcs = srcs.p, .nsrcs = srcs.n, .routes = routes.p, .nroutes = routes.n,
 		.nhs = nhs.p, .nnhs = nhs.n, .links = links.p, .nlinks = links.n,
 		.vlans = vlans.p, .nvlans = vlans.n, .truncated_lists = truncated,

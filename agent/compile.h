@@ -48,6 +48,7 @@ struct image {
 	struct image_vlan *vlans;
 	size_t nvlans;
 	size_t truncated_lists;		/* lists cut at STEER_MAX_RULES */
+	uint32_t state_flags;		/* enum steer_state_flags */
 };
 
 /* Why a rule or a route is not one the datapath evaluates itself (NULL: it is). A rule

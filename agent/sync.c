@@ -429,6 +429,7 @@ int sync_apply(struct sync *s, const struct image *img)
 	free(s->groups.recs), s->groups.recs = group_recs, s->groups.n = ngroup_recs, group_recs = NULL;
 	s->stats.applies++;
 	s->generation++;
+	s->state_flags = img->state_flags;
 	if (s->failing)
 		log_notice("sync: the maps hold the whole picture again; fast path back");
 	s->failing = false;
@@ -449,7 +450,7 @@ out:
 int sync_set_synced(struct sync *s, bool synced)
 {
 	struct steer_state st = { .synced = synced, .abi_version = STEER_ABI_VERSION,
-				  .generation = s->generation };
+				  .generation = s->generation, .flags = s->state_flags };
 	uint32_t zero = 0;
 
 	if (bpf_map_update_elem(s->fd.state, &zero, &st, BPF_ANY) < 0) {

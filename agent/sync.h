@@ -35,6 +35,7 @@ struct sync {
 	struct image applied;	/* keyed maps, with real ids in their values */
 	struct idtab rules, nhs, groups;
 	uint64_t generation;
+	uint32_t state_flags;	/* of the last applied image */
 	bool synced;		/* what the state map says */
 	bool failing;		/* the last apply failed: said once, not at every event */
 	struct sync_stats stats;

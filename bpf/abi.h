@@ -165,10 +165,19 @@ struct steer_vlan {
 
 /* Global state, one entry. `synced` is 0 until the agent's first full sync and after a
  * clean stop: the program punts every packet while it is 0. */
+enum steer_state_flags {
+	/* Some rule of the family matches on iif: the source check's reverse lookup (which
+	 * runs as if from the output device) then depends on which next hop is taken. */
+	STEER_STATE_IIF_RULES4 = 1u << 0,
+	STEER_STATE_IIF_RULES6 = 1u << 1,
+};
+
 struct steer_state {
 	__u32 synced;
 	__u32 abi_version;
 	__u64 generation;	/* bumped at every applied sync */
+	__u32 flags;		/* enum steer_state_flags */
+	__u32 pad;
 };
 
 /* Per-CPU counters, indexed by these. */
@@ -277,6 +286,6 @@ _Static_assert(sizeof(struct steer_route) == 8, "steer_route layout");
 _Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");
 _Static_assert(sizeof(struct steer_link) == 8, "steer_link layout");
 _Static_assert(sizeof(struct steer_vlan_key) == 8, "steer_vlan_key layout");
-_Static_assert(sizeof(struct steer_state) == 16, "steer_state layout");
+_Static_assert(sizeof(struct steer_state) == 24, "steer_state layout");
 
 #endif

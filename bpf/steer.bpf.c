@@ -149,15 +149,17 @@ static __always_inline struct steer_nexthop *select_nexthop(const struct steer_l
  * resolves to a local, broadcast or multicast route is dropped; one that resolves to nothing
  * or to a reject is accepted, unless rp_filter says it must route back at all (loose) or
  * via iif (strict). Returns 0 when the kernel would accept it, a punt reason otherwise. */
-static __always_inline int check_source(const struct steer_flow *fwd, __u32 oif,
-					const struct steer_link *in, __u32 in_ifindex)
+__attribute__((noinline)) int steer_check_source(const struct steer_flow *fwd, __u32 oif,
+						 __u32 rp_filter)
 {
-	struct steer_flow rev = *fwd;
+	struct steer_flow rev;
 	struct steer_lookup res = {};
 	struct steer_nexthop *nh;
-	__u32 nh_id;
 	int r;
 
+	if (!fwd)
+		return STEER_STAT_PUNT_SOURCE_CHECK;
+	rev = *fwd;
 	__builtin_memcpy(rev.src, fwd->dst, 16);
 	__builtin_memcpy(rev.dst, fwd->src, 16);
 	rev.sport = fwd->dport;
@@ -170,17 +172,47 @@ static __always_inline int check_source(const struct steer_flow *fwd, __u32 oif,
 	if (r == STEER_LOOKUP_NO_ROUTE || r == STEER_LOOKUP_DROP ||
 	    (r == STEER_LOOKUP_PUNT && (res.reason == STEER_STAT_PUNT_UNREACHABLE ||
 					res.reason == STEER_STAT_PUNT_PROHIBIT)))
-		return in->rp_filter ? STEER_STAT_PUNT_SOURCE_CHECK : 0;
+		return rp_filter ? STEER_STAT_PUNT_SOURCE_CHECK : 0;
 	if (r != STEER_LOOKUP_FORWARD)
 		return STEER_STAT_PUNT_SOURCE_CHECK;
-	if (in->rp_filter != 1)
+	if (rp_filter != 1)
 		return 0;
 	/* Strict: the kernel asks whether any next hop of the route uses iif. */
 	if (res.route_type != STEER_RT_FORWARD)
 		return STEER_STAT_PUNT_SOURCE_CHECK;
-	nh = select_nexthop(&res, &rev, &nh_id);
-	if (!nh || nh->ifindex != in_ifindex)
+	nh = bpf_map_lookup_elem(&steer_nexthops, &res.nh_id);
+	if (!nh || nh->ifindex != fwd->iif)
 		return STEER_STAT_PUNT_SOURCE_CHECK;
+	return 0;
+}
+
+/* The kernel validates the source against the next hop it picked, and our hash is not its
+ * hash: when the reverse lookup can depend on the device (iif rules exist), every device of
+ * a multipath route must pass, so whichever the kernel picks, it would forward too. */
+static __always_inline int check_source_all(const struct steer_flow *fwd, const struct steer_lookup *res,
+					    __u32 oif, __u32 rp_filter, __u32 state_flags)
+{
+	struct steer_group *g;
+	__u32 i;
+	int r;
+
+	r = steer_check_source(fwd, oif, rp_filter);
+	if (r || res->route_type != STEER_RT_MULTIPATH || !(state_flags & STEER_STATE_IIF_RULES4))
+		return r;
+	g = bpf_map_lookup_elem(&steer_groups, &res->nh_id);
+	if (!g)
+		return STEER_STAT_PUNT_SOURCE_CHECK;
+	for (i = 0; i < STEER_MAX_PATHS; i++) {
+		struct steer_nexthop *nh;
+
+		if (i >= g->count)
+			break;
+		nh = bpf_map_lookup_elem(&steer_nexthops, &g->nh_ids[i]);
+		if (!nh)
+			return STEER_STAT_PUNT_SOURCE_CHECK;
+		if (nh->ifindex != oif && steer_check_source(fwd, nh->ifindex, rp_filter))
+			return STEER_STAT_PUNT_SOURCE_CHECK;
+	}
 	return 0;
 }
 
@@ -296,7 +328,7 @@ int steer_ingress(struct __sk_buff *skb)
 		return punt(skb, STEER_STAT_PUNT_LINK_DOWN, quiet);
 
 	if (pkt.family == STEER_AF_INET && cfg_source_check) {
-		r = check_source(&flow, nh->ifindex, in, pkt.iif);
+		r = check_source_all(&flow, &res, nh->ifindex, in->rp_filter, st->flags);
 		if (r)
 			return punt(skb, r, quiet);
 	}
