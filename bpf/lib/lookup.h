@@ -97,17 +97,18 @@ static __always_inline int table_result(const struct steer_rule *rule, struct st
 {
 	if (!rt || rt->type == STEER_RT_THROW)
 		return 1;
-	if (rule->match & STEER_MATCH_SUPPRESS) {
-		/* The kernel's suppress check on a reject result reads a prefix length the
-		 * lookup never set: not something to imitate. */
-		if (rt->type == STEER_RT_BLACKHOLE || rt->type == STEER_RT_UNREACHABLE ||
-		    rt->type == STEER_RT_PROHIBIT) {
-			res->reason = STEER_STAT_PUNT_ROUTE;
-			*verdict = STEER_LOOKUP_PUNT;
-			return 0;
-		}
+	/* fib_rules_lookup() offers only successful lookups to suppress: a reject stands. A
+	 * route we punt may be either (a dead lowest-metric route hides what the kernel falls
+	 * back to), so with suppress in play it punts too. */
+	if ((rule->match & STEER_MATCH_SUPPRESS) &&
+	    (rt->type == STEER_RT_FORWARD || rt->type == STEER_RT_MULTIPATH)) {
 		if (rt->dst_len <= rule->suppress_prefixlen)
 			return 1;
+	} else if ((rule->match & STEER_MATCH_SUPPRESS) && rt->type == STEER_RT_PUNT) {
+		res->table = rule->table;
+		res->reason = STEER_STAT_PUNT_ROUTE;
+		*verdict = STEER_LOOKUP_PUNT;
+		return 0;
 	}
 	res->table = rule->table;
 	res->route_type = rt->type;

@@ -610,6 +610,20 @@ static void step_multipath(struct t *t)
 	mirror(t);
 }
 
+/* Carrier changes reach the stack through linkwatch, asynchronously (up to a second
+ * later): wait until the kernel itself reports the new state before mirroring it. */
+static void wait_carrier(const char *dev, bool up)
+{
+	for (int i = 0; i < 300; i++) {
+		int r = sh(false, "ip -o link show %s | grep -q 'LOWER_UP'", dev);
+
+		if ((r == 0) == up)
+			return;
+		usleep(10000);
+	}
+	bail("carrier never changed");
+}
+
 static void step_carrier_down(struct t *t)
 {
 	static const struct tcase c[] = {
@@ -618,6 +632,7 @@ static void step_carrier_down(struct t *t)
 	};
 
 	sh(true, "ip link set out0p down");
+	wait_carrier("out0", false);
 	mirror(t);
 	for (size_t i = 0; i < 2; i++) {
 		uint8_t f[256];
@@ -636,6 +651,7 @@ static void step_carrier_down(struct t *t)
 			printf("# %s: %s\n", c[i].name, steer_stat_names[stat]);
 	}
 	sh(true, "ip link set out0p up");
+	wait_carrier("out0", true);
 	mirror(t);
 }
 

@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # Shared helpers for steer's network-namespace tests (tests/netns/*.sh) and demo/demo.sh:
 # the client/router/uplinks topology, steerd's lifecycle, traffic with a tiny python3 pinger
-# (no ping binary needed), and checks that packets arrive where `ip route get` says.
+# (no ping binary needed), and checks that packets arrive where `ip route get` says; for the
+# policy tests also tagged UDP/TCP/ICMP packets with chosen tos and ports, recorders in the
+# sinks, and rule/route setups that are undone between checks (st_flow, st_policy).
 #
 # Source it after `set -euo pipefail`, then call st_init. Everything made here (namespaces,
 # pin dir, temp files, processes) is removed by st_cleanup, which st_init traps on EXIT.
@@ -52,6 +54,10 @@ ST_TMP=
 ST_CLEANED=
 ST_SINKS=()          # sink namespaces that exist, for the per-uplink counts
 ST_SNIFF_PIDS=()
+ST_CAPTURE_PIDS=()   # st_capture_start's per-sink packet recorders
+ST_UNDO=()           # st_policy_add's commands, undone by st_policy_reset
+ST_TAG_SEQ=0
+ST_TAG=
 ST_FAMILIES=46       # set by st_topology: "4", "6" or "46"
 
 # ---- output ---------------------------------------------------------------------------------
@@ -119,8 +125,8 @@ st_cleanup() {
 	set +e
 	trap - INT TERM
 	local pid
-	for pid in "${ST_SNIFF_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${ST_SNIFF_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+	for pid in "${ST_SNIFF_PIDS[@]}" "${ST_CAPTURE_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${ST_SNIFF_PIDS[@]}" "${ST_CAPTURE_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 	if [[ -n $ST_STEERD_PID ]] && kill -0 "$ST_STEERD_PID" 2>/dev/null; then
 		kill -TERM "$ST_STEERD_PID"
 		st_wait_exit "$ST_STEERD_PID" 30 || kill -KILL "$ST_STEERD_PID" 2>/dev/null
@@ -585,12 +591,433 @@ st_wait_follow() {
 	done
 }
 
+# ---- any packet, any policy: helpers for tests/netns/policy-*.sh ----------------------------
+#
+# st_capture_start records every tagged packet that reaches a sink (AF_PACKET on its eth0, so
+# also packets the sink does not own); st_send sends tagged UDP, TCP SYN or ICMP echo packets
+# from the client with a chosen tos/traffic class and ports, and collects the ICMP errors and
+# echo replies that come back; st_flow puts both next to the kernel's `ip route get` and
+# steerctl's counters. st_policy* change the router's rules and routes and wait for steerd.
+
+declare -A ST_ROUTER_ADDR=([4]=10.1.0.1 [6]=2001:db8:1::1)
+ST_COUNT=${ST_COUNT:-8}   # packets per st_flow check
+
+# st_new_tag: a fresh 8-character tag in ST_TAG, so each check counts only its own packets.
+# (Not in $(...): the sequence number must survive.)
+st_new_tag() {
+	ST_TAG_SEQ=$((ST_TAG_SEQ + 1))
+	printf -v ST_TAG 't%07d' "$ST_TAG_SEQ"
+}
+
+# st_capture_start: a recorder in every sink of ST_SINKS (call it once the sinks exist); each
+# appends "TAG PROTO TTL SPORT DPORT" to $ST_TMP/capture-NS for every tagged packet received
+# on eth0 (for ICMP echo SPORT is the identifier). st_cleanup stops them.
+st_capture_start() {
+	local ns i
+	for ns in "${ST_SINKS[@]}"; do
+		rm -f "$ST_TMP/capture-$ns.ready"
+		: >"$ST_TMP/capture-$ns"
+		nsenter --net="/run/netns/$ns" "$ST_PY" "$ST_TMP/sttool.py" capture eth0 \
+			"$ST_TMP/capture-$ns" &
+		ST_CAPTURE_PIDS+=($!)
+	done
+	for ns in "${ST_SINKS[@]}"; do
+		for ((i = 0; i < 150; i++)); do
+			[[ -e $ST_TMP/capture-$ns.ready ]] && break
+			sleep 0.02
+		done
+		[[ -e $ST_TMP/capture-$ns.ready ]] || st_die "packet recorder in $ns started"
+	done
+}
+
+# st_captured NS TAG: "count ttl:n,..." of the packets tagged TAG that reached sink NS.
+st_captured() {
+	awk -v t="$2" '$1 == t { n++; h[$3]++ }
+		END { s = ""; for (k in h) s = s (s == "" ? "" : ",") k ":" h[k]; print n + 0, (s == "" ? "none" : s) }' \
+		"$ST_TMP/capture-$1"
+}
+
+# st_send FAM PROTO SRC DST TOS SPORTS DPORT COUNT TAG WAIT WANT: from the client, COUNT packets
+# (udp, tcp: a SYN, icmp: an echo request) per source port of SPORTS ("P" or "P-Q"; for icmp,
+# the echo identifier), TTL/hop limit 64, tos/traffic class TOS, payload tagged TAG. Then waits
+# up to WAIT s, or until WANT ICMP errors or echo replies about them came back. Prints
+# "sent=N replies=R errors=SRC/TYPE/CODE:n,...".
+st_send() {
+	nsenter --net="/run/netns/$NS_CLIENT" "$ST_PY" "$ST_TMP/sttool.py" send "$@"
+}
+
+# st_kernel_verdict FAM ROUTE-GET-ARGS...: what the kernel does with that packet arriving on the
+# client-facing interface, from `ip route get ARGS iif cli`: the output device for a unicast
+# route; local, broadcast, anycast, multicast for those route types; "drop" (EINVAL: blackhole);
+# "unreachable" or "prohibit" followed by the ICMP error it sends ("icmp=TYPE/CODE");
+# "error: MESSAGE" for anything else.
+st_kernel_verdict() {
+	local fam=$1 out rc
+	shift
+	out=$(ip -n "$NS_ROUTER" "-$fam" -j route get "$@" iif "$IF_CLIENT" 2>&1) && rc=0 || rc=$?
+	if ((rc == 0)); then
+		# One flat JSON object: no python needed (this runs often).
+		if [[ $out =~ \"type\":\"([a-z]+)\" && ${BASH_REMATCH[1]} != unicast ]]; then
+			echo "${BASH_REMATCH[1]}"
+		elif [[ $out =~ \"dev\":\"([^\"]+)\" ]]; then
+			echo "${BASH_REMATCH[1]}"
+		else
+			echo "error: $out"
+		fi
+		return 0
+	fi
+	out=${out//$'\n'/ }
+	case $fam:$out in
+	*"Invalid argument"*) echo drop ;;
+	4:*"Network is unreachable"*) echo "unreachable icmp=3/0" ;;
+	4:*"No route to host"*) echo "unreachable icmp=3/1" ;;
+	4:*"Permission denied"*) echo "prohibit icmp=3/13" ;;
+	6:*"Network is unreachable"* | 6:*"No route to host"*) echo "unreachable icmp=1/0" ;;
+	6:*"Permission denied"*) echo "prohibit icmp=1/1" ;;
+	*) echo "error: $out" ;;
+	esac
+}
+
+# st_route_get_args FAM PROTO SRC DST TOS SPORT DPORT: `ip route get` arguments for that packet.
+# "uid 0": the kernel routes a packet it forwards as uid 0 (uidrange rules match it); IPv6's
+# `route get ... iif` would otherwise use no uid at all (IPv4's ignores the argument).
+st_route_get_args() {
+	local fam=$1 proto=$2 src=$3 dst=$4 tos=$5 sport=$6 dport=$7
+	local a=(to "$dst" from "$src" uid 0)
+	[[ $tos != 0 && $tos != 0x0 && $tos != 0x00 ]] && a+=(tos "$tos")
+	case $proto in
+	udp | tcp) a+=(ipproto "$proto" sport "$sport" dport "$dport") ;;
+	icmp) if [[ $fam == 6 ]]; then a+=(ipproto ipv6-icmp); else a+=(ipproto icmp); fi ;;
+	esac
+	printf '%s\n' "${a[@]}"
+}
+
+# st_flow FAM WHAT EXPECT COUNTER PROTO [src=A] [dst=A] [tos=T] [sport=P] [dport=P] [count=N]
+#         [answered=1]
+# Sends N (ST_COUNT) tagged packets of one flow from the client (PROTO udp, tcp or icmp; by
+# default from the client's address to the "internet" address, tos 0, ports 40000 -> 4000) and
+# checks:
+#   - the kernel (`ip route get ... iif cli`) does EXPECT with them: an uplink (upa, upb, upc),
+#     drop, unreachable, prohibit, local, broadcast or anycast;
+#   - where the kernel forwards, all of them reached the sink behind its output device with
+#     TTL/hop limit 63, and no other sink; where it does not, no sink got any;
+#   - unreachable/prohibit: the client got the kernel's ICMP error from the router (at least
+#     one: the kernel rate-limits them); drop: none; answered=1 (local, icmp): the router's
+#     echo replies to all;
+#   - steerctl's COUNTER (forwarded, drop_blackhole, punt_*) grew by at least N, and "forwarded"
+#     not at all when the kernel does not forward; COUNTER "any": the counters are only shown.
+st_flow() {
+	local fam=$1 what=$2 expect=$3 counter=$4 proto=$5
+	shift 5
+	local src=${ST_CLIENT_ADDR[$fam]} dst=${ST_INTERNET[$fam]} tos=0 sport=40000 dport=4000
+	local count=$ST_COUNT answered='' kv
+	for kv in "$@"; do
+		case $kv in
+		answered=1) answered=1 ;;
+		src=*) src=${kv#*=} ;;
+		dst=*) dst=${kv#*=} ;;
+		tos=*) tos=${kv#*=} ;;
+		sport=*) sport=${kv#*=} ;;
+		dport=*) dport=${kv#*=} ;;
+		count=*) count=${kv#*=} ;;
+		*) st_die "st_flow: unknown argument '$kv'" ;;
+		esac
+	done
+	local pkt="$proto $src"
+	[[ $proto != icmp ]] && pkt+=":$sport"
+	pkt+=" -> $dst"
+	[[ $proto != icmp ]] && pkt+=":$dport"
+	[[ $tos != 0 ]] && pkt+=" tos $tos"
+	local get verdict kind icmp=
+	mapfile -t get < <(st_route_get_args "$fam" "$proto" "$src" "$dst" "$tos" "$sport" "$dport")
+	verdict=$(st_kernel_verdict "$fam" "${get[@]}")
+	kind=${verdict%% *}
+	[[ $verdict == *icmp=* ]] && icmp=${verdict##*icmp=}
+	st_check "$what: kernel: ip route get ${get[*]} iif $IF_CLIENT -> $verdict (expected $expect)" \
+		test "$kind" = "$expect"
+
+	local sink=${ST_SINK_OF[$kind]:-} wait=0 want=0
+	case $kind in
+	unreachable | prohibit) wait=0.5 want=$count ;;
+	local | anycast) [[ -n $answered ]] && { wait=1.5 want=$count; } || wait=0.2 ;;
+	*) [[ -z $sink ]] && wait=0.2 ;;
+	esac
+	local tag st0 st1 out i
+	st_new_tag
+	tag=$ST_TAG
+	st0=$(st_stats)
+	out=$(st_send "$fam" "$proto" "$src" "$dst" "$tos" "$sport" "$dport" "$count" "$tag" \
+		"$wait" "$want") || out="sender failed: $out"
+	if [[ -n $sink ]]; then
+		for ((i = 0; i < 100; i++)); do
+			(($(st_captured "$sink" "$tag" | cut -d' ' -f1) >= count)) && break
+			sleep 0.01
+		done
+	fi
+	sleep 0.02
+	st1=$(st_stats)
+
+	local ns c detail="" good=1
+	for ns in "${ST_SINKS[@]}"; do
+		c=$(st_captured "$ns" "$tag")
+		detail+="${ST_UPLINK_OF[$ns]}:${c%% *}"
+		[[ ${c#* } != none ]] && detail+="(ttl ${c#* })"
+		detail+=" "
+		if [[ $ns == "$sink" ]]; then
+			[[ $c == "$count 63:$count" ]] || good=
+		else
+			[[ ${c%% *} == 0 ]] || good=
+		fi
+	done
+	detail=${detail% }
+	if [[ -n $sink ]]; then
+		st_check "$what: $count x $pkt reached the sink behind $kind only, TTL 63 ($detail)" \
+			test -n "$good"
+	else
+		st_check "$what: $count x $pkt reached no sink ($detail)" test -n "$good"
+	fi
+	local replies errors
+	replies=$(sed -n 's/.*replies=\([0-9]*\).*/\1/p' <<<"$out")
+	errors=$(sed -n 's/.*errors=\([^ ]*\).*/\1/p' <<<"$out")
+	case $kind in
+	unreachable | prohibit)
+		# Some, not all: the kernel rate-limits its errors per source (IPv4: a burst of 5,
+		# then one a second, net.ipv4.route.error_cost/error_burst, not per namespace).
+		st_check "$what: the client got ICMP $icmp errors from the router, and no other ($out)" \
+			test "${errors%:*}" = "${ST_ROUTER_ADDR[$fam]}/$icmp" -a "${errors##*:}" -ge 1
+		;;
+	drop)
+		st_check "$what: the client got no ICMP error ($out)" test "$errors" = none
+		;;
+	local | anycast)
+		if [[ -n $answered ]]; then
+			st_check "$what: the router itself answered all $count echo requests ($out)" \
+				test "$replies" = "$count"
+		fi
+		;;
+	esac
+	st_flow_counter "$what" "$counter" "$count" "$st0" "$st1" "$([[ -n $sink ]] && echo 1)"
+}
+
+# st_flow_counter WHAT COUNTER N "BEFORE" "AFTER" FORWARDS: COUNTER grew by >= N; when the kernel
+# does not forward (FORWARDS empty), "forwarded" did not grow at all.
+st_flow_counter() {
+	local what=$1 counter=$2 n=$3 st0=$4 st1=$5 forwards=$6 d fwd delta
+	if [[ $ST_KERNEL_ONLY == 1 ]]; then
+		st_skip "$what: steerctl counter $counter (ST_KERNEL_ONLY=1)"
+		return 0
+	fi
+	delta=$(st_stats_delta "$st0" "$st1")
+	if [[ $counter == any ]]; then
+		st_note "$what: counters $delta"
+		return 0
+	fi
+	d=$(($(st_stat_of "$st1" "$counter") - $(st_stat_of "$st0" "$counter")))
+	fwd=$(($(st_stat_of "$st1" forwarded) - $(st_stat_of "$st0" forwarded)))
+	if [[ -n $forwards || $counter == forwarded ]]; then
+		st_check "$what: steerctl $counter +$d >= $n ($delta)" test "$d" -ge "$n"
+	else
+		st_check "$what: steerctl $counter +$d >= $n, forwarded +0 ($delta)" \
+			test "$d" -ge "$n" -a "$fwd" -eq 0
+	fi
+}
+
+# st_multipath FAM WHAT FLOWS PER "DEV DEV..." [dst=A]: FLOWS UDP flows (source ports
+# 30000...), PER packets each, sent twice. Checks that the kernel sends every flow out one of
+# DEVS; that every flow's packets all reached one sink (the same in both rounds), behind one
+# of DEVS, with TTL 63; that every one of DEVS got at least FLOWS/8 flows (when FLOWS > 1);
+# and that steerctl's "forwarded" grew by all of them. How many flows took the kernel's own
+# choice is shown.
+st_multipath() {
+	local fam=$1 what=$2 flows=$3 per=$4 devs=$5 dst=${ST_INTERNET[$1]} kv
+	shift 5
+	for kv in "$@"; do
+		case $kv in
+		dst=*) dst=${kv#*=} ;;
+		*) st_die "st_multipath: unknown argument '$kv'" ;;
+		esac
+	done
+	local src=${ST_CLIENT_ADDR[$fam]} p v get kernel="" kbad=0 klist=""
+	local -A kused=()
+	for ((p = 30000; p < 30000 + flows; p++)); do
+		mapfile -t get < <(st_route_get_args "$fam" udp "$src" "$dst" 0 "$p" 4000)
+		v=$(st_kernel_verdict "$fam" "${get[@]}")
+		kernel+="$p=$v "
+		[[ " $devs " == *" $v "* ]] || kbad=$((kbad + 1))
+		kused[$v]=$((${kused[$v]:-0} + 1))
+	done
+	for v in "${!kused[@]}"; do klist+="$v:${kused[$v]} "; done
+	st_check "$what: the kernel sends each of $flows flows out one of $devs (${klist% })" \
+		test "$kbad" -eq 0
+	local tag1 tag2 st0 st1 i total=$((flows * per)) got
+	st_new_tag
+	tag1=$ST_TAG
+	st_new_tag
+	tag2=$ST_TAG
+	st0=$(st_stats)
+	st_send "$fam" udp "$src" "$dst" 0 "30000-$((30000 + flows - 1))" 4000 "$per" "$tag1" 0 0 \
+		>/dev/null || true
+	st_send "$fam" udp "$src" "$dst" 0 "30000-$((30000 + flows - 1))" 4000 "$per" "$tag2" 0 0 \
+		>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		got=$(cat "${ST_SINKS[@]/#/$ST_TMP/capture-}" | awk -v a="$tag1" -v b="$tag2" \
+			'$1 == a || $1 == b { n++ } END { print n + 0 }')
+		((got >= 2 * total)) && break
+		sleep 0.01
+	done
+	sleep 0.02
+	st1=$(st_stats)
+	local files=() ns
+	for ns in "${ST_SINKS[@]}"; do files+=("${ST_UPLINK_OF[$ns]}=$ST_TMP/capture-$ns"); done
+	local res
+	res=$("$ST_PY" - "$tag1" "$tag2" "$per" "$flows" "$devs" "$kernel" "${files[@]}" <<'EOF'
+import sys
+tag1, tag2, per, flows, devs, kernel = sys.argv[1:7]
+per, flows, devs = int(per), int(flows), devs.split()
+kernel = dict(kv.split("=", 1) for kv in kernel.split())
+seen = {}          # (tag, sport) -> {dev: count}
+ttls = set()
+for arg in sys.argv[7:]:
+    dev, path = arg.split("=", 1)
+    for line in open(path):
+        f = line.split()
+        if len(f) == 5 and f[0] in (tag1, tag2):
+            d = seen.setdefault((f[0], f[3]), {})
+            d[dev] = d.get(dev, 0) + 1
+            ttls.add(f[2])
+split = lost = moved = outside = agree = 0
+used = {}
+for p in range(30000, 30000 + flows):
+    where = []
+    for tag in (tag1, tag2):
+        d = seen.get((tag, str(p)), {})
+        if len(d) > 1:
+            split += 1
+        elif not d or sum(d.values()) != per:
+            lost += 1
+        where.append(next(iter(d)) if d else None)
+    if where[0] != where[1]:
+        moved += 1
+    dev = where[0]
+    if dev is not None:
+        used[dev] = used.get(dev, 0) + 1
+        if dev not in devs:
+            outside += 1
+        if kernel.get(str(p)) == dev:
+            agree += 1
+least = min(used.get(d, 0) for d in devs)
+print("split=%d lost=%d moved=%d outside=%d least=%d agree=%d ttl=%s used=%s" % (
+    split, lost, moved, outside, least, agree, ",".join(sorted(ttls)) or "none",
+    ",".join("%s:%d" % kv for kv in sorted(used.items())) or "none"))
+EOF
+	) || res="analysis failed"
+	local split lost moved outside least agree ttl
+	for kv in $res; do
+		case $kv in
+		split=*) split=${kv#*=} ;; lost=*) lost=${kv#*=} ;; moved=*) moved=${kv#*=} ;;
+		outside=*) outside=${kv#*=} ;; least=*) least=${kv#*=} ;; agree=*) agree=${kv#*=} ;;
+		ttl=*) ttl=${kv#*=} ;;
+		esac
+	done
+	st_check "$what: every flow's packets reached exactly one sink, all of them, TTL 63 ($res)" \
+		test "${split:-x}" = 0 -a "${lost:-x}" = 0 -a "${ttl:-x}" = 63
+	st_check "$what: each flow took the same sink in both rounds (moved=${moved:-?})" \
+		test "${moved:-x}" = 0
+	st_check "$what: only the route's next hops $devs were used (outside=${outside:-?})" \
+		test "${outside:-x}" = 0
+	if ((flows > 1)); then
+		st_check "$what: the flows spread over all of $devs (least used got ${least:-?} of $flows)" \
+			test "${least:-0}" -ge $((flows / 8))
+	fi
+	st_note "$what: $agree of $flows flows took the next hop the kernel's own hash picks"
+	st_flow_counter "$what" forwarded $((2 * total)) "$st0" "$st1" 1
+}
+
+# st_sync_wait GENERATION: after a change, wait until steerd has applied a newer generation and
+# stopped applying (the same one for 100 ms), at most 2 s. Nothing in kernel-only mode.
+st_sync_wait() {
+	[[ $ST_KERNEL_ONLY == 1 ]] && return 0
+	local g0=$1 g="" last="" t0 tc
+	t0=$(st_now)
+	tc=$t0
+	while (($(st_ms_since "$t0") < 2000)); do
+		g=$(st_generation)
+		if [[ $g != "$last" ]]; then
+			tc=$(st_now)
+			last=$g
+		elif [[ -n $g && $g != "$g0" ]] && (($(st_ms_since "$tc") >= 100)); then
+			return 0
+		fi
+		sleep 0.02
+	done
+	st_note "steerd: no new map generation settled within 2 s (was $g0, now ${g:-?})"
+}
+
+# st_policy_add FAM <<EOF ... EOF: `ip -batch` lines ("rule add ...", "route add ...") run on the
+# router in that family; each added rule or route is remembered for st_policy_reset. Waits
+# for steerd to apply the change.
+st_policy_add() {
+	local g0
+	g0=$(st_generation)
+	st_policy_run_ "$1" "$(cat)"
+	st_sync_wait "$g0"
+}
+
+# st_policy_reset: remove what st_policy_add added, newest first; waits for steerd.
+st_policy_reset() {
+	local g0
+	((${#ST_UNDO[@]})) || return 0
+	g0=$(st_generation)
+	st_policy_undo_
+	st_sync_wait "$g0"
+}
+
+# st_policy FAM WHAT <<EOF ... EOF: a note, then st_policy_reset and st_policy_add in one go.
+st_policy() {
+	local fam=$1 lines g0
+	lines=$(cat)
+	st_note "$2: $(tr -s ' ' <<<"$lines" | paste -sd ';' | sed 's/;/; /g')"
+	g0=$(st_generation)
+	st_policy_undo_
+	st_policy_run_ "$fam" "$lines"
+	st_sync_wait "$g0"
+}
+
+st_policy_run_() {
+	local fam=$1 lines=$2 line out
+	[[ $ST_VERBOSE == 1 ]] && while IFS= read -r line; do echo "+ ip -$fam $line"; done <<<"$lines" >&2
+	if ! out=$(ip -n "$NS_ROUTER" "-$fam" -batch - <<<"$lines" 2>&1); then
+		st_not_ok "configure the router: $(tr '\n' ' ' <<<"$out")"
+	fi
+	while IFS= read -r line; do
+		[[ $line =~ ^[[:space:]]*(rule|route)\ (add|append)\ (.*)$ ]] &&
+			ST_UNDO+=("$fam ${BASH_REMATCH[1]} del ${BASH_REMATCH[3]}")
+	done <<<"$lines"
+	return 0
+}
+
+st_policy_undo_() {
+	local i fam
+	for ((i = ${#ST_UNDO[@]} - 1; i >= 0; i--)); do
+		fam=${ST_UNDO[i]%% *}
+		# shellcheck disable=SC2086 # the command's words
+		ip -n "$NS_ROUTER" "-$fam" ${ST_UNDO[i]#* } 2>/dev/null || true
+	done
+	ST_UNDO=()
+}
+
 # ---- the python helper: ICMP echo sender and sniffer over raw sockets ----------------------
 
 st_write_tool() {
 	cat >"$ST_TMP/sttool.py" <<'EOF'
 # ping FAM SRC DST COUNT INTERVAL TTL WAIT -> prints "sent received ttl:n,..." ; exit 1 if any lost
 # sniff FAM DST OUTFILE                -> until SIGTERM, writes "count ttl:n,..." of echo requests
+# send FAM PROTO SRC DST TOS SPORTS DPORT COUNT TAG WAIT WANT
+#                                      -> tagged udp/tcp(SYN)/icmp(echo) packets, COUNT per source
+#                                         port of SPORTS ("P" or "P-Q"); prints
+#                                         "sent=N replies=R errors=SRC/TYPE/CODE:n,..."
+# capture IFNAME OUTFILE               -> until SIGTERM, appends "TAG PROTO TTL SPORT DPORT" for
+#                                         every tagged packet received on IFNAME
 import os, select, signal, socket, struct, sys, time
 
 def csum(b):
@@ -687,9 +1114,132 @@ def sniff(fam, dst, out):
     os.rename(out + ".tmp", out)
     return 0
 
+MAGIC = b"STEERTAG"
+
+def l4sum(fam, src, dst, proto, seg):
+    if fam == "4":
+        ph = socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst) + \
+            struct.pack("!BBH", 0, proto, len(seg))
+    else:
+        ph = socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) + \
+            struct.pack("!I3xB", len(seg), proto)
+    return csum(ph + seg)
+
+def send(fam, proto, src, dst, tos, sports, dport, count, tag, wait, want):
+    af = socket.AF_INET if fam == "4" else socket.AF_INET6
+    lo, _, hi = sports.partition("-")
+    lo, hi = int(lo), int(hi or lo)
+    payload = (MAGIC + tag.encode()).ljust(32, b".")
+    # Everything ICMP that comes back: errors quoting our packets, echo replies.
+    r = open_raw(fam)
+    if proto == "udp":
+        s = None
+    elif proto == "tcp":
+        s = socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    else:
+        s = open_raw(fam)
+    def setup(sock):
+        if fam == "4":
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
+        else:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 64)
+    if s is not None:
+        setup(s)
+        s.bind((src, 0))
+    replies, errors, sent = 0, {}, 0
+    def drain(until):
+        nonlocal replies
+        while True:
+            left = until - time.monotonic()
+            if left <= 0 or (want and replies + sum(errors.values()) >= want):
+                return
+            if not select.select([r], [], [], left)[0]:
+                return
+            if fam == "4":
+                data, addr = r.recvfrom(65535)
+                ihl = (data[0] & 15) * 4
+                data = data[ihl:]
+                errtypes, rep = (3, 4, 5, 11, 12), 0
+            else:
+                data, addr = r.recvfrom(65535)
+                errtypes, rep = (1, 2, 3, 4), 129
+            if len(data) < 8 or MAGIC + tag.encode() not in data:
+                continue
+            if data[0] == rep:
+                replies += 1
+            elif data[0] in errtypes:
+                k = "%s/%d/%d" % (addr[0], data[0], data[1])
+                errors[k] = errors.get(k, 0) + 1
+    for port in range(lo, hi + 1):
+        if proto == "udp":
+            u = socket.socket(af, socket.SOCK_DGRAM)
+            u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            setup(u)
+            u.bind((src, port))
+        for seq in range(count):
+            if proto == "udp":
+                u.sendto(payload, (dst, dport))
+            elif proto == "tcp":
+                hdr = struct.pack("!HHIIBBHHH", port, dport, 1000 + seq, 0, 5 << 4, 0x02, 65535, 0, 0)
+                c = l4sum(fam, src, dst, socket.IPPROTO_TCP, hdr + payload)
+                hdr = hdr[:16] + struct.pack("!H", c) + hdr[18:]
+                s.sendto(hdr + payload, (dst, 0))
+            else:
+                req = 8 if fam == "4" else 128
+                hdr = struct.pack("!BBHHH", req, 0, 0, port, seq)
+                if fam == "4":
+                    hdr = struct.pack("!BBHHH", req, 0, csum(hdr + payload), port, seq)
+                s.sendto(hdr + payload, (dst, 0))  # the kernel sums ICMPv6 itself
+            sent += 1
+            drain(time.monotonic())
+        if proto == "udp":
+            u.close()
+    drain(time.monotonic() + wait)
+    print("sent=%d replies=%d errors=%s" % (sent, replies,
+          ",".join("%s:%d" % kv for kv in sorted(errors.items())) or "none"))
+    return 0
+
+def capture(ifname, out):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))  # ETH_P_ALL
+    s.bind((ifname, 3))
+    f = open(out, "a", buffering=1)
+    open(out + ".ready", "w").close()
+    parent = os.getppid()
+    while True:
+        if not select.select([s], [], [], 0.5)[0]:
+            if os.getppid() != parent:  # the test is gone: so are we
+                return 0
+            continue
+        data, addr = s.recvfrom(65535)
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        i = data.find(MAGIC)
+        if i < 0 or len(data) < 40:
+            continue
+        tag = data[i + len(MAGIC):i + len(MAGIC) + 8].decode(errors="replace")
+        if data[0] >> 4 == 4:
+            proto, ttl, l4 = data[9], data[8], data[(data[0] & 15) * 4:]
+        else:
+            proto, ttl, l4 = data[6], data[7], data[40:]
+        sport = dport = 0
+        if proto in (6, 17) and len(l4) >= 4:
+            sport, dport = struct.unpack("!HH", l4[:4])
+        elif proto in (1, 58) and len(l4) >= 6 and l4[0] in (8, 128):
+            sport = struct.unpack("!H", l4[4:6])[0]
+        else:
+            continue  # not one of ours: an ICMP error or echo reply quoting it
+        f.write("%s %d %d %d %d\n" % (tag, proto, ttl, sport, dport))
+
 a = sys.argv
 if a[1] == "ping":
     sys.exit(ping(a[2], a[3], a[4], int(a[5]), float(a[6]), int(a[7]), float(a[8])))
+if a[1] == "send":
+    sys.exit(send(a[2], a[3], a[4], a[5], int(a[6], 0), a[7], int(a[8]), int(a[9]), a[10],
+                  float(a[11]), int(a[12])))
+if a[1] == "capture":
+    sys.exit(capture(a[2], a[3]))
 sys.exit(sniff(a[2], a[3], a[4]))
 EOF
 }
