@@ -48,7 +48,9 @@ struct steer_rule_list {
 enum steer_rule_action {
 	STEER_RULE_LOOKUP      = 1,	/* look up `table`; a miss or a throw continues */
 	STEER_RULE_PUNT        = 2,	/* matches on what TC cannot see: hand to the kernel */
-	STEER_RULE_GOTO        = 3,	/* continue at the first rule with priority >= goto */
+	STEER_RULE_GOTO        = 3,	/* continue at the first rule with priority >= goto_priority
+					 * (the compiler makes a goto to a priority no rule
+					 * has a nop, as the kernel treats it) */
 	STEER_RULE_NOP         = 4,
 	STEER_RULE_BLACKHOLE   = 5,	/* silent drop */
 	STEER_RULE_UNREACHABLE = 6,	/* the kernel answers with ICMP: punt */
