@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <linux/if_link.h>
 #include <net/if.h>
@@ -75,7 +76,8 @@ static void drop_incompatible_pin(struct bpf_map *map, const char *path)
 	close(fd);
 }
 
-int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode)
+int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
+		const struct attach_limits *lim)
 {
 	char path[PATH_MAX];
 	struct bpf_map *map;
@@ -96,6 +98,9 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode)
 	bpf_object__for_each_map(map, a->skel->obj) {
 		if (bpf_map__is_internal(map))	/* .rodata: per load, never shared */
 			continue;
+		for (int i = 0; lim && i < lim->n; i++)
+			if (!strcmp(lim->names[i], bpf_map__name(map)) && lim->sizes[i])
+				bpf_map__set_max_entries(map, lim->sizes[i]);
 		r = pin_path(path, sizeof(path), pin_dir, bpf_map__name(map));
 		if (r < 0)
 			goto fail;
@@ -139,6 +144,7 @@ void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds)
 		.links = bpf_map__fd(skel->maps.steer_links),
 		.vlans = bpf_map__fd(skel->maps.steer_vlans),
 		.state = bpf_map__fd(skel->maps.steer_state),
+		.agent = bpf_map__fd(skel->maps.steer_agent),
 	};
 }
 
@@ -215,6 +221,50 @@ int attach_iface(struct attach *a, int ifindex, const char *ifname)
 	if (r < 0)
 		log_err("%s: cannot attach with TCX: %s", ifname, strerror(-r));
 	return r;
+}
+
+void attach_capacity(const struct attach *a, struct image_limits *lim)
+{
+	*lim = (struct image_limits){
+		.srcs = bpf_map__max_entries(a->skel->maps.steer_src),
+		.rules = bpf_map__max_entries(a->skel->maps.steer_rules),
+		.routes = bpf_map__max_entries(a->skel->maps.steer_routes),
+		.nhs = bpf_map__max_entries(a->skel->maps.steer_nexthops),
+		.groups = bpf_map__max_entries(a->skel->maps.steer_groups),
+		.links = bpf_map__max_entries(a->skel->maps.steer_links),
+		.vlans = bpf_map__max_entries(a->skel->maps.steer_vlans),
+	};
+	/* Rule ids live in [1, max): one slot is never used. */
+	if (lim->rules)
+		lim->rules--;
+}
+
+int attach_open_pins(const char *pin_dir, struct sync_fds *fds)
+{
+	static const struct { const char *name; size_t off; } maps[] = {
+		{ STEER_MAP_SRC, offsetof(struct sync_fds, src) },
+		{ STEER_MAP_RULES, offsetof(struct sync_fds, rules) },
+		{ STEER_MAP_HITS, offsetof(struct sync_fds, hits) },
+		{ STEER_MAP_ROUTES, offsetof(struct sync_fds, routes) },
+		{ STEER_MAP_NH, offsetof(struct sync_fds, nhs) },
+		{ STEER_MAP_GROUPS, offsetof(struct sync_fds, groups) },
+		{ STEER_MAP_LINKS, offsetof(struct sync_fds, links) },
+		{ STEER_MAP_VLANS, offsetof(struct sync_fds, vlans) },
+		{ STEER_MAP_STATE, offsetof(struct sync_fds, state) },
+		{ STEER_MAP_AGENT, offsetof(struct sync_fds, agent) },
+	};
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		int fd;
+
+		if (pin_path(path, sizeof(path), pin_dir, maps[i].name) < 0 || (fd = bpf_obj_get(path)) < 0) {
+			log_err("cannot open %s/%s: %m", pin_dir, maps[i].name);
+			return -errno;
+		}
+		*(int *)((char *)fds + maps[i].off) = fd;
+	}
+	return 0;
 }
 
 void attach_close(struct attach *a)

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "sync.h"
 
@@ -20,7 +21,19 @@ struct attach {
 	bool tcx_missing;	/* learnt at the first attach in auto mode */
 };
 
-int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode);
+/* Map sizes by map name ("steer_routes", ...); 0 keeps the built-in size. */
+struct attach_limits {
+	const char *names[16];
+	uint32_t sizes[16];
+	int n;
+};
+
+int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
+		const struct attach_limits *lim);
+/* The sizes the loaded maps really have. */
+void attach_capacity(const struct attach *a, struct image_limits *lim);
+/* Open the pinned maps of a running (or stopped) steerd, read-only use. */
+int attach_open_pins(const char *pin_dir, struct sync_fds *fds);
 void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds);
 /* Attach the program at ingress of one interface; replaces a previous steer program there. */
 int attach_iface(struct attach *a, int ifindex, const char *ifname);

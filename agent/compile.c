@@ -720,3 +720,133 @@ void image_free(struct image *img)
 	free(img->vlans);
 	*img = (struct image){};
 }
+
+/* ---- capacity ---- */
+
+struct table_size {
+	uint32_t table;
+	uint8_t family;
+	size_t n;
+};
+
+static int cmp_table_size_desc(const void *a, const void *b)
+{
+	const struct table_size *x = a, *y = b;
+
+	return x->n < y->n ? 1 : x->n > y->n ? -1 : 0;
+}
+
+static bool collapsed(const struct table_size *ts, size_t k, uint32_t table, uint8_t family)
+{
+	for (size_t i = 0; i < k; i++)
+		if (ts[i].table == table && ts[i].family == family)
+			return true;
+	return false;
+}
+
+/* Replace the biggest tables by a single punting /0 until the routes fit. */
+static size_t fit_routes(struct image *img, size_t limit)
+{
+	struct table_size *ts = calloc(img->nroutes + 1, sizeof(*ts));
+	size_t nts = 0, k = 0, total = img->nroutes, out = 0, given = 0;
+
+	if (!ts)
+		return 0;
+	for (size_t i = 0; i < img->nroutes; i++) {
+		const struct steer_route_key *key = &img->routes[i].key;
+
+		if (nts && ts[nts - 1].table == key->table && ts[nts - 1].family == key->family)
+			ts[nts - 1].n++;
+		else
+			ts[nts++] = (struct table_size){ key->table, key->family, 1 };
+	}
+	qsort(ts, nts, sizeof(*ts), cmp_table_size_desc);
+	while (total > limit && k < nts) {
+		total -= ts[k].n - 1;
+		k++;
+	}
+	for (size_t i = 0; i < img->nroutes; i++) {
+		struct image_route *ir = &img->routes[i];
+
+		if (!collapsed(ts, k, ir->key.table, ir->key.family)) {
+			img->routes[out++] = *ir;
+			continue;
+		}
+		if (ir->val.dst_len == 0 && !memcmp(ir->key.addr, (uint8_t[16]){}, 16)) {
+			ir->val = (struct steer_route){ .type = STEER_RT_PUNT };
+			img->routes[out++] = *ir;
+			continue;
+		}
+		given++;
+	}
+	/* A collapsed table without a /0 of its own gets one. */
+	for (size_t t = 0; t < k; t++) {
+		bool has = false;
+
+		for (size_t i = 0; i < out; i++)
+			if (img->routes[i].key.table == ts[t].table && img->routes[i].key.family == ts[t].family &&
+			    img->routes[i].key.prefixlen == STEER_ROUTE_KEY_BITS(0))
+				has = true;
+		if (!has && out < img->nroutes) {
+			img->routes[out++] = (struct image_route){
+				.key = { .prefixlen = STEER_ROUTE_KEY_BITS(0), .table = ts[t].table,
+					 .family = ts[t].family },
+				.val = { .type = STEER_RT_PUNT },
+			};
+			given--;
+		}
+	}
+	img->nroutes = out;
+	qsort(img->routes, img->nroutes, sizeof(*img->routes), cmp_route);
+	free(ts);
+	return given;
+}
+
+size_t image_fit(struct image *img, const struct image_limits *lim)
+{
+	size_t given = 0;
+
+	if (img->nnhs > lim->nhs || img->ngroups > lim->groups) {
+		/* Which routes to keep is a choice we do not make: all of them punt. */
+		for (size_t i = 0; i < img->nroutes; i++)
+			if (img->routes[i].val.type == STEER_RT_FORWARD ||
+			    img->routes[i].val.type == STEER_RT_MULTIPATH) {
+				img->routes[i].val = (struct steer_route){ .type = STEER_RT_PUNT,
+									   .dst_len = img->routes[i].val.dst_len };
+				given++;
+			}
+		given += img->nnhs + img->ngroups;
+		img->nnhs = img->ngroups = 0;
+	}
+	if (img->nroutes > lim->routes)
+		given += fit_routes(img, lim->routes);
+	if (img->nsrcs > lim->srcs || img->nrules > lim->rules) {
+		/* Keep the two /0 lists, each down to the marker that punts. */
+		size_t out = 0, cut = img->nrules ? img->nrules - 1 : 0;
+
+		for (size_t i = 0; i < img->nsrcs; i++) {
+			if (img->srcs[i].key.prefixlen != STEER_SRC_KEY_BITS(0)) {
+				given++;
+				continue;
+			}
+			img->srcs[i].val.count = 1;
+			img->srcs[i].val.ids[0] = (uint32_t)cut;
+			img->srcs[out++] = img->srcs[i];
+		}
+		given += img->nrules - 1;
+		img->rules[0] = img->rules[cut];
+		for (size_t i = 0; i < out; i++)
+			img->srcs[i].val.ids[0] = 0;
+		img->nrules = 1;
+		img->nsrcs = out;
+	}
+	if (img->nlinks > lim->links) {
+		given += img->nlinks - lim->links;
+		img->nlinks = lim->links;	/* unknown links punt, in and out */
+	}
+	if (img->nvlans > lim->vlans) {
+		given += img->nvlans - lim->vlans;
+		img->nvlans = lim->vlans;
+	}
+	return given;
+}

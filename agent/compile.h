@@ -57,6 +57,17 @@ const char *compile_rule_punt_reason(const struct model_rule_key *k);
 const char *compile_route_punt_reason(const struct model_route *r);
 
 int compile_image(const struct model *m, struct image *out);	/* 0 or -ENOMEM */
+
+/* Map capacities. */
+struct image_limits {
+	size_t srcs, rules, routes, nhs, groups, links, vlans;
+};
+
+/* Make an image fit the maps without ever forwarding wrongly: a whole table that does not
+ * fit becomes one punt entry per family, next hops that do not fit turn their routes into
+ * punts, rule lists that do not fit leave only a punting list per family. Returns how many
+ * entries were given up (0 when everything fits). */
+size_t image_fit(struct image *img, const struct image_limits *lim);
 void image_free(struct image *img);
 
 #endif

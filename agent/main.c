@@ -1,14 +1,17 @@
 /* steerd: mirror the kernel's policy routing into the steer datapath. A thin main: parse
- * the command line, then run the single event loop over netlink and signals. */
+ * the command line, then run the single event loop over netlink, timers and signals. */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attach.h"
@@ -17,8 +20,11 @@
 #include "model.h"
 #include "nl.h"
 #include "sync.h"
+#include "verify.h"
 
 #define DEFAULT_RCVBUF (8 << 20)
+#define DEFAULT_STALE_AFTER 10.0
+#define DEFAULT_RECONCILE 300.0
 #define MAX_ATTACH 64
 
 struct iface {
@@ -32,7 +38,9 @@ struct options {
 	const char *pin_dir;
 	int rcvbuf;
 	enum attach_mode mode;
-	bool cleanup;
+	double stale_after, reconcile;	/* seconds; 0 disables */
+	struct attach_limits limits;
+	bool cleanup, verify;
 };
 
 struct daemon {
@@ -41,36 +49,93 @@ struct daemon {
 	struct intake nl;
 	struct attach bpf;
 	struct sync sync;
+	struct image_limits capacity;
+	struct steer_agent_stats stats;
 	bool first_sync_done;
-	size_t last_truncated;
+	bool reconciling;	/* a periodic full re-read is in flight */
+	size_t last_truncated, last_given;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: steerd [OPTIONS]\n"
+		"       steerd --verify [--pin-dir DIR]\n"
+		"       steerd --cleanup [--pin-dir DIR]\n"
 		"Mirror the kernel's policy routing (ip rule, ip route) into steer's BPF fast path.\n\n"
-		"  -a, --attach IFACE        attach at ingress of IFACE (repeatable; waits for it)\n"
-		"  -p, --pin-dir DIR         where maps, program and links are pinned\n"
-		"                            (default " STEER_PIN_DIR_DEFAULT ")\n"
-		"  -l, --log-level LEVEL     err, warning, notice, info (default) or debug\n"
-		"      --netlink-rcvbuf N    netlink receive buffer in bytes (default %d)\n"
-		"      --attach-mode MODE    auto (default), tcx or clsact\n"
-		"      --cleanup             detach the program, remove the pins, and exit\n"
-		"  -h, --help                show this help\n"
-		"      --version             show the version\n",
-		DEFAULT_RCVBUF);
+		"  -a, --attach IFACE          attach at ingress of IFACE (repeatable; waits for it)\n"
+		"  -p, --pin-dir DIR           where maps, program and links are pinned\n"
+		"                              (default " STEER_PIN_DIR_DEFAULT ")\n"
+		"  -l, --log-level LEVEL       err, warning, notice, info (default) or debug\n"
+		"      --netlink-rcvbuf N      netlink receive buffer in bytes (default %d)\n"
+		"      --stale-after SECONDS   the fast path punts everything when steerd's heartbeat\n"
+		"                              is older than this (default %g; 0: never)\n"
+		"      --reconcile-interval S  re-read the kernel and compare the maps every S seconds\n"
+		"                              (default %g; 0: never)\n"
+		"      --limit MAP=N           size of a map: src, rules, routes, nexthops, groups,\n"
+		"                              links, vlans (repeatable)\n"
+		"      --attach-mode MODE      auto (default), tcx or clsact\n"
+		"      --verify                compare the pinned maps with the kernel, exit 0 if equal\n"
+		"      --cleanup               detach the program, remove the pins, and exit\n"
+		"  -h, --help                  show this help\n"
+		"      --version               show the version\n",
+		DEFAULT_RCVBUF, DEFAULT_STALE_AFTER, DEFAULT_RECONCILE);
+}
+
+static int parse_seconds(const char *opt, const char *arg, double *out)
+{
+	char *end;
+	double v = strtod(arg, &end);
+
+	if (*end || end == arg || !(v >= 0) || v > 86400 * 365) {
+		fprintf(stderr, "steerd: %s wants seconds (0 or more), not '%s'\n", opt, arg);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_limit(const char *arg, struct attach_limits *lim)
+{
+	static const char *const known[] = { "src", "rules", "routes", "nexthops", "groups", "links", "vlans" };
+	static char names[16][24];
+	const char *eq = strchr(arg, '=');
+	char *end;
+	unsigned long v;
+
+	if (!eq || lim->n == 16)
+		goto bad;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (strlen(known[i]) != (size_t)(eq - arg) || strncmp(arg, known[i], (size_t)(eq - arg)))
+			continue;
+		v = strtoul(eq + 1, &end, 10);
+		if (*end || end == eq + 1 || v < 2 || v > (1ul << 24))
+			goto bad;
+		snprintf(names[lim->n], sizeof(names[lim->n]), "steer_%s", known[i]);
+		lim->names[lim->n] = names[lim->n];
+		lim->sizes[lim->n++] = (uint32_t)v;
+		return 0;
+	}
+bad:
+	fprintf(stderr, "steerd: --limit wants MAP=N with MAP one of src, rules, routes, nexthops, "
+			"groups, links, vlans and N from 2 to 16777216, not '%s'\n", arg);
+	return -EINVAL;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_RCVBUF = 256, OPT_MODE, OPT_CLEANUP, OPT_VERSION };
+	enum { OPT_RCVBUF = 256, OPT_MODE, OPT_CLEANUP, OPT_VERSION, OPT_STALE, OPT_RECONCILE,
+	       OPT_LIMIT, OPT_VERIFY };
 	static const struct option longopts[] = {
 		{ "attach", required_argument, NULL, 'a' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "netlink-rcvbuf", required_argument, NULL, OPT_RCVBUF },
+		{ "stale-after", required_argument, NULL, OPT_STALE },
+		{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "attach-mode", required_argument, NULL, OPT_MODE },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
 		{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -80,7 +145,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 	char *end;
 	long v;
 
-	*o = (struct options){ .pin_dir = STEER_PIN_DIR_DEFAULT, .rcvbuf = DEFAULT_RCVBUF };
+	*o = (struct options){ .pin_dir = STEER_PIN_DIR_DEFAULT, .rcvbuf = DEFAULT_RCVBUF,
+			       .stale_after = DEFAULT_STALE_AFTER, .reconcile = DEFAULT_RECONCILE };
 	while ((c = getopt_long(argc, argv, "a:p:l:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -109,6 +175,18 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			o->rcvbuf = (int)v;
 			break;
+		case OPT_STALE:
+			if (parse_seconds("--stale-after", optarg, &o->stale_after) < 0)
+				return -EINVAL;
+			break;
+		case OPT_RECONCILE:
+			if (parse_seconds("--reconcile-interval", optarg, &o->reconcile) < 0)
+				return -EINVAL;
+			break;
+		case OPT_LIMIT:
+			if (parse_limit(optarg, &o->limits) < 0)
+				return -EINVAL;
+			break;
 		case OPT_MODE:
 			if (!strcmp(optarg, "auto"))
 				o->mode = ATTACH_AUTO;
@@ -120,6 +198,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 				fprintf(stderr, "steerd: --attach-mode is auto, tcx or clsact\n");
 				return -EINVAL;
 			}
+			break;
+		case OPT_VERIFY:
+			o->verify = true;
 			break;
 		case OPT_CLEANUP:
 			o->cleanup = true;
@@ -142,6 +223,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* Attach to every named interface that exists now and is not attached yet; forget the
  * attachment of one that went away (its TCX link died with it). */
 static void reconcile_attachments(struct daemon *d)
@@ -161,6 +250,21 @@ static void reconcile_attachments(struct daemon *d)
 	}
 }
 
+static void publish_stats(struct daemon *d)
+{
+	const struct intake_stats *n = &d->nl.stats;
+
+	d->stats.netlink_messages = n->messages;
+	d->stats.foreign_messages = n->foreign;
+	d->stats.malformed_messages = n->malformed;
+	d->stats.overruns = n->enobufs;
+	d->stats.dump_restarts = n->dump_restarts;
+	d->stats.swept = n->swept;
+	d->stats.applies = d->sync.stats.applies;
+	d->stats.apply_failures = d->sync.stats.failures;
+	sync_write_agent_stats(&d->sync, &d->stats);
+}
+
 static void announce(struct daemon *d)
 {
 	char status[256];
@@ -174,6 +278,7 @@ static void announce(struct daemon *d)
 static int compile_and_apply(struct daemon *d)
 {
 	struct image img;
+	size_t given;
 	int r;
 
 	r = compile_image(&d->model, &img);
@@ -187,31 +292,127 @@ static int compile_and_apply(struct daemon *d)
 				    img.truncated_lists, STEER_MAX_RULES - 1);
 		d->last_truncated = img.truncated_lists;
 	}
+	given = image_fit(&img, &d->capacity);
+	if (given != d->last_given) {
+		if (given)
+			log_warning("the maps are too small for what the kernel holds: %zu entries left out, "
+				    "their traffic punts to the kernel (raise --limit)", given);
+		else if (d->last_given)
+			log_notice("everything fits the maps again");
+		d->last_given = given;
+	}
+	d->stats.overflow_punts = given;
 	r = sync_apply(&d->sync, &img);
 	if (r == 0) {
 		d->model.dirty = false;
 		r = sync_set_synced(&d->sync, true);	/* also publishes the new generation */
 		log_debug("applied generation %llu: %zu rule lists, %zu routes, %zu next hops",
 			  (unsigned long long)d->sync.generation, img.nsrcs, img.nroutes, img.nnhs);
+		if (d->reconciling) {
+			struct verify_report vr;
+
+			/* The maps must now say exactly what this image says; anything else was
+			 * changed behind our back (or by a bug): count it and rewrite it all. */
+			d->reconciling = false;
+			d->stats.reconciles++;
+			verify_maps(&d->sync.fd, &img, &vr);
+			if (vr.differences) {
+				d->stats.drift += vr.differences;
+				log_warning("reconcile: %zu of %zu map entries differed from the kernel; rewriting",
+					    vr.differences, vr.checked);
+				r = sync_forget(&d->sync);
+				r = r ?: sync_apply(&d->sync, &img);
+			} else {
+				log_debug("reconcile: %zu map entries match the kernel", vr.checked);
+			}
+		}
 	}
 	image_free(&img);
+	publish_stats(d);
 	return r;
+}
+
+static int arm_timer(int fd, double seconds)
+{
+	struct itimerspec its = {};
+
+	if (seconds > 0) {
+		its.it_value.tv_sec = (time_t)seconds;
+		its.it_value.tv_nsec = (long)((seconds - floor(seconds)) * 1e9);
+		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+			its.it_value.tv_nsec = 1;
+		its.it_interval = its.it_value;
+	}
+	return timerfd_settime(fd, 0, &its, NULL);
+}
+
+static void drain(int fd)
+{
+	uint64_t n;
+
+	while (read(fd, &n, sizeof(n)) == sizeof(n))
+		;
+}
+
+static int wait_dumps(struct intake *nl)
+{
+	while (!intake_idle(nl)) {
+		struct epoll_event ev;
+		int efd = epoll_create1(EPOLL_CLOEXEC), r;
+
+		ev = (struct epoll_event){ .events = EPOLLIN };
+		epoll_ctl(efd, EPOLL_CTL_ADD, nl->fd, &ev);
+		r = epoll_wait(efd, &ev, 1, 10000);
+		close(efd);
+		if (r <= 0)
+			return r < 0 ? -errno : -ETIMEDOUT;
+		r = intake_process(nl);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* steerd --verify: read the kernel once, compile, compare with the pinned maps. */
+static int verify_once(struct daemon *d)
+{
+	struct sync_fds fds;
+	struct verify_report vr;
+	struct image img;
+	int r;
+
+	r = attach_open_pins(d->opt.pin_dir, &fds);
+	r = r ?: intake_open(&d->nl, &d->model, d->opt.rcvbuf);
+	r = r ?: intake_request(&d->nl, INTAKE_DUMP_ALL);
+	r = r ?: wait_dumps(&d->nl);
+	r = r ?: compile_image(&d->model, &img);
+	if (r < 0)
+		return r;
+	verify_maps(&fds, &img, &vr);
+	image_free(&img);
+	printf("%zu map entries checked, %zu differ from the kernel\n", vr.checked, vr.differences);
+	return vr.differences ? 1 : 0;
 }
 
 static int run(struct daemon *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	double beat = d->opt.stale_after / 4;
+	int sfd = -1, efd = -1, hbfd = -1, rcfd = -1, r;
 	struct sync_fds fds;
 	sigset_t mask;
-	int sfd, efd, r;
 
-	r = attach_open(&d->bpf, d->opt.pin_dir, d->opt.mode);
+	r = attach_open(&d->bpf, d->opt.pin_dir, d->opt.mode, &d->opt.limits);
 	if (r < 0)
 		return r;
 	attach_skel_fds(d->bpf.skel, &fds);
+	attach_capacity(&d->bpf, &d->capacity);
+	/* Pins left by an earlier steerd keep forwarding (until its heartbeat goes stale) while
+	 * we read the kernel; our first apply then replaces every entry, make-before-break. */
 	r = sync_init(&d->sync, &fds);
-	/* Until our own first sync, whatever the pins hold is somebody else's picture. */
-	r = r ?: sync_set_synced(&d->sync, false);
+	d->sync.stale_after_ns = (uint64_t)(d->opt.stale_after * 1e9);
+	d->stats.pid = (uint64_t)getpid();
+	d->stats.started_ns = monotonic_ns();
 	r = r ?: intake_open(&d->nl, &d->model, d->opt.rcvbuf);
 	r = r ?: intake_request(&d->nl, INTAKE_DUMP_ALL);
 	if (r < 0)
@@ -224,28 +425,40 @@ static int run(struct daemon *d)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	efd = epoll_create1(EPOLL_CLOEXEC);
-	if (sfd < 0 || efd < 0)
-		return -errno;
-	ev.data.fd = d->nl.fd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, d->nl.fd, &ev);
-	ev.data.fd = sfd;
-	epoll_ctl(efd, EPOLL_CTL_ADD, sfd, &ev);
+	hbfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	rcfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sfd < 0 || efd < 0 || hbfd < 0 || rcfd < 0) {
+		r = -errno;
+		goto out;
+	}
+	/* The pulse comes a few times per deadline, so one late tick never trips it. */
+	arm_timer(hbfd, beat > 1.0 || beat <= 0 ? 1.0 : beat);
+	arm_timer(rcfd, d->opt.reconcile);
+	for (int fd_i = 0; fd_i < 4; fd_i++) {
+		int fd = (int[]){ d->nl.fd, sfd, hbfd, rcfd }[fd_i];
+
+		ev.data.fd = fd;
+		epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev);
+	}
 
 	for (;;) {
-		struct epoll_event evs[4];
-		int n = epoll_wait(efd, evs, 4, -1);
+		struct epoll_event evs[8];
+		int n = epoll_wait(efd, evs, 8, -1);
 
 		if (n < 0 && errno != EINTR) {
 			r = -errno;
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.fd == sfd) {
+			int fd = evs[i].data.fd;
+
+			if (fd == sfd) {
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP) {
 						log_info("SIGHUP: re-reading the kernel's state");
+						d->stats.resyncs++;
 						intake_request(&d->nl, INTAKE_DUMP_ALL);
 						continue;
 					}
@@ -255,16 +468,29 @@ static int run(struct daemon *d)
 					r = 0;
 					goto out;
 				}
-			} else if (evs[i].data.fd == d->nl.fd) {
+			} else if (fd == d->nl.fd) {
 				r = intake_process(&d->nl);
 				if (r < 0)
 					goto out;
+			} else if (fd == hbfd) {
+				drain(hbfd);
+				/* Only a steerd that has synced vouches for the maps. */
+				if (d->first_sync_done)
+					sync_heartbeat(&d->sync);
+				publish_stats(d);
+				sd_notify(0, "WATCHDOG=1");
+			} else if (fd == rcfd) {
+				drain(rcfd);
+				log_debug("reconcile: re-reading the kernel's state");
+				d->reconciling = true;
+				intake_request(&d->nl, INTAKE_DUMP_ALL);
 			}
 		}
+		d->stats.resyncs = d->nl.stats.resyncs + d->stats.reconciles;
 		if (!intake_idle(&d->nl))
 			continue;
 		reconcile_attachments(d);
-		if (d->first_sync_done && !d->model.dirty && d->sync.synced)
+		if (d->first_sync_done && !d->model.dirty && d->sync.synced && !d->reconciling)
 			continue;
 		if (compile_and_apply(d) < 0)
 			continue;	/* logged; the datapath punts until an apply succeeds */
@@ -277,10 +503,15 @@ static int run(struct daemon *d)
 		announce(d);
 	}
 out:
-	if (d->first_sync_done || d->sync.synced)
-		sync_set_synced(&d->sync, false);
-	close(sfd);
-	close(efd);
+	sync_set_synced(&d->sync, false);
+	if (sfd >= 0)
+		close(sfd);
+	if (efd >= 0)
+		close(efd);
+	if (hbfd >= 0)
+		close(hbfd);
+	if (rcfd >= 0)
+		close(rcfd);
 	return r;
 }
 
@@ -296,6 +527,14 @@ int main(int argc, char **argv)
 		return attach_cleanup(d.opt.pin_dir) < 0 ? 1 : 0;
 
 	model_init(&d.model);
+	if (d.opt.verify) {
+		r = verify_once(&d);
+		intake_close(&d.nl);
+		model_free(&d.model);
+		if (r < 0)
+			log_err("verify: %s", strerror(-r));
+		return r < 0 ? 2 : r;
+	}
 	r = run(&d);
 	intake_close(&d.nl);
 	sync_free(&d.sync);

@@ -252,9 +252,14 @@ int intake_process(struct intake *nl)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			if (errno == ENOBUFS) {
-				/* Events were dropped: our picture may be wrong anywhere. */
+				/* Events were dropped: our picture may be wrong anywhere. One full
+				 * re-read covers any number of overruns before it starts. */
 				nl->stats.enobufs++;
-				log_warning("netlink: receive buffer overrun, events lost; re-reading everything");
+				if ((nl->pending & INTAKE_DUMP_ALL) != INTAKE_DUMP_ALL)
+					nl->stats.resyncs++;
+				log_at(nl->stats.enobufs == 1 || nl->stats.enobufs % 100 == 0 ? LOG_WARNING : LOG_DEBUG,
+				       "netlink: receive buffer overrun (%llu so far), events lost; re-reading everything",
+				       (unsigned long long)nl->stats.enobufs);
 				nl->pending |= INTAKE_DUMP_ALL;
 				continue;
 			}

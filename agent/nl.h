@@ -20,7 +20,7 @@ enum intake_dump {
 #define INTAKE_DUMP_ROUTES ((1u << INTAKE_DUMP_ROUTE4) | (1u << INTAKE_DUMP_ROUTE6))
 
 struct intake_stats {
-	uint64_t messages, foreign, malformed, enobufs, dumps, dump_restarts, swept;
+	uint64_t messages, foreign, malformed, enobufs, resyncs, dumps, dump_restarts, swept;
 };
 
 struct intake {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -266,15 +267,11 @@ static void *idtab_records(const struct idtab *t, const void *vals, const uint32
 	return out;
 }
 
-int sync_init(struct sync *s, const struct sync_fds *fds)
+static int adopt(struct sync *s)
 {
 	struct image *a = &s->applied;
+	const struct sync_fds *fds = &s->fd;
 	int r;
-
-	*s = (struct sync){ .fd = *fds };
-	s->rules = (struct idtab){ "rule", fds->rules, sizeof(struct steer_rule), STEER_RULE_ENTRIES };
-	s->nhs = (struct idtab){ "next hop", fds->nhs, sizeof(struct steer_nexthop), UINT32_MAX };
-	s->groups = (struct idtab){ "group", fds->groups, sizeof(struct steer_group), UINT32_MAX };
 
 	r = adopt_keys(fds->src, sizeof(struct image_src), sizeof(struct steer_src_key),
 		       offsetof(struct image_src, val), sizeof(struct steer_rule_list), cmp_src,
@@ -291,12 +288,39 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 	r = r ?: idtab_adopt(&s->rules);
 	r = r ?: idtab_adopt(&s->nhs);
 	r = r ?: idtab_adopt(&s->groups);
+	return r;
+}
+
+int sync_init(struct sync *s, const struct sync_fds *fds)
+{
+	int r;
+
+	*s = (struct sync){ .fd = *fds };
+	s->rules = (struct idtab){ "rule", fds->rules, sizeof(struct steer_rule), STEER_RULE_ENTRIES };
+	s->nhs = (struct idtab){ "next hop", fds->nhs, sizeof(struct steer_nexthop), UINT32_MAX };
+	s->groups = (struct idtab){ "group", fds->groups, sizeof(struct steer_group), UINT32_MAX };
+	r = adopt(s);
 	if (r < 0)
 		return r;
-	if (a->nsrcs || a->nroutes || s->nhs.n)
+	if (s->applied.nsrcs || s->applied.nroutes || s->nhs.n)
 		log_info("sync: adopted %zu rule lists, %zu rules, %zu routes, %zu next hops from the pinned maps",
-			 a->nsrcs, s->rules.n, a->nroutes, s->nhs.n);
+			 s->applied.nsrcs, s->rules.n, s->applied.nroutes, s->nhs.n);
 	return 0;
+}
+
+int sync_forget(struct sync *s)
+{
+	free(s->applied.srcs);
+	free(s->applied.routes);
+	free(s->applied.links);
+	free(s->applied.vlans);
+	free(s->rules.recs);
+	free(s->nhs.recs);
+	free(s->groups.recs);
+	s->applied = (struct image){};
+	s->rules.recs = s->nhs.recs = s->groups.recs = NULL;
+	s->rules.n = s->nhs.n = s->groups.n = 0;
+	return adopt(s);
 }
 
 /* A fresh rule id starts counting hits from zero. */
@@ -447,11 +471,36 @@ out:
 	return r;
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int sync_heartbeat(struct sync *s)
+{
+	return sync_set_synced(s, s->synced);
+}
+
+int sync_write_agent_stats(struct sync *s, const struct steer_agent_stats *st)
+{
+	uint32_t zero = 0;
+
+	if (s->fd.agent < 0 || bpf_map_update_elem(s->fd.agent, &zero, st, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
 int sync_set_synced(struct sync *s, bool synced)
 {
 	struct steer_state st = { .synced = synced, .abi_version = STEER_ABI_VERSION,
-				  .generation = s->generation, .flags = s->state_flags };
+				  .generation = s->generation, .flags = s->state_flags,
+				  .stale_after_ns = s->stale_after_ns };
 	uint32_t zero = 0;
+
+	s->heartbeat_ns = st.heartbeat_ns = monotonic_ns();
 
 	if (bpf_map_update_elem(s->fd.state, &zero, &st, BPF_ANY) < 0) {
 		log_err("sync: cannot write the state map: %m");

@@ -12,7 +12,7 @@
 #include "compile.h"
 
 struct sync_fds {
-	int src, rules, hits, routes, nhs, groups, links, vlans, state;
+	int src, rules, hits, routes, nhs, groups, links, vlans, state, agent;
 };
 
 /* Content with stable ids: applied records are (id, value), sorted by id. */
@@ -36,6 +36,8 @@ struct sync {
 	struct idtab rules, nhs, groups;
 	uint64_t generation;
 	uint32_t state_flags;	/* of the last applied image */
+	uint64_t heartbeat_ns;	/* last pulse written, CLOCK_MONOTONIC */
+	uint64_t stale_after_ns;	/* 0: no deadline */
 	bool synced;		/* what the state map says */
 	bool failing;		/* the last apply failed: said once, not at every event */
 	struct sync_stats stats;
@@ -48,6 +50,12 @@ int sync_init(struct sync *s, const struct sync_fds *fds);
  * image could forward wrongly) and -errno is returned; a later apply may recover. */
 int sync_apply(struct sync *s, const struct image *img);
 int sync_set_synced(struct sync *s, bool synced);
+/* Forget what was applied and adopt what the maps hold instead: the next apply rewrites
+ * every entry and deletes whatever the maps hold beyond the image. */
+int sync_forget(struct sync *s);
+/* The agent's pulse: refreshes the heartbeat the datapath checks against its deadline. */
+int sync_heartbeat(struct sync *s);
+int sync_write_agent_stats(struct sync *s, const struct steer_agent_stats *st);
 void sync_free(struct sync *s);
 
 #endif

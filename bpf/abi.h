@@ -180,6 +180,29 @@ struct steer_state {
 	__u64 generation;	/* bumped at every applied sync */
 	__u32 flags;		/* enum steer_state_flags */
 	__u32 pad;
+	/* The agent's pulse, CLOCK_MONOTONIC (bpf_ktime_get_ns()). Older than stale_after_ns
+	 * (when that is not 0) and the program punts everything: an agent that stopped
+	 * following the kernel must not leave a fast path that follows the past. */
+	__u64 heartbeat_ns;
+	__u64 stale_after_ns;
+};
+
+/* What the agent has been through, for steerctl and tests; one entry, written by steerd. */
+struct steer_agent_stats {
+	__u64 netlink_messages;
+	__u64 foreign_messages;		/* not from the kernel: ignored */
+	__u64 malformed_messages;
+	__u64 overruns;			/* ENOBUFS: events lost */
+	__u64 resyncs;			/* full re-reads after an overrun, SIGHUP or reconcile */
+	__u64 dump_restarts;		/* dumps interrupted by a change */
+	__u64 swept;			/* objects gone without a notification */
+	__u64 reconciles;		/* periodic full comparisons */
+	__u64 drift;			/* map entries found differing from what was applied */
+	__u64 applies;
+	__u64 apply_failures;		/* a map write failed (full?): fast path punting */
+	__u64 overflow_punts;		/* image entries left out for capacity, punting instead */
+	__u64 pid;
+	__u64 started_ns;		/* CLOCK_MONOTONIC */
 };
 
 /* Per-CPU counters, indexed by these. */
@@ -188,6 +211,8 @@ enum steer_stat {
 	STEER_STAT_FORWARDED,
 	STEER_STAT_DROP_BLACKHOLE,	/* a blackhole rule or route: the kernel drops silently too */
 	STEER_STAT_PUNT_NOT_SYNCED,
+	STEER_STAT_PUNT_STALE,		/* the agent's heartbeat is older than its deadline */
+	STEER_STAT_PUNT_MISSING_REF,	/* a reference to an entry not (or no longer) there */
 	STEER_STAT_PUNT_NOT_IP,
 	STEER_STAT_PUNT_MALFORMED,
 	STEER_STAT_PUNT_NOT_FOR_US,	/* broadcast, multicast or another host's frame (pkt_type) */
@@ -206,7 +231,6 @@ enum steer_stat {
 	STEER_STAT_PUNT_L4,		/* transport header out of reach, or extension headers */
 	STEER_STAT_PUNT_ROUTE,		/* local, broadcast, multipath, ...: the kernel decides */
 	STEER_STAT_PUNT_SOURCE_CHECK,	/* the kernel's source validation would not pass as-is */
-	STEER_STAT_PUNT_NEXTHOP,	/* next hop missing */
 	STEER_STAT_PUNT_LINK_DOWN,
 	STEER_STAT_PUNT_HAIRPIN,	/* out the way it came: the kernel also sends a redirect */
 	STEER_STAT_PUNT_MTU,
@@ -237,6 +261,8 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_FORWARDED]           = "forwarded",
 	[STEER_STAT_DROP_BLACKHOLE]      = "drop_blackhole",
 	[STEER_STAT_PUNT_NOT_SYNCED]     = "punt_not_synced",
+	[STEER_STAT_PUNT_STALE]          = "punt_stale",
+	[STEER_STAT_PUNT_MISSING_REF]    = "punt_missing_ref",
 	[STEER_STAT_PUNT_NOT_IP]         = "punt_not_ip",
 	[STEER_STAT_PUNT_MALFORMED]      = "punt_malformed",
 	[STEER_STAT_PUNT_NOT_FOR_US]     = "punt_not_for_us",
@@ -255,7 +281,6 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_L4]             = "punt_l4",
 	[STEER_STAT_PUNT_ROUTE]          = "punt_route",
 	[STEER_STAT_PUNT_SOURCE_CHECK]   = "punt_source_check",
-	[STEER_STAT_PUNT_NEXTHOP]        = "punt_nexthop",
 	[STEER_STAT_PUNT_LINK_DOWN]      = "punt_link_down",
 	[STEER_STAT_PUNT_HAIRPIN]        = "punt_hairpin",
 	[STEER_STAT_PUNT_MTU]            = "punt_mtu",
@@ -278,6 +303,7 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 #define STEER_MAP_VLANS  "steer_vlans"
 #define STEER_MAP_STATE  "steer_state"
 #define STEER_MAP_STATS  "steer_stats"
+#define STEER_MAP_AGENT  "steer_agent"
 
 _Static_assert(sizeof(struct steer_src_key) == 24, "steer_src_key layout");
 _Static_assert(sizeof(struct steer_rule) == 104, "steer_rule layout");
@@ -288,6 +314,7 @@ _Static_assert(sizeof(struct steer_route) == 8, "steer_route layout");
 _Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");
 _Static_assert(sizeof(struct steer_link) == 8, "steer_link layout");
 _Static_assert(sizeof(struct steer_vlan_key) == 8, "steer_vlan_key layout");
-_Static_assert(sizeof(struct steer_state) == 24, "steer_state layout");
+_Static_assert(sizeof(struct steer_state) == 40, "steer_state layout");
+_Static_assert(sizeof(struct steer_agent_stats) == 14 * 8, "steer_agent_stats layout");
 
 #endif

@@ -273,6 +273,8 @@ int steer_ingress(struct __sk_buff *skb)
 	st = bpf_map_lookup_elem(&steer_state, &zero);
 	if (!st || !st->synced)
 		return punt(skb, STEER_STAT_PUNT_NOT_SYNCED, quiet);
+	if (st->stale_after_ns && bpf_ktime_get_ns() - st->heartbeat_ns > st->stale_after_ns)
+		return punt(skb, STEER_STAT_PUNT_STALE, quiet);
 	if (skb->pkt_type != PACKET_HOST)
 		return punt(skb, STEER_STAT_PUNT_NOT_FOR_US, quiet);
 
@@ -318,7 +320,7 @@ int steer_ingress(struct __sk_buff *skb)
 	nh = select_nexthop(&res, &flow, &nh_id);
 	if (!nh)
 		return punt(skb, res.route_type == STEER_RT_MULTIPATH ? STEER_STAT_PUNT_LINK_DOWN
-								      : STEER_STAT_PUNT_NEXTHOP, quiet);
+								      : STEER_STAT_PUNT_MISSING_REF, quiet);
 	skb->cb[STEER_CB_OIF] = nh->ifindex;
 	skb->cb[STEER_CB_NH] = nh_id;
 	if (nh->ifindex == pkt.iif)

@@ -163,7 +163,7 @@ static long steer_rule_step(__u64 i, void *ctx)
 	id = w->list->ids[i];
 	rule = bpf_map_lookup_elem(&steer_rules, &id);
 	if (!rule) {
-		res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
+		res->reason = STEER_STAT_PUNT_MISSING_REF;
 		w->verdict = STEER_LOOKUP_PUNT;
 		return 1;
 	}

@@ -79,4 +79,12 @@ struct {
 	__type(value, __u64);
 } steer_stats SEC(".maps");
 
+/* Written by steerd only; pinned so steerctl and tests can read it while steerd runs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct steer_agent_stats);
+} steer_agent SEC(".maps");
+
 #endif
