@@ -3,11 +3,27 @@
  * full each map is. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "steerctl.h"
 
+/* The agent's counters, by name, in one place for both outputs. */
+#define AGENT_FIELDS(X) X(netlink_messages) X(foreign_messages) X(malformed_messages) \
+	X(overruns) X(resyncs) X(dump_restarts) X(swept) X(reconciles) X(drift) X(applies) \
+	X(apply_failures) X(overflow_punts)
+
+static __u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
+}
+
 int cmd_status(struct steerctl *c)
 {
+	struct steer_agent_stats ag = {};
+	double age;
 	__u64 counts[SC_MAP_COUNT] = {};
 	struct steer_state st;
 	char **attached = NULL;
@@ -35,6 +51,8 @@ int cmd_status(struct steerctl *c)
 	if (err)
 		return err;
 	sc_check_abi(&st);
+	sc_read_agent(c, &ag);	/* absent before the first steerd of this ABI: zeros */
+	age = st.heartbeat_ns ? (double)(monotonic_ns() - st.heartbeat_ns) / 1e9 : -1;
 
 	if (c->json) {
 		struct json *j = &c->jw;
@@ -43,6 +61,15 @@ int cmd_status(struct steerctl *c)
 		json_bool(j, "synced", st.synced != 0);
 		json_u64(j, "abi_version", st.abi_version);
 		json_u64(j, "generation", st.generation);
+		json_bool(j, "stale", st.stale_after_ns && age > (double)st.stale_after_ns / 1e9);
+		if (age >= 0)
+			json_u64(j, "heartbeat_age_ms", (__u64)(age * 1000));
+		json_u64(j, "stale_after_ms", st.stale_after_ns / 1000000);
+		json_u64(j, "agent_pid", ag.pid);
+		json_obj_open(j, "agent");
+#define JSON_FIELD(f) json_u64(j, #f, ag.f);
+		AGENT_FIELDS(JSON_FIELD)
+		json_obj_close(j);
 		json_u64(j, "program_id", prog_id);
 		json_arr_open(j, "attached");
 		for (i = 0; i < n_attached; i++)
@@ -57,6 +84,13 @@ int cmd_status(struct steerctl *c)
 		fprintf(c->out, "synced:      %s\n", st.synced ? "yes" : "no");
 		fprintf(c->out, "abi version: %u\n", st.abi_version);
 		fprintf(c->out, "generation:  %llu\n", (unsigned long long)st.generation);
+		if (age >= 0)
+			fprintf(c->out, "heartbeat:   %.1f s ago (deadline %.1f s)%s\n", age,
+				(double)st.stale_after_ns / 1e9,
+				st.stale_after_ns && age > (double)st.stale_after_ns / 1e9 ?
+				" STALE: the fast path punts everything" : "");
+		if (ag.pid)
+			fprintf(c->out, "agent pid:   %llu\n", (unsigned long long)ag.pid);
 		if (prog_id)
 			fprintf(c->out, "program id:  %u\n", prog_id);
 		else
@@ -75,6 +109,9 @@ int cmd_status(struct steerctl *c)
 		for (i = 0; i < SC_MAP_COUNT; i++)
 			fprintf(c->out, "  %-*s %llu\n", width, steerctl_maps[i].name,
 				(unsigned long long)counts[i]);
+		fprintf(c->out, "agent:\n");
+#define TEXT_FIELD(f) fprintf(c->out, "  %-18s %llu\n", #f, (unsigned long long)ag.f);
+		AGENT_FIELDS(TEXT_FIELD)
 	}
 
 	for (i = 0; i < n_attached; i++)

@@ -32,6 +32,8 @@ const struct steerctl_map_spec steerctl_maps[SC_MAP_COUNT] = {
 	[SC_MAP_STATE]  = { STEER_MAP_STATE, sizeof(__u32), sizeof(struct steer_state),
 			    BPF_MAP_TYPE_ARRAY },
 	/* Per-CPU: the value layout steerctl reads (one __u64 per possible CPU) depends on it. */
+	[SC_MAP_AGENT]  = { STEER_MAP_AGENT, sizeof(__u32), sizeof(struct steer_agent_stats),
+			    BPF_MAP_TYPE_ARRAY },
 	[SC_MAP_STATS]  = { STEER_MAP_STATS, sizeof(__u32), sizeof(__u64),
 			    BPF_MAP_TYPE_PERCPU_ARRAY },
 };
@@ -132,6 +134,12 @@ int sc_map_count(const struct steerctl *c, const struct pinned_map *m, __u64 *co
 
 	if (!key)
 		return next_key_error(c, m, -ENOMEM);
+	/* Every slot of an array exists: no need to walk 65,536 keys to learn that. */
+	if (m->info.type == BPF_MAP_TYPE_ARRAY || m->info.type == BPF_MAP_TYPE_PERCPU_ARRAY) {
+		free(key);
+		*count = m->info.max_entries;
+		return 0;
+	}
 	while (n < m->info.max_entries) {
 		if (bpf_map_get_next_key(m->fd, cur, next)) {
 			err = -errno;
@@ -274,6 +282,19 @@ int sc_attached(const struct steerctl *c, char ***names_out, size_t *n_out)
 	*names_out = names;
 	*n_out = n;
 	return 0;
+}
+
+int sc_read_agent(const struct steerctl *c, struct steer_agent_stats *st)
+{
+	struct pinned_map m = { .fd = -1 };
+	__u32 key = 0;
+	int err;
+
+	err = sc_map_open(c, SC_MAP_AGENT, &m);
+	if (!err && bpf_map_lookup_elem(m.fd, &key, st))
+		err = -errno;
+	sc_map_close(&m);
+	return err;
 }
 
 int sc_read_state(const struct steerctl *c, struct steer_state *st)

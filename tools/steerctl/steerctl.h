@@ -42,6 +42,7 @@ enum steerctl_map {
 	SC_MAP_LINKS,
 	SC_MAP_VLANS,
 	SC_MAP_STATE,
+	SC_MAP_AGENT,
 	SC_MAP_STATS,
 	SC_MAP_COUNT,
 };
@@ -75,6 +76,7 @@ int sc_prog_id(const struct steerctl *c, __u32 *id);
 int sc_attached(const struct steerctl *c, char ***names, size_t *n);
 void sc_check_abi(const struct steer_state *st);
 int sc_read_state(const struct steerctl *c, struct steer_state *st);
+int sc_read_agent(const struct steerctl *c, struct steer_agent_stats *st);
 int sc_percpu_sum(const struct steerctl *c, const struct pinned_map *m, __u32 key, __u64 *sum);
 int sc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
