@@ -14,57 +14,6 @@
 
 #ifndef ETH_P_8021Q
 #define ETH_P_8021Q 0x8100
-/* IPv6 extension headers the flow dissector walks to the transport header. */
-#define STEER_MAX_EXT_HDRS 4
-
-/* Returns 0 with pkt->proto the transport protocol and pkt->sport/dport the ports the
- * kernel's flow dissector would give fib rules (0 for protocols without); a punt reason
- * when a header it needs is out of reach. */
-static __always_inline int parse_l4(struct __sk_buff *skb, struct steer_pkt *pkt)
-{
-	__u32 off = pkt->l4_off;
-	__u8 ports[4];
-
-	if (pkt->family == STEER_AF_INET6) {
-#pragma unroll
-		for (int i = 0; i < STEER_MAX_EXT_HDRS; i++) {
-			__u8 ext[2];
-
-			if (pkt->proto == 44)		/* fragment header */
-				return STEER_STAT_PUNT_FRAGMENT;
-			if (pkt->proto == 0)		/* hop-by-hop, but not first */
-				return STEER_STAT_PUNT_IP_OPTIONS;
-			if (pkt->proto != 43 && pkt->proto != 60)	/* routing, destination */
-				break;
-			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
-				return STEER_STAT_PUNT_L4;
-			pkt->proto = ext[0];
-			off += ((__u32)ext[1] + 1) * 8;
-		}
-		if (pkt->proto == 0 || pkt->proto == 43 || pkt->proto == 60 || pkt->proto == 44)
-			return STEER_STAT_PUNT_L4;
-	}
-	switch (pkt->proto) {
-	case 6:		/* TCP */
-	case 17:	/* UDP */
-	case 33:	/* DCCP */
-	case 50:	/* ESP: the dissector reads its SPI as the ports */
-	case 132:	/* SCTP */
-	case 136:	/* UDP-Lite */
-		break;
-	case 51:	/* AH: the SPI, four bytes in */
-		off += 4;
-		break;
-	default:
-		return 0;
-	}
-	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
-		return STEER_STAT_PUNT_L4;
-	pkt->sport = (__u16)ports[0] << 8 | ports[1];
-	pkt->dport = (__u16)ports[2] << 8 | ports[3];
-	return 0;
-}
-
 #endif
 
 struct vlan_hdr_steer {
