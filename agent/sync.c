@@ -308,7 +308,7 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 	return 0;
 }
 
-int sync_forget(struct sync *s)
+static void free_applied(struct sync *s)
 {
 	free(s->applied.srcs);
 	free(s->applied.routes);
@@ -320,6 +320,11 @@ int sync_forget(struct sync *s)
 	s->applied = (struct image){};
 	s->rules.recs = s->nhs.recs = s->groups.recs = NULL;
 	s->rules.n = s->nhs.n = s->groups.n = 0;
+}
+
+int sync_forget(struct sync *s)
+{
+	free_applied(s);
 	return adopt(s);
 }
 
@@ -512,12 +517,6 @@ int sync_set_synced(struct sync *s, bool synced)
 
 void sync_free(struct sync *s)
 {
-	free(s->applied.srcs);
-	free(s->applied.routes);
-	free(s->applied.links);
-	free(s->applied.vlans);
-	free(s->rules.recs);
-	free(s->nhs.recs);
-	free(s->groups.recs);
+	free_applied(s);
 	*s = (struct sync){};
 }

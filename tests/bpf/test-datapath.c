@@ -253,9 +253,10 @@ static void setup_datapath(struct t *t)
 }
 
 /* One BPF_PROG_TEST_RUN of frame as received on in0. */
-static struct run run_frame(struct t *t, const uint8_t *frame, size_t len, uint32_t mark)
+static struct run run_frame_ctx(struct t *t, const uint8_t *frame, size_t len, uint32_t mark,
+				uint32_t cb0)
 {
-	struct __sk_buff ctx = { .ifindex = (uint32_t)t->in0, .mark = mark }, ctx_out = {};
+	struct __sk_buff ctx = { .ifindex = (uint32_t)t->in0, .mark = mark, .cb = { cb0 } }, ctx_out = {};
 	struct run r = {};
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (uint32_t)len,
 		    .data_out = r.out, .data_size_out = sizeof(r.out), .ctx_in = &ctx,
@@ -270,20 +271,15 @@ static struct run run_frame(struct t *t, const uint8_t *frame, size_t len, uint3
 	return r;
 }
 
+static struct run run_frame(struct t *t, const uint8_t *frame, size_t len, uint32_t mark)
+{
+	return run_frame_ctx(t, frame, len, mark, 0);
+}
+
+/* Asked as steerctl explain asks: same decision, no counter moves. */
 static struct run run_frame_quiet(struct t *t, const uint8_t *frame, size_t len)
 {
-	struct __sk_buff ctx = { .ifindex = (uint32_t)t->in0, .cb = { STEER_CB_EXPLAIN } }, ctx_out = {};
-	struct run r = {};
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (uint32_t)len,
-		    .data_out = r.out, .data_size_out = sizeof(r.out), .ctx_in = &ctx,
-		    .ctx_size_in = sizeof(ctx), .ctx_out = &ctx_out, .ctx_size_out = sizeof(ctx_out),
-		    .repeat = 1);
-
-	if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.steer_ingress), &o) < 0)
-		r.err = -errno;
-	r.retval = o.retval;
-	memcpy(r.cb, ctx_out.cb, sizeof(r.cb));
-	return r;
+	return run_frame_ctx(t, frame, len, 0, STEER_CB_EXPLAIN);
 }
 
 /* The first byte where a and b differ (the shorter length if one is a prefix), -1 if equal. */
