@@ -98,9 +98,14 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 	bpf_object__for_each_map(map, a->skel->obj) {
 		if (bpf_map__is_internal(map))	/* .rodata: per load, never shared */
 			continue;
-		for (int i = 0; lim && i < lim->n; i++)
-			if (!strcmp(lim->names[i], bpf_map__name(map)) && lim->sizes[i])
+		for (int i = 0; lim && i < lim->n; i++) {
+			/* Hit counters are indexed by rule id: they size with the rules. */
+			bool hits = !strcmp(bpf_map__name(map), STEER_MAP_HITS) &&
+				    !strcmp(lim->names[i], STEER_MAP_RULES);
+
+			if ((hits || !strcmp(lim->names[i], bpf_map__name(map))) && lim->sizes[i])
 				bpf_map__set_max_entries(map, lim->sizes[i]);
+		}
 		r = pin_path(path, sizeof(path), pin_dir, bpf_map__name(map));
 		if (r < 0)
 			goto fail;

@@ -410,6 +410,7 @@ static int run(struct daemon *d)
 	/* Pins left by an earlier steerd keep forwarding (until its heartbeat goes stale) while
 	 * we read the kernel; our first apply then replaces every entry, make-before-break. */
 	r = sync_init(&d->sync, &fds);
+	d->sync.rules.max_id = (uint32_t)d->capacity.rules + 1;
 	d->sync.stale_after_ns = (uint64_t)(d->opt.stale_after * 1e9);
 	d->stats.pid = (uint64_t)getpid();
 	d->stats.started_ns = monotonic_ns();

@@ -102,6 +102,7 @@ void model_init(struct model *m)
 		.neighs = HTAB_INIT(struct model_neigh, node, key),
 		.routes = HTAB_INIT(struct model_route, node, key),
 		.nhobjs = HTAB_INIT(struct model_nhobj, node, id),
+		.rule_index = HTAB_INIT(struct model_rule_ix, node, key),
 		.all_fwd4 = -1, .all_rp_filter4 = -1, .all_fwd6 = -1,
 	};
 }
@@ -136,6 +137,7 @@ static void nhobj_free(void *o)
 void model_free(struct model *m)
 {
 	free_all(&m->nhobjs, nhobj_free);
+	free_all(&m->rule_index, free);
 	free_all(&m->links, free);
 	free_all(&m->addrs, free);
 	free_all(&m->neighs, free);
@@ -393,10 +395,44 @@ static int rule_cmp_pos(const struct model_rule *a, const struct model_rule *b)
 
 static struct model_rule *rule_find(struct model *m, const struct model_rule_key *k)
 {
-	for (size_t i = 0; i < m->nrules; i++)
-		if (!memcmp(&m->rules[i].key, k, sizeof(*k)))
-			return &m->rules[i];
+	struct model_rule_ix *ix = htab_find(&m->rule_index, k);
+	size_t lo = 0, hi = m->nrules;
+	struct model_rule want;
+
+	if (!ix)
+		return NULL;
+	want.key.priority = k->priority;
+	want.seq = ix->seq;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = rule_cmp_pos(&m->rules[mid], &want);
+
+		if (!c)
+			return &m->rules[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
+}
+
+static int rule_index_set(struct model *m, const struct model_rule_key *k, uint64_t seq)
+{
+	struct model_rule_ix *ix = htab_find(&m->rule_index, k);
+
+	if (!ix) {
+		ix = calloc(1, sizeof(*ix));
+		if (!ix)
+			return -ENOMEM;
+		ix->key = *k;
+		if (htab_insert(&m->rule_index, ix) < 0) {
+			free(ix);
+			return -ENOMEM;
+		}
+	}
+	ix->seq = seq;
+	return 0;
 }
 
 /* A rule seen (in a dump or an event) goes after every rule already there with the same
@@ -416,6 +452,8 @@ int model_rule_add(struct model *m, const struct model_rule_key *k)
 	}
 	nr.seq = ++m->rule_seq;
 	nr.stale = false;
+	if (rule_index_set(m, k, nr.seq) < 0)
+		return -ENOMEM;
 	if (m->nrules == m->rules_cap) {
 		size_t cap = m->rules_cap ? m->rules_cap * 2 : 16;
 		struct model_rule *n = realloc(m->rules, cap * sizeof(*n));
@@ -436,10 +474,14 @@ int model_rule_add(struct model *m, const struct model_rule_key *k)
 void model_rule_del(struct model *m, const struct model_rule_key *k)
 {
 	struct model_rule *r = rule_find(m, k);
+	struct model_rule_ix *ix;
 	size_t pos;
 
 	if (!r)
 		return;
+	ix = htab_find(&m->rule_index, k);
+	htab_remove(&m->rule_index, ix);
+	free(ix);
 	pos = r - m->rules;
 	memmove(r, r + 1, (m->nrules - pos - 1) * sizeof(*r));
 	m->nrules--;

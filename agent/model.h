@@ -170,6 +170,12 @@ struct model_rule_key {
 	uint64_t unknown_hash;	/* so rules differing only in unknown attributes stay apart */
 };
 
+struct model_rule_ix {
+	struct hnode node;
+	struct model_rule_key key;
+	uint64_t seq;
+};
+
 struct model_rule {
 	struct model_rule_key key;
 	uint64_t seq;		/* kernel list order among equal priorities */
@@ -185,6 +191,7 @@ enum model_kind {
 struct model {
 	struct htab links, addrs, neighs, routes, nhobjs;
 	struct model_rule *rules;	/* sorted by (priority, seq) */
+	struct htab rule_index;		/* key -> seq, to find a rule without a walk */
 	size_t nrules, rules_cap;
 	uint64_t rule_seq;
 	int8_t all_fwd4, all_rp_filter4, all_fwd6;

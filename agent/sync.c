@@ -186,63 +186,73 @@ static int cmp_val_idx(const void *a, const void *b, void *arg)
 		      t->val_size);
 }
 
-static bool id_in_use(const struct idtab *t, uint32_t id, const uint32_t *taken, size_t ntaken)
+struct vals {
+	const char *base;
+	size_t size;
+};
+
+static int cmp_vals_idx(const void *a, const void *b, void *arg)
 {
-	for (size_t i = 0; i < ntaken; i++)
-		if (taken[i] == id)
-			return true;
-	return bsearch(&id, t->recs, t->n, idtab_rec(t), cmp_u32) != NULL;
+	const struct vals *v = arg;
+
+	return memcmp(v->base + *(const uint32_t *)a * v->size, v->base + *(const uint32_t *)b * v->size,
+		      v->size);
 }
 
 static int assign_ids(struct idtab *t, const void *vals, size_t n, uint32_t *ids)
 {
-	size_t rec = idtab_rec(t);
+	size_t rec = idtab_rec(t), fresh = 0;
 	uint32_t *order = malloc((t->n + 1) * sizeof(*order));
+	uint32_t *wanted = malloc((n + 1) * sizeof(*wanted));
+	struct vals applied = { (const char *)t->recs + 4, rec }, want = { vals, t->val_size };
 
-	if (!order)
+	if (!order || !wanted) {
+		free(order);
+		free(wanted);
 		return -ENOMEM;
+	}
+	/* Both sides sorted by content: equal content meets in O(n log n). */
 	for (size_t i = 0; i < t->n; i++)
 		order[i] = (uint32_t)i;
 	qsort_r(order, t->n, sizeof(*order), cmp_val_idx, t);
+	for (size_t i = 0; i < n; i++)
+		wanted[i] = (uint32_t)i;
+	qsort_r(wanted, n, sizeof(*wanted), cmp_vals_idx, &want);
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t k = 0, lo = 0; k < n; k++) {
+		size_t i = wanted[k];
 		const char *v = (const char *)vals + i * t->val_size;
-		size_t lo = 0, hi = t->n;
 		uint32_t id = 0;
 
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			int c = memcmp((const char *)t->recs + order[mid] * rec + 4, v, t->val_size);
-
-			if (!c) {
-				id = *(const uint32_t *)((const char *)t->recs + order[mid] * rec);
-				break;
-			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
+		/* Identical content in this image shares one id. */
+		if (k && !memcmp(v, (const char *)vals + wanted[k - 1] * t->val_size, t->val_size)) {
+			ids[i] = ids[wanted[k - 1]];
+			continue;
 		}
-		/* Identical content earlier in this image shares its id. */
-		for (size_t k = 0; !id && k < i; k++)
-			if (!memcmp((const char *)vals + k * t->val_size, v, t->val_size))
-				id = ids[k];
-		for (uint32_t tries = 0; !id && tries < t->max_id; tries++) {
+		while (lo < t->n && memcmp(applied.base + order[lo] * rec, v, t->val_size) < 0)
+			lo++;
+		if (lo < t->n && !memcmp(applied.base + order[lo] * rec, v, t->val_size))
+			id = *(const uint32_t *)((const char *)t->recs + order[lo] * rec);
+		/* Fresh ids come from a counter that skips every applied id: they never meet one
+		 * another within an apply, and a freed id comes back only after a full turn. */
+		while (!id) {
 			uint32_t cand = t->next_id++;
 
 			if (t->next_id >= t->max_id)
 				t->next_id = 1;
-			if (!id_in_use(t, cand, ids, i))
+			if (++fresh > (size_t)t->max_id) {
+				free(order);
+				free(wanted);
+				log_err("sync: no free %s id", t->name);
+				return -ENOSPC;
+			}
+			if (!bsearch(&cand, t->recs, t->n, rec, cmp_u32))
 				id = cand;
-		}
-		if (!id) {
-			free(order);
-			log_err("sync: no free %s id", t->name);
-			return -ENOSPC;
 		}
 		ids[i] = id;
 	}
 	free(order);
+	free(wanted);
 	return 0;
 }
 

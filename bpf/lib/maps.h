@@ -17,6 +17,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, STEER_RULE_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct steer_rule);
