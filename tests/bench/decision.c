@@ -1,0 +1,291 @@
+/* Decision cost: ns per packet of steer's program against the kernel's own policy routing
+ * (bpf_fib_lookup walking the real rule list) and an empty program, on the same packets
+ * and the same kernel state, with N `from` rules ahead of the one that matches. Each N runs
+ * in a fresh network namespace. BPF_PROG_TEST_RUN measures; nothing here asserts a time.
+ *
+ *   bench-decision [--rules 4,100,1000,10000,100000] [--family 4|6|46] [--repeat R]
+ *                  [--json FILE]
+ */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../bpf/pkt.h"
+#include "attach.h"
+#include "compile.h"
+#include "fib.skel.h"
+#include "log.h"
+#include "model.h"
+#include "nl.h"
+#include "steer.skel.h"
+#include "sync.h"
+
+#define TC_ACT_REDIRECT 7
+#define BIG (1u << 18)	/* map sizes for 100,000 rules and their prefixes */
+
+struct result {
+	unsigned rules;
+	int family;
+	double empty_ns, kernel_ns, steer_ns;
+	unsigned long kernel_repeat, steer_repeat;
+	double install_s, sync_s;
+};
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench-decision: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void sh(const char *cmd)
+{
+	if (system(cmd))
+		fprintf(stderr, "bench-decision: failed: %s\n", cmd), exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A fresh namespace: in0 (ingress), out0 (table 100's uplink), out1 (main's); N rules
+ * `from <other source> lookup 1000` ahead of `from 10.1.0.0/24 lookup 100`. */
+static void setup(unsigned nrules, int family, double *install_s)
+{
+	char path[] = "/tmp/bench-decision-XXXXXX";
+	int fd;
+	FILE *f;
+	double t0;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		die("unshare(CLONE_NEWNET) (run as root)");
+	sh("ip link set lo up && "
+	   "ip link add in0 type veth peer name in0p && ip link add out0 type veth peer name out0p && "
+	   "ip link add out1 type veth peer name out1p && ip link set in0 address 02:00:00:00:00:01 && "
+	   "for d in in0 in0p out0 out0p out1 out1p; do ip link set $d up; done && "
+	   "ip addr add 10.1.0.1/24 dev in0 && ip addr add 192.0.2.1/24 dev out0 && "
+	   "ip addr add 203.0.113.1/24 dev out1 && "
+	   "ip -6 addr add 2001:db8:1::1/64 dev in0 nodad && ip -6 addr add 2001:db8:a::1/64 dev out0 nodad && "
+	   "ip -6 addr add 2001:db8:b::1/64 dev out1 nodad && "
+	   "ip route add default via 192.0.2.2 dev out0 table 100 && ip route add default via 203.0.113.2 dev out1 && "
+	   "ip -6 route add default via 2001:db8:a::2 dev out0 table 100 && "
+	   "ip -6 route add default via 2001:db8:b::2 dev out1 && "
+	   /* Resolved gateways, as on a router that is busy forwarding. */
+	   "ip neigh add 192.0.2.2 lladdr 02:00:00:00:00:a2 dev out0 nud permanent && "
+	   "ip neigh add 203.0.113.2 lladdr 02:00:00:00:00:b2 dev out1 nud permanent && "
+	   "ip -6 neigh add 2001:db8:a::2 lladdr 02:00:00:00:00:a2 dev out0 nud permanent && "
+	   "ip -6 neigh add 2001:db8:b::2 lladdr 02:00:00:00:00:b2 dev out1 nud permanent && "
+	   "echo 1 > /proc/sys/net/ipv4/conf/all/forwarding && echo 1 > /proc/sys/net/ipv6/conf/all/forwarding && "
+	   "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter && echo 0 > /proc/sys/net/ipv4/conf/default/rp_filter && "
+	   "echo 0 > /proc/sys/net/ipv4/conf/in0/rp_filter");
+	fd = mkstemp(path);
+	if (fd < 0 || !(f = fdopen(fd, "w")))
+		die("mkstemp");
+	for (unsigned i = 0; i < nrules; i++) {
+		if (family == 4)
+			fprintf(f, "rule add from 10.%u.%u.%u lookup 1000 pref %u\n", 100 + i / 65536,
+				i / 256 % 256, i % 256, i + 1);
+		else
+			fprintf(f, "rule add from 2001:db8:200::%x:%x lookup 1000 pref %u\n", i / 65536,
+				i % 65536, i + 1);
+	}
+	fprintf(f, "rule add from %s lookup 100 pref %u\n", family == 4 ? "10.1.0.0/24" : "2001:db8:1::/64",
+		nrules + 1);
+	fclose(f);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "ip -%d -batch %s", family, path);
+		t0 = now();
+		sh(cmd);
+		*install_s = now() - t0;
+	}
+	unlink(path);
+}
+
+static void mirror(struct steer_bpf *skel, double *sync_s)
+{
+	struct model m;
+	struct intake nl;
+	struct sync s;
+	struct sync_fds fds;
+	struct image img;
+	struct pollfd pfd;
+	double t0 = now();
+
+	model_init(&m);
+	attach_skel_fds(skel, &fds);
+	if (sync_init(&s, &fds) < 0 || intake_open(&nl, &m, 64 << 20) < 0 ||
+	    intake_request(&nl, INTAKE_DUMP_ALL) < 0)
+		die("agent setup");
+	s.rules.max_id = BIG;
+	pfd = (struct pollfd){ .fd = nl.fd, .events = POLLIN };
+	intake_process(&nl);
+	while (!intake_idle(&nl)) {
+		poll(&pfd, 1, 1000);
+		if (intake_process(&nl) < 0)
+			die("intake");
+	}
+	if (compile_image(&m, &img) < 0 || sync_apply(&s, &img) < 0 || sync_set_synced(&s, true) < 0)
+		die("compile/sync");
+	/* No agent heartbeats during the measurement: no deadline. */
+	s.stale_after_ns = 0;
+	sync_set_synced(&s, true);
+	*sync_s = now() - t0;
+	image_free(&img);
+	intake_close(&nl);
+	sync_free(&s);
+	model_free(&m);
+}
+
+/* ns per run; retval and cb of the last run for a sanity check. */
+static double measure(int prog_fd, const uint8_t *frame, size_t len, unsigned long repeat,
+		      uint32_t *retval, uint32_t *cb)
+{
+	struct __sk_buff ctx = { .ifindex = if_nametoindex("in0") }, out = {};
+	uint8_t data_out[256];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (uint32_t)len,
+		    .data_out = data_out, .data_size_out = sizeof(data_out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .ctx_out = &out, .ctx_size_out = sizeof(out),
+		    .repeat = (uint32_t)repeat);
+
+	if (bpf_prog_test_run_opts(prog_fd, &o) < 0)
+		die("BPF_PROG_TEST_RUN");
+	if (retval)
+		*retval = o.retval;
+	if (cb)
+		memcpy(cb, out.cb, 5 * sizeof(*cb));
+	return (double)o.duration;
+}
+
+/* Repeat so the run lasts about `budget` seconds, at least `min` times. */
+static double timed(int fd, const uint8_t *frame, size_t len, unsigned long min, double budget,
+		    unsigned long *used)
+{
+	double probe = measure(fd, frame, len, 100, NULL, NULL);
+	unsigned long r = probe > 0 ? (unsigned long)(budget * 1e9 / probe) : min;
+
+	if (r < min)
+		r = min;
+	if (r > 0xffffffffu)
+		r = 0xffffffffu;
+	*used = r;
+	return measure(fd, frame, len, r, NULL, NULL);
+}
+
+static struct result run_one(unsigned nrules, int family, unsigned long repeat)
+{
+	struct result res = { .rules = nrules, .family = family };
+	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+	struct pkt_spec p = family == 4 ? (struct pkt_spec){ .family = 4, .src = "10.1.0.2", .dst = "198.51.100.1" }
+					: (struct pkt_spec){ .family = 6, .src = "2001:db8:1::2", .dst = "2001:db8:ffff::1" };
+	uint8_t frame[256];
+	size_t len = pkt_build(&p, mac, frame, sizeof(frame));
+	struct steer_bpf *steer;
+	struct fib_bpf *fib;
+	uint32_t rv, cb[5];
+	unsigned long unused;
+
+	setup(nrules, family, &res.install_s);
+	steer = steer_bpf__open();
+	if (!steer)
+		die("steer_bpf__open");
+	bpf_map__set_max_entries(steer->maps.steer_src, BIG);
+	bpf_map__set_max_entries(steer->maps.steer_rules, BIG);
+	bpf_map__set_max_entries(steer->maps.steer_rule_hits, BIG);
+	steer->rodata->cfg_bench = 1;
+	if (steer_bpf__load(steer) < 0)
+		die("steer_bpf__load");
+	fib = fib_bpf__open_and_load();
+	if (!fib)
+		die("fib_bpf__open_and_load");
+	mirror(steer, &res.sync_s);
+
+	/* Both must decide, and alike: out0 by table 100. */
+	measure(bpf_program__fd(steer->progs.steer_ingress), frame, len, 1, &rv, cb);
+	if (rv != TC_ACT_REDIRECT || cb[STEER_CB_OIF] != if_nametoindex("out0"))
+		fprintf(stderr, "bench-decision: steer did not forward (retval %u, cb0 %#x)\n", rv, cb[0]), exit(1);
+	measure(bpf_program__fd(fib->progs.kernel), frame, len, 1, &rv, cb);
+	if (cb[0] != 0 || cb[1] != if_nametoindex("out0"))
+		fprintf(stderr, "bench-decision: the kernel did not route by the rule (%u, %u)\n", cb[0], cb[1]), exit(1);
+
+	res.empty_ns = timed(bpf_program__fd(fib->progs.empty), frame, len, repeat, 0.2, &unused);
+	res.steer_ns = timed(bpf_program__fd(steer->progs.steer_ingress), frame, len, repeat, 0.5,
+			     &res.steer_repeat);
+	/* The kernel at 100,000 rules takes about a millisecond a packet: a million repeats
+	 * would take a quarter of an hour, so it runs for a time budget instead. */
+	res.kernel_ns = timed(bpf_program__fd(fib->progs.kernel), frame, len, 1000, 1.0,
+			      &res.kernel_repeat);
+	fib_bpf__destroy(fib);
+	steer_bpf__destroy(steer);
+	return res;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "rules", required_argument, NULL, 'r' }, { "family", required_argument, NULL, 'f' },
+		{ "repeat", required_argument, NULL, 'n' }, { "json", required_argument, NULL, 'j' }, {}
+	};
+	char *list = strdup("4,100,1000,10000,100000"), *tok, *save = NULL;
+	const char *json = NULL, *families = "46";
+	unsigned long repeat = 1000000;
+	struct result res[64];
+	int nres = 0, c;
+	FILE *jf;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'r')
+			free(list), list = strdup(optarg);
+		else if (c == 'f')
+			families = optarg;
+		else if (c == 'n')
+			repeat = strtoul(optarg, NULL, 10);
+		else if (c == 'j')
+			json = optarg;
+		else
+			return 2;
+	}
+	log_set_level(LOG_WARNING);
+	log_setup_libbpf();
+	printf("%-6s %7s %12s %12s %12s %10s %9s %9s\n", "family", "rules", "empty ns", "kernel ns",
+	       "steer ns", "kernel/steer", "install s", "sync s");
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (const char *fam = families; *fam && nres < 64; fam++) {
+			struct result r = run_one((unsigned)strtoul(tok, NULL, 10), *fam - '0', repeat);
+
+			res[nres++] = r;
+			printf("inet%-2s %7u %12.1f %12.1f %12.1f %10.1fx %9.2f %9.2f\n", r.family == 6 ? "6" : "",
+			       r.rules, r.empty_ns, r.kernel_ns, r.steer_ns, r.kernel_ns / r.steer_ns,
+			       r.install_s, r.sync_s);
+			fflush(stdout);
+		}
+	}
+	if (json && (jf = fopen(json, "w"))) {
+		fprintf(jf, "{\"benchmark\": \"decision\", \"results\": [\n");
+		for (int i = 0; i < nres; i++)
+			fprintf(jf, "  {\"family\": %d, \"rules\": %u, \"empty_ns\": %.1f, \"kernel_ns\": %.1f, "
+				"\"steer_ns\": %.1f, \"ratio\": %.2f, \"kernel_repeat\": %lu, \"steer_repeat\": %lu, "
+				"\"kernel_install_s\": %.3f, \"steer_sync_s\": %.3f}%s\n",
+				res[i].family, res[i].rules, res[i].empty_ns, res[i].kernel_ns, res[i].steer_ns,
+				res[i].kernel_ns / res[i].steer_ns, res[i].kernel_repeat, res[i].steer_repeat,
+				res[i].install_s, res[i].sync_s, i + 1 < nres ? "," : "");
+		fprintf(jf, "]}\n");
+		fclose(jf);
+	}
+	free(list);
+	return 0;
+}
