@@ -668,6 +668,40 @@ static int cmp_link(const void *a, const void *b)
 		      &((const struct image_link *)b)->ifindex, sizeof(uint32_t));
 }
 
+/* See STEER_STATE_LOCAL_SRC_CHECK4. */
+static bool local_source_check_ok(const struct model *m, const struct image_route *routes, size_t n)
+{
+	const struct model_rule_key *first = NULL;
+	struct steer_rule plain = { 0 }, body;
+
+	for (size_t i = 0; i < m->nrules; i++) {
+		const struct model_rule_key *k = &m->rules[i].key;
+
+		if (k->family != AF_INET)
+			continue;
+		if (!first) {
+			first = k;
+			continue;
+		}
+		if (k->table == MODEL_TABLE_LOCAL && (k->action == RULE_LOOKUP || compile_rule_punt_reason(k)))
+			return false;
+	}
+	if (!first)
+		return false;
+	compile_rule_body(m, first, &body);
+	plain = (struct steer_rule){ .priority = first->priority, .table = MODEL_TABLE_LOCAL,
+				     .action = STEER_RULE_LOOKUP, .family = AF_INET };
+	memcpy(plain.src, body.src, sizeof(plain.src));
+	memcpy(plain.src_mask, body.src_mask, sizeof(plain.src_mask));
+	if (memcmp(&plain, &body, sizeof(body)))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (routes[i].key.family == AF_INET && routes[i].key.table != MODEL_TABLE_LOCAL &&
+		    routes[i].val.type == STEER_RT_PUNT)
+			return false;
+	return true;
+}
+
 int compile_image(const struct model *m, struct image *out)
 {
 	struct vec srcs = { .size = sizeof(struct image_src) };
@@ -699,6 +733,8 @@ int compile_image(const struct model *m, struct image *out)
 		if (m->rules[i].key.iifname[0])
 			state_flags |= m->rules[i].key.family == AF_INET ? STEER_STATE_IIF_RULES4
 									 : STEER_STATE_IIF_RULES6;
+	if (local_source_check_ok(m, routes.p, routes.n))
+		state_flags |= STEER_STATE_LOCAL_SRC_CHECK4;
 	*out = (struct image){
 		.state_flags = state_flags,
 		.srcs = srcs.p, .nsrcs = srcs.n, .routes = routes.p, .nroutes = routes.n,

@@ -172,6 +172,11 @@ enum steer_state_flags {
 	 * runs as if from the output device) then depends on which next hop is taken. */
 	STEER_STATE_IIF_RULES4 = 1u << 0,
 	STEER_STATE_IIF_RULES6 = 1u << 1,
+	/* IPv4's first rule is a plain `lookup local`, no other rule looks up the local table,
+	 * and only the local table holds routes the fast path punts: then the kernel's source
+	 * check (with rp_filter off) rejects exactly the sources the local table punts, and one
+	 * lookup there answers it instead of a whole reverse walk. */
+	STEER_STATE_LOCAL_SRC_CHECK4 = 1u << 2,
 };
 
 struct steer_state {

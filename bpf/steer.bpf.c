@@ -199,6 +199,15 @@ static __always_inline int check_source_all(const struct steer_flow *fwd, const 
 	__u32 i;
 	int r;
 
+	if (!rp_filter && (state_flags & STEER_STATE_LOCAL_SRC_CHECK4)) {
+		struct steer_route_key key = { .prefixlen = STEER_ROUTE_KEY_BITS(32),
+					       .table = 255, .family = STEER_AF_INET };
+		struct steer_route *rt;
+
+		__builtin_memcpy(key.addr, fwd->src, 4);
+		rt = bpf_map_lookup_elem(&steer_routes, &key);
+		return rt && rt->type == STEER_RT_PUNT ? STEER_STAT_PUNT_SOURCE_CHECK : 0;
+	}
 	r = steer_check_source(fwd, oif, rp_filter);
 	if (r || res->route_type != STEER_RT_MULTIPATH || !(state_flags & STEER_STATE_IIF_RULES4))
 		return r;

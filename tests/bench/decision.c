@@ -207,6 +207,8 @@ static struct result run_one(unsigned nrules, int family, unsigned long repeat)
 	bpf_map__set_max_entries(steer->maps.steer_rules, BIG);
 	bpf_map__set_max_entries(steer->maps.steer_rule_hits, BIG);
 	steer->rodata->cfg_bench = 1;
+	if (getenv("BENCH_NO_SOURCE_CHECK"))
+		steer->rodata->cfg_source_check = 0;
 	if (steer_bpf__load(steer) < 0)
 		die("steer_bpf__load");
 	fib = fib_bpf__open_and_load();
