@@ -312,6 +312,18 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 	r = adopt(s);
 	if (r < 0)
 		return r;
+	{
+		/* Generations go on from the pinned state: a restart must not make them go back. */
+		struct steer_state st;
+		uint32_t zero = 0;
+
+		if (!bpf_map_lookup_elem(fds->state, &zero, &st)) {
+			s->generation = st.generation;
+			s->synced = st.synced;
+			s->state_flags = st.flags;
+			s->stale_after_ns = st.stale_after_ns;
+		}
+	}
 	if (s->applied.nsrcs || s->applied.nroutes || s->nhs.n)
 		log_info("sync: adopted %zu rule lists, %zu rules, %zu routes, %zu next hops from the pinned maps",
 			 s->applied.nsrcs, s->rules.n, s->applied.nroutes, s->nhs.n);

@@ -219,7 +219,8 @@ static struct result run_one(unsigned nrules, int family, unsigned long repeat)
 	/* Both must decide, and alike: out0 by table 100. */
 	measure(bpf_program__fd(steer->progs.steer_ingress), frame, len, 1, &rv, cb);
 	if (rv != TC_ACT_REDIRECT || cb[STEER_CB_OIF] != if_nametoindex("out0"))
-		fprintf(stderr, "bench-decision: steer did not forward (retval %u, cb0 %#x)\n", rv, cb[0]), exit(1);
+		fprintf(stderr, "bench-decision: steer did not forward by the rule (retval %u, cb0 %#x, oif %u, rule %u, table %u)\n",
+			rv, cb[0], cb[STEER_CB_OIF], cb[STEER_CB_PRIORITY], cb[STEER_CB_TABLE]), exit(1);
 	measure(bpf_program__fd(fib->progs.kernel), frame, len, 1, &rv, cb);
 	if (cb[0] != 0 || cb[1] != if_nametoindex("out0"))
 		fprintf(stderr, "bench-decision: the kernel did not route by the rule (%u, %u)\n", cb[0], cb[1]), exit(1);
