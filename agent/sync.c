@@ -11,16 +11,19 @@
 
 #include "log.h"
 
-/* One map seen as a sorted array of fixed-size records: key then value. */
+/* One map seen as a sorted array of fixed-size records: key then value. Keys are ordered
+ * by memcmp, except ids, which are ordered as numbers (cmp set): every walk over a table
+ * must use the order its arrays were sorted in. */
 struct table {
 	const char *name;
 	int fd;
 	size_t rec, key_len, val_off, val_len;
+	int (*cmp)(const void *, const void *);
 };
 
 static int cmp_key(const struct table *t, const void *a, const void *b)
 {
-	return memcmp(a, b, t->key_len);
+	return t->cmp ? t->cmp(a, b) : memcmp(a, b, t->key_len);
 }
 
 static const char *rec_at(const struct table *t, const void *base, size_t i)
@@ -150,6 +153,7 @@ static int adopt_keys(int fd, size_t rec, size_t key_len, size_t val_off, size_t
 }
 
 static int cmp_src(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_src_key)); }
+static int cmp_ifindex(const void *a, const void *b) { return memcmp(a, b, sizeof(uint32_t)); }
 static int cmp_route(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_route_key)); }
 static int cmp_vlan(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_vlan_key)); }
 
@@ -157,7 +161,8 @@ static size_t idtab_rec(const struct idtab *t) { return sizeof(uint32_t) + t->va
 
 static struct table idtab_table(const struct idtab *t)
 {
-	return (struct table){ t->name, t->fd, idtab_rec(t), sizeof(uint32_t), sizeof(uint32_t), t->val_size };
+	return (struct table){ t->name, t->fd, idtab_rec(t), sizeof(uint32_t), sizeof(uint32_t), t->val_size,
+			       cmp_u32 };
 }
 
 static int idtab_adopt(struct idtab *t)
@@ -290,7 +295,7 @@ static int adopt(struct sync *s)
 			    offsetof(struct image_route, val), sizeof(struct steer_route), cmp_route,
 			    (void **)&a->routes, &a->nroutes);
 	r = r ?: adopt_keys(fds->links, sizeof(struct image_link), sizeof(uint32_t),
-			    offsetof(struct image_link, val), sizeof(struct steer_link), cmp_u32,
+			    offsetof(struct image_link, val), sizeof(struct steer_link), cmp_ifindex,
 			    (void **)&a->links, &a->nlinks);
 	r = r ?: adopt_keys(fds->vlans, sizeof(struct image_vlan), sizeof(struct steer_vlan_key),
 			    offsetof(struct image_vlan, val), sizeof(struct steer_vlan), cmp_vlan,
