@@ -244,6 +244,26 @@ void attach_capacity(const struct attach *a, struct image_limits *lim)
 		lim->rules--;
 }
 
+static size_t max_entries_of(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.max_entries;
+}
+
+void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim)
+{
+	*lim = (struct image_limits){
+		.srcs = max_entries_of(fds->src), .rules = max_entries_of(fds->rules),
+		.routes = max_entries_of(fds->routes), .nhs = max_entries_of(fds->nhs),
+		.groups = max_entries_of(fds->groups), .links = max_entries_of(fds->links),
+		.vlans = max_entries_of(fds->vlans),
+	};
+	if (lim->rules)
+		lim->rules--;
+}
+
 int attach_open_pins(const char *pin_dir, struct sync_fds *fds)
 {
 	static const struct { const char *name; size_t off; } maps[] = {

@@ -34,6 +34,7 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 void attach_capacity(const struct attach *a, struct image_limits *lim);
 /* Open the pinned maps of a running (or stopped) steerd, read-only use. */
 int attach_open_pins(const char *pin_dir, struct sync_fds *fds);
+void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim);
 void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds);
 /* Attach the program at ingress of one interface; replaces a previous steer program there. */
 int attach_iface(struct attach *a, int ifindex, const char *ifname);

@@ -388,6 +388,9 @@ static int verify_once(struct daemon *d)
 	r = r ?: compile_image(&d->model, &img);
 	if (r < 0)
 		return r;
+	/* Compare with what a steerd with these map sizes would have written. */
+	attach_pins_capacity(&fds, &d->capacity);
+	image_fit(&img, &d->capacity);
 	verify_maps(&fds, &img, &vr);
 	image_free(&img);
 	printf("%zu map entries checked, %zu differ from the kernel\n", vr.checked, vr.differences);
@@ -444,7 +447,7 @@ static int run(struct daemon *d)
 
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(efd, evs, 8, -1);
+		int n = epoll_wait(efd, evs, 8, intake_timeout_ms(&d->nl));
 
 		if (n < 0 && errno != EINTR) {
 			r = -errno;
@@ -475,8 +478,10 @@ static int run(struct daemon *d)
 					goto out;
 			} else if (fd == hbfd) {
 				drain(hbfd);
-				/* Only a steerd that has synced vouches for the maps. */
-				if (d->first_sync_done)
+				/* Only a steerd whose picture is whole vouches for the maps: after lost
+				 * events, not until everything has been re-read, so an agent that cannot
+				 * catch up lets the deadline hand the packets to the kernel. */
+				if (d->first_sync_done && !d->nl.lost)
 					sync_heartbeat(&d->sync);
 				publish_stats(d);
 				sd_notify(0, "WATCHDOG=1");
@@ -488,6 +493,8 @@ static int run(struct daemon *d)
 			}
 		}
 		d->stats.resyncs = d->nl.stats.resyncs + d->stats.reconciles;
+		if (n == 0 && intake_process(&d->nl) < 0)	/* a dump waiting to be retried */
+			goto out;
 		if (!intake_idle(&d->nl))
 			continue;
 		reconcile_attachments(d);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -99,6 +100,14 @@ void intake_close(struct intake *nl)
 	nl->fd = -1;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int start_dump(struct intake *nl, int d)
 {
 	struct {
@@ -119,6 +128,7 @@ static int start_dump(struct intake *nl, int d)
 	nl->dump = d;
 	nl->dump_seq = req.h.nlmsg_seq;
 	nl->dump_intr = false;
+	nl->dump_started_ns = now_ns();
 	nl->stats.dumps++;
 	if (dumps[d].kind >= 0)
 		model_mark_stale(nl->model, dumps[d].kind);
@@ -128,6 +138,8 @@ static int start_dump(struct intake *nl, int d)
 
 static int next_dump(struct intake *nl)
 {
+	if (nl->dump < 0 && nl->pending && now_ns() < nl->retry_at_ns)
+		return 0;	/* the kernel was busy with an earlier dump: try again shortly */
 	for (int d = 0; d < INTAKE_DUMP_MAX && nl->dump < 0; d++) {
 		if (nl->pending & (1u << d)) {
 			nl->pending &= ~(1u << d);
@@ -227,9 +239,16 @@ static void handle_buffer(struct intake *nl, size_t len)
 			struct nlmsgerr *e = nlmsg_data(h);
 
 			if (ours) {
-				log_err("netlink: dump of %s failed: %s", dumps[nl->dump].name,
-					strerror(-e->error));
+				int d = nl->dump;
+
+				/* EBUSY: an abandoned dump of ours still runs in the kernel; ENOBUFS:
+				 * the reply did not fit. Both pass: ask again a little later. */
+				log_at(e->error == -EBUSY || e->error == -ENOBUFS ? LOG_DEBUG : LOG_ERR,
+				       "netlink: dump of %s failed: %s; asking again", dumps[d].name,
+				       strerror(-e->error));
 				finish_dump(nl, false);
+				nl->pending |= 1u << d;
+				nl->retry_at_ns = now_ns() + 20 * 1000000ull;
 			}
 			continue;
 		}
@@ -261,6 +280,14 @@ int intake_process(struct intake *nl)
 				       "netlink: receive buffer overrun (%llu so far), events lost; re-reading everything",
 				       (unsigned long long)nl->stats.enobufs);
 				nl->pending |= INTAKE_DUMP_ALL;
+				nl->lost = true;
+				/* The dump in flight may have lost replies too: it cannot be trusted
+				 * to finish, nor to be whole. */
+				if (nl->dump >= 0) {
+					nl->pending |= 1u << nl->dump;
+					nl->dump = -1;
+					nl->retry_at_ns = now_ns() + 20 * 1000000ull;
+				}
 				continue;
 			}
 			log_err("netlink: receive failed: %m");
@@ -284,7 +311,21 @@ int intake_process(struct intake *nl)
 		nl->model->routes_need_dump = false;
 		nl->pending |= INTAKE_DUMP_ROUTES;
 	}
+	if (nl->dump >= 0 && now_ns() - nl->dump_started_ns > 10ull * 1000000000ull) {
+		/* No end in ten seconds: a reply went missing. Start that dump over. */
+		log_warning("netlink: dump of %s did not finish; asking again", dumps[nl->dump].name);
+		nl->pending |= 1u << nl->dump;
+		nl->dump = -1;
+		nl->stats.dump_restarts++;
+	}
+	if (nl->dump < 0 && !nl->pending)
+		nl->lost = false;	/* everything re-read since the last overrun */
 	return nl->dump < 0 ? next_dump(nl) : 0;
+}
+
+int intake_timeout_ms(const struct intake *nl)
+{
+	return intake_idle(nl) ? -1 : 50;
 }
 
 int intake_attr_prefix(const struct nlattr *a, uint8_t family, uint8_t len, struct prefix *out)

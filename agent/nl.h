@@ -32,6 +32,8 @@ struct intake {
 	uint32_t dump_seq;
 	bool dump_intr;
 	uint32_t pending;	/* bitmask of enum intake_dump still to run */
+	uint64_t dump_started_ns, retry_at_ns;
+	bool lost;		/* events were lost and not all re-read yet: our picture is stale */
 	int rcvbuf;		/* what the kernel granted */
 	struct intake_stats stats;
 	void *buf;
@@ -45,6 +47,8 @@ int intake_request(struct intake *nl, uint32_t dumps);
 /* Read and handle everything the socket holds. 0, or negative errno on a fatal error. */
 int intake_process(struct intake *nl);
 static inline bool intake_idle(const struct intake *nl) { return nl->dump < 0 && !nl->pending; }
+/* How long the event loop may sleep: not forever while dumps wait for a retry. */
+int intake_timeout_ms(const struct intake *nl);
 
 /* Handlers, one per object kind (nl-link.c, nl-addr.c, ...). Each returns 0, or -EINVAL for
  * a message it could not parse, which the caller counts and logs. */

@@ -46,15 +46,8 @@ static int write_changes(struct sync *s, const struct table *t, const void *old,
 		if (i < nold && c == 0 && !memcmp(rec_at(t, old, i) + t->val_off, n + t->val_off, t->val_len))
 			continue;
 		if (bpf_map_update_elem(t->fd, n, n + t->val_off, BPF_ANY) < 0) {
-			int err = -errno;
-
-			s->stats.failures++;
-			log_at(s->failing ? LOG_DEBUG : LOG_ERR,
-			       "sync: cannot write %s entry: %s%s; the fast path hands everything to the "
-			       "kernel until the maps take the whole picture", t->name, strerror(-err),
-			       err == -E2BIG || err == -ENOSPC || err == -ENOMEM ? " (map full)" : "");
-			s->failing = true;
-			return err;
+			s->failed_table = t->name;
+			return -errno;
 		}
 		s->stats.updates++;
 	}
@@ -435,16 +428,39 @@ int sync_apply(struct sync *s, const struct image *img)
 
 	/* Make: everything a packet can reach, leaves first. */
 	reset_hits(s, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
-	r = write_changes(s, &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks);
-	r = r ?: write_changes(s, &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans);
-	r = r ?: write_changes(s, &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs);
-	r = r ?: write_changes(s, &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs);
-	r = r ?: write_changes(s, &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
-	r = r ?: write_changes(s, &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes);
-	r = r ?: write_changes(s, &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		r = write_changes(s, &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks);
+		r = r ?: write_changes(s, &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans);
+		r = r ?: write_changes(s, &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs);
+		r = r ?: write_changes(s, &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs);
+		r = r ?: write_changes(s, &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
+		r = r ?: write_changes(s, &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes);
+		r = r ?: write_changes(s, &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs);
+		if (r != -E2BIG && r != -ENOSPC && r != -ENOMEM)
+			break;
+		if (attempt)
+			break;
+		/* Make-before-break needs room for old and new at once. A new image that fits
+		 * on its own still goes in: with the fast path punting, deleting first is safe. */
+		sync_set_synced(s, false);
+		log_info("sync: no room for old and new together; deleting first while the fast path punts");
+		delete_stale(s, &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs);
+		delete_stale(s, &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes);
+		delete_stale(s, &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
+		delete_stale(s, &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs);
+		delete_stale(s, &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs);
+		delete_stale(s, &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans);
+		delete_stale(s, &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks);
+	}
 	if (r < 0) {
 		/* Part of the image is missing: a shorter prefix could now answer for a longer
 		 * one. Punt everything until an apply goes through whole. */
+		s->stats.failures++;
+		log_at(s->failing ? LOG_DEBUG : LOG_ERR,
+		       "sync: cannot write %s entry: %s%s; the fast path hands everything to the "
+		       "kernel until the maps take the whole picture", s->failed_table, strerror(-r),
+		       r == -E2BIG || r == -ENOSPC || r == -ENOMEM ? " (map full)" : "");
+		s->failing = true;
 		sync_set_synced(s, false);
 		if (forget_values(&t_link, (void **)&s->applied.links, &s->applied.nlinks, img->links, img->nlinks) < 0 ||
 		    forget_values(&t_vlan, (void **)&s->applied.vlans, &s->applied.nvlans, img->vlans, img->nvlans) < 0 ||

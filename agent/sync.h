@@ -40,6 +40,7 @@ struct sync {
 	uint64_t stale_after_ns;	/* 0: no deadline */
 	bool synced;		/* what the state map says */
 	bool failing;		/* the last apply failed: said once, not at every event */
+	const char *failed_table;	/* which map refused the write */
 	struct sync_stats stats;
 };
 
