@@ -1243,3 +1243,103 @@ if a[1] == "capture":
 sys.exit(sniff(a[2], a[3], a[4]))
 EOF
 }
+
+# ---- resilience helpers (tests/resilience/*.sh) ---------------------------------------------
+#
+# steerd with extra options and under a wrapper (valgrind), the agent's own counters from the
+# pinned steer_agent map, `steerd --verify`, and waiting for steerd to go idle after a storm.
+
+ST_STEERD_WRAP=()    # a command steerd runs under (e.g. valgrind ...), set before starting it
+ST_VERIFY_OUT=       # st_verify's last summary line
+ST_VERIFY_DETAIL=    # and the first differences it named
+
+# st_start_steerd_with TENTHS [STEERD-ARGS...]: st_start_steerd with extra options (and under
+# ST_STEERD_WRAP), waiting up to TENTHS/10 s for "synced". ST_STEERD_PID is steerd's own pid
+# (nsenter and the wrapper exec, they do not fork), so signals reach it directly.
+st_start_steerd_with() {
+	local tenths=$1 t0 i synced='' rc
+	shift
+	nsenter --net="/run/netns/$NS_ROUTER" "${ST_STEERD_WRAP[@]}" "$STEERD" --attach "$IF_CLIENT" \
+		--pin-dir "$PIN_DIR" --log-level debug "$@" >>"$ST_STEERD_LOG" 2>&1 &
+	ST_STEERD_PID=$!
+	t0=$(st_now)
+	for ((i = 0; i < tenths; i++)); do
+		kill -0 "$ST_STEERD_PID" 2>/dev/null || break
+		if st_steerctl -j status 2>/dev/null |
+			"$ST_PY" -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("synced") is True else 1)' \
+				2>/dev/null; then
+			synced=1
+			break
+		fi
+		sleep 0.1
+	done
+	if [[ -n $synced ]]; then
+		st_ok "steerd $* started and synced in $(st_ms_since "$t0") ms (pid $ST_STEERD_PID)"
+	elif ! kill -0 "$ST_STEERD_PID" 2>/dev/null; then
+		wait "$ST_STEERD_PID" && rc=0 || rc=$?
+		ST_STEERD_PID=
+		st_die "steerd $* started and synced: steerd exited with status $rc"
+	else
+		st_note "last status: $(st_steerctl -j status 2>&1 | tr '\n' ' ')"
+		st_die "steerd $* started and synced: not synced after $((tenths / 10)) s"
+	fi
+}
+
+# st_agent_stats: the agent's counters (struct steer_agent_stats, pinned as steer_agent) as one
+# line "key=value ..."; "agent_stats_failed=1" when they cannot be read. bpftool prints the
+# struct with its field names under "formatted" (it has the BTF); without BTF the raw bytes are
+# decoded in the order of bpf/abi.h.
+st_agent_stats() {
+	local json
+	if ! json=$(bpftool -j map dump pinned "$PIN_DIR/steer_agent" 2>&1); then
+		echo "# bpftool map dump pinned $PIN_DIR/steer_agent: $json" >&2
+		echo "agent_stats_failed=1"
+		return 0
+	fi
+	"$ST_PY" -c '
+import json, struct, sys
+names = ("netlink_messages foreign_messages malformed_messages overruns resyncs dump_restarts "
+         "swept reconciles drift applies apply_failures overflow_punts pid started_ns").split()
+e = json.loads(sys.argv[1])[0]
+v = e.get("formatted", {}).get("value")
+if not isinstance(v, dict):
+    raw = bytes(int(b, 16) for b in e["value"])
+    v = dict(zip(names, struct.unpack("<%dQ" % len(names), raw[:8 * len(names)])))
+print(" ".join("%s=%d" % (k, v[k]) for k in names if k in v))' "$json" 2>/dev/null ||
+		echo "agent_stats_failed=1"
+}
+
+# st_verify: `steerd --verify` in the router's namespace; its exit status returned (0: the pinned
+# maps say what the kernel holds), its summary line ("N map entries checked, M differ ...") in
+# ST_VERIFY_OUT, the first three differences it names in ST_VERIFY_DETAIL (one line each).
+st_verify() {
+	local rc out
+	out=$(nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --verify --pin-dir "$PIN_DIR" 2>&1) &&
+		rc=0 || rc=$?
+	ST_VERIFY_OUT=$(grep -v '^steerd\[' <<<"$out" | tail -n 1)
+	[[ -n $ST_VERIFY_OUT ]] || ST_VERIFY_OUT=$(tail -n 1 <<<"$out")
+	# shellcheck disable=SC2034 # for the tests that source this
+	ST_VERIFY_DETAIL=$(grep '^steerd\[notice\]' <<<"$out" | head -n 3) || true
+	return "$rc"
+}
+
+# st_wait_idle STABLE_MS DEADLINE_S: wait until steerd looks idle: its map generation and its
+# netlink message count (published at least once a second) have not moved for STABLE_MS.
+# Returns 1 (and notes it) when that did not happen within DEADLINE_S.
+st_wait_idle() {
+	local stable=$1 deadline=$2 t0 tc cur last=""
+	t0=$(st_now)
+	tc=$t0
+	while (($(st_ms_since "$t0") < deadline * 1000)); do
+		cur="$(st_generation)/$(st_stat_of "$(st_agent_stats)" netlink_messages)"
+		if [[ $cur != "$last" ]]; then
+			last=$cur
+			tc=$(st_now)
+		elif (($(st_ms_since "$tc") >= stable)); then
+			return 0
+		fi
+		sleep 0.1
+	done
+	st_note "steerd not idle after $deadline s (generation/netlink messages: $last)"
+	return 1
+}
