@@ -94,16 +94,17 @@ static void setup(unsigned nrules, int family, double *install_s)
 	fd = mkstemp(path);
 	if (fd < 0 || !(f = fdopen(fd, "w")))
 		die("mkstemp");
+	/* Priorities stay below main's 32766 (rules share them past 30,000): every one of the
+	 * N rules is walked before the match. */
 	for (unsigned i = 0; i < nrules; i++) {
 		if (family == 4)
 			fprintf(f, "rule add from 10.%u.%u.%u lookup 1000 pref %u\n", 100 + i / 65536,
-				i / 256 % 256, i % 256, i + 1);
+				i / 256 % 256, i % 256, 1 + i % 30000);
 		else
 			fprintf(f, "rule add from 2001:db8:200::%x:%x lookup 1000 pref %u\n", i / 65536,
-				i % 65536, i + 1);
+				i % 65536, 1 + i % 30000);
 	}
-	fprintf(f, "rule add from %s lookup 100 pref %u\n", family == 4 ? "10.1.0.0/24" : "2001:db8:1::/64",
-		nrules + 1);
+	fprintf(f, "rule add from %s lookup 100 pref 30001\n", family == 4 ? "10.1.0.0/24" : "2001:db8:1::/64");
 	fclose(f);
 	{
 		char cmd[256];
