@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every benchmark and writes their figures to one JSON file plus tables on stdout.
+# Usage: tests/bench/run.sh [OUT.json]     (root; builds nothing: run tools/dev.sh build first)
+# Figures are ratios against the kernel measured in the same run; the machine they came from
+# is recorded with them. Benchmarks never fail on a time.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+OUT=${1:-bench-results.json}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== decision cost (ns per packet; N from-rules ahead of the match)"
+"$BUILD/tests/bench/bench-decision" --rules "${BENCH_RULES:-4,100,1000,10000}" --json "$tmp/decision.json"
+echo
+echo "== control plane"
+STEERD="$BUILD/agent/steerd" "$BUILD/tests/bench/bench-control" --json "$tmp/control.json"
+
+python3 - "$tmp" "$OUT" <<'PY'
+import json, os, platform, sys
+tmp, out = sys.argv[1], sys.argv[2]
+cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
+doc = {'machine': {'cpu': cpu, 'cores': os.cpu_count(), 'kernel': platform.release()},
+       'decision': json.load(open(os.path.join(tmp, 'decision.json')))['results'],
+       'control': json.load(open(os.path.join(tmp, 'control.json')))}
+json.dump(doc, open(out, 'w'), indent=2)
+print(f"\nwrote {out}")
+PY
