@@ -185,7 +185,7 @@ struct steer_state {
 	__u64 generation;	/* bumped at every applied sync */
 	__u32 flags;		/* enum steer_state_flags */
 	__u32 pad;
-	/* The agent's pulse, CLOCK_MONOTONIC (bpf_ktime_get_ns()). Older than stale_after_ns
+	/* The agent's pulse, CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns()). Older than stale_after_ns
 	 * (when that is not 0) and the program punts everything: an agent that stopped
 	 * following the kernel must not leave a fast path that follows the past. */
 	__u64 heartbeat_ns;

@@ -285,7 +285,9 @@ int steer_ingress(struct __sk_buff *skb)
 	st = bpf_map_lookup_elem(&steer_state, &zero);
 	if (!st || !st->synced)
 		return punt(skb, STEER_STAT_PUNT_NOT_SYNCED, quiet);
-	if (st->stale_after_ns && bpf_ktime_get_ns() - st->heartbeat_ns > st->stale_after_ns)
+	/* The coarse clock (one tick of resolution) costs a load, not a clocksource read. */
+	if (st->stale_after_ns &&
+	    (__s64)(bpf_ktime_get_coarse_ns() - st->heartbeat_ns) > (__s64)st->stale_after_ns)
 		return punt(skb, STEER_STAT_PUNT_STALE, quiet);
 	if (skb->pkt_type != PACKET_HOST)
 		return punt(skb, STEER_STAT_PUNT_NOT_FOR_US, quiet);

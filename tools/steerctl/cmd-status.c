@@ -16,7 +16,7 @@ static __u64 monotonic_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
 }
 
@@ -52,7 +52,9 @@ int cmd_status(struct steerctl *c)
 		return err;
 	sc_check_abi(&st);
 	sc_read_agent(c, &ag);	/* absent before the first steerd of this ABI: zeros */
-	age = st.heartbeat_ns ? (double)(monotonic_ns() - st.heartbeat_ns) / 1e9 : -1;
+	age = st.heartbeat_ns ? (double)(__s64)(monotonic_ns() - st.heartbeat_ns) / 1e9 : -1;
+	if (st.heartbeat_ns && age < 0)
+		age = 0;	/* the coarse clock lags by up to a tick */
 
 	if (c->json) {
 		struct json *j = &c->jw;
