@@ -84,6 +84,13 @@ const char *compile_route_punt_reason(const struct model_route *r)
 	return NULL;
 }
 
+/* qsort, but an empty array may have no storage at all. */
+static void sort(void *p, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(p, n, size, cmp);
+}
+
 /* A growable array of fixed-size records. */
 struct vec {
 	void *p;
@@ -510,7 +517,7 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 	htab_iter_init(&it, &m->routes);
 	while ((r = htab_iter_next(&it)))
 		all[n++] = r;
-	qsort(all, n, sizeof(*all), cmp_route_ptr);
+	sort(all, n, sizeof(*all), cmp_route_ptr);
 
 	/* First pass: one entry per destination, best (lowest metric) first in the group. */
 	while (i < n) {
@@ -586,8 +593,10 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		uniq = malloc((nraw + 1) * sizeof(*uniq));
 		if (!uniq)
 			return -ENOMEM;
-		memcpy(uniq, raw, nraw * sizeof(*uniq));
-		qsort(uniq, nraw, sizeof(*uniq), cmp_nh);
+		if (nraw) {
+			memcpy(uniq, raw, nraw * sizeof(*uniq));
+			qsort(uniq, nraw, sizeof(*uniq), cmp_nh);
+		}
 		for (size_t k = 0; k < nraw; k++)
 			if (!nu || cmp_nh(&uniq[nu - 1], &uniq[k]))
 				uniq[nu++] = uniq[k];
@@ -725,10 +734,10 @@ int compile_image(const struct model *m, struct image *out)
 		free(vlans.p);
 		return -ENOMEM;
 	}
-	qsort(srcs.p, srcs.n, srcs.size, cmp_src);
-	qsort(routes.p, routes.n, routes.size, cmp_route);
-	qsort(links.p, links.n, links.size, cmp_link);
-	qsort(vlans.p, vlans.n, vlans.size, cmp_vlan);
+	sort(srcs.p, srcs.n, srcs.size, cmp_src);
+	sort(routes.p, routes.n, routes.size, cmp_route);
+	sort(links.p, links.n, links.size, cmp_link);
+	sort(vlans.p, vlans.n, vlans.size, cmp_vlan);
 	for (size_t i = 0; i < m->nrules; i++)
 		if (m->rules[i].key.iifname[0])
 			state_flags |= m->rules[i].key.family == AF_INET ? STEER_STATE_IIF_RULES4
@@ -833,7 +842,7 @@ static size_t fit_routes(struct image *img, size_t limit)
 		}
 	}
 	img->nroutes = out;
-	qsort(img->routes, img->nroutes, sizeof(*img->routes), cmp_route);
+	sort(img->routes, img->nroutes, sizeof(*img->routes), cmp_route);
 	free(ts);
 	return given;
 }

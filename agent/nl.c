@@ -175,42 +175,39 @@ static void finish_dump(struct intake *nl, bool ok)
 	}
 }
 
-static void dispatch(struct intake *nl, const struct nlmsghdr *h)
+int intake_message(struct model *m, const struct nlmsghdr *h)
 {
-	int r = 0;
-
 	switch (h->nlmsg_type) {
 	case RTM_NEWLINK:
 	case RTM_DELLINK:
-		r = intake_link_msg(nl->model, h);
-		break;
+		return intake_link_msg(m, h);
 	case RTM_NEWNETCONF:
 	case RTM_DELNETCONF:
-		r = intake_netconf_msg(nl->model, h);
-		break;
+		return intake_netconf_msg(m, h);
 	case RTM_NEWADDR:
 	case RTM_DELADDR:
-		r = intake_addr_msg(nl->model, h);
-		break;
+		return intake_addr_msg(m, h);
 	case RTM_NEWNEIGH:
 	case RTM_DELNEIGH:
-		r = intake_neigh_msg(nl->model, h);
-		break;
+		return intake_neigh_msg(m, h);
 	case RTM_NEWROUTE:
 	case RTM_DELROUTE:
-		r = intake_route_msg(nl->model, h);
-		break;
+		return intake_route_msg(m, h);
 	case RTM_NEWRULE:
 	case RTM_DELRULE:
-		r = intake_rule_msg(nl->model, h);
-		break;
+		return intake_rule_msg(m, h);
 	case RTM_NEWNEXTHOP:
 	case RTM_DELNEXTHOP:
-		r = intake_nexthop_msg(nl->model, h);
-		break;
+		return intake_nexthop_msg(m, h);
 	default:
-		return;
+		return 0;
 	}
+}
+
+static void dispatch(struct intake *nl, const struct nlmsghdr *h)
+{
+	int r = intake_message(nl->model, h);
+
 	if (r == -EINVAL) {
 		nl->stats.malformed++;
 		log_warning("netlink: ignored a malformed message of type %u", h->nlmsg_type);

@@ -50,6 +50,10 @@ static inline bool intake_idle(const struct intake *nl) { return nl->dump < 0 &&
 /* How long the event loop may sleep: not forever while dumps wait for a retry. */
 int intake_timeout_ms(const struct intake *nl);
 
+/* One message from the kernel into the model, by type: 0, -EINVAL for a message that does
+ * not parse, -ENOMEM. The fuzzer feeds bytes through exactly this. */
+int intake_message(struct model *m, const struct nlmsghdr *h);
+
 /* Handlers, one per object kind (nl-link.c, nl-addr.c, ...). Each returns 0, or -EINVAL for
  * a message it could not parse, which the caller counts and logs. */
 int intake_link_msg(struct model *m, const struct nlmsghdr *h);

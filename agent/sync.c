@@ -402,21 +402,24 @@ int sync_apply(struct sync *s, const struct image *img)
 	if ((r = assign_ids(&s->rules, img->rules, img->nrules, rule_ids)) < 0 ||
 	    (r = assign_ids(&s->nhs, img->nhs, img->nnhs, nh_ids)) < 0)
 		goto out;
-	memcpy(groups, img->groups, img->ngroups * sizeof(*groups));
+	if (img->ngroups)
+		memcpy(groups, img->groups, img->ngroups * sizeof(*groups));
 	for (size_t i = 0; i < img->ngroups; i++)
 		for (uint32_t k = 0; k < groups[i].count && k < STEER_MAX_PATHS; k++)
 			groups[i].nh_ids[k] = nh_ids[groups[i].nh_ids[k]];
 	if ((r = assign_ids(&s->groups, groups, img->ngroups, group_ids)) < 0)
 		goto out;
 	r = -ENOMEM;
-	memcpy(routes, img->routes, img->nroutes * sizeof(*routes));
+	if (img->nroutes)
+		memcpy(routes, img->routes, img->nroutes * sizeof(*routes));
 	for (size_t i = 0; i < img->nroutes; i++) {
 		if (routes[i].val.type == STEER_RT_FORWARD)
 			routes[i].val.nh_id = nh_ids[routes[i].val.nh_id];
 		else if (routes[i].val.type == STEER_RT_MULTIPATH)
 			routes[i].val.nh_id = group_ids[routes[i].val.nh_id];
 	}
-	memcpy(srcs, img->srcs, img->nsrcs * sizeof(*srcs));
+	if (img->nsrcs)
+		memcpy(srcs, img->srcs, img->nsrcs * sizeof(*srcs));
 	for (size_t i = 0; i < img->nsrcs; i++)
 		for (uint32_t k = 0; k < srcs[i].val.count && k < STEER_MAX_RULES; k++)
 			srcs[i].val.ids[k] = rule_ids[srcs[i].val.ids[k]];
