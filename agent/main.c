@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <systemd/sd-daemon.h>
@@ -221,6 +223,37 @@ static int parse_args(int argc, char **argv, struct options *o)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+/* steerd needs CAP_BPF (maps, program), CAP_NET_ADMIN (attach, netlink buffer, the
+ * networking helpers) and, on Linux 6.18 at least, CAP_PERFMON: without it the kernel
+ * refuses the program's load (EACCES, before any verifier message). Nothing more. Say so
+ * plainly rather than fail on the first EPERM. */
+static int check_capabilities(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	static const struct { int cap; const char *name; } need[] = {
+		{ CAP_BPF, "CAP_BPF" }, { CAP_NET_ADMIN, "CAP_NET_ADMIN" }, { CAP_PERFMON, "CAP_PERFMON" },
+	};
+	int missing = 0;
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return 0;	/* cannot tell: let the kernel answer */
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (!(data[need[i].cap / 32].effective & (1u << (need[i].cap % 32)))) {
+			log_err("steerd needs %s in its effective capabilities", need[i].name);
+			missing++;
+		}
+	}
+	return missing ? -EPERM : 0;
 }
 
 static uint64_t monotonic_ns(void)
@@ -534,6 +567,11 @@ int main(int argc, char **argv)
 	if (d.opt.cleanup)
 		return attach_cleanup(d.opt.pin_dir) < 0 ? 1 : 0;
 
+	if (check_capabilities() < 0) {
+		log_err("run steerd as root, or give it exactly CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON "
+			"(see config/steerd.service)");
+		return 1;
+	}
 	model_init(&d.model);
 	if (d.opt.verify) {
 		r = verify_once(&d);

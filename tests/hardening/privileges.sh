@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Least privilege: steerd runs and syncs with only CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON,
+# and without them it refuses at once, saying which capability is missing.
+set -euo pipefail
+STEERD=${STEERD:-build/agent/steerd}
+STEERCTL=${STEERCTL:-build/tools/steerctl/steerctl}
+NS=st$$-priv
+PIN=/sys/fs/bpf/steer-test-$$
+LOG=$(mktemp)
+n=0
+fail=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); fail=1; echo "not ok $n - $1"; }
+cleanup() {
+	pkill -f -- "--pin-dir $PIN" 2>/dev/null || true
+	"$STEERD" --cleanup --pin-dir "$PIN" >/dev/null 2>&1 || true
+	rm -rf "$PIN" "$LOG"
+	ip netns del "$NS" 2>/dev/null || true
+}
+trap cleanup EXIT
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+
+caps=-all,+bpf,+net_admin,+perfmon
+nsenter --net=/run/netns/"$NS" setpriv --inh-caps=-all --bounding-set="$caps" \
+	"$STEERD" --pin-dir "$PIN" >"$LOG" 2>&1 &
+synced=no
+for _ in $(seq 50); do
+	if nsenter --net=/run/netns/"$NS" "$STEERCTL" --pin-dir "$PIN" -j status 2>/dev/null |
+		python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["synced"] else 1)' 2>/dev/null; then
+		synced=yes
+		break
+	fi
+	sleep 0.1
+done
+if [[ $synced == yes ]]; then ok "synced with only CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON"; else not_ok "synced with only CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON"; cat "$LOG"; fi
+pkill -f -- "--pin-dir $PIN" || true
+sleep 0.3
+
+for drop in bpf net_admin perfmon; do
+	set +e
+	out=$(nsenter --net=/run/netns/"$NS" setpriv --inh-caps=-all --bounding-set="$caps,-$drop" \
+		timeout 5 "$STEERD" --pin-dir "$PIN" 2>&1)
+	rc=$?
+	set -e
+	want="CAP_$(echo "$drop" | tr a-z A-Z)"
+	if [[ $rc == 1 && $out == *"needs $want"* ]]; then
+		ok "without $want: refuses at once and names it"
+	else
+		not_ok "without $want: refuses at once and names it (rc $rc: $out)"
+	fi
+done
+echo "1..$n"
+exit $fail
