@@ -39,26 +39,40 @@ build() {
 	meson compile -C "$BUILD"
 }
 
-# meson's own summary is not what CI reads: count the results from its log.
+# meson's own summary is not what CI reads: count the results from its logs.
 summary() {
-	python3 - "$BUILD/meson-logs/testlog.json" <<'PY'
+	python3 - "$@" <<'PY'
 import json, sys
 passed = failed = 0
-try:
-    for line in open(sys.argv[1]):
-        if not line.strip():
-            continue
-        t = json.loads(line)
-        if t.get("result") == "OK":
-            passed += 1
-        else:
-            failed += 1
-            print(f"FAILED: {t.get('name')} ({t.get('result')})")
-except FileNotFoundError:
-    pass
+for path in sys.argv[1:]:
+    tag = '' if path.startswith('build/') else path.split('/')[0] + ': '
+    try:
+        for line in open(path):
+            if not line.strip():
+                continue
+            t = json.loads(line)
+            if t.get("result") == "OK":
+                passed += 1
+            else:
+                failed += 1
+                print(f"FAILED: {tag}{t.get('name')} ({t.get('result')})")
+    except FileNotFoundError:
+        failed += 1
+        print(f"FAILED: no test log at {path}")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed or not passed else 0)
 PY
+}
+
+# The agent's unit, datapath, fuzz-corpus and two namespace tests again, built with ASan and
+# UBSan (any report fails the test).
+sanitized() {
+	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined \
+		-Db_lundef=false >/dev/null
+	meson compile -C build-asan >/dev/null
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		meson test -C build-asan --print-errorlogs --num-processes 1 \
+		unit-compile bpf-datapath fuzz-netlink-corpus netns-forward-v4 netns-forward-v6
 }
 
 [ $# -eq 1 ] || usage
@@ -75,7 +89,8 @@ test)
 	build
 	rc=0
 	meson test -C "$BUILD" --print-errorlogs --num-processes 1 || rc=$?
-	summary || rc=1
+	sanitized || rc=$?
+	summary "$BUILD/meson-logs/testlog.json" build-asan/meson-logs/testlog.json || rc=1
 	exit $rc
 	;;
 build)
