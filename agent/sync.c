@@ -244,7 +244,7 @@ static int assign_ids(struct idtab *t, const void *vals, size_t n, uint32_t *ids
 				log_err("sync: no free %s id", t->name);
 				return -ENOSPC;
 			}
-			if (!bsearch(&cand, t->recs, t->n, rec, cmp_u32))
+			if (!t->n || !bsearch(&cand, t->recs, t->n, rec, cmp_u32))
 				id = cand;
 		}
 		ids[i] = id;
@@ -493,9 +493,9 @@ int sync_apply(struct sync *s, const struct image *img)
 	s->applied.routes = routes, s->applied.nroutes = img->nroutes, routes = NULL;
 	s->applied.links = malloc((img->nlinks + 1) * sizeof(*img->links));
 	s->applied.vlans = malloc((img->nvlans + 1) * sizeof(*img->vlans));
-	if (s->applied.links)
+	if (s->applied.links && img->nlinks)
 		memcpy(s->applied.links, img->links, img->nlinks * sizeof(*img->links));
-	if (s->applied.vlans)
+	if (s->applied.vlans && img->nvlans)
 		memcpy(s->applied.vlans, img->vlans, img->nvlans * sizeof(*img->vlans));
 	s->applied.nlinks = s->applied.links ? img->nlinks : 0;
 	s->applied.nvlans = s->applied.vlans ? img->nvlans : 0;
