@@ -267,30 +267,7 @@ st_start_steerd() {
 		st_skip "steerd started and synced (ST_KERNEL_ONLY=1)"
 		return 0
 	fi
-	nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --attach "$IF_CLIENT" --pin-dir "$PIN_DIR" \
-		--log-level debug >>"$ST_STEERD_LOG" 2>&1 &
-	ST_STEERD_PID=$!
-	local t0 i synced=
-	t0=$(st_now)
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$ST_STEERD_PID" 2>/dev/null || break
-		if st_steerctl -j status 2>/dev/null |
-			"$ST_PY" -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("synced") is True else 1)' \
-				2>/dev/null; then
-			synced=1
-			break
-		fi
-		sleep 0.1
-	done
-	if [[ -n $synced ]]; then
-		st_ok "steerd started and synced in $(st_ms_since "$t0") ms (pid $ST_STEERD_PID)"
-	elif ! kill -0 "$ST_STEERD_PID" 2>/dev/null; then
-		wait "$ST_STEERD_PID" && rc=0 || rc=$?
-		st_die "steerd started and synced: steerd exited with status $rc"
-	else
-		st_note "last status: $(st_steerctl -j status 2>&1 | tr '\n' ' ')"
-		st_die "steerd started and synced: not synced after 5 s"
-	fi
+	st_start_steerd_with 50
 }
 
 st_steerd_alive() {
@@ -1275,14 +1252,14 @@ st_start_steerd_with() {
 		sleep 0.1
 	done
 	if [[ -n $synced ]]; then
-		st_ok "steerd $* started and synced in $(st_ms_since "$t0") ms (pid $ST_STEERD_PID)"
+		st_ok "steerd ${*:+$* }started and synced in $(st_ms_since "$t0") ms (pid $ST_STEERD_PID)"
 	elif ! kill -0 "$ST_STEERD_PID" 2>/dev/null; then
 		wait "$ST_STEERD_PID" && rc=0 || rc=$?
 		ST_STEERD_PID=
-		st_die "steerd $* started and synced: steerd exited with status $rc"
+		st_die "steerd ${*:+$* }started and synced: steerd exited with status $rc"
 	else
 		st_note "last status: $(st_steerctl -j status 2>&1 | tr '\n' ' ')"
-		st_die "steerd $* started and synced: not synced after $((tenths / 10)) s"
+		st_die "steerd ${*:+$* }started and synced: not synced after $((tenths / 10)) s"
 	fi
 }
 
