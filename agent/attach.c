@@ -44,12 +44,14 @@ static int check_bpffs(const char *dir)
 	if (slash && slash != parent)
 		*slash = '\0';
 	if (statfs(parent, &sfs) < 0 || sfs.f_type != BPF_FS_MAGIC) {
-		log_err("%s is not on a BPF filesystem; mount one with `mount -t bpf bpf %s`", parent,
-			parent);
+		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, NULL,
+			  "%s is not on a BPF filesystem; mount one with `mount -t bpf bpf %s`", parent,
+			  parent);
 		return -ENOTSUP;
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		log_err("cannot create pin directory %s: %m", dir);
+		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = errno },
+			  "cannot create pin directory %s: %m", dir);
 		return -errno;
 	}
 	return 0;
@@ -70,7 +72,8 @@ static void drop_incompatible_pin(struct bpf_map *map, const char *path)
 	     info.value_size != bpf_map__value_size(map) ||
 	     info.max_entries != bpf_map__max_entries(map) ||
 	     info.map_flags != bpf_map__map_flags(map))) {
-		log_notice("pinned map %s has another layout (an older steer?); replacing it", path);
+		log_event(LOG_NOTICE, LOG_EV_PIN_REPLACED, NULL,
+			  "pinned map %s has another layout (an older steer?); replacing it", path);
 		unlink(path);
 	}
 	close(fd);
@@ -92,7 +95,8 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 	a->skel = steer_bpf__open();
 	if (!a->skel) {
 		r = -errno;
-		log_err("cannot open the BPF object: %s", strerror(-r));
+		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
+			  "cannot open the BPF object: %s", strerror(-r));
 		return r;
 	}
 	bpf_object__for_each_map(map, a->skel->obj) {
@@ -117,7 +121,8 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 	a->skel->rodata->cfg_source_check = 1;
 	r = steer_bpf__load(a->skel);
 	if (r < 0) {
-		log_err("cannot load the BPF program: %s", strerror(-r));
+		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
+			  "cannot load the BPF program: %s", strerror(-r));
 		goto fail;
 	}
 	r = pin_path(path, sizeof(path), pin_dir, STEER_PIN_PROG);
@@ -126,10 +131,12 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 	unlink(path);
 	r = bpf_program__pin(a->skel->progs.steer_ingress, path);
 	if (r < 0) {
-		log_err("cannot pin the program at %s: %s", path, strerror(-r));
+		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
+			  "cannot pin the program at %s: %s", path, strerror(-r));
 		goto fail;
 	}
-	log_info("BPF program loaded; maps pinned under %s", pin_dir);
+	log_event(LOG_INFO, LOG_EV_PROGRAM_LOADED, NULL, "BPF program loaded; maps pinned under %s",
+		  pin_dir);
 	return 0;
 fail:
 	steer_bpf__destroy(a->skel);
@@ -169,7 +176,8 @@ static int attach_tcx(struct attach *a, int ifindex, const char *ifname)
 		r = bpf_link_update(fd, prog, NULL);
 		close(fd);
 		if (!r) {
-			log_info("%s: replaced the program on the pinned TCX link", ifname);
+			log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
+				  "%s: replaced the program on the pinned TCX link", ifname);
 			return 0;
 		}
 		/* The device it was on is gone (ENOLINK): start over. */
@@ -181,9 +189,11 @@ static int attach_tcx(struct attach *a, int ifindex, const char *ifname)
 	r = bpf_obj_pin(fd, path);
 	if (r < 0) {
 		r = -errno;
-		log_err("%s: cannot pin the TCX link at %s: %s", ifname, path, strerror(-r));
+		log_event(LOG_ERR, LOG_EV_ATTACH_FAILED, &(struct log_ctx){ .ifname = ifname, .error = r },
+			  "%s: cannot pin the TCX link at %s: %s", ifname, path, strerror(-r));
 	} else {
-		log_info("%s: attached at ingress with TCX", ifname);
+		log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
+			  "%s: attached at ingress with TCX", ifname);
 	}
 	close(fd);
 	return r;
@@ -198,15 +208,18 @@ static int attach_clsact(struct attach *a, int ifindex, const char *ifname)
 	int r = bpf_tc_hook_create(&hook);
 
 	if (r < 0 && r != -EEXIST) {
-		log_err("%s: cannot create the clsact qdisc: %s", ifname, strerror(-r));
+		log_event(LOG_ERR, LOG_EV_ATTACH_FAILED, &(struct log_ctx){ .ifname = ifname, .error = r },
+			  "%s: cannot create the clsact qdisc: %s", ifname, strerror(-r));
 		return r;
 	}
 	r = bpf_tc_attach(&hook, &opts);
 	if (r < 0) {
-		log_err("%s: cannot attach the tc filter: %s", ifname, strerror(-r));
+		log_event(LOG_ERR, LOG_EV_ATTACH_FAILED, &(struct log_ctx){ .ifname = ifname, .error = r },
+			  "%s: cannot attach the tc filter: %s", ifname, strerror(-r));
 		return r;
 	}
-	log_info("%s: attached at ingress with clsact", ifname);
+	log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
+		  "%s: attached at ingress with clsact", ifname);
 	return 0;
 }
 
@@ -224,7 +237,8 @@ int attach_iface(struct attach *a, int ifindex, const char *ifname)
 		return attach_clsact(a, ifindex, ifname);
 	}
 	if (r < 0)
-		log_err("%s: cannot attach with TCX: %s", ifname, strerror(-r));
+		log_event(LOG_ERR, LOG_EV_ATTACH_FAILED, &(struct log_ctx){ .ifname = ifname, .error = r },
+			  "%s: cannot attach with TCX: %s", ifname, strerror(-r));
 	return r;
 }
 
@@ -316,7 +330,8 @@ static void detach_clsact_all(__u32 prog_id)
 		opts.prog_fd = 0;
 		opts.flags = 0;
 		if (!bpf_tc_detach(&hook, &opts))
-			log_info("%s: detached the clsact filter", i->if_name);
+			log_event(LOG_INFO, LOG_EV_DETACHED, &(struct log_ctx){ .ifname = i->if_name },
+				  "%s: detached the clsact filter", i->if_name);
 	}
 	if (ifs)
 		if_freenameindex(ifs);
@@ -342,7 +357,8 @@ int attach_cleanup(const char *pin_dir)
 	if (!d) {
 		if (errno == ENOENT)
 			return 0;
-		log_err("cannot open %s: %m", pin_dir);
+		log_event(LOG_ERR, LOG_EV_CLEANUP, &(struct log_ctx){ .error = errno },
+			  "cannot open %s: %m", pin_dir);
 		return -errno;
 	}
 	/* Unpinning a TCX link detaches it: the pin held the last reference. */
@@ -350,13 +366,16 @@ int attach_cleanup(const char *pin_dir)
 		if (de->d_name[0] == '.' || pin_path(path, sizeof(path), pin_dir, de->d_name) < 0)
 			continue;
 		if (unlink(path) < 0)
-			log_warning("cannot remove %s: %m", path);
+			log_event(LOG_WARNING, LOG_EV_CLEANUP, &(struct log_ctx){ .error = errno },
+				  "cannot remove %s: %m", path);
 	}
 	closedir(d);
 	if (rmdir(pin_dir) < 0 && errno != ENOENT) {
-		log_err("cannot remove %s: %m", pin_dir);
+		log_event(LOG_ERR, LOG_EV_CLEANUP, &(struct log_ctx){ .error = errno },
+			  "cannot remove %s: %m", pin_dir);
 		return -errno;
 	}
-	log_info("removed steer's program, attachments and pins under %s", pin_dir);
+	log_event(LOG_INFO, LOG_EV_CLEANUP, NULL,
+		  "removed steer's program, attachments and pins under %s", pin_dir);
 	return 0;
 }

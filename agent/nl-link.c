@@ -92,8 +92,9 @@ int intake_link_msg(struct model *m, const struct nlmsghdr *h)
 		 * both without route notifications: re-read the routes. */
 		m->routes_need_dump = true;
 		if (known)
-				log_info("link %s (%d) is %s", l->name, l->ifindex,
-				 (l->flags & IFF_UP) && (l->flags & IFF_RUNNING) ? "up" : "down");
+			log_event(LOG_INFO, LOG_EV_LINK_STATE, &(struct log_ctx){ .ifname = l->name },
+				  "link %s (%d) is %s", l->name, l->ifindex,
+				  (l->flags & IFF_UP) && (l->flags & IFF_RUNNING) ? "up" : "down");
 	}
 	return 0;
 }

@@ -57,7 +57,9 @@ static void count_unknown(const struct nlmsghdr *h, struct model_rule_key *k)
 	nlmsg_for_each_attr(a, (struct nlmsghdr *)h, sizeof(struct fib_rule_hdr), rem) {
 		if (nla_type(a) > FRA_MAX && nla_type(a) != STEER_FRA_SPORT_MASK &&
 		    nla_type(a) != STEER_FRA_DPORT_MASK) {
-			log_debug("rule %u: attribute %d is newer than this build; the rule punts",
+			log_event(LOG_DEBUG, LOG_EV_RULE_UNSUPPORTED,
+				  &(struct log_ctx){ LOG_PRIORITY(k->priority), LOG_TABLE(k->table) },
+				  "rule %u: attribute %d is newer than this build; the rule punts",
 				  k->priority, nla_type(a));
 			k->unknown_attrs++;
 			k->unknown_hash = k->unknown_hash * 31 + hash_bytes(a, nla_total_size(nla_len(a)));

@@ -64,7 +64,8 @@ int intake_open(struct intake *nl, struct model *m, int rcvbuf)
 	nl_socket_disable_auto_ack(nl->sk);
 	r = nl_connect(nl->sk, NETLINK_ROUTE);
 	if (r < 0) {
-		log_err("netlink: cannot open a route socket: %s", nl_geterror(r));
+		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, NULL, "netlink: cannot open a route socket: %s",
+			  nl_geterror(r));
 		r = -EIO;
 		goto fail;
 	}
@@ -73,7 +74,8 @@ int intake_open(struct intake *nl, struct model *m, int rcvbuf)
 	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
 		r = nl_socket_add_membership(nl->sk, groups[i]);
 		if (r < 0) {
-			log_err("netlink: cannot join group %d: %s", groups[i], nl_geterror(r));
+			log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, NULL, "netlink: cannot join group %d: %s",
+				  groups[i], nl_geterror(r));
 			r = -EIO;
 			goto fail;
 		}
@@ -82,7 +84,8 @@ int intake_open(struct intake *nl, struct model *m, int rcvbuf)
 	    setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
 		log_warning("netlink: cannot set the receive buffer to %d bytes: %m", rcvbuf);
 	getsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &nl->rcvbuf, &sl);
-	log_info("netlink: receive buffer %d bytes (asked for %d)", nl->rcvbuf, rcvbuf);
+	log_event(LOG_INFO, LOG_EV_NETLINK_OPENED, NULL, "netlink: receive buffer %d bytes (asked for %d)",
+		  nl->rcvbuf, rcvbuf);
 	nl_socket_set_nonblocking(nl->sk);
 	return 0;
 fail:
@@ -122,7 +125,8 @@ static int start_dump(struct intake *nl, int d)
 	req.h.nlmsg_seq = ++nl->seq;
 	req.payload[0] = (char)dumps[d].family;	/* every request header starts with family */
 	if (sendto(nl->fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
-		log_err("netlink: cannot request a dump of %s: %m", dumps[d].name);
+		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
+			  "netlink: cannot request a dump of %s: %m", dumps[d].name);
 		return -errno;
 	}
 	nl->dump = d;
@@ -163,15 +167,17 @@ static void finish_dump(struct intake *nl, bool ok)
 	if (ok && nl->dump_intr) {
 		/* The kernel's tables changed under the dump: what we read may be torn. */
 		nl->stats.dump_restarts++;
-		log_info("netlink: dump of %s was interrupted by a change, restarting", dumps[d].name);
+		log_event(LOG_INFO, LOG_EV_DUMP_RETRY, NULL,
+			  "netlink: dump of %s was interrupted by a change, restarting", dumps[d].name);
 		nl->pending |= 1u << d;
 	} else if (ok && dumps[d].kind >= 0) {
 		size_t n = model_sweep(nl->model, dumps[d].kind);
 
 		nl->stats.swept += n;
 		if (n)
-			log_notice("netlink: %zu %s were gone without a notification; removed", n,
-				   dumps[d].name);
+			log_event(LOG_NOTICE, LOG_EV_SWEPT, NULL,
+				  "netlink: %zu %s were gone without a notification; removed", n,
+				  dumps[d].name);
 	}
 }
 
@@ -210,7 +216,8 @@ static void dispatch(struct intake *nl, const struct nlmsghdr *h)
 
 	if (r == -EINVAL) {
 		nl->stats.malformed++;
-		log_warning("netlink: ignored a malformed message of type %u", h->nlmsg_type);
+		log_event(LOG_WARNING, LOG_EV_NETLINK_MALFORMED, NULL,
+			  "netlink: ignored a malformed message of type %u", h->nlmsg_type);
 	} else if (r < 0) {
 		log_err("netlink: handling message type %u: %s", h->nlmsg_type, strerror(-r));
 	}
@@ -240,9 +247,10 @@ static void handle_buffer(struct intake *nl, size_t len)
 
 				/* EBUSY: an abandoned dump of ours still runs in the kernel; ENOBUFS:
 				 * the reply did not fit. Both pass: ask again a little later. */
-				log_at(e->error == -EBUSY || e->error == -ENOBUFS ? LOG_DEBUG : LOG_ERR,
-				       "netlink: dump of %s failed: %s; asking again", dumps[d].name,
-				       strerror(-e->error));
+				log_event(e->error == -EBUSY || e->error == -ENOBUFS ? LOG_DEBUG : LOG_ERR,
+					  LOG_EV_DUMP_RETRY, &(struct log_ctx){ .error = e->error },
+					  "netlink: dump of %s failed: %s; asking again", dumps[d].name,
+					  strerror(-e->error));
 				finish_dump(nl, false);
 				nl->pending |= 1u << d;
 				nl->retry_at_ns = now_ns() + 20 * 1000000ull;
@@ -273,9 +281,10 @@ int intake_process(struct intake *nl)
 				nl->stats.enobufs++;
 				if ((nl->pending & INTAKE_DUMP_ALL) != INTAKE_DUMP_ALL)
 					nl->stats.resyncs++;
-				log_at(nl->stats.enobufs == 1 || nl->stats.enobufs % 100 == 0 ? LOG_WARNING : LOG_DEBUG,
-				       "netlink: receive buffer overrun (%llu so far), events lost; re-reading everything",
-				       (unsigned long long)nl->stats.enobufs);
+				log_event(nl->stats.enobufs == 1 || nl->stats.enobufs % 100 == 0 ? LOG_WARNING : LOG_DEBUG,
+					  LOG_EV_OVERRUN, NULL,
+					  "netlink: receive buffer overrun (%llu so far), events lost; re-reading everything",
+					  (unsigned long long)nl->stats.enobufs);
 				nl->pending |= INTAKE_DUMP_ALL;
 				nl->lost = true;
 				/* The dump in flight may have lost replies too: it cannot be trusted
@@ -287,17 +296,20 @@ int intake_process(struct intake *nl)
 				}
 				continue;
 			}
-			log_err("netlink: receive failed: %m");
+			log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
+				  "netlink: receive failed: %m");
 			return -errno;
 		}
 		if (msg.msg_flags & MSG_TRUNC) {
-			log_warning("netlink: truncated message; re-reading everything");
+			log_event(LOG_WARNING, LOG_EV_RESYNC, NULL,
+				  "netlink: truncated message; re-reading everything");
 			nl->pending |= INTAKE_DUMP_ALL;
 			continue;
 		}
 		if (from.nl_pid != 0) {
 			nl->stats.foreign++;
-			log_debug("netlink: ignored a message from port %u (not the kernel)", from.nl_pid);
+			log_event(LOG_DEBUG, LOG_EV_NETLINK_FOREIGN, NULL,
+				  "netlink: ignored a message from port %u (not the kernel)", from.nl_pid);
 			continue;
 		}
 		handle_buffer(nl, (size_t)n);
@@ -310,7 +322,8 @@ int intake_process(struct intake *nl)
 	}
 	if (nl->dump >= 0 && now_ns() - nl->dump_started_ns > 10ull * 1000000000ull) {
 		/* No end in ten seconds: a reply went missing. Start that dump over. */
-		log_warning("netlink: dump of %s did not finish; asking again", dumps[nl->dump].name);
+		log_event(LOG_WARNING, LOG_EV_DUMP_RETRY, NULL,
+			  "netlink: dump of %s did not finish; asking again", dumps[nl->dump].name);
 		nl->pending |= 1u << nl->dump;
 		nl->dump = -1;
 		nl->stats.dump_restarts++;

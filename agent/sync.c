@@ -70,7 +70,8 @@ static void delete_stale(struct sync *s, const struct table *t, const void *old,
 			continue;
 		if (bpf_map_delete_elem(t->fd, o) < 0 && errno != ENOENT) {
 			s->stats.failures++;
-			log_warning("sync: cannot delete %s entry: %m", t->name);
+			log_event(LOG_WARNING, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = errno },
+				  "sync: cannot delete %s entry: %m", t->name);
 			continue;
 		}
 		s->stats.deletes++;
@@ -241,7 +242,7 @@ static int assign_ids(struct idtab *t, const void *vals, size_t n, uint32_t *ids
 			if (++fresh > (size_t)t->max_id) {
 				free(order);
 				free(wanted);
-				log_err("sync: no free %s id", t->name);
+				log_event(LOG_ERR, LOG_EV_CAPACITY, NULL, "sync: no free %s id", t->name);
 				return -ENOSPC;
 			}
 			if (!t->n || !bsearch(&cand, t->recs, t->n, rec, cmp_u32))
@@ -323,8 +324,9 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 		}
 	}
 	if (s->applied.nsrcs || s->applied.nroutes || s->nhs.n)
-		log_info("sync: adopted %zu rule lists, %zu rules, %zu routes, %zu next hops from the pinned maps",
-			 s->applied.nsrcs, s->rules.n, s->applied.nroutes, s->nhs.n);
+		log_event(LOG_INFO, LOG_EV_ADOPTED, NULL,
+			  "sync: adopted %zu rule lists, %zu rules, %zu routes, %zu next hops from the pinned maps",
+			  s->applied.nsrcs, s->rules.n, s->applied.nroutes, s->nhs.n);
 	return 0;
 }
 
@@ -446,7 +448,8 @@ int sync_apply(struct sync *s, const struct image *img)
 		/* Make-before-break needs room for old and new at once. A new image that fits
 		 * on its own still goes in: with the fast path punting, deleting first is safe. */
 		sync_set_synced(s, false);
-		log_info("sync: no room for old and new together; deleting first while the fast path punts");
+		log_event(LOG_INFO, LOG_EV_CAPACITY, NULL,
+			  "sync: no room for old and new together; deleting first while the fast path punts");
 		delete_stale(s, &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs);
 		delete_stale(s, &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes);
 		delete_stale(s, &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
@@ -459,10 +462,10 @@ int sync_apply(struct sync *s, const struct image *img)
 		/* Part of the image is missing: a shorter prefix could now answer for a longer
 		 * one. Punt everything until an apply goes through whole. */
 		s->stats.failures++;
-		log_at(s->failing ? LOG_DEBUG : LOG_ERR,
-		       "sync: cannot write %s entry: %s%s; the fast path hands everything to the "
-		       "kernel until the maps take the whole picture", s->failed_table, strerror(-r),
-		       r == -E2BIG || r == -ENOSPC || r == -ENOMEM ? " (map full)" : "");
+		log_event(s->failing ? LOG_DEBUG : LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = r },
+			  "sync: cannot write %s entry: %s%s; the fast path hands everything to the "
+			  "kernel until the maps take the whole picture", s->failed_table, strerror(-r),
+			  r == -E2BIG || r == -ENOSPC || r == -ENOMEM ? " (map full)" : "");
 		s->failing = true;
 		sync_set_synced(s, false);
 		if (forget_values(&t_link, (void **)&s->applied.links, &s->applied.nlinks, img->links, img->nlinks) < 0 ||
@@ -472,7 +475,8 @@ int sync_apply(struct sync *s, const struct image *img)
 		    forget_values(&t_rule, &s->rules.recs, &s->rules.n, rule_recs, nrule_recs) < 0 ||
 		    forget_values(&t_route, (void **)&s->applied.routes, &s->applied.nroutes, routes, img->nroutes) < 0 ||
 		    forget_values(&t_src, (void **)&s->applied.srcs, &s->applied.nsrcs, srcs, img->nsrcs) < 0)
-			log_err("sync: out of memory after a failed apply");
+			log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = -ENOMEM },
+				  "sync: out of memory after a failed apply");
 		goto out;
 	}
 	/* Break: what nothing references any more, roots first. */
@@ -506,7 +510,8 @@ int sync_apply(struct sync *s, const struct image *img)
 	s->generation++;
 	s->state_flags = img->state_flags;
 	if (s->failing)
-		log_notice("sync: the maps hold the whole picture again; fast path back");
+		log_event(LOG_NOTICE, LOG_EV_APPLY_RECOVERED, NULL,
+			  "sync: the maps hold the whole picture again; fast path back");
 	s->failing = false;
 	r = 0;
 out:
@@ -555,7 +560,8 @@ int sync_set_synced(struct sync *s, bool synced)
 	s->heartbeat_ns = st.heartbeat_ns = monotonic_ns();
 
 	if (bpf_map_update_elem(s->fd.state, &zero, &st, BPF_ANY) < 0) {
-		log_err("sync: cannot write the state map: %m");
+		log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = errno },
+			  "sync: cannot write the state map: %m");
 		return -errno;
 	}
 	s->synced = synced;

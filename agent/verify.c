@@ -25,11 +25,12 @@ static size_t count_keys(int fd, size_t key_len)
 	return n;
 }
 
-static void note(struct verify_report *r, const char *what, const char *detail)
+static void note(struct verify_report *r, const struct log_ctx *ctx, const char *what,
+		 const char *detail)
 {
 	r->differences++;
 	if (r->differences <= 10)
-		log_notice("verify: %s: %s", what, detail);
+		log_event(LOG_NOTICE, LOG_EV_DRIFT, ctx, "verify: %s: %s", what, detail);
 }
 
 static bool same_nexthop(const struct sync_fds *fds, uint32_t id, const struct steer_nexthop *want)
@@ -87,7 +88,7 @@ int verify_maps(const struct sync_fds *fds, const struct image *img, struct veri
 		if (!same_list(fds, img, &img->srcs[i])) {
 			snprintf(buf, sizeof(buf), "family %u, /%u", img->srcs[i].key.family,
 				 img->srcs[i].key.prefixlen - STEER_SRC_KEY_BITS(0));
-			note(r, "rule list differs or is missing", buf);
+			note(r, NULL, "rule list differs or is missing", buf);
 		}
 	}
 	for (size_t i = 0; i < img->nroutes; i++) {
@@ -95,7 +96,8 @@ int verify_maps(const struct sync_fds *fds, const struct image *img, struct veri
 		if (!same_route(fds, img, &img->routes[i])) {
 			snprintf(buf, sizeof(buf), "table %u family %u /%u", img->routes[i].key.table,
 				 img->routes[i].key.family, img->routes[i].val.dst_len);
-			note(r, "route differs or is missing", buf);
+			note(r, &(struct log_ctx){ LOG_TABLE(img->routes[i].key.table) },
+			     "route differs or is missing", buf);
 		}
 	}
 	for (size_t i = 0; i < img->nlinks; i++) {
@@ -105,15 +107,15 @@ int verify_maps(const struct sync_fds *fds, const struct image *img, struct veri
 		if (bpf_map_lookup_elem(fds->links, &img->links[i].ifindex, &got) ||
 		    memcmp(&got, &img->links[i].val, sizeof(got))) {
 			snprintf(buf, sizeof(buf), "ifindex %u", img->links[i].ifindex);
-			note(r, "link differs or is missing", buf);
+			note(r, NULL, "link differs or is missing", buf);
 		}
 	}
 	/* Entries the image does not have at all. */
 	if (count_keys(fds->src, sizeof(struct steer_src_key)) != img->nsrcs)
-		note(r, "rule lists", "the map holds entries the kernel has no rules for");
+		note(r, NULL, "rule lists", "the map holds entries the kernel has no rules for");
 	if (count_keys(fds->routes, sizeof(struct steer_route_key)) != img->nroutes)
-		note(r, "routes", "the map holds routes the kernel does not have");
+		note(r, NULL, "routes", "the map holds routes the kernel does not have");
 	if (count_keys(fds->links, sizeof(uint32_t)) != img->nlinks)
-		note(r, "links", "the map holds links the kernel does not have");
+		note(r, NULL, "links", "the map holds links the kernel does not have");
 	return 0;
 }
