@@ -7,13 +7,16 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 2
+#define STEER_ABI_VERSION 3
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
 #define STEER_MAX_RULES 64
 /* Next hops of one multipath route the fast path spreads over; more punt the route. */
 #define STEER_MAX_PATHS 16
+/* Slots of a consistent-hash (Maglev) group's lookup table: a prime well above
+ * STEER_MAX_PATHS, so each member owns about 1/N of them and losing one moves only its own. */
+#define STEER_MAGLEV_SLOTS 251
 
 /* Default map sizes. */
 #define STEER_SRC_ENTRIES   65536
@@ -56,6 +59,9 @@ enum steer_rule_action {
 	STEER_RULE_UNREACHABLE = 6,	/* the kernel answers with ICMP: punt */
 	STEER_RULE_PROHIBIT    = 7,	/* likewise */
 	STEER_RULE_CUT         = 8,	/* the list was cut at STEER_MAX_RULES: the kernel decides */
+	/* Fast-path-only policies from steer.yaml (STEER_MATCH_POLICY): */
+	STEER_RULE_FORWARD     = 9,	/* send to next hop nh_id (steer_nexthops) */
+	STEER_RULE_GROUP       = 10,	/* send to one member of group nh_id (steer_groups) */
 };
 
 /* Which selectors a rule has; the rest of the rule's fields are read only when set. */
@@ -70,6 +76,8 @@ enum steer_rule_match {
 	STEER_MATCH_DPORT    = 1u << 7,
 	STEER_MATCH_INVERT   = 1u << 8,	/* `not`: the rule applies where the selectors fail */
 	STEER_MATCH_SUPPRESS = 1u << 9,	/* suppress_prefixlength applies to lookups */
+	STEER_MATCH_POLICY   = 1u << 10,	/* a steer.yaml policy, not a kernel rule: egress
+					 * walks only these, the source check never does */
 };
 
 /* One rule, by id. Addresses and masks are network-order words, IPv4 in word 0. */
@@ -90,6 +98,8 @@ struct steer_rule {
 	__u32 iif;		/* ifindex; 0xffffffff when the named device does not exist */
 	__u32 src[4], src_mask[4];	/* always the rule's `from`; matched only when inverted */
 	__u32 dst[4], dst_mask[4];
+	__u32 nh_id;		/* FORWARD: key into steer_nexthops; GROUP: into steer_groups */
+	__u32 pad2;
 };
 
 /* Route trie: (table, family, destination prefix) -> best route of that prefix.
@@ -132,13 +142,24 @@ struct steer_nexthop {
 	__u8  gw[16];
 };
 
-/* A multipath route's next hops with hash-threshold upper bounds, as fib_rebalance() lays
- * them out: a flow whose 31-bit hash is <= upper[i] (and > upper[i-1]) takes path i. */
+enum steer_group_hash {
+	STEER_HASH_KERNEL     = 0,	/* a kernel multipath route: ports for TCP and UDP */
+	STEER_HASH_L3         = 1,	/* steer.yaml groups: addresses only */
+	STEER_HASH_L4         = 2,	/* addresses, protocol and ports */
+	STEER_HASH_CONSISTENT = 3,	/* L4 hash into the Maglev table `slots` */
+};
+
+/* A multipath route's (or a steer.yaml group's) next hops with hash-threshold upper bounds,
+ * as fib_rebalance() lays them out: a flow whose 31-bit hash is <= upper[i] (and >
+ * upper[i-1]) takes path i. A consistent group picks slots[hash % STEER_MAGLEV_SLOTS]
+ * instead, an index into nh_ids. */
 struct steer_group {
 	__u32 count;
-	__u32 pad;
+	__u8  hash;		/* enum steer_group_hash */
+	__u8  pad[3];
 	__u32 nh_ids[STEER_MAX_PATHS];
 	__u32 upper[STEER_MAX_PATHS];
+	__u8  slots[STEER_MAGLEV_SLOTS + 1];	/* CONSISTENT only; the last byte is padding */
 };
 
 /* Links the datapath may meet, by ifindex. */
@@ -240,6 +261,7 @@ enum steer_stat {
 	STEER_STAT_PUNT_HAIRPIN,	/* out the way it came: the kernel also sends a redirect */
 	STEER_STAT_PUNT_MTU,
 	STEER_STAT_PUNT_REDIRECT,	/* bpf_redirect_neigh refused */
+	STEER_STAT_EGRESS_PASS,		/* egress: no policy matched, the kernel's route stands */
 	STEER_STAT_MAX,
 };
 
@@ -290,6 +312,7 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_HAIRPIN]        = "punt_hairpin",
 	[STEER_STAT_PUNT_MTU]            = "punt_mtu",
 	[STEER_STAT_PUNT_REDIRECT]       = "punt_redirect",
+	[STEER_STAT_EGRESS_PASS]         = "egress_pass",
 };
 #endif
 
@@ -297,6 +320,8 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 #define STEER_PIN_DIR_DEFAULT "/sys/fs/bpf/steer"
 #define STEER_PIN_PROG        "prog"
 #define STEER_PIN_TCX_INGRESS "tcx-ingress-"	/* + interface name */
+#define STEER_PIN_TCX_EGRESS  "tcx-egress-"	/* + interface name */
+#define STEER_PIN_PROG_EGRESS "prog-egress"
 
 #define STEER_MAP_SRC    "steer_src"
 #define STEER_MAP_ROUTES "steer_routes"
@@ -311,9 +336,9 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 #define STEER_MAP_AGENT  "steer_agent"
 
 _Static_assert(sizeof(struct steer_src_key) == 24, "steer_src_key layout");
-_Static_assert(sizeof(struct steer_rule) == 104, "steer_rule layout");
+_Static_assert(sizeof(struct steer_rule) == 112, "steer_rule layout");
 _Static_assert(sizeof(struct steer_rule_list) == 8 + 4 * STEER_MAX_RULES, "steer_rule_list layout");
-_Static_assert(sizeof(struct steer_group) == 8 + 8 * STEER_MAX_PATHS, "steer_group layout");
+_Static_assert(sizeof(struct steer_group) == 8 + 8 * STEER_MAX_PATHS + STEER_MAGLEV_SLOTS + 1, "steer_group layout");
 _Static_assert(sizeof(struct steer_route_key) == 28, "steer_route_key layout");
 _Static_assert(sizeof(struct steer_route) == 8, "steer_route layout");
 _Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");

@@ -72,16 +72,16 @@ static __always_inline int nh_alive(const struct steer_nexthop *nh)
 	return l && (l->flags & STEER_LINK_UP);
 }
 
-/* A per-flow hash: transport ports for TCP and UDP, addresses otherwise, so one flow
- * always takes one path. 31 bits, as the hash-threshold bounds expect. */
-static __always_inline __u32 flow_hash(const struct steer_flow *f)
+/* A per-flow hash, 31 bits as the hash-threshold bounds expect, so one flow always takes
+ * one path: addresses, and with l4 the transport ports of TCP and UDP too. */
+static __always_inline __u32 flow_hash(const struct steer_flow *f, int l4)
 {
 	__u32 h = 0x5e7e0000u ^ f->family;
 
 #pragma unroll
 	for (int i = 0; i < 4; i++)
 		h = (h ^ f->src[i]) * 0x9e3779b1u ^ (h >> 15) ^ f->dst[i] * 0x85ebca6bu;
-	if (f->proto == 6 || f->proto == 17)
+	if (l4 && (f->proto == 6 || f->proto == 17))
 		h ^= ((__u32)f->sport << 16 | f->dport) * 0xc2b2ae35u ^ f->proto;
 	h ^= h >> 16;
 	h *= 0x85ebca6bu;
@@ -110,13 +110,25 @@ __attribute__((noinline)) int steer_pick_nexthop(const struct steer_lookup *res,
 	g = bpf_map_lookup_elem(&steer_groups, &res->nh_id);
 	if (!g || !g->count || g->count > STEER_MAX_PATHS)
 		return -1;
-	h = flow_hash(f);
-	for (i = 0; i < STEER_MAX_PATHS; i++) {
-		if (i >= g->count)
-			break;
-		if (h <= g->upper[i]) {
-			pick = i;
-			break;
+	h = flow_hash(f, g->hash != STEER_HASH_L3);
+	if (g->hash == STEER_HASH_CONSISTENT) {
+		__u32 slot = h % STEER_MAGLEV_SLOTS;
+
+		/* clang divides by multiplying, which the verifier cannot bound: say it. */
+		asm volatile("" : "+r"(slot));
+		if (slot >= STEER_MAGLEV_SLOTS)
+			return -1;
+		pick = g->slots[slot];
+		if (pick >= g->count)
+			pick = 0;
+	} else {
+		for (i = 0; i < STEER_MAX_PATHS; i++) {
+			if (i >= g->count)
+				break;
+			if (h <= g->upper[i]) {
+				pick = i;
+				break;
+			}
 		}
 	}
 	for (i = 0; i < STEER_MAX_PATHS; i++) {
@@ -169,6 +181,7 @@ __attribute__((noinline)) int steer_check_source(const struct steer_flow *fwd, _
 	rev.dport = fwd->sport;
 	rev.iif = oif;
 	rev.mark = 0;
+	rev.mode = STEER_WALK_REVERSE;
 	r = steer_lookup(&rev, &res, 1);
 	/* An error (no route, blackhole, unreachable, prohibit) is the kernel's "last resort":
 	 * accepted unless rp_filter is on. */
@@ -260,8 +273,10 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u
 	return 0;
 }
 
-SEC("tc")
-int steer_ingress(struct __sk_buff *skb)
+/* One body for both directions; `egress` is a constant at each call, so the verifier sees
+ * two straight programs. Ingress routes like the kernel would; egress only applies the
+ * steer.yaml policies to what the kernel has already routed. */
+static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 {
 	/* BPF_PROG_TEST_RUN callers (steerctl explain) ask without moving counters. */
 	int quiet = skb->cb[STEER_CB_VERDICT] == STEER_CB_EXPLAIN;
@@ -270,7 +285,7 @@ int steer_ingress(struct __sk_buff *skb)
 	struct steer_lookup res = {};
 	struct bpf_redir_neigh nhp = {};
 	struct steer_nexthop *nh;
-	struct steer_link *in, *out;
+	struct steer_link *in = NULL, *out;
 	struct steer_state *st;
 	__u32 zero = 0, mtu_len = 0, nh_id = 0;
 	__s32 len_diff;
@@ -289,7 +304,7 @@ int steer_ingress(struct __sk_buff *skb)
 	if (st->stale_after_ns &&
 	    (__s64)(bpf_ktime_get_coarse_ns() - st->heartbeat_ns) > (__s64)st->stale_after_ns)
 		return punt(skb, STEER_STAT_PUNT_STALE, quiet);
-	if (skb->pkt_type != PACKET_HOST)
+	if (!egress && skb->pkt_type != PACKET_HOST)
 		return punt(skb, STEER_STAT_PUNT_NOT_FOR_US, quiet);
 
 	r = parse_l2(skb, &pkt, &steer_vlans, &proto);
@@ -306,15 +321,18 @@ int steer_ingress(struct __sk_buff *skb)
 	if (r)
 		return punt(skb, r, quiet);
 
-	in = bpf_map_lookup_elem(&steer_links, &pkt.iif);
-	if (!in || !(in->flags & STEER_LINK_UP) ||
-	    !(in->flags & (pkt.family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
-		return punt(skb, STEER_STAT_PUNT_IIF, quiet);
+	if (!egress) {
+		in = bpf_map_lookup_elem(&steer_links, &pkt.iif);
+		if (!in || !(in->flags & STEER_LINK_UP) ||
+		    !(in->flags & (pkt.family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
+			return punt(skb, STEER_STAT_PUNT_IIF, quiet);
+	}
 
 	__builtin_memcpy(flow.src, pkt.src, 16);
 	__builtin_memcpy(flow.dst, pkt.dst, 16);
-	flow.iif = pkt.iif;
+	flow.iif = egress ? 0 : pkt.iif;
 	flow.mark = skb->mark;
+	flow.mode = egress ? STEER_WALK_EGRESS : STEER_WALK_INGRESS;
 	flow.sport = pkt.sport;
 	flow.dport = pkt.dport;
 	flow.family = pkt.family;
@@ -325,7 +343,7 @@ int steer_ingress(struct __sk_buff *skb)
 	skb->cb[STEER_CB_PRIORITY] = res.priority;
 	skb->cb[STEER_CB_TABLE] = res.table;
 	if (r == STEER_LOOKUP_NO_ROUTE)
-		return punt(skb, STEER_STAT_PUNT_NO_ROUTE, quiet);
+		return punt(skb, egress ? STEER_STAT_EGRESS_PASS : STEER_STAT_PUNT_NO_ROUTE, quiet);
 	if (r == STEER_LOOKUP_DROP)
 		return drop(skb, STEER_STAT_DROP_BLACKHOLE, quiet);
 	if (r != STEER_LOOKUP_FORWARD)
@@ -337,13 +355,18 @@ int steer_ingress(struct __sk_buff *skb)
 								      : STEER_STAT_PUNT_MISSING_REF, quiet);
 	skb->cb[STEER_CB_OIF] = nh->ifindex;
 	skb->cb[STEER_CB_NH] = nh_id;
-	if (nh->ifindex == pkt.iif)
+	/* At egress, a packet already leaving by the policy's device goes as it is: it is
+	 * either one we redirected here (its next hop is resolved) or one the kernel sent this
+	 * way itself; redirecting it again would loop. */
+	if (egress && nh->ifindex == skb->ifindex)
+		return punt(skb, STEER_STAT_EGRESS_PASS, quiet);
+	if (!egress && nh->ifindex == pkt.iif)
 		return punt(skb, STEER_STAT_PUNT_HAIRPIN, quiet);
 	out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
 	if (!out || !(out->flags & STEER_LINK_UP))
 		return punt(skb, STEER_STAT_PUNT_LINK_DOWN, quiet);
 
-	if (pkt.family == STEER_AF_INET && cfg_source_check) {
+	if (!egress && pkt.family == STEER_AF_INET && cfg_source_check) {
 		r = check_source_all(&flow, &res, nh->ifindex, in->rp_filter, st->flags);
 		if (r)
 			return punt(skb, r, quiet);
@@ -354,8 +377,9 @@ int steer_ingress(struct __sk_buff *skb)
 	if (bpf_check_mtu(skb, nh->ifindex, &mtu_len, len_diff, 0))
 		return punt(skb, STEER_STAT_PUNT_MTU, quiet);
 
-	/* Decided: from here on the packet is ours and is changed. */
-	if (cfg_bench)
+	/* Decided: from here on the packet is ours and is changed. At egress the kernel has
+	 * done the forwarding's rewrite already (or the packet is its own). */
+	if (cfg_bench || egress)
 		goto redirect;
 	if (pkt.inband_tag || skb->vlan_present) {
 		if (bpf_skb_vlan_pop(skb))
@@ -381,6 +405,18 @@ redirect:
 	r = bpf_redirect_neigh(nh->ifindex, nh->family ? &nhp : NULL, nh->family ? sizeof(nhp) : 0, 0);
 	count(r == TC_ACT_REDIRECT ? STEER_STAT_FORWARDED : STEER_STAT_PUNT_REDIRECT, quiet);
 	return r;
+}
+
+SEC("tc")
+int steer_ingress(struct __sk_buff *skb)
+{
+	return steer_main(skb, 0);
+}
+
+SEC("tc")
+int steer_egress(struct __sk_buff *skb)
+{
+	return steer_main(skb, 1);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -19,7 +19,14 @@ struct steer_flow {
 	__u8  family;
 	__u8  tos;
 	__u8  proto;
-	__u8  pad;
+	__u8  mode;		/* enum steer_walk_mode */
+};
+
+/* Which rules a walk considers. */
+enum steer_walk_mode {
+	STEER_WALK_INGRESS = 0,	/* the kernel's rules and steer.yaml's policies, merged */
+	STEER_WALK_EGRESS  = 1,	/* policies only: the kernel has routed the packet already */
+	STEER_WALK_REVERSE = 2,	/* the kernel's rules only: its source check knows no policy */
 };
 
 enum steer_lookup_res {
@@ -167,7 +174,14 @@ static long steer_rule_step(__u64 i, void *ctx)
 		w->verdict = STEER_LOOKUP_PUNT;
 		return 1;
 	}
-	if (rule->priority < w->skip_below || !rule_matches(rule, w->f))
+	if (rule->priority < w->skip_below)
+		return 0;
+	/* A cut list ends every walk: what lies past it is unknown. */
+	if (rule->action != STEER_RULE_CUT &&
+	    ((w->f->mode == STEER_WALK_EGRESS && !(rule->match & STEER_MATCH_POLICY)) ||
+	     (w->f->mode == STEER_WALK_REVERSE && (rule->match & STEER_MATCH_POLICY))))
+		return 0;
+	if (!rule_matches(rule, w->f))
 		return 0;
 	count_hit(id, w->quiet);
 	res->priority = rule->priority;
@@ -196,6 +210,14 @@ static long steer_rule_step(__u64 i, void *ctx)
 	case STEER_RULE_CUT:
 		res->reason = STEER_STAT_PUNT_RULE_LIMIT;
 		w->verdict = STEER_LOOKUP_PUNT;
+		return 1;
+	case STEER_RULE_FORWARD:
+	case STEER_RULE_GROUP:
+		res->table = 0;
+		res->nh_id = rule->nh_id;
+		res->route_type = rule->action == STEER_RULE_FORWARD ? STEER_RT_FORWARD
+								     : STEER_RT_MULTIPATH;
+		w->verdict = STEER_LOOKUP_FORWARD;
 		return 1;
 	default:
 		res->reason = STEER_STAT_PUNT_RULE;
