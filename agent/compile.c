@@ -2,6 +2,7 @@
  * rule whose `from` covers it; routes become one entry per (table, destination) holding the
  * route the kernel would pick, or a punt where the datapath cannot be exact. */
 #include "compile.h"
+#include "compile-internal.h"
 
 #include <errno.h>
 #include <net/if.h>
@@ -91,26 +92,6 @@ static void sort(void *p, size_t n, size_t size, int (*cmp)(const void *, const 
 		qsort(p, n, size, cmp);
 }
 
-/* A growable array of fixed-size records. */
-struct vec {
-	void *p;
-	size_t n, cap, size;
-};
-
-static void *vec_push(struct vec *v)
-{
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		void *p = realloc(v->p, cap * v->size);
-
-		if (!p)
-			return NULL;
-		v->p = p;
-		v->cap = cap;
-	}
-	return memset((char *)v->p + v->n++ * v->size, 0, v->size);
-}
-
 /* ---- rules ---- */
 
 /* The prefix a rule applies under: its `from`, or everything for rules that have none and
@@ -137,7 +118,7 @@ static int cmp_size(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int list_for_prefix(const struct model *m, const struct htab *covers,
+static int list_for_prefix(size_t nrules, const struct htab *covers,
 			   const struct prefix *p, struct image_src *out, size_t *truncated)
 {
 	struct vec idx = { .size = sizeof(size_t) };
@@ -172,7 +153,7 @@ static int list_for_prefix(const struct model *m, const struct htab *covers,
 	for (size_t i = 0; i < idx.n; i++) {
 		if (out->val.count == STEER_MAX_RULES - 1 && idx.n > STEER_MAX_RULES) {
 			/* No room for the rest: whatever they would decide, the kernel decides. */
-			out->val.ids[out->val.count++] = (uint32_t)m->nrules;	/* the cut marker */
+			out->val.ids[out->val.count++] = (uint32_t)nrules;	/* the cut marker */
 			(*truncated)++;
 			break;
 		}
@@ -195,7 +176,7 @@ static void free_covers(struct htab *covers)
 	htab_free(covers);
 }
 
-static void addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask)
+void compile_addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask)
 {
 	uint8_t m[16] = {};
 
@@ -222,10 +203,15 @@ static void compile_rule_body(const struct model *m, const struct model_rule_key
 {
 	const char *why = compile_rule_punt_reason(k);
 
+	/* Outside what steer.yaml mirrors, whatever the rule would decide the kernel decides. */
+	if (!why && (!model_priority_mirrored(m->ov, k->priority) ||
+		     (k->action == RULE_LOOKUP && !model_table_mirrored(m->ov, k->table))))
+		why = "not mirrored";
+
 	*r = (struct steer_rule){ .priority = k->priority, .family = k->family };
 	/* The body says which rule it is (family, from), so ids and hit counts are per rule;
 	 * the datapath reads `from` only for inverted rules. */
-	addr_words(&k->src, r->src, r->src_mask);
+	compile_addr_words(&k->src, r->src, r->src_mask);
 	switch (k->action) {
 	case RULE_LOOKUP:
 		r->action = STEER_RULE_LOOKUP;
@@ -265,7 +251,7 @@ static void compile_rule_body(const struct model *m, const struct model_rule_key
 	}
 	if (k->dst.len) {
 		r->match |= STEER_MATCH_DST;
-		addr_words(&k->dst, r->dst, r->dst_mask);
+		compile_addr_words(&k->dst, r->dst, r->dst_mask);
 	}
 	if (k->tos) {
 		/* What this kernel compares: IPv4 masks the TOS byte to IPTOS_RT_MASK, IPv6 the
@@ -301,27 +287,78 @@ static void compile_rule_body(const struct model *m, const struct model_rule_key
 	}
 }
 
-static int compile_rules(const struct model *m, struct vec *out, struct vec *bodies,
+/* One step of the walk: a kernel rule, or a steer.yaml policy for one family. */
+struct crule {
+	const struct model_rule_key *k;		/* NULL for a policy */
+	const struct model_policy *p;
+	uint8_t family;
+	uint32_t priority;
+};
+
+/* The kernel's rules and the policies in one order: by priority, a policy after the kernel's
+ * rules of its priority (as `ip rule add` puts a new rule after its equals), so a policy at
+ * priority 0 never comes before `lookup local`. */
+static struct crule *merge_rules(const struct model *m, size_t *n)
+{
+	const struct model_overrides *ov = m->ov;
+	size_t np = ov ? ov->npolicies : 0, i = 0, j = 0, out = 0;
+	struct crule *c = calloc(m->nrules + 2 * np + 1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	while (i < m->nrules || j < np) {
+		if (j == np || (i < m->nrules && m->rules[i].key.priority <= ov->policies[j].priority)) {
+			c[out++] = (struct crule){ .k = &m->rules[i].key, .family = m->rules[i].key.family,
+						   .priority = m->rules[i].key.priority };
+			i++;
+			continue;
+		}
+		for (int f = 0; f < 2; f++) {
+			uint8_t fam = f ? AF_INET6 : AF_INET;
+
+			if (!ov->policies[j].family || ov->policies[j].family == fam)
+				c[out++] = (struct crule){ .p = &ov->policies[j], .family = fam,
+							   .priority = ov->policies[j].priority };
+		}
+		j++;
+	}
+	*n = out;
+	return c;
+}
+
+static struct prefix crule_cover(const struct crule *c)
+{
+	struct prefix all = { .family = c->family };
+
+	if (c->k)
+		return rule_cover(c->k);
+	return c->p->src.len ? c->p->src : all;
+}
+
+static int compile_rules(const struct model *m, const struct crule *cr, size_t ncr,
+			 struct vec *out, struct vec *bodies, struct vec *nhs, struct vec *groups,
 			 size_t *truncated)
 {
 	struct htab covers = HTAB_INIT(struct cover_entry, node, key);
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
 	int r = -ENOMEM;
 
-	/* Bodies: one per model rule, then the marker that ends a cut list. */
-	for (size_t i = 0; i <= m->nrules; i++) {
+	/* Bodies: one per rule or policy, then the marker that ends a cut list. */
+	for (size_t i = 0; i <= ncr; i++) {
 		struct steer_rule *b = vec_push(bodies);
 
 		if (!b)
 			return -ENOMEM;
-		if (i < m->nrules)
-			compile_rule_body(m, &m->rules[i].key, b);
-		else
+		if (i == ncr)
 			*b = (struct steer_rule){ .priority = UINT32_MAX, .action = STEER_RULE_CUT };
+		else if (cr[i].k)
+			compile_rule_body(m, cr[i].k, b);
+		else if (compile_policy_body(m, cr[i].p, cr[i].family, nhs, groups, b) < 0)
+			return -ENOMEM;
 	}
 
-	for (size_t i = 0; i < m->nrules; i++) {
-		struct prefix p = rule_cover(&m->rules[i].key);
+	for (size_t i = 0; i < ncr; i++) {
+		struct prefix p = crule_cover(&cr[i]);
 		struct cover_entry *c = htab_find(&covers, &p);
 		size_t *slot;
 
@@ -346,7 +383,7 @@ static int compile_rules(const struct model *m, struct vec *out, struct vec *bod
 		struct prefix all = { .family = families[f] };
 		struct image_src *s = vec_push(out);
 
-		if (!s || list_for_prefix(m, &covers, &all, s, truncated) < 0)
+		if (!s || list_for_prefix(ncr, &covers, &all, s, truncated) < 0)
 			goto out;
 	}
 	{
@@ -360,7 +397,7 @@ static int compile_rules(const struct model *m, struct vec *out, struct vec *bod
 			if (!c->key.len)
 				continue;
 			s = vec_push(out);
-			if (!s || list_for_prefix(m, &covers, &c->key, s, truncated) < 0)
+			if (!s || list_for_prefix(ncr, &covers, &c->key, s, truncated) < 0)
 				goto out;
 		}
 	}
@@ -516,7 +553,8 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		return -ENOMEM;
 	htab_iter_init(&it, &m->routes);
 	while ((r = htab_iter_next(&it)))
-		all[n++] = r;
+		if (model_table_mirrored(m->ov, r->key.table))
+			all[n++] = r;
 	sort(all, n, sizeof(*all), cmp_route_ptr);
 
 	/* First pass: one entry per destination, best (lowest metric) first in the group. */
@@ -583,41 +621,46 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 	}
 	free(all);
 
-	/* Second pass: deduplicate next hops and point routes and groups at their index. */
-	{
-		struct steer_nexthop *raw = nhs->p, *uniq;
-		size_t nraw = nhs->n, nu = 0;
-		struct image_route *ir = routes->p;
-		struct steer_group *gs = groups->p;
-
-		uniq = malloc((nraw + 1) * sizeof(*uniq));
-		if (!uniq)
-			return -ENOMEM;
-		if (nraw) {
-			memcpy(uniq, raw, nraw * sizeof(*uniq));
-			qsort(uniq, nraw, sizeof(*uniq), cmp_nh);
-		}
-		for (size_t k = 0; k < nraw; k++)
-			if (!nu || cmp_nh(&uniq[nu - 1], &uniq[k]))
-				uniq[nu++] = uniq[k];
-		for (size_t k = 0; k < routes->n; k++) {
-			if (ir[k].val.type != STEER_RT_FORWARD)
-				continue;
-			ir[k].val.nh_id = (uint32_t)((struct steer_nexthop *)bsearch(
-				&raw[ir[k].val.nh_id], uniq, nu, sizeof(*uniq), cmp_nh) - uniq);
-		}
-		for (size_t k = 0; k < groups->n; k++)
-			for (uint32_t p = 0; p < gs[k].count; p++)
-				gs[k].nh_ids[p] = (uint32_t)((struct steer_nexthop *)bsearch(
-					&raw[gs[k].nh_ids[p]], uniq, nu, sizeof(*uniq), cmp_nh) - uniq);
-		free(raw);
-		nhs->p = uniq;
-		nhs->n = nhs->cap = nu;
-	}
 	return 0;
 nomem:
 	free(all);
 	return -ENOMEM;
+}
+
+/* Deduplicate next hops and point routes, groups and policies at their index. */
+static int dedupe_nexthops(struct vec *nhs, struct vec *routes, struct vec *groups, struct vec *rules)
+{
+	struct steer_nexthop *raw = nhs->p, *uniq;
+	size_t nraw = nhs->n, nu = 0;
+	struct image_route *ir = routes->p;
+	struct steer_group *gs = groups->p;
+	struct steer_rule *rs = rules->p;
+
+	uniq = malloc((nraw + 1) * sizeof(*uniq));
+	if (!uniq)
+		return -ENOMEM;
+	if (nraw) {
+		memcpy(uniq, raw, nraw * sizeof(*uniq));
+		qsort(uniq, nraw, sizeof(*uniq), cmp_nh);
+	}
+	for (size_t k = 0; k < nraw; k++)
+		if (!nu || cmp_nh(&uniq[nu - 1], &uniq[k]))
+			uniq[nu++] = uniq[k];
+#define UNIQ_INDEX(i) ((uint32_t)((struct steer_nexthop *)bsearch(&raw[i], uniq, nu, sizeof(*uniq), cmp_nh) - uniq))
+	for (size_t k = 0; k < routes->n; k++)
+		if (ir[k].val.type == STEER_RT_FORWARD)
+			ir[k].val.nh_id = UNIQ_INDEX(ir[k].val.nh_id);
+	for (size_t k = 0; k < groups->n; k++)
+		for (uint32_t p = 0; p < gs[k].count; p++)
+			gs[k].nh_ids[p] = UNIQ_INDEX(gs[k].nh_ids[p]);
+	for (size_t k = 0; k < rules->n; k++)
+		if (rs[k].action == STEER_RULE_FORWARD)
+			rs[k].nh_id = UNIQ_INDEX(rs[k].nh_id);
+#undef UNIQ_INDEX
+	free(raw);
+	nhs->p = uniq;
+	nhs->n = nhs->cap = nu;
+	return 0;
 }
 
 /* ---- links ---- */
@@ -720,11 +763,14 @@ int compile_image(const struct model *m, struct image *out)
 	struct vec nhs = { .size = sizeof(struct steer_nexthop) };
 	struct vec links = { .size = sizeof(struct image_link) };
 	struct vec vlans = { .size = sizeof(struct image_vlan) };
-	size_t truncated = 0;
+	size_t truncated = 0, ncr = 0;
 	uint32_t state_flags = 0;
+	struct crule *cr = merge_rules(m, &ncr);
 
-	if (compile_rules(m, &srcs, &rules, &truncated) < 0 ||
-	    compile_routes(m, &routes, &nhs, &groups) < 0 || compile_links(m, &links, &vlans) < 0) {
+	if (!cr || compile_routes(m, &routes, &nhs, &groups) < 0 ||
+	    compile_rules(m, cr, ncr, &srcs, &rules, &nhs, &groups, &truncated) < 0 ||
+	    dedupe_nexthops(&nhs, &routes, &groups, &rules) < 0 || compile_links(m, &links, &vlans) < 0) {
+		free(cr);
 		free(srcs.p);
 		free(rules.p);
 		free(groups.p);
@@ -734,6 +780,7 @@ int compile_image(const struct model *m, struct image *out)
 		free(vlans.p);
 		return -ENOMEM;
 	}
+	free(cr);
 	sort(srcs.p, srcs.n, srcs.size, cmp_src);
 	sort(routes.p, routes.n, routes.size, cmp_route);
 	sort(links.p, links.n, links.size, cmp_link);

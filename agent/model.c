@@ -19,6 +19,26 @@ uint16_t model_neigh_state(const struct model *m, int32_t ifindex, uint8_t famil
 	return n ? n->state : 0;
 }
 
+bool model_table_mirrored(const struct model_overrides *ov, uint32_t table)
+{
+	if (!ov || !ov->ntables || table == MODEL_TABLE_LOCAL)
+		return true;
+	for (size_t i = 0; i < ov->ntables; i++)
+		if (ov->tables[i] == table)
+			return true;
+	return false;
+}
+
+bool model_priority_mirrored(const struct model_overrides *ov, uint32_t priority)
+{
+	if (!ov || !ov->nprios)
+		return true;
+	for (size_t i = 0; i < ov->nprios; i++)
+		if (priority >= ov->prios[i].lo && priority <= ov->prios[i].hi)
+			return true;
+	return false;
+}
+
 bool prefix_contains(const struct prefix *a, const struct prefix *b)
 {
 	unsigned full, rest;

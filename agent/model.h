@@ -182,6 +182,67 @@ struct model_rule {
 	bool stale;
 };
 
+/* ---- overrides: what steer.yaml adds to the kernel's picture (config.c fills these) ---- */
+
+#define MODEL_GROUP_MAX 16	/* members of a load-balancing group (STEER_MAX_PATHS) */
+
+enum model_group_hash { GROUP_HASH_L3 = 1, GROUP_HASH_L4, GROUP_HASH_CONSISTENT };
+
+struct model_group_member {
+	char dev[IF_NAMESIZE];
+	uint8_t family;		/* of the gateway; 0 for on-link */
+	uint8_t gw[16];
+	uint16_t weight;	/* 1..256 */
+};
+
+struct model_group {
+	char name[64];
+	uint8_t hash;		/* enum model_group_hash */
+	uint8_t family;		/* of its gateways; 0 when every member is on-link */
+	uint32_t n;
+	struct model_group_member m[MODEL_GROUP_MAX];
+};
+
+enum model_policy_action { POLICY_VIA = 1, POLICY_TABLE, POLICY_GROUP, POLICY_BLACKHOLE };
+
+/* A fast-path-only rule. family 0: it names no address, and applies to both families. */
+struct model_policy {
+	char name[64];
+	uint32_t priority;
+	uint8_t family;
+	uint8_t action;		/* enum model_policy_action */
+	uint8_t tos;		/* 0: any */
+	uint8_t ip_proto;	/* 0: any */
+	struct prefix src, dst;	/* len 0 and family 0: any */
+	uint32_t mark, mask;	/* mask 0: any */
+	uint16_t sport_lo, sport_hi, dport_lo, dport_hi;	/* 0, 0: any */
+	uint32_t table;		/* POLICY_TABLE */
+	uint32_t group;		/* POLICY_GROUP: index into model_overrides.groups */
+	char dev[IF_NAMESIZE];	/* POLICY_VIA */
+	uint8_t gw_family;	/* POLICY_VIA: 0 for on-link */
+	uint8_t gw[16];
+};
+
+struct model_prio_range {
+	uint32_t lo, hi;
+};
+
+struct model_overrides {
+	struct model_policy *policies;	/* sorted by priority, unique priorities */
+	size_t npolicies;
+	struct model_group *groups;
+	size_t ngroups;
+	/* What is mirrored; no tables (or no ranges) means all. The local table always is:
+	 * every packet's first lookup is there. */
+	uint32_t *tables;
+	size_t ntables;
+	struct model_prio_range *prios;
+	size_t nprios;
+};
+
+bool model_table_mirrored(const struct model_overrides *ov, uint32_t table);
+bool model_priority_mirrored(const struct model_overrides *ov, uint32_t priority);
+
 enum model_kind {
 	MODEL_LINK, MODEL_ADDR, MODEL_NEIGH, MODEL_ROUTE4, MODEL_ROUTE6, MODEL_RULE4, MODEL_RULE6,
 	MODEL_NHOBJ,
@@ -195,6 +256,7 @@ struct model {
 	size_t nrules, rules_cap;
 	uint64_t rule_seq;
 	int8_t all_fwd4, all_rp_filter4, all_fwd6;
+	const struct model_overrides *ov;	/* steer.yaml's additions; NULL: none */
 	bool dirty;			/* changed since the last compile */
 	bool routes_need_dump;		/* the kernel changed routes without telling (link down) */
 };

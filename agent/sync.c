@@ -385,6 +385,7 @@ int sync_apply(struct sync *s, const struct image *img)
 			   t_group = idtab_table(&s->groups);
 	uint32_t *rule_ids = NULL, *nh_ids = NULL, *group_ids = NULL;
 	struct steer_group *groups = NULL;
+	struct steer_rule *rules = NULL;
 	struct image_route *routes = NULL;
 	struct image_src *srcs = NULL;
 	void *rule_recs = NULL, *nh_recs = NULL, *group_recs = NULL;
@@ -395,14 +396,15 @@ int sync_apply(struct sync *s, const struct image *img)
 	nh_ids = calloc(img->nnhs + 1, sizeof(*nh_ids));
 	group_ids = calloc(img->ngroups + 1, sizeof(*group_ids));
 	groups = malloc((img->ngroups + 1) * sizeof(*groups));
+	rules = malloc((img->nrules + 1) * sizeof(*rules));
 	routes = malloc((img->nroutes + 1) * sizeof(*routes));
 	srcs = malloc((img->nsrcs + 1) * sizeof(*srcs));
-	if (!rule_ids || !nh_ids || !group_ids || !groups || !routes || !srcs)
+	if (!rule_ids || !nh_ids || !group_ids || !groups || !rules || !routes || !srcs)
 		goto out;
 
-	/* Content first: rules and next hops, then groups made of next-hop ids. */
-	if ((r = assign_ids(&s->rules, img->rules, img->nrules, rule_ids)) < 0 ||
-	    (r = assign_ids(&s->nhs, img->nhs, img->nnhs, nh_ids)) < 0)
+	/* Content first: next hops, groups made of next-hop ids, then rule bodies (a policy's
+	 * names a next hop or a group). */
+	if ((r = assign_ids(&s->nhs, img->nhs, img->nnhs, nh_ids)) < 0)
 		goto out;
 	if (img->ngroups)
 		memcpy(groups, img->groups, img->ngroups * sizeof(*groups));
@@ -410,6 +412,17 @@ int sync_apply(struct sync *s, const struct image *img)
 		for (uint32_t k = 0; k < groups[i].count && k < STEER_MAX_PATHS; k++)
 			groups[i].nh_ids[k] = nh_ids[groups[i].nh_ids[k]];
 	if ((r = assign_ids(&s->groups, groups, img->ngroups, group_ids)) < 0)
+		goto out;
+	r = -ENOMEM;
+	if (img->nrules)
+		memcpy(rules, img->rules, img->nrules * sizeof(*rules));
+	for (size_t i = 0; i < img->nrules; i++) {
+		if (rules[i].action == STEER_RULE_FORWARD)
+			rules[i].nh_id = nh_ids[rules[i].nh_id];
+		else if (rules[i].action == STEER_RULE_GROUP)
+			rules[i].nh_id = group_ids[rules[i].nh_id];
+	}
+	if ((r = assign_ids(&s->rules, rules, img->nrules, rule_ids)) < 0)
 		goto out;
 	r = -ENOMEM;
 	if (img->nroutes)
@@ -425,7 +438,7 @@ int sync_apply(struct sync *s, const struct image *img)
 	for (size_t i = 0; i < img->nsrcs; i++)
 		for (uint32_t k = 0; k < srcs[i].val.count && k < STEER_MAX_RULES; k++)
 			srcs[i].val.ids[k] = rule_ids[srcs[i].val.ids[k]];
-	rule_recs = idtab_records(&s->rules, img->rules, rule_ids, img->nrules, &nrule_recs);
+	rule_recs = idtab_records(&s->rules, rules, rule_ids, img->nrules, &nrule_recs);
 	nh_recs = idtab_records(&s->nhs, img->nhs, nh_ids, img->nnhs, &nnh_recs);
 	group_recs = idtab_records(&s->groups, groups, group_ids, img->ngroups, &ngroup_recs);
 	if (!rule_recs || !nh_recs || !group_recs)
@@ -519,6 +532,7 @@ out:
 	free(nh_ids);
 	free(group_ids);
 	free(groups);
+	free(rules);
 	free(routes);
 	free(srcs);
 	free(rule_recs);

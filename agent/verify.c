@@ -40,11 +40,23 @@ static bool same_nexthop(const struct sync_fds *fds, uint32_t id, const struct s
 	return !bpf_map_lookup_elem(fds->nhs, &id, &got) && !memcmp(&got, want, sizeof(got));
 }
 
+static bool same_group(const struct sync_fds *fds, const struct image *img, uint32_t id,
+		       const struct steer_group *wg)
+{
+	struct steer_group g;
+
+	if (bpf_map_lookup_elem(fds->groups, &id, &g) || g.count != wg->count || g.hash != wg->hash ||
+	    memcmp(g.slots, wg->slots, sizeof(g.slots)))
+		return false;
+	for (uint32_t i = 0; i < g.count && i < STEER_MAX_PATHS; i++)
+		if (g.upper[i] != wg->upper[i] || !same_nexthop(fds, g.nh_ids[i], &img->nhs[wg->nh_ids[i]]))
+			return false;
+	return true;
+}
+
 static bool same_route(const struct sync_fds *fds, const struct image *img, const struct image_route *ir)
 {
 	struct steer_route got;
-	struct steer_group g;
-	const struct steer_group *wg;
 
 	if (bpf_map_lookup_elem(fds->routes, &ir->key, &got) || got.type != ir->val.type ||
 	    got.dst_len != ir->val.dst_len)
@@ -53,12 +65,24 @@ static bool same_route(const struct sync_fds *fds, const struct image *img, cons
 		return same_nexthop(fds, got.nh_id, &img->nhs[ir->val.nh_id]);
 	if (got.type != STEER_RT_MULTIPATH)
 		return true;
-	wg = &img->groups[ir->val.nh_id];
-	if (bpf_map_lookup_elem(fds->groups, &got.nh_id, &g) || g.count != wg->count)
+	return same_group(fds, img, got.nh_id, &img->groups[ir->val.nh_id]);
+}
+
+/* A rule body, its next hop or group compared by content (the ids are the map's own). */
+static bool same_rule(const struct sync_fds *fds, const struct image *img, uint32_t id,
+		      const struct steer_rule *want)
+{
+	struct steer_rule got, w = *want;
+
+	if (bpf_map_lookup_elem(fds->rules, &id, &got))
 		return false;
-	for (uint32_t i = 0; i < g.count && i < STEER_MAX_PATHS; i++)
-		if (g.upper[i] != wg->upper[i] || !same_nexthop(fds, g.nh_ids[i], &img->nhs[wg->nh_ids[i]]))
-			return false;
+	w.nh_id = got.nh_id;
+	if (memcmp(&got, &w, sizeof(got)))
+		return false;
+	if (got.action == STEER_RULE_FORWARD)
+		return same_nexthop(fds, got.nh_id, &img->nhs[want->nh_id]);
+	if (got.action == STEER_RULE_GROUP)
+		return same_group(fds, img, got.nh_id, &img->groups[want->nh_id]);
 	return true;
 }
 
@@ -68,13 +92,9 @@ static bool same_list(const struct sync_fds *fds, const struct image *img, const
 
 	if (bpf_map_lookup_elem(fds->src, &is->key, &got) || got.count != is->val.count)
 		return false;
-	for (uint32_t i = 0; i < got.count && i < STEER_MAX_RULES; i++) {
-		struct steer_rule rule;
-
-		if (bpf_map_lookup_elem(fds->rules, &got.ids[i], &rule) ||
-		    memcmp(&rule, &img->rules[is->val.ids[i]], sizeof(rule)))
+	for (uint32_t i = 0; i < got.count && i < STEER_MAX_RULES; i++)
+		if (!same_rule(fds, img, got.ids[i], &img->rules[is->val.ids[i]]))
 			return false;
-	}
 	return true;
 }
 

@@ -1,0 +1,42 @@
+/* What compile.c and compile-policy.c share: growable arrays and the body helpers. */
+#ifndef STEER_COMPILE_INTERNAL_H
+#define STEER_COMPILE_INTERNAL_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+
+/* A growable array of fixed-size records. */
+struct vec {
+	void *p;
+	size_t n, cap, size;
+};
+
+static inline void *vec_push(struct vec *v)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		void *p = realloc(v->p, cap * v->size);
+
+		if (!p)
+			return NULL;
+		v->p = p;
+		v->cap = cap;
+	}
+	return memset((char *)v->p + v->n++ * v->size, 0, v->size);
+}
+
+/* A prefix as network-order words and mask words, IPv4 in word 0. */
+void compile_addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask);
+
+/* The body of a steer.yaml policy for one family. Its next hop or group is appended to nhs
+ * or groups and referenced by index, as routes do until the next hops are deduplicated.
+ * Returns 0 or -ENOMEM. */
+int compile_policy_body(const struct model *m, const struct model_policy *p, uint8_t family,
+			struct vec *nhs, struct vec *groups, struct steer_rule *r);
+
+/* Fills a consistent group's Maglev table from its members' keys and weights. */
+void compile_maglev(struct steer_group *g, const uint64_t *keys, const uint16_t *weights);
+
+#endif

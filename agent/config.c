@@ -1,0 +1,734 @@
+/* steer.yaml's schema: the tree from config-tree.c -> struct config, with every error
+ * naming the file, line, column and key and saying what was expected. The first error
+ * stops the walk; nothing of a rejected file is used. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config-tree.h"
+#include "log.h"
+
+const char *const config_limit_names[] = {
+	"src", "rules", "routes", "nexthops", "groups", "links", "vlans", NULL,
+};
+
+struct walk {
+	const char *file;
+	struct config *c;
+	struct config_error *err;
+	/* Group names as written, to resolve `group:` after every group is read. */
+	const struct ynode **policy_group_refs;
+};
+
+__attribute__((format(printf, 4, 5)))
+static int fail(struct walk *w, const struct ynode *at, const char *key, const char *fmt, ...)
+{
+	char what[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(w->err->msg, sizeof(w->err->msg), "%s:%u:%u: %s%s%s", w->file, at ? at->line : 1,
+		 at ? at->col : 1, key ? key : "", key ? ": " : "", what);
+	return -EINVAL;
+}
+
+static const char *kind_name(const struct ynode *n)
+{
+	return n->kind == YNODE_MAP ? "a mapping" : n->kind == YNODE_SEQ ? "a list" : "a value";
+}
+
+static int want(struct walk *w, const struct ynode *n, enum ynode_kind kind, const char *key,
+		const char *expected)
+{
+	if (n->kind == kind)
+		return 0;
+	return fail(w, n, key, "expected %s, found %s", expected, kind_name(n));
+}
+
+/* Checks a mapping's keys against the known ones (and for duplicates). */
+static int check_keys(struct walk *w, const struct ynode *map, const char *where,
+		      const char *const *known)
+{
+	for (size_t i = 0; i < map->nkids; i += 2) {
+		const struct ynode *k = map->kids[i];
+		bool ok = false;
+
+		if (k->kind != YNODE_SCALAR)
+			return fail(w, k, where, "a key must be a plain word, not %s", kind_name(k));
+		for (size_t j = 0; known[j]; j++)
+			ok |= !strcmp(k->value, known[j]);
+		if (!ok) {
+			char list[256] = "";
+
+			for (size_t j = 0; known[j]; j++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", j ? ", " : "", known[j]);
+			return fail(w, k, k->value, "unknown key in %s (expected one of: %s)", where, list);
+		}
+		for (size_t j = 0; j < i; j += 2)
+			if (!strcmp(map->kids[j]->value, k->value))
+				return fail(w, k, k->value, "given twice in %s (first at line %u)", where,
+					    map->kids[j]->line);
+	}
+	return 0;
+}
+
+static const struct ynode *lookup(const struct ynode *map, const char *key)
+{
+	for (size_t i = 0; i + 1 < map->nkids; i += 2)
+		if (map->kids[i]->kind == YNODE_SCALAR && !strcmp(map->kids[i]->value, key))
+			return map->kids[i + 1];
+	return NULL;
+}
+
+/* An unsigned number (decimal or 0x hex) in [lo, hi]. */
+static int number(struct walk *w, const struct ynode *n, const char *key, unsigned long long lo,
+		  unsigned long long hi, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (n->kind != YNODE_SCALAR || !n->value[0] || n->value[0] == '-' || n->value[0] == '+')
+		goto bad;
+	errno = 0;
+	v = strtoull(n->value, &end, 0);
+	if (errno || *end)
+		goto bad;
+	if (v < lo || v > hi)
+		return fail(w, n, key, "%s is out of range (expected %llu to %llu)", n->value, lo, hi);
+	*out = v;
+	return 0;
+bad:
+	return fail(w, n, key, "expected a number from %llu to %llu, found %s%s%s", lo, hi,
+		    n->kind == YNODE_SCALAR ? "'" : "", n->kind == YNODE_SCALAR ? n->value : kind_name(n),
+		    n->kind == YNODE_SCALAR ? "'" : "");
+}
+
+static int seconds(struct walk *w, const struct ynode *n, const char *key, double *out)
+{
+	char *end;
+	double v;
+
+	if (n->kind != YNODE_SCALAR)
+		return want(w, n, YNODE_SCALAR, key, "seconds (a number, 0 or more)");
+	v = strtod(n->value, &end);
+	if (!n->value[0] || *end || !(v >= 0) || v > 86400.0 * 365)
+		return fail(w, n, key, "expected seconds (a number from 0 to 31536000), found '%s'", n->value);
+	*out = v;
+	return 0;
+}
+
+/* A number or a range "A-B" (inclusive). */
+static int range(struct walk *w, const struct ynode *n, const char *key, unsigned long long max,
+		 uint32_t *lo, uint32_t *hi)
+{
+	char buf[64], *dash, *end1, *end2;
+	unsigned long long a, b;
+
+	if (n->kind != YNODE_SCALAR || strlen(n->value) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, n->value);
+	dash = strchr(buf, '-');
+	if (dash)
+		*dash = '\0';
+	if (!buf[0] || buf[0] == '+' || (dash && (!dash[1] || dash[1] == '-' || dash[1] == '+')))
+		goto bad;
+	errno = 0;
+	a = strtoull(buf, &end1, 0);
+	b = dash ? strtoull(dash + 1, &end2, 0) : a;
+	if (errno || *end1 || (dash && *end2))
+		goto bad;
+	if (a > max || b > max || a > b)
+		return fail(w, n, key, "'%s' is not a range within 0-%llu with the low end first", n->value, max);
+	*lo = (uint32_t)a;
+	*hi = (uint32_t)b;
+	return 0;
+bad:
+	return fail(w, n, key, "expected a number or a range A-B (0 to %llu), found %s", max,
+		    n->kind == YNODE_SCALAR ? n->value : kind_name(n));
+}
+
+static int table_id(struct walk *w, const struct ynode *n, const char *key, uint32_t *out)
+{
+	unsigned long long v;
+
+	if (n->kind == YNODE_SCALAR) {
+		if (!strcmp(n->value, "main"))
+			return *out = MODEL_TABLE_MAIN, 0;
+		if (!strcmp(n->value, "local"))
+			return *out = MODEL_TABLE_LOCAL, 0;
+		if (!strcmp(n->value, "default"))
+			return *out = MODEL_TABLE_DEFAULT, 0;
+	}
+	if (n->kind != YNODE_SCALAR || (n->value[0] < '0' || n->value[0] > '9'))
+		return fail(w, n, key, "expected a table: main, local, default or a number from 1 to 4294967295");
+	if (number(w, n, key, 1, UINT32_MAX, &v) < 0)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* An address, or a prefix whose host bits are zero. */
+static int prefix(struct walk *w, const struct ynode *n, const char *key, bool addr_only,
+		  struct prefix *out)
+{
+	struct prefix p, exact;
+	char shown[64];
+
+	if (n->kind != YNODE_SCALAR || prefix_parse(n->value, &p) < 0)
+		return fail(w, n, key, "expected %s, found %s", addr_only ? "an IPv4 or IPv6 address"
+			    : "an IPv4 or IPv6 prefix such as 192.0.2.0/24 or 2001:db8::/32",
+			    n->kind == YNODE_SCALAR ? n->value : kind_name(n));
+	if (addr_only && strchr(n->value, '/'))
+		return fail(w, n, key, "expected an address without a prefix length, found %s", n->value);
+	/* prefix_parse zeroes host bits; a prefix that had some is a typo worth naming. */
+	exact = p;
+	if (inet_pton(p.family, strtok(strcpy(shown, n->value), "/"), exact.addr) != 1 ||
+	    memcmp(exact.addr, p.addr, 16))
+		return fail(w, n, key, "%s has host bits set (did you mean %s?)", n->value,
+			    prefix_str(&p, shown, sizeof(shown)));
+	*out = p;
+	return 0;
+}
+
+static int ifname(struct walk *w, const struct ynode *n, const char *key, char *out)
+{
+	if (n->kind != YNODE_SCALAR || !n->value[0] || strlen(n->value) >= IF_NAMESIZE ||
+	    strpbrk(n->value, "/ \t:") || !strcmp(n->value, ".") || !strcmp(n->value, ".."))
+		return fail(w, n, key, "expected an interface name (1 to %d characters, no '/', ':' or spaces)",
+			    IF_NAMESIZE - 1);
+	strcpy(out, n->value);
+	return 0;
+}
+
+/* ---- sections ---- */
+
+static int parse_interfaces(struct walk *w, const struct ynode *n)
+{
+	static const char *const keys[] = { "direction", NULL };
+
+	if (ynode_is_null(n))
+		return 0;
+	if (want(w, n, YNODE_MAP, "interfaces", "a mapping of interface names") < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n->nkids; i += 2) {
+		const struct ynode *k = n->kids[i], *v = n->kids[i + 1], *d;
+		struct config_iface *f;
+
+		if (w->c->nifaces == CONFIG_MAX_IFACES)
+			return fail(w, k, "interfaces", "more than %d interfaces", CONFIG_MAX_IFACES);
+		f = &w->c->ifaces[w->c->nifaces];
+		*f = (struct config_iface){ .ingress = true };
+		if (ifname(w, k, "interfaces", f->name) < 0)
+			return -EINVAL;
+		for (size_t j = 0; j < w->c->nifaces; j++)
+			if (!strcmp(w->c->ifaces[j].name, f->name))
+				return fail(w, k, f->name, "interface given twice");
+		if (!ynode_is_null(v)) {
+			if (want(w, v, YNODE_MAP, f->name, "a mapping (direction:) or nothing") < 0 ||
+			    check_keys(w, v, f->name, keys) < 0)
+				return -EINVAL;
+			d = lookup(v, "direction");
+			if (d) {
+				const char *dir = d->kind == YNODE_SCALAR ? d->value : "";
+
+				if (strcmp(dir, "ingress") && strcmp(dir, "egress") && strcmp(dir, "both"))
+					return fail(w, d, "direction", "expected ingress, egress or both");
+				f->ingress = strcmp(dir, "egress") != 0;
+				f->egress = strcmp(dir, "ingress") != 0;
+			}
+		}
+		w->c->nifaces++;
+	}
+	return 0;
+}
+
+static int parse_mirror(struct walk *w, const struct ynode *n)
+{
+	static const char *const keys[] = { "tables", "priorities", NULL };
+	struct model_overrides *ov = &w->c->ov;
+	const struct ynode *t, *p;
+
+	if (ynode_is_null(n))
+		return 0;
+	if (want(w, n, YNODE_MAP, "mirror", "a mapping (tables:, priorities:)") < 0 ||
+	    check_keys(w, n, "mirror", keys) < 0)
+		return -EINVAL;
+	t = lookup(n, "tables");
+	if (t) {
+		if (want(w, t, YNODE_SEQ, "tables", "a list of tables, e.g. [main, 100]") < 0)
+			return -EINVAL;
+		if (!t->nkids)
+			return fail(w, t, "tables", "an empty list would mirror nothing; leave tables out to mirror all");
+		ov->tables = calloc(t->nkids, sizeof(*ov->tables));
+		if (!ov->tables)
+			return fail(w, t, "tables", "out of memory");
+		for (size_t i = 0; i < t->nkids; i++)
+			if (table_id(w, t->kids[i], "tables", &ov->tables[ov->ntables++]) < 0)
+				return -EINVAL;
+	}
+	p = lookup(n, "priorities");
+	if (p) {
+		if (want(w, p, YNODE_SEQ, "priorities", "a list of priorities or ranges, e.g. [0-32767]") < 0)
+			return -EINVAL;
+		if (!p->nkids)
+			return fail(w, p, "priorities", "an empty list would mirror nothing; leave priorities out to mirror all");
+		ov->prios = calloc(p->nkids, sizeof(*ov->prios));
+		if (!ov->prios)
+			return fail(w, p, "priorities", "out of memory");
+		for (size_t i = 0; i < p->nkids; i++, ov->nprios++)
+			if (range(w, p->kids[i], "priorities", UINT32_MAX, &ov->prios[i].lo, &ov->prios[i].hi) < 0)
+				return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_group(struct walk *w, const struct ynode *k, const struct ynode *v,
+		       struct model_group *g)
+{
+	static const char *const keys[] = { "hash", "nexthops", NULL };
+	static const char *const mkeys[] = { "via", "dev", "weight", NULL };
+	const struct ynode *h, *nhs;
+
+	if (k->kind != YNODE_SCALAR || !k->value[0] || strlen(k->value) >= sizeof(g->name))
+		return fail(w, k, "groups", "a group name is a word of 1 to %zu characters", sizeof(g->name) - 1);
+	strcpy(g->name, k->value);
+	g->hash = GROUP_HASH_L4;
+	if (want(w, v, YNODE_MAP, g->name, "a mapping (hash:, nexthops:)") < 0 ||
+	    check_keys(w, v, g->name, keys) < 0)
+		return -EINVAL;
+	h = lookup(v, "hash");
+	if (h) {
+		if (h->kind == YNODE_SCALAR && !strcmp(h->value, "l3"))
+			g->hash = GROUP_HASH_L3;
+		else if (h->kind == YNODE_SCALAR && !strcmp(h->value, "l4"))
+			g->hash = GROUP_HASH_L4;
+		else if (h->kind == YNODE_SCALAR && !strcmp(h->value, "consistent"))
+			g->hash = GROUP_HASH_CONSISTENT;
+		else
+			return fail(w, h, "hash", "expected l3, l4 or consistent");
+	}
+	nhs = lookup(v, "nexthops");
+	if (!nhs)
+		return fail(w, v, g->name, "a group needs nexthops:");
+	if (want(w, nhs, YNODE_SEQ, "nexthops", "a list of {via:, dev:, weight:}") < 0)
+		return -EINVAL;
+	if (!nhs->nkids || nhs->nkids > MODEL_GROUP_MAX)
+		return fail(w, nhs, "nexthops", "a group has 1 to %d next hops, not %zu", MODEL_GROUP_MAX, nhs->nkids);
+	for (size_t i = 0; i < nhs->nkids; i++) {
+		const struct ynode *m = nhs->kids[i], *x;
+		struct model_group_member *gm = &g->m[g->n++];
+		unsigned long long wt = 1;
+		struct prefix gw;
+
+		if (want(w, m, YNODE_MAP, "nexthops", "a mapping {via:, dev:, weight:}") < 0 ||
+		    check_keys(w, m, "nexthops", mkeys) < 0)
+			return -EINVAL;
+		x = lookup(m, "dev");
+		if (!x)
+			return fail(w, m, "nexthops", "each next hop needs dev:");
+		if (ifname(w, x, "dev", gm->dev) < 0)
+			return -EINVAL;
+		x = lookup(m, "via");
+		if (x) {
+			if (prefix(w, x, "via", true, &gw) < 0)
+				return -EINVAL;
+			if (g->family && g->family != gw.family)
+				return fail(w, x, "via", "a group's gateways are all IPv4 or all IPv6");
+			gm->family = g->family = gw.family;
+			memcpy(gm->gw, gw.addr, 16);
+		}
+		x = lookup(m, "weight");
+		if (x && number(w, x, "weight", 1, 256, &wt) < 0)
+			return -EINVAL;
+		gm->weight = (uint16_t)wt;
+		for (size_t j = 0; j + 1 < g->n; j++)
+			if (!strcmp(g->m[j].dev, gm->dev) && g->m[j].family == gm->family &&
+			    !memcmp(g->m[j].gw, gm->gw, 16))
+				return fail(w, m, "nexthops", "the same next hop is listed twice; use weight:");
+	}
+	return 0;
+}
+
+static int parse_groups(struct walk *w, const struct ynode *n)
+{
+	struct model_overrides *ov = &w->c->ov;
+
+	if (ynode_is_null(n))
+		return 0;
+	if (want(w, n, YNODE_MAP, "groups", "a mapping of group names") < 0)
+		return -EINVAL;
+	ov->groups = calloc(n->nkids / 2 + 1, sizeof(*ov->groups));
+	if (!ov->groups)
+		return fail(w, n, "groups", "out of memory");
+	for (size_t i = 0; i < n->nkids; i += 2) {
+		for (size_t j = 0; j < i; j += 2)
+			if (n->kids[j]->kind == YNODE_SCALAR && n->kids[i]->kind == YNODE_SCALAR &&
+			    !strcmp(n->kids[j]->value, n->kids[i]->value))
+				return fail(w, n->kids[i], n->kids[i]->value, "group defined twice (first at line %u)",
+					    n->kids[j]->line);
+		if (parse_group(w, n->kids[i], n->kids[i + 1], &ov->groups[ov->ngroups++]) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct { const char *name; uint8_t proto; } protos[] = {
+	{ "icmp", 1 }, { "igmp", 2 }, { "tcp", 6 }, { "udp", 17 }, { "gre", 47 }, { "esp", 50 },
+	{ "ah", 51 }, { "ipv6-icmp", 58 }, { "icmpv6", 58 }, { "sctp", 132 }, { "udplite", 136 },
+	{ "dccp", 33 },
+};
+
+/* Folds one more address into the policy's family; they must all agree. */
+static int family_of(struct walk *w, const struct ynode *at, const char *key, struct model_policy *p,
+		     uint8_t family)
+{
+	if (p->family && family && p->family != family)
+		return fail(w, at, key, "mixes IPv4 and IPv6 in one policy");
+	if (family)
+		p->family = family;
+	return 0;
+}
+
+static int parse_policy(struct walk *w, const struct ynode *n, size_t index, struct model_policy *p)
+{
+	static const char *const keys[] = {
+		"name", "priority", "from", "to", "mark", "type-of-service", "ipproto", "dport",
+		"sport", "via", "dev", "table", "group", "blackhole", NULL,
+	};
+	const struct ynode *x;
+	unsigned long long v;
+	int actions = 0;
+
+	if (want(w, n, YNODE_MAP, "policies", "a mapping (priority:, from:, via:, ...)") < 0 ||
+	    check_keys(w, n, "policies", keys) < 0)
+		return -EINVAL;
+	if ((x = lookup(n, "name"))) {
+		if (x->kind != YNODE_SCALAR || strlen(x->value) >= sizeof(p->name))
+			return fail(w, x, "name", "expected a name of at most %zu characters", sizeof(p->name) - 1);
+		strcpy(p->name, x->value);
+	}
+	x = lookup(n, "priority");
+	if (!x)
+		return fail(w, n, "priority", "every policy needs a priority (its place among the ip rules)");
+	if (number(w, x, "priority", 0, UINT32_MAX - 1, &v) < 0)
+		return -EINVAL;
+	p->priority = (uint32_t)v;
+	if ((x = lookup(n, "from")) &&
+	    (prefix(w, x, "from", false, &p->src) < 0 || family_of(w, x, "from", p, p->src.family) < 0))
+		return -EINVAL;
+	if ((x = lookup(n, "to")) &&
+	    (prefix(w, x, "to", false, &p->dst) < 0 || family_of(w, x, "to", p, p->dst.family) < 0))
+		return -EINVAL;
+	if ((x = lookup(n, "mark"))) {
+		char buf[64], *slash, *end;
+		unsigned long long mark, mask = UINT32_MAX;
+
+		if (x->kind != YNODE_SCALAR || strlen(x->value) >= sizeof(buf))
+			return fail(w, x, "mark", "expected a mark N or N/MASK");
+		strcpy(buf, x->value);
+		slash = strchr(buf, '/');
+		if (slash)
+			*slash = '\0';
+		errno = 0;
+		mark = strtoull(buf, &end, 0);
+		if (errno || *end || !buf[0] || buf[0] == '-' || mark > UINT32_MAX ||
+		    (slash && ((mask = strtoull(slash + 1, &end, 0)) > UINT32_MAX || *end || !slash[1] ||
+			       slash[1] == '-' || errno)))
+			return fail(w, x, "mark", "expected a mark N or N/MASK, each 0 to 0xffffffff, found %s", x->value);
+		if (!mask)
+			return fail(w, x, "mark", "a mask of 0 matches every packet; leave mark out");
+		p->mark = (uint32_t)(mark & mask);
+		p->mask = (uint32_t)mask;
+	}
+	if ((x = lookup(n, "type-of-service"))) {
+		if (number(w, x, "type-of-service", 1, 255, &v) < 0)
+			return -EINVAL;
+		p->tos = (uint8_t)v;
+	}
+	if ((x = lookup(n, "ipproto"))) {
+		for (size_t i = 0; x->kind == YNODE_SCALAR && i < sizeof(protos) / sizeof(protos[0]); i++)
+			if (!strcasecmp(x->value, protos[i].name))
+				p->ip_proto = protos[i].proto;
+		if (!p->ip_proto) {
+			if (x->kind != YNODE_SCALAR || x->value[0] < '0' || x->value[0] > '9')
+				return fail(w, x, "ipproto", "expected tcp, udp, icmp, ipv6-icmp, sctp, ... or a number 1-255");
+			if (number(w, x, "ipproto", 1, 255, &v) < 0)
+				return -EINVAL;
+			p->ip_proto = (uint8_t)v;
+		}
+	}
+	for (int d = 0; d < 2; d++) {
+		const char *key = d ? "sport" : "dport";
+		uint32_t lo, hi;
+
+		if (!(x = lookup(n, key)))
+			continue;
+		if (range(w, x, key, 65535, &lo, &hi) < 0)
+			return -EINVAL;
+		if (p->ip_proto != 6 && p->ip_proto != 17 && p->ip_proto != 132 && p->ip_proto != 33 &&
+		    p->ip_proto != 136)
+			return fail(w, x, key, "ports need ipproto: tcp, udp, sctp, dccp or udplite");
+		if (d) {
+			p->sport_lo = (uint16_t)lo;
+			p->sport_hi = (uint16_t)hi;
+		} else {
+			p->dport_lo = (uint16_t)lo;
+			p->dport_hi = (uint16_t)hi;
+		}
+	}
+	/* The action: exactly one of via/dev, table, group, blackhole. */
+	if (lookup(n, "via") || lookup(n, "dev")) {
+		actions++;
+		p->action = POLICY_VIA;
+		x = lookup(n, "dev");
+		if (!x)
+			return fail(w, lookup(n, "via"), "via", "via needs dev: (the interface to send by)");
+		if (ifname(w, x, "dev", p->dev) < 0)
+			return -EINVAL;
+		if ((x = lookup(n, "via"))) {
+			struct prefix gw;
+
+			if (prefix(w, x, "via", true, &gw) < 0 || family_of(w, x, "via", p, gw.family) < 0)
+				return -EINVAL;
+			p->gw_family = gw.family;
+			memcpy(p->gw, gw.addr, 16);
+		}
+	}
+	if ((x = lookup(n, "table"))) {
+		actions++;
+		p->action = POLICY_TABLE;
+		if (table_id(w, x, "table", &p->table) < 0)
+			return -EINVAL;
+	}
+	if ((x = lookup(n, "group"))) {
+		actions++;
+		p->action = POLICY_GROUP;
+		if (x->kind != YNODE_SCALAR)
+			return fail(w, x, "group", "expected the name of a group under groups:");
+		w->policy_group_refs[index] = x;
+	}
+	if ((x = lookup(n, "blackhole"))) {
+		actions++;
+		p->action = POLICY_BLACKHOLE;
+		if (x->kind != YNODE_SCALAR || strcmp(x->value, "true"))
+			return fail(w, x, "blackhole", "expected true (to drop what matches)");
+	}
+	if (actions != 1)
+		return fail(w, n, "policies", "a policy needs exactly one action: via/dev, table, group or blackhole "
+			    "(this one has %d)", actions);
+	return 0;
+}
+
+static int cmp_policy(const void *a, const void *b)
+{
+	const struct model_policy *x = a, *y = b;
+
+	return x->priority < y->priority ? -1 : x->priority > y->priority;
+}
+
+static int parse_policies(struct walk *w, const struct ynode *n)
+{
+	struct model_overrides *ov = &w->c->ov;
+
+	if (ynode_is_null(n))
+		return 0;
+	if (want(w, n, YNODE_SEQ, "policies", "a list of policies (- priority: ...)") < 0)
+		return -EINVAL;
+	ov->policies = calloc(n->nkids + 1, sizeof(*ov->policies));
+	w->policy_group_refs = calloc(n->nkids + 1, sizeof(*w->policy_group_refs));
+	if (!ov->policies || !w->policy_group_refs)
+		return fail(w, n, "policies", "out of memory");
+	for (size_t i = 0; i < n->nkids; i++) {
+		if (parse_policy(w, n->kids[i], i, &ov->policies[i]) < 0)
+			return -EINVAL;
+		ov->npolicies++;
+		for (size_t j = 0; j < i; j++)
+			if (ov->policies[j].priority == ov->policies[i].priority)
+				return fail(w, lookup(n->kids[i], "priority"), "priority",
+					    "%u is already the priority of the policy at line %u; each policy needs its own",
+					    ov->policies[i].priority, n->kids[j]->line);
+	}
+	return 0;
+}
+
+/* `group:` names resolve once every group is known; families must agree. */
+static int resolve_groups(struct walk *w)
+{
+	struct model_overrides *ov = &w->c->ov;
+
+	for (size_t i = 0; i < ov->npolicies; i++) {
+		struct model_policy *p = &ov->policies[i];
+		const struct ynode *ref = w->policy_group_refs ? w->policy_group_refs[i] : NULL;
+		size_t g;
+
+		if (p->action != POLICY_GROUP)
+			continue;
+		for (g = 0; g < ov->ngroups; g++)
+			if (!strcmp(ov->groups[g].name, ref->value))
+				break;
+		if (g == ov->ngroups)
+			return fail(w, ref, "group", "no group named '%s' is defined under groups:", ref->value);
+		p->group = (uint32_t)g;
+		if (family_of(w, ref, "group", p, ov->groups[g].family) < 0)
+			return -EINVAL;
+	}
+	qsort(ov->policies, ov->npolicies, sizeof(*ov->policies), cmp_policy);
+	return 0;
+}
+
+static int parse_limits(struct walk *w, const struct ynode *n)
+{
+	if (ynode_is_null(n))
+		return 0;
+	if (want(w, n, YNODE_MAP, "limits", "a mapping of map names to sizes") < 0 ||
+	    check_keys(w, n, "limits", config_limit_names) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n->nkids; i += 2) {
+		struct config_limit *l = &w->c->limits[w->c->nlimits++];
+		unsigned long long v;
+
+		if (number(w, n->kids[i + 1], n->kids[i]->value, 2, 1u << 24, &v) < 0)
+			return -EINVAL;
+		snprintf(l->map, sizeof(l->map), "steer_%s", n->kids[i]->value);
+		l->size = (uint32_t)v;
+	}
+	return 0;
+}
+
+static int walk_root(struct walk *w, const struct ynode *root)
+{
+	static const char *const keys[] = {
+		"interfaces", "mirror", "policies", "groups", "limits", "stale-after",
+		"reconcile-interval", "log-level", NULL,
+	};
+	const struct ynode *x;
+
+	if (!root || ynode_is_null(root))
+		return 0;	/* an empty file: the defaults */
+	if (want(w, root, YNODE_MAP, NULL, "a mapping at the top (interfaces:, policies:, ...)") < 0 ||
+	    check_keys(w, root, "the top level", keys) < 0)
+		return -EINVAL;
+	if ((x = lookup(root, "interfaces")) && parse_interfaces(w, x) < 0)
+		return -EINVAL;
+	if ((x = lookup(root, "mirror")) && parse_mirror(w, x) < 0)
+		return -EINVAL;
+	if ((x = lookup(root, "groups")) && parse_groups(w, x) < 0)
+		return -EINVAL;
+	if ((x = lookup(root, "policies")) && parse_policies(w, x) < 0)
+		return -EINVAL;
+	if (resolve_groups(w) < 0)
+		return -EINVAL;
+	if ((x = lookup(root, "limits")) && parse_limits(w, x) < 0)
+		return -EINVAL;
+	if ((x = lookup(root, "stale-after")) && seconds(w, x, "stale-after", &w->c->stale_after) < 0)
+		return -EINVAL;
+	if ((x = lookup(root, "reconcile-interval")) &&
+	    seconds(w, x, "reconcile-interval", &w->c->reconcile) < 0)
+		return -EINVAL;
+	if ((x = lookup(root, "log-level"))) {
+		w->c->log_level = x->kind == YNODE_SCALAR ? log_parse_level(x->value) : -1;
+		if (w->c->log_level < 0)
+			return fail(w, x, "log-level", "expected err, warning, notice, info or debug");
+	}
+	return 0;
+}
+
+void config_init(struct config *c)
+{
+	*c = (struct config){ .stale_after = -1, .reconcile = -1, .log_level = -1 };
+}
+
+void config_free(struct config *c)
+{
+	free(c->ov.policies);
+	free(c->ov.groups);
+	free(c->ov.tables);
+	free(c->ov.prios);
+	config_init(c);
+}
+
+int config_parse(const char *text, size_t len, const char *name, struct config *c,
+		 struct config_error *err)
+{
+	struct walk w = { .file = name, .c = c, .err = err };
+	struct ynode *root;
+	char msg[300];
+	unsigned line, col;
+	int r;
+
+	config_init(c);
+	err->msg[0] = '\0';
+	if (len > CONFIG_MAX_BYTES) {
+		snprintf(err->msg, sizeof(err->msg), "%s: %zu bytes; a steer configuration is at most %u",
+			 name, len, CONFIG_MAX_BYTES);
+		return -EINVAL;
+	}
+	r = ytree_parse(text, len, CONFIG_MAX_DEPTH, CONFIG_MAX_NODES, &root, msg, sizeof(msg), &line, &col);
+	if (r < 0) {
+		snprintf(err->msg, sizeof(err->msg), "%s:%u:%u: %s", name, line, col, msg);
+		return r;
+	}
+	r = walk_root(&w, root);
+	free(w.policy_group_refs);
+	ytree_free(root);
+	if (r < 0)
+		config_free(c);
+	return r;
+}
+
+int config_load(const char *path, struct config *c, struct config_error *err)
+{
+	struct stat st;
+	char *buf;
+	ssize_t got;
+	size_t len = 0;
+	int fd, r;
+
+	config_init(c);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		r = -errno;
+		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES) {
+		snprintf(err->msg, sizeof(err->msg), S_ISREG(st.st_mode)
+			 ? "%s: %lld bytes; a steer configuration is at most %u" : "%s: not a regular file",
+			 path, (long long)st.st_size, CONFIG_MAX_BYTES);
+		close(fd);
+		return -EINVAL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		snprintf(err->msg, sizeof(err->msg), "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	/* Read to the end (or the limit): the file may change size under us. */
+	while ((got = read(fd, buf + len, (size_t)st.st_size + 1 - len)) > 0 && len < (size_t)st.st_size + 1)
+		len += (size_t)got;
+	close(fd);
+	if (got < 0 || len > (size_t)st.st_size) {
+		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, got < 0 ? strerror(errno) : "changed while being read");
+		free(buf);
+		return -EIO;
+	}
+	r = config_parse(buf, len, path, c, err);
+	free(buf);
+	return r;
+}

@@ -1,0 +1,56 @@
+/* steer.yaml: which interfaces to attach to, what to mirror, fast-path-only policies and
+ * load-balancing groups, map sizes and timers. Parsing only: no netlink, no BPF. */
+#ifndef STEER_CONFIG_H
+#define STEER_CONFIG_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+#define CONFIG_MAX_BYTES   (1u << 20)	/* a bigger file is refused, not read */
+#define CONFIG_MAX_DEPTH   16		/* deeper nesting than the schema has is refused */
+#define CONFIG_MAX_NODES   100000
+#define CONFIG_MAX_IFACES  64
+#define CONFIG_MAX_LIMITS  16
+
+struct config_iface {
+	char name[IF_NAMESIZE];
+	bool ingress, egress;
+};
+
+struct config_limit {
+	char map[24];		/* "steer_routes", ... */
+	uint32_t size;
+};
+
+struct config {
+	struct config_iface ifaces[CONFIG_MAX_IFACES];
+	size_t nifaces;
+	struct model_overrides ov;
+	struct config_limit limits[CONFIG_MAX_LIMITS];
+	size_t nlimits;
+	double stale_after, reconcile;	/* seconds; < 0 when the file does not say */
+	int log_level;			/* LOG_*; -1 when the file does not say */
+};
+
+/* "FILE:LINE:COLUMN: KEY: what is wrong, and what is expected". */
+struct config_error {
+	char msg[512];
+};
+
+void config_init(struct config *c);
+/* Parse a whole file's text; name is used in messages. Returns 0, or -EINVAL with err set
+ * (c is then left empty). */
+int config_parse(const char *text, size_t len, const char *name, struct config *c,
+		 struct config_error *err);
+/* Read and parse a file. */
+int config_load(const char *path, struct config *c, struct config_error *err);
+void config_free(struct config *c);
+
+/* Known map names for `limits:` and --limit, without the steer_ prefix. */
+extern const char *const config_limit_names[];
+
+#endif
