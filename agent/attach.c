@@ -23,6 +23,7 @@
 #endif
 /* The Debian 6.1 uapi headers predate TCX (Linux 6.6); the kernel's numbers are fixed ABI. */
 #define STEER_BPF_TCX_INGRESS 46
+#define STEER_BPF_TCX_EGRESS  47
 
 #define TC_HANDLE 0x5e
 #define TC_PRIO   1
@@ -135,6 +136,16 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 			  "cannot pin the program at %s: %s", path, strerror(-r));
 		goto fail;
 	}
+	r = pin_path(path, sizeof(path), pin_dir, STEER_PIN_PROG_EGRESS);
+	if (r < 0)
+		goto fail;
+	unlink(path);
+	r = bpf_program__pin(a->skel->progs.steer_egress, path);
+	if (r < 0) {
+		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
+			  "cannot pin the program at %s: %s", path, strerror(-r));
+		goto fail;
+	}
 	log_event(LOG_INFO, LOG_EV_PROGRAM_LOADED, NULL, "BPF program loaded; maps pinned under %s",
 		  pin_dir);
 	return 0;
@@ -160,14 +171,26 @@ void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds)
 	};
 }
 
-static int attach_tcx(struct attach *a, int ifindex, const char *ifname)
+static const char *dir_name(bool egress)
 {
-	int prog = bpf_program__fd(a->skel->progs.steer_ingress);
-	char path[PATH_MAX], name[64];
+	return egress ? "egress" : "ingress";
+}
+
+static int tcx_pin_path(const struct attach *a, const char *ifname, bool egress, char *path)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s%s", egress ? STEER_PIN_TCX_EGRESS : STEER_PIN_TCX_INGRESS, ifname);
+	return pin_path(path, PATH_MAX, a->pin_dir, name);
+}
+
+static int attach_tcx(struct attach *a, int ifindex, const char *ifname, bool egress)
+{
+	int prog = bpf_program__fd(egress ? a->skel->progs.steer_egress : a->skel->progs.steer_ingress);
+	char path[PATH_MAX];
 	int fd, r;
 
-	snprintf(name, sizeof(name), STEER_PIN_TCX_INGRESS "%s", ifname);
-	r = pin_path(path, sizeof(path), a->pin_dir, name);
+	r = tcx_pin_path(a, ifname, egress, path);
 	if (r < 0)
 		return r;
 	/* A link pinned by an earlier steerd: swap the program in place, without a gap. */
@@ -177,13 +200,13 @@ static int attach_tcx(struct attach *a, int ifindex, const char *ifname)
 		close(fd);
 		if (!r) {
 			log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
-				  "%s: replaced the program on the pinned TCX link", ifname);
+				  "%s: replaced the program on the pinned TCX %s link", ifname, dir_name(egress));
 			return 0;
 		}
 		/* The device it was on is gone (ENOLINK): start over. */
 		unlink(path);
 	}
-	fd = bpf_link_create(prog, ifindex, STEER_BPF_TCX_INGRESS, NULL);
+	fd = bpf_link_create(prog, ifindex, egress ? STEER_BPF_TCX_EGRESS : STEER_BPF_TCX_INGRESS, NULL);
 	if (fd < 0)
 		return -errno;
 	r = bpf_obj_pin(fd, path);
@@ -193,17 +216,19 @@ static int attach_tcx(struct attach *a, int ifindex, const char *ifname)
 			  "%s: cannot pin the TCX link at %s: %s", ifname, path, strerror(-r));
 	} else {
 		log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
-			  "%s: attached at ingress with TCX", ifname);
+			  "%s: attached at %s with TCX", ifname, dir_name(egress));
 	}
 	close(fd);
 	return r;
 }
 
-static int attach_clsact(struct attach *a, int ifindex, const char *ifname)
+static int attach_clsact(struct attach *a, int ifindex, const char *ifname, bool egress)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO,
-			    .prog_fd = bpf_program__fd(a->skel->progs.steer_ingress),
+			    .prog_fd = bpf_program__fd(egress ? a->skel->progs.steer_egress
+							      : a->skel->progs.steer_ingress),
 			    .flags = BPF_TC_F_REPLACE);
 	int r = bpf_tc_hook_create(&hook);
 
@@ -219,26 +244,54 @@ static int attach_clsact(struct attach *a, int ifindex, const char *ifname)
 		return r;
 	}
 	log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
-		  "%s: attached at ingress with clsact", ifname);
+		  "%s: attached at %s with clsact", ifname, dir_name(egress));
 	return 0;
 }
 
-int attach_iface(struct attach *a, int ifindex, const char *ifname)
+int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress)
 {
 	int r;
 
 	if (a->mode == ATTACH_CLSACT || (a->mode == ATTACH_AUTO && a->tcx_missing))
-		return attach_clsact(a, ifindex, ifname);
-	r = attach_tcx(a, ifindex, ifname);
+		return attach_clsact(a, ifindex, ifname, egress);
+	r = attach_tcx(a, ifindex, ifname, egress);
 	if (r == -EINVAL && a->mode == ATTACH_AUTO) {
 		/* Kernels before 6.6 do not know the attach type. */
 		log_notice("TCX is not available on this kernel; using clsact");
 		a->tcx_missing = true;
-		return attach_clsact(a, ifindex, ifname);
+		return attach_clsact(a, ifindex, ifname, egress);
 	}
 	if (r < 0)
 		log_event(LOG_ERR, LOG_EV_ATTACH_FAILED, &(struct log_ctx){ .ifname = ifname, .error = r },
 			  "%s: cannot attach with TCX: %s", ifname, strerror(-r));
+	return r;
+}
+
+int attach_detach(struct attach *a, int ifindex, const char *ifname, bool egress)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+			    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
+	char path[PATH_MAX];
+	int r = 0;
+
+	/* TCX: the pin holds the link's last reference, so removing it detaches. */
+	if (tcx_pin_path(a, ifname, egress, path) == 0 && unlink(path) < 0 && errno != ENOENT)
+		r = -errno;
+	if (ifindex > 0 && (a->mode == ATTACH_CLSACT || a->tcx_missing)) {
+		libbpf_print_fn_t old = libbpf_set_print(NULL);
+
+		if (!bpf_tc_query(&hook, &opts)) {
+			opts.prog_id = 0;
+			opts.prog_fd = 0;
+			opts.flags = 0;
+			r = bpf_tc_detach(&hook, &opts);
+		}
+		libbpf_set_print(old);
+	}
+	log_event(r < 0 ? LOG_WARNING : LOG_INFO, LOG_EV_DETACHED, &(struct log_ctx){ .ifname = ifname },
+		  "%s: detached from %s%s%s", ifname, dir_name(egress), r < 0 ? ": " : "",
+		  r < 0 ? strerror(-r) : "");
 	return r;
 }
 
@@ -313,7 +366,7 @@ void attach_close(struct attach *a)
 }
 
 /* clsact filters are not pinned: find ours on every interface by the program's id. */
-static void detach_clsact_all(__u32 prog_id)
+static void detach_clsact_all(__u32 prog_id, bool egress)
 {
 	struct if_nameindex *ifs = if_nameindex(), *i;
 	/* Interfaces without a clsact qdisc make libbpf complain loudly; that is the norm. */
@@ -321,7 +374,7 @@ static void detach_clsact_all(__u32 prog_id)
 
 	for (i = ifs; i && i->if_index; i++) {
 		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = (int)i->if_index,
-				    .attach_point = BPF_TC_INGRESS);
+				    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
 		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO);
 
 		if (bpf_tc_query(&hook, &opts) || opts.prog_id != prog_id)
@@ -345,13 +398,16 @@ int attach_cleanup(const char *pin_dir)
 	DIR *d;
 	int fd;
 
-	if (pin_path(path, sizeof(path), pin_dir, STEER_PIN_PROG) == 0 && (fd = bpf_obj_get(path)) >= 0) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
+	for (int egress = 0; egress < 2; egress++) {
+		if (pin_path(path, sizeof(path), pin_dir, egress ? STEER_PIN_PROG_EGRESS : STEER_PIN_PROG) == 0 &&
+		    (fd = bpf_obj_get(path)) >= 0) {
+			struct bpf_prog_info info = {};
+			__u32 len = sizeof(info);
 
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
-			detach_clsact_all(info.id);
-		close(fd);
+			if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+				detach_clsact_all(info.id, egress);
+			close(fd);
+		}
 	}
 	d = opendir(pin_dir);
 	if (!d) {

@@ -36,8 +36,11 @@ void attach_capacity(const struct attach *a, struct image_limits *lim);
 int attach_open_pins(const char *pin_dir, struct sync_fds *fds);
 void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim);
 void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds);
-/* Attach the program at ingress of one interface; replaces a previous steer program there. */
-int attach_iface(struct attach *a, int ifindex, const char *ifname);
+/* Attach the program at ingress (or egress) of one interface; replaces a previous steer
+ * program there. */
+int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress);
+/* Remove steer from one hook of an interface (the interface may be gone: ifindex 0). */
+int attach_detach(struct attach *a, int ifindex, const char *ifname, bool egress);
 void attach_close(struct attach *a);	/* frees; pins and attachments stay */
 /* Detach steer from every interface of this namespace and remove the pins. */
 int attach_cleanup(const char *pin_dir);

@@ -1,6 +1,7 @@
 /* steerd: mirror the kernel's policy routing into the steer datapath. A thin main: parse
  * the command line, then run the single event loop over netlink, timers and signals. */
 #include <errno.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 
 #include "attach.h"
 #include "compile.h"
+#include "config.h"
 #include "log.h"
 #include "model.h"
 #include "nl.h"
@@ -28,19 +30,27 @@
 #define DEFAULT_STALE_AFTER 10.0
 #define DEFAULT_RECONCILE 300.0
 #define MAX_ATTACH 64
+#define DEFAULT_CONFIG "/etc/steer/steer.yaml"
 
+/* One interface steer attaches to, from --attach or the configuration file. */
 struct iface {
-	const char *name;
-	int ifindex;		/* where it is attached now; 0 while waiting for it */
+	char name[IF_NAMESIZE];
+	bool ingress, egress;	/* wanted */
+	bool from_cli;
+	int at_ingress, at_egress;	/* ifindex attached to now; 0 while waiting */
 };
 
 struct options {
 	struct iface ifaces[MAX_ATTACH];
 	int nifaces;
 	const char *pin_dir;
+	const char *config;	/* NULL: none */
+	bool config_given;	/* --config: a missing file is an error, not "no file" */
+	const char *check;	/* --check FILE */
 	int rcvbuf;
 	enum attach_mode mode;
 	double stale_after, reconcile;	/* seconds; 0 disables */
+	bool cli_stale, cli_reconcile, cli_level;	/* given on the command line: wins */
 	struct attach_limits limits;
 	bool cleanup, verify;
 };
@@ -53,7 +63,10 @@ struct daemon {
 	struct sync sync;
 	struct image_limits capacity;
 	struct steer_agent_stats stats;
+	struct config cfg;	/* the configuration in use: the last good file */
+	int rcfd;		/* the reconcile timer, re-armed when the file changes it */
 	bool first_sync_done;
+	bool reload_pending;	/* SIGHUP: READY=1 again once the re-read is applied */
 	bool reconciling;	/* a periodic full re-read is in flight */
 	size_t last_truncated, last_given;
 };
@@ -62,9 +75,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: steerd [OPTIONS]\n"
+		"       steerd --check FILE\n"
 		"       steerd --verify [--pin-dir DIR]\n"
 		"       steerd --cleanup [--pin-dir DIR]\n"
 		"Mirror the kernel's policy routing (ip rule, ip route) into steer's BPF fast path.\n\n"
+		"  -c, --config FILE           steer.yaml: interfaces, mirror, policies, groups,\n"
+		"                              limits (default " DEFAULT_CONFIG " if it exists)\n"
+		"      --check FILE            validate a configuration file and exit (0: valid)\n"
 		"  -a, --attach IFACE          attach at ingress of IFACE (repeatable; waits for it)\n"
 		"  -p, --pin-dir DIR           where maps, program and links are pinned\n"
 		"                              (default " STEER_PIN_DIR_DEFAULT ")\n"
@@ -127,8 +144,10 @@ bad:
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_RCVBUF = 256, OPT_MODE, OPT_CLEANUP, OPT_VERSION, OPT_STALE, OPT_RECONCILE,
-	       OPT_LIMIT, OPT_VERIFY };
+	       OPT_LIMIT, OPT_VERIFY, OPT_CHECK };
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", required_argument, NULL, OPT_CHECK },
 		{ "attach", required_argument, NULL, 'a' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
@@ -148,15 +167,25 @@ static int parse_args(int argc, char **argv, struct options *o)
 	long v;
 
 	*o = (struct options){ .pin_dir = STEER_PIN_DIR_DEFAULT, .rcvbuf = DEFAULT_RCVBUF,
-			       .stale_after = DEFAULT_STALE_AFTER, .reconcile = DEFAULT_RECONCILE };
-	while ((c = getopt_long(argc, argv, "a:p:l:h", longopts, NULL)) != -1) {
+			       .stale_after = DEFAULT_STALE_AFTER, .reconcile = DEFAULT_RECONCILE,
+			       .config = DEFAULT_CONFIG };
+	while ((c = getopt_long(argc, argv, "c:a:p:l:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			o->config = optarg;
+			o->config_given = true;
+			break;
+		case OPT_CHECK:
+			o->check = optarg;
+			break;
 		case 'a':
-			if (o->nifaces == MAX_ATTACH || strlen(optarg) >= IF_NAMESIZE) {
+			if (o->nifaces == MAX_ATTACH || strlen(optarg) >= IF_NAMESIZE || !optarg[0]) {
 				fprintf(stderr, "steerd: --attach %s: too many interfaces or name too long\n", optarg);
 				return -EINVAL;
 			}
-			o->ifaces[o->nifaces++].name = optarg;
+			strcpy(o->ifaces[o->nifaces].name, optarg);
+			o->ifaces[o->nifaces].ingress = true;
+			o->ifaces[o->nifaces++].from_cli = true;
 			break;
 		case 'p':
 			o->pin_dir = optarg;
@@ -168,6 +197,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			}
 			log_set_level(level);
+			o->cli_level = true;
 			break;
 		case OPT_RCVBUF:
 			v = strtol(optarg, &end, 10);
@@ -180,10 +210,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_STALE:
 			if (parse_seconds("--stale-after", optarg, &o->stale_after) < 0)
 				return -EINVAL;
+			o->cli_stale = true;
 			break;
 		case OPT_RECONCILE:
 			if (parse_seconds("--reconcile-interval", optarg, &o->reconcile) < 0)
 				return -EINVAL;
+			o->cli_reconcile = true;
 			break;
 		case OPT_LIMIT:
 			if (parse_limit(optarg, &o->limits) < 0)
@@ -264,23 +296,208 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Attach to every named interface that exists now and is not attached yet; forget the
- * attachment of one that went away (its TCX link died with it). */
+/* One hook of one interface: attach when the interface exists and we are not on it yet;
+ * forget an attachment whose interface went away (its TCX link died with it). */
+static void reconcile_hook(struct daemon *d, struct iface *f, bool egress)
+{
+	struct model_link *l = model_link_by_name(&d->model, f->name);
+	int *at = egress ? &f->at_egress : &f->at_ingress;
+
+	if (*at && (!l || l->ifindex != *at)) {
+		log_event(LOG_NOTICE, LOG_EV_IFACE_WAIT, &(struct log_ctx){ .ifname = f->name },
+			  "%s: interface gone; waiting for it to come back", f->name);
+		*at = 0;
+	}
+	if (!*at && l && attach_iface(&d->bpf, l->ifindex, f->name, egress) == 0)
+		*at = l->ifindex;
+}
+
 static void reconcile_attachments(struct daemon *d)
 {
 	for (int i = 0; i < d->opt.nifaces; i++) {
 		struct iface *f = &d->opt.ifaces[i];
-		struct model_link *l = model_link_by_name(&d->model, f->name);
 
-		if (f->ifindex && (!l || l->ifindex != f->ifindex)) {
-			log_notice("%s: interface gone; waiting for it to come back", f->name);
-			f->ifindex = 0;
+		if (f->ingress)
+			reconcile_hook(d, f, false);
+		if (f->egress)
+			reconcile_hook(d, f, true);
+	}
+}
+
+static struct iface *iface_find(struct options *o, const char *name)
+{
+	for (int i = 0; i < o->nifaces; i++)
+		if (!strcmp(o->ifaces[i].name, name))
+			return &o->ifaces[i];
+	return NULL;
+}
+
+/* The interfaces are the command line's plus the file's; a hook that is no longer wanted
+ * is detached now, a new one is attached when the loop next reconciles. */
+static void set_interfaces(struct daemon *d, const struct config *c)
+{
+	struct options *o = &d->opt;
+	struct iface old[MAX_ATTACH];
+	int nold = o->nifaces, n = 0;
+
+	memcpy(old, o->ifaces, sizeof(old));
+	for (int i = 0; i < nold; i++) {
+		if (!old[i].from_cli)
+			continue;
+		o->ifaces[n] = (struct iface){ .ingress = true, .from_cli = true };
+		strcpy(o->ifaces[n++].name, old[i].name);
+	}
+	o->nifaces = n;
+	for (size_t i = 0; i < c->nifaces; i++) {
+		struct iface *f = iface_find(o, c->ifaces[i].name);
+
+		if (!f) {
+			if (o->nifaces == MAX_ATTACH)
+				break;
+			f = &o->ifaces[o->nifaces++];
+			*f = (struct iface){ 0 };
+			strcpy(f->name, c->ifaces[i].name);
 		}
-		if (!f->ifindex && l) {
-			if (attach_iface(&d->bpf, l->ifindex, f->name) == 0)
-				f->ifindex = l->ifindex;
+		f->ingress |= c->ifaces[i].ingress;
+		f->egress |= c->ifaces[i].egress;
+	}
+	/* Carry over where each kept hook is attached; detach the rest. */
+	for (int i = 0; i < nold; i++) {
+		struct iface *f = iface_find(o, old[i].name);
+
+		if (old[i].at_ingress && f && f->ingress)
+			f->at_ingress = old[i].at_ingress;
+		else if (old[i].at_ingress)
+			attach_detach(&d->bpf, old[i].at_ingress, old[i].name, false);
+		if (old[i].at_egress && f && f->egress)
+			f->at_egress = old[i].at_egress;
+		else if (old[i].at_egress)
+			attach_detach(&d->bpf, old[i].at_egress, old[i].name, true);
+	}
+}
+
+/* TCX links pinned by an earlier run for interfaces no longer configured keep running an
+ * old program on the shared maps: remove them. */
+static void prune_pinned_links(struct daemon *d)
+{
+	static const struct { const char *prefix; bool egress; } kinds[] = {
+		{ STEER_PIN_TCX_INGRESS, false }, { STEER_PIN_TCX_EGRESS, true },
+	};
+	DIR *dir = opendir(d->opt.pin_dir);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			size_t pl = strlen(kinds[k].prefix);
+			struct iface *f;
+
+			if (strncmp(de->d_name, kinds[k].prefix, pl) || strlen(de->d_name + pl) >= IF_NAMESIZE)
+				continue;
+			f = iface_find(&d->opt, de->d_name + pl);
+			if (!f || !(kinds[k].egress ? f->egress : f->ingress))
+				attach_detach(&d->bpf, 0, de->d_name + pl, kinds[k].egress);
 		}
 	}
+	closedir(dir);
+}
+
+static bool same_limits(const struct config *a, const struct config *b)
+{
+	if (a->nlimits != b->nlimits)
+		return false;
+	for (size_t i = 0; i < a->nlimits; i++)
+		if (strcmp(a->limits[i].map, b->limits[i].map) || a->limits[i].size != b->limits[i].size)
+			return false;
+	return true;
+}
+
+/* Map sizes from the file, where the command line did not set them. */
+static void merge_limits(struct options *o, const struct config *c)
+{
+	static char names[CONFIG_MAX_LIMITS][24];
+
+	for (size_t i = 0; i < c->nlimits && o->limits.n < 16; i++) {
+		bool set = false;
+
+		for (int j = 0; j < o->limits.n; j++)
+			set |= !strcmp(o->limits.names[j], c->limits[i].map);
+		if (set)
+			continue;
+		snprintf(names[i], sizeof(names[i]), "%s", c->limits[i].map);
+		o->limits.names[o->limits.n] = names[i];
+		o->limits.sizes[o->limits.n++] = c->limits[i].size;
+	}
+}
+
+static int arm_timer(int fd, double seconds);
+
+/* Read the configuration file and put it in use. A bad file changes nothing: at start
+ * steerd refuses to run, later the last good configuration stays. */
+static int load_config(struct daemon *d, bool at_start)
+{
+	struct config c;
+	struct config_error err;
+	int r;
+
+	if (!d->opt.config)
+		return 0;
+	r = config_load(d->opt.config, &c, &err);
+	if (r == -ENOENT && !d->opt.config_given) {
+		if (at_start)
+			log_debug("%s does not exist: no policies, groups or file interfaces", d->opt.config);
+		config_free(&d->cfg);
+		d->model.ov = NULL;
+		set_interfaces(d, &d->cfg);
+		d->model.dirty = true;
+		return 0;
+	}
+	if (r < 0) {
+		log_event(LOG_ERR, LOG_EV_CONFIG_REJECTED, NULL, "%s%s", err.msg,
+			  at_start ? "" : "; the previous configuration stays in use");
+		return r;
+	}
+	if (at_start)
+		merge_limits(&d->opt, &c);
+	else if (!same_limits(&c, &d->cfg))
+		log_warning("%s: limits: map sizes change when steerd restarts, not on reload", d->opt.config);
+	if (!d->opt.cli_level && c.log_level >= 0)
+		log_set_level(c.log_level);
+	if (!d->opt.cli_stale && c.stale_after >= 0) {
+		d->opt.stale_after = c.stale_after;
+		d->sync.stale_after_ns = (uint64_t)(c.stale_after * 1e9);
+	}
+	if (!d->opt.cli_reconcile && c.reconcile >= 0 && c.reconcile != d->opt.reconcile) {
+		d->opt.reconcile = c.reconcile;
+		if (d->rcfd > 0)
+			arm_timer(d->rcfd, d->opt.reconcile);
+	}
+	set_interfaces(d, &c);
+	config_free(&d->cfg);
+	d->cfg = c;
+	d->model.ov = &d->cfg.ov;
+	d->model.dirty = true;
+	log_event(LOG_INFO, LOG_EV_CONFIG_LOADED, NULL, "%s: %zu interfaces, %zu policies, %zu groups%s",
+		  d->opt.config, c.nifaces, c.ov.npolicies, c.ov.ngroups,
+		  c.ov.ntables || c.ov.nprios ? ", mirroring part of the kernel's rules" : "");
+	return 0;
+}
+
+/* steerd --check FILE */
+static int check_config(const char *path)
+{
+	struct config c;
+	struct config_error err;
+
+	if (config_load(path, &c, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	printf("%s: valid: %zu interfaces, %zu policies, %zu groups\n", path, c.nifaces,
+	       c.ov.npolicies, c.ov.ngroups);
+	config_free(&c);
+	return 0;
 }
 
 static void publish_stats(struct daemon *d)
@@ -434,7 +651,8 @@ static int run(struct daemon *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	double beat = d->opt.stale_after / 4;
-	int sfd = -1, efd = -1, hbfd = -1, rcfd = -1, r;
+	int sfd = -1, efd = -1, hbfd = -1, rcfd = -1, wdfd = -1, r;
+	uint64_t watchdog_usec = 0;
 	struct sync_fds fds;
 	sigset_t mask;
 
@@ -464,15 +682,21 @@ static int run(struct daemon *d)
 	efd = epoll_create1(EPOLL_CLOEXEC);
 	hbfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	rcfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (sfd < 0 || efd < 0 || hbfd < 0 || rcfd < 0) {
+	wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sfd < 0 || efd < 0 || hbfd < 0 || rcfd < 0 || wdfd < 0) {
 		r = -errno;
 		goto out;
 	}
-	/* The pulse comes a few times per deadline, so one late tick never trips it. */
+	d->rcfd = rcfd;
+	/* The pulse comes a few times per deadline, so one late tick never trips it. A
+	 * deadline shortened by a reload is met too: the pulse never comes slower than 1 s. */
 	arm_timer(hbfd, beat > 1.0 || beat <= 0 ? 1.0 : beat);
 	arm_timer(rcfd, d->opt.reconcile);
-	for (int fd_i = 0; fd_i < 4; fd_i++) {
-		int fd = (int[]){ d->nl.fd, sfd, hbfd, rcfd }[fd_i];
+	/* systemd's watchdog (WatchdogSec=): pet it at half its period, only when asked. */
+	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec)
+		arm_timer(wdfd, (double)watchdog_usec / 2e6);
+	for (int fd_i = 0; fd_i < 5; fd_i++) {
+		int fd = (int[]){ d->nl.fd, sfd, hbfd, rcfd, wdfd }[fd_i];
 
 		ev.data.fd = fd;
 		epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev);
@@ -494,8 +718,17 @@ static int run(struct daemon *d)
 
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP) {
-						log_info("SIGHUP: re-reading the kernel's state");
+						char msg[96];
+
+						snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+							 (unsigned long long)(monotonic_ns() / 1000));
+						sd_notify(0, msg);
+						log_event(LOG_INFO, LOG_EV_RELOADING, NULL,
+							  "SIGHUP: re-reading %s and the kernel's state",
+							  d->opt.config ? d->opt.config : "no configuration file");
+						load_config(d, false);
 						d->stats.resyncs++;
+						d->reload_pending = true;
 						intake_request(&d->nl, INTAKE_DUMP_ALL);
 						continue;
 					}
@@ -517,6 +750,8 @@ static int run(struct daemon *d)
 				if (d->first_sync_done && !d->nl.lost)
 					sync_heartbeat(&d->sync);
 				publish_stats(d);
+			} else if (fd == wdfd) {
+				drain(wdfd);
 				sd_notify(0, "WATCHDOG=1");
 			} else if (fd == rcfd) {
 				drain(rcfd);
@@ -531,17 +766,25 @@ static int run(struct daemon *d)
 		if (!intake_idle(&d->nl))
 			continue;
 		reconcile_attachments(d);
-		if (d->first_sync_done && !d->model.dirty && d->sync.synced && !d->reconciling)
-			continue;
-		if (compile_and_apply(d) < 0)
-			continue;	/* logged; the datapath punts until an apply succeeds */
-		if (!d->first_sync_done) {
-			d->first_sync_done = true;
-			log_info("first sync applied: %zu rules, %zu routes, %zu links; fast path live",
-				 d->model.nrules, d->model.routes.count, d->model.links.count);
-			sd_notify(0, "READY=1");
+		if (!d->first_sync_done || d->model.dirty || !d->sync.synced || d->reconciling) {
+			if (compile_and_apply(d) < 0)
+				continue;	/* logged; the datapath punts until an apply succeeds */
+			if (!d->first_sync_done) {
+				d->first_sync_done = true;
+				prune_pinned_links(d);
+				log_event(LOG_INFO, LOG_EV_FIRST_SYNC, NULL,
+					  "first sync applied: %zu rules, %zu routes, %zu links; fast path live",
+					  d->model.nrules, d->model.routes.count, d->model.links.count);
+				sd_notify(0, "READY=1");
+			}
+			announce(d);
 		}
-		announce(d);
+		if (d->reload_pending) {
+			/* The re-read is applied (or there was nothing to change): reloaded. */
+			d->reload_pending = false;
+			sd_notify(0, "READY=1");
+			announce(d);
+		}
 	}
 out:
 	sync_set_synced(&d->sync, false);
@@ -553,6 +796,8 @@ out:
 		close(hbfd);
 	if (rcfd >= 0)
 		close(rcfd);
+	if (wdfd >= 0)
+		close(wdfd);
 	return r;
 }
 
@@ -564,6 +809,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &d.opt) < 0)
 		return 2;
 	log_setup_libbpf();
+	if (d.opt.check)
+		return check_config(d.opt.check);
 	if (d.opt.cleanup)
 		return attach_cleanup(d.opt.pin_dir) < 0 ? 1 : 0;
 
@@ -573,10 +820,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	model_init(&d.model);
+	config_init(&d.cfg);
+	/* The file's policies and mirror settings shape the image --verify compares too. */
+	if (load_config(&d, true) < 0) {
+		model_free(&d.model);
+		return 1;
+	}
 	if (d.opt.verify) {
 		r = verify_once(&d);
 		intake_close(&d.nl);
 		model_free(&d.model);
+		config_free(&d.cfg);
 		if (r < 0)
 			log_err("verify: %s", strerror(-r));
 		return r < 0 ? 2 : r;
@@ -587,6 +841,7 @@ int main(int argc, char **argv)
 	if (d.bpf.skel)
 		attach_close(&d.bpf);
 	model_free(&d.model);
+	config_free(&d.cfg);
 	if (r < 0)
 		log_err("exiting: %s", strerror(-r));
 	return r < 0 ? 1 : 0;
