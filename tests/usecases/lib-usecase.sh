@@ -22,6 +22,8 @@
 #                                         FILTERs (src=, dst=, proto=, sport=, dport=, tag=,
 #                                         flags= with S, SA, PA ... as tcpdump spells them)
 #   uc_fast_check WHAT CMD...             st_check of the fast path: skipped with ST_KERNEL_ONLY=1
+#   uc_explain ARGS...                    steerctl explain ARGS, as one line; uc_says_dev LINE DEV
+#                                         and uc_says_punt LINE check what it said
 #   uc_tun NS IFACE NAME                  a "VPN daemon" holding tun IFACE: logs what it reads
 #                                         to $ST_TMP/watch-NAME and answers tagged UDP
 #
@@ -386,6 +388,16 @@ uc_fast_check() {
 		return 0
 	fi
 	st_check "$@"
+}
+
+# uc_says_dev EXPLAIN DEV: steerctl explain's line forwards out of DEV.
+uc_says_dev() {
+	[[ ($1 == *"dev $2 "* || $1 == *"dev $2") && $1 != punt* && $1 != drop* ]]
+}
+
+# uc_says_punt EXPLAIN: steerctl explain's line is a punt.
+uc_says_punt() {
+	[[ $1 == punt* ]]
 }
 
 # uc_explain ARGS...: `steerctl explain ARGS` in NS_ROUTER, one line.

@@ -145,7 +145,50 @@ fwd=$(($(st_stat_of "$st1" forwarded) - $(st_stat_of "$st0" forwarded)))
 uc_fast_check "steerctl: forwarded +$fwd >= $((N + 6)) ($(st_stats_delta "$st0" "$st1"))" \
 	test "$fwd" -ge $((N + 6))
 
-st_note "4. steerd stopped: the program steers no more, management fails again"
+st_note "4. SIGHUP, the split by table: policies look up kernel table 300, which only knows the"
+st_note "   admin net (a miss goes on to the next policy); the service address never reaches it"
+st_ip -n "$NS_ROUTER" route add 10.99.0.0/16 via 10.30.2.1 dev mgmt0 table 300
+uc_config split >/dev/null <<EOF
+interfaces:
+  svc0:
+    direction: egress
+policies:
+  - priority: 100
+    from: $MGMT/32
+    table: 300
+  - priority: 110
+    ipproto: tcp
+    dport: 22
+    table: 300
+  - priority: 120
+    from: 10.30.1.0/24
+    to: 10.99.0.0/16
+    blackhole: true
+EOF
+uc_check_config "$UC_CONFIG"
+uc_reload
+tcp "table 300, admin -> pod's sshd" "$NS_MGMTGW" $ADMIN $MGMT 22 ok mgmt src=$MGMT sport=22 dport=SPORT
+tcp "table 300, pod -> admin:22" "$NS_ROUTER" - $ADMIN 22 ok mgmt dst=$ADMIN dport=22 sport=SPORT
+udp "table 300, syslog from the management address" $MGMT $ADMIN 514 mgmt
+# Table 300 has no route to the web: the lookup misses, no later policy matches, the packet
+# leaves as the kernel routed it, from the management address by svc0.
+udp "table 300 misses, management address to the web" $MGMT $WEB 53 svc
+tcp "table 300, service traffic" "$NS_ROUTER" - $WEB 80 ok svc dst=$WEB dport=80 sport=SPORT
+SPORT=$((SPORT + 1))
+tag=$(printf 'u%07d' $SPORT)
+st0=$(st_stats)
+uc_udp "$NS_ROUTER" $SVC $SPORT $ADMIN 2222 $N "$tag"
+sleep 0.3
+st1=$(st_stats)
+a=$(uc_seen svc tag="$tag")
+b=$(uc_seen mgmt tag="$tag")
+st_check "blackhole: $N UDP $SVC -> $ADMIN:2222 reached neither gateway (svc: ${a%% *}, mgmt: ${b%% *})" \
+	test "${a%% *}" -eq 0 -a "${b%% *}" -eq 0
+d=$(($(st_stat_of "$st1" drop_blackhole) - $(st_stat_of "$st0" drop_blackhole)))
+uc_fast_check "blackhole: steerctl drop_blackhole +$d >= $N ($(st_stats_delta "$st0" "$st1"))" \
+	test "$d" -ge $N
+
+st_note "5. steerd stopped: the program steers no more, management fails again"
 st_stop_steerd
 all "steerd stopped" fail svc
 st_cleanup_steerd

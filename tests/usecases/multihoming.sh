@@ -79,11 +79,11 @@ flow() {
 		uc_fast_check "$what: the fast path forwarded them (forwarded +$fwd; $(st_stats_delta "$st0" "$st1"))" \
 			test "$fwd" -ge $N
 		uc_fast_check "$what: steerctl explain agrees: dev $want ($ex)" \
-			bash -c '[[ $1 == *"dev $2 "* || $1 == *"dev $2" ]] && [[ $1 != punt* && $1 != drop* ]]' _ "$ex" "$want"
+			uc_says_dev "$ex" "$want"
 	else
 		uc_fast_check "$what: the fast path forwarded none (forwarded +$fwd; $(st_stats_delta "$st0" "$st1"))" \
 			test "$fwd" -eq 0
-		uc_fast_check "$what: steerctl explain says punt ($ex)" bash -c '[[ $1 == punt* ]]' _ "$ex"
+		uc_fast_check "$what: steerctl explain says punt ($ex)" uc_says_punt "$ex"
 	fi
 }
 
