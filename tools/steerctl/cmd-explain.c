@@ -63,15 +63,8 @@ static int ctx_open(struct explain_ctx *x)
 		return err;
 	/* Pinned programs open read-write only; TEST_RUN changes nothing the kernel keeps. */
 	x->prog_fd = bpf_obj_get(x->prog_path);
-	if (x->prog_fd < 0) {
-		err = -errno;
-		if (err == -ENOENT)
-			fprintf(stderr, "steerctl: no steer program pinned at %s: is steerd "
-				"running?\n", x->prog_path);
-		else
-			sc_error(c, x->prog_path, err);
-		return err;
-	}
+	if (x->prog_fd < 0)
+		return sc_pin_error(c, x->prog_path, -errno);
 	err = sc_map_open(c, SC_MAP_NH, &x->nhs);
 	if (!err)
 		err = sc_map_open(c, SC_MAP_ROUTES, &x->routes);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -46,13 +47,36 @@ int sc_error(const struct steerctl *c, const char *path, int err)
 	return err;
 }
 
-/* Opening a pin: a missing one almost always means the agent never ran or was removed. */
-static int pin_error(const struct steerctl *c, const char *path, int err)
+/* Whether any of steer's maps is pinned under the pin directory. */
+static bool any_pinned(const struct steerctl *c)
 {
-	if (err != -ENOENT)
-		return sc_error(c, path, err);
-	fprintf(stderr, "steerctl: no steer pins under %s: is steerd running? (%s: %s)\n",
-		c->pin_dir, path, strerror(-err));
+	char path[4096];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < SC_MAP_COUNT; i++)
+		if (!sc_path(c, steerctl_maps[i].name, path, sizeof(path)) && !stat(path, &st))
+			return true;
+	return false;
+}
+
+/* Opening a pin failed. The two failures people meet (no agent ever ran with this pin
+ * directory, and not being root) get words that say what to do. Returns err. */
+int sc_pin_error(const struct steerctl *c, const char *path, int err)
+{
+	if (err == -EACCES || err == -EPERM) {
+		fprintf(stderr, "steerctl: permission denied reading %s: run as root or with "
+			"CAP_BPF and access to %s (%s: %s)\n", c->pin_dir, c->pin_dir, path,
+			strerror(-err));
+	} else if (err == -ENOENT && !any_pinned(c)) {
+		fprintf(stderr, "steerctl: nothing pinned under %s: is steerd running, or was "
+			"it started with --pin-dir?\n", c->pin_dir);
+	} else if (err == -ENOENT) {
+		fprintf(stderr, "steerctl: %s: not pinned, though steer's other pins are there: "
+			"steerd from another build, or a cleanup cut short?\n", path);
+	} else {
+		sc_error(c, path, err);
+	}
 	return err;
 }
 
@@ -81,7 +105,7 @@ int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_ma
 		return err;
 	fd = bpf_obj_get_opts(path, &opts);
 	if (fd < 0)
-		return pin_error(c, path, -errno);
+		return sc_pin_error(c, path, -errno);
 	err = bpf_obj_get_info_by_fd(fd, &info, &len);
 	if (err) {
 		err = -errno;
@@ -201,14 +225,14 @@ int sc_map_keys(const struct steerctl *c, const struct pinned_map *m,
 	return 0;
 }
 
-int sc_prog_id(const struct steerctl *c, __u32 *id)
+int sc_pin_prog_id(const struct steerctl *c, const char *pin, __u32 *id)
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
 	char path[4096];
 	int fd, err;
 
-	err = sc_path(c, STEERCTL_PROG_PIN, path, sizeof(path));
+	err = sc_path(c, pin, path, sizeof(path));
 	if (err)
 		return err;
 	/* The kernel opens pinned programs read-write only; steerctl only asks for its info. */
@@ -218,7 +242,7 @@ int sc_prog_id(const struct steerctl *c, __u32 *id)
 			*id = 0;	/* maps without a program: reported, not an error */
 			return 0;
 		}
-		return sc_error(c, path, -errno);
+		return sc_pin_error(c, path, -errno);
 	}
 	err = bpf_obj_get_info_by_fd(fd, &info, &len);
 	if (err) {
@@ -229,6 +253,18 @@ int sc_prog_id(const struct steerctl *c, __u32 *id)
 	close(fd);
 	*id = info.id;
 	return 0;
+}
+
+int sc_prog_id(const struct steerctl *c, __u32 *id)
+{
+	return sc_pin_prog_id(c, STEERCTL_PROG_PIN, id);
+}
+
+int sc_cmp_u32(const void *pa, const void *pb)
+{
+	__u32 a = *(const __u32 *)pa, b = *(const __u32 *)pb;
+
+	return a < b ? -1 : a > b;
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -248,7 +284,7 @@ int sc_attached(const struct steerctl *c, char ***names_out, size_t *n_out)
 
 	d = opendir(c->pin_dir);
 	if (!d)
-		return pin_error(c, c->pin_dir, -errno);
+		return sc_pin_error(c, c->pin_dir, -errno);
 	while ((de = readdir(d))) {
 		if (strncmp(de->d_name, STEERCTL_TCX_PREFIX, plen) || !de->d_name[plen])
 			continue;

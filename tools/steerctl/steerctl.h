@@ -20,9 +20,15 @@
 struct steerctl {
 	const char *pin_dir;
 	const char *batch;	/* explain --batch FILE ("-": stdin), NULL otherwise */
-	int argc;		/* the words after the command's name (explain's only) */
+	int argc;		/* the words after the command's name */
 	char **argv;
 	bool json;
+	bool pretty;		/* -p: indented JSON (implies json) */
+	/* stats only */
+	double interval;	/* -i SECONDS: watch rates; 0 for one reading */
+	unsigned long count;	/* --count N: stop after N intervals; 0 for until SIGINT */
+	bool per_cpu;		/* --per-cpu: each CPU's value besides the sum */
+	const char *prometheus;	/* --prometheus FILE, NULL otherwise */
 	FILE *out;
 	struct json jw;
 };
@@ -66,6 +72,7 @@ struct pinned_map {
 
 /* pins.c. Each returns 0 or a negative errno, and has already said why on stderr. */
 int sc_error(const struct steerctl *c, const char *path, int err);
+int sc_pin_error(const struct steerctl *c, const char *path, int err);
 int sc_path(const struct steerctl *c, const char *name, char *buf, size_t len);
 int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_map *m);
 void sc_map_close(struct pinned_map *m);
@@ -73,11 +80,13 @@ int sc_map_count(const struct steerctl *c, const struct pinned_map *m, __u64 *co
 int sc_map_keys(const struct steerctl *c, const struct pinned_map *m,
 		int (*cmp)(const void *, const void *), void **keys, size_t *n);
 int sc_prog_id(const struct steerctl *c, __u32 *id);
+int sc_pin_prog_id(const struct steerctl *c, const char *pin, __u32 *id);
 int sc_attached(const struct steerctl *c, char ***names, size_t *n);
 void sc_check_abi(const struct steer_state *st);
 int sc_read_state(const struct steerctl *c, struct steer_state *st);
 int sc_read_agent(const struct steerctl *c, struct steer_agent_stats *st);
 int sc_percpu_sum(const struct steerctl *c, const struct pinned_map *m, __u32 key, __u64 *sum);
+int sc_cmp_u32(const void *a, const void *b);
 int sc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* format.c: words for people. */
@@ -86,12 +95,32 @@ int sc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *sc_family_name(__u8 family, char *buf, size_t len);
 const char *sc_addr(__u8 family, const __u8 *addr, char *buf, size_t len);
 const char *sc_table_name(__u32 table, char *buf, size_t len);
+int sc_table_parse(const char *s, __u32 *table);
 const char *sc_ifname(__u32 ifindex, char *buf, size_t len);
 int sc_prefix_cmp(__u8 fa, const __u8 *a, __u32 la, __u8 fb, const __u8 *b, __u32 lb);
 const char *sc_proto_name(__u8 proto, char *buf, size_t len);
 int sc_proto_parse(const char *s, __u8 *proto);
 const char *sc_route_type_name(__u8 type, char *buf, size_t len);
 double sc_path_share(const struct steer_group *g, __u32 i);
+const char *sc_rule_action_name(__u8 action, char *buf, size_t len);
+const char *sc_group_hash_name(const struct steer_group *g, char *buf, size_t len);
+const char *sc_stat_name(__u32 stat, char *buf, size_t len);
+void sc_nh_words(FILE *f, __u8 route_family, const struct steer_nexthop *nh);
+void sc_nh_json(struct json *j, const struct steer_nexthop *nh);
+
+/* counters.c: the per-CPU datapath counters, read in one go. */
+struct sc_counters {
+	int ncpus;
+	__u64 *percpu;			/* percpu[stat * ncpus + cpu] */
+	__u64 sum[STEER_STAT_MAX];
+};
+int sc_counters_open(const struct steerctl *c, struct pinned_map *m);
+int sc_counters_read(const struct steerctl *c, const struct pinned_map *m,
+		     struct sc_counters *s);
+void sc_counters_free(struct sc_counters *s);
+
+/* prometheus.c: the node_exporter textfile, written whole and renamed into place. */
+int sc_prometheus_write(const struct steerctl *c, const struct sc_counters *s);
 
 /* One file per command. */
 int cmd_status(struct steerctl *c);
@@ -99,5 +128,8 @@ int cmd_rules(struct steerctl *c);
 int cmd_routes(struct steerctl *c);
 int cmd_stats(struct steerctl *c);
 int cmd_explain(struct steerctl *c);
+int cmd_nexthops(struct steerctl *c);
+int cmd_links(struct steerctl *c);
+int cmd_detach(struct steerctl *c);
 
 #endif
