@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* `steerctl routes`: the compiled routes of every mirrored table with their next hops and
- * multipath groups resolved, worded like `ip route show table all`. */
+/* `steerctl routes [table T]`: the compiled routes of every mirrored table (or of one) with
+ * their next hops and multipath groups resolved, worded like `ip route show table all`. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,37 +34,6 @@ static int get_nh(struct routes_ctx *x, __u32 id, struct steer_nexthop *nh)
 	return errno == ENOENT ? 0 : sc_error(x->c, x->npath, -errno);
 }
 
-/* " via [FAMILY] GW dev DEV" or " dev DEV" for people. */
-static void print_nh_words(FILE *f, __u8 route_family, const struct steer_nexthop *nh)
-{
-	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN], fam[SC_NAME_STRLEN];
-
-	sc_ifname(nh->ifindex, dev, sizeof(dev));
-	if (!nh->family)
-		fprintf(f, " dev %s", dev);
-	else if (nh->family != route_family)	/* e.g. IPv4 via an IPv6 gateway, RFC 5549 */
-		fprintf(f, " via %s %s dev %s", sc_family_name(nh->family, fam, sizeof(fam)),
-			sc_addr(nh->family, nh->gw, gw, sizeof(gw)), dev);
-	else
-		fprintf(f, " via %s dev %s", sc_addr(nh->family, nh->gw, gw, sizeof(gw)), dev);
-	if (nh->flags & STEER_NH_NEIGH_FAILED)
-		fputs(" neigh_failed", f);
-}
-
-static void json_nh_members(struct json *j, const struct steer_nexthop *nh)
-{
-	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN];
-
-	if (nh->family)
-		json_str(j, "gateway", sc_addr(nh->family, nh->gw, gw, sizeof(gw)));
-	json_str(j, "dev", sc_ifname(nh->ifindex, dev, sizeof(dev)));
-	if (nh->flags & STEER_NH_NEIGH_FAILED) {
-		json_arr_open(j, "flags");
-		json_str(j, NULL, "neigh_failed");
-		json_arr_close(j);
-	}
-}
-
 /* The members of a multipath route's group, one "nexthop" line (or object) each, with the
  * share of the hash space each takes. Returns 0 or a negative errno. */
 static int print_group(struct routes_ctx *x, __u8 family, const struct steer_group *g)
@@ -84,14 +53,14 @@ static int print_group(struct routes_ctx *x, __u8 family, const struct steer_gro
 			json_obj_open(&c->jw, NULL);
 			json_u64(&c->jw, "nhid", g->nh_ids[i]);
 			if (r)
-				json_nh_members(&c->jw, &nh);
+				sc_nh_json(&c->jw, &nh);
 			json_decimal(&c->jw, "share", sc_path_share(g, i), 2);
 			json_obj_close(&c->jw);
 			continue;
 		}
 		fputs("\tnexthop", c->out);
 		if (r)
-			print_nh_words(c->out, family, &nh);
+			sc_nh_words(c->out, family, &nh);
 		else
 			fprintf(c->out, " nhid %u (missing)", g->nh_ids[i]);
 		fprintf(c->out, " share %.2f%%\n", sc_path_share(g, i));
@@ -135,7 +104,7 @@ static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
 		if (rt->type == STEER_RT_FORWARD) {
 			json_u64(&c->jw, "nhid", rt->nh_id);
 			if (have)
-				json_nh_members(&c->jw, &nh);
+				sc_nh_json(&c->jw, &nh);
 		} else if (rt->type == STEER_RT_MULTIPATH) {
 			json_u64(&c->jw, "nhgroup", rt->nh_id);
 			if (have) {
@@ -152,7 +121,7 @@ static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
 		dstlen);
 	if (rt->type == STEER_RT_FORWARD) {
 		if (have)
-			print_nh_words(c->out, k->family, &nh);
+			sc_nh_words(c->out, k->family, &nh);
 		else
 			fprintf(c->out, " nhid %u (missing)", rt->nh_id);
 		fputc('\n', c->out);
@@ -166,6 +135,29 @@ static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
 	return 0;
 }
 
+/* The words after `routes`: nothing, `table all`, or `table T`. */
+static int parse_args(const struct steerctl *c, bool *one, __u32 *table)
+{
+	*one = false;
+	if (!c->argc)
+		return 0;
+	if (strcmp(c->argv[0], "table"))
+		return sc_usage_error("routes: unexpected argument '%s' (expected: table T)",
+				      c->argv[0]);
+	if (c->argc < 2)
+		return sc_usage_error("%s", "routes: table needs a table: a number, main, local, "
+				      "default or all");
+	if (c->argc > 2)
+		return sc_usage_error("routes: unexpected argument '%s'", c->argv[2]);
+	if (!strcmp(c->argv[1], "all"))
+		return 0;
+	if (sc_table_parse(c->argv[1], table))
+		return sc_usage_error("routes: '%s' is not a table: a number, main, local, "
+				      "default or all", c->argv[1]);
+	*one = true;
+	return 0;
+}
+
 int cmd_routes(struct steerctl *c)
 {
 	struct routes_ctx x = { .c = c, .routes = { .fd = -1 }, .nhs = { .fd = -1 },
@@ -173,8 +165,13 @@ int cmd_routes(struct steerctl *c)
 	struct steer_route_key *keys = NULL;
 	struct steer_route rt;
 	size_t n = 0, i;
+	bool one_table;
+	__u32 table = 0;
 	int err;
 
+	err = parse_args(c, &one_table, &table);
+	if (err)
+		return err;
 	err = sc_path(c, STEER_MAP_ROUTES, x.rpath, sizeof(x.rpath));
 	if (!err)
 		err = sc_path(c, STEER_MAP_NH, x.npath, sizeof(x.npath));
@@ -194,6 +191,8 @@ int cmd_routes(struct steerctl *c)
 	if (c->json)
 		json_arr_open(&c->jw, NULL);
 	for (i = 0; i < n && !err; i++) {
+		if (one_table && keys[i].table != table)
+			continue;
 		if (keys[i].prefixlen < STEER_ROUTE_KEY_BITS(0)) {
 			fprintf(stderr, "steerctl: %s: skipping a key with prefixlen %u, shorter "
 				"than its %u table and family bits\n", x.rpath, keys[i].prefixlen,

@@ -52,22 +52,6 @@ static unsigned mask_len(const __u32 *mask, unsigned words)
 	return n;
 }
 
-static const char *action_name(__u8 action, char *buf, size_t len)
-{
-	switch (action) {
-	case STEER_RULE_LOOKUP:      return "lookup";
-	case STEER_RULE_PUNT:        return "punt";
-	case STEER_RULE_GOTO:        return "goto";
-	case STEER_RULE_NOP:         return "nop";
-	case STEER_RULE_BLACKHOLE:   return "blackhole";
-	case STEER_RULE_UNREACHABLE: return "unreachable";
-	case STEER_RULE_PROHIBIT:    return "prohibit";
-	case STEER_RULE_CUT:         return "cut";
-	}
-	snprintf(buf, len, "action%u", action);
-	return buf;
-}
-
 /* An address selector (from/to): "all" when the rule has none. Returns the prefix length,
  * or -1 for "all". */
 static int addr_sel(__u8 family, const __u32 *addr, const __u32 *mask, char *buf, size_t len)
@@ -180,11 +164,15 @@ static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const st
 			json_ports(j, "sport", r->sport_lo, r->sport_hi);
 		if (r->match & STEER_MATCH_DPORT)
 			json_ports(j, "dport", r->dport_lo, r->dport_hi);
-		json_str(j, "action", action_name(r->action, num, sizeof(num)));
+		json_str(j, "action", sc_rule_action_name(r->action, num, sizeof(num)));
 		if (r->action == STEER_RULE_LOOKUP || (r->action == STEER_RULE_PUNT && r->table))
 			json_u64(j, "table", r->table);
 		if (r->action == STEER_RULE_GOTO)
 			json_u64(j, "goto", r->goto_priority);
+		if (r->action == STEER_RULE_FORWARD)
+			json_u64(j, "nhid", r->nh_id);
+		if (r->action == STEER_RULE_GROUP)
+			json_u64(j, "nhgroup", r->nh_id);
 		if (r->action == STEER_RULE_LOOKUP && (r->match & STEER_MATCH_SUPPRESS))
 			json_u64(j, "suppress_prefixlen", r->suppress_prefixlen);
 		json_u64(j, "hits", hits);
@@ -236,13 +224,20 @@ static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const st
 	case STEER_RULE_GOTO:
 		fprintf(f, " goto %u", r->goto_priority);
 		break;
+	/* steer.yaml's policies: the next hop or group, as `steerctl nexthops` lists them. */
+	case STEER_RULE_FORWARD:
+		fprintf(f, " forward nhid %u", r->nh_id);
+		break;
+	case STEER_RULE_GROUP:
+		fprintf(f, " forward nhgroup %u", r->nh_id);
+		break;
 	case STEER_RULE_PUNT:
 		fputs(" punt", f);
 		if (r->table)
 			fprintf(f, " (lookup %s)", sc_table_name(r->table, tbl, sizeof(tbl)));
 		break;
 	default:
-		fprintf(f, " %s", action_name(r->action, num, sizeof(num)));
+		fprintf(f, " %s", sc_rule_action_name(r->action, num, sizeof(num)));
 	}
 }
 

@@ -43,6 +43,31 @@ const char *sc_table_name(__u32 table, char *buf, size_t len)
 	return buf;
 }
 
+/* A table as ip-route takes it: local, main, default, or a number (decimal or 0x hex).
+ * Returns 0 or -EINVAL. */
+int sc_table_parse(const char *s, __u32 *table)
+{
+	static const char *const names[] = { "default", "main", "local" };	/* 253.. */
+	unsigned long v;
+	char *end;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(s, names[i])) {
+			*table = 253 + (__u32)i;
+			return 0;
+		}
+	}
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || v > 0xffffffffUL)
+		return -EINVAL;
+	*table = (__u32)v;
+	return 0;
+}
+
 const char *sc_ifname(__u32 ifindex, char *buf, size_t len)
 {
 	char name[IF_NAMESIZE];
@@ -131,19 +156,101 @@ const char *sc_route_type_name(__u8 type, char *buf, size_t len)
 	return buf;
 }
 
-/* Path i's share of the 2^31 hash space, in percent. Path i takes the hashes above the last
- * live bound before it, up to upper[i]; fib_rebalance() gives a dead path the bound -1,
+/* A rule's action in ip-rule's words; punt, cut and the steer.yaml policies' forward and
+ * group are steer's own. */
+const char *sc_rule_action_name(__u8 action, char *buf, size_t len)
+{
+	switch (action) {
+	case STEER_RULE_LOOKUP:      return "lookup";
+	case STEER_RULE_PUNT:        return "punt";
+	case STEER_RULE_GOTO:        return "goto";
+	case STEER_RULE_NOP:         return "nop";
+	case STEER_RULE_BLACKHOLE:   return "blackhole";
+	case STEER_RULE_UNREACHABLE: return "unreachable";
+	case STEER_RULE_PROHIBIT:    return "prohibit";
+	case STEER_RULE_CUT:         return "cut";
+	case STEER_RULE_FORWARD:     return "forward";
+	case STEER_RULE_GROUP:       return "group";
+	}
+	snprintf(buf, len, "action%u", action);
+	return buf;
+}
+
+/* How a group picks a member for a flow, in steer.yaml's words. */
+const char *sc_group_hash_name(const struct steer_group *g, char *buf, size_t len)
+{
+	switch (g->hash) {
+	case STEER_HASH_KERNEL:     return "kernel";
+	case STEER_HASH_L3:         return "l3";
+	case STEER_HASH_L4:         return "l4";
+	case STEER_HASH_CONSISTENT: return "consistent";
+	}
+	snprintf(buf, len, "hash%u", g->hash);
+	return buf;
+}
+
+/* Path i's share of the flows, in percent. A consistent group gives each member the slots
+ * of its lookup table that name it. Otherwise path i takes the 31-bit hashes above the
+ * last live bound before it, up to upper[i]; fib_rebalance() gives a dead path the bound -1,
  * which this ABI's __u32 holds as a value past 2^31 - 1: such a path takes nothing. */
 double sc_path_share(const struct steer_group *g, __u32 i)
 {
 	long long prev = -1, up;
-	__u32 k;
+	__u32 k, n = 0;
 
-	if (i >= g->count || i >= STEER_MAX_PATHS || g->upper[i] > 0x7fffffffu)
+	if (i >= g->count || i >= STEER_MAX_PATHS)
+		return 0;
+	if (g->hash == STEER_HASH_CONSISTENT) {
+		for (k = 0; k < STEER_MAGLEV_SLOTS; k++)
+			n += g->slots[k] == i;
+		return (double)n * 100.0 / STEER_MAGLEV_SLOTS;
+	}
+	if (g->upper[i] > 0x7fffffffu)
 		return 0;
 	for (k = 0; k < i; k++)
 		if (g->upper[k] <= 0x7fffffffu && (long long)g->upper[k] > prev)
 			prev = g->upper[k];
 	up = g->upper[i];
 	return up > prev ? (double)(up - prev) * 100.0 / 2147483648.0 : 0;
+}
+
+/* A counter's name from abi.h; a gap there still gets a unique name. */
+const char *sc_stat_name(__u32 stat, char *buf, size_t len)
+{
+	if (stat < STEER_STAT_MAX && steer_stat_names[stat])
+		return steer_stat_names[stat];
+	snprintf(buf, len, "stat_%u", stat);
+	return buf;
+}
+
+/* A next hop in ip-route's words: " via [FAMILY] GW dev DEV" or " dev DEV". */
+void sc_nh_words(FILE *f, __u8 route_family, const struct steer_nexthop *nh)
+{
+	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN], fam[SC_NAME_STRLEN];
+
+	sc_ifname(nh->ifindex, dev, sizeof(dev));
+	if (!nh->family)
+		fprintf(f, " dev %s", dev);
+	else if (nh->family != route_family)	/* e.g. IPv4 via an IPv6 gateway, RFC 5549 */
+		fprintf(f, " via %s %s dev %s", sc_family_name(nh->family, fam, sizeof(fam)),
+			sc_addr(nh->family, nh->gw, gw, sizeof(gw)), dev);
+	else
+		fprintf(f, " via %s dev %s", sc_addr(nh->family, nh->gw, gw, sizeof(gw)), dev);
+	if (nh->flags & STEER_NH_NEIGH_FAILED)
+		fputs(" neigh_failed", f);
+}
+
+/* A next hop's JSON members, with ip-route's key names. */
+void sc_nh_json(struct json *j, const struct steer_nexthop *nh)
+{
+	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN];
+
+	if (nh->family)
+		json_str(j, "gateway", sc_addr(nh->family, nh->gw, gw, sizeof(gw)));
+	json_str(j, "dev", sc_ifname(nh->ifindex, dev, sizeof(dev)));
+	if (nh->flags & STEER_NH_NEIGH_FAILED) {
+		json_arr_open(j, "flags");
+		json_str(j, NULL, "neigh_failed");
+		json_arr_close(j);
+	}
 }

@@ -5,10 +5,21 @@
 
 #include "json.h"
 
-void json_init(struct json *j, FILE *f)
+void json_init(struct json *j, FILE *f, bool pretty)
 {
 	memset(j, 0, sizeof(*j));
 	j->f = f;
+	j->pretty = pretty;
+}
+
+/* Pretty output starts every member and every closing bracket on a line of its own. */
+static void indent(struct json *j, unsigned depth)
+{
+	unsigned i;
+
+	fputc('\n', j->f);
+	for (i = 0; i < depth; i++)
+		fputs("    ", j->f);
 }
 
 /* Length of the valid UTF-8 sequence at s, or 0 when the bytes there are not one. */
@@ -69,10 +80,12 @@ static void member(struct json *j, const char *key)
 		if (j->has_member[j->depth - 1])
 			fputc(',', j->f);
 		j->has_member[j->depth - 1] = true;
+		if (j->pretty)
+			indent(j, j->depth);
 	}
 	if (key) {
 		put_string(j->f, key);
-		fputc(':', j->f);
+		fputs(j->pretty ? ": " : ":", j->f);
 	}
 }
 
@@ -87,6 +100,9 @@ static void nest_open(struct json *j, const char *key, char c)
 
 static void nest_close(struct json *j, char c)
 {
+	/* An empty container stays "{}" or "[]" on one line. */
+	if (j->pretty && j->depth > 0 && j->depth <= JSON_MAX_DEPTH && j->has_member[j->depth - 1])
+		indent(j, j->depth - 1);
 	fputc(c, j->f);
 	if (j->depth > 0)
 		j->depth--;

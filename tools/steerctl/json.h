@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* A minimal streaming JSON writer: it places commas and escapes strings, so the commands
- * only say what goes where. Output is compact, one document per line. */
+ * only say what goes where. Output is compact, one document per line, or indented by four
+ * spaces a level as iproute2's `-p` indents it. */
 #ifndef STEERCTL_JSON_H
 #define STEERCTL_JSON_H
 
@@ -13,10 +14,11 @@
 struct json {
 	FILE *f;
 	unsigned depth;
+	bool pretty;
 	bool has_member[JSON_MAX_DEPTH];
 };
 
-void json_init(struct json *j, FILE *f);
+void json_init(struct json *j, FILE *f, bool pretty);
 /* `key` names the member inside an object and is NULL inside an array or at the top. */
 void json_obj_open(struct json *j, const char *key);
 void json_obj_close(struct json *j);

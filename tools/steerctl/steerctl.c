@@ -10,20 +10,31 @@
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
+/* Options that belong to one command. */
+enum {
+	OPTS_BATCH = 1 << 0,	/* --batch */
+};
+
 static const struct {
 	const char *name;
 	int (*run)(struct steerctl *c);
 	bool takes_args;
+	unsigned opts;
 	const char *help;
 } commands[] = {
-	{ "status",  cmd_status,  false,
+	{ "status",   cmd_status,   false, 0,
 	  "sync state, ABI version, generation, program, interfaces, map sizes" },
-	{ "rules",   cmd_rules,   false,
+	{ "rules",    cmd_rules,    false, 0,
 	  "rule lists by source prefix, each rule in ip-rule words, with hits" },
-	{ "routes",  cmd_routes,  false,
-	  "compiled routes of every mirrored table, next hops and multipath shares" },
-	{ "stats",   cmd_stats,   false, "datapath counters, summed over all CPUs" },
-	{ "explain", cmd_explain, true,
+	{ "routes",   cmd_routes,   true,  0,
+	  "compiled routes of every mirrored table, or of table T" },
+	{ "nexthops", cmd_nexthops, false, 0,
+	  "next hops and multipath groups, with each member's share" },
+	{ "links",    cmd_links,    false, 0,
+	  "links the fast path knows (up, forwarding, rp_filter), VLANs" },
+	{ "stats",    cmd_stats,    false, 0,
+	  "datapath counters, summed over all CPUs" },
+	{ "explain",  cmd_explain,  true,  OPTS_BATCH,
 	  "run the pinned program on one packet: the fast path's `ip route get`" },
 };
 
@@ -33,24 +44,28 @@ static void usage(FILE *f)
 
 	fprintf(f,
 		"Usage: steerctl [OPTIONS] COMMAND\n"
+		"       steerctl [OPTIONS] routes [table T]\n"
 		"       steerctl [OPTIONS] explain DST from SRC iif IFACE [mark N] [tos TOS]\n"
 		"                [ipproto PROTO] [sport N] [dport N]\n"
 		"       steerctl [OPTIONS] explain --batch FILE\n"
 		"\n"
-		"Show what the steer fast path holds, from the maps steerd pins, and ask the\n"
-		"pinned program what it does with a packet.\n"
+		"Show what the steer fast path holds, from the maps steerd pins (steerd need not\n"
+		"be running), and ask the pinned program what it does with a packet.\n"
 		"\n"
 		"Options:\n"
-		"  -j, --json          print JSON (iproute2's key names) instead of tables\n"
-		"      --pin-dir DIR   read the pins under DIR (default %s)\n"
-		"      --batch FILE    explain: one argument list per line of FILE ('-': stdin),\n"
-		"                      one result per line, in order\n"
-		"  -h, --help          print this help and exit\n"
+		"  -j, --json           print JSON (iproute2's key names) instead of tables\n"
+		"  -p, --pretty         print indented JSON (implies -j)\n"
+		"      --pin-dir DIR    read the pins under DIR (default %s)\n"
+		"      --batch FILE     explain: one argument list per line of FILE ('-': stdin),\n"
+		"                       one result per line, in order\n"
+		"  -h, --help           print this help and exit\n"
 		"\n"
 		"Commands:\n", STEERCTL_DEFAULT_PIN_DIR);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 	fprintf(f,
+		"\n"
+		"T is a number, main, local, default or all.\n"
 		"\n"
 		"explain builds one Ethernet frame as received on IFACE (SRC and DST of one\n"
 		"family) and runs the pinned program on it with BPF_PROG_TEST_RUN, without\n"
@@ -61,9 +76,18 @@ static void usage(FILE *f)
 		"As in ip(8): TOS is hex (10 means 0x10); other numbers are decimal or 0x hex.\n"
 		"PROTO: tcp, udp, icmp, ipv6-icmp (icmpv6), sctp, dccp, udplite, esp, ah, gre\n"
 		"or a number; the default is udp with sport or dport, else icmp / ipv6-icmp.\n"
-		"Run it in the network namespace steerd watches.\n"
 		"\n"
-		"Exit status: 0 success (whatever the verdict), 1 runtime error, 2 usage error.\n"
+		"Run explain in the network namespace steerd watches.\n"
+		"\n"
+		"Examples:\n"
+		"  steerctl status\n"
+		"  steerctl -p routes table main\n"
+		"  steerctl nexthops\n"
+		"  steerctl -j links\n"
+		"  steerctl explain 198.51.100.1 from 10.1.0.2 iif eth1 ipproto tcp dport 443\n"
+		"\n"
+		"Exit status: 0 success (whatever the verdict), 1 runtime error (nothing pinned,\n"
+		"permission denied...), 2 usage error.\n"
 		"See steerctl(8).\n");
 }
 
@@ -79,14 +103,23 @@ int sc_usage_error(const char *fmt, ...)
 	return SC_USAGE;
 }
 
+/* Options given to a command they do not belong to are an error, not ignored. */
+static int check_opts(const struct steerctl *c, const char *cmd, unsigned opts)
+{
+	if (c->batch && !(opts & OPTS_BATCH))
+		return sc_usage_error("--batch is an option of explain, not of %s", cmd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	enum { OPT_PIN_DIR = 256, OPT_BATCH };
 	static const struct option opts[] = {
-		{ "json",    no_argument,       NULL, 'j' },
-		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
-		{ "batch",   required_argument, NULL, OPT_BATCH },
-		{ "help",    no_argument,       NULL, 'h' },
+		{ "json",       no_argument,       NULL, 'j' },
+		{ "pretty",     no_argument,       NULL, 'p' },
+		{ "pin-dir",    required_argument, NULL, OPT_PIN_DIR },
+		{ "batch",      required_argument, NULL, OPT_BATCH },
+		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct steerctl c = { .pin_dir = STEERCTL_DEFAULT_PIN_DIR, .out = stdout };
@@ -94,10 +127,13 @@ int main(int argc, char **argv)
 	int opt, err;
 
 	opterr = 0;	/* our own messages, with the usage hint */
-	while ((opt = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":jph", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			c.json = true;
+			break;
+		case 'p':
+			c.json = c.pretty = true;
 			break;
 		case OPT_PIN_DIR:
 			/* "/sys/fs/bpf/steer/" names the same pins; trim so messages read well. */
@@ -138,12 +174,12 @@ int main(int argc, char **argv)
 		return sc_usage_error("unknown command '%s'", argv[optind]);
 	if (!commands[i].takes_args && optind + 1 < argc)
 		return sc_usage_error("unexpected argument '%s'", argv[optind + 1]);
-	if (c.batch && commands[i].run != cmd_explain)
-		return sc_usage_error("--batch is an option of explain, not of %s", argv[optind]);
+	if (check_opts(&c, argv[optind], commands[i].opts))
+		return EXIT_USAGE;
 	c.argc = argc - optind - 1;
 	c.argv = argv + optind + 1;
 
-	json_init(&c.jw, c.out);
+	json_init(&c.jw, c.out, c.pretty);
 	err = commands[i].run(&c);
 	if (fflush(c.out) || ferror(c.out)) {
 		fprintf(stderr, "steerctl: writing output: %s\n", strerror(errno));

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* `steerctl links`: the links the fast path knows (state, forwarding, rp_filter: what it
+ * checks before it forwards from or to a device) and the 802.1Q sub-interfaces it maps
+ * tagged frames to. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "steerctl.h"
+
+static int cmp_vlan_key(const void *pa, const void *pb)
+{
+	const struct steer_vlan_key *a = pa, *b = pb;
+
+	if (a->ifindex != b->ifindex)
+		return a->ifindex < b->ifindex ? -1 : 1;
+	if (a->vid != b->vid)
+		return a->vid < b->vid ? -1 : 1;
+	return memcmp(a, b, sizeof(*a));
+}
+
+static void print_link(struct steerctl *c, __u32 ifindex, const struct steer_link *l)
+{
+	char name[SC_NAME_STRLEN];
+
+	sc_ifname(ifindex, name, sizeof(name));
+	if (c->json) {
+		json_obj_open(&c->jw, NULL);
+		json_u64(&c->jw, "ifindex", ifindex);
+		json_str(&c->jw, "ifname", name);
+		json_bool(&c->jw, "up", l->flags & STEER_LINK_UP);
+		json_bool(&c->jw, "fwd4", l->flags & STEER_LINK_FWD4);
+		json_bool(&c->jw, "fwd6", l->flags & STEER_LINK_FWD6);
+		json_u64(&c->jw, "rp_filter", l->rp_filter);
+		json_obj_close(&c->jw);
+		return;
+	}
+	fprintf(c->out, "%-8u %-16s %-5s %-5s %-5s %u\n", ifindex, name,
+		l->flags & STEER_LINK_UP ? "up" : "down", l->flags & STEER_LINK_FWD4 ? "yes" : "no",
+		l->flags & STEER_LINK_FWD6 ? "yes" : "no", l->rp_filter);
+}
+
+static void print_vlan(struct steerctl *c, const struct steer_vlan_key *k,
+		       const struct steer_vlan *v)
+{
+	char lower[SC_NAME_STRLEN], name[SC_NAME_STRLEN];
+
+	sc_ifname(k->ifindex, lower, sizeof(lower));
+	sc_ifname(v->ifindex, name, sizeof(name));
+	if (c->json) {
+		json_obj_open(&c->jw, NULL);
+		json_str(&c->jw, "link", lower);
+		json_u64(&c->jw, "link_index", k->ifindex);
+		json_u64(&c->jw, "id", k->vid);
+		json_str(&c->jw, "ifname", name);
+		json_u64(&c->jw, "ifindex", v->ifindex);
+		json_obj_close(&c->jw);
+		return;
+	}
+	fprintf(c->out, "%-16s %-5u %-8u %s\n", lower, k->vid, v->ifindex, name);
+}
+
+int cmd_links(struct steerctl *c)
+{
+	struct pinned_map links = { .fd = -1 }, vlans = { .fd = -1 };
+	struct steer_vlan_key *vkeys = NULL;
+	__u32 *lkeys = NULL;
+	size_t nl = 0, nv = 0, i;
+	struct steer_link l;
+	struct steer_vlan v;
+	char lpath[4096], vpath[4096];
+	int err;
+
+	err = sc_path(c, STEER_MAP_LINKS, lpath, sizeof(lpath));
+	if (!err)
+		err = sc_path(c, STEER_MAP_VLANS, vpath, sizeof(vpath));
+	if (!err)
+		err = sc_map_open(c, SC_MAP_LINKS, &links);
+	if (!err)
+		err = sc_map_open(c, SC_MAP_VLANS, &vlans);
+	if (!err)
+		err = sc_map_keys(c, &links, sc_cmp_u32, (void **)&lkeys, &nl);
+	if (!err)
+		err = sc_map_keys(c, &vlans, cmp_vlan_key, (void **)&vkeys, &nv);
+	if (err)
+		goto out;
+
+	if (c->json) {
+		json_obj_open(&c->jw, NULL);
+		json_arr_open(&c->jw, "links");
+	} else {
+		fprintf(c->out, "%-8s %-16s %-5s %-5s %-5s %s\n", "IFINDEX", "DEV", "STATE", "FWD4",
+			"FWD6", "RP_FILTER");
+	}
+	/* An entry gone since we listed it was removed by the agent: skip it. */
+	for (i = 0; i < nl && !err; i++) {
+		if (!bpf_map_lookup_elem(links.fd, &lkeys[i], &l))
+			print_link(c, lkeys[i], &l);
+		else if (errno != ENOENT)
+			err = sc_error(c, lpath, -errno);
+	}
+	if (c->json) {
+		json_arr_close(&c->jw);
+		json_arr_open(&c->jw, "vlans");
+	} else if (nv) {
+		fprintf(c->out, "\n%-16s %-5s %-8s %s\n", "LINK", "VID", "IFINDEX", "DEV");
+	}
+	for (i = 0; i < nv && !err; i++) {
+		if (!bpf_map_lookup_elem(vlans.fd, &vkeys[i], &v))
+			print_vlan(c, &vkeys[i], &v);
+		else if (errno != ENOENT)
+			err = sc_error(c, vpath, -errno);
+	}
+	if (c->json) {
+		json_arr_close(&c->jw);
+		json_obj_close(&c->jw);
+	}
+out:
+	free(vkeys);
+	free(lkeys);
+	sc_map_close(&vlans);
+	sc_map_close(&links);
+	return err;
+}
