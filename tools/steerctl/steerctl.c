@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "steerctl.h"
@@ -13,6 +14,7 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 /* Options that belong to one command. */
 enum {
 	OPTS_BATCH = 1 << 0,	/* --batch */
+	OPTS_STATS = 1 << 1,	/* -i, --count, --per-cpu, --prometheus */
 };
 
 static const struct {
@@ -32,8 +34,8 @@ static const struct {
 	  "next hops and multipath groups, with each member's share" },
 	{ "links",    cmd_links,    false, 0,
 	  "links the fast path knows (up, forwarding, rp_filter), VLANs" },
-	{ "stats",    cmd_stats,    false, 0,
-	  "datapath counters, summed over all CPUs" },
+	{ "stats",    cmd_stats,    false, OPTS_STATS,
+	  "datapath counters (summed or per CPU), rates, a Prometheus file" },
 	{ "explain",  cmd_explain,  true,  OPTS_BATCH,
 	  "run the pinned program on one packet: the fast path's `ip route get`" },
 };
@@ -45,6 +47,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: steerctl [OPTIONS] COMMAND\n"
 		"       steerctl [OPTIONS] routes [table T]\n"
+		"       steerctl [OPTIONS] stats [--per-cpu] [-i SECONDS [--count N]]\n"
+		"                [--prometheus FILE]\n"
 		"       steerctl [OPTIONS] explain DST from SRC iif IFACE [mark N] [tos TOS]\n"
 		"                [ipproto PROTO] [sport N] [dport N]\n"
 		"       steerctl [OPTIONS] explain --batch FILE\n"
@@ -58,6 +62,16 @@ static void usage(FILE *f)
 		"      --pin-dir DIR    read the pins under DIR (default %s)\n"
 		"      --batch FILE     explain: one argument list per line of FILE ('-': stdin),\n"
 		"                       one result per line, in order\n"
+		"  -i, --interval SECONDS\n"
+		"                       stats: every SECONDS, the rates (packets/s) of the\n"
+		"                       counters that moved, until SIGINT\n"
+		"      --count N        stats -i: stop after N intervals\n"
+		"      --per-cpu        stats: each CPU's counters besides the sum\n"
+		"      --prometheus FILE\n"
+		"                       stats: write the counters, rule hits, map fill levels and\n"
+		"                       agent counters to FILE for node_exporter's textfile\n"
+		"                       collector (written beside it and renamed; with -i, again\n"
+		"                       every interval) instead of printing them\n"
 		"  -h, --help           print this help and exit\n"
 		"\n"
 		"Commands:\n", STEERCTL_DEFAULT_PIN_DIR);
@@ -84,6 +98,9 @@ static void usage(FILE *f)
 		"  steerctl -p routes table main\n"
 		"  steerctl nexthops\n"
 		"  steerctl -j links\n"
+		"  steerctl stats --per-cpu\n"
+		"  steerctl stats -i 1\n"
+		"  steerctl stats --prometheus /var/lib/node_exporter/textfile/steer.prom\n"
 		"  steerctl explain 198.51.100.1 from 10.1.0.2 iif eth1 ipproto tcp dport 443\n"
 		"\n"
 		"Exit status: 0 success (whatever the verdict), 1 runtime error (nothing pinned,\n"
@@ -103,22 +120,62 @@ int sc_usage_error(const char *fmt, ...)
 	return SC_USAGE;
 }
 
+/* -i SECONDS: a positive number of seconds, fractions allowed, at most a day. */
+static int parse_interval(const char *arg, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= 0.01 && v <= 86400))
+		return sc_usage_error("-i needs a number of seconds from 0.01 to 86400, not '%s'",
+				      arg);
+	*out = v;
+	return 0;
+}
+
+static int parse_count(const char *arg, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || *arg == '-' || *arg == '+' || !v)
+		return sc_usage_error("--count needs a positive number, not '%s'", arg);
+	*out = v;
+	return 0;
+}
+
 /* Options given to a command they do not belong to are an error, not ignored. */
 static int check_opts(const struct steerctl *c, const char *cmd, unsigned opts)
 {
 	if (c->batch && !(opts & OPTS_BATCH))
 		return sc_usage_error("--batch is an option of explain, not of %s", cmd);
+	if ((c->interval > 0 || c->count || c->per_cpu || c->prometheus) && !(opts & OPTS_STATS))
+		return sc_usage_error("-i, --count, --per-cpu and --prometheus are options of "
+				      "stats, not of %s", cmd);
+	if (c->count && !(c->interval > 0))
+		return sc_usage_error("%s", "--count counts the intervals of -i SECONDS");
+	if (c->prometheus && (c->per_cpu || c->json))
+		return sc_usage_error("%s", "--prometheus writes a file: --per-cpu, -j and -p do "
+				      "not apply");
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	enum { OPT_PIN_DIR = 256, OPT_BATCH };
+	enum { OPT_PIN_DIR = 256, OPT_BATCH, OPT_COUNT, OPT_PER_CPU, OPT_PROMETHEUS };
 	static const struct option opts[] = {
 		{ "json",       no_argument,       NULL, 'j' },
 		{ "pretty",     no_argument,       NULL, 'p' },
 		{ "pin-dir",    required_argument, NULL, OPT_PIN_DIR },
 		{ "batch",      required_argument, NULL, OPT_BATCH },
+		{ "interval",   required_argument, NULL, 'i' },
+		{ "count",      required_argument, NULL, OPT_COUNT },
+		{ "per-cpu",    no_argument,       NULL, OPT_PER_CPU },
+		{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -127,13 +184,29 @@ int main(int argc, char **argv)
 	int opt, err;
 
 	opterr = 0;	/* our own messages, with the usage hint */
-	while ((opt = getopt_long(argc, argv, ":jph", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":jpi:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			c.json = true;
 			break;
 		case 'p':
 			c.json = c.pretty = true;
+			break;
+		case 'i':
+			if (parse_interval(optarg, &c.interval))
+				return EXIT_USAGE;
+			break;
+		case OPT_COUNT:
+			if (parse_count(optarg, &c.count))
+				return EXIT_USAGE;
+			break;
+		case OPT_PER_CPU:
+			c.per_cpu = true;
+			break;
+		case OPT_PROMETHEUS:
+			if (!*optarg)
+				return sc_usage_error("%s", "--prometheus needs a file");
+			c.prometheus = optarg;
 			break;
 		case OPT_PIN_DIR:
 			/* "/sys/fs/bpf/steer/" names the same pins; trim so messages read well. */
