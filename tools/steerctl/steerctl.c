@@ -38,6 +38,8 @@ static const struct {
 	  "datapath counters (summed or per CPU), rates, a Prometheus file" },
 	{ "explain",  cmd_explain,  true,  OPTS_BATCH,
 	  "run the pinned program on one packet: the fast path's `ip route get`" },
+	{ "detach",   cmd_detach,   true,  0,
+	  "take steer's program off IFACE (ingress, egress or both)" },
 };
 
 static void usage(FILE *f)
@@ -52,9 +54,11 @@ static void usage(FILE *f)
 		"       steerctl [OPTIONS] explain DST from SRC iif IFACE [mark N] [tos TOS]\n"
 		"                [ipproto PROTO] [sport N] [dport N]\n"
 		"       steerctl [OPTIONS] explain --batch FILE\n"
+		"       steerctl [OPTIONS] detach IFACE [ingress|egress]\n"
 		"\n"
 		"Show what the steer fast path holds, from the maps steerd pins (steerd need not\n"
-		"be running), and ask the pinned program what it does with a packet.\n"
+		"be running), ask the pinned program what it does with a packet, or take it off\n"
+		"an interface.\n"
 		"\n"
 		"Options:\n"
 		"  -j, --json           print JSON (iproute2's key names) instead of tables\n"
@@ -91,7 +95,13 @@ static void usage(FILE *f)
 		"PROTO: tcp, udp, icmp, ipv6-icmp (icmpv6), sctp, dccp, udplite, esp, ah, gre\n"
 		"or a number; the default is udp with sport or dport, else icmp / ipv6-icmp.\n"
 		"\n"
-		"Run explain in the network namespace steerd watches.\n"
+		"detach removes the pinned TCX link (and its pin) or the clsact filter of\n"
+		"steer's program at the hook; the kernel then routes IFACE's packets itself.\n"
+		"steerd attaches again to an interface it is configured for when it next sees\n"
+		"it (when it restarts, or when the interface comes back): remove the interface\n"
+		"from steerd's configuration to keep it off the fast path.\n"
+		"\n"
+		"Run explain and detach in the network namespace steerd watches.\n"
 		"\n"
 		"Examples:\n"
 		"  steerctl status\n"
@@ -102,9 +112,10 @@ static void usage(FILE *f)
 		"  steerctl stats -i 1\n"
 		"  steerctl stats --prometheus /var/lib/node_exporter/textfile/steer.prom\n"
 		"  steerctl explain 198.51.100.1 from 10.1.0.2 iif eth1 ipproto tcp dport 443\n"
+		"  steerctl detach eth1 ingress\n"
 		"\n"
 		"Exit status: 0 success (whatever the verdict), 1 runtime error (nothing pinned,\n"
-		"permission denied...), 2 usage error.\n"
+		"permission denied, nothing to detach...), 2 usage error.\n"
 		"See steerctl(8).\n");
 }
 
