@@ -5,7 +5,8 @@
 # forwards at ingress of the customer interface named in its YAML file, a table left out of
 # `mirror:` being punted to the kernel; B) as steer policies in the YAML file only, without any
 # kernel rule, so the fast path alone sends 10.10.2.0/24 to isp2 while `ip route get` still says
-# isp1, and a kernel rule of the same priority comes after the policy, a lower one before it.
+# isp1; a kernel rule of a higher priority number comes after the policy, one of a lower number
+# or the same before it (steer.yaml(5)).
 # Real UDP from each customer source is recorded at each ISP; a real TCP connection to a server
 # that only isp2 runs works only when 10.10.2.0/24 really goes by isp2 (isp1 answers RST).
 #
@@ -165,17 +166,26 @@ flow "B1 policy, 10.10.1.0/24" $C1 isp1 fast
 tcp "B1 policy, 10.10.2.0/24" $C2 ok
 tcp "B1 policy, 10.10.1.0/24" $C1 fail
 
-st_note "B2. a kernel rule of the policy's own priority (100) comes after it"
+st_note "B2. a kernel rule after the policy (150, table 101: isp1) does not override it"
 g0=$(st_generation)
-st_ip -n "$NS_ROUTER" rule add from 10.10.2.0/24 table 101 priority 100
+st_ip -n "$NS_ROUTER" rule add from 10.10.2.0/24 table 101 priority 150
 st_sync_wait "$g0"
-flow "B2 kernel rule at 100 too" $C2 isp2 fast isp1
+flow "B2 kernel rule at 150" $C2 isp2 fast isp1
 
-st_note "B3. a kernel rule at priority 50 comes before the policy"
+st_note "B3. a kernel rule before the policy (50, table 101: isp1) wins"
 g0=$(st_generation)
 st_ip -n "$NS_ROUTER" rule add from 10.10.2.0/24 table 101 priority 50
 st_sync_wait "$g0"
-flow "B3 kernel rule at 50 (table 101: isp1)" $C2 isp1 fast
+flow "B3 kernel rule at 50" $C2 isp1 fast
+
+# steer.yaml(5): a policy sits after the kernel's rules of its own priority, as `ip rule add`
+# puts a new rule after its equals (so a policy at 0 never goes before `lookup local`).
+st_note "B4. a kernel rule of the policy's own priority (100, table 101: isp1) goes before it"
+g0=$(st_generation)
+st_ip -n "$NS_ROUTER" rule del from 10.10.2.0/24 table 101 priority 50
+st_ip -n "$NS_ROUTER" rule add from 10.10.2.0/24 table 101 priority 100
+st_sync_wait "$g0"
+flow "B4 kernel rule at 100 too" $C2 isp1 fast
 
 st_stop_steerd
 st_cleanup_steerd
