@@ -4,8 +4,9 @@
 # the VIP's replies by A, where they die; a steer policy `from VIP via B dev ethB`, with the
 # program at egress of ethA, sends them out by B. Checked with a real TCP connection from the
 # client namespace: it fails without steer, succeeds with it (the replies leave by B, with the
-# TTL a locally sent packet has), fails again once steerd is stopped, and works again after a
-# restart on the pins.
+# TTL a locally sent packet has), keeps working when a SIGHUP brings a file with a typo (which
+# `steerd --check` pins to its line), fails again once steerd is stopped, and works again after
+# a restart on the pins.
 #
 #   client 10.9.0.2 --- 10.9.0.1 gwB 10.0.2.1 --- 10.0.2.2 ethB  server (VIP 192.0.2.10 on lo)
 #                                gwA 10.0.1.1 --- 10.0.1.2 ethA  (default via 10.0.1.1)
@@ -113,6 +114,25 @@ st1=$(st_stats)
 fwd=$(($(st_stat_of "$st1" forwarded) - $(st_stat_of "$st0" forwarded)))
 uc_fast_check "steerctl: forwarded +$fwd >= 3 ($(st_stats_delta "$st0" "$st1"))" test "$fwd" -ge 3
 attempt 41003 ok "with steer, a second connection"
+
+# rejected_at EXIT OUTPUT FILE LINE: a failure naming FILE:LINE:COL: via: ...
+rejected_at() { [[ $1 -ne 0 && $2 == *"$3:$4:"[0-9]*": via: "* ]]; }
+st_note "2b. a typo in the file: --check names the place, SIGHUP keeps the last good policy"
+cp "$UC_CONFIG" "$ST_TMP/vip.good"
+sed -i "s/via: $GWB/via: 10.0.2.300/" "$UC_CONFIG"
+line=$(grep -n 'via:' "$UC_CONFIG" | cut -d: -f1)
+out=$("$STEERD" --check "$UC_CONFIG" 2>&1) && rc=0 || rc=$?
+st_check "steerd --check rejects it as $UC_CONFIG:$line:COL: via: ... (exit $rc: $out)" \
+	rejected_at "$rc" "$out" "$UC_CONFIG" "$line"
+if [[ $ST_KERNEL_ONLY != 1 ]]; then
+	kill -HUP "$ST_STEERD_PID"
+	sleep 1
+	st_check "steerd still running after SIGHUP with a bad file" st_steerd_alive
+	st_check "steerd logged the bad file's error ($(grep -c "$UC_CONFIG:$line:" "$ST_STEERD_LOG") lines)" \
+		grep -q "$UC_CONFIG:$line:" "$ST_STEERD_LOG"
+fi
+attempt 41007 ok "after SIGHUP with a bad file"
+cp "$ST_TMP/vip.good" "$UC_CONFIG"
 
 st_note "3. the server's own traffic, not from the VIP, still leaves as the kernel routes it (ethA)"
 st0=$(st_stats)
