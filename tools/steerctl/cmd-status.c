@@ -26,8 +26,8 @@ int cmd_status(struct steerctl *c)
 	double age;
 	__u64 counts[SC_MAP_COUNT] = {};
 	struct steer_state st;
-	char **attached = NULL;
-	size_t n_attached = 0, i;
+	char **attached = NULL, **egress = NULL;
+	size_t n_attached = 0, n_egress = 0, i;
 	__u32 prog_id;
 	int err, width = 0;
 
@@ -47,9 +47,11 @@ int cmd_status(struct steerctl *c)
 	err = sc_prog_id(c, &prog_id);
 	if (err)
 		return err;
-	err = sc_attached(c, &attached, &n_attached);
+	err = sc_attached(c, STEER_PIN_TCX_INGRESS, &attached, &n_attached);
+	if (!err)
+		err = sc_attached(c, STEER_PIN_TCX_EGRESS, &egress, &n_egress);
 	if (err)
-		return err;
+		goto out;
 	sc_check_abi(&st);
 	sc_read_agent(c, &ag);	/* absent before the first steerd of this ABI: zeros */
 	age = st.heartbeat_ns ? (double)(__s64)(monotonic_ns() - st.heartbeat_ns) / 1e9 : -1;
@@ -77,6 +79,10 @@ int cmd_status(struct steerctl *c)
 		for (i = 0; i < n_attached; i++)
 			json_str(j, NULL, attached[i]);
 		json_arr_close(j);
+		json_arr_open(j, "attached_egress");
+		for (i = 0; i < n_egress; i++)
+			json_str(j, NULL, egress[i]);
+		json_arr_close(j);
 		json_obj_open(j, "maps");
 		for (i = 0; i < SC_MAP_COUNT; i++)
 			json_u64(j, steerctl_maps[i].name, counts[i]);
@@ -102,6 +108,11 @@ int cmd_status(struct steerctl *c)
 		for (i = 0; i < n_attached; i++)
 			fprintf(c->out, " %s", attached[i]);
 		fprintf(c->out, "%s\n", n_attached ? "" : " none");
+		/* Only steer.yaml attaches at egress: no line where nothing is. */
+		if (n_egress)
+			fprintf(c->out, "egress:     ");
+		for (i = 0; i < n_egress; i++)
+			fprintf(c->out, " %s%s", egress[i], i + 1 < n_egress ? "" : "\n");
 		fprintf(c->out, "maps:\n");
 		for (i = 0; i < SC_MAP_COUNT; i++) {
 			int w = (int)strlen(steerctl_maps[i].name);
@@ -116,8 +127,12 @@ int cmd_status(struct steerctl *c)
 		AGENT_FIELDS(TEXT_FIELD)
 	}
 
+out:
 	for (i = 0; i < n_attached; i++)
 		free(attached[i]);
 	free(attached);
-	return 0;
+	for (i = 0; i < n_egress; i++)
+		free(egress[i]);
+	free(egress);
+	return err;
 }

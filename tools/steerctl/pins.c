@@ -272,11 +272,12 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Interfaces with a pinned TCX ingress link, from the pin names alone: the link's own
- * info names no interface in the kernel headers libbpf 1.1 ships with. */
-int sc_attached(const struct steerctl *c, char ***names_out, size_t *n_out)
+/* Interfaces with a pinned TCX link whose pin name starts with prefix (ingress or egress),
+ * from the pin names alone: the link's own info names no interface in the kernel headers
+ * libbpf 1.1 ships with. */
+int sc_attached(const struct steerctl *c, const char *prefix, char ***names_out, size_t *n_out)
 {
-	size_t plen = strlen(STEERCTL_TCX_PREFIX), n = 0, cap = 0;
+	size_t plen = strlen(prefix), n = 0, cap = 0;
 	char **names = NULL;
 	struct dirent *de;
 	int err = 0;
@@ -286,7 +287,7 @@ int sc_attached(const struct steerctl *c, char ***names_out, size_t *n_out)
 	if (!d)
 		return sc_pin_error(c, c->pin_dir, -errno);
 	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, STEERCTL_TCX_PREFIX, plen) || !de->d_name[plen])
+		if (strncmp(de->d_name, prefix, plen) || !de->d_name[plen])
 			continue;
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 8;

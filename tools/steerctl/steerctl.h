@@ -15,7 +15,6 @@
 
 #define STEERCTL_DEFAULT_PIN_DIR STEER_PIN_DIR_DEFAULT
 #define STEERCTL_PROG_PIN        STEER_PIN_PROG
-#define STEERCTL_TCX_PREFIX      STEER_PIN_TCX_INGRESS
 
 struct steerctl {
 	const char *pin_dir;
@@ -81,7 +80,7 @@ int sc_map_keys(const struct steerctl *c, const struct pinned_map *m,
 		int (*cmp)(const void *, const void *), void **keys, size_t *n);
 int sc_prog_id(const struct steerctl *c, __u32 *id);
 int sc_pin_prog_id(const struct steerctl *c, const char *pin, __u32 *id);
-int sc_attached(const struct steerctl *c, char ***names, size_t *n);
+int sc_attached(const struct steerctl *c, const char *prefix, char ***names, size_t *n);
 void sc_check_abi(const struct steer_state *st);
 int sc_read_state(const struct steerctl *c, struct steer_state *st);
 int sc_read_agent(const struct steerctl *c, struct steer_agent_stats *st);
