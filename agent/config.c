@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -42,6 +43,13 @@ static int fail(struct walk *w, const struct ynode *at, const char *key, const c
 	va_end(ap);
 	snprintf(w->err->msg, sizeof(w->err->msg), "%s:%u:%u: %s%s%s", w->file, at ? at->line : 1,
 		 at ? at->col : 1, key ? key : "", key ? ": " : "", what);
+	/* Keys and values are echoed, and a quoted one may hold any character: keep the message
+	 * one line that cannot drive a terminal (C0, DEL, and C1 as UTF-8 become '?'). */
+	for (unsigned char *s = (unsigned char *)w->err->msg; *s; s++)
+		if (*s < 0x20 || *s == 0x7f)
+			*s = '?';
+		else if (*s == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+			s[0] = s[1] = '?';
 	return -EINVAL;
 }
 
@@ -585,7 +593,9 @@ static int resolve_groups(struct walk *w)
 		if (family_of(w, ref, "group", p, ov->groups[g].family) < 0)
 			return -EINVAL;
 	}
-	qsort(ov->policies, ov->npolicies, sizeof(*ov->policies), cmp_policy);
+	/* qsort's array must not be NULL even when empty, and a file without policies has none. */
+	if (ov->npolicies)
+		qsort(ov->policies, ov->npolicies, sizeof(*ov->policies), cmp_policy);
 	return 0;
 }
 
@@ -705,6 +715,11 @@ int config_load(const char *path, struct config *c, struct config_error *err)
 		if (fd >= 0)
 			close(fd);
 		return r;
+	}
+	/* /dev/null is the way to say "no file" where one would be read by default. */
+	if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3) {
+		close(fd);
+		return 0;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES) {
 		snprintf(err->msg, sizeof(err->msg), S_ISREG(st.st_mode)

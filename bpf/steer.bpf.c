@@ -91,6 +91,18 @@ static __always_inline __u32 flow_hash(const struct steer_flow *f, int l4)
 	return h >> 1;
 }
 
+/* Sets *nh_id to member i of the group when that member's next hop is usable. */
+static __always_inline int member_alive(const struct steer_group *g, __u32 i, __u32 *nh_id)
+{
+	__u32 id = g->nh_ids[i];
+	struct steer_nexthop *nh = bpf_map_lookup_elem(&steer_nexthops, &id);
+
+	if (!nh || !nh_alive(nh))
+		return 0;
+	*nh_id = id;
+	return 1;
+}
+
 /* The next hop of a route: its own, or for a multipath route the one the flow's hash
  * picks, moving on to the next live member when that one's link is down or its neighbour
  * failed. Returns 0 with *nh_id set, -1 when none is usable. A function of its own, like
@@ -122,31 +134,26 @@ __attribute__((noinline)) int steer_pick_nexthop(const struct steer_lookup *res,
 		if (pick >= g->count)
 			pick = 0;
 	} else {
-		for (i = 0; i < STEER_MAX_PATHS; i++) {
-			if (i >= g->count)
-				break;
-			if (h <= g->upper[i]) {
+		/* The first member whose bound is not below the hash, 0 when none is; found
+		 * top down and unrolled, so every upper[i] is a constant offset. */
+#pragma unroll
+		for (i = STEER_MAX_PATHS; i-- > 0;)
+			if (i < g->count && h <= g->upper[i])
 				pick = i;
-				break;
-			}
-		}
 	}
-	for (i = 0; i < STEER_MAX_PATHS; i++) {
-		__u32 k = pick + i;
-		struct steer_nexthop *nh;
-
-		if (i >= g->count)
-			break;
-		if (k >= g->count)
-			k -= g->count;
-		if (k >= STEER_MAX_PATHS)
-			break;
-		nh = bpf_map_lookup_elem(&steer_nexthops, &g->nh_ids[k]);
-		if (nh && nh_alive(nh)) {
-			*nh_id = g->nh_ids[k];
+	/* Members pick..count-1, then 0..pick-1: the first live one. Each index is a
+	 * constant, not pick + i: without CAP_PERFMON the verifier's Spectre v1 hardening
+	 * refuses a register added to a map value pointer unless it moves the pointer alike
+	 * on every path that reaches that instruction. Unrolled, so no pointer walks past the
+	 * array either, not even on a mispredicted path. */
+#pragma unroll
+	for (i = 0; i < STEER_MAX_PATHS; i++)
+		if (i >= pick && i < g->count && member_alive(g, i, nh_id))
 			return 0;
-		}
-	}
+#pragma unroll
+	for (i = 0; i < STEER_MAX_PATHS; i++)
+		if (i < pick && i < g->count && member_alive(g, i, nh_id))
+			return 0;
 	return -1;
 }
 
@@ -227,6 +234,9 @@ static __always_inline int check_source_all(const struct steer_flow *fwd, const 
 	g = bpf_map_lookup_elem(&steer_groups, &res->nh_id);
 	if (!g)
 		return STEER_STAT_PUNT_SOURCE_CHECK;
+	/* Unrolled: a pointer stepping through nh_ids would, on a mispredicted exit, step
+	 * past the map value, which the verifier refuses without CAP_PERFMON. */
+#pragma unroll
 	for (i = 0; i < STEER_MAX_PATHS; i++) {
 		struct steer_nexthop *nh;
 

@@ -79,14 +79,23 @@ static __always_inline int parse_l2(struct __sk_buff *skb, struct steer_pkt *pkt
 	return 0;
 }
 
-/* The IP header: right after Ethernet, or after the one in-band tag. Written as two constants
- * so the verifier sees a fixed offset. */
+/* The IP header: right after Ethernet, or after the one in-band tag. Each branch adds its
+ * own constant, and barrier_var() keeps clang from folding them into data + (tag ? 18 : 14):
+ * without CAP_PERFMON the verifier's Spectre v1 hardening refuses any register added to a
+ * packet pointer ("pointer arithmetic with it prohibited for !root"). */
 static __always_inline void *l3_header(struct __sk_buff *skb, __u8 inband_tag)
 {
 	void *data = (void *)(long)skb->data;
+	void *l3;
 
-	return inband_tag ? data + sizeof(struct ethhdr) + sizeof(struct vlan_hdr_steer)
-			  : data + sizeof(struct ethhdr);
+	if (inband_tag) {
+		l3 = data + sizeof(struct ethhdr) + sizeof(struct vlan_hdr_steer);
+		barrier_var(l3);
+	} else {
+		l3 = data + sizeof(struct ethhdr);
+		barrier_var(l3);
+	}
+	return l3;
 }
 
 /* How many bytes the frame holds from the IP header on, against how many the IP header says
