@@ -1233,12 +1233,13 @@ ST_VERIFY_DETAIL=    # and the first differences it named
 
 # st_start_steerd_with TENTHS [STEERD-ARGS...]: st_start_steerd with extra options (and under
 # ST_STEERD_WRAP), waiting up to TENTHS/10 s for "synced". ST_STEERD_PID is steerd's own pid
-# (nsenter and the wrapper exec, they do not fork), so signals reach it directly.
+# (nsenter and the wrapper exec, they do not fork), so signals reach it directly. The host's
+# /etc/steer/steer.yaml is never read: a test that wants a file passes --config FILE.
 st_start_steerd_with() {
 	local tenths=$1 t0 i synced='' rc
 	shift
 	nsenter --net="/run/netns/$NS_ROUTER" "${ST_STEERD_WRAP[@]}" "$STEERD" --attach "$IF_CLIENT" \
-		--pin-dir "$PIN_DIR" --log-level debug "$@" >>"$ST_STEERD_LOG" 2>&1 &
+		--pin-dir "$PIN_DIR" --log-level debug --config /dev/null "$@" >>"$ST_STEERD_LOG" 2>&1 &
 	ST_STEERD_PID=$!
 	t0=$(st_now)
 	for ((i = 0; i < tenths; i++)); do
