@@ -108,6 +108,10 @@ st_note "2. steerd with the policy from $VIP via $GWB dev ethB at egress of ethA
 uc_check_config "$UC_CONFIG"
 uc_start_steerd "$UC_CONFIG"
 uc_fast_check "pinned TCX link at egress of ethA" test -e "$PIN_DIR/tcx-egress-ethA"
+eg=$(st_steerctl -j status 2>&1 | "$ST_PY" -c \
+	'import json,sys; print(",".join(json.load(sys.stdin).get("attached_egress", [])))' 2>&1) || true
+uc_fast_check "steerctl status lists ethA as attached at egress (attached_egress: $eg)" \
+	test "$eg" = ethA
 st0=$(st_stats)
 attempt 41002 ok "with steer"
 st1=$(st_stats)
