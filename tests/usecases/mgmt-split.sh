@@ -7,6 +7,9 @@
 # leaving by svc0 as the kernel routes it. Checked with real TCP connections both ways and with
 # UDP: without steer the management connections fail (their packets reach the service
 # gateway), with steer they succeed through mgmt0, and again fail once steerd is stopped.
+# After a SIGHUP the same split is done by policies that look up a kernel table holding only the
+# admin net: a miss goes on to the next policy, and past the last one to the kernel's route; a
+# blackhole policy keeps the service address out of the admin net.
 #
 #   svcgw 10.30.1.1 (198.51.100.1) --- svc0 10.30.1.2  pod  mgmt0 10.30.2.2 --- 10.30.2.1 mgmtgw
 #   (no route to 10.99.0.0/16)             (default via svc0)                     (admin 10.99.0.1)
@@ -146,7 +149,8 @@ uc_fast_check "steerctl: forwarded +$fwd >= $((N + 6)) ($(st_stats_delta "$st0" 
 	test "$fwd" -ge $((N + 6))
 
 st_note "4. SIGHUP, the split by table: policies look up kernel table 300, which only knows the"
-st_note "   admin net (a miss goes on to the next policy); the service address never reaches it"
+st_note "   admin net (a miss goes on to the next policy); the service address never reaches it;"
+st_note "   the management address's NTP leaves by mgmt0"
 st_ip -n "$NS_ROUTER" route add 10.99.0.0/16 via 10.30.2.1 dev mgmt0 table 300
 uc_config split >/dev/null <<EOF
 interfaces:
@@ -164,6 +168,12 @@ policies:
     from: 10.30.1.0/24
     to: 10.99.0.0/16
     blackhole: true
+  - priority: 130
+    from: $MGMT/32
+    ipproto: udp
+    dport: 123
+    via: 10.30.2.1
+    dev: mgmt0
 EOF
 uc_check_config "$UC_CONFIG"
 uc_reload
@@ -173,6 +183,8 @@ udp "table 300, syslog from the management address" $MGMT $ADMIN 514 mgmt
 # Table 300 has no route to the web: the lookup misses, no later policy matches, the packet
 # leaves as the kernel routed it, from the management address by svc0.
 udp "table 300 misses, management address to the web" $MGMT $WEB 53 svc
+# ... and a later policy that matches takes it: NTP from the management address by mgmt0.
+udp "table 300 misses, policy 130 (udp 123) matches" $MGMT $WEB 123 mgmt
 tcp "table 300, service traffic" "$NS_ROUTER" - $WEB 80 ok svc dst=$WEB dport=80 sport=SPORT
 SPORT=$((SPORT + 1))
 tag=$(printf 'u%07d' $SPORT)
