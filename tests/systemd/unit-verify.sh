@@ -60,7 +60,7 @@ for cap in $caps; do
 	check "$cap has a comment saying why" grep -q -E "^#[[:space:]]+${cap}[[:space:]]+[a-zA-Z]" "$TMP/steerd.service"
 done
 extra=$(tr ' ' '\n' <<<"$caps" | grep -v -x -E 'CAP_BPF|CAP_NET_ADMIN|CAP_PERFMON' || true)
-check "no capability beyond CAP_BPF, CAP_NET_ADMIN (and CAP_PERFMON for 6.18)${extra:+: $extra}" test -z "$extra"
+check "no capability beyond CAP_BPF, CAP_NET_ADMIN (and the optional CAP_PERFMON)${extra:+: $extra}" test -z "$extra"
 # See steerd(8): ProtectKernelTunables= would leave /sys/fs/bpf read-only.
 check "no ProtectKernelTunables=yes (it makes /sys/fs/bpf read-only)" \
 	test "$(setting ProtectKernelTunables)" != yes
