@@ -539,22 +539,24 @@ static int compile_and_apply(struct daemon *d)
 
 	r = compile_image(&d->model, &img);
 	if (r < 0) {
-		log_err("compile: out of memory");
+		log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = r }, "compile: out of memory");
 		return r;
 	}
 	if (img.truncated_lists != d->last_truncated) {
 		if (img.truncated_lists)
-			log_warning("%zu source prefixes have more than %d rules; past the limit they punt",
+			log_event(LOG_WARNING, LOG_EV_RULES_TRUNCATED, NULL,
+				  "%zu source prefixes have more than %d rules; past the limit they punt",
 				    img.truncated_lists, STEER_MAX_RULES - 1);
 		d->last_truncated = img.truncated_lists;
 	}
 	given = image_fit(&img, &d->capacity);
 	if (given != d->last_given) {
 		if (given)
-			log_warning("the maps are too small for what the kernel holds: %zu entries left out, "
+			log_event(LOG_WARNING, LOG_EV_CAPACITY, NULL,
+				  "the maps are too small for what the kernel holds: %zu entries left out, "
 				    "their traffic punts to the kernel (raise --limit)", given);
 		else if (d->last_given)
-			log_notice("everything fits the maps again");
+			log_event(LOG_NOTICE, LOG_EV_CAPACITY, NULL, "everything fits the maps again");
 		d->last_given = given;
 	}
 	d->stats.overflow_punts = given;
@@ -574,7 +576,8 @@ static int compile_and_apply(struct daemon *d)
 			verify_maps(&d->sync.fd, &img, &vr);
 			if (vr.differences) {
 				d->stats.drift += vr.differences;
-				log_warning("reconcile: %zu of %zu map entries differed from the kernel; rewriting",
+				log_event(LOG_WARNING, LOG_EV_DRIFT, NULL,
+					  "reconcile: %zu of %zu map entries differed from the kernel; rewriting",
 					    vr.differences, vr.checked);
 				r = sync_forget(&d->sync);
 				r = r ?: sync_apply(&d->sync, &img);
@@ -662,6 +665,8 @@ static int run(struct daemon *d)
 	struct sync_fds fds;
 	sigset_t mask;
 
+	log_event(LOG_INFO, LOG_EV_STARTED, NULL, "steerd %s starting; pins under %s", STEER_VERSION,
+		  d->opt.pin_dir);
 	r = attach_open(&d->bpf, d->opt.pin_dir, d->opt.mode, &d->opt.limits);
 	if (r < 0)
 		return r;
@@ -738,7 +743,8 @@ static int run(struct daemon *d)
 						intake_request(&d->nl, INTAKE_DUMP_ALL);
 						continue;
 					}
-					log_info("%s: stopping; the fast path hands every packet to the kernel until steerd returns",
+					log_event(LOG_INFO, LOG_EV_STOPPING, NULL,
+						  "%s: stopping; the fast path hands every packet to the kernel until steerd returns",
 						 strsignal((int)si.ssi_signo));
 					sd_notify(0, "STOPPING=1");
 					r = 0;
@@ -761,7 +767,7 @@ static int run(struct daemon *d)
 				sd_notify(0, "WATCHDOG=1");
 			} else if (fd == rcfd) {
 				drain(rcfd);
-				log_debug("reconcile: re-reading the kernel's state");
+				log_event(LOG_DEBUG, LOG_EV_RESYNC, NULL, "reconcile: re-reading the kernel's state");
 				d->reconciling = true;
 				intake_request(&d->nl, INTAKE_DUMP_ALL);
 			}
@@ -778,6 +784,12 @@ static int run(struct daemon *d)
 			if (!d->first_sync_done) {
 				d->first_sync_done = true;
 				prune_pinned_links(d);
+				for (int i = 0; i < d->opt.nifaces; i++)
+					if (!d->opt.ifaces[i].at_ingress && !d->opt.ifaces[i].at_egress)
+						log_event(LOG_NOTICE, LOG_EV_IFACE_WAIT,
+							  &(struct log_ctx){ .ifname = d->opt.ifaces[i].name },
+							  "%s: no such interface yet; attaching when it appears",
+							  d->opt.ifaces[i].name);
 				log_event(LOG_INFO, LOG_EV_FIRST_SYNC, NULL,
 					  "first sync applied: %zu rules, %zu routes, %zu links; fast path live",
 					  d->model.nrules, d->model.routes.count, d->model.links.count);
@@ -821,7 +833,7 @@ int main(int argc, char **argv)
 		return attach_cleanup(d.opt.pin_dir) < 0 ? 1 : 0;
 
 	if (check_capabilities() < 0) {
-		log_err("run steerd as root, or give it CAP_BPF and CAP_NET_ADMIN "
+		log_event(LOG_ERR, LOG_EV_CAPABILITY_MISSING, NULL, "run steerd as root, or give it CAP_BPF and CAP_NET_ADMIN "
 			"(see config/steerd.service)");
 		return 1;
 	}
@@ -849,6 +861,6 @@ int main(int argc, char **argv)
 	model_free(&d.model);
 	config_free(&d.cfg);
 	if (r < 0)
-		log_err("exiting: %s", strerror(-r));
+		log_event(LOG_ERR, LOG_EV_FATAL, &(struct log_ctx){ .error = r }, "exiting: %s", strerror(-r));
 	return r < 0 ? 1 : 0;
 }
