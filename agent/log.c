@@ -199,21 +199,37 @@ void log_emit(const char *file, int line, const char *func, int level, enum log_
 	errno = saved_errno;
 }
 
-static int libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+static void libbpf_line(int level, const char *line, size_t len)
 {
-	int level = lvl == LIBBPF_WARN ? LOG_NOTICE : lvl == LIBBPF_INFO ? LOG_DEBUG : LOG_DEBUG + 1;
-	char msg[1024];
-	size_t len;
-
-	if (level > max_level)
-		return 0;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	len = strlen(msg);
-	while (len && msg[len - 1] == '\n')
-		msg[--len] = '\0';
 	/* No CODE_* fields: they would name this function, not libbpf's. */
 	log_emit(NULL, 0, NULL, level, LOG_EV_NONE,
-		 (const char *const[]){ "CODE_SUBSYSTEM=libbpf", NULL }, NULL, "%s", msg);
+		 (const char *const[]){ "CODE_SUBSYSTEM=libbpf", NULL }, NULL, "%.*s", (int)len, line);
+}
+
+/* libbpf hands over a refused program's whole verifier log as one message: thousands of
+ * lines, the reason at the end. Logged line by line, its head and its tail. */
+static int libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+{
+	enum { HEAD = 5, TAIL = 40 };
+	int level = lvl == LIBBPF_WARN ? LOG_NOTICE : lvl == LIBBPF_INFO ? LOG_DEBUG : LOG_DEBUG + 1;
+	char *msg, *p, *nl;
+	size_t lines = 0, i = 0;
+
+	if (level > max_level || vasprintf(&msg, fmt, ap) < 0)
+		return 0;
+	for (p = msg; *p; p++)
+		lines += *p == '\n' || !p[1];
+	for (p = msg; *p; p = nl + 1, i++) {
+		nl = strchr(p, '\n');
+		if (!nl)
+			nl = p + strlen(p) - 1;
+		if (i < HEAD || i + TAIL >= lines)
+			libbpf_line(level, p, (size_t)(nl - p) + (*nl != '\n'));
+		else if (i == HEAD)
+			log_emit(NULL, 0, NULL, level, LOG_EV_NONE, NULL, NULL, "... %zu lines of libbpf's message left out ...",
+				 lines - HEAD - TAIL);
+	}
+	free(msg);
 	return 0;
 }
 
