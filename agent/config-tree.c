@@ -83,6 +83,26 @@ static struct ynode *new_node(struct builder *b, enum ynode_kind kind, const yam
 	return n;
 }
 
+/* A bad byte (a control character, broken UTF-8) is found by libyaml's reader, which gives
+ * its byte offset but no mark: find the line and column, and say which byte it was. */
+static void reader_error_at(const char *text, size_t len, const yaml_parser_t *parser, char *msg,
+			    size_t msglen, unsigned *line, unsigned *col)
+{
+	size_t off = parser->problem_offset < len ? parser->problem_offset : len, used = strlen(msg);
+
+	*line = *col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+			(*col)++;	/* characters, as libyaml counts them, not UTF-8 continuation bytes */
+		}
+	}
+	if (parser->problem_value >= 0 && used < msglen)
+		snprintf(msg + used, msglen - used, " (0x%02x)", (unsigned)parser->problem_value);
+}
+
 int ytree_parse(const char *text, size_t len, size_t max_depth, size_t max_nodes,
 		struct ynode **root, char *msg, size_t msglen, unsigned *line, unsigned *col)
 {
@@ -105,6 +125,8 @@ int ytree_parse(const char *text, size_t len, size_t max_depth, size_t max_nodes
 				 parser.context ? " " : "", parser.context ? parser.context : "");
 			*line = (unsigned)parser.problem_mark.line + 1;
 			*col = (unsigned)parser.problem_mark.column + 1;
+			if (parser.error == YAML_READER_ERROR)
+				reader_error_at(text, len, &parser, msg, msglen, line, col);
 			r = -EINVAL;
 			break;
 		}
