@@ -708,7 +708,8 @@ int config_load(const char *path, struct config *c, struct config_error *err)
 	int fd, r;
 
 	config_init(c);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO without a writer would block the open; it is refused below anyway. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		r = -errno;
 		snprintf(err->msg, sizeof(err->msg), "%s: %s", path, strerror(errno));
