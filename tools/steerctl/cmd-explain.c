@@ -21,10 +21,13 @@
 
 struct explain_ctx {
 	struct steerctl *c;
-	int prog_fd;
+	int prog_fd, egress_fd;	/* egress: opened at the first `oif` question */
 	int sock;		/* for the ingress device's index and address */
-	struct pinned_map nhs, routes;
-	char prog_path[4096];
+	struct pinned_map nhs, routes, rules;
+	char prog_path[4096], egress_path[4096];
+	bool policies_read;
+	size_t npolicies;
+	struct { __u32 priority; __u8 family; } policies[4096];	/* steer.yaml's, by family */
 };
 
 /* The program's answer. */
@@ -68,6 +71,8 @@ static int ctx_open(struct explain_ctx *x)
 	err = sc_map_open(c, SC_MAP_NH, &x->nhs);
 	if (!err)
 		err = sc_map_open(c, SC_MAP_ROUTES, &x->routes);
+	if (!err)
+		err = sc_map_open(c, SC_MAP_RULES, &x->rules);
 	if (err)
 		return err;
 	x->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -82,6 +87,9 @@ static void ctx_close(struct explain_ctx *x)
 		close(x->sock);
 	if (x->prog_fd >= 0)
 		close(x->prog_fd);
+	if (x->egress_fd >= 0)
+		close(x->egress_fd);
+	sc_map_close(&x->rules);
 	sc_map_close(&x->routes);
 	sc_map_close(&x->nhs);
 }
@@ -123,13 +131,22 @@ static int run(struct explain_ctx *x, const struct explain_req *req, struct expl
 	ctx.ifindex = ifindex;
 	ctx.mark = req->mark;
 	ctx.cb[0] = STEER_CB_EXPLAIN;	/* the program counts nothing for this packet */
+	if (req->egress && x->egress_fd < 0) {
+		err = sc_path(x->c, STEER_PIN_PROG_EGRESS, x->egress_path, sizeof(x->egress_path));
+		if (err)
+			return set_err(e, err, "%s: path too long", x->c->pin_dir);
+		x->egress_fd = bpf_obj_get(x->egress_path);
+		if (x->egress_fd < 0)
+			return set_err(e, -errno, "%s: %s (a steerd from before egress support?)",
+				       x->egress_path, strerror(errno));
+	}
 
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (__u32)len,
 		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .ctx_out = &out,
 		    .ctx_size_out = sizeof(out), .repeat = 1);
-	if (bpf_prog_test_run_opts(x->prog_fd, &o) < 0)
-		return set_err(e, -errno, "%s: BPF_PROG_TEST_RUN: %s", x->prog_path,
-			       strerror(errno));
+	if (bpf_prog_test_run_opts(req->egress ? x->egress_fd : x->prog_fd, &o) < 0)
+		return set_err(e, -errno, "%s: BPF_PROG_TEST_RUN: %s",
+			       req->egress ? x->egress_path : x->prog_path, strerror(errno));
 	res->retval = o.retval;
 	memcpy(res->cb, out.cb, sizeof(res->cb));
 	return 0;
@@ -173,6 +190,34 @@ static const char *reason_word(__u32 stat, char *buf, size_t len)
 	return n;
 }
 
+/* Whether the rule that decided at prio is a steer.yaml policy of the family. A lookup
+ * leaves its table in cb[], so only a decision without one (a policy's next hop or group,
+ * a blackhole) needs this. */
+static bool decided_by_policy(struct explain_ctx *x, const struct explain_req *req, __u32 prio)
+{
+	/* Read once per run: a --batch asks many questions of one picture. */
+	if (!x->policies_read) {
+		__u32 key, next;
+		struct steer_rule r;
+		void *prev = NULL;
+
+		x->policies_read = true;
+		while (!bpf_map_get_next_key(x->rules.fd, prev, &next)) {
+			key = next;
+			prev = &key;
+			if (bpf_map_lookup_elem(x->rules.fd, &key, &r) || !(r.match & STEER_MATCH_POLICY) ||
+			    x->npolicies == sizeof(x->policies) / sizeof(x->policies[0]))
+				continue;
+			x->policies[x->npolicies].family = r.family;
+			x->policies[x->npolicies++].priority = r.priority;
+		}
+	}
+	for (size_t i = 0; i < x->npolicies; i++)
+		if (x->policies[i].priority == prio && x->policies[i].family == req->family)
+			return true;
+	return false;
+}
+
 /* Prints the program's decision for req. Returns 0 or a runtime error in e. */
 static int report(struct explain_ctx *x, const struct explain_req *req,
 		  const struct explain_res *res, struct explain_err *e)
@@ -191,6 +236,11 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 	};
 	struct steer_nexthop nh = {};
 	bool have_nh = false, rule = table || prio;
+	/* At egress only policies decide; at ingress a decision without a table is a policy's
+	 * next hop or group, or a blackhole of either kind. */
+	bool policy = rule && (req->egress || (!table && verdict != STEER_VERDICT_PUNT &&
+					       decided_by_policy(x, req, prio)));
+	bool pass = stat == STEER_STAT_EGRESS_PASS;
 
 	/* cb[0] still holding what we put there means the program never reached a verdict:
 	 * a program from before explain, or a path that forgot to say. */
@@ -227,8 +277,8 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 		json_obj_open(j, NULL);
 		json_str(j, "dst", dst);
 		json_str(j, "src", src);
-		json_str(j, "iif", req->ifname);
-		json_str(j, "action", action);
+		json_str(j, req->egress ? "oif" : "iif", req->ifname);
+		json_str(j, "action", pass ? "pass" : action);
 		if (type)
 			json_str(j, "type", type);
 		if (verdict == STEER_VERDICT_FORWARD) {
@@ -236,11 +286,16 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 				json_str(j, "gateway", gw);
 			json_str(j, "dev", dev);
 		}
-		if (verdict != STEER_VERDICT_PUNT || rule) {
-			json_u64(j, "table", table);
+		if (policy) {
+			json_u64(j, "policy", prio);
+			if (table)
+				json_u64(j, "table", table);
+		} else if (verdict != STEER_VERDICT_PUNT || rule) {
+			if (table)
+				json_u64(j, "table", table);
 			json_u64(j, "priority", prio);
 		}
-		if (verdict == STEER_VERDICT_PUNT)
+		if (verdict == STEER_VERDICT_PUNT && !pass)
 			json_str(j, "reason", reason);
 		json_obj_close(j);
 		return 0;
@@ -262,10 +317,19 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 		rule = true;
 		break;
 	default:
-		fprintf(c->out, "punt (%s)", reason);
+		if (pass)
+			fprintf(c->out, "pass (no policy matched: the kernel's route stands)");
+		else
+			fprintf(c->out, "punt (%s)", reason);
 	}
-	if (rule)
+	if (policy && table)
+		fprintf(c->out, " policy %u table %s", prio, sc_table_name(table, tbl, sizeof(tbl)));
+	else if (policy)
+		fprintf(c->out, " policy %u", prio);
+	else if (rule && table)
 		fprintf(c->out, " table %s rule %u", sc_table_name(table, tbl, sizeof(tbl)), prio);
+	else if (rule && !pass)
+		fprintf(c->out, " rule %u", prio);
 	fputc('\n', c->out);
 	return 0;
 }
@@ -343,8 +407,8 @@ static int batch(struct explain_ctx *x)
 
 int cmd_explain(struct steerctl *c)
 {
-	struct explain_ctx x = { .c = c, .prog_fd = -1, .sock = -1, .nhs = { .fd = -1 },
-				 .routes = { .fd = -1 } };
+	struct explain_ctx x = { .c = c, .prog_fd = -1, .egress_fd = -1, .sock = -1,
+				 .nhs = { .fd = -1 }, .routes = { .fd = -1 }, .rules = { .fd = -1 } };
 	struct explain_req req;
 	struct explain_err e;
 	int err;

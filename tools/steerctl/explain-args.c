@@ -61,10 +61,10 @@ bool explain_proto_has_ports(__u8 proto)
 	return false;
 }
 
-enum { W_FROM, W_IIF, W_MARK, W_TOS, W_PROTO, W_SPORT, W_DPORT, W_COUNT };
+enum { W_FROM, W_IIF, W_OIF, W_MARK, W_TOS, W_PROTO, W_SPORT, W_DPORT, W_COUNT };
 
 static const char *const words[W_COUNT] = {
-	[W_FROM] = "from", [W_IIF] = "iif", [W_MARK] = "mark", [W_TOS] = "tos",
+	[W_FROM] = "from", [W_IIF] = "iif", [W_OIF] = "oif", [W_MARK] = "mark", [W_TOS] = "tos",
 	[W_PROTO] = "ipproto", [W_SPORT] = "sport", [W_DPORT] = "dport",
 };
 
@@ -95,7 +95,7 @@ int explain_parse(int argc, char **argv, struct explain_req *req, char *err, siz
 		if (w == W_COUNT && !strcmp(argv[i], "dsfield"))
 			w = W_TOS;
 		if (w == W_COUNT)
-			return fail(err, errlen, "unknown word '%s' (expected from, iif, mark, tos, "
+			return fail(err, errlen, "unknown word '%s' (expected from, iif, oif, mark, tos, "
 				    "ipproto, sport or dport)", argv[i]);
 		if (!val)
 			return fail(err, errlen, "'%s' needs a value", argv[i]);
@@ -111,9 +111,11 @@ int explain_parse(int argc, char **argv, struct explain_req *req, char *err, siz
 					    "address", val);
 			break;
 		case W_IIF:
+		case W_OIF:
 			if (!*val || strlen(val) >= IF_NAMESIZE || strchr(val, '/'))
 				return fail(err, errlen, "'%s' is not an interface name", val);
 			snprintf(req->ifname, sizeof(req->ifname), "%s", val);
+			req->egress = w == W_OIF;
 			break;
 		case W_MARK:
 			if (parse_num(val, 0, 0xffffffffUL, &v))
@@ -145,8 +147,9 @@ int explain_parse(int argc, char **argv, struct explain_req *req, char *err, siz
 
 	if (!seen[W_FROM])
 		return fail(err, errlen, "explain needs 'from SRC'");
-	if (!seen[W_IIF])
-		return fail(err, errlen, "explain needs 'iif IFACE'");
+	if (seen[W_IIF] == seen[W_OIF])
+		return fail(err, errlen, "explain needs 'iif IFACE' (arriving there) or 'oif IFACE' "
+			    "(leaving there, as the kernel routed it), one of them");
 	if (sfam != req->family)
 		return fail(err, errlen, "source and destination are of different families");
 	if (!seen[W_PROTO])

@@ -15,6 +15,7 @@ struct explain_req {
 	__u8  family;		/* STEER_AF_INET or STEER_AF_INET6 */
 	__u8  src[16], dst[16];	/* network order, IPv4 in the first 4 bytes */
 	char  ifname[IF_NAMESIZE];
+	bool  egress;		/* `oif IFACE`: ask the egress program (policies only) */
 	__u32 mark;
 	__u8  tos;		/* IPv4 TOS byte, IPv6 traffic class */
 	__u8  proto;		/* IP protocol / IPv6 next header */
