@@ -30,7 +30,24 @@ struct walk {
 	struct config_error *err;
 	/* Group names as written, to resolve `group:` after every group is read. */
 	const struct ynode **policy_group_refs;
+	/* Group names sorted, to find repeats and resolve `group:` in O(n log n): pairwise
+	 * compares of the 14,000 groups a 1 MiB file can hold took most of a second. */
+	struct sorted_name *group_names;
+	size_t ngroup_names;
 };
+
+struct sorted_name {
+	const char *name;
+	size_t index;		/* of the group, in file order */
+};
+
+static int cmp_sorted_name(const void *a, const void *b)
+{
+	const struct sorted_name *x = a, *y = b;
+	int r = strcmp(x->name, y->name);
+
+	return r ? r : (x->index > y->index) - (x->index < y->index);
+}
 
 __attribute__((format(printf, 4, 5)))
 static int fail(struct walk *w, const struct ynode *at, const char *key, const char *fmt, ...)
@@ -373,24 +390,44 @@ static int parse_group(struct walk *w, const struct ynode *k, const struct ynode
 static int parse_groups(struct walk *w, const struct ynode *n)
 {
 	struct model_overrides *ov = &w->c->ov;
+	size_t *first;
+	int r = 0;
 
 	if (ynode_is_null(n))
 		return 0;
 	if (want(w, n, YNODE_MAP, "groups", "a mapping of group names") < 0)
 		return -EINVAL;
 	ov->groups = calloc(n->nkids / 2 + 1, sizeof(*ov->groups));
-	if (!ov->groups)
+	w->group_names = calloc(n->nkids / 2 + 1, sizeof(*w->group_names));
+	first = malloc((n->nkids / 2 + 1) * sizeof(*first));
+	if (!ov->groups || !w->group_names || !first) {
+		free(first);
 		return fail(w, n, "groups", "out of memory");
-	for (size_t i = 0; i < n->nkids; i += 2) {
-		for (size_t j = 0; j < i; j += 2)
-			if (n->kids[j]->kind == YNODE_SCALAR && n->kids[i]->kind == YNODE_SCALAR &&
-			    !strcmp(n->kids[j]->value, n->kids[i]->value))
-				return fail(w, n->kids[i], n->kids[i]->value, "group defined twice (first at line %u)",
-					    n->kids[j]->line);
-		if (parse_group(w, n->kids[i], n->kids[i + 1], &ov->groups[ov->ngroups++]) < 0)
-			return -EINVAL;
 	}
-	return 0;
+	/* Each name's first place in the file, for the groups that repeat one. */
+	for (size_t i = 0; i < n->nkids; i += 2) {
+		first[i / 2] = SIZE_MAX;
+		if (n->kids[i]->kind == YNODE_SCALAR)
+			w->group_names[w->ngroup_names++] = (struct sorted_name){ n->kids[i]->value, i / 2 };
+	}
+	qsort(w->group_names, w->ngroup_names, sizeof(*w->group_names), cmp_sorted_name);
+	for (size_t k = 1, run = 0; k < w->ngroup_names; k++) {
+		if (strcmp(w->group_names[k].name, w->group_names[run].name))
+			run = k;
+		else
+			first[w->group_names[k].index] = w->group_names[run].index;
+	}
+	for (size_t i = 0; i < n->nkids; i += 2) {
+		if (first[i / 2] != SIZE_MAX) {
+			r = fail(w, n->kids[i], n->kids[i]->value, "group defined twice (first at line %u)",
+				 n->kids[first[i / 2] * 2]->line);
+			break;
+		}
+		if ((r = parse_group(w, n->kids[i], n->kids[i + 1], &ov->groups[ov->ngroups++])) < 0)
+			break;
+	}
+	free(first);
+	return r;
 }
 
 static const struct { const char *name; uint8_t proto; } protos[] = {
@@ -547,9 +584,27 @@ static int cmp_policy(const void *a, const void *b)
 	return x->priority < y->priority ? -1 : x->priority > y->priority;
 }
 
+/* Priorities sorted (with their place in the file), to find a repeat in O(n log n). */
+struct sorted_prio {
+	uint32_t prio;
+	size_t index;
+};
+
+static int cmp_sorted_prio(const void *a, const void *b)
+{
+	const struct sorted_prio *x = a, *y = b;
+
+	if (x->prio != y->prio)
+		return x->prio < y->prio ? -1 : 1;
+	return (x->index > y->index) - (x->index < y->index);
+}
+
 static int parse_policies(struct walk *w, const struct ynode *n)
 {
 	struct model_overrides *ov = &w->c->ov;
+	struct sorted_prio *order;
+	size_t dup = SIZE_MAX, dup_of = 0;
+	int r = 0;
 
 	if (ynode_is_null(n))
 		return 0;
@@ -559,17 +614,37 @@ static int parse_policies(struct walk *w, const struct ynode *n)
 	w->policy_group_refs = calloc(n->nkids + 1, sizeof(*w->policy_group_refs));
 	if (!ov->policies || !w->policy_group_refs)
 		return fail(w, n, "policies", "out of memory");
-	for (size_t i = 0; i < n->nkids; i++) {
-		if (parse_policy(w, n->kids[i], i, &ov->policies[i]) < 0)
-			return -EINVAL;
-		ov->npolicies++;
-		for (size_t j = 0; j < i; j++)
-			if (ov->policies[j].priority == ov->policies[i].priority)
-				return fail(w, lookup(n->kids[i], "priority"), "priority",
-					    "%u is already the priority of the policy at line %u; each policy needs its own",
-					    ov->policies[i].priority, n->kids[j]->line);
+	for (size_t i = 0; i < n->nkids && r == 0; i++) {
+		r = parse_policy(w, n->kids[i], i, &ov->policies[i]);
+		if (!r)
+			ov->npolicies++;
 	}
-	return 0;
+	/* A repeated priority before the first policy in error is the first error in the file. */
+	order = malloc((ov->npolicies + 1) * sizeof(*order));
+	if (!order)
+		return fail(w, n, "policies", "out of memory");
+	for (size_t i = 0; i < ov->npolicies; i++)
+		order[i] = (struct sorted_prio){ ov->policies[i].priority, i };
+	qsort(order, ov->npolicies, sizeof(*order), cmp_sorted_prio);
+	for (size_t k = 1, run = 0; k < ov->npolicies; k++) {
+		if (order[k].prio != order[run].prio)
+			run = k;
+		else if (order[k].index < dup) {
+			dup = order[k].index;
+			dup_of = order[run].index;
+		}
+	}
+	free(order);
+	if (dup != SIZE_MAX)
+		return fail(w, lookup(n->kids[dup], "priority"), "priority",
+			    "%u is already the priority of the policy at line %u; each policy needs its own",
+			    ov->policies[dup].priority, n->kids[dup_of]->line);
+	return r;
+}
+
+static int cmp_name_only(const void *a, const void *b)
+{
+	return strcmp(((const struct sorted_name *)a)->name, ((const struct sorted_name *)b)->name);
 }
 
 /* `group:` names resolve once every group is known; families must agree. */
@@ -580,15 +655,17 @@ static int resolve_groups(struct walk *w)
 	for (size_t i = 0; i < ov->npolicies; i++) {
 		struct model_policy *p = &ov->policies[i];
 		const struct ynode *ref = w->policy_group_refs ? w->policy_group_refs[i] : NULL;
+		const struct sorted_name key = { ref ? ref->value : "", 0 }, *found;
 		size_t g;
 
 		if (p->action != POLICY_GROUP)
 			continue;
-		for (g = 0; g < ov->ngroups; g++)
-			if (!strcmp(ov->groups[g].name, ref->value))
-				break;
-		if (g == ov->ngroups)
+		/* Every group was read, so the names are unique: compare them alone. */
+		found = w->ngroup_names ? bsearch(&key, w->group_names, w->ngroup_names, sizeof(key), cmp_name_only)
+					: NULL;
+		if (!found)
 			return fail(w, ref, "group", "no group named '%s' is defined under groups:", ref->value);
+		g = found->index;
 		p->group = (uint32_t)g;
 		if (family_of(w, ref, "group", p, ov->groups[g].family) < 0)
 			return -EINVAL;
@@ -693,6 +770,7 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	}
 	r = walk_root(&w, root);
 	free(w.policy_group_refs);
+	free(w.group_names);
 	ytree_free(root);
 	if (r < 0)
 		config_free(c);
