@@ -1,7 +1,6 @@
 /* steerd: mirror the kernel's policy routing into the steer datapath. A thin main: parse
  * the command line, then run the single event loop over netlink, timers and signals. */
 #include <errno.h>
-#include <dirent.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 #include "attach.h"
 #include "compile.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "model.h"
 #include "nl.h"
@@ -29,47 +29,6 @@
 #define DEFAULT_RCVBUF (8 << 20)
 #define DEFAULT_STALE_AFTER 10.0
 #define DEFAULT_RECONCILE 300.0
-#define MAX_ATTACH 64
-#define DEFAULT_CONFIG "/etc/steer/steer.yaml"
-
-/* One interface steer attaches to, from --attach or the configuration file. */
-struct iface {
-	char name[IF_NAMESIZE];
-	bool ingress, egress;	/* wanted */
-	bool from_cli;
-	int at_ingress, at_egress;	/* ifindex attached to now; 0 while waiting */
-};
-
-struct options {
-	struct iface ifaces[MAX_ATTACH];
-	int nifaces;
-	const char *pin_dir;
-	const char *config;	/* NULL: none */
-	bool config_given;	/* --config: a missing file is an error, not "no file" */
-	const char *check;	/* --check FILE */
-	int rcvbuf;
-	enum attach_mode mode;
-	double stale_after, reconcile;	/* seconds; 0 disables */
-	bool cli_stale, cli_reconcile, cli_level;	/* given on the command line: wins */
-	struct attach_limits limits;
-	bool cleanup, verify;
-};
-
-struct daemon {
-	struct options opt;
-	struct model model;
-	struct intake nl;
-	struct attach bpf;
-	struct sync sync;
-	struct image_limits capacity;
-	struct steer_agent_stats stats;
-	struct config cfg;	/* the configuration in use: the last good file */
-	int rcfd;		/* the reconcile timer, re-armed when the file changes it */
-	bool first_sync_done;
-	bool reload_pending;	/* SIGHUP: READY=1 again once the re-read is applied */
-	bool reconciling;	/* a periodic full re-read is in flight */
-	size_t last_truncated, last_given;
-};
 
 static void usage(FILE *f)
 {
@@ -302,210 +261,6 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* One hook of one interface: attach when the interface exists and we are not on it yet;
- * forget an attachment whose interface went away (its TCX link died with it). */
-static void reconcile_hook(struct daemon *d, struct iface *f, bool egress)
-{
-	struct model_link *l = model_link_by_name(&d->model, f->name);
-	int *at = egress ? &f->at_egress : &f->at_ingress;
-
-	if (*at && (!l || l->ifindex != *at)) {
-		log_event(LOG_NOTICE, LOG_EV_IFACE_WAIT, &(struct log_ctx){ .ifname = f->name },
-			  "%s: interface gone; waiting for it to come back", f->name);
-		*at = 0;
-	}
-	if (!*at && l && attach_iface(&d->bpf, l->ifindex, f->name, egress) == 0)
-		*at = l->ifindex;
-}
-
-static void reconcile_attachments(struct daemon *d)
-{
-	for (int i = 0; i < d->opt.nifaces; i++) {
-		struct iface *f = &d->opt.ifaces[i];
-
-		if (f->ingress)
-			reconcile_hook(d, f, false);
-		if (f->egress)
-			reconcile_hook(d, f, true);
-	}
-}
-
-static struct iface *iface_find(struct options *o, const char *name)
-{
-	for (int i = 0; i < o->nifaces; i++)
-		if (!strcmp(o->ifaces[i].name, name))
-			return &o->ifaces[i];
-	return NULL;
-}
-
-/* The interfaces are the command line's plus the file's; a hook that is no longer wanted
- * is detached now, a new one is attached when the loop next reconciles. */
-static void set_interfaces(struct daemon *d, const struct config *c)
-{
-	struct options *o = &d->opt;
-	struct iface old[MAX_ATTACH];
-	int nold = o->nifaces, n = 0;
-
-	memcpy(old, o->ifaces, sizeof(old));
-	for (int i = 0; i < nold; i++) {
-		if (!old[i].from_cli)
-			continue;
-		o->ifaces[n] = (struct iface){ .ingress = true, .from_cli = true };
-		strcpy(o->ifaces[n++].name, old[i].name);
-	}
-	o->nifaces = n;
-	for (size_t i = 0; i < c->nifaces; i++) {
-		struct iface *f = iface_find(o, c->ifaces[i].name);
-
-		if (!f) {
-			if (o->nifaces == MAX_ATTACH)
-				break;
-			f = &o->ifaces[o->nifaces++];
-			*f = (struct iface){ 0 };
-			strcpy(f->name, c->ifaces[i].name);
-		}
-		f->ingress |= c->ifaces[i].ingress;
-		f->egress |= c->ifaces[i].egress;
-	}
-	/* Carry over where each kept hook is attached; detach the rest. */
-	for (int i = 0; i < nold; i++) {
-		struct iface *f = iface_find(o, old[i].name);
-
-		if (old[i].at_ingress && f && f->ingress)
-			f->at_ingress = old[i].at_ingress;
-		else if (old[i].at_ingress)
-			attach_detach(&d->bpf, old[i].at_ingress, old[i].name, false);
-		if (old[i].at_egress && f && f->egress)
-			f->at_egress = old[i].at_egress;
-		else if (old[i].at_egress)
-			attach_detach(&d->bpf, old[i].at_egress, old[i].name, true);
-	}
-}
-
-/* TCX links pinned by an earlier run for interfaces no longer configured keep running an
- * old program on the shared maps: remove them. */
-static void prune_pinned_links(struct daemon *d)
-{
-	static const struct { const char *prefix; bool egress; } kinds[] = {
-		{ STEER_PIN_TCX_INGRESS, false }, { STEER_PIN_TCX_EGRESS, true },
-	};
-	DIR *dir = opendir(d->opt.pin_dir);
-	struct dirent *de;
-
-	if (!dir)
-		return;
-	while ((de = readdir(dir))) {
-		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-			size_t pl = strlen(kinds[k].prefix);
-			struct iface *f;
-
-			if (strncmp(de->d_name, kinds[k].prefix, pl) || strlen(de->d_name + pl) >= IF_NAMESIZE)
-				continue;
-			f = iface_find(&d->opt, de->d_name + pl);
-			if (!f || !(kinds[k].egress ? f->egress : f->ingress))
-				attach_detach(&d->bpf, 0, de->d_name + pl, kinds[k].egress);
-		}
-	}
-	closedir(dir);
-}
-
-static bool same_limits(const struct config *a, const struct config *b)
-{
-	if (a->nlimits != b->nlimits)
-		return false;
-	for (size_t i = 0; i < a->nlimits; i++)
-		if (strcmp(a->limits[i].map, b->limits[i].map) || a->limits[i].size != b->limits[i].size)
-			return false;
-	return true;
-}
-
-/* Map sizes from the file, where the command line did not set them. */
-static void merge_limits(struct options *o, const struct config *c)
-{
-	static char names[CONFIG_MAX_LIMITS][24];
-
-	for (size_t i = 0; i < c->nlimits && o->limits.n < 16; i++) {
-		bool set = false;
-
-		for (int j = 0; j < o->limits.n; j++)
-			set |= !strcmp(o->limits.names[j], c->limits[i].map);
-		if (set)
-			continue;
-		snprintf(names[i], sizeof(names[i]), "%s", c->limits[i].map);
-		o->limits.names[o->limits.n] = names[i];
-		o->limits.sizes[o->limits.n++] = c->limits[i].size;
-	}
-}
-
-static int arm_timer(int fd, double seconds);
-
-/* Read the configuration file and put it in use. A bad file changes nothing: at start
- * steerd refuses to run, later the last good configuration stays. */
-static int load_config(struct daemon *d, bool at_start)
-{
-	struct config c;
-	struct config_error err;
-	int r;
-
-	if (!d->opt.config)
-		return 0;
-	r = config_load(d->opt.config, &c, &err);
-	if (r == -ENOENT && !d->opt.config_given) {
-		if (at_start)
-			log_debug("%s does not exist: no policies, groups or file interfaces", d->opt.config);
-		config_free(&d->cfg);
-		d->model.ov = NULL;
-		set_interfaces(d, &d->cfg);
-		d->model.dirty = true;
-		return 0;
-	}
-	if (r < 0) {
-		log_event(LOG_ERR, LOG_EV_CONFIG_REJECTED, NULL, "%s%s", err.msg,
-			  at_start ? "" : "; the previous configuration stays in use");
-		return r;
-	}
-	if (at_start)
-		merge_limits(&d->opt, &c);
-	else if (!same_limits(&c, &d->cfg))
-		log_warning("%s: limits: map sizes change when steerd restarts, not on reload", d->opt.config);
-	if (!d->opt.cli_level && c.log_level >= 0)
-		log_set_level(c.log_level);
-	if (!d->opt.cli_stale && c.stale_after >= 0) {
-		d->opt.stale_after = c.stale_after;
-		d->sync.stale_after_ns = (uint64_t)(c.stale_after * 1e9);
-	}
-	if (!d->opt.cli_reconcile && c.reconcile >= 0 && c.reconcile != d->opt.reconcile) {
-		d->opt.reconcile = c.reconcile;
-		if (d->rcfd > 0)
-			arm_timer(d->rcfd, d->opt.reconcile);
-	}
-	set_interfaces(d, &c);
-	config_free(&d->cfg);
-	d->cfg = c;
-	d->model.ov = &d->cfg.ov;
-	d->model.dirty = true;
-	log_event(LOG_INFO, LOG_EV_CONFIG_LOADED, NULL, "%s: %zu interfaces, %zu policies, %zu groups%s",
-		  d->opt.config, c.nifaces, c.ov.npolicies, c.ov.ngroups,
-		  c.ov.ntables || c.ov.nprios ? ", mirroring part of the kernel's rules" : "");
-	return 0;
-}
-
-/* steerd --check FILE */
-static int check_config(const char *path)
-{
-	struct config c;
-	struct config_error err;
-
-	if (config_load(path, &c, &err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		return 1;
-	}
-	printf("%s: valid: %zu interfaces, %zu policies, %zu groups\n", path, c.nifaces,
-	       c.ov.npolicies, c.ov.ngroups);
-	config_free(&c);
-	return 0;
-}
-
 static void publish_stats(struct daemon *d)
 {
 	const struct intake_stats *n = &d->nl.stats;
@@ -591,7 +346,7 @@ static int compile_and_apply(struct daemon *d)
 	return r;
 }
 
-static int arm_timer(int fd, double seconds)
+int arm_timer(int fd, double seconds)
 {
 	struct itimerspec its = {};
 
@@ -788,7 +543,7 @@ static int run(struct daemon *d)
 					if (!d->opt.ifaces[i].at_ingress && !d->opt.ifaces[i].at_egress)
 						log_event(LOG_NOTICE, LOG_EV_IFACE_WAIT,
 							  &(struct log_ctx){ .ifname = d->opt.ifaces[i].name },
-							  "%s: no such interface yet; attaching when it appears",
+							  "%s: no such interface yet; waiting for it",
 							  d->opt.ifaces[i].name);
 				log_event(LOG_INFO, LOG_EV_FIRST_SYNC, NULL,
 					  "first sync applied: %zu rules, %zu routes, %zu links; fast path live",

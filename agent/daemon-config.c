@@ -1,0 +1,216 @@
+/* steerd's configuration file in use: reading it (at start and on SIGHUP), the settings it
+ * gives where the command line did not, and the interfaces it names, attached and detached
+ * as they come and go. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/* One hook of one interface: attach when the interface exists and we are not on it yet;
+ * forget an attachment whose interface went away (its TCX link died with it). */
+static void reconcile_hook(struct daemon *d, struct iface *f, bool egress)
+{
+	struct model_link *l = model_link_by_name(&d->model, f->name);
+	int *at = egress ? &f->at_egress : &f->at_ingress;
+
+	if (*at && (!l || l->ifindex != *at)) {
+		log_event(LOG_NOTICE, LOG_EV_IFACE_WAIT, &(struct log_ctx){ .ifname = f->name },
+			  "%s: interface gone; waiting for it to come back", f->name);
+		/* Its TCX link died with it; the pin would still say "attached". */
+		attach_detach(&d->bpf, 0, f->name, egress);
+		*at = 0;
+	}
+	if (!*at && l && attach_iface(&d->bpf, l->ifindex, f->name, egress) == 0)
+		*at = l->ifindex;
+}
+
+void reconcile_attachments(struct daemon *d)
+{
+	for (int i = 0; i < d->opt.nifaces; i++) {
+		struct iface *f = &d->opt.ifaces[i];
+
+		if (f->ingress)
+			reconcile_hook(d, f, false);
+		if (f->egress)
+			reconcile_hook(d, f, true);
+	}
+}
+
+static struct iface *iface_find(struct options *o, const char *name)
+{
+	for (int i = 0; i < o->nifaces; i++)
+		if (!strcmp(o->ifaces[i].name, name))
+			return &o->ifaces[i];
+	return NULL;
+}
+
+/* The interfaces are the command line's plus the file's; a hook that is no longer wanted
+ * is detached now, a new one is attached when the loop next reconciles. */
+static void set_interfaces(struct daemon *d, const struct config *c)
+{
+	struct options *o = &d->opt;
+	struct iface old[MAX_ATTACH];
+	int nold = o->nifaces, n = 0;
+
+	memcpy(old, o->ifaces, sizeof(old));
+	for (int i = 0; i < nold; i++) {
+		if (!old[i].from_cli)
+			continue;
+		o->ifaces[n] = (struct iface){ .ingress = true, .from_cli = true };
+		strcpy(o->ifaces[n++].name, old[i].name);
+	}
+	o->nifaces = n;
+	for (size_t i = 0; i < c->nifaces; i++) {
+		struct iface *f = iface_find(o, c->ifaces[i].name);
+
+		if (!f) {
+			if (o->nifaces == MAX_ATTACH)
+				break;
+			f = &o->ifaces[o->nifaces++];
+			*f = (struct iface){ 0 };
+			strcpy(f->name, c->ifaces[i].name);
+		}
+		f->ingress |= c->ifaces[i].ingress;
+		f->egress |= c->ifaces[i].egress;
+	}
+	/* Carry over where each kept hook is attached; detach the rest. */
+	for (int i = 0; i < nold; i++) {
+		struct iface *f = iface_find(o, old[i].name);
+
+		if (old[i].at_ingress && f && f->ingress)
+			f->at_ingress = old[i].at_ingress;
+		else if (old[i].at_ingress)
+			attach_detach(&d->bpf, old[i].at_ingress, old[i].name, false);
+		if (old[i].at_egress && f && f->egress)
+			f->at_egress = old[i].at_egress;
+		else if (old[i].at_egress)
+			attach_detach(&d->bpf, old[i].at_egress, old[i].name, true);
+	}
+}
+
+/* TCX links pinned by an earlier run for interfaces no longer configured keep running an
+ * old program on the shared maps: remove them. */
+void prune_pinned_links(struct daemon *d)
+{
+	static const struct { const char *prefix; bool egress; } kinds[] = {
+		{ STEER_PIN_TCX_INGRESS, false }, { STEER_PIN_TCX_EGRESS, true },
+	};
+	DIR *dir = opendir(d->opt.pin_dir);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			size_t pl = strlen(kinds[k].prefix);
+			struct iface *f;
+
+			if (strncmp(de->d_name, kinds[k].prefix, pl) || strlen(de->d_name + pl) >= IF_NAMESIZE)
+				continue;
+			f = iface_find(&d->opt, de->d_name + pl);
+			if (!f || !(kinds[k].egress ? f->egress : f->ingress))
+				attach_detach(&d->bpf, 0, de->d_name + pl, kinds[k].egress);
+		}
+	}
+	closedir(dir);
+}
+
+static bool same_limits(const struct config *a, const struct config *b)
+{
+	if (a->nlimits != b->nlimits)
+		return false;
+	for (size_t i = 0; i < a->nlimits; i++)
+		if (strcmp(a->limits[i].map, b->limits[i].map) || a->limits[i].size != b->limits[i].size)
+			return false;
+	return true;
+}
+
+/* Map sizes from the file, where the command line did not set them. */
+static void merge_limits(struct options *o, const struct config *c)
+{
+	static char names[CONFIG_MAX_LIMITS][24];
+
+	for (size_t i = 0; i < c->nlimits && o->limits.n < 16; i++) {
+		bool set = false;
+
+		for (int j = 0; j < o->limits.n; j++)
+			set |= !strcmp(o->limits.names[j], c->limits[i].map);
+		if (set)
+			continue;
+		snprintf(names[i], sizeof(names[i]), "%s", c->limits[i].map);
+		o->limits.names[o->limits.n] = names[i];
+		o->limits.sizes[o->limits.n++] = c->limits[i].size;
+	}
+}
+
+/* Read the configuration file and put it in use. A bad file changes nothing: at start
+ * steerd refuses to run, later the last good configuration stays. */
+int load_config(struct daemon *d, bool at_start)
+{
+	struct config c;
+	struct config_error err;
+	int r;
+
+	if (!d->opt.config)
+		return 0;
+	r = config_load(d->opt.config, &c, &err);
+	if (r == -ENOENT && !d->opt.config_given) {
+		if (at_start)
+			log_debug("%s does not exist: no policies, groups or file interfaces", d->opt.config);
+		config_free(&d->cfg);
+		d->model.ov = NULL;
+		set_interfaces(d, &d->cfg);
+		d->model.dirty = true;
+		return 0;
+	}
+	if (r < 0) {
+		log_event(LOG_ERR, LOG_EV_CONFIG_REJECTED, NULL, "%s%s", err.msg,
+			  at_start ? "" : "; the previous configuration stays in use");
+		return r;
+	}
+	if (at_start)
+		merge_limits(&d->opt, &c);
+	else if (!same_limits(&c, &d->cfg))
+		log_warning("%s: limits: map sizes change when steerd restarts, not on reload", d->opt.config);
+	if (!d->opt.cli_level && c.log_level >= 0)
+		log_set_level(c.log_level);
+	if (!d->opt.cli_stale && c.stale_after >= 0) {
+		d->opt.stale_after = c.stale_after;
+		d->sync.stale_after_ns = (uint64_t)(c.stale_after * 1e9);
+	}
+	if (!d->opt.cli_reconcile && c.reconcile >= 0 && c.reconcile != d->opt.reconcile) {
+		d->opt.reconcile = c.reconcile;
+		if (d->rcfd > 0)
+			arm_timer(d->rcfd, d->opt.reconcile);
+	}
+	set_interfaces(d, &c);
+	config_free(&d->cfg);
+	d->cfg = c;
+	d->model.ov = &d->cfg.ov;
+	d->model.dirty = true;
+	log_event(LOG_INFO, LOG_EV_CONFIG_LOADED, NULL, "%s: %zu interfaces, %zu policies, %zu groups%s",
+		  d->opt.config, c.nifaces, c.ov.npolicies, c.ov.ngroups,
+		  c.ov.ntables || c.ov.nprios ? ", mirroring part of the kernel's rules" : "");
+	return 0;
+}
+
+/* steerd --check FILE */
+int check_config(const char *path)
+{
+	struct config c;
+	struct config_error err;
+
+	if (config_load(path, &c, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	printf("%s: valid: %zu interfaces, %zu policies, %zu groups\n", path, c.nifaces,
+	       c.ov.npolicies, c.ov.ngroups);
+	config_free(&c);
+	return 0;
+}
+

@@ -1,0 +1,70 @@
+/* steerd's state, shared by main.c (options, the event loop) and daemon-config.c (the
+ * configuration file and the interfaces it names). */
+#ifndef STEER_DAEMON_H
+#define STEER_DAEMON_H
+
+#include <net/if.h>
+#include <stdbool.h>
+
+#include "attach.h"
+#include "compile.h"
+#include "config.h"
+#include "model.h"
+#include "nl.h"
+#include "sync.h"
+
+#define MAX_ATTACH 64
+#define DEFAULT_CONFIG "/etc/steer/steer.yaml"
+
+/* One interface steer attaches to, from --attach or the configuration file. */
+struct iface {
+	char name[IF_NAMESIZE];
+	bool ingress, egress;	/* wanted */
+	bool from_cli;
+	int at_ingress, at_egress;	/* ifindex attached to now; 0 while waiting */
+};
+
+struct options {
+	struct iface ifaces[MAX_ATTACH];
+	int nifaces;
+	const char *pin_dir;
+	const char *config;	/* NULL: none */
+	bool config_given;	/* --config: a missing file is an error, not "no file" */
+	const char *check;	/* --check FILE */
+	int rcvbuf;
+	enum attach_mode mode;
+	double stale_after, reconcile;	/* seconds; 0 disables */
+	bool cli_stale, cli_reconcile, cli_level;	/* given on the command line: wins */
+	struct attach_limits limits;
+	bool cleanup, verify;
+};
+
+struct daemon {
+	struct options opt;
+	struct model model;
+	struct intake nl;
+	struct attach bpf;
+	struct sync sync;
+	struct image_limits capacity;
+	struct steer_agent_stats stats;
+	struct config cfg;	/* the configuration in use: the last good file */
+	int rcfd;		/* the reconcile timer, re-armed when the file changes it */
+	bool first_sync_done;
+	bool reload_pending;	/* SIGHUP: READY=1 again once the re-read is applied */
+	bool reconciling;	/* a periodic full re-read is in flight */
+	size_t last_truncated, last_given;
+};
+
+/* Attach to the configured interfaces that exist and are not attached yet; forget those
+ * that went away. */
+void reconcile_attachments(struct daemon *d);
+/* Remove TCX links pinned by an earlier run for interfaces no longer configured. */
+void prune_pinned_links(struct daemon *d);
+/* Read the configuration file and put it in use; a bad file changes nothing. */
+int load_config(struct daemon *d, bool at_start);
+/* steerd --check FILE: the exit status. */
+int check_config(const char *path);
+/* Arms a periodic timerfd (0 seconds: disarmed). */
+int arm_timer(int fd, double seconds);
+
+#endif
