@@ -54,12 +54,18 @@ static int fail(struct walk *w, const struct ynode *at, const char *key, const c
 {
 	char what[400];
 	va_list ap;
+	size_t klen = key ? strnlen(key, 65) : 0;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	snprintf(w->err->msg, sizeof(w->err->msg), "%s:%u:%u: %s%s%s", w->file, at ? at->line : 1,
-		 at ? at->col : 1, key ? key : "", key ? ": " : "", what);
+	/* The key may be the unknown one, as long as the file: cut it (on a character boundary)
+	 * so that what is wrong still fits. */
+	if (klen > 64)
+		for (klen = 64; klen && ((unsigned char)key[klen] & 0xc0) == 0x80; klen--)
+			;
+	snprintf(w->err->msg, sizeof(w->err->msg), "%s:%u:%u: %.*s%s%s%s", w->file, at ? at->line : 1,
+		 at ? at->col : 1, (int)klen, key ? key : "", key && key[klen] ? "..." : "", key ? ": " : "", what);
 	/* Keys and values are echoed, and a quoted one may hold any character: keep the message
 	 * one line that cannot drive a terminal (C0, DEL, and C1 as UTF-8 become '?'). */
 	for (unsigned char *s = (unsigned char *)w->err->msg; *s; s++)
