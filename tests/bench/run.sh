@@ -15,6 +15,14 @@ echo "== decision cost (ns per packet; N from-rules ahead of the match)"
 echo
 echo "== control plane"
 STEERD="$BUILD/agent/steerd" "$BUILD/tests/bench/bench-control" --json "$tmp/control.json"
+echo
+# The generator pinned to one CPU, the benchmark in an autogroup of its own at nice -10 so
+# niced jobs elsewhere on the machine yield to it (see bench-forward's header).
+echo "== forwarding rate (64-byte UDP, client -> router -> sink over veth; N from-rules)"
+STEERD="$BUILD/agent/steerd" "$BUILD/tests/bench/bench-forward" \
+	--rules "${BENCH_FORWARD_RULES:-4,1000}" --runs "${BENCH_FORWARD_RUNS:-5}" \
+	--duration "${BENCH_FORWARD_SECONDS:-3}" --gen-cpu "${BENCH_FORWARD_CPU:-0}" \
+	--nice "${BENCH_FORWARD_NICE:--10}" --json "$tmp/forward.json"
 
 python3 - "$tmp" "$OUT" <<'PY'
 import json, os, platform, sys
@@ -22,7 +30,8 @@ tmp, out = sys.argv[1], sys.argv[2]
 cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
 doc = {'machine': {'cpu': cpu, 'cores': os.cpu_count(), 'kernel': platform.release()},
        'decision': json.load(open(os.path.join(tmp, 'decision.json')))['results'],
-       'control': json.load(open(os.path.join(tmp, 'control.json')))}
+       'control': json.load(open(os.path.join(tmp, 'control.json'))),
+       'forward': json.load(open(os.path.join(tmp, 'forward.json')))}
 json.dump(doc, open(out, 'w'), indent=2)
 print(f"\nwrote {out}")
 PY

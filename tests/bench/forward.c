@@ -1,0 +1,454 @@
+/* Forwarding rate: 64-byte UDP frames (60 bytes and the FCS the wire would add) from a client
+ * namespace through a router namespace to a sink namespace over veth, the router forwarding
+ * by the kernel or by steer (the real steerd attached at its ingress), with N `from` rules
+ * ahead of the one that matches. Packets per second counted at the sink, medians of several
+ * runs with the paths interleaved, steer's median against the kernel's measured in the same
+ * run. Nothing here asserts a rate; it fails only when packets did not flow as they should.
+ *
+ *   bench-forward [--rules 4,1000] [--runs 5] [--duration 3] [--warmup 0.5] [--flows 1]
+ *                 [--paths kernel,steer,floor] [--gen-cpu C] [--router-cpu C] [--nice N]
+ *                 [--json FILE]
+ *
+ * The generator (trafficgen.c) sends from its own thread. A veth hands frames to its peer's
+ * NAPI on the sending CPU, so by default the router's and the sink's softirq work runs there
+ * too, right after each batch: the rate is one CPU's worth of generator + router + sink, and
+ * `floor` (a TC program that redirects every frame out without deciding anything) measures
+ * what all but the router's decision costs, so the router's own share can be told apart.
+ * --router-cpu moves the router's work to another CPU with RPS (for machines with CPUs to
+ * spare); --nice gives the benchmark an autogroup of its own at that nice level, so niced
+ * jobs in other sessions (which autogroup would otherwise treat as equals) yield to it. */
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../bpf/pkt.h"
+#include "abi.h"
+#include "forward.h"
+
+static const char *const path_name[NPATH] = { "kernel", "steer", "floor" };
+
+struct sample {
+	double pps, offered;	/* at the sink, and out of the generator */
+	double routed;		/* fraction of what arrived one hop (TTL - 1) away */
+	double by_steer;	/* fraction of what arrived that steer's program forwarded */
+};
+
+/* One path's runs at one N, and their summary. */
+struct series {
+	struct sample s[MAX_RUNS];
+	double median, min, max, offered, by_steer_min;
+};
+
+struct result {
+	unsigned rules, runs;
+	struct series path[NPATH];
+	double load_before, load_after;
+};
+
+static double load1(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
+}
+
+/* One run: the generator for warmup + duration, counted over the duration only. */
+static struct sample measure(struct bench *b, enum path p)
+{
+	const struct options *o = b->opt;
+	uint64_t r0, r1, s0, s1, h0, h1, st0[STEER_STAT_MAX] = {}, st1[STEER_STAT_MAX] = {};
+	struct sample s = {};
+	double t0, t1;
+	int r;
+
+	r = tg_start(&b->tg, b->ns_fd[CLIENT], b->gen_ifindex, o->gen_cpu);
+	if (r < 0)
+		fail("generator: %s", strerror(-r));
+	pause_s(o->warmup);
+	if (p == STEER)
+		steer_stats(b, st0);
+	s0 = tg_read(&b->tg, TG_SENT);
+	h0 = tg_read(&b->tg, TG_ROUTED);
+	r0 = tg_read(&b->tg, TG_RECEIVED);
+	t0 = now();
+	pause_s(o->duration);
+	r1 = tg_read(&b->tg, TG_RECEIVED);
+	t1 = now();
+	h1 = tg_read(&b->tg, TG_ROUTED);
+	s1 = tg_read(&b->tg, TG_SENT);
+	if (p == STEER)
+		steer_stats(b, st1);
+	r = tg_stop(&b->tg);
+	if (r < 0)
+		fail("generator (BPF_PROG_TEST_RUN, live frames): %s", strerror(-r));
+	if (r1 == r0) {
+		/* Where they stopped: the router's counters say. */
+		sh("ip -n %1$s -s link show cli >&2; ip -n %1$s -s link show out >&2; "
+		   "ip netns exec %1$s nstat -as | grep -Ev ' 0 |Tcp' >&2", b->ns[ROUTER]);
+		fail("no packets reached the sink through the %s path (the generator sent %.0f/s)",
+		     path_name[p], (double)(s1 - s0) / (t1 - t0));
+	}
+	s.pps = (double)(r1 - r0) / (t1 - t0);
+	s.offered = (double)(s1 - s0) / (t1 - t0);
+	s.routed = (double)(h1 - h0) / (double)(r1 - r0);
+	s.by_steer = p == STEER ? (double)(st1[STEER_STAT_FORWARDED] - st0[STEER_STAT_FORWARDED]) /
+					  (double)(r1 - r0)
+				: 0;
+	/* Arrived, but not through the router's forwarding (or steer's): not what we measure.
+	 * The window's edges let a few frames be counted on one side only. The floor does not
+	 * route (no TTL decrement): nothing to check there. */
+	if (p != FLOOR && s.routed < 0.99)
+		fail("only %.1f%% of the frames at the sink were one hop away (%s)", 100 * s.routed,
+		     path_name[p]);
+	if (p == STEER && s.by_steer < 0.9) {
+		for (int k = 0; k < STEER_STAT_MAX; k++)
+			if (st1[k] != st0[k])
+				fprintf(stderr, "bench-forward: steer %s +%llu\n", steer_stat_names[k],
+					(unsigned long long)(st1[k] - st0[k]));
+		fail("steer forwarded only %.1f%% of the frames that arrived (log: %s)", 100 * s.by_steer,
+		     b->log);
+	}
+	return s;
+}
+
+/* One run of one path, with what that path needs at the router around it. */
+static struct sample run_path(struct bench *b, enum path p)
+{
+	struct sample s;
+	int r = 0;
+
+	if (p == STEER)
+		steerd_start(b);
+	else if (p == FLOOR)
+		r = tg_attach(&b->tg, TG_HOOK_FLOOR, b->ns_fd[ROUTER], b->cli_ifindex);
+	if (r < 0)
+		fail("attaching the floor program: %s", strerror(-r));
+	s = measure(b, p);
+	if (p == STEER)
+		steerd_stop(b);
+	else if (p == FLOOR)
+		tg_detach(&b->tg, TG_HOOK_FLOOR);
+	return s;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void summarise(struct series *x, unsigned n)
+{
+	double pps[MAX_RUNS], off[MAX_RUNS];
+
+	x->by_steer_min = 1;
+	for (unsigned i = 0; i < n; i++) {
+		pps[i] = x->s[i].pps;
+		off[i] = x->s[i].offered;
+		if (x->s[i].by_steer < x->by_steer_min)
+			x->by_steer_min = x->s[i].by_steer;
+	}
+	x->median = median(pps, n);
+	x->min = pps[0];
+	x->max = pps[n - 1];
+	x->offered = median(off, n);
+}
+
+static struct result run_rules(struct bench *b, unsigned nrules)
+{
+	const struct options *o = b->opt;
+	struct result res = { .rules = nrules, .runs = o->runs };
+	uint8_t frame[128];
+	struct pkt_spec spec = { .family = 4, .src = "10.1.0.2", .dst = "198.51.100.1",
+				 .l3_len = FRAME_LEN - 14, .sport = 1024, .dport = TG_DPORT };
+	size_t len = pkt_build(&spec, router_mac, frame, sizeof(frame));
+	int r;
+
+	res.load_before = load1();
+	bench_up(b, nrules);
+	r = tg_open(&b->tg, frame, len, o->flows, b->out_ifindex);
+	if (r < 0)
+		fail("loading the generator: %s", strerror(-r));
+	b->tg_open = true;
+	r = tg_attach(&b->tg, TG_HOOK_SINK, b->ns_fd[SINK], b->sink_ifindex);
+	if (r < 0)
+		fail("attaching the sink counter: %s", strerror(-r));
+	/* The paths take turns, each leading in its turn, so a load that comes and goes falls
+	 * on all of them alike. */
+	for (unsigned i = 0; i < o->runs; i++) {
+		for (unsigned k = 0; k < NPATH; k++) {
+			enum path p = (enum path)((i + k) % NPATH);
+			struct sample s;
+
+			if (!(o->paths & 1u << p))
+				continue;
+			s = run_path(b, p);
+			res.path[p].s[i] = s;
+			printf("# rules %u, run %u, %-6s %10.0f pps (generator %.0f/s)\n", nrules, i + 1,
+			       path_name[p], s.pps, s.offered);
+			fflush(stdout);
+		}
+	}
+	bench_down(b);
+	for (int p = 0; p < NPATH; p++)
+		if (o->paths & 1u << p)
+			summarise(&res.path[p], o->runs);
+	res.load_after = load1();
+	return res;
+}
+
+static void parse_rules(struct options *o, const char *arg)
+{
+	char *list = strdup(arg), *save = NULL;
+
+	o->nrules = 0;
+	for (char *t = strtok_r(list, ",", &save); t && o->nrules < MAX_RULE_COUNTS;
+	     t = strtok_r(NULL, ",", &save))
+		o->rules[o->nrules++] = (unsigned)strtoul(t, NULL, 10);
+	free(list);
+}
+
+/* Router cost per packet above the floor, in ns: the rate is one CPU's worth of everything,
+ * so per-packet times add up (with --router-cpu they do not: read it as a rough guide).
+ * NAN when a path was not measured. */
+static double router_ns(const struct result *r, enum path p)
+{
+	const struct series *x = &r->path[p], *f = &r->path[FLOOR];
+
+	if (!(x->median > 0) || !(f->median > 0))
+		return NAN;
+	return 1e9 / x->median - 1e9 / f->median;
+}
+
+static void json_num(FILE *f, const char *key, double v, const char *fmt)
+{
+	fprintf(f, ", \"%s\": ", key);
+	if (!isfinite(v))
+		fputs("null", f);
+	else
+		fprintf(f, fmt, v);
+}
+
+static void write_json(const struct options *o, const struct result *res, unsigned n)
+{
+	FILE *f = fopen(o->json, "w");
+
+	if (!f)
+		fail("%s: %s", o->json, strerror(errno));
+	fprintf(f, "{\"benchmark\": \"forward\", \"frame_bytes\": %d, \"wire_bytes\": %d, "
+		"\"generator\": \"xdp-live-frames\", \"sink\": \"tc-ingress-drop\", \"runs\": %u, "
+		"\"duration_s\": %.2f, \"warmup_s\": %.2f, \"flows\": %u, \"gen_cpu\": %d, "
+		"\"router_cpu\": %d, \"nice\": %d, \"results\": [\n", FRAME_LEN, FRAME_LEN + 4, o->runs,
+		o->duration, o->warmup, o->flows, o->gen_cpu, o->router_cpu, o->nice);
+	for (unsigned i = 0; i < n; i++) {
+		const struct result *r = &res[i];
+		double kns = router_ns(r, KERNEL), sns = router_ns(r, STEER);
+
+		fprintf(f, "  {\"rules\": %u", r->rules);
+		for (int p = 0; p < NPATH; p++) {
+			const struct series *x = &r->path[p];
+			bool on = o->paths & 1u << p;
+			char key[64];
+
+			snprintf(key, sizeof(key), "%s_pps", path_name[p]);
+			json_num(f, key, on ? x->median : NAN, "%.0f");
+			snprintf(key, sizeof(key), "%s_min_pps", path_name[p]);
+			json_num(f, key, on ? x->min : NAN, "%.0f");
+			snprintf(key, sizeof(key), "%s_max_pps", path_name[p]);
+			json_num(f, key, on ? x->max : NAN, "%.0f");
+			snprintf(key, sizeof(key), "%s_offered_pps", path_name[p]);
+			json_num(f, key, on ? x->offered : NAN, "%.0f");
+			fprintf(f, ", \"%s_runs_pps\": [", path_name[p]);
+			for (unsigned j = 0; on && j < r->runs; j++)
+				fprintf(f, "%s%.0f", j ? ", " : "", x->s[j].pps);
+			fputc(']', f);
+		}
+		json_num(f, "ratio", r->path[STEER].median / r->path[KERNEL].median, "%.3f");
+		json_num(f, "steer_forwarded_fraction_min", r->path[STEER].by_steer_min, "%.4f");
+		json_num(f, "kernel_router_ns", kns, "%.1f");
+		json_num(f, "steer_router_ns", sns, "%.1f");
+		json_num(f, "router_ratio", kns > 0 && sns > 0 ? kns / sns : NAN, "%.3f");
+		json_num(f, "load1_before", r->load_before, "%.2f");
+		json_num(f, "load1_after", r->load_after, "%.2f");
+		fprintf(f, "}%s\n", i + 1 < n ? "," : "");
+	}
+	fprintf(f, "]}\n");
+	fclose(f);
+}
+
+static void print_row(const struct options *o, const struct result *r)
+{
+	double kns = router_ns(r, KERNEL), sns = router_ns(r, STEER);
+	double ratio = r->path[STEER].median / r->path[KERNEL].median;
+	char cell[NPATH][40], rns[2][16], rat[2][16];
+
+	for (int p = 0; p < NPATH; p++) {
+		const struct series *x = &r->path[p];
+
+		if (o->paths & 1u << p)
+			snprintf(cell[p], sizeof(cell[p]), "%.0f ±%.0f%%", x->median,
+				 50 * (x->max - x->min) / x->median);
+		else
+			snprintf(cell[p], sizeof(cell[p]), "-");
+	}
+	snprintf(rns[0], sizeof(rns[0]), isnan(kns) ? "-" : "%.0f", kns);
+	snprintf(rns[1], sizeof(rns[1]), isnan(sns) ? "-" : "%.0f", sns);
+	snprintf(rat[0], sizeof(rat[0]), isfinite(ratio) && ratio > 0 ? "%.2fx" : "-", ratio);
+	snprintf(rat[1], sizeof(rat[1]), kns > 0 && sns > 0 ? "%.2fx" : "-", kns / sns);
+	printf("%6u %17s %17s %8s %17s %9s %9s %8s %.2f-%.2f\n", r->rules, cell[KERNEL], cell[STEER],
+	       rat[0], cell[FLOOR], rns[0], rns[1], rat[1], r->load_before, r->load_after);
+	fflush(stdout);
+}
+
+static void parse_paths(struct options *o, const char *arg)
+{
+	char *list = strdup(arg), *save = NULL;
+
+	o->paths = 0;
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int p = 0;
+
+		while (p < NPATH && strcmp(t, path_name[p]))
+			p++;
+		if (p == NPATH)
+			fail("--paths: kernel, steer, floor; not '%s'", t);
+		o->paths |= 1u << p;
+	}
+	free(list);
+}
+
+/* Carries on in a child with a session, and so an autogroup, of its own at nice N; the
+ * parent passes SIGINT/SIGTERM/SIGHUP on to it and exits with its status. Signals are
+ * blocked on entry (SIGCHLD too, for the parent's sigwaitinfo). */
+static void own_autogroup(int nice)
+{
+	sigset_t set;
+	pid_t pid;
+	int st;
+	FILE *f;
+
+	pid = fork();
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		sigemptyset(&set);
+		sigaddset(&set, SIGCHLD);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		if (setsid() < 0)
+			fail("setsid: %s", strerror(errno));
+		f = fopen("/proc/self/autogroup", "w");
+		if (!f || fprintf(f, "%d", nice) < 0 || fclose(f) != 0)
+			fprintf(stderr, "bench-forward: autogroup nice %d: %s (going on without)\n", nice,
+				strerror(errno));
+		return;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	for (;;) {
+		int sig = sigwaitinfo(&set, NULL);
+
+		if (sig == SIGCHLD && waitpid(pid, &st, WNOHANG) == pid)
+			exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		if (sig > 0 && sig != SIGCHLD)
+			kill(pid, SIGTERM);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "rules", required_argument, NULL, 'r' }, { "runs", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 'd' }, { "warmup", required_argument, NULL, 'w' },
+		{ "flows", required_argument, NULL, 'f' }, { "paths", required_argument, NULL, 'p' },
+		{ "gen-cpu", required_argument, NULL, 'g' }, { "router-cpu", required_argument, NULL, 'c' },
+		{ "nice", required_argument, NULL, 'i' }, { "json", required_argument, NULL, 'j' }, {}
+	};
+	struct options o = { .runs = 5, .flows = 1, .duration = 3, .warmup = 0.5, .gen_cpu = -1,
+			     .router_cpu = -1, .paths = 1u << KERNEL | 1u << STEER | 1u << FLOOR,
+			     .steerd = getenv("STEERD") ? getenv("STEERD") : "build/agent/steerd" };
+	struct bench b = { .opt = &o, .ns_fd = { -1, -1, -1 } };
+	struct result res[MAX_RULE_COUNTS];
+	sigset_t block;
+	int c;
+
+	parse_rules(&o, "4,1000");
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'r')
+			parse_rules(&o, optarg);
+		else if (c == 'n')
+			o.runs = (unsigned)strtoul(optarg, NULL, 10);
+		else if (c == 'd')
+			o.duration = strtod(optarg, NULL);
+		else if (c == 'w')
+			o.warmup = strtod(optarg, NULL);
+		else if (c == 'f')
+			o.flows = (unsigned)strtoul(optarg, NULL, 10);
+		else if (c == 'p')
+			parse_paths(&o, optarg);
+		else if (c == 'g')
+			o.gen_cpu = atoi(optarg);
+		else if (c == 'c')
+			o.router_cpu = atoi(optarg);
+		else if (c == 'i')
+			o.nice = atoi(optarg);
+		else if (c == 'j')
+			o.json = optarg;
+		else
+			return 2;
+	}
+	if (!o.runs || o.runs > MAX_RUNS || !o.nrules || !(o.duration > 0) || o.warmup < 0 || !o.paths)
+		fail("--runs 1..%d, --rules N[,N...], --duration > 0, --warmup >= 0", MAX_RUNS);
+	if ((o.paths & 1u << STEER) && access(o.steerd, X_OK) < 0)
+		fail("steerd at %s (set STEERD=)", o.steerd);
+	/* Signals wait for pause_s, which exits cleanly: no handler runs mid-setup. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	if (o.nice) {
+		sigaddset(&block, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &block, NULL);
+		own_autogroup(o.nice);
+	} else {
+		sigprocmask(SIG_BLOCK, &block, NULL);
+	}
+	snprintf(b.pin, sizeof(b.pin), "/sys/fs/bpf/steer-bench-fwd-%d", (int)getpid());
+	snprintf(b.log, sizeof(b.log), "/tmp/bench-forward-%d.log", (int)getpid());
+	libbpf_set_print(NULL);
+
+	printf("# pps at the sink, median of %u runs of %.1f s, ± half the range; router ns: per packet "
+	       "above the floor\n", o.runs, o.duration);
+	printf("%6s %17s %17s %8s %17s %9s %9s %8s %s\n", "rules", "kernel pps", "steer pps",
+	       "ratio", "floor pps", "kernel ns", "steer ns", "ratio", "load1");
+	for (unsigned i = 0; i < o.nrules; i++) {
+		res[i] = run_rules(&b, o.rules[i]);
+		print_row(&o, &res[i]);
+	}
+	if (o.json)
+		write_json(&o, res, o.nrules);
+	unlink(b.log);
+	return 0;
+}

@@ -1,0 +1,62 @@
+/* The forwarding benchmark's pieces (bench-forward): the topology and steerd's lifecycle
+ * (forward-topo.c), and the runs and their report (forward.c). */
+#ifndef STEER_BENCH_FORWARD_H
+#define STEER_BENCH_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "trafficgen.h"
+
+#define MAX_RUNS 64
+#define MAX_RULE_COUNTS 16
+#define FRAME_LEN 60	/* 64 bytes on the wire with the FCS */
+
+enum { CLIENT, ROUTER, SINK, NNS };
+
+/* Who forwards at the router. */
+enum path { KERNEL, STEER, FLOOR, NPATH };
+
+struct options {
+	unsigned rules[MAX_RULE_COUNTS], nrules;
+	unsigned runs, flows, paths;	/* paths: a bit per enum path */
+	double duration, warmup;
+	int gen_cpu, router_cpu, nice;
+	const char *json, *steerd;
+};
+
+/* Everything one N's topology holds, undone by bench_down (also at exit). */
+struct bench {
+	const struct options *opt;
+	char ns[NNS][32];
+	int ns_fd[NNS];
+	bool ns_made[NNS];
+	char pin[64], log[64];
+	pid_t steerd;
+	struct tg tg;
+	bool tg_open;
+	int gen_ifindex, sink_ifindex, cli_ifindex, out_ifindex;
+};
+
+/* The router's ingress MAC: the generator's frames are addressed to it. */
+extern const uint8_t router_mac[6];
+
+double now(void);
+/* Prints "bench-forward: ..." and exits 1 (the exit-time cleanup runs). */
+void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Runs a shell command; fails the benchmark if it does. */
+void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sleeps; SIGINT/SIGTERM/SIGHUP (blocked everywhere else) end the program here, cleanly. */
+void pause_s(double s);
+
+/* Builds the topology with N rules ahead of the match (and registers its removal at exit). */
+void bench_up(struct bench *b, unsigned nrules);
+void bench_down(struct bench *b);
+/* steerd at the router's ingress, back once it has synced; and stopped and detached. */
+void steerd_start(struct bench *b);
+void steerd_stop(struct bench *b);
+/* steer's counters, summed over CPUs, into v[STEER_STAT_MAX]; 0 or a negative errno. */
+int steer_stats(const struct bench *b, uint64_t *v);
+
+#endif
