@@ -529,6 +529,9 @@ static int parse_policy(struct walk *w, const struct ynode *n, size_t index, str
 			continue;
 		if (range(w, x, key, 65535, &lo, &hi) < 0)
 			return -EINVAL;
+		/* 0-0 is how the policy says "any port": taken as written it would match them all. */
+		if (!hi)
+			return fail(w, x, key, "expected a port from 1 to 65535 or a range A-B, found %s", x->value);
 		if (p->ip_proto != 6 && p->ip_proto != 17 && p->ip_proto != 132 && p->ip_proto != 33 &&
 		    p->ip_proto != 136)
 			return fail(w, x, key, "ports need ipproto: tcp, udp, sctp, dccp or udplite");
