@@ -328,6 +328,11 @@ static void test_errors(void)
 	    "a port range backwards");
 	bad("policies:\n  - {priority: 1, ipproto: tcp, dport: 70000, table: 5}\n",
 	    "t.yaml:2:40: dport: '70000' is not a range within 0-65535 with the low end first", "a port too big");
+	bad("policies:\n  - {priority: 1, ipproto: tcp, dport: 0, blackhole: true}\n",
+	    "t.yaml:2:40: dport: expected a port from 1 to 65535 or a range A-B, found 0",
+	    "port 0 (it would mean any port)");
+	bad("policies:\n  - {priority: 1, ipproto: udp, sport: 0-0, table: 5}\n",
+	    "t.yaml:2:40: sport: expected a port from 1 to 65535 or a range A-B, found 0-0", "ports 0-0");
 	bad("policies:\n  - {priority: 1, ipproto: tcpp, table: 5}\n",
 	    "t.yaml:2:28: ipproto: expected tcp, udp, icmp, ipv6-icmp, sctp, ... or a number 1-255",
 	    "an unknown protocol");
