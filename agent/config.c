@@ -236,10 +236,16 @@ static int prefix(struct walk *w, const struct ynode *n, const char *key, bool a
 
 static int ifname(struct walk *w, const struct ynode *n, const char *key, char *out)
 {
-	if (n->kind != YNODE_SCALAR || !n->value[0] || strlen(n->value) >= IF_NAMESIZE ||
-	    strpbrk(n->value, "/ \t:") || !strcmp(n->value, ".") || !strcmp(n->value, ".."))
-		return fail(w, n, key, "expected an interface name (1 to %d characters, no '/', ':' or spaces)",
-			    IF_NAMESIZE - 1);
+	bool ctrl = false;
+
+	/* The kernel refuses '/', ':' and white space; control characters too here, since the
+	 * name is logged (a quoted "eth0\n..." would forge a log line). */
+	for (const unsigned char *s = (const unsigned char *)n->value; n->kind == YNODE_SCALAR && *s; s++)
+		ctrl |= *s < 0x20 || *s == 0x7f;
+	if (n->kind != YNODE_SCALAR || !n->value[0] || strlen(n->value) >= IF_NAMESIZE || ctrl ||
+	    strpbrk(n->value, "/ :") || !strcmp(n->value, ".") || !strcmp(n->value, ".."))
+		return fail(w, n, key, "expected an interface name (1 to %d characters, no '/', ':', spaces "
+			    "or control characters)", IF_NAMESIZE - 1);
 	strcpy(out, n->value);
 	return 0;
 }
