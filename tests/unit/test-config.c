@@ -346,11 +346,14 @@ static void test_errors(void)
 	bad("interfaces:\n  eth0: {direction: sideways}\n",
 	    "t.yaml:2:21: direction: expected ingress, egress or both", "bad direction");
 	bad("interfaces:\n  a/b:\n",
-	    "t.yaml:2:3: interfaces: expected an interface name (1 to 15 characters, no '/', ':' or spaces)",
-	    "bad interface name");
+	    "t.yaml:2:3: interfaces: expected an interface name (1 to 15 characters, no '/', ':', spaces or "
+	    "control characters)", "bad interface name");
 	bad("interfaces:\n  abcdefghijklmnop:\n",
-	    "t.yaml:2:3: interfaces: expected an interface name (1 to 15 characters, no '/', ':' or spaces)",
-	    "interface name too long");
+	    "t.yaml:2:3: interfaces: expected an interface name (1 to 15 characters, no '/', ':', spaces or "
+	    "control characters)", "interface name too long");
+	bad("policies:\n  - {priority: 1, dev: \"eth0\\nsteerd: x\"}\n",
+	    "t.yaml:2:24: dev: expected an interface name (1 to 15 characters, no '/', ':', spaces or "
+	    "control characters)", "an interface name with a line break");
 	bad("mirror:\n  tables: [main, mian]\n",
 	    "t.yaml:2:18: tables: expected a table: main, local, default or a number from 1 to 4294967295",
 	    "bad table name");
