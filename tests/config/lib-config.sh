@@ -1,0 +1,247 @@
+# shellcheck shell=bash
+# Helpers for steer's configuration-file tests (tests/config/*.sh), on top of tests/netns/lib.sh:
+# steerd started from a steer.yaml (no --attach: the file names the interfaces), the file
+# rewritten in place and re-read with SIGHUP, sinks beyond lib.sh's three, what is attached
+# where (pins, and the kernel asked directly), and tagged UDP flows checked sink by sink with steerctl's counters.
+#
+# Source tests/netns/lib.sh first, then this; call st_init, then cfg_init.
+#
+#   cfg_write [FILE] <<EOF          the file's new text (default CFG_FILE), replaced by a rename
+#                                   so a SIGHUP never reads half a file
+#   cfg_start_steerd [ARGS...]      steerd --config CFG_FILE in NS_ROUTER; ok once synced
+#   cfg_reload WHAT                 SIGHUP; ok once steerd applied a new generation
+#   cfg_reload_bad WHAT             SIGHUP with a file steerd must refuse: ok once it logged
+#                                   the refusal; the refusal's line is in CFG_REJECTED
+#   cfg_log_count REGEX             lines of steerd's log matching REGEX (grep -E)
+#   cfg_add_sink X N                one more sink namespace behind router interface upX,
+#                                   uplink 10.0.N.0/30 (lib.sh's st_add_sink does a, b, c)
+#   cfg_tc_progs DEV                the programs the kernel runs at DEV's TC hooks in the
+#                                   router: "tcx/HOOK:NAME#ID ..." (or clsact/HOOK:ID), "none",
+#                                   or "gone" (no such device)
+#   cfg_wait TENTHS CMD...          poll CMD every 0.1 s until it succeeds
+#   cfg_softnet_drops               the kernel's backlog drops so far, all CPUs, machine-wide
+#   cfg_udp WHAT NS SRC SPORT EXPECT MODE [count=N]
+#                                   N tagged UDP packets from SRC:SPORT in NS to the internet
+#                                   address; EXPECT: the uplink (upa, ...) whose sink must get
+#                                   them all, TTL 63, and no other sink any; MODE: fast
+#                                   (steerctl forwarded +N), kernel (forwarded +0) or a
+#                                   counter's name, e.g. punt_rule (that counter +N and
+#                                   forwarded +0)
+
+CFG_FILE=
+CFG_REJECTED=
+
+cfg_init() {
+	CFG_FILE=$ST_TMP/steer.yaml
+	command -v bpftool >/dev/null || st_die "bpftool installed (a build dependency)"
+	cfg_write_tcx_tool
+}
+
+cfg_write() {
+	local f=${1:-$CFG_FILE}
+	cat >"$f.new"
+	mv -f "$f.new" "$f"
+	if [[ $ST_VERBOSE == 1 ]]; then sed 's/^/# yaml: /' "$f"; fi
+	return 0
+}
+
+cfg_start_steerd() {
+	local t0 i synced='' rc
+	nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --config "$CFG_FILE" --pin-dir "$PIN_DIR" \
+		--log-level debug "$@" >>"$ST_STEERD_LOG" 2>&1 &
+	ST_STEERD_PID=$!
+	t0=$(st_now)
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$ST_STEERD_PID" 2>/dev/null || break
+		if st_steerctl -j status 2>/dev/null |
+			"$ST_PY" -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("synced") is True else 1)' \
+				2>/dev/null; then
+			synced=1
+			break
+		fi
+		sleep 0.1
+	done
+	if [[ -n $synced ]]; then
+		st_ok "steerd --config $(basename "$CFG_FILE") ${*:+$* }started and synced in $(st_ms_since "$t0") ms"
+	elif ! kill -0 "$ST_STEERD_PID" 2>/dev/null; then
+		wait "$ST_STEERD_PID" && rc=0 || rc=$?
+		ST_STEERD_PID=
+		st_die "steerd --config started and synced: steerd exited with status $rc"
+	else
+		st_note "last status: $(st_steerctl -j status 2>&1 | tr '\n' ' ')"
+		st_die "steerd --config started and synced: not synced after 10 s"
+	fi
+}
+
+cfg_log_count() {
+	grep -cE -- "$1" "$ST_STEERD_LOG" 2>/dev/null || true
+}
+
+# cfg_reload WHAT: SIGHUP, then wait (5 s at most) until steerd logged the re-read and applied
+# a newer map generation than before, and stopped applying for 100 ms.
+cfg_reload() {
+	local what=$1 g0 g n0 i
+	g0=$(st_generation)
+	n0=$(cfg_log_count 'SIGHUP: re-reading')
+	kill -HUP "$ST_STEERD_PID"
+	for ((i = 0; i < 250; i++)); do
+		(($(cfg_log_count 'SIGHUP: re-reading') > n0)) && break
+		sleep 0.02
+	done
+	st_sync_wait "$g0"
+	g=$(st_generation)
+	st_check "$what: SIGHUP: steerd re-read the file and applied generation ${g:-?} (was $g0)" \
+		test -n "$g" -a "$g" != "$g0"
+}
+
+# cfg_reload_bad WHAT: SIGHUP, then wait (5 s at most) for the error-level line that refuses
+# CFG_FILE; CFG_REJECTED is that line.
+cfg_reload_bad() {
+	local what=$1 n0 i pat
+	pat="^steerd\[err\]: $CFG_FILE:"
+	n0=$(cfg_log_count "$pat")
+	kill -HUP "$ST_STEERD_PID"
+	for ((i = 0; i < 250; i++)); do
+		(($(cfg_log_count "$pat") > n0)) && break
+		sleep 0.02
+	done
+	CFG_REJECTED=$(grep -E -- "$pat" "$ST_STEERD_LOG" | tail -n 1) || true
+	st_check "$what: SIGHUP: steerd logged an error naming the file (${CFG_REJECTED:-nothing logged})" \
+		test "$(cfg_log_count "$pat")" -gt "$n0"
+}
+
+cfg_add_sink() {
+	local n=$2 ns=st$$-sink$1 up=up$1
+	st_netns_add "$ns"
+	st_ip link add "$up" netns "$NS_ROUTER" type veth peer name eth0 netns "$ns"
+	st_ip -n "$NS_ROUTER" addr add "10.0.$n.1/30" dev "$up"
+	st_ip -n "$ns" addr add "10.0.$n.2/30" dev eth0
+	st_ip -n "$ns" addr add "${ST_INTERNET[4]}/32" dev lo
+	st_ip -n "$NS_ROUTER" link set "$up" up
+	st_ip -n "$ns" link set eth0 up
+	st_ip -n "$ns" route add "${ST_CLIENT_NET[4]}" via "10.0.$n.1"
+	ST_SINKS+=("$ns")
+	# shellcheck disable=SC2004 # associative arrays (lib.sh declares them)
+	ST_SINK_OF[$up]=$ns ST_UPLINK_OF[$ns]=$up
+}
+
+cfg_tc_progs() {
+	ip netns exec "$NS_ROUTER" "$ST_PY" "$ST_TMP/cfgtcx.py" "$1" 2>&1 || true
+}
+
+# The kernel's own list of what is attached to a device's TCX hooks and its clsact filters:
+# bpftool 7.1 (Debian 12's) predates TCX and shows neither in `net show` nor a TCX link's
+# device in `link show`, so ask with BPF_PROG_QUERY as newer bpftool does.
+cfg_write_tcx_tool() {
+	cat >"$ST_TMP/cfgtcx.py" <<'PY'
+# cfgtcx.py IFNAME: "tcx/ingress:NAME#ID ... clsact/ingress:..." of what runs there, or
+# "none"; "gone" when there is no such device in this namespace.
+import ctypes, os, platform, socket, struct, subprocess, sys
+NR_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}[platform.machine()]
+libc = ctypes.CDLL(None, use_errno=True)
+BPF_PROG_QUERY, BPF_TCX_INGRESS, BPF_TCX_EGRESS = 16, 46, 47
+def query(ifindex, attach_type):
+    ids = (ctypes.c_uint32 * 64)()
+    attr = ctypes.create_string_buffer(struct.pack("=IIII QI I QQQQ", ifindex, attach_type, 0, 0,
+                                       ctypes.addressof(ids), 64, 0, 0, 0, 0, 0), 128)
+    if libc.syscall(NR_BPF, BPF_PROG_QUERY, attr, 128) < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    n = struct.unpack_from("=I", attr.raw, 24)[0]
+    return list(ids[:n])
+def name(pid):
+    out = subprocess.run(["bpftool", "prog", "show", "id", str(pid)], capture_output=True, text=True).stdout
+    w = out.split()
+    return w[w.index("name") + 1] if "name" in w else "?"
+try:
+    ifindex = socket.if_nametoindex(sys.argv[1])
+except OSError:
+    print("gone")
+    sys.exit(0)
+out = []
+for hook, at in (("ingress", BPF_TCX_INGRESS), ("egress", BPF_TCX_EGRESS)):
+    for pid in query(ifindex, at):
+        out.append("tcx/%s:%s#%d" % (hook, name(pid), pid))
+    tc = subprocess.run(["tc", "filter", "show", "dev", sys.argv[1], hook], capture_output=True, text=True).stdout
+    for line in tc.splitlines():
+        if " bpf " in line or line.lstrip().startswith("bpf"):
+            out.append("clsact/%s:%s" % (hook, line.split(" id ")[-1].split()[0] if " id " in line else "?"))
+print(" ".join(out) or "none")
+PY
+}
+
+# cfg_softnet_drops: packets the kernel's per-CPU backlogs dropped, machine-wide (all
+# namespaces): for telling other load on the machine from a loss of steer's.
+cfg_softnet_drops() {
+	local n=0 line f
+	while read -r line; do
+		read -r -a f <<<"$line"
+		n=$((n + 16#${f[1]}))
+	done </proc/net/softnet_stat
+	printf '%d' "$n"
+}
+
+# cfg_wait TENTHS CMD...: poll CMD every 0.1 s until it succeeds; 1 when it never did.
+cfg_wait() {
+	local tenths=$1 i
+	shift
+	for ((i = 0; i < tenths; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+cfg_udp() {
+	local what=$1 ns=$2 src=$3 sport=$4 expect=$5 mode=$6 count=$ST_COUNT kv
+	shift 6
+	for kv in "$@"; do
+		case $kv in
+		count=*) count=${kv#*=} ;;
+		*) st_die "cfg_udp: unknown argument '$kv'" ;;
+		esac
+	done
+	local sink=${ST_SINK_OF[$expect]:-} tag st0 st1 out i s c detail="" good=1
+	[[ -n $sink ]] || st_die "cfg_udp: '$expect' is not an uplink"
+	st_new_tag
+	tag=$ST_TAG
+	st0=$(st_stats)
+	out=$(nsenter --net="/run/netns/$ns" "$ST_PY" "$ST_TMP/sttool.py" send 4 udp "$src" \
+		"${ST_INTERNET[4]}" 0 "$sport" 4000 "$count" "$tag" 0 0 2>&1) || out="sender failed: $out"
+	for ((i = 0; i < 100; i++)); do
+		(($(st_captured "$sink" "$tag" | cut -d' ' -f1) >= count)) && break
+		sleep 0.01
+	done
+	sleep 0.05
+	st1=$(st_stats)
+	for s in "${ST_SINKS[@]}"; do
+		c=$(st_captured "$s" "$tag")
+		detail+="${ST_UPLINK_OF[$s]}:${c%% *}"
+		[[ ${c#* } != none ]] && detail+="(ttl ${c#* })"
+		detail+=" "
+		if [[ $s == "$sink" ]]; then
+			[[ $c == "$count 63:$count" ]] || good=
+		else
+			[[ ${c%% *} == 0 ]] || good=
+		fi
+	done
+	st_check "$what: $count x udp $src:$sport reached the sink behind $expect only, TTL 63 (${detail% }; $out)" \
+		test -n "$good"
+	local fwd d delta
+	delta=$(st_stats_delta "$st0" "$st1")
+	fwd=$(($(st_stat_of "$st1" forwarded) - $(st_stat_of "$st0" forwarded)))
+	case $mode in
+	fast)
+		st_check "$what: the fast path forwarded them (forwarded +$fwd >= $count; $delta)" \
+			test "$fwd" -ge "$count"
+		;;
+	kernel)
+		st_check "$what: the kernel forwarded them, not steer (forwarded +$fwd; $delta)" \
+			test "$fwd" -eq 0
+		;;
+	*)
+		d=$(($(st_stat_of "$st1" "$mode") - $(st_stat_of "$st0" "$mode")))
+		st_check "$what: steer counted them as $mode, and forwarded none ($mode +$d >= $count, forwarded +$fwd; $delta)" \
+			test "$d" -ge "$count" -a "$fwd" -eq 0
+		;;
+	esac
+}
