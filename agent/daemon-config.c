@@ -23,9 +23,17 @@ static void reconcile_hook(struct daemon *d, struct iface *f, bool egress)
 		/* Its TCX link died with it; the pin would still say "attached". */
 		attach_detach(&d->bpf, 0, f->name, egress);
 		*at = 0;
+		f->said_waiting = true;
 	}
-	if (!*at && l && attach_iface(&d->bpf, l->ifindex, f->name, egress) == 0)
+	if (!*at && !l && !f->said_waiting) {
+		log_event(LOG_NOTICE, LOG_EV_IFACE_WAIT, &(struct log_ctx){ .ifname = f->name },
+			  "%s: no such interface yet; waiting for it", f->name);
+		f->said_waiting = true;
+	}
+	if (!*at && l && attach_iface(&d->bpf, l->ifindex, f->name, egress) == 0) {
 		*at = l->ifindex;
+		f->said_waiting = false;
+	}
 }
 
 void reconcile_attachments(struct daemon *d)

@@ -21,6 +21,7 @@ struct iface {
 	char name[IF_NAMESIZE];
 	bool ingress, egress;	/* wanted */
 	bool from_cli;
+	bool said_waiting;	/* logged that it does not exist (once per absence) */
 	int at_ingress, at_egress;	/* ifindex attached to now; 0 while waiting */
 };
 

@@ -539,12 +539,6 @@ static int run(struct daemon *d)
 			if (!d->first_sync_done) {
 				d->first_sync_done = true;
 				prune_pinned_links(d);
-				for (int i = 0; i < d->opt.nifaces; i++)
-					if (!d->opt.ifaces[i].at_ingress && !d->opt.ifaces[i].at_egress)
-						log_event(LOG_NOTICE, LOG_EV_IFACE_WAIT,
-							  &(struct log_ctx){ .ifname = d->opt.ifaces[i].name },
-							  "%s: no such interface yet; waiting for it",
-							  d->opt.ifaces[i].name);
 				log_event(LOG_INFO, LOG_EV_FIRST_SYNC, NULL,
 					  "first sync applied: %zu rules, %zu routes, %zu links; fast path live",
 					  d->model.nrules, d->model.routes.count, d->model.links.count);
