@@ -19,7 +19,7 @@ int intake_addr_msg(struct model *m, const struct nlmsghdr *h)
 	struct model_addr_key k = {};
 	struct ifaddrmsg *ifa;
 
-	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*ifa), tb, IFA_MAX, addr_policy) < 0)
+	if (intake_parse(h, sizeof(*ifa), tb, IFA_MAX, addr_policy) < 0)
 		return -EINVAL;
 	ifa = nlmsg_data(h);
 	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)

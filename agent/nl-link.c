@@ -53,7 +53,7 @@ int intake_link_msg(struct model *m, const struct nlmsghdr *h)
 	uint32_t oldflags;
 	bool known;
 
-	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*ifi), tb, IFLA_MAX, link_policy) < 0)
+	if (intake_parse(h, sizeof(*ifi), tb, IFLA_MAX, link_policy) < 0)
 		return -EINVAL;
 	ifi = nlmsg_data(h);
 	/* Bridge port notifications (AF_BRIDGE) describe a port, not the link's life. */

@@ -21,7 +21,7 @@ int intake_neigh_msg(struct model *m, const struct nlmsghdr *h)
 	struct prefix p;
 	struct ndmsg *nd;
 
-	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*nd), tb, NDA_MAX, neigh_policy) < 0)
+	if (intake_parse(h, sizeof(*nd), tb, NDA_MAX, neigh_policy) < 0)
 		return -EINVAL;
 	nd = nlmsg_data(h);
 	if (nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6)

@@ -34,7 +34,7 @@ int intake_netconf_msg(struct model *m, const struct nlmsghdr *h)
 	struct netconfmsg *ncm;
 	int32_t ifindex;
 
-	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*ncm), tb, NETCONFA_MAX, netconf_policy) < 0)
+	if (intake_parse(h, sizeof(*ncm), tb, NETCONFA_MAX, netconf_policy) < 0)
 		return -EINVAL;
 	ncm = nlmsg_data(h);
 	if (!tb[NETCONFA_IFINDEX] || h->nlmsg_type != RTM_NEWNETCONF)

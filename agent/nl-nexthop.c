@@ -27,7 +27,7 @@ int intake_nexthop_msg(struct model *m, const struct nlmsghdr *h)
 	struct model_nhobj n = {};
 	struct nhmsg *nhm;
 
-	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*nhm), tb, NHA_MAX, nh_policy) < 0 || !tb[NHA_ID])
+	if (intake_parse(h, sizeof(*nhm), tb, NHA_MAX, nh_policy) < 0 || !tb[NHA_ID])
 		return -EINVAL;
 	nhm = nlmsg_data(h);
 	n.id = nla_get_u32(tb[NHA_ID]);

@@ -100,7 +100,7 @@ int intake_route_msg(struct model *m, const struct nlmsghdr *h)
 	struct model_route r = { .nh = nhs };
 	struct rtmsg *rtm;
 
-	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*rtm), tb, ROUTE_ATTR_MAX, route_policy) < 0)
+	if (intake_parse(h, sizeof(*rtm), tb, ROUTE_ATTR_MAX, route_policy) < 0)
 		return -EINVAL;
 	rtm = nlmsg_data(h);
 	if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)

@@ -73,7 +73,7 @@ int intake_rule_msg(struct model *m, const struct nlmsghdr *h)
 	struct model_rule_key k = { .suppress_prefixlen = -1, .suppress_ifgroup = -1 };
 	struct fib_rule_hdr *frh;
 
-	if (nlmsg_parse((struct nlmsghdr *)h, sizeof(*frh), tb, RULE_ATTR_MAX, rule_policy) < 0)
+	if (intake_parse(h, sizeof(*frh), tb, RULE_ATTR_MAX, rule_policy) < 0)
 		return -EINVAL;
 	frh = nlmsg_data(h);
 	if (frh->family != AF_INET && frh->family != AF_INET6)

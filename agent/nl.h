@@ -67,5 +67,10 @@ int intake_nexthop_msg(struct model *m, const struct nlmsghdr *h);
 /* Copy an address attribute of the right length for family into a prefix. */
 struct nlattr;
 int intake_attr_prefix(const struct nlattr *a, uint8_t family, uint8_t len, struct prefix *out);
+/* nlmsg_parse, but a message whose attributes do not fill it exactly (one runs past the
+ * end) is -EINVAL rather than the attributes before it. */
+struct nla_policy;
+int intake_parse(const struct nlmsghdr *h, size_t hdrlen, struct nlattr **tb, int max,
+		 const struct nla_policy *policy);
 
 #endif
