@@ -40,6 +40,15 @@ for _ in $(seq 50); do
 done
 if [[ $synced == yes ]]; then ok "synced with only CAP_BPF and CAP_NET_ADMIN"; else not_ok "synced with only CAP_BPF and CAP_NET_ADMIN"; cat "$LOG"; fi
 if [[ -e $PIN/tcx-ingress-priv0 ]]; then ok "attached to priv0 with them"; else not_ok "attached to priv0 with them"; cat "$LOG"; fi
+# Pins are steerd's alone: the directory 0700, every pin without group or other bits.
+dmode=$(stat -c %a "$PIN")
+open_pins=$(find "$PIN" -mindepth 1 -perm /077 -printf '%f(%m) ' 2>/dev/null)
+npins=$(find "$PIN" -mindepth 1 | wc -l)
+if [[ $dmode == 700 && -z $open_pins && $npins -gt 10 ]]; then
+	ok "pin directory 0700 and its $npins pins private"
+else
+	not_ok "pin directory 0700 (is $dmode) and its $npins pins private (open: ${open_pins:-none})"
+fi
 if grep -q "CAP_PERFMON" "$LOG"; then ok "says what running without CAP_PERFMON costs"; else not_ok "says what running without CAP_PERFMON costs"; cat "$LOG"; fi
 pkill -f -- "--pin-dir $PIN" || true
 sleep 0.3
