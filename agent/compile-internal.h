@@ -27,6 +27,17 @@ static inline void *vec_push(struct vec *v)
 	return memset((char *)v->p + v->n++ * v->size, 0, v->size);
 }
 
+/* The selectors kernel rules and policies share, as the rule body holds them. */
+struct compile_sel {
+	uint8_t family;
+	const struct prefix *dst;	/* len 0: any */
+	uint8_t tos, proto;		/* 0: any */
+	uint32_t mark, mask;		/* mask 0: any */
+	uint16_t sport_lo, sport_hi, dport_lo, dport_hi;	/* 0, 0: any */
+};
+
+void compile_selectors(struct steer_rule *r, const struct compile_sel *s);
+
 /* A prefix as network-order words and mask words, IPv4 in word 0. */
 void compile_addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask);
 

@@ -145,34 +145,10 @@ int compile_policy_body(const struct model *m, const struct model_policy *p, uin
 				  .action = STEER_RULE_PUNT };
 	/* The trie covers `from`; the body keeps it so each policy's body is its own. */
 	compile_addr_words(&p->src, r->src, r->src_mask);
-	if (p->dst.len) {
-		r->match |= STEER_MATCH_DST;
-		compile_addr_words(&p->dst, r->dst, r->dst_mask);
-	}
-	if (p->tos) {
-		r->match |= STEER_MATCH_TOS;
-		r->tos = p->tos;
-		r->tos_mask = family == AF_INET ? 0x1c : 0xfc;
-	}
-	if (p->mask) {
-		r->match |= STEER_MATCH_MARK;
-		r->mark = p->mark & p->mask;
-		r->mark_mask = p->mask;
-	}
-	if (p->ip_proto) {
-		r->match |= STEER_MATCH_PROTO;
-		r->ip_proto = p->ip_proto;
-	}
-	if (p->sport_lo || p->sport_hi) {
-		r->match |= STEER_MATCH_SPORT;
-		r->sport_lo = p->sport_lo;
-		r->sport_hi = p->sport_hi;
-	}
-	if (p->dport_lo || p->dport_hi) {
-		r->match |= STEER_MATCH_DPORT;
-		r->dport_lo = p->dport_lo;
-		r->dport_hi = p->dport_hi;
-	}
+	compile_selectors(r, &(struct compile_sel){
+		.family = family, .dst = &p->dst, .tos = p->tos, .mark = p->mark, .mask = p->mask,
+		.proto = p->ip_proto, .sport_lo = p->sport_lo, .sport_hi = p->sport_hi,
+		.dport_lo = p->dport_lo, .dport_hi = p->dport_hi });
 	switch (p->action) {
 	case POLICY_BLACKHOLE:
 		r->action = STEER_RULE_BLACKHOLE;

@@ -249,41 +249,49 @@ static void compile_rule_body(const struct model *m, const struct model_rule_key
 		if (k->src.len)
 			r->match |= STEER_MATCH_SRC;
 	}
-	if (k->dst.len) {
-		r->match |= STEER_MATCH_DST;
-		compile_addr_words(&k->dst, r->dst, r->dst_mask);
-	}
-	if (k->tos) {
-		/* What this kernel compares: IPv4 masks the TOS byte to IPTOS_RT_MASK, IPv6 the
-		 * traffic class to its DSCP bits (both checked against `ip route get`). */
-		r->match |= STEER_MATCH_TOS;
-		r->tos = k->tos;
-		r->tos_mask = k->family == AF_INET ? 0x1c : 0xfc;
-	}
-	if (k->fwmask) {
-		r->match |= STEER_MATCH_MARK;
-		r->mark = k->fwmark & k->fwmask;
-		r->mark_mask = k->fwmask;
-	}
 	if (k->iifname[0]) {
 		const struct model_link *l = model_link_by_name((struct model *)m, k->iifname);
 
 		r->match |= STEER_MATCH_IIF;
 		r->iif = l ? (uint32_t)l->ifindex : 0xffffffffu;
 	}
-	if (k->ip_proto) {
+	compile_selectors(r, &(struct compile_sel){
+		.family = k->family, .dst = &k->dst, .tos = k->tos, .mark = k->fwmark, .mask = k->fwmask,
+		.proto = k->ip_proto, .sport_lo = k->sport_lo, .sport_hi = k->sport_hi,
+		.dport_lo = k->dport_lo, .dport_hi = k->dport_hi });
+}
+
+void compile_selectors(struct steer_rule *r, const struct compile_sel *s)
+{
+	if (s->dst->len) {
+		r->match |= STEER_MATCH_DST;
+		compile_addr_words(s->dst, r->dst, r->dst_mask);
+	}
+	if (s->tos) {
+		/* What this kernel compares: IPv4 masks the TOS byte to IPTOS_RT_MASK, IPv6 the
+		 * traffic class to its DSCP bits (both checked against `ip route get`). */
+		r->match |= STEER_MATCH_TOS;
+		r->tos = s->tos;
+		r->tos_mask = s->family == AF_INET ? 0x1c : 0xfc;
+	}
+	if (s->mask) {
+		r->match |= STEER_MATCH_MARK;
+		r->mark = s->mark & s->mask;
+		r->mark_mask = s->mask;
+	}
+	if (s->proto) {
 		r->match |= STEER_MATCH_PROTO;
-		r->ip_proto = k->ip_proto;
+		r->ip_proto = s->proto;
 	}
-	if (k->sport_lo || k->sport_hi) {
+	if (s->sport_lo || s->sport_hi) {
 		r->match |= STEER_MATCH_SPORT;
-		r->sport_lo = k->sport_lo;
-		r->sport_hi = k->sport_hi;
+		r->sport_lo = s->sport_lo;
+		r->sport_hi = s->sport_hi;
 	}
-	if (k->dport_lo || k->dport_hi) {
+	if (s->dport_lo || s->dport_hi) {
 		r->match |= STEER_MATCH_DPORT;
-		r->dport_lo = k->dport_lo;
-		r->dport_hi = k->dport_hi;
+		r->dport_lo = s->dport_lo;
+		r->dport_hi = s->dport_hi;
 	}
 }
 
