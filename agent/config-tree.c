@@ -180,7 +180,7 @@ int ytree_parse(const char *text, size_t len, size_t max_depth, size_t max_nodes
 				break;
 			}
 			if (b.depth >= b.max_depth) {
-				snprintf(msg, msglen, "nested deeper than %zu levels; the schema has at most 4", b.max_depth);
+				snprintf(msg, msglen, "nested deeper than %zu levels; the schema has at most 5", b.max_depth);
 				ytree_free(n);
 				r = -EINVAL;
 				break;

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -124,6 +125,15 @@ static const struct ynode *lookup(const struct ynode *map, const char *key)
 	return NULL;
 }
 
+/* A number as people write them in YAML: decimal, or hex with 0x. Not C's octal: a
+ * leading zero (priority: 010) is ten, not eight. */
+static unsigned long long to_u64(const char *s, char **end)
+{
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isxdigit((unsigned char)s[2]))
+		return strtoull(s + 2, end, 16);
+	return strtoull(s, end, 10);
+}
+
 /* An unsigned number (decimal or 0x hex) in [lo, hi]. */
 static int number(struct walk *w, const struct ynode *n, const char *key, unsigned long long lo,
 		  unsigned long long hi, unsigned long long *out)
@@ -134,7 +144,7 @@ static int number(struct walk *w, const struct ynode *n, const char *key, unsign
 	if (n->kind != YNODE_SCALAR || !n->value[0] || n->value[0] == '-' || n->value[0] == '+')
 		goto bad;
 	errno = 0;
-	v = strtoull(n->value, &end, 0);
+	v = to_u64(n->value, &end);
 	if (errno || *end)
 		goto bad;
 	if (v < lo || v > hi)
@@ -177,8 +187,8 @@ static int range(struct walk *w, const struct ynode *n, const char *key, unsigne
 	if (!buf[0] || buf[0] == '+' || (dash && (!dash[1] || dash[1] == '-' || dash[1] == '+')))
 		goto bad;
 	errno = 0;
-	a = strtoull(buf, &end1, 0);
-	b = dash ? strtoull(dash + 1, &end2, 0) : a;
+	a = to_u64(buf, &end1);
+	b = dash ? to_u64(dash + 1, &end2) : a;
 	if (errno || *end1 || (dash && *end2))
 		goto bad;
 	if (a > max || b > max || a > b)
@@ -500,9 +510,9 @@ static int parse_policy(struct walk *w, const struct ynode *n, size_t index, str
 		if (slash)
 			*slash = '\0';
 		errno = 0;
-		mark = strtoull(buf, &end, 0);
+		mark = to_u64(buf, &end);
 		if (errno || *end || !buf[0] || buf[0] == '-' || mark > UINT32_MAX ||
-		    (slash && ((mask = strtoull(slash + 1, &end, 0)) > UINT32_MAX || *end || !slash[1] ||
+		    (slash && ((mask = to_u64(slash + 1, &end)) > UINT32_MAX || *end || !slash[1] ||
 			       slash[1] == '-' || errno)))
 			return fail(w, x, "mark", "expected a mark N or N/MASK, each 0 to 0xffffffff, found %s", x->value);
 		if (!mask)

@@ -15,7 +15,8 @@
 /* Next hops of one multipath route the fast path spreads over; more punt the route. */
 #define STEER_MAX_PATHS 16
 /* Slots of a consistent-hash (Maglev) group's lookup table: a prime well above
- * STEER_MAX_PATHS, so each member owns about 1/N of them and losing one moves only its own. */
+ * STEER_MAX_PATHS, so each member owns about 1/N of them, and losing one moves its own and
+ * few others (at most 13% of the rest in unit-config's 20,000 random member sets). */
 #define STEER_MAGLEV_SLOTS 251
 
 /* Default map sizes. */

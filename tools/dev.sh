@@ -64,15 +64,16 @@ sys.exit(1 if failed or not passed else 0)
 PY
 }
 
-# The agent's unit, datapath, fuzz-corpus and two namespace tests again, built with ASan and
-# UBSan (any report fails the test).
+# The agent's unit, datapath, fuzz-corpus, two namespace tests and the egress use case again,
+# built with ASan and UBSan (any report fails the test).
 sanitized() {
 	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined \
 		-Db_lundef=false >/dev/null
 	meson compile -C build-asan >/dev/null
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		meson test -C build-asan --print-errorlogs --num-processes 1 \
-		unit-compile bpf-datapath fuzz-netlink-corpus netns-forward-v4 netns-forward-v6
+		unit-compile unit-config unit-intake bpf-datapath fuzz-netlink-corpus fuzz-config-corpus \
+		netns-forward-v4 netns-forward-v6 usecase-asymmetric-vip
 }
 
 [ $# -eq 1 ] || usage

@@ -425,7 +425,7 @@ static void test_errors(void)
 	bad("interfaces: [eth0]\n",
 	    "t.yaml:1:13: interfaces: expected a mapping of interface names, found a list", "interfaces as a list");
 	bad("[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]\n",
-	    "t.yaml:1:17: nested deeper than 16 levels; the schema has at most 4", "deep nesting");
+	    "t.yaml:1:17: nested deeper than 16 levels; the schema has at most 5", "deep nesting");
 	bad("policies:\n  - {priority: 1, name: \"a\\nb\", table: 5, colour: \"x\\u001b[31m\"}\n",
 	    "t.yaml:2:43: colour: unknown key in policies (expected one of: name, priority, from, to, mark, "
 	    "type-of-service, ipproto, dport, sport, via, dev, table, group, blackhole)",
@@ -711,9 +711,28 @@ static void test_maglev_weights(void)
 	      "(worst %.2f)", off);
 }
 
+/* Numbers are decimal or 0x hex, as people write them; a leading zero is not octal. */
+static void test_numbers(void)
+{
+	struct config c;
+	struct config_error err;
+	int r = parse("policies:\n  - {priority: 010, ipproto: tcp, dport: 08-09, mark: 011/0x0f, table: 0x64}\n",
+		      &c, &err);
+
+	CHECK(r == 0 && c.ov.npolicies == 1 && c.ov.policies[0].priority == 10 &&
+	      c.ov.policies[0].dport_lo == 8 && c.ov.policies[0].dport_hi == 9 &&
+	      c.ov.policies[0].mark == 11 % 16 && c.ov.policies[0].mask == 0xf && c.ov.policies[0].table == 100,
+	      "010 is ten, 08-09 a port range, 0x64 a hundred (%s)", r ? err.msg : "parsed");
+	if (!r)
+		config_free(&c);
+	bad("policies:\n  - {priority: 0x, table: 5}\n",
+	    "t.yaml:2:16: priority: expected a number from 0 to 4294967294, found '0x'", "0x without digits");
+}
+
 int main(void)
 {
 	test_full();
+	test_numbers();
 	test_defaults();
 	test_errors();
 	test_bounds();
