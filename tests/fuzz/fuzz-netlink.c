@@ -1,8 +1,7 @@
 /* Fuzz target for netlink intake: bytes -> the same per-message handlers steerd uses ->
  * model -> compiler. Built with clang -fsanitize=fuzzer it is a libFuzzer target
- * (tests/fuzz/run.sh); built without, its main replays a corpus, so every seed and every
+ * (tests/fuzz/run.sh); built without, with replay.c, it replays a corpus, so every seed and every
  * crash ever found stays a regression test. */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,54 +37,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(buf);
 	return 0;
 }
-
-#ifndef STEER_LIBFUZZER
-/* Replay: every file in the directories given (default: this test's corpus). */
-static int replay_dir(const char *dir, size_t *n)
-{
-	struct dirent *de;
-	DIR *d = opendir(dir);
-
-	if (!d) {
-		perror(dir);
-		return 1;
-	}
-	while ((de = readdir(d))) {
-		char path[4096];
-		uint8_t *data;
-		FILE *f;
-		long len;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		f = fopen(path, "rb");
-		if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-			perror(path);
-			return 1;
-		}
-		data = malloc((size_t)len + 1);
-		if (!data || fread(data, 1, (size_t)len, f) != (size_t)len) {
-			perror(path);
-			return 1;
-		}
-		fclose(f);
-		LLVMFuzzerTestOneInput(data, (size_t)len);
-		free(data);
-		(*n)++;
-	}
-	closedir(d);
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	size_t n = 0;
-	int r = 0;
-
-	for (int i = 1; i < argc; i++)
-		r |= replay_dir(argv[i], &n);
-	printf("%zu inputs replayed\n", n);
-	return r || !n;
-}
-#endif
