@@ -1,7 +1,7 @@
 /* Fuzz target for steer.yaml: bytes -> config_parse() -> (when valid) the compiler with
  * every device the file names up, so groups, Maglev tables and policy bodies run too.
  * Built with clang -fsanitize=fuzzer it is a libFuzzer target (tests/fuzz/run.sh config);
- * built without, its main replays a corpus, so every seed and every crash stays a test. */
+ * built without, with replay.c, it replays a corpus, so every seed and every crash stays a test. */
 #include <errno.h>
 #include <net/if.h>
 #include <stdint.h>
