@@ -45,32 +45,9 @@ cfg_write() {
 	return 0
 }
 
+# cfg_start_steerd [ARGS...]: steerd --config CFG_FILE in NS_ROUTER; ok once synced (10 s at most).
 cfg_start_steerd() {
-	local t0 i synced='' rc
-	nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --config "$CFG_FILE" --pin-dir "$PIN_DIR" \
-		--log-level debug "$@" >>"$ST_STEERD_LOG" 2>&1 &
-	ST_STEERD_PID=$!
-	t0=$(st_now)
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$ST_STEERD_PID" 2>/dev/null || break
-		if st_steerctl -j status 2>/dev/null |
-			"$ST_PY" -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("synced") is True else 1)' \
-				2>/dev/null; then
-			synced=1
-			break
-		fi
-		sleep 0.1
-	done
-	if [[ -n $synced ]]; then
-		st_ok "steerd --config $(basename "$CFG_FILE") ${*:+$* }started and synced in $(st_ms_since "$t0") ms"
-	elif ! kill -0 "$ST_STEERD_PID" 2>/dev/null; then
-		wait "$ST_STEERD_PID" && rc=0 || rc=$?
-		ST_STEERD_PID=
-		st_die "steerd --config started and synced: steerd exited with status $rc"
-	else
-		st_note "last status: $(st_steerctl -j status 2>&1 | tr '\n' ' ')"
-		st_die "steerd --config started and synced: not synced after 10 s"
-	fi
+	st_run_steerd 100 --config "$CFG_FILE" "$@"
 }
 
 cfg_log_count() {

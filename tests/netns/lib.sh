@@ -1236,10 +1236,18 @@ ST_VERIFY_DETAIL=    # and the first differences it named
 # (nsenter and the wrapper exec, they do not fork), so signals reach it directly. The host's
 # /etc/steer/steer.yaml is never read: a test that wants a file passes --config FILE.
 st_start_steerd_with() {
+	local tenths=$1
+	shift
+	st_run_steerd "$tenths" --attach "$IF_CLIENT" --config /dev/null "$@"
+}
+
+# st_run_steerd TENTHS STEERD-ARGS...: steerd in NS_ROUTER with the test's pin directory and
+# only the arguments given (tests with their own steer.yaml use this), waiting as above.
+st_run_steerd() {
 	local tenths=$1 t0 i synced='' rc
 	shift
-	nsenter --net="/run/netns/$NS_ROUTER" "${ST_STEERD_WRAP[@]}" "$STEERD" --attach "$IF_CLIENT" \
-		--pin-dir "$PIN_DIR" --log-level debug --config /dev/null "$@" >>"$ST_STEERD_LOG" 2>&1 &
+	nsenter --net="/run/netns/$NS_ROUTER" "${ST_STEERD_WRAP[@]}" "$STEERD" \
+		--pin-dir "$PIN_DIR" --log-level debug "$@" >>"$ST_STEERD_LOG" 2>&1 &
 	ST_STEERD_PID=$!
 	t0=$(st_now)
 	for ((i = 0; i < tenths; i++)); do

@@ -328,36 +328,13 @@ uc_check_config() {
 # uc_start_steerd FILE [ARGS...]: steerd --config FILE in NS_ROUTER, no --attach (the file
 # names the interfaces); ok once steerctl says synced (at most 5 s). ST_STEERD_PID is steerd's.
 uc_start_steerd() {
-	local cfg=$1 t0 i synced='' rc
+	local cfg=$1
 	shift
 	if [[ $ST_KERNEL_ONLY == 1 ]]; then
 		st_skip "steerd --config $(basename "$cfg") started and synced (ST_KERNEL_ONLY=1)"
 		return 0
 	fi
-	nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --config "$cfg" --pin-dir "$PIN_DIR" \
-		--log-level debug "$@" >>"$ST_STEERD_LOG" 2>&1 &
-	ST_STEERD_PID=$!
-	t0=$(st_now)
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$ST_STEERD_PID" 2>/dev/null || break
-		if st_steerctl -j status 2>/dev/null |
-			"$ST_PY" -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("synced") is True else 1)' \
-				2>/dev/null; then
-			synced=1
-			break
-		fi
-		sleep 0.1
-	done
-	if [[ -n $synced ]]; then
-		st_ok "steerd --config $(basename "$cfg") started and synced in $(st_ms_since "$t0") ms"
-	elif ! kill -0 "$ST_STEERD_PID" 2>/dev/null; then
-		wait "$ST_STEERD_PID" && rc=0 || rc=$?
-		ST_STEERD_PID=
-		st_die "steerd --config $(basename "$cfg") started and synced: steerd exited with status $rc"
-	else
-		st_note "last status: $(st_steerctl -j status 2>&1 | tr '\n' ' ')"
-		st_die "steerd --config $(basename "$cfg") started and synced: not synced after 5 s"
-	fi
+	st_run_steerd 50 --config "$cfg" "$@"
 }
 
 # uc_reload: SIGHUP to steerd; ok when it applied a new map generation and is still running.
