@@ -13,16 +13,7 @@
 struct nh_ctx {
 	struct steerctl *c;
 	struct pinned_map nhs, groups;
-	char npath[4096], gpath[4096];
 };
-
-/* A next hop by id: 1 when found, 0 when missing, or a negative errno. */
-static int get_nh(struct nh_ctx *x, __u32 id, struct steer_nexthop *nh)
-{
-	if (!bpf_map_lookup_elem(x->nhs.fd, &id, nh))
-		return 1;
-	return errno == ENOENT ? 0 : sc_error(x->c, x->npath, -errno);
-}
 
 static void print_nh(struct nh_ctx *x, __u32 id, const struct steer_nexthop *nh)
 {
@@ -63,7 +54,7 @@ static int print_group(struct nh_ctx *x, __u32 id, const struct steer_group *g)
 		fprintf(c->out, "group %u hash %s\n", id, sc_group_hash_name(g, hash, sizeof(hash)));
 	}
 	for (i = 0; i < n; i++) {
-		r = get_nh(x, g->nh_ids[i], &nh);
+		r = sc_map_lookup(c, &x->nhs, &g->nh_ids[i], &nh);
 		if (r < 0)
 			return r;
 		if (c->json) {
@@ -100,11 +91,7 @@ int cmd_nexthops(struct steerctl *c)
 	struct steer_group g;
 	int err;
 
-	err = sc_path(c, STEER_MAP_NH, x.npath, sizeof(x.npath));
-	if (!err)
-		err = sc_path(c, STEER_MAP_GROUPS, x.gpath, sizeof(x.gpath));
-	if (!err)
-		err = sc_map_open(c, SC_MAP_NH, &x.nhs);
+	err = sc_map_open(c, SC_MAP_NH, &x.nhs);
 	if (!err)
 		err = sc_map_open(c, SC_MAP_GROUPS, &x.groups);
 	if (!err)
@@ -119,7 +106,7 @@ int cmd_nexthops(struct steerctl *c)
 		json_arr_open(&c->jw, "nexthops");
 	}
 	for (i = 0; i < n_nh && !err; i++) {
-		int r = get_nh(&x, nh_ids[i], &nh);
+		int r = sc_map_lookup(c, &x.nhs, &nh_ids[i], &nh);
 
 		if (r < 0)
 			err = r;
@@ -131,12 +118,12 @@ int cmd_nexthops(struct steerctl *c)
 		json_arr_open(&c->jw, "groups");
 	}
 	for (i = 0; i < n_groups && !err; i++) {
-		if (bpf_map_lookup_elem(x.groups.fd, &group_ids[i], &g)) {
-			if (errno != ENOENT)
-				err = sc_error(c, x.gpath, -errno);
-			continue;
-		}
-		err = print_group(&x, group_ids[i], &g);
+		int r = sc_map_lookup(c, &x.groups, &group_ids[i], &g);
+
+		if (r < 0)
+			err = r;
+		else if (r)	/* else removed since we listed it */
+			err = print_group(&x, group_ids[i], &g);
 	}
 	if (c->json) {
 		json_arr_close(&c->jw);

@@ -23,16 +23,8 @@ static int cmp_route_key(const void *pa, const void *pb)
 struct routes_ctx {
 	struct steerctl *c;
 	struct pinned_map routes, nhs, groups;
-	char rpath[4096], npath[4096], gpath[4096];
+	char rpath[4096];
 };
-
-/* A next hop by id: 1 when found, 0 when missing, or a negative errno. */
-static int get_nh(struct routes_ctx *x, __u32 id, struct steer_nexthop *nh)
-{
-	if (!bpf_map_lookup_elem(x->nhs.fd, &id, nh))
-		return 1;
-	return errno == ENOENT ? 0 : sc_error(x->c, x->npath, -errno);
-}
 
 /* The members of a multipath route's group, one "nexthop" line (or object) each, with the
  * share of the hash space each takes. Returns 0 or a negative errno. */
@@ -46,7 +38,7 @@ static int print_group(struct routes_ctx *x, __u8 family, const struct steer_gro
 	if (c->json)
 		json_arr_open(&c->jw, "nexthops");
 	for (i = 0; i < n; i++) {
-		r = get_nh(x, g->nh_ids[i], &nh);
+		r = sc_map_lookup(c, &x->nhs, &g->nh_ids[i], &nh);
 		if (r < 0)
 			return r;
 		if (c->json) {
@@ -84,13 +76,10 @@ static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
 	int have = 0;
 
 	sc_addr(k->family, k->addr, dst, sizeof(dst));
-	if (rt->type == STEER_RT_FORWARD) {
-		have = get_nh(x, rt->nh_id, &nh);
-	} else if (rt->type == STEER_RT_MULTIPATH) {
-		have = 1;
-		if (bpf_map_lookup_elem(x->groups.fd, &rt->nh_id, &g))
-			have = errno == ENOENT ? 0 : sc_error(c, x->gpath, -errno);
-	}
+	if (rt->type == STEER_RT_FORWARD)
+		have = sc_map_lookup(c, &x->nhs, &rt->nh_id, &nh);
+	else if (rt->type == STEER_RT_MULTIPATH)
+		have = sc_map_lookup(c, &x->groups, &rt->nh_id, &g);
 	if (have < 0)
 		return have;
 
@@ -174,10 +163,6 @@ int cmd_routes(struct steerctl *c)
 		return err;
 	err = sc_path(c, STEER_MAP_ROUTES, x.rpath, sizeof(x.rpath));
 	if (!err)
-		err = sc_path(c, STEER_MAP_NH, x.npath, sizeof(x.npath));
-	if (!err)
-		err = sc_path(c, STEER_MAP_GROUPS, x.gpath, sizeof(x.gpath));
-	if (!err)
 		err = sc_map_open(c, SC_MAP_ROUTES, &x.routes);
 	if (!err)
 		err = sc_map_open(c, SC_MAP_NH, &x.nhs);
@@ -201,12 +186,9 @@ int cmd_routes(struct steerctl *c)
 		}
 		/* Gone since we listed it: the agent removed it. (A trie lookup is a longest
 		 * match, so a removal can also show the covering route instead.) */
-		if (bpf_map_lookup_elem(x.routes.fd, &keys[i], &rt)) {
-			if (errno != ENOENT)
-				err = sc_error(c, x.rpath, -errno);
-			continue;
-		}
-		err = print_route(&x, &keys[i], &rt);
+		err = sc_map_lookup(c, &x.routes, &keys[i], &rt);
+		if (err > 0)
+			err = print_route(&x, &keys[i], &rt);
 	}
 	if (c->json)
 		json_arr_close(&c->jw);

@@ -147,6 +147,21 @@ static int next_key_error(const struct steerctl *c, const struct pinned_map *m, 
 	return err;
 }
 
+int sc_map_lookup(const struct steerctl *c, const struct pinned_map *m, const void *key, void *val)
+{
+	char path[4096];
+	int err;
+
+	if (!bpf_map_lookup_elem(m->fd, key, val))
+		return 1;
+	if (errno == ENOENT)
+		return 0;
+	err = -errno;
+	if (sc_path(c, m->name, path, sizeof(path)))
+		snprintf(path, sizeof(path), "%s", m->name);
+	return sc_error(c, path, err);
+}
+
 /* A key that vanished under us makes the kernel restart from the first key, so a map the
  * agent rewrites while we walk it could be walked forever: stop at max_entries. */
 int sc_map_count(const struct steerctl *c, const struct pinned_map *m, __u64 *count)

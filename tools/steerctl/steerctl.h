@@ -76,6 +76,9 @@ int sc_path(const struct steerctl *c, const char *name, char *buf, size_t len);
 int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_map *m);
 void sc_map_close(struct pinned_map *m);
 int sc_map_count(const struct steerctl *c, const struct pinned_map *m, __u64 *count);
+/* One entry: 1 when found, 0 when the key is not there (the agent removed it), or a
+ * negative errno, already said. */
+int sc_map_lookup(const struct steerctl *c, const struct pinned_map *m, const void *key, void *val);
 int sc_map_keys(const struct steerctl *c, const struct pinned_map *m,
 		int (*cmp)(const void *, const void *), void **keys, size_t *n);
 int sc_prog_id(const struct steerctl *c, __u32 *id);
