@@ -78,6 +78,21 @@ static void delete_stale(struct sync *s, const struct table *t, const void *old,
 	}
 }
 
+/* One table's old and new records, for deletions in dependency order. */
+struct stale {
+	const struct table *t;
+	const void *old;
+	size_t nold;
+	const void *new;
+	size_t nnew;
+};
+
+static void delete_stale_all(struct sync *s, const struct stale *order, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		delete_stale(s, order[i].t, order[i].old, order[i].nold, order[i].new, order[i].nnew);
+}
+
 /* After a failed apply the maps hold some mix of old and new: remember every key of both,
  * with values no image produces, so the next apply rewrites and deletes as needed. */
 static int forget_values(const struct table *t, void **old, size_t *nold, const void *new,
@@ -444,6 +459,17 @@ int sync_apply(struct sync *s, const struct image *img)
 	if (!rule_recs || !nh_recs || !group_recs)
 		goto out;
 
+	/* Break order: roots first, so nothing deleted is still referenced. */
+	const struct stale brk[] = {
+		{ &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs },
+		{ &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes },
+		{ &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs },
+		{ &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs },
+		{ &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs },
+		{ &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans },
+		{ &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks },
+	};
+
 	/* Make: everything a packet can reach, leaves first. */
 	reset_hits(s, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -463,13 +489,7 @@ int sync_apply(struct sync *s, const struct image *img)
 		sync_set_synced(s, false);
 		log_event(LOG_INFO, LOG_EV_CAPACITY, NULL,
 			  "sync: no room for old and new together; deleting first while the fast path punts");
-		delete_stale(s, &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs);
-		delete_stale(s, &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes);
-		delete_stale(s, &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
-		delete_stale(s, &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs);
-		delete_stale(s, &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs);
-		delete_stale(s, &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans);
-		delete_stale(s, &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks);
+		delete_stale_all(s, brk, sizeof(brk) / sizeof(brk[0]));
 	}
 	if (r < 0) {
 		/* Part of the image is missing: a shorter prefix could now answer for a longer
@@ -493,13 +513,7 @@ int sync_apply(struct sync *s, const struct image *img)
 		goto out;
 	}
 	/* Break: what nothing references any more, roots first. */
-	delete_stale(s, &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs);
-	delete_stale(s, &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes);
-	delete_stale(s, &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
-	delete_stale(s, &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs);
-	delete_stale(s, &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs);
-	delete_stale(s, &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans);
-	delete_stale(s, &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks);
+	delete_stale_all(s, brk, sizeof(brk) / sizeof(brk[0]));
 
 	/* Remember what the maps now hold. */
 	free(s->applied.srcs);
