@@ -11,7 +11,7 @@
 
 #include "log.h"
 
-static size_t count_keys(int fd, size_t key_len)
+size_t verify_count_keys(int fd, size_t key_len)
 {
 	char key[64], next[64];
 	void *cur = NULL;
@@ -131,11 +131,11 @@ int verify_maps(const struct sync_fds *fds, const struct image *img, struct veri
 		}
 	}
 	/* Entries the image does not have at all. */
-	if (count_keys(fds->src, sizeof(struct steer_src_key)) != img->nsrcs)
+	if (verify_count_keys(fds->src, sizeof(struct steer_src_key)) != img->nsrcs)
 		note(r, NULL, "rule lists", "the map holds entries the kernel has no rules for");
-	if (count_keys(fds->routes, sizeof(struct steer_route_key)) != img->nroutes)
+	if (verify_count_keys(fds->routes, sizeof(struct steer_route_key)) != img->nroutes)
 		note(r, NULL, "routes", "the map holds routes the kernel does not have");
-	if (count_keys(fds->links, sizeof(uint32_t)) != img->nlinks)
+	if (verify_count_keys(fds->links, sizeof(uint32_t)) != img->nlinks)
 		note(r, NULL, "links", "the map holds links the kernel does not have");
 	return 0;
 }

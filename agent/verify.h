@@ -14,5 +14,7 @@ struct verify_report {
 };
 
 int verify_maps(const struct sync_fds *fds, const struct image *img, struct verify_report *r);
+/* How many keys a (hash or trie) map holds now, by walking them. */
+size_t verify_count_keys(int fd, size_t key_len);
 
 #endif

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "abi.h"
+#include "verify.h"
 
 #define PIN "/sys/fs/bpf/steer-bench-control"
 
@@ -111,20 +112,6 @@ static int cmp_double(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
-}
-
-static size_t count_keys(int fd, size_t key_len)
-{
-	char key[64], next[64];
-	void *cur = NULL;
-	size_t n = 0;
-
-	while (!bpf_map_get_next_key(fd, cur, next)) {
-		memcpy(key, next, key_len);
-		cur = key;
-		n++;
-	}
-	return n;
 }
 
 static long peak_rss_kib(pid_t pid)
@@ -239,13 +226,13 @@ int main(int argc, char **argv)
 			fprintf(f, "rule add from 172.%u.%u.%u lookup %u pref %u\n", 16 + i / 65536 % 16,
 				i / 256 % 256, i % 256, 200 + i % 8, 1000 + i % 30000);
 		fclose(f);
-		want_routes = count_keys(routes_fd, sizeof(struct steer_route_key)) + nroutes;
+		want_routes = verify_count_keys(routes_fd, sizeof(struct steer_route_key)) + nroutes;
 		snprintf(cmd, sizeof(cmd), "ip -batch %s", file);
 		t0 = now();
 		sh(cmd);
 		t_kernel = now() - t0;
-		while ((have = count_keys(routes_fd, sizeof(struct steer_route_key))) < want_routes ||
-		       count_keys(src_fd, sizeof(struct steer_src_key)) < nrules)
+		while ((have = verify_count_keys(routes_fd, sizeof(struct steer_route_key))) < want_routes ||
+		       verify_count_keys(src_fd, sizeof(struct steer_src_key)) < nrules)
 			if (now() - t0 > 600)
 				fprintf(stderr, "bench-control: the maps never caught up (%zu of %zu routes)\n",
 					have, want_routes), exit(1);
