@@ -168,6 +168,7 @@ void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds)
 		.vlans = bpf_map__fd(skel->maps.steer_vlans),
 		.state = bpf_map__fd(skel->maps.steer_state),
 		.agent = bpf_map__fd(skel->maps.steer_agent),
+		.netfilter = bpf_map__fd(skel->maps.steer_netfilter),
 	};
 }
 
@@ -344,6 +345,7 @@ int attach_open_pins(const char *pin_dir, struct sync_fds *fds)
 		{ STEER_MAP_VLANS, offsetof(struct sync_fds, vlans) },
 		{ STEER_MAP_STATE, offsetof(struct sync_fds, state) },
 		{ STEER_MAP_AGENT, offsetof(struct sync_fds, agent) },
+		{ STEER_MAP_NETFILTER, offsetof(struct sync_fds, netfilter) },
 	};
 	char path[PATH_MAX];
 

@@ -799,6 +799,7 @@ int compile_image(const struct model *m, struct image *out)
 									 : STEER_STATE_IIF_RULES6;
 	if (local_source_check_ok(m, routes.p, routes.n))
 		state_flags |= STEER_STATE_LOCAL_SRC_CHECK4;
+	state_flags |= compile_nf_flags(m) | compile_nf_links(m, links.p, links.n);
 	*out = (struct image){
 		.state_flags = state_flags,
 		.srcs = srcs.p, .nsrcs = srcs.n, .routes = routes.p, .nroutes = routes.n,
@@ -806,6 +807,7 @@ int compile_image(const struct model *m, struct image *out)
 		.vlans = vlans.p, .nvlans = vlans.n, .truncated_lists = truncated,
 		.rules = rules.p, .nrules = rules.n, .groups = groups.p, .ngroups = groups.n,
 	};
+	out->nnf = compile_nf_chains(m, out->nf, STEER_NF_CHAINS);
 	return 0;
 }
 

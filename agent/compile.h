@@ -47,6 +47,8 @@ struct image {
 	size_t nlinks;
 	struct image_vlan *vlans;
 	size_t nvlans;
+	struct steer_nf_chain nf[STEER_NF_CHAINS];	/* netfilter base chains, for steerctl */
+	size_t nnf;
 	size_t truncated_lists;		/* lists cut at STEER_MAX_RULES */
 	uint32_t state_flags;		/* enum steer_state_flags */
 };
@@ -57,6 +59,15 @@ const char *compile_rule_punt_reason(const struct model_rule_key *k);
 const char *compile_route_punt_reason(const struct model_route *r);
 
 int compile_image(const struct model *m, struct image *out);	/* 0 or -ENOMEM */
+
+/* Netfilter (compile-nf.c). The state flags (STEER_STATE_NF*) that the family's ruleset and
+ * the mode give; cheap, so the daemon also writes them at once when the ruleset changes. */
+uint32_t compile_nf_flags(const struct model *m);
+/* Sets STEER_LINK_NF_* on the links whose devices netfilter chains hook; returns
+ * STEER_STATE_NF_DEVICES when it set any. */
+uint32_t compile_nf_links(const struct model *m, struct image_link *links, size_t n);
+/* The base chains found, those that make steer punt first; at most max. */
+size_t compile_nf_chains(const struct model *m, struct steer_nf_chain *out, size_t max);
 
 /* Map capacities. */
 struct image_limits {

@@ -18,6 +18,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "config-tree.h"
 #include "log.h"
 
@@ -724,7 +725,7 @@ static int walk_root(struct walk *w, const struct ynode *root)
 {
 	static const char *const keys[] = {
 		"interfaces", "mirror", "policies", "groups", "limits", "stale-after",
-		"reconcile-interval", "log-level", NULL,
+		"reconcile-interval", "log-level", "netfilter", NULL,
 	};
 	const struct ynode *x;
 
@@ -755,12 +756,28 @@ static int walk_root(struct walk *w, const struct ynode *root)
 		if (w->c->log_level < 0)
 			return fail(w, x, "log-level", "expected err, warning, notice, info or debug");
 	}
+	if ((x = lookup(root, "netfilter"))) {
+		w->c->nf_mode = x->kind == YNODE_SCALAR ? config_parse_nf_mode(x->value) : -1;
+		if (w->c->nf_mode < 0)
+			return fail(w, x, "netfilter", "expected respect, bypass or offload");
+	}
 	return 0;
+}
+
+int config_parse_nf_mode(const char *s)
+{
+	if (!strcmp(s, "respect"))
+		return STEER_NF_RESPECT;
+	if (!strcmp(s, "bypass"))
+		return STEER_NF_BYPASS;
+	if (!strcmp(s, "offload"))
+		return STEER_NF_OFFLOAD;
+	return -1;
 }
 
 void config_init(struct config *c)
 {
-	*c = (struct config){ .stale_after = -1, .reconcile = -1, .log_level = -1 };
+	*c = (struct config){ .stale_after = -1, .reconcile = -1, .log_level = -1, .nf_mode = -1 };
 }
 
 void config_free(struct config *c)

@@ -34,6 +34,7 @@ struct config {
 	size_t nlimits;
 	double stale_after, reconcile;	/* seconds; < 0 when the file does not say */
 	int log_level;			/* LOG_*; -1 when the file does not say */
+	int nf_mode;			/* enum steer_nf_mode; -1 when the file does not say */
 };
 
 /* "FILE:LINE:COLUMN: KEY: what is wrong, and what is expected". */
@@ -49,6 +50,9 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 /* Read and parse a file. */
 int config_load(const char *path, struct config *c, struct config_error *err);
 void config_free(struct config *c);
+
+/* "respect", "bypass" or "offload" as enum steer_nf_mode; -1 for anything else. */
+int config_parse_nf_mode(const char *s);
 
 /* Known map names for `limits:` and --limit, without the steer_ prefix. */
 extern const char *const config_limit_names[];

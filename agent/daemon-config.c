@@ -127,6 +127,27 @@ void prune_pinned_links(struct daemon *d)
 	closedir(dir);
 }
 
+/* The netfilter mode: the command line's, else the file's, else respect. A change takes
+ * effect at once; `bypass` says what it bypasses at start and on every reload. */
+static void set_netfilter_mode(struct daemon *d, const struct config *c, bool at_start)
+{
+	uint8_t mode = d->opt.cli_netfilter ? (uint8_t)d->opt.nf_mode
+		       : c->nf_mode >= 0 ? (uint8_t)c->nf_mode : STEER_NF_RESPECT;
+
+	if (mode == STEER_NF_OFFLOAD && (at_start || mode != d->model.nf_mode))
+		log_notice("netfilter: offload is not available yet; steerd respects the ruleset "
+			   "(hands what it would see to the kernel)");
+	if (mode != d->model.nf_mode || at_start) {
+		d->model.nf_mode = mode;
+		d->sync.nf_mode = mode;
+		/* Say again what netfilter means under the new mode. */
+		memset(d->nf_said, 0, sizeof(d->nf_said));
+		if (!at_start)
+			netfilter_changed(d);
+	}
+	netfilter_warn_bypass(d);
+}
+
 static bool same_limits(const struct config *a, const struct config *b)
 {
 	if (a->nlimits != b->nlimits)
@@ -163,8 +184,10 @@ int load_config(struct daemon *d, bool at_start)
 	struct config_error err;
 	int r;
 
-	if (!d->opt.config)
+	if (!d->opt.config) {
+		set_netfilter_mode(d, &d->cfg, at_start);
 		return 0;
+	}
 	r = config_load(d->opt.config, &c, &err);
 	if (r == -ENOENT && !d->opt.config_given) {
 		if (at_start)
@@ -172,6 +195,7 @@ int load_config(struct daemon *d, bool at_start)
 		config_free(&d->cfg);
 		d->model.ov = NULL;
 		set_interfaces(d, &d->cfg);
+		set_netfilter_mode(d, &d->cfg, at_start);
 		d->model.dirty = true;
 		return 0;
 	}
@@ -196,6 +220,7 @@ int load_config(struct daemon *d, bool at_start)
 			arm_timer(d->rcfd, d->opt.reconcile);
 	}
 	set_interfaces(d, &c);
+	set_netfilter_mode(d, &c, at_start);
 	config_free(&d->cfg);
 	d->cfg = c;
 	d->model.ov = &d->cfg.ov;

@@ -10,6 +10,7 @@
 #include "compile.h"
 #include "config.h"
 #include "model.h"
+#include "nf.h"
 #include "nl.h"
 #include "sync.h"
 
@@ -35,7 +36,8 @@ struct options {
 	int rcvbuf;
 	enum attach_mode mode;
 	double stale_after, reconcile;	/* seconds; 0 disables */
-	bool cli_stale, cli_reconcile, cli_level;	/* given on the command line: wins */
+	int nf_mode;		/* enum steer_nf_mode */
+	bool cli_stale, cli_reconcile, cli_level, cli_netfilter;	/* given on the command line: wins */
 	struct attach_limits limits;
 	bool cleanup, verify;
 };
@@ -44,6 +46,7 @@ struct daemon {
 	struct options opt;
 	struct model model;
 	struct intake nl;
+	struct nf_intake nf;
 	struct attach bpf;
 	struct sync sync;
 	struct image_limits capacity;
@@ -54,6 +57,9 @@ struct daemon {
 	bool reload_pending;	/* SIGHUP: READY=1 again once the re-read is applied */
 	bool reconciling;	/* a periodic full re-read is in flight */
 	size_t last_truncated, last_given;
+	/* What the logs last said netfilter means, per family (0: IPv4, 1: IPv6). */
+	char nf_said[2][512];
+	bool nf_unknown_said;
 };
 
 /* Attach to the configured interfaces that exist and are not attached yet; forget those
@@ -67,5 +73,13 @@ int load_config(struct daemon *d, bool at_start);
 int check_config(const char *path);
 /* Arms a periodic timerfd (0 seconds: disarmed). */
 int arm_timer(int fd, double seconds);
+
+/* The ruleset changed, or the mode did (daemon-nf.c): the state map's netfilter flags are
+ * written at once, the rest goes with the next apply, and the logs say what changed. */
+void netfilter_changed(struct daemon *d);
+/* iptables-legacy's poll: re-read x_tables, and netfilter_changed() when they changed. */
+void netfilter_poll_legacy(struct daemon *d);
+/* `bypass`: name the chains that steer forwards past (at start and on every reload). */
+void netfilter_warn_bypass(struct daemon *d);
 
 #endif

@@ -59,6 +59,10 @@ static const struct {
 	[LOG_EV_NETLINK_FOREIGN]   = { "cac2426db6714ce89a810151fd9ac4e5", "netlink-foreign" },
 	[LOG_EV_LINK_STATE]        = { "ba9ffa5e0bb642b9aadc8ffa12794bea", "link-state" },
 	[LOG_EV_RULE_UNSUPPORTED]  = { "b72ee02f1d164dc88fc6defc80a43f13", "rule-unsupported" },
+	[LOG_EV_NETFILTER_FOUND]   = { "e0b1bdac0164441ab2aaf74e18062896", "netfilter-found" },
+	[LOG_EV_NETFILTER_CLEARED] = { "f203454d31954bf19fa91a6d16ba5a59", "netfilter-cleared" },
+	[LOG_EV_NETFILTER_UNKNOWN] = { "afddb31c214c4e45babba029f250b58d", "netfilter-unknown" },
+	[LOG_EV_NETFILTER_BYPASSED] = { "f0ae5ececc86401997229d75af1f4feb", "netfilter-bypassed" },
 };
 
 const char *log_event_id(enum log_event ev)

@@ -45,6 +45,13 @@
  *   LINK_STATE         nl-link.c: INTERFACE= went up or down
  *   RULE_UNSUPPORTED   nl-rule.c: a rule (RULE_PRIORITY=, TABLE=) has a selector the fast
  *                      path cannot evaluate; it punts
+ *   NETFILTER_FOUND    daemon-nf.c: a family's forwarded packets meet netfilter (chains named);
+ *                      with `respect` the fast path hands that family to the kernel
+ *   NETFILTER_CLEARED  daemon-nf.c: no chain acts on the family's forward path any more;
+ *                      the fast path forwards it again
+ *   NETFILTER_UNKNOWN  daemon-nf.c: the ruleset is not known (not read yet, events lost, a
+ *                      read failed); the fast path punts both families until it is
+ *   NETFILTER_BYPASSED daemon-nf.c: `bypass`: steerd forwards past the chains it names
  *
  * Messages without an event (LOG_EV_NONE: the log_info() family) are for people only. */
 enum log_event {
@@ -81,6 +88,10 @@ enum log_event {
 	LOG_EV_NETLINK_FOREIGN,
 	LOG_EV_LINK_STATE,
 	LOG_EV_RULE_UNSUPPORTED,
+	LOG_EV_NETFILTER_FOUND,
+	LOG_EV_NETFILTER_CLEARED,
+	LOG_EV_NETFILTER_UNKNOWN,
+	LOG_EV_NETFILTER_BYPASSED,
 	LOG_EV_MAX
 };
 

@@ -53,6 +53,9 @@ static void usage(FILE *f)
 		"      --limit MAP=N           size of a map: src, rules, routes, nexthops, groups,\n"
 		"                              links, vlans (repeatable)\n"
 		"      --attach-mode MODE      auto (default), tcx or clsact\n"
+		"      --netfilter MODE        respect (default): hand a family to the kernel while\n"
+		"                              its firewall or NAT would see forwarded packets;\n"
+		"                              bypass: forward past them (warns); offload: reserved\n"
 		"      --verify                compare the pinned maps with the kernel, exit 0 if equal\n"
 		"      --cleanup               detach the program, remove the pins, and exit\n"
 		"  -h, --help                  show this help\n"
@@ -103,7 +106,7 @@ bad:
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_RCVBUF = 256, OPT_MODE, OPT_CLEANUP, OPT_VERSION, OPT_STALE, OPT_RECONCILE,
-	       OPT_LIMIT, OPT_VERIFY, OPT_CHECK };
+	       OPT_LIMIT, OPT_VERIFY, OPT_CHECK, OPT_NETFILTER };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", required_argument, NULL, OPT_CHECK },
@@ -115,6 +118,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "attach-mode", required_argument, NULL, OPT_MODE },
+		{ "netfilter", required_argument, NULL, OPT_NETFILTER },
 		{ "verify", no_argument, NULL, OPT_VERIFY },
 		{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 		{ "help", no_argument, NULL, 'h' },
@@ -191,6 +195,15 @@ static int parse_args(int argc, char **argv, struct options *o)
 				fprintf(stderr, "steerd: --attach-mode is auto, tcx or clsact\n");
 				return -EINVAL;
 			}
+			break;
+		case OPT_NETFILTER:
+			o->nf_mode = config_parse_nf_mode(optarg);
+			if (o->nf_mode < 0) {
+				fprintf(stderr, "steerd: --netfilter is respect, bypass or offload, not '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->cli_netfilter = true;
 			break;
 		case OPT_VERIFY:
 			o->verify = true;
@@ -387,6 +400,21 @@ static int wait_dumps(struct intake *nl)
 	return 0;
 }
 
+static int wait_nf(struct nf_intake *nf)
+{
+	for (int waited = 0; !nf_idle(nf); waited += 10) {
+		int r = nf_process(nf);
+
+		if (r < 0)
+			return r;
+		if (waited > 10000)
+			return -ETIMEDOUT;
+		if (!nf_idle(nf))
+			usleep(10000);
+	}
+	return 0;
+}
+
 /* steerd --verify: read the kernel once, compile, compare with the pinned maps. */
 static int verify_once(struct daemon *d)
 {
@@ -399,6 +427,12 @@ static int verify_once(struct daemon *d)
 	r = r ?: intake_open(&d->nl, &d->model, d->opt.rcvbuf);
 	r = r ?: intake_request(&d->nl, INTAKE_DUMP_ALL);
 	r = r ?: wait_dumps(&d->nl);
+	/* The links' netfilter flags are part of what the maps hold. */
+	r = r ?: nf_open(&d->nf, &d->model, d->opt.rcvbuf);
+	r = r ?: nf_request(&d->nf);
+	r = r ?: wait_nf(&d->nf);
+	if (!r)
+		nf_legacy_read(&d->model);
 	r = r ?: compile_image(&d->model, &img);
 	if (r < 0)
 		return r;
@@ -415,7 +449,7 @@ static int run(struct daemon *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	double beat = d->opt.stale_after / 4;
-	int sfd = -1, efd = -1, hbfd = -1, rcfd = -1, wdfd = -1, r;
+	int sfd = -1, efd = -1, hbfd = -1, rcfd = -1, wdfd = -1, lgfd = -1, r;
 	uint64_t watchdog_usec = 0;
 	struct sync_fds fds;
 	sigset_t mask;
@@ -432,12 +466,19 @@ static int run(struct daemon *d)
 	r = sync_init(&d->sync, &fds);
 	d->sync.rules.max_id = (uint32_t)d->capacity.rules + 1;
 	d->sync.stale_after_ns = (uint64_t)(d->opt.stale_after * 1e9);
+	d->sync.nf_mode = d->model.nf_mode;
 	d->stats.pid = (uint64_t)getpid();
 	d->stats.started_ns = monotonic_ns();
 	r = r ?: intake_open(&d->nl, &d->model, d->opt.rcvbuf);
 	r = r ?: intake_request(&d->nl, INTAKE_DUMP_ALL);
+	/* Netfilter is part of the first sync: nothing is forwarded before steerd knows
+	 * whether a firewall would have seen it. */
+	r = r ?: nf_open(&d->nf, &d->model, d->opt.rcvbuf);
+	r = r ?: nf_request(&d->nf);
 	if (r < 0)
 		return r;
+	d->model.nf.legacy_known = false;
+	netfilter_poll_legacy(d);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -449,7 +490,8 @@ static int run(struct daemon *d)
 	hbfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	rcfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (sfd < 0 || efd < 0 || hbfd < 0 || rcfd < 0 || wdfd < 0) {
+	lgfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sfd < 0 || efd < 0 || hbfd < 0 || rcfd < 0 || wdfd < 0 || lgfd < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -461,16 +503,21 @@ static int run(struct daemon *d)
 	/* systemd's watchdog (WatchdogSec=): pet it at half its period, only when asked. */
 	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec)
 		arm_timer(wdfd, (double)watchdog_usec / 2e6);
-	for (int fd_i = 0; fd_i < 5; fd_i++) {
-		int fd = (int[]){ d->nl.fd, sfd, hbfd, rcfd, wdfd }[fd_i];
+	/* iptables-legacy has no events: it is read on this poll. */
+	arm_timer(lgfd, NF_LEGACY_POLL);
+	for (int fd_i = 0; fd_i < 7; fd_i++) {
+		int fd = (int[]){ d->nl.fd, sfd, hbfd, rcfd, wdfd, d->nf.fd, lgfd }[fd_i];
 
+		if (fd < 0)
+			continue;	/* no nfnetlink in this kernel */
 		ev.data.fd = fd;
 		epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev);
 	}
 
 	for (;;) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(efd, evs, 8, intake_timeout_ms(&d->nl));
+		int tmo = intake_timeout_ms(&d->nl), ntmo = nf_timeout_ms(&d->nf);
+		int n = epoll_wait(efd, evs, 8, tmo < 0 || (ntmo >= 0 && ntmo < tmo) ? ntmo : tmo);
 
 		if (n < 0 && errno != EINTR) {
 			r = -errno;
@@ -496,6 +543,8 @@ static int run(struct daemon *d)
 						d->stats.resyncs++;
 						d->reload_pending = true;
 						intake_request(&d->nl, INTAKE_DUMP_ALL);
+						nf_reread(&d->nf);
+						netfilter_poll_legacy(d);
 						continue;
 					}
 					log_event(LOG_INFO, LOG_EV_STOPPING, NULL,
@@ -509,6 +558,13 @@ static int run(struct daemon *d)
 				r = intake_process(&d->nl);
 				if (r < 0)
 					goto out;
+			} else if (fd == d->nf.fd) {
+				r = nf_process(&d->nf);
+				if (r < 0)
+					goto out;
+			} else if (fd == lgfd) {
+				drain(lgfd);
+				netfilter_poll_legacy(d);
 			} else if (fd == hbfd) {
 				drain(hbfd);
 				/* Only a steerd whose picture is whole vouches for the maps: after lost
@@ -525,13 +581,22 @@ static int run(struct daemon *d)
 				log_event(LOG_DEBUG, LOG_EV_RESYNC, NULL, "reconcile: re-reading the kernel's state");
 				d->reconciling = true;
 				intake_request(&d->nl, INTAKE_DUMP_ALL);
+				nf_reread(&d->nf);
 			}
 		}
+		/* A transaction ended, a read finished or events were lost: the state map's
+		 * netfilter flags are written now, as fast as a route change reaches the maps. */
+		if (n == 0 && nf_process(&d->nf) < 0)	/* a read waiting to be retried */
+			goto out;
+		if (d->nf.changed)
+			netfilter_changed(d);
 		d->stats.resyncs = d->nl.stats.resyncs + d->stats.reconciles;
 		if (n == 0 && intake_process(&d->nl) < 0)	/* a dump waiting to be retried */
 			goto out;
 		if (!intake_idle(&d->nl))
 			continue;
+		if (!d->first_sync_done && (!d->model.nf.known || !nf_idle(&d->nf)))
+			continue;	/* the first sync includes the ruleset */
 		reconcile_attachments(d);
 		if (!d->first_sync_done || d->model.dirty || !d->sync.synced || d->reconciling) {
 			if (compile_and_apply(d) < 0)
@@ -565,6 +630,8 @@ out:
 		close(rcfd);
 	if (wdfd >= 0)
 		close(wdfd);
+	if (lgfd >= 0)
+		close(lgfd);
 	return r;
 }
 
@@ -596,6 +663,7 @@ int main(int argc, char **argv)
 	if (d.opt.verify) {
 		r = verify_once(&d);
 		intake_close(&d.nl);
+		nf_close(&d.nf);
 		model_free(&d.model);
 		config_free(&d.cfg);
 		if (r < 0)
@@ -604,6 +672,7 @@ int main(int argc, char **argv)
 	}
 	r = run(&d);
 	intake_close(&d.nl);
+	nf_close(&d.nf);
 	sync_free(&d.sync);
 	if (d.bpf.skel)
 		attach_close(&d.bpf);

@@ -125,6 +125,7 @@ void model_init(struct model *m)
 		.rule_index = HTAB_INIT(struct model_rule_ix, node, key),
 		.all_fwd4 = -1, .all_rp_filter4 = -1, .all_fwd6 = -1,
 	};
+	model_nf_init(&m->nf);
 }
 
 static void free_all(struct htab *t, void (*fn)(void *))
@@ -165,6 +166,7 @@ void model_free(struct model *m)
 	free(m->rules);
 	m->rules = NULL;
 	m->nrules = m->rules_cap = 0;
+	model_nf_free(&m->nf);
 }
 
 struct model_link *model_link_get(struct model *m, int32_t ifindex)

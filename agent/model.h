@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "htab.h"
+#include "model-nf.h"
 
 #define MODEL_TABLE_DEFAULT 253
 #define MODEL_TABLE_MAIN    254
@@ -256,6 +257,8 @@ struct model {
 	size_t nrules, rules_cap;
 	uint64_t rule_seq;
 	int8_t all_fwd4, all_rp_filter4, all_fwd6;
+	struct model_nf nf;		/* the netfilter ruleset's shape */
+	uint8_t nf_mode;		/* enum steer_nf_mode: --netfilter, `netfilter:` */
 	const struct model_overrides *ov;	/* steer.yaml's additions; NULL: none */
 	bool dirty;			/* changed since the last compile */
 	bool routes_need_dump;		/* the kernel changed routes without telling (link down) */

@@ -386,6 +386,27 @@ static void reset_hits(struct sync *s, const void *old, size_t nold, const void 
 	free(zero);
 }
 
+/* The netfilter chains for steerctl: the slots that changed, the rest cleared. Nothing in
+ * the datapath reads them, so a failed write is only logged. */
+static void write_netfilter(struct sync *s, const struct image *img)
+{
+	for (uint32_t i = 0; s->fd.netfilter >= 0 && i < STEER_NF_CHAINS; i++) {
+		struct steer_nf_chain c = {};
+
+		if (i < img->nnf)
+			c = img->nf[i];
+		if (s->nf_written && !memcmp(&c, &s->nf[i], sizeof(c)))
+			continue;
+		if (bpf_map_update_elem(s->fd.netfilter, &i, &c, BPF_ANY) < 0) {
+			log_warning("sync: cannot write the netfilter map: %m");
+			s->nf_written = false;
+			return;
+		}
+		s->nf[i] = c;
+	}
+	s->nf_written = true;
+}
+
 int sync_apply(struct sync *s, const struct image *img)
 {
 	const struct table t_src = { "rule list", s->fd.src, sizeof(struct image_src),
@@ -533,6 +554,7 @@ int sync_apply(struct sync *s, const struct image *img)
 	free(s->rules.recs), s->rules.recs = rule_recs, s->rules.n = nrule_recs, rule_recs = NULL;
 	free(s->nhs.recs), s->nhs.recs = nh_recs, s->nhs.n = nnh_recs, nh_recs = NULL;
 	free(s->groups.recs), s->groups.recs = group_recs, s->groups.n = ngroup_recs, group_recs = NULL;
+	write_netfilter(s, img);
 	s->stats.applies++;
 	s->generation++;
 	s->state_flags = img->state_flags;
@@ -582,7 +604,7 @@ int sync_set_synced(struct sync *s, bool synced)
 {
 	struct steer_state st = { .synced = synced, .abi_version = STEER_ABI_VERSION,
 				  .generation = s->generation, .flags = s->state_flags,
-				  .stale_after_ns = s->stale_after_ns };
+				  .nf_mode = s->nf_mode, .stale_after_ns = s->stale_after_ns };
 	uint32_t zero = 0;
 
 	s->heartbeat_ns = st.heartbeat_ns = monotonic_ns();
@@ -594,6 +616,16 @@ int sync_set_synced(struct sync *s, bool synced)
 	}
 	s->synced = synced;
 	return 0;
+}
+
+int sync_set_nf_flags(struct sync *s, uint32_t flags)
+{
+	uint32_t next = (s->state_flags & ~STEER_STATE_NF_MASK) | (flags & STEER_STATE_NF_MASK);
+
+	if (next == s->state_flags)
+		return 0;
+	s->state_flags = next;
+	return sync_set_synced(s, s->synced);
 }
 
 void sync_free(struct sync *s)

@@ -12,7 +12,7 @@
 #include "compile.h"
 
 struct sync_fds {
-	int src, rules, hits, routes, nhs, groups, links, vlans, state, agent;
+	int src, rules, hits, routes, nhs, groups, links, vlans, state, agent, netfilter;
 };
 
 /* Content with stable ids: applied records are (id, value), sorted by id. */
@@ -36,6 +36,9 @@ struct sync {
 	struct idtab rules, nhs, groups;
 	uint64_t generation;
 	uint32_t state_flags;	/* of the last applied image */
+	uint8_t nf_mode;	/* enum steer_nf_mode, shown in the state map */
+	struct steer_nf_chain nf[STEER_NF_CHAINS];	/* what the netfilter map holds */
+	bool nf_written;	/* nf is what the map holds (not after adopting pins) */
 	uint64_t heartbeat_ns;	/* last pulse written, CLOCK_MONOTONIC */
 	uint64_t stale_after_ns;	/* 0: no deadline */
 	bool synced;		/* what the state map says */
@@ -51,6 +54,9 @@ int sync_init(struct sync *s, const struct sync_fds *fds);
  * image could forward wrongly) and -errno is returned; a later apply may recover. */
 int sync_apply(struct sync *s, const struct image *img);
 int sync_set_synced(struct sync *s, bool synced);
+/* Replace the netfilter flags (STEER_STATE_NF_MASK) of the state map now, in one write:
+ * a ruleset change must not wait for a whole apply. */
+int sync_set_nf_flags(struct sync *s, uint32_t flags);
 /* Forget what was applied and adopt what the maps hold instead: the next apply rewrites
  * every entry and deletes whatever the maps hold beyond the image. */
 int sync_forget(struct sync *s);

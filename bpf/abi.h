@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 3
+#define STEER_ABI_VERSION 4
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
@@ -168,6 +168,11 @@ enum steer_link_flags {
 	STEER_LINK_UP      = 1u << 0,	/* IFF_UP and IFF_RUNNING */
 	STEER_LINK_FWD4    = 1u << 1,	/* IPv4 forwarding enabled on this device */
 	STEER_LINK_FWD6    = 1u << 2,	/* IPv6 forwarding enabled (device and all) */
+	/* Netfilter hooks of this device that a redirect from TC would skip: an ingress chain
+	 * (netdev, or inet `ingress`) runs after TC ingress, and a packet redirected at TC
+	 * ingress skips the egress chains of the device it leaves by. */
+	STEER_LINK_NF_INGRESS = 1u << 3,
+	STEER_LINK_NF_EGRESS  = 1u << 4,
 };
 
 struct steer_link {
@@ -199,6 +204,23 @@ enum steer_state_flags {
 	 * check (with rp_filter off) rejects exactly the sources the local table punts, and one
 	 * lookup there answers it instead of a whole reverse walk. */
 	STEER_STATE_LOCAL_SRC_CHECK4 = 1u << 2,
+	/* Netfilter (netfilter: respect) has a say in what the family forwards: a rule, a
+	 * policy other than accept, or NAT on prerouting, forward or postrouting, or the agent
+	 * does not know the ruleset (not read yet, events lost). Every packet of the family is
+	 * handed to the kernel. */
+	STEER_STATE_NF4 = 1u << 3,
+	STEER_STATE_NF6 = 1u << 4,
+	STEER_STATE_NF_UNKNOWN = 1u << 5,	/* for people: why NF4 and NF6 are both set */
+	STEER_STATE_NF_DEVICES = 1u << 6,	/* some link has STEER_LINK_NF_* set */
+};
+#define STEER_STATE_NF_MASK (STEER_STATE_NF4 | STEER_STATE_NF6 | STEER_STATE_NF_UNKNOWN | \
+			     STEER_STATE_NF_DEVICES)
+
+/* What steerd does where netfilter has a say (--netfilter, `netfilter:`). */
+enum steer_nf_mode {
+	STEER_NF_RESPECT = 0,	/* punt what netfilter would see (the default) */
+	STEER_NF_BYPASS  = 1,	/* forward past it: the operator's explicit choice */
+	STEER_NF_OFFLOAD = 2,	/* reserved for conntrack offload; acts as respect */
 };
 
 struct steer_state {
@@ -206,12 +228,39 @@ struct steer_state {
 	__u32 abi_version;
 	__u64 generation;	/* bumped at every applied sync */
 	__u32 flags;		/* enum steer_state_flags */
-	__u32 pad;
+	__u8  nf_mode;		/* enum steer_nf_mode, for people */
+	__u8  pad[3];
 	/* The agent's pulse, CLOCK_MONOTONIC_COARSE (bpf_ktime_get_coarse_ns()). Older than stale_after_ns
 	 * (when that is not 0) and the program punts everything: an agent that stopped
 	 * following the kernel must not leave a fast path that follows the past. */
 	__u64 heartbeat_ns;
 	__u64 stale_after_ns;
+};
+
+/* The netfilter base chains steerd found, for steerctl (status, explain); the datapath
+ * reads only the state and link flags derived from them. Slots are filled from 0; a slot
+ * whose flags lack STEER_NF_USED ends the list. */
+#define STEER_NF_CHAINS 64
+#define STEER_NF_NAME 32	/* names longer than this are cut (shown with a trailing ~) */
+
+enum steer_nf_chain_flags {
+	STEER_NF_USED    = 1u << 0,
+	STEER_NF_LEGACY  = 1u << 1,	/* iptables-legacy (x_tables), not nftables */
+	STEER_NF_NAT     = 1u << 2,	/* a NAT chain or table: present even when empty */
+	STEER_NF_FORWARD = 1u << 3,	/* on the forward path and not empty: it makes steer punt */
+	STEER_NF_DORMANT = 1u << 4,	/* its table is dormant: no hook is registered */
+};
+
+struct steer_nf_chain {
+	__u8  family;		/* NFPROTO_*: 1 inet, 2 ip, 5 netdev, 10 ip6 */
+	__u8  hook;		/* the family's hook number (NF_INET_*, NF_NETDEV_*) */
+	__u8  policy;		/* NF_DROP 0, NF_ACCEPT 1 */
+	__u8  flags;		/* enum steer_nf_chain_flags */
+	__s32 priority;
+	__u32 rules;
+	__u32 ifindex;		/* the device of an ingress/egress chain (first one), else 0 */
+	char  table[STEER_NF_NAME];
+	char  chain[STEER_NF_NAME];
 };
 
 /* What the agent has been through, for steerctl and tests; one entry, written by steerd. */
@@ -263,6 +312,7 @@ enum steer_stat {
 	STEER_STAT_PUNT_MTU,
 	STEER_STAT_PUNT_REDIRECT,	/* bpf_redirect_neigh refused */
 	STEER_STAT_EGRESS_PASS,		/* egress: no policy matched, the kernel's route stands */
+	STEER_STAT_PUNT_NETFILTER,	/* netfilter would see the packet (netfilter: respect) */
 	STEER_STAT_MAX,
 };
 
@@ -314,7 +364,37 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_MTU]            = "punt_mtu",
 	[STEER_STAT_PUNT_REDIRECT]       = "punt_redirect",
 	[STEER_STAT_EGRESS_PASS]         = "egress_pass",
+	[STEER_STAT_PUNT_NETFILTER]      = "punt_netfilter",
 };
+
+/* Names of netfilter families and hooks as nft(8) writes them. */
+static inline const char *steer_nf_family_name(__u8 family)
+{
+	switch (family) {
+	case 1: return "inet";
+	case 2: return "ip";
+	case 3: return "arp";
+	case 5: return "netdev";
+	case 7: return "bridge";
+	case 10: return "ip6";
+	default: return "?";
+	}
+}
+
+static inline const char *steer_nf_hook_name(__u8 family, __u8 hook)
+{
+	static const char *const inet[] = { "prerouting", "input", "forward", "output", "postrouting",
+					    "ingress" };
+
+	if (family == 5)
+		return hook == 0 ? "ingress" : hook == 1 ? "egress" : "?";
+	return hook < 6 ? inet[hook] : "?";
+}
+
+static inline const char *steer_nf_mode_name(__u8 mode)
+{
+	return mode == STEER_NF_BYPASS ? "bypass" : mode == STEER_NF_OFFLOAD ? "offload" : "respect";
+}
 #endif
 
 /* Pins: one per map (by map name) under the pin directory, plus these. */
@@ -335,6 +415,7 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 #define STEER_MAP_STATE  "steer_state"
 #define STEER_MAP_STATS  "steer_stats"
 #define STEER_MAP_AGENT  "steer_agent"
+#define STEER_MAP_NETFILTER "steer_netfilter"
 
 _Static_assert(sizeof(struct steer_src_key) == 24, "steer_src_key layout");
 _Static_assert(sizeof(struct steer_rule) == 112, "steer_rule layout");
@@ -346,6 +427,7 @@ _Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");
 _Static_assert(sizeof(struct steer_link) == 8, "steer_link layout");
 _Static_assert(sizeof(struct steer_vlan_key) == 8, "steer_vlan_key layout");
 _Static_assert(sizeof(struct steer_state) == 40, "steer_state layout");
+_Static_assert(sizeof(struct steer_nf_chain) == 16 + 2 * STEER_NF_NAME, "steer_nf_chain layout");
 _Static_assert(sizeof(struct steer_agent_stats) == 14 * 8, "steer_agent_stats layout");
 
 #endif

@@ -38,9 +38,12 @@ static __always_inline void count(__u32 stat, int quiet)
 }
 
 /* Hands the packet to the kernel, unchanged, and says why. */
+/* The verifier refuses a store through a ctx pointer plus a register, which clang makes
+ * when it merges the many verdict stores into one: barrier_var() keeps each site's own. */
 static __always_inline int punt(struct __sk_buff *skb, __u32 reason, int quiet)
 {
 	count(reason, quiet);
+	barrier_var(skb);
 	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_PUNT << 16 | reason;
 	return TC_ACT_OK;
 }
@@ -48,6 +51,7 @@ static __always_inline int punt(struct __sk_buff *skb, __u32 reason, int quiet)
 static __always_inline int drop(struct __sk_buff *skb, __u32 reason, int quiet)
 {
 	count(reason, quiet);
+	barrier_var(skb);
 	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_DROP << 16 | reason;
 	return TC_ACT_SHOT;
 }
@@ -330,12 +334,18 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 		r = parse_l4(skb, &pkt);
 	if (r)
 		return punt(skb, r, quiet);
+	/* The family's ruleset would see this packet on its way through the kernel. */
+	if (st->flags & (pkt.family == STEER_AF_INET ? STEER_STATE_NF4 : STEER_STATE_NF6))
+		return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
 
 	if (!egress) {
 		in = bpf_map_lookup_elem(&steer_links, &pkt.iif);
 		if (!in || !(in->flags & STEER_LINK_UP) ||
 		    !(in->flags & (pkt.family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
 			return punt(skb, STEER_STAT_PUNT_IIF, quiet);
+		/* An ingress chain on this device runs after TC: redirecting would skip it. */
+		if (in->flags & STEER_LINK_NF_INGRESS)
+			return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
 	}
 
 	__builtin_memcpy(flow.src, pkt.src, 16);
@@ -375,6 +385,9 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
 	if (!out || !(out->flags & STEER_LINK_UP))
 		return punt(skb, STEER_STAT_PUNT_LINK_DOWN, quiet);
+	/* A packet redirected from TC ingress skips the egress chains of its new device. */
+	if (out->flags & STEER_LINK_NF_EGRESS)
+		return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
 
 	if (!egress && pkt.family == STEER_AF_INET && cfg_source_check) {
 		r = check_source_all(&flow, &res, nh->ifindex, in->rp_filter, st->flags);

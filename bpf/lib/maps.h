@@ -80,6 +80,15 @@ struct {
 	__type(value, __u64);
 } steer_stats SEC(".maps");
 
+/* The netfilter chains steerd found: written by steerd for steerctl; the program only
+ * reads the flags derived from them (steer_state, steer_links). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, STEER_NF_CHAINS);
+	__type(key, __u32);
+	__type(value, struct steer_nf_chain);
+} steer_netfilter SEC(".maps");
+
 /* Written by steerd only; pinned so steerctl and tests can read it while steerd runs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -1,0 +1,515 @@
+/* The nfnetlink socket for nftables: subscription, the three-part read (tables, chains,
+ * rules), and the messages that change the model's netfilter part. Raw messages through
+ * libnl-3's attribute parser rather than libnftnl: steer needs a handful of attributes of
+ * three object kinds and never a rule's expressions, which libnftnl would parse in full for
+ * every rule; and the intake then has one strict parser (intake_parse) for everything the
+ * fuzzer feeds it. */
+#include "nf.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <netinet/in.h>		/* before the uapi headers, which then skip what it defines */
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "log.h"
+#include "nl.h"
+
+#ifndef SO_RCVBUFFORCE
+#define SO_RCVBUFFORCE 33
+#endif
+
+_Static_assert((int)NF_FAMILY_INET == NFPROTO_INET && (int)NF_FAMILY_IPV4 == NFPROTO_IPV4 &&
+	       (int)NF_FAMILY_NETDEV == NFPROTO_NETDEV && (int)NF_FAMILY_IPV6 == NFPROTO_IPV6,
+	       "families");
+_Static_assert((int)NF_HOOK_PREROUTING == NF_INET_PRE_ROUTING &&
+	       (int)NF_HOOK_FORWARD == NF_INET_FORWARD &&
+	       (int)NF_HOOK_POSTROUTING == NF_INET_POST_ROUTING &&
+	       (int)NF_HOOK_INET_INGRESS == NF_INET_INGRESS &&
+	       (int)NF_HOOK_NETDEV_INGRESS == NF_NETDEV_INGRESS &&
+	       (int)NF_HOOK_NETDEV_EGRESS == NF_NETDEV_EGRESS, "hooks");
+_Static_assert(MODEL_NF_ACCEPT == NF_ACCEPT && MODEL_NF_NAME == NFT_NAME_MAXLEN, "names");
+
+#define NFT_TYPE(msg) ((NFNL_SUBSYS_NFTABLES << 8) | (msg))
+
+static const struct {
+	uint8_t msg;
+	const char *name;
+	enum model_nf_kind kind;
+} dumps[NF_DUMP_MAX] = {
+	[NF_DUMP_TABLES] = { NFT_MSG_GETTABLE, "nftables tables", MODEL_NF_TABLES },
+	[NF_DUMP_CHAINS] = { NFT_MSG_GETCHAIN, "nftables chains", MODEL_NF_CHAINS },
+	[NF_DUMP_RULES]  = { NFT_MSG_GETRULE,  "nftables rules",  MODEL_NF_RULES },
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int nf_open(struct nf_intake *nf, struct model *m, int rcvbuf)
+{
+	socklen_t sl = sizeof(int);
+	int r, got = 0;
+
+	*nf = (struct nf_intake){ .model = m, .dump = -1, .fd = -1 };
+	nf->buflen = 1 << 20;
+	nf->buf = malloc(nf->buflen);
+	nf->sk = nl_socket_alloc();
+	if (!nf->buf || !nf->sk) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	nl_socket_disable_seq_check(nf->sk);
+	nl_socket_disable_auto_ack(nf->sk);
+	r = nl_connect(nf->sk, NETLINK_NETFILTER);
+	if (r == -NLE_PROTO_MISMATCH) {
+		log_notice("nfnetlink: not in this kernel, so no nftables ruleset to follow");
+		nf->absent = true;
+		m->nf.known = true;
+		return 0;
+	}
+	if (r < 0) {
+		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, NULL,
+			  "nfnetlink: cannot open a socket: %s", nl_geterror(r));
+		r = -EIO;
+		goto fail;
+	}
+	nf->fd = nl_socket_get_fd(nf->sk);
+	nf->port = nl_socket_get_local_port(nf->sk);
+	/* Subscribe before the first read, so no change goes unseen in between. */
+	r = nl_socket_add_membership(nf->sk, NFNLGRP_NFTABLES);
+	if (r < 0) {
+		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, NULL,
+			  "nfnetlink: cannot join the nftables group: %s", nl_geterror(r));
+		r = -EIO;
+		goto fail;
+	}
+	if (setsockopt(nf->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
+	    setsockopt(nf->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+		log_warning("nfnetlink: cannot set the receive buffer to %d bytes: %m", rcvbuf);
+	getsockopt(nf->fd, SOL_SOCKET, SO_RCVBUF, &got, &sl);
+	log_debug("nfnetlink: receive buffer %d bytes", got);
+	nl_socket_set_nonblocking(nf->sk);
+	m->nf.known = false;
+	return 0;
+fail:
+	nf_close(nf);
+	return r;
+}
+
+void nf_close(struct nf_intake *nf)
+{
+	nf->absent = false;
+	if (nf->sk)
+		nl_socket_free(nf->sk);
+	free(nf->buf);
+	nf->sk = NULL;
+	nf->buf = NULL;
+	nf->fd = -1;
+}
+
+static int start_dump(struct nf_intake *nf, int d)
+{
+	struct {
+		struct nlmsghdr h;
+		struct nfgenmsg g;
+	} req = {};
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(req.g));
+	req.h.nlmsg_type = NFT_TYPE(dumps[d].msg);
+	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.h.nlmsg_seq = ++nf->seq;
+	req.g = (struct nfgenmsg){ .nfgen_family = NFPROTO_UNSPEC, .version = NFNETLINK_V0 };
+	if (sendto(nf->fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
+			  "nfnetlink: cannot request a dump of %s: %m", dumps[d].name);
+		return -errno;
+	}
+	nf->dump = d;
+	nf->dump_seq = req.h.nlmsg_seq;
+	nf->dump_intr = false;
+	nf->dump_started_ns = now_ns();
+	nf->stats.dumps++;
+	model_nf_mark_stale(&nf->model->nf, dumps[d].kind);
+	log_debug("nfnetlink: dumping %s", dumps[d].name);
+	return 0;
+}
+
+/* The next part of a read in progress, or the first part of a wanted one. */
+static int next_dump(struct nf_intake *nf, int after)
+{
+	if (after >= 0 && after + 1 < NF_DUMP_MAX)
+		return start_dump(nf, after + 1);
+	if (!nf->pending || now_ns() < nf->retry_at_ns)
+		return 0;
+	nf->pending = false;
+	return start_dump(nf, NF_DUMP_TABLES);
+}
+
+int nf_request(struct nf_intake *nf)
+{
+	if (nf->absent)
+		return 0;
+	nf->model->nf.known = false;
+	nf->changed = true;
+	return nf_reread(nf);
+}
+
+int nf_reread(struct nf_intake *nf)
+{
+	if (nf->absent)
+		return 0;
+	nf->pending = true;
+	return nf->dump < 0 ? next_dump(nf, -1) : 0;
+}
+
+/* Everything read so far is unknown again: read it all once more. */
+static void lost(struct nf_intake *nf)
+{
+	nf->model->nf.known = false;
+	nf->model->nf.busy = false;	/* the read tells what the last transaction left */
+	nf->changed = true;
+	nf->pending = true;
+	nf->dump = -1;
+	nf->retry_at_ns = now_ns() + 20 * 1000000ull;
+}
+
+static void finish_dump(struct nf_intake *nf)
+{
+	int d = nf->dump;
+
+	nf->dump = -1;
+	if (nf->dump_intr) {
+		/* The ruleset changed under this part: start the whole read over. */
+		nf->stats.dump_restarts++;
+		log_event(LOG_INFO, LOG_EV_DUMP_RETRY, NULL,
+			  "nfnetlink: dump of %s was interrupted by a change, restarting", dumps[d].name);
+		lost(nf);
+		nf->retry_at_ns = 0;
+		return;
+	}
+	model_nf_sweep(&nf->model->nf, dumps[d].kind);
+	if (d == NF_DUMP_RULES) {
+		nf->model->nf.known = true;
+		nf->changed = true;
+		log_debug("nfnetlink: ruleset read: %zu tables, %zu chains, %zu rules",
+			  nf->model->nf.tables.count, nf->model->nf.chains.count,
+			  nf->model->nf.rules.count);
+	}
+}
+
+/* ---- messages ---- */
+
+static struct nla_policy table_policy[NFTA_TABLE_MAX + 1] = {
+	[NFTA_TABLE_NAME] = { .type = NLA_STRING, .maxlen = NFT_NAME_MAXLEN },
+	[NFTA_TABLE_FLAGS] = { .type = NLA_U32 },
+};
+
+static struct nla_policy chain_policy[NFTA_CHAIN_MAX + 1] = {
+	[NFTA_CHAIN_TABLE] = { .type = NLA_STRING, .maxlen = NFT_NAME_MAXLEN },
+	[NFTA_CHAIN_NAME] = { .type = NLA_STRING, .maxlen = NFT_NAME_MAXLEN },
+	[NFTA_CHAIN_HOOK] = { .type = NLA_NESTED },
+	[NFTA_CHAIN_POLICY] = { .type = NLA_U32 },
+	[NFTA_CHAIN_TYPE] = { .type = NLA_STRING, .maxlen = 16 },
+};
+
+static struct nla_policy hook_policy[NFTA_HOOK_MAX + 1] = {
+	[NFTA_HOOK_HOOKNUM] = { .type = NLA_U32 },
+	[NFTA_HOOK_PRIORITY] = { .type = NLA_U32 },
+	[NFTA_HOOK_DEV] = { .type = NLA_STRING, .maxlen = IFNAMSIZ },
+	[NFTA_HOOK_DEVS] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy rule_policy[NFTA_RULE_MAX + 1] = {
+	[NFTA_RULE_TABLE] = { .type = NLA_STRING, .maxlen = NFT_NAME_MAXLEN },
+	[NFTA_RULE_CHAIN] = { .type = NLA_STRING, .maxlen = NFT_NAME_MAXLEN },
+	[NFTA_RULE_HANDLE] = { .type = NLA_U64 },
+};
+
+/* A name attribute into a zeroed buffer of MODEL_NF_NAME bytes; 0, or -EINVAL when it is
+ * missing or empty. */
+static int get_name(const struct nlattr *a, char *out, size_t len)
+{
+	if (!a || nla_len(a) < 1)
+		return -EINVAL;
+	memset(out, 0, len);
+	nla_strlcpy(out, a, len);
+	return out[0] ? 0 : -EINVAL;
+}
+
+static int table_msg(struct model_nf *nf, const struct nlmsghdr *h, uint8_t family, bool del)
+{
+	struct nlattr *tb[NFTA_TABLE_MAX + 1];
+	char name[MODEL_NF_NAME];
+
+	if (intake_parse(h, sizeof(struct nfgenmsg), tb, NFTA_TABLE_MAX, table_policy) < 0 ||
+	    get_name(tb[NFTA_TABLE_NAME], name, sizeof(name)) < 0)
+		return -EINVAL;
+	if (del) {
+		model_nf_table_del(nf, family, name);
+		return 0;
+	}
+	return model_nf_table_set(nf, family, name,
+				  tb[NFTA_TABLE_FLAGS] &&
+				  (ntohl(nla_get_u32(tb[NFTA_TABLE_FLAGS])) & NFT_TABLE_F_DORMANT));
+}
+
+/* The devices of a netdev (or inet ingress) hook: one NFTA_HOOK_DEV, or a list. */
+static int hook_devices(struct nlattr **hk, struct model_nf_chain *c)
+{
+	struct nlattr *a;
+	int rem;
+
+	if (hk[NFTA_HOOK_DEV]) {
+		nla_strlcpy(c->devs[0], hk[NFTA_HOOK_DEV], IF_NAMESIZE);
+		c->ndevs = 1;
+	}
+	if (!hk[NFTA_HOOK_DEVS])
+		return 0;
+	nla_for_each_nested(a, hk[NFTA_HOOK_DEVS], rem) {
+		if (nla_type(a) != NFTA_DEVICE_NAME || nla_len(a) < 1)
+			return -EINVAL;
+		if (c->ndevs < MODEL_NF_DEVS)
+			nla_strlcpy(c->devs[c->ndevs], a, IF_NAMESIZE);
+		c->ndevs++;	/* counted past the ones kept: the compiler then says so */
+	}
+	return 0;
+}
+
+static int chain_msg(struct model_nf *nf, const struct nlmsghdr *h, uint8_t family, bool del,
+		     bool event)
+{
+	struct nlattr *tb[NFTA_CHAIN_MAX + 1], *hk[NFTA_HOOK_MAX + 1];
+	struct model_nf_chain c = { .key.family = family, .policy = MODEL_NF_ACCEPT };
+	struct model_nf_chain *old;
+
+	if (intake_parse(h, sizeof(struct nfgenmsg), tb, NFTA_CHAIN_MAX, chain_policy) < 0 ||
+	    get_name(tb[NFTA_CHAIN_TABLE], c.key.table, sizeof(c.key.table)) < 0 ||
+	    get_name(tb[NFTA_CHAIN_NAME], c.key.name, sizeof(c.key.name)) < 0)
+		return -EINVAL;
+	old = htab_find(&nf->chains, &c.key);
+	if (tb[NFTA_CHAIN_HOOK]) {
+		if (nla_parse_nested(hk, NFTA_HOOK_MAX, tb[NFTA_CHAIN_HOOK], hook_policy) < 0 ||
+		    !hk[NFTA_HOOK_HOOKNUM] || hook_devices(hk, &c) < 0)
+			return -EINVAL;
+		/* An event naming devices of a chain that exists adds devices to it or takes
+		 * some away (Linux 6.x updates netdev chains in place): it does not say what
+		 * the chain has now. Read everything again rather than guess. */
+		if (event && old && c.ndevs)
+			return -ENOENT;
+		c.base = true;
+		c.hook = (uint8_t)ntohl(nla_get_u32(hk[NFTA_HOOK_HOOKNUM]));
+		if (hk[NFTA_HOOK_PRIORITY])
+			c.priority = (int32_t)ntohl(nla_get_u32(hk[NFTA_HOOK_PRIORITY]));
+	} else if (old && event && !del) {
+		/* An update that does not repeat the hook (a new policy): keep the rest. */
+		c.base = old->base;
+		c.hook = old->hook;
+		c.priority = old->priority;
+		c.ndevs = old->ndevs;
+		memcpy(c.devs, old->devs, sizeof(c.devs));
+		c.policy = old->policy;
+		c.nat = old->nat;
+	}
+	if (del) {
+		model_nf_chain_del(nf, family, c.key.table, c.key.name);
+		return 0;
+	}
+	if (tb[NFTA_CHAIN_POLICY])
+		c.policy = (uint8_t)ntohl(nla_get_u32(tb[NFTA_CHAIN_POLICY]));
+	if (tb[NFTA_CHAIN_TYPE])
+		c.nat = nla_len(tb[NFTA_CHAIN_TYPE]) >= 4 &&
+			!memcmp(nla_data(tb[NFTA_CHAIN_TYPE]), "nat", 4);
+	return model_nf_chain_set(nf, &c);
+}
+
+static int rule_msg(struct model_nf *nf, const struct nlmsghdr *h, uint8_t family, bool del)
+{
+	struct nlattr *tb[NFTA_RULE_MAX + 1];
+	char table[MODEL_NF_NAME], chain[MODEL_NF_NAME];
+	uint64_t handle;
+
+	if (intake_parse(h, sizeof(struct nfgenmsg), tb, NFTA_RULE_MAX, rule_policy) < 0 ||
+	    get_name(tb[NFTA_RULE_TABLE], table, sizeof(table)) < 0 ||
+	    get_name(tb[NFTA_RULE_CHAIN], chain, sizeof(chain)) < 0 || !tb[NFTA_RULE_HANDLE])
+		return -EINVAL;
+	handle = be64toh(nla_get_u64(tb[NFTA_RULE_HANDLE]));
+	if (del) {
+		model_nf_rule_del(nf, family, table, chain, handle);
+		return 0;
+	}
+	return model_nf_rule_add(nf, family, table, chain, handle);
+}
+
+int nf_message(struct model *m, const struct nlmsghdr *h, bool event)
+{
+	struct model_nf *nf = &m->nf;
+	uint8_t family;
+
+	if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES)
+		return 0;
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nfgenmsg)))
+		return -EINVAL;
+	family = ((const struct nfgenmsg *)NLMSG_DATA(h))->nfgen_family;
+	if ((h->nlmsg_type & 0xff) == NFT_MSG_NEWGEN) {
+		nf->busy = false;	/* the transaction is whole */
+		return 0;
+	}
+	switch (h->nlmsg_type & 0xff) {
+	case NFT_MSG_NEWTABLE:
+	case NFT_MSG_DELTABLE:
+	case NFT_MSG_NEWCHAIN:
+	case NFT_MSG_DELCHAIN:
+	case NFT_MSG_NEWRULE:
+	case NFT_MSG_DELRULE:
+		break;
+	default:
+		return 0;	/* sets, elements, objects, flowtables: what rules refer to */
+	}
+	if (event)
+		nf->busy = true;
+	switch (h->nlmsg_type & 0xff) {
+	case NFT_MSG_NEWTABLE:
+	case NFT_MSG_DELTABLE:
+		return table_msg(nf, h, family, (h->nlmsg_type & 0xff) == NFT_MSG_DELTABLE);
+	case NFT_MSG_NEWCHAIN:
+	case NFT_MSG_DELCHAIN:
+		return chain_msg(nf, h, family, (h->nlmsg_type & 0xff) == NFT_MSG_DELCHAIN, event);
+	default:
+		return rule_msg(nf, h, family, (h->nlmsg_type & 0xff) == NFT_MSG_DELRULE);
+	}
+}
+
+static void handle_buffer(struct nf_intake *nf, size_t len)
+{
+	struct nlmsghdr *h = nf->buf;
+	int rem = (int)len;
+
+	for (; nlmsg_ok(h, rem); h = nlmsg_next(h, &rem)) {
+		/* Replies to our requests carry our port; events carry the port of whoever made
+		 * the change. A reply to a read given up on is dropped. */
+		bool reply = h->nlmsg_pid == nf->port;
+		bool ours = reply && nf->dump >= 0 && h->nlmsg_seq == nf->dump_seq;
+		int r;
+
+		nf->stats.messages++;
+		if (reply && !ours)
+			continue;
+		if (ours && (h->nlmsg_flags & NLM_F_DUMP_INTR))
+			nf->dump_intr = true;
+		if (h->nlmsg_type == NLMSG_DONE) {
+			if (ours) {
+				int d = nf->dump;
+
+				finish_dump(nf);
+				if (nf->dump < 0 && next_dump(nf, nf->pending ? -1 : d) < 0)
+					lost(nf);
+			}
+			continue;
+		}
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			struct nlmsgerr *e = nlmsg_data(h);
+
+			if (ours && e->error == -EINVAL && nf->dump == NF_DUMP_TABLES) {
+				/* nfnetlink has no nftables subsystem to answer: nothing to follow. */
+				log_notice("nfnetlink: this kernel has no nftables; nothing to follow");
+				nf->absent = true;
+				nf->dump = -1;
+				nf->pending = false;
+				nf->model->nf.known = true;
+				nf->changed = true;
+				continue;
+			}
+			if (ours) {
+				log_event(e->error == -EBUSY || e->error == -ENOBUFS ? LOG_DEBUG : LOG_ERR,
+					  LOG_EV_DUMP_RETRY, &(struct log_ctx){ .error = e->error },
+					  "nfnetlink: dump of %s failed: %s; asking again",
+					  dumps[nf->dump].name, strerror(-e->error));
+				lost(nf);
+			}
+			continue;
+		}
+		if (h->nlmsg_type == NFT_TYPE(NFT_MSG_NEWGEN) && !ours) {
+			nf->stats.transactions++;
+			nf->changed = true;
+		}
+		r = nf_message(nf->model, h, !ours);
+		if (r == -EINVAL) {
+			nf->stats.malformed++;
+			log_event(LOG_WARNING, LOG_EV_NETLINK_MALFORMED, NULL,
+				  "nfnetlink: ignored a malformed message of type %#x; re-reading the ruleset",
+				  h->nlmsg_type);
+		}
+		/* What the model cannot place (a rule of an unknown chain, a chain update it
+		 * cannot apply) makes the ruleset unknown until it is read again. A dump in
+		 * progress will bring what is missing anyway. */
+		if ((r == -EINVAL || r == -ENOENT) && nf->dump < 0)
+			lost(nf);
+		else if (r == -ENOMEM)
+			log_err("nfnetlink: out of memory");
+	}
+}
+
+int nf_process(struct nf_intake *nf)
+{
+	while (!nf->absent) {
+		struct sockaddr_nl from;
+		struct iovec iov = { nf->buf, nf->buflen };
+		struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof(from),
+				      .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recvmsg(nf->fd, &msg, 0);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == ENOBUFS) {
+				/* Netfilter events were lost: the ruleset is unknown (the fast path
+				 * punts) until it has been read whole again. */
+				nf->stats.enobufs++;
+				log_event(LOG_WARNING, LOG_EV_OVERRUN, NULL,
+					  "nfnetlink: receive buffer overrun, netfilter events lost; "
+					  "re-reading the ruleset");
+				lost(nf);
+				continue;
+			}
+			log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
+				  "nfnetlink: receive failed: %m");
+			return -errno;
+		}
+		if (msg.msg_flags & MSG_TRUNC) {
+			lost(nf);
+			continue;
+		}
+		if (from.nl_pid != 0)
+			continue;	/* only the kernel speaks for the ruleset */
+		handle_buffer(nf, (size_t)n);
+	}
+	if (nf->dump >= 0 && now_ns() - nf->dump_started_ns > 10ull * 1000000000ull) {
+		log_event(LOG_WARNING, LOG_EV_DUMP_RETRY, NULL,
+			  "nfnetlink: dump of %s did not finish; asking again", dumps[nf->dump].name);
+		nf->stats.dump_restarts++;
+		lost(nf);
+	}
+	return nf->dump < 0 && !nf->absent ? next_dump(nf, -1) : 0;
+}
+
+int nf_timeout_ms(const struct nf_intake *nf)
+{
+	return nf_idle(nf) ? -1 : 50;
+}
