@@ -19,6 +19,7 @@
 #include "compile.h"
 #include "log.h"
 #include "model.h"
+#include "nf.h"
 #include "nl.h"
 #include "pkt.h"
 #include "steer.skel.h"
@@ -651,6 +652,85 @@ static void step_carrier_down(struct t *t)
 	mirror(t);
 }
 
+/* Netfilter through the real intake: nftables rulesets are read from nfnetlink, compiled
+ * and applied, and the program punts the family, or the device, they concern. */
+static void nf_mirror(struct t *t, struct nf_intake *nf)
+{
+	struct pollfd pfd = { .fd = nf->fd, .events = POLLIN };
+	time_t deadline = time(NULL) + 10;
+
+	/* The ruleset's own events first, then a whole read to be sure of the result. */
+	poll(&pfd, 1, 200);
+	if (nf_process(nf) < 0 || nf_request(nf) < 0)
+		bail("nf_process failed");
+	while (!nf_idle(nf)) {
+		if (time(NULL) > deadline)
+			bail("netfilter intake never went idle");
+		poll(&pfd, 1, 200);
+		if (nf_process(nf) < 0)
+			bail("nf_process failed");
+	}
+	mirror(t);
+}
+
+static void step_netfilter(struct t *t)
+{
+	static const struct tcase inet[] = {
+		{ "inet forward chain: v4 punts", V4("10.1.0.2", INET), STEER_STAT_PUNT_NETFILTER },
+		{ "inet forward chain: v6 punts", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_NETFILTER },
+	};
+	static const struct tcase ip4[] = {
+		{ "ip forward chain: v4 punts", V4("10.1.0.2", INET), STEER_STAT_PUNT_NETFILTER },
+		{ "ip forward chain: v6 is forwarded", V6("2001:db8:1::2", INET6), FWD_OUT0 },
+	};
+	static const struct tcase ingress[] = {
+		{ "netdev ingress on in0: v4 punts", V4("10.2.0.2", INET), STEER_STAT_PUNT_NETFILTER },
+		{ "netdev ingress on in0: v6 punts", V6("2001:db8:2::2", INET6), STEER_STAT_PUNT_NETFILTER },
+	};
+	static const struct tcase egress[] = {
+		{ "netdev egress on out0: v4 to out0 punts", V4("10.1.0.2", INET), STEER_STAT_PUNT_NETFILTER, OIF_OUT0 },
+		{ "netdev egress on out0: v6 to out0 punts", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_NETFILTER, OIF_OUT0 },
+		{ "netdev egress on out0: v4 to out1 is forwarded", V4("10.2.0.2", INET), FWD_OUT1 },
+	};
+	static const struct tcase input_only[] = {
+		{ "input chain with policy drop: v4 is forwarded", V4("10.1.0.2", INET), FWD_OUT0 },
+		{ "input chain with policy drop: v6 is forwarded", V6("2001:db8:2::2", INET6), FWD_OUT1 },
+	};
+	struct nf_intake nf;
+
+	if (nf_open(&nf, &t->m, 1 << 20) < 0 || nf_request(&nf) < 0)
+		bail("nf_open failed");
+	if (nf.absent)
+		bail("this kernel has no nftables: the netfilter cases cannot run");
+	nf_mirror(t, &nf);
+	RUN(t, baseline);
+	sh(true, "nft add table inet f && nft add chain inet f fw '{ type filter hook forward priority 0; }' && "
+		 "nft add rule inet f fw ip daddr 192.0.2.99 drop");
+	nf_mirror(t, &nf);
+	RUN(t, inet);
+	sh(true, "nft flush ruleset && nft add table ip f && "
+		 "nft add chain ip f fw '{ type filter hook forward priority 0; policy drop; }'");
+	nf_mirror(t, &nf);
+	RUN(t, ip4);
+	sh(true, "nft flush ruleset && nft add table netdev f && "
+		 "nft add chain netdev f in '{ type filter hook ingress device in0 priority 0; policy drop; }'");
+	nf_mirror(t, &nf);
+	RUN(t, ingress);
+	sh(true, "nft flush ruleset && nft add table netdev f && "
+		 "nft add chain netdev f out '{ type filter hook egress device out0 priority 0; }' && "
+		 "nft add rule netdev f out counter");
+	nf_mirror(t, &nf);
+	RUN(t, egress);
+	sh(true, "nft flush ruleset && nft add table inet f && "
+		 "nft add chain inet f in '{ type filter hook input priority 0; policy drop; }'");
+	nf_mirror(t, &nf);
+	RUN(t, input_only);
+	sh(true, "nft flush ruleset");
+	nf_mirror(t, &nf);
+	RUN(t, baseline);
+	nf_close(&nf);
+}
+
 static void check_stats(struct t *t)
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(t->skel->maps.steer_stats);
@@ -753,6 +833,7 @@ int main(void)
 	RUN(&t, mtu);
 	sh(true, "ip link set out0 mtu 1500 && ip link set out1 mtu 1500");
 
+	step_netfilter(&t);
 	step_multipath(&t);
 
 	step_carrier_down(&t);

@@ -95,7 +95,8 @@ static const char full[] =
 	"  vlans: 16\n"
 	"stale-after: 30\n"
 	"reconcile-interval: 2.5\n"
-	"log-level: debug\n";
+	"log-level: debug\n"
+	"netfilter: bypass\n";
 
 static void test_full(void)
 {
@@ -199,6 +200,7 @@ static void test_full(void)
 	CHECK(ok, "limits for all seven maps, named steer_*");
 	CHECK(c.stale_after == 30.0 && c.reconcile == 2.5 && c.log_level == LOG_DEBUG,
 	      "stale-after 30, reconcile-interval 2.5, log-level debug");
+	CHECK(c.nf_mode == STEER_NF_BYPASS, "netfilter: bypass (%d)", c.nf_mode);
 out:
 	config_free(&c);
 	CHECK(!c.ov.policies && !c.ov.groups && !c.nifaces && c.log_level == -1, "config_free leaves it empty");
@@ -215,7 +217,8 @@ static void test_defaults(void)
 		int r = parse(empty[i], &c, &err);
 
 		CHECK(r == 0 && !c.nifaces && !c.ov.npolicies && !c.ov.ngroups && !c.ov.ntables && !c.ov.nprios &&
-		      !c.nlimits && c.stale_after < 0 && c.reconcile < 0 && c.log_level == -1,
+		      !c.nlimits && c.stale_after < 0 && c.reconcile < 0 && c.log_level == -1 &&
+		      c.nf_mode == -1,
 		      "an empty file (case %zu) means the defaults (%s)", i, err.msg);
 		config_free(&c);
 	}
@@ -257,7 +260,7 @@ static void test_errors(void)
 	    "a gateway with a prefix length");
 	bad("interface:\n  eth0:\n",
 	    "t.yaml:1:1: interface: unknown key in the top level (expected one of: interfaces, mirror, policies, "
-	    "groups, limits, stale-after, reconcile-interval, log-level)", "unknown key at the top level");
+	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter)", "unknown key at the top level");
 	bad("interfaces:\n  eth0: {dir: ingress}\n",
 	    "t.yaml:2:10: dir: unknown key in eth0 (expected one of: direction)", "unknown key in an interface");
 	bad("policies:\n  - priority: 1\n    table: 5\n    color: red\n",
@@ -266,6 +269,10 @@ static void test_errors(void)
 	bad("groups:\n  g: {nexthops: [{dev: a, wieght: 2}]}\n",
 	    "t.yaml:2:27: wieght: unknown key in nexthops (expected one of: via, dev, weight)",
 	    "unknown key in a next hop");
+	bad("netfilter: ignore\n", "t.yaml:1:12: netfilter: expected respect, bypass or offload",
+	    "an unknown netfilter mode");
+	bad("netfilter: [respect]\n", "t.yaml:1:12: netfilter: expected respect, bypass or offload",
+	    "a netfilter mode that is not a word");
 	bad("log-level: info\nlog-level: debug\n",
 	    "t.yaml:2:1: log-level: given twice in the top level (first at line 1)", "duplicate key");
 	bad("policies:\n  - {priority: 1, table: 5, table: 6}\n",
@@ -432,13 +439,13 @@ static void test_errors(void)
 	    "control characters never reach the message");
 	bad("? " K64 "kkkkk\n: 1\n",
 	    "t.yaml:1:3: " K64 "...: unknown key in the top level (expected one of: interfaces, mirror, policies, "
-	    "groups, limits, stale-after, reconcile-interval, log-level)", "a long key is cut so what is wrong fits");
+	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter)", "a long key is cut so what is wrong fits");
 	bad("? " K63 "\xc3\xa9\n: 1\n",
 	    "t.yaml:1:3: " K63 "...: unknown key in the top level (expected one of: interfaces, mirror, policies, "
-	    "groups, limits, stale-after, reconcile-interval, log-level)", "and cut between characters, not in one");
+	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter)", "and cut between characters, not in one");
 	bad("? \"a\\nb\\u0085c\"\n: 1\n",
 	    "t.yaml:1:3: a?b??c: unknown key in the top level (expected one of: interfaces, mirror, policies, "
-	    "groups, limits, stale-after, reconcile-interval, log-level)",
+	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter)",
 	    "a key with a line break prints on one line");
 }
 

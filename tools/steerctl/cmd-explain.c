@@ -218,6 +218,38 @@ static bool decided_by_policy(struct explain_ctx *x, const struct explain_req *r
 	return false;
 }
 
+/* For a netfilter punt: the chains that made it, "inet filter forward, ...", or why
+ * steerd does not know the ruleset. */
+static void netfilter_why(struct explain_ctx *x, const struct explain_req *req, __u32 oif,
+			  char *buf, size_t len)
+{
+	struct steer_nf_chain chs[STEER_NF_CHAINS];
+	struct steer_state st;
+	char name[2 * STEER_NF_NAME + 32];
+	__u32 ifindex = if_nametoindex(req->ifname);
+	size_t n = 0, used = 0;
+
+	buf[0] = '\0';
+	if (!sc_read_state(x->c, &st) && (st.flags & STEER_STATE_NF_UNKNOWN)) {
+		snprintf(buf, len, "the ruleset is not known yet");
+		return;
+	}
+	if (sc_nf_read(x->c, chs, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int w;
+
+		if (!sc_nf_on_path(&chs[i], req->family, req->egress ? 0 : ifindex,
+				   req->egress ? ifindex : oif))
+			continue;
+		w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+			     sc_nf_name(&chs[i], name, sizeof(name)));
+		if (w < 0 || (size_t)w >= len - used)
+			break;
+		used += (size_t)w;
+	}
+}
+
 /* Prints the program's decision for req. Returns 0 or a runtime error in e. */
 static int report(struct explain_ctx *x, const struct explain_req *req,
 		  const struct explain_res *res, struct explain_err *e)
@@ -227,7 +259,7 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 	__u32 verdict = res->cb[STEER_CB_VERDICT] >> 16, stat = res->cb[STEER_CB_VERDICT] & 0xffff;
 	__u32 table = res->cb[STEER_CB_TABLE], prio = res->cb[STEER_CB_PRIORITY];
 	char src[SC_ADDR_STRLEN], dst[SC_ADDR_STRLEN], gw[SC_ADDR_STRLEN], fam[SC_NAME_STRLEN];
-	char dev[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN], why[32];
+	char dev[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN], why[32], chains[512] = "";
 	const char *action = verdict_word(verdict), *reason = NULL, *type = NULL;
 	static const __u32 expect_ret[] = {
 		[STEER_VERDICT_FORWARD] = TC_ACT_REDIRECT,
@@ -267,6 +299,8 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 		type = route_type(x, req, table) == STEER_RT_MULTIPATH ? "multipath" : "unicast";
 	} else {
 		reason = reason_word(stat, why, sizeof(why));
+		if (stat == STEER_STAT_PUNT_NETFILTER)
+			netfilter_why(x, req, res->cb[STEER_CB_OIF], chains, sizeof(chains));
 		if (verdict == STEER_VERDICT_DROP)
 			type = reason;
 		else if (stat == STEER_STAT_PUNT_UNREACHABLE || stat == STEER_STAT_PUNT_PROHIBIT)
@@ -297,6 +331,8 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 		}
 		if (verdict == STEER_VERDICT_PUNT && !pass)
 			json_str(j, "reason", reason);
+		if (chains[0])
+			json_str(j, "netfilter", chains);
 		json_obj_close(j);
 		return 0;
 	}
@@ -319,6 +355,8 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 	default:
 		if (pass)
 			fprintf(c->out, "pass (no policy matched: the kernel's route stands)");
+		else if (chains[0])
+			fprintf(c->out, "punt (%s: %s)", reason, chains);
 		else
 			fprintf(c->out, "punt (%s)", reason);
 	}

@@ -87,6 +87,7 @@ int cmd_status(struct steerctl *c)
 		for (i = 0; i < SC_MAP_COUNT; i++)
 			json_u64(j, steerctl_maps[i].name, counts[i]);
 		json_obj_close(j);
+		err = sc_nf_status(c, &st);
 		json_obj_close(j);
 	} else {
 		fprintf(c->out, "synced:      %s\n", st.synced ? "yes" : "no");
@@ -122,6 +123,7 @@ int cmd_status(struct steerctl *c)
 		for (i = 0; i < SC_MAP_COUNT; i++)
 			fprintf(c->out, "  %-*s %llu\n", width, steerctl_maps[i].name,
 				(unsigned long long)counts[i]);
+		err = sc_nf_status(c, &st);
 		fprintf(c->out, "agent:\n");
 #define TEXT_FIELD(f) fprintf(c->out, "  %-18s %llu\n", #f, (unsigned long long)ag.f);
 		AGENT_FIELDS(TEXT_FIELD)

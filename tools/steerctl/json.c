@@ -127,6 +127,12 @@ void json_u64(struct json *j, const char *key, __u64 val)
 	fprintf(j->f, "%llu", (unsigned long long)val);
 }
 
+void json_i64(struct json *j, const char *key, long long val)
+{
+	member(j, key);
+	fprintf(j->f, "%lld", val);
+}
+
 void json_bool(struct json *j, const char *key, bool val)
 {
 	member(j, key);

@@ -26,6 +26,7 @@ void json_arr_open(struct json *j, const char *key);
 void json_arr_close(struct json *j);
 void json_str(struct json *j, const char *key, const char *val);
 void json_u64(struct json *j, const char *key, __u64 val);
+void json_i64(struct json *j, const char *key, long long val);
 void json_bool(struct json *j, const char *key, bool val);
 /* A number with `places` digits after the point (shares, percentages). */
 void json_decimal(struct json *j, const char *key, double val, int places);

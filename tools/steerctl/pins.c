@@ -37,6 +37,8 @@ const struct steerctl_map_spec steerctl_maps[SC_MAP_COUNT] = {
 			    BPF_MAP_TYPE_ARRAY },
 	[SC_MAP_STATS]  = { STEER_MAP_STATS, sizeof(__u32), sizeof(__u64),
 			    BPF_MAP_TYPE_PERCPU_ARRAY },
+	[SC_MAP_NETFILTER] = { STEER_MAP_NETFILTER, sizeof(__u32), sizeof(struct steer_nf_chain),
+			       BPF_MAP_TYPE_ARRAY },
 };
 
 /* The one place a failure with a path is reported. Returns err (negative errno). */

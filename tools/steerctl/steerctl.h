@@ -49,6 +49,7 @@ enum steerctl_map {
 	SC_MAP_STATE,
 	SC_MAP_AGENT,
 	SC_MAP_STATS,
+	SC_MAP_NETFILTER,
 	SC_MAP_COUNT,
 };
 
@@ -123,6 +124,16 @@ void sc_counters_free(struct sc_counters *s);
 
 /* prometheus.c: the node_exporter textfile, written whole and renamed into place. */
 int sc_prometheus_write(const struct steerctl *c, const struct sc_counters *s);
+
+/* netfilter.c: the chains steerd found. */
+int sc_nf_read(const struct steerctl *c, struct steer_nf_chain *out, size_t *n);
+/* Does this chain make a packet of family (STEER_AF_*), arriving on iif and leaving by oif
+ * (0: any), punt? */
+bool sc_nf_on_path(const struct steer_nf_chain *ch, __u8 family, __u32 iif, __u32 oif);
+/* "inet filter forward" */
+const char *sc_nf_name(const struct steer_nf_chain *ch, char *buf, size_t len);
+/* status's netfilter part (text or a "netfilter" member of the open JSON object). */
+int sc_nf_status(struct steerctl *c, const struct steer_state *st);
 
 /* One file per command. */
 int cmd_status(struct steerctl *c);
