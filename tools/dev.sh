@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEPS=(meson ninja-build pkg-config gcc clang llvm bpftool libbpf-dev libnl-3-dev libnl-route-3-dev
-      libelf-dev libyaml-dev libsystemd-dev iproute2 util-linux python3 valgrind systemd)
+      libelf-dev libyaml-dev libsystemd-dev iproute2 util-linux python3 valgrind systemd
+      nftables iptables)
 BUILD=${BUILD:-build}
 
 usage() {
@@ -64,8 +65,8 @@ sys.exit(1 if failed or not passed else 0)
 PY
 }
 
-# The agent's unit, datapath, fuzz-corpus, two namespace tests and the egress use case again,
-# built with ASan and UBSan (any report fails the test).
+# The agent's unit, datapath, fuzz-corpus, two namespace tests, the nftables test and the egress
+# use case again, built with ASan and UBSan (any report fails the test).
 sanitized() {
 	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined \
 		-Db_lundef=false >/dev/null
@@ -73,7 +74,7 @@ sanitized() {
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		meson test -C build-asan --print-errorlogs --num-processes 1 \
 		unit-compile unit-config unit-intake bpf-datapath fuzz-netlink-corpus fuzz-config-corpus \
-		netns-forward-v4 netns-forward-v6 usecase-asymmetric-vip
+		netns-forward-v4 netns-forward-v6 netfilter-nftables usecase-asymmetric-vip
 }
 
 [ $# -eq 1 ] || usage

@@ -1,4 +1,5 @@
-/* Fuzz target for netlink intake: bytes -> the same per-message handlers steerd uses ->
+/* Fuzz target for netlink intake (rtnetlink and nftables): bytes -> the same per-message
+ * handlers steerd uses ->
  * model -> compiler. Built with clang -fsanitize=fuzzer it is a libFuzzer target
  * (tests/fuzz/run.sh); built without, with replay.c, it replays a corpus, so every seed and every
  * crash ever found stays a regression test. */
@@ -11,6 +12,7 @@
 #include "compile.h"
 #include "log.h"
 #include "model.h"
+#include "nf.h"
 #include "nl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -29,8 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data, size);
 	log_set_level(-1);
 	model_init(&m);
-	for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, rem); h = NLMSG_NEXT(h, rem))
-		intake_message(&m, h);
+	/* rtnetlink and nftables message types do not overlap: one corpus feeds both. An
+	 * nftables message counts as an event unless it is part of a multipart reply. */
+	for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, rem); h = NLMSG_NEXT(h, rem)) {
+		if (h->nlmsg_type >> 8 == 10)	/* NFNL_SUBSYS_NFTABLES */
+			nf_message(&m, h, !(h->nlmsg_flags & NLM_F_MULTI));
+		else
+			intake_message(&m, h);
+	}
 	if (!compile_image(&m, &img))
 		image_free(&img);
 	model_free(&m);

@@ -4,7 +4,10 @@
 Run as root: tests/fuzz/make-seeds.py DIR. It makes a private namespace, configures links,
 addresses, neighbours, nexthop objects, routes of every type and rules with every selector,
 then saves each buffer of each dump (links, addresses, neighbours, netconf, nexthops, routes,
-rules; both families) and of the events a few changes send, one file per buffer.
+rules; both families) and of the events a few changes send, one file per buffer. Then the
+same for nftables over nfnetlink: a ruleset with base chains of every kind steerd reads
+(forward, nat, netdev ingress and egress, dormant), its dump of tables, chains and rules,
+and the events of a few transactions.
 """
 import os
 import socket
@@ -73,6 +76,101 @@ route del 10.9.0.0/16
 link del e2
 '''
 
+NFT_SETUP = """
+table inet filter {
+	chain forward {
+		type filter hook forward priority 0; policy drop
+		ct state established accept
+		ip daddr 198.51.100.7 drop
+	}
+	chain input {
+		type filter hook input priority 0; policy accept
+	}
+	chain jumped {
+		counter
+	}
+}
+table ip nat {
+	chain post {
+		type nat hook postrouting priority srcnat
+		oifname "e1" masquerade
+	}
+}
+table ip6 f6 {
+	chain fw {
+		type filter hook forward priority -5
+	}
+}
+table netdev edge {
+	chain in {
+		type filter hook ingress devices = { in0, e1 } priority 0
+	}
+	chain out {
+		type filter hook egress device "e1" priority 0
+		counter
+	}
+}
+table inet sleepy {
+	flags dormant
+	chain fw {
+		type filter hook forward priority 0; policy drop
+	}
+}
+"""
+NFT_CHANGES = [
+    'add rule inet filter forward ip daddr 198.51.100.8 drop',
+    'flush chain inet filter forward',
+    'chain inet filter forward { policy accept; }',
+    'add table inet sleepy',
+    'delete table ip nat',
+    'flush ruleset',
+]
+NFT_GETTABLE, NFT_GETCHAIN, NFT_GETRULE = 1, 4, 7
+
+
+def nft_capture(out, n0):
+    """Dump buffers of the nftables ruleset, as steerd's read gets them."""
+    n = n0
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
+    s.bind((0, 0))
+    for seq, msg in enumerate((NFT_GETTABLE, NFT_GETCHAIN, NFT_GETRULE), 1):
+        body = struct.pack('=BBH', 0, 0, 0)  # nfgenmsg: any family, v0
+        s.send(struct.pack('=IHHII', 16 + len(body), 10 << 8 | msg, 0x301, seq, 0) + body)
+        while True:
+            buf = s.recv(1 << 20)
+            with open(os.path.join(out, f'nft-dump-{msg}-{n:03d}'), 'wb') as f:
+                f.write(buf)
+            n += 1
+            off, last = 0, 0
+            while off + 16 <= len(buf):
+                ln, ty = struct.unpack_from('=IH', buf, off)
+                last = ty
+                if ln < 16:
+                    break
+                off += (ln + 3) & ~3
+            if last in (2, 3):
+                break
+    return n - n0
+
+
+def nft_events(out):
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)
+    s.bind((0, 0))
+    s.setsockopt(270, 1, 7)  # NETLINK_ADD_MEMBERSHIP: NFNLGRP_NFTABLES
+    for cmd in NFT_CHANGES:
+        subprocess.run(['nft', cmd], check=False)
+    s.settimeout(0.5)
+    n = 0
+    try:
+        while True:
+            buf = s.recv(1 << 20)
+            with open(os.path.join(out, f'nft-event-{n:03d}'), 'wb') as f:
+                f.write(buf)
+            n += 1
+    except socket.timeout:
+        pass
+    return n
+
 
 def ip_batch(text, ns=None):
     for fam, lines in (('', [l for l in text.split('\n') if l and not l.startswith('-6')]),
@@ -137,6 +235,10 @@ def main():
         d = capture(out)
         e = events(out)
         print(f'{d} dump buffers, {e} event buffers')
+        if subprocess.run(['nft', '-f', '-'], input=NFT_SETUP, text=True).returncode == 0:
+            d = nft_capture(out, 0)
+            e = nft_events(out)
+            print(f'{d} nftables dump buffers, {e} nftables event buffers')
         return
     out = os.path.abspath(sys.argv[1])
     os.makedirs(out, exist_ok=True)
