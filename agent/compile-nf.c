@@ -78,6 +78,24 @@ uint32_t compile_nf_flags(const struct model *m)
 	return flags;
 }
 
+bool compile_nf_device_chains(const struct model *m)
+{
+	struct htab_iter it;
+	struct model_nf_chain *c;
+
+	if (m->nf_mode == STEER_NF_BYPASS)
+		return false;
+	htab_iter_init(&it, &m->nf.chains);
+	while ((c = htab_iter_next(&it))) {
+		uint32_t dev;
+
+		chain_effect(c->key.family, c->hook, &dev);
+		if (dev && model_nf_chain_acts(c, &m->nf))
+			return true;
+	}
+	return false;
+}
+
 uint32_t compile_nf_links(const struct model *m, struct image_link *links, size_t n)
 {
 	const struct model_nf *nf = &m->nf;

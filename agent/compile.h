@@ -63,6 +63,8 @@ int compile_image(const struct model *m, struct image *out);	/* 0 or -ENOMEM */
 /* Netfilter (compile-nf.c). The state flags (STEER_STATE_NF*) that the family's ruleset and
  * the mode give; cheap, so the daemon also writes them at once when the ruleset changes. */
 uint32_t compile_nf_flags(const struct model *m);
+/* Whether a netdev or inet ingress/egress chain acts (its devices punt). */
+bool compile_nf_device_chains(const struct model *m);
 /* Sets STEER_LINK_NF_* on the links whose devices netfilter chains hook; returns
  * STEER_STATE_NF_DEVICES when it set any. */
 uint32_t compile_nf_links(const struct model *m, struct image_link *links, size_t n);

@@ -137,14 +137,16 @@ static void set_netfilter_mode(struct daemon *d, const struct config *c, bool at
 	if (mode == STEER_NF_OFFLOAD && (at_start || mode != d->model.nf_mode))
 		log_notice("netfilter: offload is not available yet; steerd respects the ruleset "
 			   "(hands what it would see to the kernel)");
-	if (mode != d->model.nf_mode || at_start) {
+	if (mode != d->model.nf_mode && !at_start) {
 		d->model.nf_mode = mode;
 		d->sync.nf_mode = mode;
-		/* Say again what netfilter means under the new mode. */
+		/* Say again, per family, what netfilter means under the new mode. */
 		memset(d->nf_said, 0, sizeof(d->nf_said));
-		if (!at_start)
-			netfilter_changed(d);
+		netfilter_changed(d);
+		return;
 	}
+	d->model.nf_mode = mode;
+	d->sync.nf_mode = mode;
 	netfilter_warn_bypass(d);
 }
 

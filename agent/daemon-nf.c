@@ -83,12 +83,17 @@ static void log_changes(struct daemon *d, uint32_t flags)
 void netfilter_changed(struct daemon *d)
 {
 	uint32_t flags = compile_nf_flags(&d->model);
+	/* Device chains reach the datapath as link flags, with the apply; until then the
+	 * families they concern punt whole. */
+	uint32_t now = flags | (compile_nf_device_chains(&d->model) ? STEER_STATE_NF4 | STEER_STATE_NF6 : 0);
 
 	d->nf.changed = false;
-	/* Only a steerd that has applied a whole picture writes the state map: before the
+	/* More punting goes out at once. Less waits for the apply that the dirty model brings,
+	 * which writes the links' device flags before the state map: a ruleset that moves from
+	 * a forward chain to a device chain must never leave a moment with neither. Before the
 	 * first sync the datapath punts everything anyway. */
 	if (d->first_sync_done)
-		sync_set_nf_flags(&d->sync, flags);
+		sync_add_nf_flags(&d->sync, now);
 	d->model.dirty = true;
 	if (!d->model.nf.busy)
 		log_changes(d, flags);

@@ -281,7 +281,7 @@ static void publish_stats(struct daemon *d)
 	d->stats.netlink_messages = n->messages;
 	d->stats.foreign_messages = n->foreign;
 	d->stats.malformed_messages = n->malformed;
-	d->stats.overruns = n->enobufs;
+	d->stats.overruns = n->enobufs + d->nf.stats.enobufs;
 	d->stats.dump_restarts = n->dump_restarts;
 	d->stats.swept = n->swept;
 	d->stats.applies = d->sync.stats.applies;

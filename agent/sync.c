@@ -618,9 +618,9 @@ int sync_set_synced(struct sync *s, bool synced)
 	return 0;
 }
 
-int sync_set_nf_flags(struct sync *s, uint32_t flags)
+int sync_add_nf_flags(struct sync *s, uint32_t flags)
 {
-	uint32_t next = (s->state_flags & ~STEER_STATE_NF_MASK) | (flags & STEER_STATE_NF_MASK);
+	uint32_t next = s->state_flags | (flags & STEER_STATE_NF_MASK);
 
 	if (next == s->state_flags)
 		return 0;

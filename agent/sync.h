@@ -54,9 +54,10 @@ int sync_init(struct sync *s, const struct sync_fds *fds);
  * image could forward wrongly) and -errno is returned; a later apply may recover. */
 int sync_apply(struct sync *s, const struct image *img);
 int sync_set_synced(struct sync *s, bool synced);
-/* Replace the netfilter flags (STEER_STATE_NF_MASK) of the state map now, in one write:
- * a ruleset change must not wait for a whole apply. */
-int sync_set_nf_flags(struct sync *s, uint32_t flags);
+/* Add netfilter flags (STEER_STATE_NF_MASK) to the state map now, in one write: a ruleset
+ * that starts to act must not wait for a whole apply. Flags are taken away only by an
+ * apply, which writes the links' own netfilter flags first. */
+int sync_add_nf_flags(struct sync *s, uint32_t flags);
 /* Forget what was applied and adopt what the maps hold instead: the next apply rewrites
  * every entry and deletes whatever the maps hold beyond the image. */
 int sync_forget(struct sync *s);
