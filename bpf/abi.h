@@ -268,7 +268,7 @@ struct steer_agent_stats {
 	__u64 netlink_messages;
 	__u64 foreign_messages;		/* not from the kernel: ignored */
 	__u64 malformed_messages;
-	__u64 overruns;			/* ENOBUFS: events lost */
+	__u64 overruns;			/* ENOBUFS: events lost (rtnetlink and nfnetlink) */
 	__u64 resyncs;			/* full re-reads after an overrun, SIGHUP or reconcile */
 	__u64 dump_restarts;		/* dumps interrupted by a change */
 	__u64 swept;			/* objects gone without a notification */
