@@ -13,45 +13,8 @@
 
 #include "model.h"
 #include "nl.h"
+#include "nlmsg.h"
 #include "test.h"
-
-/* One message under construction, aligned as the kernel aligns its buffers. */
-struct msg {
-	union {
-		struct nlmsghdr h;
-		uint32_t align[256];
-	};
-};
-
-static void start(struct msg *m, uint16_t type, const void *hdr, size_t hdr_len)
-{
-	memset(m, 0, sizeof(*m));
-	m->h.nlmsg_type = type;
-	m->h.nlmsg_flags = NLM_F_CREATE;
-	m->h.nlmsg_len = (uint32_t)NLMSG_LENGTH(hdr_len);
-	memcpy(NLMSG_DATA(&m->h), hdr, hdr_len);
-}
-
-/* Appends an attribute; `claim` is the length its header states (normally its real one). */
-static void attr_claim(struct msg *m, uint16_t type, const void *data, size_t len, size_t claim)
-{
-	struct nlattr *a = (struct nlattr *)((char *)&m->h + NLMSG_ALIGN(m->h.nlmsg_len));
-
-	a->nla_type = type;
-	a->nla_len = (uint16_t)(NLA_HDRLEN + claim);
-	memcpy((char *)a + NLA_HDRLEN, data, len);
-	m->h.nlmsg_len = (uint32_t)(NLMSG_ALIGN(m->h.nlmsg_len) + NLA_ALIGN(NLA_HDRLEN + len));
-}
-
-static void attr(struct msg *m, uint16_t type, const void *data, size_t len)
-{
-	attr_claim(m, type, data, len, len);
-}
-
-static void attr_u32(struct msg *m, uint16_t type, uint32_t v)
-{
-	attr(m, type, &v, sizeof(v));
-}
 
 static const uint8_t v4[4] = { 10, 1, 0, 0 }, v4gw[4] = { 10, 0, 0, 1 };
 static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
