@@ -12,6 +12,7 @@
 #include "model.h"
 #include "nf.h"
 #include "nl.h"
+#include "nl-reader.h"
 #include "sync.h"
 
 #define MAX_ATTACH 64
@@ -46,6 +47,7 @@ struct daemon {
 	struct options opt;
 	struct model model;
 	struct intake nl;
+	struct reader reader;	/* drains the rtnetlink socket on its own thread */
 	struct nf_intake nf;
 	struct attach bpf;
 	struct sync sync;

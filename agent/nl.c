@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "nl-reader.h"
 
 #ifndef SO_RCVBUFFORCE
 #define SO_RCVBUFFORCE 33
@@ -70,6 +71,7 @@ int intake_open(struct intake *nl, struct model *m, int rcvbuf)
 		goto fail;
 	}
 	nl->fd = nl_socket_get_fd(nl->sk);
+	nl->port = nl_socket_get_local_port(nl->sk);
 	/* Subscribe before the first dump, so nothing changes unseen in between. */
 	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
 		r = nl_socket_add_membership(nl->sk, groups[i]);
@@ -173,6 +175,8 @@ static void finish_dump(struct intake *nl, bool ok)
 	} else if (ok && dumps[d].kind >= 0) {
 		size_t n = model_sweep(nl->model, dumps[d].kind);
 
+		log_debug("netlink: dump of %s read in %.1f ms", dumps[d].name,
+			  (double)(now_ns() - nl->dump_started_ns) / 1e6);
 		nl->stats.swept += n;
 		if (n)
 			log_event(LOG_NOTICE, LOG_EV_SWEPT, NULL,
@@ -223,9 +227,9 @@ static void dispatch(struct intake *nl, const struct nlmsghdr *h)
 	}
 }
 
-static void handle_buffer(struct intake *nl, size_t len)
+static void handle_buffer(struct intake *nl, const void *buf, size_t len)
 {
-	struct nlmsghdr *h = nl->buf;
+	struct nlmsghdr *h = (struct nlmsghdr *)buf;
 	int rem = (int)len;
 
 	for (; nlmsg_ok(h, rem); h = nlmsg_next(h, &rem)) {
@@ -261,7 +265,54 @@ static void handle_buffer(struct intake *nl, size_t len)
 	}
 }
 
-int intake_process(struct intake *nl)
+/* Events were dropped: our picture may be wrong anywhere. One full re-read covers any
+ * number of overruns before it starts. */
+static void overrun(struct intake *nl)
+{
+	nl->stats.enobufs++;
+	if ((nl->pending & INTAKE_DUMP_ALL) != INTAKE_DUMP_ALL)
+		nl->stats.resyncs++;
+	log_event(nl->stats.enobufs == 1 || nl->stats.enobufs % 100 == 0 ? LOG_WARNING : LOG_DEBUG,
+		  LOG_EV_OVERRUN, NULL,
+		  "netlink: receive buffer overrun (%llu so far), events lost; re-reading everything",
+		  (unsigned long long)nl->stats.enobufs);
+	nl->pending |= INTAKE_DUMP_ALL;
+	nl->lost = true;
+	/* The dump in flight may have lost replies too: it cannot be trusted to finish, nor to
+	 * be whole. */
+	if (nl->dump >= 0) {
+		nl->pending |= 1u << nl->dump;
+		nl->dump = -1;
+		nl->retry_at_ns = now_ns() + 20 * 1000000ull;
+	}
+}
+
+static void truncated(struct intake *nl)
+{
+	log_event(LOG_WARNING, LOG_EV_RESYNC, NULL, "netlink: truncated message; re-reading everything");
+	nl->pending |= INTAKE_DUMP_ALL;
+}
+
+/* What the reader thread received, in order. */
+static int take_chunks(struct intake *nl)
+{
+	const struct reader_chunk *c;
+
+	while ((c = reader_next(nl->reader))) {
+		if (c->flags & READER_LOST)
+			overrun(nl);
+		else if (c->flags & READER_TRUNC)
+			truncated(nl);
+		else
+			handle_buffer(nl, reader_chunk_data(c), c->len);
+		if (nl->dump < 0 && next_dump(nl) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* Without a reader: receive on this thread until the socket is empty. */
+static int receive(struct intake *nl)
 {
 	for (;;) {
 		struct sockaddr_nl from;
@@ -274,26 +325,9 @@ int intake_process(struct intake *nl)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
+				return 0;
 			if (errno == ENOBUFS) {
-				/* Events were dropped: our picture may be wrong anywhere. One full
-				 * re-read covers any number of overruns before it starts. */
-				nl->stats.enobufs++;
-				if ((nl->pending & INTAKE_DUMP_ALL) != INTAKE_DUMP_ALL)
-					nl->stats.resyncs++;
-				log_event(nl->stats.enobufs == 1 || nl->stats.enobufs % 100 == 0 ? LOG_WARNING : LOG_DEBUG,
-					  LOG_EV_OVERRUN, NULL,
-					  "netlink: receive buffer overrun (%llu so far), events lost; re-reading everything",
-					  (unsigned long long)nl->stats.enobufs);
-				nl->pending |= INTAKE_DUMP_ALL;
-				nl->lost = true;
-				/* The dump in flight may have lost replies too: it cannot be trusted
-				 * to finish, nor to be whole. */
-				if (nl->dump >= 0) {
-					nl->pending |= 1u << nl->dump;
-					nl->dump = -1;
-					nl->retry_at_ns = now_ns() + 20 * 1000000ull;
-				}
+				overrun(nl);
 				continue;
 			}
 			log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
@@ -301,9 +335,7 @@ int intake_process(struct intake *nl)
 			return -errno;
 		}
 		if (msg.msg_flags & MSG_TRUNC) {
-			log_event(LOG_WARNING, LOG_EV_RESYNC, NULL,
-				  "netlink: truncated message; re-reading everything");
-			nl->pending |= INTAKE_DUMP_ALL;
+			truncated(nl);
 			continue;
 		}
 		if (from.nl_pid != 0) {
@@ -312,10 +344,18 @@ int intake_process(struct intake *nl)
 				  "netlink: ignored a message from port %u (not the kernel)", from.nl_pid);
 			continue;
 		}
-		handle_buffer(nl, (size_t)n);
+		handle_buffer(nl, nl->buf, (size_t)n);
 		if (nl->dump < 0 && next_dump(nl) < 0)
 			return -EIO;
 	}
+}
+
+int intake_process(struct intake *nl)
+{
+	int r = nl->reader ? take_chunks(nl) : receive(nl);
+
+	if (r < 0)
+		return r;
 	if (nl->model->routes_need_dump) {
 		nl->model->routes_need_dump = false;
 		nl->pending |= INTAKE_DUMP_ROUTES;

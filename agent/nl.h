@@ -23,6 +23,8 @@ struct intake_stats {
 	uint64_t messages, foreign, malformed, enobufs, resyncs, dumps, dump_restarts, swept;
 };
 
+struct reader;
+
 struct intake {
 	struct nl_sock *sk;
 	int fd;
@@ -38,13 +40,16 @@ struct intake {
 	struct intake_stats stats;
 	void *buf;
 	size_t buflen;
+	struct reader *reader;	/* receives on its own thread (nl-reader.h); NULL: this one */
+	uint32_t port;		/* our port id: our dumps' replies carry it */
 };
 
 int intake_open(struct intake *nl, struct model *m, int rcvbuf);
 void intake_close(struct intake *nl);
 /* Queue dumps (INTAKE_DUMP_* bits) and start the next one if none is running. */
 int intake_request(struct intake *nl, uint32_t dumps);
-/* Read and handle everything the socket holds. 0, or negative errno on a fatal error. */
+/* Handle everything received (by the reader, or from the socket). 0, or negative errno on a
+ * fatal error. */
 int intake_process(struct intake *nl);
 static inline bool intake_idle(const struct intake *nl) { return nl->dump < 0 && !nl->pending; }
 /* How long the event loop may sleep: not forever while dumps wait for a retry. */

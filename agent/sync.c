@@ -19,7 +19,31 @@ struct table {
 	int fd;
 	size_t rec, key_len, val_off, val_len;
 	int (*cmp)(const void *, const void *);
+	bool guarded;		/* the route map: the reader's thread punts keys in it too */
 };
+
+/* A route key the reader punted for an event the maps do not include yet. */
+struct sync_pending {
+	struct hnode node;
+	struct steer_route_key key;
+	uint64_t seq;
+};
+
+/* For a guarded table: whether key may be written or deleted now (the caller holds the lock
+ * while it does), and forgets the key's punt when its event is in the image. A key punted
+ * for a later event keeps its punt: the image would bring back the state before it. */
+static bool guard_may_write(struct sync *s, const void *key)
+{
+	struct sync_pending *p = htab_find(&s->pending, key);
+
+	if (!p)
+		return true;
+	if (p->seq > s->upto)
+		return false;
+	htab_remove(&s->pending, p);
+	free(p);
+	return true;
+}
 
 static int cmp_key(const struct table *t, const void *a, const void *b)
 {
@@ -31,6 +55,27 @@ static const char *rec_at(const struct table *t, const void *base, size_t i)
 	return (const char *)base + i * t->rec;
 }
 
+/* Writes or deletes one record's key: 0, 1 when a pending punt keeps the key as it is, or
+ * -errno. The route map's writes hold the lock, so the reader's thread never punts a key
+ * between the check and the write. */
+static int write_one(struct sync *s, const struct table *t, const char *rec, bool del)
+{
+	int r = 0;
+
+	if (t->guarded) {
+		pthread_mutex_lock(&s->lock);
+		if (!guard_may_write(s, rec))
+			r = 1;
+	}
+	if (!r && del && bpf_map_delete_elem(t->fd, rec) < 0 && errno != ENOENT)
+		r = -errno;
+	else if (!r && !del && bpf_map_update_elem(t->fd, rec, rec + t->val_off, BPF_ANY) < 0)
+		r = -errno;
+	if (t->guarded)
+		pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 /* Write every record of new that old lacks or holds with another value. */
 static int write_changes(struct sync *s, const struct table *t, const void *old, size_t nold,
 			 const void *new, size_t nnew)
@@ -39,17 +84,18 @@ static int write_changes(struct sync *s, const struct table *t, const void *old,
 
 	for (size_t j = 0; j < nnew; j++) {
 		const char *n = rec_at(t, new, j);
-		int c = 1;
+		int c = 1, r;
 
 		while (i < nold && (c = cmp_key(t, rec_at(t, old, i), n)) < 0)
 			i++;
 		if (i < nold && c == 0 && !memcmp(rec_at(t, old, i) + t->val_off, n + t->val_off, t->val_len))
 			continue;
-		if (bpf_map_update_elem(t->fd, n, n + t->val_off, BPF_ANY) < 0) {
+		r = write_one(s, t, n, false);
+		if (r < 0) {
 			s->failed_table = t->name;
-			return -errno;
+			return r;
 		}
-		s->stats.updates++;
+		s->stats.updates += !r;
 	}
 	return 0;
 }
@@ -62,19 +108,20 @@ static void delete_stale(struct sync *s, const struct table *t, const void *old,
 
 	for (size_t i = 0; i < nold; i++) {
 		const char *o = rec_at(t, old, i);
-		int c = 1;
+		int c = 1, r;
 
 		while (j < nnew && (c = cmp_key(t, rec_at(t, new, j), o)) < 0)
 			j++;
 		if (j < nnew && c == 0)
 			continue;
-		if (bpf_map_delete_elem(t->fd, o) < 0 && errno != ENOENT) {
+		r = write_one(s, t, o, true);
+		if (r < 0) {
 			s->stats.failures++;
-			log_event(LOG_WARNING, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = errno },
-				  "sync: cannot delete %s entry: %m", t->name);
+			log_event(LOG_WARNING, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = r },
+				  "sync: cannot delete %s entry: %s", t->name, strerror(-r));
 			continue;
 		}
-		s->stats.deletes++;
+		s->stats.deletes += !r;
 	}
 }
 
@@ -319,7 +366,9 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 {
 	int r;
 
-	*s = (struct sync){ .fd = *fds };
+	*s = (struct sync){ .fd = *fds, .pending = HTAB_INIT(struct sync_pending, node, key),
+			    .upto = UINT64_MAX };
+	pthread_mutex_init(&s->lock, NULL);
 	s->rules = (struct idtab){ "rule", fds->rules, sizeof(struct steer_rule), STEER_RULE_ENTRIES };
 	s->nhs = (struct idtab){ "next hop", fds->nhs, sizeof(struct steer_nexthop), UINT32_MAX };
 	s->groups = (struct idtab){ "group", fds->groups, sizeof(struct steer_group), UINT32_MAX };
@@ -386,6 +435,54 @@ static void reset_hits(struct sync *s, const void *old, size_t nold, const void 
 	free(zero);
 }
 
+/* Every key the reader punted counts as holding no image's value: the diff then rewrites
+ * (or deletes) each, unless its event is newer than the image. */
+static int mark_pending(struct sync *s)
+{
+	const size_t rec = sizeof(struct image_route);
+	struct image_route *extra = NULL, *merged;
+	size_t nextra = 0, i = 0, j = 0, n = 0;
+	struct htab_iter it;
+	struct sync_pending *p;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->pending.count && !(extra = calloc(s->pending.count, rec)))
+		r = -ENOMEM;
+	htab_iter_init(&it, &s->pending);
+	while (!r && (p = htab_iter_next(&it))) {
+		struct image_route *a = s->applied.nroutes ?
+			bsearch(&p->key, s->applied.routes, s->applied.nroutes, rec, cmp_route) : NULL;
+
+		if (a)
+			memset(&a->val, 0xff, sizeof(a->val));
+		else
+			extra[nextra++].key = p->key;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (r || !nextra) {
+		free(extra);
+		return r;
+	}
+	for (size_t k = 0; k < nextra; k++)
+		memset(&extra[k].val, 0xff, sizeof(extra[k].val));
+	qsort(extra, nextra, rec, cmp_route);
+	merged = malloc((s->applied.nroutes + nextra) * rec);
+	if (!merged) {
+		free(extra);
+		return -ENOMEM;
+	}
+	while (i < s->applied.nroutes || j < nextra)
+		merged[n++] = j == nextra || (i < s->applied.nroutes &&
+					      cmp_route(&s->applied.routes[i], &extra[j]) < 0) ?
+			      s->applied.routes[i++] : extra[j++];
+	free(s->applied.routes);
+	free(extra);
+	s->applied.routes = merged;
+	s->applied.nroutes = n;
+	return 0;
+}
+
 /* The netfilter chains for steerctl: the slots that changed, the rest cleared. Nothing in
  * the datapath reads them, so a failed write is only logged. */
 static void write_netfilter(struct sync *s, const struct image *img)
@@ -412,7 +509,8 @@ int sync_apply(struct sync *s, const struct image *img)
 	const struct table t_src = { "rule list", s->fd.src, sizeof(struct image_src),
 		sizeof(struct steer_src_key), offsetof(struct image_src, val), sizeof(struct steer_rule_list) };
 	const struct table t_route = { "route", s->fd.routes, sizeof(struct image_route),
-		sizeof(struct steer_route_key), offsetof(struct image_route, val), sizeof(struct steer_route) };
+		sizeof(struct steer_route_key), offsetof(struct image_route, val), sizeof(struct steer_route),
+		.guarded = true };
 	const struct table t_link = { "link", s->fd.links, sizeof(struct image_link), sizeof(uint32_t),
 		offsetof(struct image_link, val), sizeof(struct steer_link) };
 	const struct table t_vlan = { "vlan", s->fd.vlans, sizeof(struct image_vlan),
@@ -435,7 +533,8 @@ int sync_apply(struct sync *s, const struct image *img)
 	rules = malloc((img->nrules + 1) * sizeof(*rules));
 	routes = malloc((img->nroutes + 1) * sizeof(*routes));
 	srcs = malloc((img->nsrcs + 1) * sizeof(*srcs));
-	if (!rule_ids || !nh_ids || !group_ids || !groups || !rules || !routes || !srcs)
+	if (!rule_ids || !nh_ids || !group_ids || !groups || !rules || !routes || !srcs ||
+	    mark_pending(s) < 0)
 		goto out;
 
 	/* Content first: next hops, groups made of next-hop ids, then rule bodies (a policy's
@@ -556,8 +655,12 @@ int sync_apply(struct sync *s, const struct image *img)
 	free(s->groups.recs), s->groups.recs = group_recs, s->groups.n = ngroup_recs, group_recs = NULL;
 	write_netfilter(s, img);
 	s->stats.applies++;
+	pthread_mutex_lock(&s->lock);
+	if (s->pending_all && s->pending_all <= s->upto)
+		s->pending_all = 0;	/* the state written next says so */
 	s->generation++;
 	s->state_flags = img->state_flags;
+	pthread_mutex_unlock(&s->lock);
 	if (s->failing)
 		log_event(LOG_NOTICE, LOG_EV_APPLY_RECOVERED, NULL,
 			  "sync: the maps hold the whole picture again; fast path back");
@@ -600,15 +703,21 @@ int sync_write_agent_stats(struct sync *s, const struct steer_agent_stats *st)
 	return 0;
 }
 
-int sync_set_synced(struct sync *s, bool synced)
+/* The state map, whole; the caller holds the lock. */
+static int write_state(struct sync *s, bool synced)
 {
 	struct steer_state st = { .synced = synced, .abi_version = STEER_ABI_VERSION,
 				  .generation = s->generation, .flags = s->state_flags,
 				  .nf_mode = s->nf_mode, .stale_after_ns = s->stale_after_ns };
 	uint32_t zero = 0;
 
+	if (s->pending_all)
+		st.flags |= STEER_STATE_PENDING;
+	/* The shortcut assumes only the local table punts; a pending key elsewhere breaks that
+	 * until the apply. */
+	if (s->pending.count)
+		st.flags &= ~STEER_STATE_LOCAL_SRC_CHECK4;
 	s->heartbeat_ns = st.heartbeat_ns = monotonic_ns();
-
 	if (bpf_map_update_elem(s->fd.state, &zero, &st, BPF_ANY) < 0) {
 		log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = errno },
 			  "sync: cannot write the state map: %m");
@@ -618,18 +727,93 @@ int sync_set_synced(struct sync *s, bool synced)
 	return 0;
 }
 
+int sync_set_synced(struct sync *s, bool synced)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = write_state(s, synced);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void sync_pending_all(struct sync *s, uint64_t seq)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->pending_all) {
+		s->pending_all = seq;
+		write_state(s, s->synced);
+	}
+	s->pending_all = seq;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sync_pending_route(struct sync *s, const struct steer_route_key *k, uint64_t seq)
+{
+	struct steer_route pend = { .type = STEER_RT_PENDING, .dst_len = (uint8_t)(k->prefixlen - 64) };
+	struct sync_pending *p;
+
+	pthread_mutex_lock(&s->lock);
+	p = htab_find(&s->pending, k);
+	if (p) {
+		p->seq = seq;
+		goto out;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p || (p->key = *k, htab_insert(&s->pending, p) < 0)) {
+		free(p);
+		p = NULL;
+	}
+	/* No room (in memory or in the map): everything punts instead, exact all the same. */
+	if (!p || bpf_map_update_elem(s->fd.routes, k, &pend, BPF_ANY) < 0) {
+		if (p)
+			p->seq = seq;	/* the key may hold anything: rewrite it at the apply */
+		if (!s->pending_all)
+			s->pending_all = seq, write_state(s, s->synced);
+		s->pending_all = seq;
+		goto out;
+	}
+	p->seq = seq;
+	if (s->pending.count == 1 && (s->state_flags & STEER_STATE_LOCAL_SRC_CHECK4))
+		write_state(s, s->synced);
+out:
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool sync_has_pending(struct sync *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&s->lock);
+	r = s->pending.count || s->pending_all;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 int sync_add_nf_flags(struct sync *s, uint32_t flags)
 {
 	uint32_t next = s->state_flags | (flags & STEER_STATE_NF_MASK);
+	int r = 0;
 
-	if (next == s->state_flags)
-		return 0;
-	s->state_flags = next;
-	return sync_set_synced(s, s->synced);
+	pthread_mutex_lock(&s->lock);
+	if (next != s->state_flags) {
+		s->state_flags = next;
+		r = write_state(s, s->synced);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
 }
 
 void sync_free(struct sync *s)
 {
+	struct htab_iter it;
+	void *p;
+
 	free_applied(s);
+	htab_iter_init(&it, &s->pending);
+	while ((p = htab_iter_next(&it)))
+		free(p);
+	htab_free(&s->pending);
+	pthread_mutex_destroy(&s->lock);
 	*s = (struct sync){};
 }

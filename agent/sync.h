@@ -6,10 +6,12 @@
 #ifndef STEER_SYNC_H
 #define STEER_SYNC_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "compile.h"
+#include "htab.h"
 
 struct sync_fds {
 	int src, rules, hits, routes, nhs, groups, links, vlans, state, agent, netfilter;
@@ -45,6 +47,14 @@ struct sync {
 	bool failing;		/* the last apply failed: said once, not at every event */
 	const char *failed_table;	/* which map refused the write */
 	struct sync_stats stats;
+	/* Events the image does not include yet (see nl-reader.h), flagged in the maps by the
+	 * reader's thread the moment they arrive; lock guards these, the state map and the
+	 * route map's writes. An apply clears what its image includes: every event up to
+	 * upto, which the caller sets before sync_apply. */
+	pthread_mutex_t lock;
+	struct htab pending;		/* struct sync_pending by route key */
+	uint64_t pending_all;		/* the last event that punts everything; 0: none */
+	uint64_t upto;
 };
 
 /* Adopt whatever the (possibly pinned, pre-existing) maps hold, so that the first apply
@@ -64,6 +74,12 @@ int sync_forget(struct sync *s);
 /* The agent's pulse: refreshes the heartbeat the datapath checks against its deadline. */
 int sync_heartbeat(struct sync *s);
 int sync_write_agent_stats(struct sync *s, const struct steer_agent_stats *st);
+/* On the reader's thread: a route event for k arrived (seq): its prefix punts until an
+ * apply includes it. Anything else (or lost events): everything punts until then. */
+void sync_pending_route(struct sync *s, const struct steer_route_key *k, uint64_t seq);
+void sync_pending_all(struct sync *s, uint64_t seq);
+/* Whether anything is still pending (the maps are then not the image alone). */
+bool sync_has_pending(struct sync *s);
 void sync_free(struct sync *s);
 
 #endif

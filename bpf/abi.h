@@ -122,6 +122,8 @@ enum steer_route_type {
 	STEER_RT_UNREACHABLE = 5,	/* the kernel answers with ICMP: punt */
 	STEER_RT_PROHIBIT    = 6,	/* likewise */
 	STEER_RT_THROW       = 7,	/* continue with the next rule */
+	STEER_RT_PENDING     = 8,	/* a route event for this prefix is not applied yet: the
+					 * agent's reader wrote this the moment it arrived */
 };
 
 struct steer_route {
@@ -212,6 +214,11 @@ enum steer_state_flags {
 	STEER_STATE_NF6 = 1u << 4,
 	STEER_STATE_NF_UNKNOWN = 1u << 5,	/* for people: why NF4 and NF6 are both set */
 	STEER_STATE_NF_DEVICES = 1u << 6,	/* some link has STEER_LINK_NF_* set */
+	/* The agent has events it has not applied yet that any packet may depend on (links,
+	 * rules, addresses, ...), or it lost events and is reading everything again: every
+	 * packet is handed to the kernel until the apply that includes them. Set by the
+	 * agent's reader in one map write when the event arrives. */
+	STEER_STATE_PENDING = 1u << 7,
 };
 #define STEER_STATE_NF_MASK (STEER_STATE_NF4 | STEER_STATE_NF6 | STEER_STATE_NF_UNKNOWN | \
 			     STEER_STATE_NF_DEVICES)
@@ -313,6 +320,7 @@ enum steer_stat {
 	STEER_STAT_PUNT_REDIRECT,	/* bpf_redirect_neigh refused */
 	STEER_STAT_EGRESS_PASS,		/* egress: no policy matched, the kernel's route stands */
 	STEER_STAT_PUNT_NETFILTER,	/* netfilter would see the packet (netfilter: respect) */
+	STEER_STAT_PUNT_PENDING,	/* a change (or lost events) the agent has not applied yet */
 	STEER_STAT_MAX,
 };
 
@@ -365,6 +373,7 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_REDIRECT]       = "punt_redirect",
 	[STEER_STAT_EGRESS_PASS]         = "egress_pass",
 	[STEER_STAT_PUNT_NETFILTER]      = "punt_netfilter",
+	[STEER_STAT_PUNT_PENDING]        = "punt_pending",
 };
 
 /* Names of netfilter families and hooks as nft(8) writes them. */

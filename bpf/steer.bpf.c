@@ -230,7 +230,8 @@ static __always_inline int check_source_all(const struct steer_flow *fwd, const 
 
 		__builtin_memcpy(key.addr, fwd->src, 4);
 		rt = bpf_map_lookup_elem(&steer_routes, &key);
-		return rt && rt->type == STEER_RT_PUNT ? STEER_STAT_PUNT_SOURCE_CHECK : 0;
+		return rt && (rt->type == STEER_RT_PUNT || rt->type == STEER_RT_PENDING) ?
+		       STEER_STAT_PUNT_SOURCE_CHECK : 0;
 	}
 	r = steer_check_source(fwd, oif, rp_filter);
 	if (r || res->route_type != STEER_RT_MULTIPATH || !(state_flags & STEER_STATE_IIF_RULES4))
@@ -318,6 +319,8 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	if (st->stale_after_ns &&
 	    (__s64)(bpf_ktime_get_coarse_ns() - st->heartbeat_ns) > (__s64)st->stale_after_ns)
 		return punt(skb, STEER_STAT_PUNT_STALE, quiet);
+	if (st->flags & STEER_STATE_PENDING)
+		return punt(skb, STEER_STAT_PUNT_PENDING, quiet);
 	if (!egress && skb->pkt_type != PACKET_HOST)
 		return punt(skb, STEER_STAT_PUNT_NOT_FOR_US, quiet);
 

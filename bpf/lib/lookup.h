@@ -111,9 +111,10 @@ static __always_inline int table_result(const struct steer_rule *rule, struct st
 	    (rt->type == STEER_RT_FORWARD || rt->type == STEER_RT_MULTIPATH)) {
 		if (rt->dst_len <= rule->suppress_prefixlen)
 			return 1;
-	} else if ((rule->match & STEER_MATCH_SUPPRESS) && rt->type == STEER_RT_PUNT) {
+	} else if ((rule->match & STEER_MATCH_SUPPRESS) &&
+		   (rt->type == STEER_RT_PUNT || rt->type == STEER_RT_PENDING)) {
 		res->table = rule->table;
-		res->reason = STEER_STAT_PUNT_ROUTE;
+		res->reason = rt->type == STEER_RT_PENDING ? STEER_STAT_PUNT_PENDING : STEER_STAT_PUNT_ROUTE;
 		*verdict = STEER_LOOKUP_PUNT;
 		return 0;
 	}
@@ -135,6 +136,10 @@ static __always_inline int table_result(const struct steer_rule *rule, struct st
 		break;
 	case STEER_RT_PROHIBIT:
 		res->reason = STEER_STAT_PUNT_PROHIBIT;
+		*verdict = STEER_LOOKUP_PUNT;
+		break;
+	case STEER_RT_PENDING:
+		res->reason = STEER_STAT_PUNT_PENDING;
 		*verdict = STEER_LOOKUP_PUNT;
 		break;
 	default:

@@ -66,6 +66,7 @@ int cmd_status(struct steerctl *c)
 		json_u64(j, "abi_version", st.abi_version);
 		json_u64(j, "generation", st.generation);
 		json_bool(j, "stale", st.stale_after_ns && age > (double)st.stale_after_ns / 1e9);
+		json_bool(j, "pending", st.flags & STEER_STATE_PENDING);
 		if (age >= 0)
 			json_u64(j, "heartbeat_age_ms", (__u64)(age * 1000));
 		json_u64(j, "stale_after_ms", st.stale_after_ns / 1000000);
@@ -98,6 +99,9 @@ int cmd_status(struct steerctl *c)
 				(double)st.stale_after_ns / 1e9,
 				st.stale_after_ns && age > (double)st.stale_after_ns / 1e9 ?
 				" STALE: the fast path punts everything" : "");
+		if (st.flags & STEER_STATE_PENDING)
+			fprintf(c->out, "pending:     yes: changes (or lost events) not applied yet; "
+				"the fast path hands every packet to the kernel\n");
 		if (ag.pid)
 			fprintf(c->out, "agent pid:   %llu\n", (unsigned long long)ag.pid);
 		if (prog_id)

@@ -151,6 +151,7 @@ const char *sc_route_type_name(__u8 type, char *buf, size_t len)
 	case STEER_RT_UNREACHABLE: return "unreachable";
 	case STEER_RT_PROHIBIT:    return "prohibit";
 	case STEER_RT_THROW:       return "throw";
+	case STEER_RT_PENDING:     return "pending";
 	}
 	snprintf(buf, len, "type%u", type);
 	return buf;
