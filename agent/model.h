@@ -159,9 +159,10 @@ struct model_rule_key {
 	uint8_t has_tun_id;
 	uint8_t l3mdev;
 	uint8_t port_mask_partial;	/* a port mask other than all ones */
-	uint8_t pad3[3];
+	uint8_t pad3;
+	uint16_t sport_mask;		/* as the kernel states it (0: none stated) */
 	uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
-	uint16_t pad;
+	uint16_t dport_mask;
 	int32_t suppress_prefixlen, suppress_ifgroup;
 	uint32_t uid_start, uid_end;
 	uint32_t flow;		/* realms: accounting only, but part of identity */

@@ -11,6 +11,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include "compile.h"
 #include "model.h"
 #include "nl.h"
 #include "test.h"
@@ -228,6 +229,99 @@ static void rules(void)
 	EXPECT(&m, 0, 0, 0, "a rule of another family (bridge) is ignored");
 }
 
+/* The rule attributes the kernel knows and this agent does not evaluate, by their numbers
+ * (whatever headers this test is built with): FRA_UNUSED2, FRA_DSCP, FRA_FLOWLABEL,
+ * FRA_FLOWLABEL_MASK, FRA_DSCP_MASK, and numbers no kernel has used yet. */
+static const struct { uint16_t type; uint8_t len; const char *name; } unevaluated[] = {
+	{ 5, 4, "FRA_UNUSED2" }, { 25, 1, "FRA_DSCP" }, { 26, 4, "FRA_FLOWLABEL" },
+	{ 27, 4, "FRA_FLOWLABEL_MASK" }, { 30, 1, "FRA_DSCP_MASK" }, { 31, 4, "attribute 31" },
+	{ 200, 8, "attribute 200" },
+};
+
+/* A `lookup 100` rule at priority 100 with one more attribute of `len` bytes (value v). */
+static void rule_with(struct msg *m, uint16_t type, const void *v, size_t len)
+{
+	struct fib_rule_hdr h = frh(AF_INET, 0);
+
+	start(m, RTM_NEWRULE, &h, sizeof(h));
+	attr_u32(m, FRA_PRIORITY, 100);
+	attr_u32(m, FRA_TABLE, 100);
+	if (type)
+		attr(m, type, v, len);
+}
+
+static void rule_attributes(void)
+{
+	static const uint8_t val[8] = { 4, 0, 0, 0, 0, 0, 0, 0 }, val2[8] = { 8 };
+	struct model md;
+	struct msg m;
+
+	for (size_t i = 0; i < sizeof(unevaluated) / sizeof(unevaluated[0]); i++) {
+		const char *why;
+
+		model_init(&md);
+		rule_with(&m, unevaluated[i].type, val, unevaluated[i].len);
+		CHECK(intake_message(&md, &m.h) == 0 && md.nrules == 1, "a rule with %s is kept",
+		      unevaluated[i].name);
+		why = md.nrules ? compile_rule_punt_reason(&md.rules[0].key) : NULL;
+		CHECK(why && !strcmp(why, "unknown attribute"),
+		      "a rule with %s punts, whatever FRA_MAX this build has (%s)", unevaluated[i].name,
+		      why ? why : "evaluated");
+		model_free(&md);
+	}
+
+	/* The same rule with dscp 4 and with dscp 8: two kernel rules, deleted one by one. */
+	model_init(&md);
+	rule_with(&m, 25, val, 1);
+	intake_message(&md, &m.h);
+	rule_with(&m, 25, val2, 1);
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 2, "rules differing only in an unevaluated attribute are two rules (%zu)",
+	      md.nrules);
+	rule_with(&m, 25, val, 1);
+	m.h.nlmsg_type = RTM_DELRULE;
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 1, "deleting one of them leaves the other (%zu)", md.nrules);
+	rule_with(&m, 25, val, 1);
+	m.h.nlmsg_type = RTM_DELRULE;
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 1, "deleting it again changes nothing (%zu)", md.nrules);
+	rule_with(&m, 25, val2, 1);
+	m.h.nlmsg_type = RTM_DELRULE;
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 0, "deleting the other empties the list (%zu)", md.nrules);
+	model_free(&md);
+
+	/* Port masks (28, 29) are evaluated: all ones is a plain port, anything else punts,
+	 * and the mask is part of the rule's identity. */
+	{
+		struct fib_rule_port_range pr = { 48, 48 };
+		uint16_t ones = 0xffff, part = 0xfff0, part2 = 0xff00;
+		const char *why;
+
+		model_init(&md);
+		rule_with(&m, FRA_SPORT_RANGE, &pr, sizeof(pr));
+		attr(&m, 28, &ones, 2);
+		intake_message(&md, &m.h);
+		why = md.nrules ? compile_rule_punt_reason(&md.rules[0].key) : "missing";
+		CHECK(md.nrules == 1 && !why, "sport with an all-ones FRA_SPORT_MASK is evaluated (%s)",
+		      why ? why : "evaluated");
+		model_free(&md);
+
+		model_init(&md);
+		rule_with(&m, FRA_DPORT_RANGE, &pr, sizeof(pr));
+		attr(&m, 29, &part, 2);
+		intake_message(&md, &m.h);
+		rule_with(&m, FRA_DPORT_RANGE, &pr, sizeof(pr));
+		attr(&m, 29, &part2, 2);
+		intake_message(&md, &m.h);
+		why = md.nrules ? compile_rule_punt_reason(&md.rules[0].key) : NULL;
+		CHECK(why && !strcmp(why, "port mask"), "dport 48/0xfff0 punts (%s)", why ? why : "evaluated");
+		CHECK(md.nrules == 2, "dport 48/0xfff0 and 48/0xff00 are two rules (%zu)", md.nrules);
+		model_free(&md);
+	}
+}
+
 static void others(void)
 {
 	struct msg m;
@@ -252,6 +346,7 @@ int main(void)
 {
 	routes();
 	rules();
+	rule_attributes();
 	others();
 	return test_done();
 }
