@@ -98,11 +98,12 @@ static void sort(void *p, size_t n, size_t size, int (*cmp)(const void *, const 
  * for rules the datapath punts on (an inverted `from` covers what lies outside it). */
 static struct prefix rule_cover(const struct model_rule_key *k)
 {
-	struct prefix all = { .family = k->family };
+	struct prefix all = { .family = k->family }, p = k->src;
 
 	if (k->invert || !k->src.len)
 		return all;
-	return k->src;
+	prefix_mask(&p);	/* the key keeps the host bits the rule was given */
+	return p;
 }
 
 struct cover_entry {
@@ -178,13 +179,16 @@ static void free_covers(struct htab *covers)
 
 void compile_addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask)
 {
-	uint8_t m[16] = {};
+	uint8_t m[16] = {}, a[16];
 
 	for (unsigned i = 0; i < p->len / 8; i++)
 		m[i] = 0xff;
 	if (p->len % 8)
 		m[p->len / 8] = (uint8_t)(0xff << (8 - p->len % 8));
-	memcpy(addr, p->addr, 16);
+	/* Masked: a rule's address keeps the host bits it was given; it matches without. */
+	for (unsigned i = 0; i < 16; i++)
+		a[i] = p->addr[i] & m[i];
+	memcpy(addr, a, 16);
 	memcpy(mask, m, 16);
 }
 

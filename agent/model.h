@@ -141,7 +141,8 @@ struct model_route {
 	bool stale;
 };
 
-/* Everything `ip rule` can say. A rule is identified by all of it, as the kernel does. */
+/* Everything `ip rule` can say. A rule is identified by all of it, as the kernel does; src
+ * and dst keep their host bits (the kernel's identity), the compiler masks them to match. */
 struct model_rule_key {
 	uint32_t priority;
 	uint8_t family;

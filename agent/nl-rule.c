@@ -128,8 +128,10 @@ int intake_rule_msg(struct model *m, const struct nlmsghdr *h)
 	k.tos = frh->tos;
 	k.priority = tb[RULE_ATTR_PRIORITY] ? nla_get_u32(tb[RULE_ATTR_PRIORITY]) : 0;
 	k.table = tb[RULE_ATTR_TABLE] ? nla_get_u32(tb[RULE_ATTR_TABLE]) : frh->table;
-	if (intake_attr_prefix(tb[RULE_ATTR_SRC], frh->family, frh->src_len, &k.src) < 0 ||
-	    intake_attr_prefix(tb[RULE_ATTR_DST], frh->family, frh->dst_len, &k.dst) < 0)
+	/* `from 10.1.0.3/24` and `from 10.1.0.4/24` are two rules to the kernel, which keeps
+	 * the address as given and masks it only to match: so does the key. */
+	if (intake_attr_addr(tb[RULE_ATTR_SRC], frh->family, frh->src_len, &k.src) < 0 ||
+	    intake_attr_addr(tb[RULE_ATTR_DST], frh->family, frh->dst_len, &k.dst) < 0)
 		return -EINVAL;
 	if (tb[RULE_ATTR_GOTO])
 		k.goto_target = nla_get_u32(tb[RULE_ATTR_GOTO]);

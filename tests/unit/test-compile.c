@@ -165,6 +165,42 @@ static void test_punt_rules(void)
 	model_free(&m);
 }
 
+/* `from 10.1.0.3/24` and `from 10.1.0.4/24` at one priority are two kernel rules: both
+ * stay, both match as 10.1.0.0/24, and deleting one leaves the other. */
+static void test_rule_host_bits(void)
+{
+	struct model_rule_key a = rule(100, "10.1.0.0/24", 400), b;
+	const struct image_src *s;
+	struct model m;
+	struct image img;
+	char buf[512];
+
+	a.src.addr[3] = 3;
+	b = a;
+	b.src.addr[3] = 4;
+	model_init(&m);
+	model_rule_add(&m, &a);
+	model_rule_add(&m, &b);
+	CHECK(m.nrules == 2, "rules differing only in host bits of from are two rules (%zu)", m.nrules);
+	compile_image(&m, &img);
+	render_img = &img;
+	s = find_list(&img, "10.1.0.0/24");
+	CHECK(!strcmp(render(s, buf, sizeof(buf)), "100:400 100:400"),
+	      "both are listed under 10.1.0.0/24 (%s)", buf);
+	CHECK(img.nsrcs == 3, "and under no prefix with host bits (%zu lists)", img.nsrcs);
+	CHECK(img.nrules > 1 && img.rules[0].src[0] == htonl(0x0a010000) &&
+		      img.rules[0].src_mask[0] == htonl(0xffffff00),
+	      "the body holds the masked prefix");
+	image_free(&img);
+	model_rule_del(&m, &a);
+	compile_image(&m, &img);
+	render_img = &img;
+	CHECK(!strcmp(render(find_list(&img, "10.1.0.0/24"), buf, sizeof(buf)), "100:400"),
+	      "deleting one keeps the other in force (%s)", buf);
+	image_free(&img);
+	model_free(&m);
+}
+
 static void test_actions(void)
 {
 	struct model m;
@@ -349,6 +385,7 @@ int main(void)
 	test_prefix();
 	test_nested_prefixes();
 	test_punt_rules();
+	test_rule_host_bits();
 	test_actions();
 	test_truncation();
 	test_routes();

@@ -322,6 +322,36 @@ static void rule_attributes(void)
 	}
 }
 
+/* The kernel keeps a rule's from/to as given (`from 10.1.0.3/24`) and tells rules apart by
+ * it: so must the model. */
+static void rule_host_bits(void)
+{
+	static const uint8_t a3[4] = { 10, 1, 0, 3 }, a4[4] = { 10, 1, 0, 4 };
+	struct fib_rule_hdr h = frh(AF_INET, 24);
+	struct model md;
+	struct msg m;
+
+	model_init(&md);
+	start(&m, RTM_NEWRULE, &h, sizeof(h));
+	attr(&m, FRA_SRC, a3, 4);
+	attr_u32(&m, FRA_PRIORITY, 100);
+	intake_message(&md, &m.h);
+	start(&m, RTM_NEWRULE, &h, sizeof(h));
+	attr(&m, FRA_SRC, a4, 4);
+	attr_u32(&m, FRA_PRIORITY, 100);
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 2, "from 10.1.0.3/24 and from 10.1.0.4/24 are two rules (%zu)", md.nrules);
+	CHECK(md.nrules && !memcmp(md.rules[0].key.src.addr, a3, 4) && md.rules[0].key.src.len == 24,
+	      "the rule keeps the address it was given");
+	start(&m, RTM_DELRULE, &h, sizeof(h));
+	attr(&m, FRA_SRC, a3, 4);
+	attr_u32(&m, FRA_PRIORITY, 100);
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 1 && !memcmp(md.rules[0].key.src.addr, a4, 4),
+	      "deleting 10.1.0.3/24 leaves 10.1.0.4/24 (%zu rules)", md.nrules);
+	model_free(&md);
+}
+
 static void others(void)
 {
 	struct msg m;
@@ -347,6 +377,7 @@ int main(void)
 	routes();
 	rules();
 	rule_attributes();
+	rule_host_bits();
 	others();
 	return test_done();
 }
