@@ -10,6 +10,21 @@
 #include <string.h>
 #include <sys/socket.h>
 
+static bool rule_action_known(uint8_t action)
+{
+	switch (action) {
+	case RULE_LOOKUP:
+	case RULE_GOTO:
+	case RULE_NOP:
+	case RULE_BLACKHOLE:
+	case RULE_UNREACHABLE:
+	case RULE_PROHIBIT:
+		return true;
+	default:
+		return false;
+	}
+}
+
 const char *compile_rule_punt_reason(const struct model_rule_key *k)
 {
 	if (k->oifname[0])
@@ -26,17 +41,7 @@ const char *compile_rule_punt_reason(const struct model_rule_key *k)
 		return "port mask";
 	if (k->unknown_attrs)
 		return "unknown attribute";
-	switch (k->action) {
-	case RULE_LOOKUP:
-	case RULE_GOTO:
-	case RULE_NOP:
-	case RULE_BLACKHOLE:
-	case RULE_UNREACHABLE:
-	case RULE_PROHIBIT:
-		return NULL;
-	default:
-		return "action";
-	}
+	return rule_action_known(k->action) ? NULL : "action";
 }
 
 const char *compile_route_punt_reason(const struct model_route *r)
@@ -732,13 +737,50 @@ static int cmp_link(const void *a, const void *b)
 		      &((const struct image_link *)b)->ifindex, sizeof(uint32_t));
 }
 
-/* See STEER_STATE_LOCAL_SRC_CHECK4. */
+/* Can the kernel's route lookup answer with a route of this type that its source check
+ * refuses (local, broadcast, anycast, multicast, nat, a type from a later kernel)? Errors,
+ * throw and unicast pass the check (the first two as its "last resort"). */
+static bool source_check_refuses(uint8_t type)
+{
+	switch (type) {
+	case ROUTE_UNICAST:
+	case ROUTE_BLACKHOLE:
+	case ROUTE_UNREACHABLE:
+	case ROUTE_PROHIBIT:
+	case ROUTE_THROW:
+		return false;
+	default:
+		return true;
+	}
+}
+
+static bool table_listed(const uint32_t *tables, size_t n, uint32_t table)
+{
+	for (size_t i = 0; i < n; i++)
+		if (tables[i] == table)
+			return true;
+	return false;
+}
+
+/* See STEER_STATE_LOCAL_SRC_CHECK4. The kernel's source check (__fib_validate_source) walks
+ * every rule; the shortcut only looks into the local table. It holds only when nothing
+ * else on that walk can meet a route the check refuses: no rule but the first reaches the
+ * local table, no rule reaches a table chosen at run time (l3mdev) or does what this agent
+ * does not know, the mirrored tables hold no route the fast path punts, and the tables
+ * steer.yaml leaves unmirrored (which the full reverse walk could only punt on) hold no
+ * route of a type the check refuses. */
 static bool local_source_check_ok(const struct model *m, const struct image_route *routes, size_t n)
 {
 	const struct model_rule_key *first = NULL;
 	struct steer_rule plain = { 0 }, body;
+	uint32_t *unmirrored;
+	size_t nunmirrored = 0;
+	bool ok = true;
 
-	for (size_t i = 0; i < m->nrules; i++) {
+	unmirrored = malloc((m->nrules + 1) * sizeof(*unmirrored));
+	if (!unmirrored)
+		return false;
+	for (size_t i = 0; i < m->nrules && ok; i++) {
 		const struct model_rule_key *k = &m->rules[i].key;
 
 		if (k->family != AF_INET)
@@ -748,22 +790,39 @@ static bool local_source_check_ok(const struct model *m, const struct image_rout
 			continue;
 		}
 		if (k->table == MODEL_TABLE_LOCAL && (k->action == RULE_LOOKUP || compile_rule_punt_reason(k)))
-			return false;
+			ok = false;
+		if (k->has_l3mdev || !rule_action_known(k->action))
+			ok = false;
+		if (k->action == RULE_LOOKUP && !model_table_mirrored(m->ov, k->table) &&
+		    !table_listed(unmirrored, nunmirrored, k->table))
+			unmirrored[nunmirrored++] = k->table;
 	}
 	if (!first)
-		return false;
-	compile_rule_body(m, first, &body);
-	plain = (struct steer_rule){ .priority = first->priority, .table = MODEL_TABLE_LOCAL,
-				     .action = STEER_RULE_LOOKUP, .family = AF_INET };
-	memcpy(plain.src, body.src, sizeof(plain.src));
-	memcpy(plain.src_mask, body.src_mask, sizeof(plain.src_mask));
-	if (memcmp(&plain, &body, sizeof(body)))
-		return false;
-	for (size_t i = 0; i < n; i++)
+		ok = false;
+	if (ok) {
+		compile_rule_body(m, first, &body);
+		plain = (struct steer_rule){ .priority = first->priority, .table = MODEL_TABLE_LOCAL,
+					     .action = STEER_RULE_LOOKUP, .family = AF_INET };
+		memcpy(plain.src, body.src, sizeof(plain.src));
+		memcpy(plain.src_mask, body.src_mask, sizeof(plain.src_mask));
+		ok = !memcmp(&plain, &body, sizeof(body));
+	}
+	for (size_t i = 0; i < n && ok; i++)
 		if (routes[i].key.family == AF_INET && routes[i].key.table != MODEL_TABLE_LOCAL &&
 		    routes[i].val.type == STEER_RT_PUNT)
-			return false;
-	return true;
+			ok = false;
+	if (ok && nunmirrored) {
+		struct htab_iter it;
+		const struct model_route *r;
+
+		htab_iter_init(&it, &m->routes);
+		while (ok && (r = htab_iter_next(&it)))
+			if (r->key.dst.family == AF_INET && source_check_refuses(r->type) &&
+			    table_listed(unmirrored, nunmirrored, r->key.table))
+				ok = false;
+	}
+	free(unmirrored);
+	return ok;
 }
 
 int compile_image(const struct model *m, struct image *out)

@@ -363,6 +363,74 @@ static void test_routes(void)
 	model_free(&m);
 }
 
+/* The kernel's default rules plus the issue's two: `to 203.0.113.0/24 lookup 100` at 100
+ * and `lookup 300` at 200. */
+static void add_source_check_rules(struct model *m)
+{
+	struct model_rule_key ks[] = {
+		rule(0, NULL, 255), rule(100, NULL, 100), rule(200, NULL, 300), rule(32766, NULL, 254),
+		rule(32767, NULL, 253),
+	};
+
+	prefix_parse("203.0.113.0/24", &ks[1].dst);
+	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
+		model_rule_add(m, &ks[i]);
+}
+
+/* STEER_STATE_LOCAL_SRC_CHECK4 answers the source check from the local table alone. The
+ * kernel walks every rule, so a table steer.yaml leaves unmirrored may hold what refuses a
+ * source (here `local 198.51.100.0/24` in table 300): then the shortcut must be off. */
+static void test_source_check_shortcut(void)
+{
+	uint32_t tables[] = { 254, 100 };
+	struct model_overrides ov = { .tables = tables, .ntables = 2 };
+	struct model_nexthop nh[3];
+	struct model_route r100 = route("203.0.113.0/24", 100, 0, 4, "10.0.2.2", &nh[0]);
+	struct model_route r300 = route("198.51.100.0/24", 300, 0, 1, NULL, &nh[1]);
+	struct model_route uni300 = route("192.0.2.0/24", 300, 0, 4, "10.0.2.2", &nh[2]);
+	struct model_rule_key l3 = rule(150, NULL, 0);
+	struct model m;
+	struct image img;
+
+	r300.type = ROUTE_LOCAL;
+	model_init(&m);
+	add_source_check_rules(&m);
+	model_route_add(&m, &r100, false);
+	model_route_add(&m, &uni300, false);
+	compile_image(&m, &img);
+	CHECK(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4,
+	      "everything mirrored, no local route outside the local table: shortcut on");
+	image_free(&img);
+
+	m.ov = &ov;
+	compile_image(&m, &img);
+	CHECK(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4,
+	      "table 300 unmirrored but holding only a unicast route: shortcut on");
+	image_free(&img);
+
+	model_route_add(&m, &r300, false);
+	compile_image(&m, &img);
+	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
+	      "a local route in unmirrored table 300, which a rule reaches: shortcut off");
+	image_free(&img);
+
+	m.ov = NULL;
+	compile_image(&m, &img);
+	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
+	      "the same route in a mirrored table 300: shortcut off");
+	image_free(&img);
+
+	model_route_del(&m, &r300);
+	l3.has_l3mdev = 1;
+	l3.l3mdev = 1;
+	model_rule_add(&m, &l3);
+	compile_image(&m, &img);
+	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
+	      "an l3mdev rule (its table chosen per packet): shortcut off");
+	image_free(&img);
+	model_free(&m);
+}
+
 static void test_prefix(void)
 {
 	struct prefix a, b;
@@ -389,5 +457,6 @@ int main(void)
 	test_actions();
 	test_truncation();
 	test_routes();
+	test_source_check_shortcut();
 	return test_done();
 }
