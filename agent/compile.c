@@ -556,18 +556,126 @@ static int resolve_nhobj(const struct model *m, const struct model_route *r,
 	return 0;
 }
 
+/* ---- local and main, merged ---- */
+
+/* Without custom IPv4 rules the kernel looks local and main up as one trie (fib_lookup's
+ * fast path: local's routes live in main's trie), and only on a miss or a throw goes on
+ * to the default table. The first rule ever added or deleted in the namespace parts the
+ * two for good (fib_unmerge), and nothing in rtnetlink says whether that has happened: with
+ * just the three default rules in place the namespace may be in either world. The fast
+ * path walks the rules (the parted world), so a local-table route where the merged trie
+ * answers otherwise is a punt: a throw there (merged, it skips main), or a route with a
+ * more specific main route inside it (merged, that one wins). At equal prefixes local's
+ * routes come first in both worlds. */
+struct merged4 {
+	bool maybe;		/* the IPv4 rules are exactly the kernel's three defaults */
+	struct main4 { uint32_t addr; uint8_t len; } *main;	/* sorted by address */
+	size_t nmain;
+};
+
+static bool is_plain_lookup(const struct model_rule_key *k, uint32_t priority, uint32_t table)
+{
+	struct model_rule_key want = { .priority = priority, .family = AF_INET,
+				       .action = RULE_LOOKUP, .table = table,
+				       .suppress_prefixlen = -1, .suppress_ifgroup = -1 };
+
+	/* Who installed it is not a selector: a default rule deleted and added back is
+	 * still one of the three, though the namespace is then parted. */
+	want.protocol = k->protocol;
+	return !memcmp(k, &want, sizeof(want));
+}
+
+static int cmp_main4(const void *a, const void *b)
+{
+	const struct main4 *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static uint32_t addr4(const struct prefix *p)
+{
+	return (uint32_t)p->addr[0] << 24 | (uint32_t)p->addr[1] << 16 | (uint32_t)p->addr[2] << 8 | p->addr[3];
+}
+
+static int merged4_init(const struct model *m, struct merged4 *mg)
+{
+	static const struct { uint32_t priority, table; } defaults[] = {
+		{ 0, MODEL_TABLE_LOCAL }, { 32766, MODEL_TABLE_MAIN }, { 32767, MODEL_TABLE_DEFAULT },
+	};
+	struct htab_iter it;
+	const struct model_route *r;
+	size_t n = 0;
+
+	*mg = (struct merged4){ .maybe = true };
+	for (size_t i = 0; i < m->nrules; i++) {
+		const struct model_rule_key *k = &m->rules[i].key;
+
+		if (k->family != AF_INET)
+			continue;
+		if (n >= 3 || !is_plain_lookup(k, defaults[n].priority, defaults[n].table))
+			mg->maybe = false;
+		n++;
+	}
+	if (n != 3)
+		mg->maybe = false;
+	if (!mg->maybe)
+		return 0;
+	mg->main = malloc((m->routes.count + 1) * sizeof(*mg->main));
+	if (!mg->main)
+		return -ENOMEM;
+	htab_iter_init(&it, &m->routes);
+	while ((r = htab_iter_next(&it)))
+		if (r->key.dst.family == AF_INET && r->key.table == MODEL_TABLE_MAIN)
+			mg->main[mg->nmain++] = (struct main4){ addr4(&r->key.dst), r->key.dst.len };
+	sort(mg->main, mg->nmain, sizeof(*mg->main), cmp_main4);
+	return 0;
+}
+
+/* Would the merged trie answer differently from the local table's route r? */
+static bool merged4_differs(const struct merged4 *mg, const struct model_route *r)
+{
+	uint32_t first, last;
+	size_t lo = 0, hi;
+
+	if (!mg->maybe || r->key.dst.family != AF_INET || r->key.table != MODEL_TABLE_LOCAL)
+		return false;
+	if (r->type == ROUTE_THROW)
+		return true;
+	first = addr4(&r->key.dst);
+	last = r->key.dst.len ? first | (uint32_t)(0xffffffffull >> r->key.dst.len) : 0xffffffffu;
+	for (hi = mg->nmain; lo < hi;) {	/* the first main route at or after `first` */
+		size_t mid = (lo + hi) / 2;
+
+		if (mg->main[mid].addr < first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < mg->nmain && mg->main[lo].addr <= last; lo++)
+		if (mg->main[lo].len > r->key.dst.len)
+			return true;
+	return false;
+}
+
 static int compile_routes(const struct model *m, struct vec *routes, struct vec *nhs,
 			  struct vec *groups)
 {
 	struct model_nexthop objbuf[STEER_MAX_PATHS];
 	struct model_route resolved;
 	const struct model_route **all, *r;
+	struct merged4 mg;
 	struct htab_iter it;
 	size_t n = 0, i = 0;
 
-	all = malloc((m->routes.count + 1) * sizeof(*all));
-	if (!all)
+	if (merged4_init(m, &mg) < 0)
 		return -ENOMEM;
+	all = malloc((m->routes.count + 1) * sizeof(*all));
+	if (!all) {
+		free(mg.main);
+		return -ENOMEM;
+	}
 	htab_iter_init(&it, &m->routes);
 	while ((r = htab_iter_next(&it)))
 		if (model_table_mirrored(m->ov, r->key.table))
@@ -599,7 +707,7 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 			followed = !resolve_nhobj(m, best, &resolved, objbuf, STEER_MAX_PATHS);
 			best = &resolved;
 		}
-		if (!exact || !followed || compile_route_punt_reason(best))
+		if (!exact || !followed || compile_route_punt_reason(best) || merged4_differs(&mg, best))
 			continue;
 		ir->val.type = route_type_of(best);
 		if (ir->val.type != STEER_RT_FORWARD)
@@ -637,10 +745,11 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		}
 	}
 	free(all);
-
+	free(mg.main);
 	return 0;
 nomem:
 	free(all);
+	free(mg.main);
 	return -ENOMEM;
 }
 

@@ -431,6 +431,68 @@ static void test_source_check_shortcut(void)
 	model_free(&m);
 }
 
+/* With only the three default rules the kernel may look local and main up as one trie
+ * (a fresh namespace) or one after the other (once any rule came and went): a local route
+ * that the merged trie would pass over punts; anything both worlds agree on does not. */
+static void test_merged_local_main(void)
+{
+	struct model_rule_key defaults[] = { rule(0, NULL, 255), rule(32766, NULL, 254), rule(32767, NULL, 253) };
+	struct model_rule_key custom = rule(100, "10.1.0.0/24", 100);
+	struct model_nexthop nh[8];
+	struct model_route rs[] = {
+		route("10.5.0.0/16", 255, 0, 4, NULL, &nh[0]),		/* blackhole over main's /24 */
+		route("10.5.1.0/24", 254, 0, 4, "10.0.2.2", &nh[1]),
+		route("10.6.0.0/16", 255, 0, 4, NULL, &nh[2]),		/* blackhole, main only wider */
+		route("10.0.0.0/8", 254, 0, 4, "10.0.2.3", &nh[3]),
+		route("10.7.0.0/16", 255, 0, 4, NULL, &nh[4]),		/* throw */
+		route("10.9.0.0/16", 255, 0, 4, "10.0.2.6", &nh[5]),	/* unicast, main equal */
+		route("10.9.0.0/16", 254, 0, 4, "10.0.2.7", &nh[6]),
+		route("10.10.0.0/16", 255, 0, 4, "10.0.2.8", &nh[7]),	/* unicast over main /32 */
+	};
+	struct model_nexthop hnh;
+	struct model_route host = route("10.10.3.4/32", 254, 100, 4, "10.0.2.9", &hnh);
+	struct model m;
+	struct image img;
+
+	rs[0].type = rs[2].type = ROUTE_BLACKHOLE;
+	rs[4].type = ROUTE_THROW;
+	model_init(&m);
+	for (size_t i = 0; i < 3; i++)
+		model_rule_add(&m, &defaults[i]);
+	for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++)
+		model_route_add(&m, &rs[i], false);
+	model_route_add(&m, &host, false);
+	compile_image(&m, &img);
+	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_PUNT,
+	      "default rules: a local blackhole over a more specific main route punts");
+	CHECK(find_route(&img, 255, "10.6.0.0/16")->val.type == STEER_RT_BLACKHOLE,
+	      "default rules: a local blackhole with only wider main routes drops, as in both worlds");
+	CHECK(find_route(&img, 255, "10.7.0.0/16")->val.type == STEER_RT_PUNT,
+	      "default rules: a local throw punts (merged, it skips main)");
+	CHECK(find_route(&img, 255, "10.9.0.0/16")->val.type == STEER_RT_FORWARD,
+	      "default rules: local and main at one prefix: local first in both worlds");
+	CHECK(find_route(&img, 255, "10.10.0.0/16")->val.type == STEER_RT_PUNT,
+	      "default rules: a more specific main route of any metric makes the local route punt");
+	CHECK(find_route(&img, 254, "10.5.1.0/24")->val.type == STEER_RT_FORWARD,
+	      "main's own routes are untouched");
+	image_free(&img);
+
+	model_rule_add(&m, &custom);
+	compile_image(&m, &img);
+	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_BLACKHOLE &&
+		      find_route(&img, 255, "10.7.0.0/16")->val.type == STEER_RT_THROW &&
+		      find_route(&img, 255, "10.10.0.0/16")->val.type == STEER_RT_FORWARD,
+	      "with a custom rule the tables are parted for good: local first, exactly");
+	image_free(&img);
+	model_rule_del(&m, &custom);
+	model_rule_del(&m, &defaults[2]);
+	compile_image(&m, &img);
+	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_BLACKHOLE,
+	      "a default rule deleted: parted for good");
+	image_free(&img);
+	model_free(&m);
+}
+
 static void test_prefix(void)
 {
 	struct prefix a, b;
@@ -458,5 +520,6 @@ int main(void)
 	test_truncation();
 	test_routes();
 	test_source_check_shortcut();
+	test_merged_local_main();
 	return test_done();
 }
