@@ -46,6 +46,13 @@ const char *compile_rule_punt_reason(const struct model_rule_key *k)
 
 const char *compile_route_punt_reason(const struct model_route *r)
 {
+	/* An IPv6 route's lifetime, and for routes from router advertisements also their
+	 * preference, change with every advertisement without a notification: the model
+	 * cannot know when the kernel stops using one. */
+	if (r->key.dst.family == AF_INET6 && (r->quirks & ROUTE_EXPIRES))
+		return "expires";
+	if (r->key.dst.family == AF_INET6 && r->protocol == MODEL_RTPROT_RA)
+		return "router advertisement";
 	switch (r->type) {
 	case ROUTE_UNICAST:
 		break;
@@ -57,8 +64,6 @@ const char *compile_route_punt_reason(const struct model_route *r)
 	default:
 		return "type";
 	}
-	if (r->quirks & ROUTE_APPENDED)
-		return "appended";
 	if (r->quirks & ROUTE_NHID)
 		return "nexthop object";
 	if (r->quirks & ROUTE_ENCAP)
@@ -524,7 +529,8 @@ static int resolve_nhobj(const struct model *m, const struct model_route *r,
 	const struct model_nhobj *o = model_nhobj_get(m, r->nhid);
 
 	*out = *r;
-	out->quirks &= ~(uint32_t)(ROUTE_NHID | ROUTE_MULTIPATH | ROUTE_APPENDED);
+	out->next = NULL;
+	out->quirks &= ~(uint32_t)(ROUTE_NHID | ROUTE_MULTIPATH);
 	out->nh = buf;
 	out->nnh = 0;
 	if (!o || o->unsupported)
@@ -659,6 +665,42 @@ static bool merged4_differs(const struct merged4 *mg, const struct model_route *
 	return false;
 }
 
+/* Which route of an entry the kernel's lookup takes; NULL when only the kernel can tell.
+ * IPv4 (fib_table_lookup): the first, in the kernel's order; were it dead the lookup would
+ * go on to the next, but a dead first route punts anyway. IPv6 (rt6_select, forwarding
+ * on): every route is scored by its router preference (with CONFIG_IPV6_ROUTER_PREF) and
+ * by whether its device is the packet's input device, and the first best in the kernel's
+ * order wins. Exact here: the only route, or the only one of the highest preference. */
+static const struct model_route *route_choice(const struct model *m, const struct model_route *head)
+{
+	const struct model_route *best = NULL, *r;
+	int best_rank = -1;
+	bool tie = false;
+
+	if (head->unsure)
+		return NULL;
+	if (head->key.dst.family == AF_INET || !head->next)
+		return head;
+	if (m->router_pref6 != 1)
+		return NULL;
+	for (r = head; r; r = r->next) {
+		int rank = (r->pref & 3) ^ 2;	/* IPV6_DECODE_PREF: low 1, medium 2, high 3 */
+
+		/* A group's message states one member's preference; a nexthop object that is
+		 * a blackhole wins wherever the walk meets it. Neither is ranked here. */
+		if (r->nnh > 1 || (r->quirks & ROUTE_NHID) || compile_route_punt_reason(r))
+			return NULL;
+		if (rank > best_rank) {
+			best = r;
+			best_rank = rank;
+			tie = false;
+		} else if (rank == best_rank) {
+			tie = true;
+		}
+	}
+	return tie ? NULL : best;
+}
+
 static int compile_routes(const struct model *m, struct vec *routes, struct vec *nhs,
 			  struct vec *groups)
 {
@@ -703,6 +745,9 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		memcpy(ir->key.addr, best->key.dst.addr, 16);
 		ir->val.dst_len = best->key.dst.len;
 		ir->val.type = STEER_RT_PUNT;
+		best = route_choice(m, best);
+		if (!best)
+			continue;
 		if (best->quirks & ROUTE_NHID) {
 			followed = !resolve_nhobj(m, best, &resolved, objbuf, STEER_MAX_PATHS);
 			best = &resolved;
@@ -926,9 +971,10 @@ static bool local_source_check_ok(const struct model *m, const struct image_rout
 
 		htab_iter_init(&it, &m->routes);
 		while (ok && (r = htab_iter_next(&it)))
-			if (r->key.dst.family == AF_INET && source_check_refuses(r->type) &&
-			    table_listed(unmirrored, nunmirrored, r->key.table))
-				ok = false;
+			for (; r && ok; r = r->next)
+				if (r->key.dst.family == AF_INET && source_check_refuses(r->type) &&
+				    table_listed(unmirrored, nunmirrored, r->key.table))
+					ok = false;
 	}
 	free(unmirrored);
 	return ok;

@@ -52,6 +52,7 @@ int intake_open(struct intake *nl, struct model *m, int rcvbuf)
 	int r;
 
 	*nl = (struct intake){ .model = m, .dump = -1, .fd = -1 };
+	intake_probe_kernel(m);
 	nl->buflen = 1 << 20;
 	nl->buf = malloc(nl->buflen);
 	nl->sk = nl_socket_alloc();

@@ -63,6 +63,8 @@ int intake_neigh_msg(struct model *m, const struct nlmsghdr *h);
 int intake_route_msg(struct model *m, const struct nlmsghdr *h);
 int intake_rule_msg(struct model *m, const struct nlmsghdr *h);
 int intake_nexthop_msg(struct model *m, const struct nlmsghdr *h);
+/* What the model must know of the kernel's build (model.router_pref6). */
+void intake_probe_kernel(struct model *m);
 
 /* Copy an address attribute of the right length for family into a prefix, host bits
  * cleared (intake_attr_prefix) or as the kernel holds them (intake_attr_addr: rule

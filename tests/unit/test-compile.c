@@ -310,12 +310,13 @@ static void test_routes(void)
 	rs[4].type = ROUTE_BLACKHOLE;
 	rs[5] = route("10.8.0.0/16", 100, 0, 4, NULL, &nh[5]);
 	rs[5].key.tos = 0x10;
-	rs[6] = route("10.9.0.0/16", 100, 0, 0, NULL, &nh[6]);
+	rs[6] = route("2001:db8:9::/64", 100, 1024, 0, NULL, &nh[6]);
 	rs[6].nh = mp;
 	rs[6].nnh = 2;
+	rs[6].quirks = ROUTE_MULTIPATH;
 	rs[7] = route("2001:db8::/32", 100, 1024, 4, "2001:db8:b::2", &nh[7]);
 	for (int i = 0; i < 8; i++)
-		model_route_add(&m, &rs[i], false);
+		model_route_add(&m, &rs[i], ROUTE_OP_NEW);
 	compile_image(&m, &img);
 
 	r = find_route(&img, 254, "0.0.0.0/0");
@@ -326,8 +327,8 @@ static void test_routes(void)
 	      "on-link route has no gateway");
 	CHECK(find_route(&img, 100, "10.7.0.0/16")->val.type == STEER_RT_BLACKHOLE, "blackhole route");
 	CHECK(find_route(&img, 100, "10.8.0.0/16")->val.type == STEER_RT_PUNT, "a tos route punts its prefix");
-	CHECK(find_route(&img, 100, "10.9.0.0/16")->val.type == STEER_RT_PUNT,
-	      "next hops without gateways are not a multipath route: punt");
+	CHECK(find_route(&img, 100, "2001:db8:9::/64")->val.type == STEER_RT_PUNT,
+	      "IPv6 next hops without gateways: not a multipath route steer spreads over, punt");
 	r = find_route(&img, 100, "2001:db8::/32");
 	CHECK(r && r->val.type == STEER_RT_FORWARD && img.nhs[r->val.nh_id].family == AF_INET6,
 	      "IPv6 route via an IPv6 gateway");
@@ -335,26 +336,39 @@ static void test_routes(void)
 	CHECK(img.nroutes == 7, "one entry per (table, prefix) (%zu)", img.nroutes);
 	image_free(&img);
 
-	/* IPv6 siblings arrive one by one: the second makes the route multipath. */
+	/* IPv6 siblings: `ip -6 route append` of a second gateway is announced as the whole
+	 * group (RTA_MULTIPATH, the new member first); the kernel's order is the old first. */
 	{
-		struct model_nexthop a, b;
+		struct model_nexthop a, b, both[2];
 		struct model_route s1 = route("2001:db8:5::/48", 254, 1024, 3, "fe80::1", &a);
 		struct model_route s2 = route("2001:db8:5::/48", 254, 1024, 4, "fe80::2", &b);
+		struct model_route grp = s2;
 
-		model_route_add(&m, &s1, false);
-		model_route_add(&m, &s2, false);
+		both[0] = b;
+		both[1] = a;
+		grp.nh = both;
+		grp.nnh = 2;
+		grp.quirks = ROUTE_MULTIPATH;
+		model_route_add(&m, &s1, ROUTE_OP_NEW);
+		model_route_add(&m, &grp, ROUTE_OP_APPEND);
 		compile_image(&m, &img);
 		{
 			const struct image_route *ir = find_route(&img, 254, "2001:db8:5::/48");
-			const struct steer_group *g = ir ? &img.groups[ir->val.nh_id] : NULL;
+			const struct steer_group *g = ir && ir->val.type == STEER_RT_MULTIPATH ?
+							      &img.groups[ir->val.nh_id] : NULL;
 
-			CHECK(ir && ir->val.type == STEER_RT_MULTIPATH && g && g->count == 2,
-			      "appended IPv6 sibling turns the route multipath");
+			CHECK(g && g->count == 2, "an appended IPv6 sibling makes the route multipath");
+			CHECK(g && img.nhs[g->nh_ids[0]].ifindex == 3 && img.nhs[g->nh_ids[1]].ifindex == 4,
+			      "in the kernel's order: the first route, then the new sibling");
 			CHECK(g && g->upper[0] == (1u << 30) - 1 && g->upper[1] == 0x7fffffff,
 			      "equal weights split the 31-bit hash space in halves");
 		}
 		image_free(&img);
 		model_route_del(&m, &s2);
+		compile_image(&m, &img);
+		CHECK(find_route(&img, 254, "2001:db8:5::/48")->val.type == STEER_RT_FORWARD,
+		      "deleting one sibling leaves the other as a plain route");
+		image_free(&img);
 		model_route_del(&m, &s1);
 		compile_image(&m, &img);
 		CHECK(find_route(&img, 254, "2001:db8:5::/48") == NULL, "deleting both siblings removes it");
@@ -395,8 +409,8 @@ static void test_source_check_shortcut(void)
 	r300.type = ROUTE_LOCAL;
 	model_init(&m);
 	add_source_check_rules(&m);
-	model_route_add(&m, &r100, false);
-	model_route_add(&m, &uni300, false);
+	model_route_add(&m, &r100, ROUTE_OP_NEW);
+	model_route_add(&m, &uni300, ROUTE_OP_NEW);
 	compile_image(&m, &img);
 	CHECK(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4,
 	      "everything mirrored, no local route outside the local table: shortcut on");
@@ -408,7 +422,7 @@ static void test_source_check_shortcut(void)
 	      "table 300 unmirrored but holding only a unicast route: shortcut on");
 	image_free(&img);
 
-	model_route_add(&m, &r300, false);
+	model_route_add(&m, &r300, ROUTE_OP_NEW);
 	compile_image(&m, &img);
 	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
 	      "a local route in unmirrored table 300, which a rule reaches: shortcut off");
@@ -460,8 +474,8 @@ static void test_merged_local_main(void)
 	for (size_t i = 0; i < 3; i++)
 		model_rule_add(&m, &defaults[i]);
 	for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++)
-		model_route_add(&m, &rs[i], false);
-	model_route_add(&m, &host, false);
+		model_route_add(&m, &rs[i], ROUTE_OP_NEW);
+	model_route_add(&m, &host, ROUTE_OP_NEW);
 	compile_image(&m, &img);
 	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_PUNT,
 	      "default rules: a local blackhole over a more specific main route punts");
