@@ -586,8 +586,13 @@ static bool is_plain_lookup(const struct model_rule_key *k, uint32_t priority, u
 				       .suppress_prefixlen = -1, .suppress_ifgroup = -1 };
 
 	/* Who installed it is not a selector: a default rule deleted and added back is
-	 * still one of the three, though the namespace is then parted. */
+	 * still one of the three, though the namespace is then parted. Nor is how an empty
+	 * from or to is spelled. Anything else set, known or not, is. */
 	want.protocol = k->protocol;
+	if (!k->src.len)
+		want.src = k->src;
+	if (!k->dst.len)
+		want.dst = k->dst;
 	return !memcmp(k, &want, sizeof(want));
 }
 

@@ -470,6 +470,10 @@ static void test_merged_local_main(void)
 
 	rs[0].type = rs[2].type = ROUTE_BLACKHOLE;
 	rs[4].type = ROUTE_THROW;
+	for (size_t i = 0; i < 3; i++) {	/* as the intake spells an empty from/to, and the kernel's */
+		defaults[i].src.family = defaults[i].dst.family = AF_INET;
+		defaults[i].protocol = 2;
+	}
 	model_init(&m);
 	for (size_t i = 0; i < 3; i++)
 		model_rule_add(&m, &defaults[i]);
