@@ -10,6 +10,21 @@
 #include <string.h>
 #include <sys/socket.h>
 
+static bool rule_action_known(uint8_t action)
+{
+	switch (action) {
+	case RULE_LOOKUP:
+	case RULE_GOTO:
+	case RULE_NOP:
+	case RULE_BLACKHOLE:
+	case RULE_UNREACHABLE:
+	case RULE_PROHIBIT:
+		return true;
+	default:
+		return false;
+	}
+}
+
 const char *compile_rule_punt_reason(const struct model_rule_key *k)
 {
 	if (k->oifname[0])
@@ -26,21 +41,18 @@ const char *compile_rule_punt_reason(const struct model_rule_key *k)
 		return "port mask";
 	if (k->unknown_attrs)
 		return "unknown attribute";
-	switch (k->action) {
-	case RULE_LOOKUP:
-	case RULE_GOTO:
-	case RULE_NOP:
-	case RULE_BLACKHOLE:
-	case RULE_UNREACHABLE:
-	case RULE_PROHIBIT:
-		return NULL;
-	default:
-		return "action";
-	}
+	return rule_action_known(k->action) ? NULL : "action";
 }
 
 const char *compile_route_punt_reason(const struct model_route *r)
 {
+	/* An IPv6 route's lifetime, and for routes from router advertisements also their
+	 * preference, change with every advertisement without a notification: the model
+	 * cannot know when the kernel stops using one. */
+	if (r->key.dst.family == AF_INET6 && (r->quirks & ROUTE_EXPIRES))
+		return "expires";
+	if (r->key.dst.family == AF_INET6 && r->protocol == MODEL_RTPROT_RA)
+		return "router advertisement";
 	switch (r->type) {
 	case ROUTE_UNICAST:
 		break;
@@ -52,8 +64,6 @@ const char *compile_route_punt_reason(const struct model_route *r)
 	default:
 		return "type";
 	}
-	if (r->quirks & ROUTE_APPENDED)
-		return "appended";
 	if (r->quirks & ROUTE_NHID)
 		return "nexthop object";
 	if (r->quirks & ROUTE_ENCAP)
@@ -98,11 +108,12 @@ static void sort(void *p, size_t n, size_t size, int (*cmp)(const void *, const 
  * for rules the datapath punts on (an inverted `from` covers what lies outside it). */
 static struct prefix rule_cover(const struct model_rule_key *k)
 {
-	struct prefix all = { .family = k->family };
+	struct prefix all = { .family = k->family }, p = k->src;
 
 	if (k->invert || !k->src.len)
 		return all;
-	return k->src;
+	prefix_mask(&p);	/* the key keeps the host bits the rule was given */
+	return p;
 }
 
 struct cover_entry {
@@ -178,13 +189,16 @@ static void free_covers(struct htab *covers)
 
 void compile_addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask)
 {
-	uint8_t m[16] = {};
+	uint8_t m[16] = {}, a[16];
 
 	for (unsigned i = 0; i < p->len / 8; i++)
 		m[i] = 0xff;
 	if (p->len % 8)
 		m[p->len / 8] = (uint8_t)(0xff << (8 - p->len % 8));
-	memcpy(addr, p->addr, 16);
+	/* Masked: a rule's address keeps the host bits it was given; it matches without. */
+	for (unsigned i = 0; i < 16; i++)
+		a[i] = p->addr[i] & m[i];
+	memcpy(addr, a, 16);
 	memcpy(mask, m, 16);
 }
 
@@ -515,7 +529,8 @@ static int resolve_nhobj(const struct model *m, const struct model_route *r,
 	const struct model_nhobj *o = model_nhobj_get(m, r->nhid);
 
 	*out = *r;
-	out->quirks &= ~(uint32_t)(ROUTE_NHID | ROUTE_MULTIPATH | ROUTE_APPENDED);
+	out->next = NULL;
+	out->quirks &= ~(uint32_t)(ROUTE_NHID | ROUTE_MULTIPATH);
 	out->nh = buf;
 	out->nnh = 0;
 	if (!o || o->unsupported)
@@ -547,18 +562,167 @@ static int resolve_nhobj(const struct model *m, const struct model_route *r,
 	return 0;
 }
 
+/* ---- local and main, merged ---- */
+
+/* Without custom IPv4 rules the kernel looks local and main up as one trie (fib_lookup's
+ * fast path: local's routes live in main's trie), and only on a miss or a throw goes on
+ * to the default table. The first rule ever added or deleted in the namespace parts the
+ * two for good (fib_unmerge), and nothing in rtnetlink says whether that has happened: with
+ * just the three default rules in place the namespace may be in either world. The fast
+ * path walks the rules (the parted world), so a local-table route where the merged trie
+ * answers otherwise is a punt: a throw there (merged, it skips main), or a route with a
+ * more specific main route inside it (merged, that one wins). At equal prefixes local's
+ * routes come first in both worlds. */
+struct merged4 {
+	bool maybe;		/* the IPv4 rules are exactly the kernel's three defaults */
+	struct main4 { uint32_t addr; uint8_t len; } *main;	/* sorted by address */
+	size_t nmain;
+};
+
+static bool is_plain_lookup(const struct model_rule_key *k, uint32_t priority, uint32_t table)
+{
+	struct model_rule_key want = { .priority = priority, .family = AF_INET,
+				       .action = RULE_LOOKUP, .table = table,
+				       .suppress_prefixlen = -1, .suppress_ifgroup = -1 };
+
+	/* Who installed it is not a selector: a default rule deleted and added back is
+	 * still one of the three, though the namespace is then parted. Nor is how an empty
+	 * from or to is spelled. Anything else set, known or not, is. */
+	want.protocol = k->protocol;
+	if (!k->src.len)
+		want.src = k->src;
+	if (!k->dst.len)
+		want.dst = k->dst;
+	return !memcmp(k, &want, sizeof(want));
+}
+
+static int cmp_main4(const void *a, const void *b)
+{
+	const struct main4 *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+static uint32_t addr4(const struct prefix *p)
+{
+	return (uint32_t)p->addr[0] << 24 | (uint32_t)p->addr[1] << 16 | (uint32_t)p->addr[2] << 8 | p->addr[3];
+}
+
+static int merged4_init(const struct model *m, struct merged4 *mg)
+{
+	static const struct { uint32_t priority, table; } defaults[] = {
+		{ 0, MODEL_TABLE_LOCAL }, { 32766, MODEL_TABLE_MAIN }, { 32767, MODEL_TABLE_DEFAULT },
+	};
+	struct htab_iter it;
+	const struct model_route *r;
+	size_t n = 0;
+
+	*mg = (struct merged4){ .maybe = true };
+	for (size_t i = 0; i < m->nrules; i++) {
+		const struct model_rule_key *k = &m->rules[i].key;
+
+		if (k->family != AF_INET)
+			continue;
+		if (n >= 3 || !is_plain_lookup(k, defaults[n].priority, defaults[n].table))
+			mg->maybe = false;
+		n++;
+	}
+	if (n != 3)
+		mg->maybe = false;
+	if (!mg->maybe)
+		return 0;
+	mg->main = malloc((m->routes.count + 1) * sizeof(*mg->main));
+	if (!mg->main)
+		return -ENOMEM;
+	htab_iter_init(&it, &m->routes);
+	while ((r = htab_iter_next(&it)))
+		if (r->key.dst.family == AF_INET && r->key.table == MODEL_TABLE_MAIN)
+			mg->main[mg->nmain++] = (struct main4){ addr4(&r->key.dst), r->key.dst.len };
+	sort(mg->main, mg->nmain, sizeof(*mg->main), cmp_main4);
+	return 0;
+}
+
+/* Would the merged trie answer differently from the local table's route r? */
+static bool merged4_differs(const struct merged4 *mg, const struct model_route *r)
+{
+	uint32_t first, last;
+	size_t lo = 0, hi;
+
+	if (!mg->maybe || r->key.dst.family != AF_INET || r->key.table != MODEL_TABLE_LOCAL)
+		return false;
+	if (r->type == ROUTE_THROW)
+		return true;
+	first = addr4(&r->key.dst);
+	last = r->key.dst.len ? first | (uint32_t)(0xffffffffull >> r->key.dst.len) : 0xffffffffu;
+	for (hi = mg->nmain; lo < hi;) {	/* the first main route at or after `first` */
+		size_t mid = (lo + hi) / 2;
+
+		if (mg->main[mid].addr < first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < mg->nmain && mg->main[lo].addr <= last; lo++)
+		if (mg->main[lo].len > r->key.dst.len)
+			return true;
+	return false;
+}
+
+/* Which route of an entry the kernel's lookup takes; NULL when only the kernel can tell.
+ * IPv4 (fib_table_lookup): the first, in the kernel's order; were it dead the lookup would
+ * go on to the next, but a dead first route punts anyway. IPv6 (rt6_select, forwarding
+ * on): every route is scored by its router preference (with CONFIG_IPV6_ROUTER_PREF) and
+ * by whether its device is the packet's input device, and the first best in the kernel's
+ * order wins. Exact here: the only route, or the only one of the highest preference. */
+static const struct model_route *route_choice(const struct model *m, const struct model_route *head)
+{
+	const struct model_route *best = NULL, *r;
+	int best_rank = -1;
+	bool tie = false;
+
+	if (head->unsure)
+		return NULL;
+	if (head->key.dst.family == AF_INET || !head->next)
+		return head;
+	if (m->router_pref6 != 1)
+		return NULL;
+	for (r = head; r; r = r->next) {
+		int rank = (r->pref & 3) ^ 2;	/* IPV6_DECODE_PREF: low 1, medium 2, high 3 */
+
+		/* A group's message states one member's preference; a nexthop object that is
+		 * a blackhole wins wherever the walk meets it. Neither is ranked here. */
+		if (r->nnh > 1 || (r->quirks & ROUTE_NHID) || compile_route_punt_reason(r))
+			return NULL;
+		if (rank > best_rank) {
+			best = r;
+			best_rank = rank;
+			tie = false;
+		} else if (rank == best_rank) {
+			tie = true;
+		}
+	}
+	return tie ? NULL : best;
+}
+
 static int compile_routes(const struct model *m, struct vec *routes, struct vec *nhs,
 			  struct vec *groups)
 {
 	struct model_nexthop objbuf[STEER_MAX_PATHS];
 	struct model_route resolved;
 	const struct model_route **all, *r;
+	struct merged4 mg;
 	struct htab_iter it;
 	size_t n = 0, i = 0;
 
-	all = malloc((m->routes.count + 1) * sizeof(*all));
-	if (!all)
+	if (merged4_init(m, &mg) < 0)
 		return -ENOMEM;
+	all = malloc((m->routes.count + 1) * sizeof(*all));
+	if (!all) {
+		free(mg.main);
+		return -ENOMEM;
+	}
 	htab_iter_init(&it, &m->routes);
 	while ((r = htab_iter_next(&it)))
 		if (model_table_mirrored(m->ov, r->key.table))
@@ -586,11 +750,14 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		memcpy(ir->key.addr, best->key.dst.addr, 16);
 		ir->val.dst_len = best->key.dst.len;
 		ir->val.type = STEER_RT_PUNT;
+		best = route_choice(m, best);
+		if (!best)
+			continue;
 		if (best->quirks & ROUTE_NHID) {
 			followed = !resolve_nhobj(m, best, &resolved, objbuf, STEER_MAX_PATHS);
 			best = &resolved;
 		}
-		if (!exact || !followed || compile_route_punt_reason(best))
+		if (!exact || !followed || compile_route_punt_reason(best) || merged4_differs(&mg, best))
 			continue;
 		ir->val.type = route_type_of(best);
 		if (ir->val.type != STEER_RT_FORWARD)
@@ -628,10 +795,11 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		}
 	}
 	free(all);
-
+	free(mg.main);
 	return 0;
 nomem:
 	free(all);
+	free(mg.main);
 	return -ENOMEM;
 }
 
@@ -728,13 +896,50 @@ static int cmp_link(const void *a, const void *b)
 		      &((const struct image_link *)b)->ifindex, sizeof(uint32_t));
 }
 
-/* See STEER_STATE_LOCAL_SRC_CHECK4. */
+/* Can the kernel's route lookup answer with a route of this type that its source check
+ * refuses (local, broadcast, anycast, multicast, nat, a type from a later kernel)? Errors,
+ * throw and unicast pass the check (the first two as its "last resort"). */
+static bool source_check_refuses(uint8_t type)
+{
+	switch (type) {
+	case ROUTE_UNICAST:
+	case ROUTE_BLACKHOLE:
+	case ROUTE_UNREACHABLE:
+	case ROUTE_PROHIBIT:
+	case ROUTE_THROW:
+		return false;
+	default:
+		return true;
+	}
+}
+
+static bool table_listed(const uint32_t *tables, size_t n, uint32_t table)
+{
+	for (size_t i = 0; i < n; i++)
+		if (tables[i] == table)
+			return true;
+	return false;
+}
+
+/* See STEER_STATE_LOCAL_SRC_CHECK4. The kernel's source check (__fib_validate_source) walks
+ * every rule; the shortcut only looks into the local table. It holds only when nothing
+ * else on that walk can meet a route the check refuses: no rule but the first reaches the
+ * local table, no rule reaches a table chosen at run time (l3mdev) or does what this agent
+ * does not know, the mirrored tables hold no route the fast path punts, and the tables
+ * steer.yaml leaves unmirrored (which the full reverse walk could only punt on) hold no
+ * route of a type the check refuses. */
 static bool local_source_check_ok(const struct model *m, const struct image_route *routes, size_t n)
 {
 	const struct model_rule_key *first = NULL;
 	struct steer_rule plain = { 0 }, body;
+	uint32_t *unmirrored;
+	size_t nunmirrored = 0;
+	bool ok = true;
 
-	for (size_t i = 0; i < m->nrules; i++) {
+	unmirrored = malloc((m->nrules + 1) * sizeof(*unmirrored));
+	if (!unmirrored)
+		return false;
+	for (size_t i = 0; i < m->nrules && ok; i++) {
 		const struct model_rule_key *k = &m->rules[i].key;
 
 		if (k->family != AF_INET)
@@ -744,22 +949,40 @@ static bool local_source_check_ok(const struct model *m, const struct image_rout
 			continue;
 		}
 		if (k->table == MODEL_TABLE_LOCAL && (k->action == RULE_LOOKUP || compile_rule_punt_reason(k)))
-			return false;
+			ok = false;
+		if (k->has_l3mdev || !rule_action_known(k->action))
+			ok = false;
+		if (k->action == RULE_LOOKUP && !model_table_mirrored(m->ov, k->table) &&
+		    !table_listed(unmirrored, nunmirrored, k->table))
+			unmirrored[nunmirrored++] = k->table;
 	}
 	if (!first)
-		return false;
-	compile_rule_body(m, first, &body);
-	plain = (struct steer_rule){ .priority = first->priority, .table = MODEL_TABLE_LOCAL,
-				     .action = STEER_RULE_LOOKUP, .family = AF_INET };
-	memcpy(plain.src, body.src, sizeof(plain.src));
-	memcpy(plain.src_mask, body.src_mask, sizeof(plain.src_mask));
-	if (memcmp(&plain, &body, sizeof(body)))
-		return false;
-	for (size_t i = 0; i < n; i++)
+		ok = false;
+	if (ok) {
+		compile_rule_body(m, first, &body);
+		plain = (struct steer_rule){ .priority = first->priority, .table = MODEL_TABLE_LOCAL,
+					     .action = STEER_RULE_LOOKUP, .family = AF_INET };
+		memcpy(plain.src, body.src, sizeof(plain.src));
+		memcpy(plain.src_mask, body.src_mask, sizeof(plain.src_mask));
+		ok = !memcmp(&plain, &body, sizeof(body));
+	}
+	for (size_t i = 0; i < n && ok; i++)
 		if (routes[i].key.family == AF_INET && routes[i].key.table != MODEL_TABLE_LOCAL &&
 		    routes[i].val.type == STEER_RT_PUNT)
-			return false;
-	return true;
+			ok = false;
+	if (ok && nunmirrored) {
+		struct htab_iter it;
+		const struct model_route *r;
+
+		htab_iter_init(&it, &m->routes);
+		while (ok && (r = htab_iter_next(&it)))
+			for (; r && ok; r = r->next)
+				if (r->key.dst.family == AF_INET && source_check_refuses(r->type) &&
+				    table_listed(unmirrored, nunmirrored, r->key.table))
+					ok = false;
+	}
+	free(unmirrored);
+	return ok;
 }
 
 int compile_image(const struct model *m, struct image *out)

@@ -123,7 +123,7 @@ void model_init(struct model *m)
 		.routes = HTAB_INIT(struct model_route, node, key),
 		.nhobjs = HTAB_INIT(struct model_nhobj, node, id),
 		.rule_index = HTAB_INIT(struct model_rule_ix, node, key),
-		.all_fwd4 = -1, .all_rp_filter4 = -1, .all_fwd6 = -1,
+		.all_fwd4 = -1, .all_rp_filter4 = -1, .all_fwd6 = -1, .router_pref6 = -1,
 	};
 	model_nf_init(&m->nf);
 }
@@ -143,8 +143,13 @@ static void route_free(void *o)
 {
 	struct model_route *r = o;
 
-	free(r->nh);
-	free(r);
+	while (r) {
+		struct model_route *next = r->next;
+
+		free(r->nh);
+		free(r);
+		r = next;
+	}
 }
 
 static void nhobj_free(void *o)
@@ -282,89 +287,287 @@ static bool nh_equal(const struct model_nexthop *a, const struct model_nexthop *
 	return a->oif == b->oif && a->gw_family == b->gw_family && !memcmp(a->gw, b->gw, 16);
 }
 
-static int route_take_nh(struct model_route *r, const struct model_route *in, bool replace)
-{
-	uint32_t n = replace ? 0 : r->nnh;
-	struct model_nexthop *nh;
+/* ---- routes ----
+ *
+ * An entry's routes are a chain whose first link is the one in the table, so the chain is
+ * changed by moving content (the route's own fields) between links, never the first link. */
 
-	nh = realloc(replace ? NULL : r->nh, (n + in->nnh + 1) * sizeof(*nh));
+/* Everything of a route but its place: key, chain link, hash node and entry state. */
+static void route_content(struct model_route *dst, const struct model_route *src)
+{
+	dst->nhid = src->nhid;
+	dst->type = src->type;
+	dst->protocol = src->protocol;
+	dst->scope = src->scope;
+	dst->pref = src->pref;
+	dst->quirks = src->quirks;
+	dst->nnh = src->nnh;
+	dst->nh = src->nh;
+	dst->ident = src->ident;
+}
+
+/* dst's content becomes a copy of in's (its next hops copied). */
+static int route_set(struct model_route *dst, const struct model_route *in)
+{
+	struct model_nexthop *nh = malloc((in->nnh + 1) * sizeof(*nh));
+
 	if (!nh)
 		return -ENOMEM;
-	if (replace)
-		free(r->nh);
+	if (in->nnh)
+		memcpy(nh, in->nh, in->nnh * sizeof(*nh));
+	free(dst->nh);
+	route_content(dst, in);
+	dst->nh = nh;
+	return 0;
+}
+
+/* A new link after pos holding a copy of in. */
+static int route_insert_after(struct model_route *pos, const struct model_route *in)
+{
+	struct model_route *n = calloc(1, sizeof(*n));
+
+	if (!n || route_set(n, in) < 0) {
+		free(n);
+		return -ENOMEM;
+	}
+	n->key = pos->key;
+	n->next = pos->next;
+	pos->next = n;
+	return 0;
+}
+
+static struct model_route *route_last(struct model_route *head)
+{
+	while (head->next)
+		head = head->next;
+	return head;
+}
+
+/* The entry holds just a copy of in. */
+static int route_reset(struct model_route *head, const struct model_route *in)
+{
+	route_free(head->next);
+	head->next = NULL;
+	head->unsure = false;
+	return route_set(head, in);
+}
+
+static int route_prepend(struct model_route *head, const struct model_route *in)
+{
+	if (route_insert_after(head, head) < 0)
+		return -ENOMEM;
+	/* The copy took head's content; head's own next hops go with set below. */
+	return route_set(head, in);
+}
+
+/* Unlinks victim from its entry; false when that left the entry empty (the caller then
+ * removes the first link from the table). */
+static bool route_unlink(struct model_route *head, struct model_route *victim)
+{
+	struct model_route *p;
+
+	if (victim == head) {
+		struct model_route *n = head->next;
+
+		if (!n)
+			return false;
+		free(head->nh);
+		route_content(head, n);
+		head->next = n->next;
+		free(n);
+		return true;
+	}
+	for (p = head; p->next != victim; p = p->next)
+		;
+	p->next = victim->next;
+	free(victim->nh);
+	free(victim);
+	return true;
+}
+
+static void entry_remove(struct model *m, struct model_route *head)
+{
+	htab_remove(&m->routes, head);
+	route_free(head);
+}
+
+/* IPv6 routes at one entry never share a next hop (rt6_duplicate_nexthop refuses that), so
+ * a next hop, or a nexthop object, names the route that holds it. */
+static bool route6_overlaps(const struct model_route *a, const struct model_route *b)
+{
+	if ((a->quirks | b->quirks) & ROUTE_NHID)
+		return (a->quirks & b->quirks & ROUTE_NHID) && a->nhid == b->nhid;
+	for (uint32_t i = 0; i < a->nnh; i++)
+		for (uint32_t j = 0; j < b->nnh; j++)
+			if (nh_equal(&a->nh[i], &b->nh[j]))
+				return true;
+	return false;
+}
+
+/* The sibling group r is told again, perhaps with new members: members keep their
+ * places (the kernel's order), new ones follow in the message's order, flags refresh. */
+static int route6_merge(struct model_route *r, const struct model_route *in)
+{
+	uint32_t n = r->nnh, quirks = r->quirks & ROUTE_MULTIPATH;
+	struct model_nexthop *nh = realloc(r->nh, (n + in->nnh + 1) * sizeof(*nh));
+
+	if (!nh)
+		return -ENOMEM;
 	r->nh = nh;
 	for (uint32_t i = 0; i < in->nnh; i++) {
 		uint32_t j;
 
 		for (j = 0; j < n && !nh_equal(&nh[j], &in->nh[i]); j++)
 			;
-		nh[j] = in->nh[i];	/* a repeated next hop refreshes its flags */
+		nh[j] = in->nh[i];
 		if (j == n)
 			n++;
 	}
+	nh = r->nh;
+	route_content(r, in);
+	r->nh = nh;
 	r->nnh = n;
+	r->quirks |= quirks | (n > 1 ? ROUTE_MULTIPATH : 0);
 	return 0;
 }
 
-int model_route_add(struct model *m, const struct model_route *in, bool replace)
+static int route4_add(struct model *m, struct model_route *head, const struct model_route *in,
+		      enum model_route_op op)
 {
-	struct model_route *r = htab_find(&m->routes, &in->key);
-	uint32_t quirks;
+	for (struct model_route *r = head; r; r = r->next)
+		if (r->ident == in->ident)
+			return route_set(r, in);	/* news about a route already there */
+	switch (op) {
+	case ROUTE_OP_REPLACE:
+		return route_set(head, in);
+	case ROUTE_OP_PREPEND:
+		return route_prepend(head, in);
+	case ROUTE_OP_UPDATE:
+		/* About a route the model never heard of: something was missed. */
+		head->unsure = true;
+		m->routes_need_dump = true;
+		return route_insert_after(route_last(head), in);
+	default:
+		return route_insert_after(route_last(head), in);
+	}
+}
+
+static int route6_add(struct model *m, struct model_route *head, const struct model_route *in,
+		      enum model_route_op op)
+{
+	struct model_route *hit = NULL, *r, *next;
+	size_t hits = 0, n = 0;
+
+	for (r = head; r; r = r->next, n++)
+		if (route6_overlaps(r, in)) {
+			hit = hit ? hit : r;
+			hits++;
+		}
+	if (op == ROUTE_OP_REPLACE) {
+		if (hits == 1)
+			return route_set(hit, in);
+		if (n == 1)
+			return route_set(head, in);
+		/* Which of several routes the kernel replaced (the first of its kind at this
+		 * metric) is not in the message: punt the entry until it is read again. */
+		head->unsure = true;
+		m->routes_need_dump = true;
+		return hit ? route_set(hit, in) : route_insert_after(route_last(head), in);
+	}
+	if (!hit)
+		return route_insert_after(route_last(head), in);
+	if (route6_merge(hit, in) < 0)
+		return -ENOMEM;
+	/* Routes whose next hops joined the group are its members now. */
+	for (r = hit->next; r; r = next) {
+		next = r->next;
+		if (route6_overlaps(r, in))
+			route_unlink(head, r);
+	}
+	return 0;
+}
+
+int model_route_add(struct model *m, const struct model_route *in, enum model_route_op op)
+{
+	struct model_route *head = htab_find(&m->routes, &in->key);
 
 	m->dirty = true;
-	if (!r) {
-		r = calloc(1, sizeof(*r));
-		if (!r)
-			return -ENOMEM;
-		r->key = in->key;
-		if (htab_insert(&m->routes, r) < 0) {
-			free(r);
+	if (!head) {
+		head = calloc(1, sizeof(*head));
+		if (!head || route_set(head, in) < 0) {
+			free(head);
 			return -ENOMEM;
 		}
-		replace = true;
+		head->key = in->key;
+		if (htab_insert(&m->routes, head) < 0) {
+			route_free(head);
+			return -ENOMEM;
+		}
+		return 0;
 	}
-	/* A stale entry seen again in a re-dump is told whole by this message. */
-	if (r->stale)
-		replace = true;
-	quirks = replace ? 0 : r->quirks;
-	if (route_take_nh(r, in, replace) < 0)
-		return -ENOMEM;
-	r->type = in->type;
-	r->nhid = in->nhid;
-	r->protocol = in->protocol;
-	r->scope = in->scope;
-	r->quirks = quirks | in->quirks;
-	/* IPv6 siblings arrive as separate routes and are one multipath route; IPv4 twins
-	 * made with `ip route append` are separate routes, of which the kernel uses one. */
-	if (r->nnh > 1 && !(r->quirks & ROUTE_MULTIPATH))
-		r->quirks |= r->key.dst.family == AF_INET6 ? ROUTE_MULTIPATH : ROUTE_APPENDED;
-	r->stale = false;
-	return 0;
+	/* A dump tells an entry whole, in the kernel's order, starting with its first route. */
+	if ((op == ROUTE_OP_DUMP && head->stale) || op == ROUTE_OP_NEW) {
+		head->stale = false;
+		return route_reset(head, in);
+	}
+	if (in->key.dst.family == AF_INET6)
+		return route6_add(m, head, in, op);
+	return route4_add(m, head, in, op);
 }
 
 void model_route_del(struct model *m, const struct model_route *in)
 {
-	struct model_route *r = htab_find(&m->routes, &in->key);
-	uint32_t kept = 0;
+	struct model_route *head = htab_find(&m->routes, &in->key), *r, *next;
 
-	if (!r)
+	if (!head)
 		return;
 	m->dirty = true;
-	if (in->nnh) {
-		for (uint32_t i = 0; i < r->nnh; i++) {
-			bool gone = false;
-
-			for (uint32_t j = 0; j < in->nnh; j++)
-				gone |= nh_equal(&r->nh[i], &in->nh[j]);
-			if (!gone)
-				r->nh[kept++] = r->nh[i];
-		}
-		r->nnh = kept;
-		if (kept)
+	if (in->key.dst.family == AF_INET) {
+		/* The notification describes the route deleted, whole. */
+		for (r = head; r && r->ident != in->ident; r = r->next)
+			;
+		if (!r) {
+			head->unsure = true;
+			m->routes_need_dump = true;
 			return;
+		}
+		if (!route_unlink(head, r))
+			entry_remove(m, head);
+		return;
 	}
-	htab_remove(&m->routes, r);
-	route_free(r);
+	if (!in->nnh && !(in->quirks & ROUTE_NHID)) {
+		entry_remove(m, head);
+		return;
+	}
+	/* IPv6: the next hops named leave their route (one sibling, or a whole group). */
+	for (r = head; r; r = next) {
+		uint32_t kept = 0;
+
+		next = r->next;
+		if (!route6_overlaps(r, in))
+			continue;
+		if (!(in->quirks & ROUTE_NHID))
+			for (uint32_t i = 0; i < r->nnh; i++) {
+				bool gone = false;
+
+				for (uint32_t j = 0; j < in->nnh; j++)
+					gone |= nh_equal(&r->nh[i], &in->nh[j]);
+				if (!gone)
+					r->nh[kept++] = r->nh[i];
+			}
+		r->nnh = kept;
+		if (kept) {
+			if (kept == 1)
+				r->quirks &= ~(uint32_t)ROUTE_MULTIPATH;
+			continue;
+		}
+		if (!route_unlink(head, r)) {
+			entry_remove(m, head);
+			return;
+		}
+		if (r == head)
+			next = head;	/* head now holds what followed it */
+	}
 }
 
 struct model_nhobj *model_nhobj_get(const struct model *m, uint32_t id)

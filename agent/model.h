@@ -85,9 +85,11 @@ struct model_neigh {
 	bool stale;
 };
 
-/* The identity of a route as the kernel keys it: one entry per (table, destination,
- * source, tos, metric). IPv6 multipath siblings and IPv4 `ip route append` twins are next
- * hops of the same entry. */
+/* An entry: the routes of one (table, destination, source, tos, metric). IPv4 keeps every
+ * route the kernel holds there (`ip route append`/`prepend` twins, of any type) in the
+ * kernel's list order; IPv6 keeps its ECMP sibling group (one route with several next hops)
+ * and, beside it, the routes that never join one (learned from router advertisements,
+ * without a gateway, through nexthop objects, reject routes). */
 struct model_route_key {
 	uint32_t table;
 	uint32_t metric;
@@ -107,12 +109,14 @@ struct model_nexthop {
 
 enum model_route_quirk {
 	ROUTE_MULTIPATH = 1u << 0,	/* RTA_MULTIPATH: one route, several next hops */
-	ROUTE_APPENDED  = 1u << 5,	/* IPv4 `ip route append` twins: the kernel uses the first */
 	ROUTE_NHID      = 1u << 1,	/* uses a nexthop object */
 	ROUTE_ENCAP     = 1u << 2,	/* lightweight tunnel encapsulation */
 	ROUTE_VIA       = 1u << 3,	/* gateway of another family (RTA_VIA) */
 	ROUTE_MTU       = 1u << 4,	/* route MTU metric, which the device MTU check misses */
+	ROUTE_EXPIRES   = 1u << 5,	/* IPv6: has a lifetime, which the kernel may change unsaid */
 };
+
+#define MODEL_RTPROT_RA 9	/* RTPROT_RA: learned from a router advertisement */
 
 /* A nexthop object (`ip nexthop`): one next hop, a blackhole, or a group of other objects. */
 struct model_nhobj {
@@ -129,6 +133,8 @@ struct model_nhobj {
 	struct { uint32_t id; uint16_t weight; } *grp;
 };
 
+/* One route. The first of an entry is what the routes table holds; the others follow it
+ * through `next`, in order. */
 struct model_route {
 	struct hnode node;
 	struct model_route_key key;
@@ -136,13 +142,19 @@ struct model_route {
 	uint8_t type;		/* enum model_route_type */
 	uint8_t protocol;
 	uint8_t scope;
+	uint8_t pref;		/* IPv6 router preference as RTA_PREF states it (0 medium, 1 high, 3 low) */
 	uint32_t quirks;	/* enum model_route_quirk */
 	uint32_t nnh;
 	struct model_nexthop *nh;
-	bool stale;
+	uint64_t ident;		/* IPv4: what tells twins apart (their attributes but flags) */
+	struct model_route *next;
+	/* Entry state, on the first route: not seen yet in the dump under way; told of a change
+	 * the model could not place (punts until the entry is read again). */
+	bool stale, unsure;
 };
 
-/* Everything `ip rule` can say. A rule is identified by all of it, as the kernel does. */
+/* Everything `ip rule` can say. A rule is identified by all of it, as the kernel does; src
+ * and dst keep their host bits (the kernel's identity), the compiler masks them to match. */
 struct model_rule_key {
 	uint32_t priority;
 	uint8_t family;
@@ -160,9 +172,10 @@ struct model_rule_key {
 	uint8_t has_tun_id;
 	uint8_t l3mdev;
 	uint8_t port_mask_partial;	/* a port mask other than all ones */
-	uint8_t pad3[3];
+	uint8_t pad3;
+	uint16_t sport_mask;		/* as the kernel states it (0: none stated) */
 	uint16_t sport_lo, sport_hi, dport_lo, dport_hi;
-	uint16_t pad;
+	uint16_t dport_mask;
 	int32_t suppress_prefixlen, suppress_ifgroup;
 	uint32_t uid_start, uid_end;
 	uint32_t flow;		/* realms: accounting only, but part of identity */
@@ -260,6 +273,7 @@ struct model {
 	struct model_nf nf;		/* the netfilter ruleset's shape */
 	uint8_t nf_mode;		/* enum steer_nf_mode: --netfilter, `netfilter:` */
 	const struct model_overrides *ov;	/* steer.yaml's additions; NULL: none */
+	int8_t router_pref6;		/* the kernel ranks IPv6 routes by preference (-1: unknown) */
 	bool dirty;			/* changed since the last compile */
 	bool routes_need_dump;		/* the kernel changed routes without telling (link down) */
 };
@@ -276,10 +290,21 @@ int model_addr_set(struct model *m, const struct model_addr_key *k, bool present
 uint16_t model_neigh_state(const struct model *m, int32_t ifindex, uint8_t family, const uint8_t *dst);
 int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t state, bool present);
 
-/* A route as one message told it: replace swaps the next hops, otherwise they are added
- * to what the entry has (IPv6 siblings arrive one by one). */
-int model_route_add(struct model *m, const struct model_route *r, bool replace);
-/* Remove the next hops r names, or the whole entry when it names none. */
+/* Where a route the kernel announced goes among its entry's routes, from the message's
+ * flags (fib_table_insert / fib6_add_rt2node set them so). */
+enum model_route_op {
+	ROUTE_OP_DUMP,		/* a dump: the first message of a stale entry starts it over */
+	ROUTE_OP_NEW,		/* NLM_F_EXCL: the only route of its entry */
+	ROUTE_OP_APPEND,	/* NLM_F_APPEND: after the others (IPv6: join them) */
+	ROUTE_OP_PREPEND,	/* NLM_F_CREATE alone: before the others */
+	ROUTE_OP_REPLACE,	/* NLM_F_REPLACE: in place of the first (IPv6: of the one it names) */
+	ROUTE_OP_UPDATE,	/* none of these: news about a route already there */
+};
+
+/* A route as one message told it; the model keeps its own copy. */
+int model_route_add(struct model *m, const struct model_route *r, enum model_route_op op);
+/* Remove the route r describes (IPv4: by ident; IPv6: its next hops, or its nexthop
+ * object); an entry left without routes goes. */
 void model_route_del(struct model *m, const struct model_route *r);
 
 struct model_nhobj *model_nhobj_get(const struct model *m, uint32_t id);

@@ -1,6 +1,8 @@
 /* Forwarding switches (net.ipv4.conf.*.forwarding, rp_filter, net.ipv6.conf.*.forwarding)
- * from RTM_NEWNETCONF: the kernel forwards only where these allow it. */
+ * from RTM_NEWNETCONF: the kernel forwards only where these allow it. And what the kernel
+ * was built with, where the routing decision depends on it. */
 #include <errno.h>
+#include <unistd.h>
 #include <linux/netconf.h>
 #include <linux/rtnetlink.h>
 #include <netlink/attr.h>
@@ -64,4 +66,16 @@ int intake_netconf_msg(struct model *m, const struct nlmsghdr *h)
 		}
 	}
 	return 0;
+}
+
+void intake_probe_kernel(struct model *m)
+{
+	/* IPv6 ranks routes by router preference only with CONFIG_IPV6_ROUTER_PREF, whose
+	 * sysctl exists only then (in the namespace this process is in). */
+	if (access("/proc/sys/net/ipv6/conf/all/accept_ra_rtr_pref", F_OK) == 0)
+		m->router_pref6 = 1;
+	else if (access("/proc/sys/net/ipv6/conf/all/forwarding", F_OK) == 0)
+		m->router_pref6 = 0;
+	log_debug("ipv6 router preference %s", m->router_pref6 == 1 ? "ranks routes" :
+		  m->router_pref6 == 0 ? "is not built in" : "unknown (no IPv6)");
 }

@@ -7,6 +7,7 @@
 #include <netlink/msg.h>
 #include <string.h>
 
+#include "htab.h"
 #include "nl.h"
 
 _Static_assert((int)RTN_UNICAST == (int)ROUTE_UNICAST && (int)RTN_THROW == (int)ROUTE_THROW &&
@@ -30,7 +31,66 @@ static struct nla_policy route_policy[ROUTE_ATTR_MAX + 1] = {
 	[RTA_MULTIPATH] = { .type = NLA_UNSPEC },
 	[RTA_METRICS] = { .type = NLA_NESTED },
 	[RTA_NH_ID] = { .type = NLA_U32 },
+	[RTA_PREF] = { .type = NLA_U8 },
+	[RTA_CACHEINFO] = { .minlen = sizeof(struct rta_cacheinfo) },
 };
+
+/* What tells IPv4 twins apart: the kernel keeps no two routes of one entry with the same
+ * type and route information (fib_table_insert), and its notifications describe a route
+ * whole. Next-hop flags are left out: they change (dead, linkdown, offload) without
+ * making another route. */
+static uint64_t route_ident(const struct nlmsghdr *h, const struct rtmsg *rtm)
+{
+	static const uint16_t attrs[] = {
+		RTA_GATEWAY, RTA_OIF, RTA_PREFSRC, RTA_METRICS, RTA_FLOW, RTA_ENCAP_TYPE, RTA_ENCAP,
+		RTA_VIA, RTA_NH_ID,
+	};
+	uint8_t head[4] = { rtm->rtm_type, rtm->rtm_protocol, rtm->rtm_scope,
+			    (uint8_t)(rtm->rtm_flags & RTNH_F_ONLINK) };
+	uint64_t id = hash_bytes(head, sizeof(head));
+	struct nlattr *a;
+	int rem;
+
+	nlmsg_for_each_attr(a, (struct nlmsghdr *)h, sizeof(*rtm), rem) {
+		int type = nla_type(a);
+
+		if (type == RTA_MULTIPATH) {
+			struct rtnexthop *nh = nla_data(a);
+			int left = nla_len(a);
+
+			while (left >= (int)sizeof(*nh) && nh->rtnh_len >= sizeof(*nh) && nh->rtnh_len <= left) {
+				struct rtnexthop fixed = *nh;
+
+				fixed.rtnh_flags &= RTNH_F_ONLINK;
+				id = id * 31 + hash_bytes(&fixed, sizeof(fixed));
+				id = id * 31 + hash_bytes(RTNH_DATA(nh), nh->rtnh_len - RTNH_LENGTH(0));
+				left -= RTNH_ALIGN(nh->rtnh_len);
+				nh = RTNH_NEXT(nh);
+			}
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
+			if (type == attrs[i])
+				id = id * 31 + hash_bytes(a, nla_total_size(nla_len(a)));
+	}
+	return id;
+}
+
+/* The place of a route among its entry's, from how the kernel flagged its notification. */
+static enum model_route_op route_op(uint16_t flags)
+{
+	if (flags & NLM_F_MULTI)
+		return ROUTE_OP_DUMP;
+	if (flags & NLM_F_REPLACE)
+		return ROUTE_OP_REPLACE;
+	if (flags & NLM_F_EXCL)
+		return ROUTE_OP_NEW;
+	if (flags & NLM_F_APPEND)
+		return ROUTE_OP_APPEND;
+	if (flags & NLM_F_CREATE)
+		return ROUTE_OP_PREPEND;
+	return ROUTE_OP_UPDATE;
+}
 
 #define MAX_NEXTHOPS 256
 
@@ -118,6 +178,13 @@ int intake_route_msg(struct model *m, const struct nlmsghdr *h)
 	r.type = rtm->rtm_type;
 	r.protocol = rtm->rtm_protocol;
 	r.scope = rtm->rtm_scope;
+	r.ident = route_ident(h, rtm);
+	if (tb[RTA_PREF])
+		r.pref = nla_get_u8(tb[RTA_PREF]);
+	/* IPv6 lifetimes (router advertisements, `expires`): remaining time in RTA_CACHEINFO. */
+	if (tb[RTA_EXPIRES] ||
+	    (tb[RTA_CACHEINFO] && ((struct rta_cacheinfo *)nla_data(tb[RTA_CACHEINFO]))->rta_expires))
+		r.quirks |= ROUTE_EXPIRES;
 	if (tb[RTA_NH_ID]) {
 		r.quirks |= ROUTE_NHID;
 		r.nhid = nla_get_u32(tb[RTA_NH_ID]);
@@ -143,5 +210,5 @@ int intake_route_msg(struct model *m, const struct nlmsghdr *h)
 		model_route_del(m, &r);
 		return 0;
 	}
-	return model_route_add(m, &r, h->nlmsg_flags & NLM_F_REPLACE);
+	return model_route_add(m, &r, route_op(h->nlmsg_flags));
 }

@@ -53,6 +53,7 @@ int intake_open(struct intake *nl, struct model *m, int rcvbuf)
 	int r;
 
 	*nl = (struct intake){ .model = m, .dump = -1, .fd = -1 };
+	intake_probe_kernel(m);
 	nl->buflen = 1 << 20;
 	nl->buf = malloc(nl->buflen);
 	nl->sk = nl_socket_alloc();
@@ -380,6 +381,15 @@ int intake_timeout_ms(const struct intake *nl)
 
 int intake_attr_prefix(const struct nlattr *a, uint8_t family, uint8_t len, struct prefix *out)
 {
+	int r = intake_attr_addr(a, family, len, out);
+
+	if (r == 0)
+		prefix_mask(out);
+	return r;
+}
+
+int intake_attr_addr(const struct nlattr *a, uint8_t family, uint8_t len, struct prefix *out)
+{
 	size_t alen = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
 
 	*out = (struct prefix){ .family = family, .len = len };
@@ -390,7 +400,6 @@ int intake_attr_prefix(const struct nlattr *a, uint8_t family, uint8_t len, stru
 	if ((size_t)nla_len(a) != alen)
 		return -EINVAL;
 	memcpy(out->addr, nla_data(a), alen);
-	prefix_mask(out);
 	return 0;
 }
 

@@ -216,8 +216,10 @@ st_add_sink() {
 	ST_SINKS+=("$ns")
 }
 
-# st_topology FAMILIES ("4", "6" or "46"): client -- router -- uplinks A and B, the router's
-# main table default via A, table 100 default via B, `from <client net> lookup 100` at 100.
+# st_topology FAMILIES ("4", "6" or "46") [norules]: client -- router -- uplinks A and B, the
+# router's main table default via A, table 100 default via B, `from <client net> lookup 100`
+# at 100 (not with "norules": a namespace where no rule was ever added, e.g. to keep IPv4's
+# local and main tables merged; st_client_rules adds them later).
 st_topology() {
 	ST_FAMILIES=$1
 	st_netns_add "$NS_CLIENT"
@@ -246,11 +248,20 @@ st_topology() {
 	if [[ $ST_FAMILIES == *4* ]]; then
 		st_ip -n "$NS_ROUTER" route add default via 10.0.1.2
 		st_ip -n "$NS_ROUTER" route add default via 10.0.2.2 table 100
-		st_ip -n "$NS_ROUTER" rule add from "${ST_CLIENT_NET[4]}" table 100 priority 100
 	fi
 	if [[ $ST_FAMILIES == *6* ]]; then
 		st_ip -n "$NS_ROUTER" -6 route add default via 2001:db8:a::2
 		st_ip -n "$NS_ROUTER" -6 route add default via 2001:db8:b::2 table 100
+	fi
+	[[ ${2:-} == norules ]] || st_client_rules
+}
+
+# st_client_rules: `from <client net> lookup 100` at priority 100, in each family in use.
+st_client_rules() {
+	if [[ $ST_FAMILIES == *4* ]]; then
+		st_ip -n "$NS_ROUTER" rule add from "${ST_CLIENT_NET[4]}" table 100 priority 100
+	fi
+	if [[ $ST_FAMILIES == *6* ]]; then
 		st_ip -n "$NS_ROUTER" -6 rule add from "${ST_CLIENT_NET[6]}" table 100 priority 100
 	fi
 }

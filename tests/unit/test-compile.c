@@ -165,6 +165,42 @@ static void test_punt_rules(void)
 	model_free(&m);
 }
 
+/* `from 10.1.0.3/24` and `from 10.1.0.4/24` at one priority are two kernel rules: both
+ * stay, both match as 10.1.0.0/24, and deleting one leaves the other. */
+static void test_rule_host_bits(void)
+{
+	struct model_rule_key a = rule(100, "10.1.0.0/24", 400), b;
+	const struct image_src *s;
+	struct model m;
+	struct image img;
+	char buf[512];
+
+	a.src.addr[3] = 3;
+	b = a;
+	b.src.addr[3] = 4;
+	model_init(&m);
+	model_rule_add(&m, &a);
+	model_rule_add(&m, &b);
+	CHECK(m.nrules == 2, "rules differing only in host bits of from are two rules (%zu)", m.nrules);
+	compile_image(&m, &img);
+	render_img = &img;
+	s = find_list(&img, "10.1.0.0/24");
+	CHECK(!strcmp(render(s, buf, sizeof(buf)), "100:400 100:400"),
+	      "both are listed under 10.1.0.0/24 (%s)", buf);
+	CHECK(img.nsrcs == 3, "and under no prefix with host bits (%zu lists)", img.nsrcs);
+	CHECK(img.nrules > 1 && img.rules[0].src[0] == htonl(0x0a010000) &&
+		      img.rules[0].src_mask[0] == htonl(0xffffff00),
+	      "the body holds the masked prefix");
+	image_free(&img);
+	model_rule_del(&m, &a);
+	compile_image(&m, &img);
+	render_img = &img;
+	CHECK(!strcmp(render(find_list(&img, "10.1.0.0/24"), buf, sizeof(buf)), "100:400"),
+	      "deleting one keeps the other in force (%s)", buf);
+	image_free(&img);
+	model_free(&m);
+}
+
 static void test_actions(void)
 {
 	struct model m;
@@ -274,12 +310,13 @@ static void test_routes(void)
 	rs[4].type = ROUTE_BLACKHOLE;
 	rs[5] = route("10.8.0.0/16", 100, 0, 4, NULL, &nh[5]);
 	rs[5].key.tos = 0x10;
-	rs[6] = route("10.9.0.0/16", 100, 0, 0, NULL, &nh[6]);
+	rs[6] = route("2001:db8:9::/64", 100, 1024, 0, NULL, &nh[6]);
 	rs[6].nh = mp;
 	rs[6].nnh = 2;
+	rs[6].quirks = ROUTE_MULTIPATH;
 	rs[7] = route("2001:db8::/32", 100, 1024, 4, "2001:db8:b::2", &nh[7]);
 	for (int i = 0; i < 8; i++)
-		model_route_add(&m, &rs[i], false);
+		model_route_add(&m, &rs[i], ROUTE_OP_NEW);
 	compile_image(&m, &img);
 
 	r = find_route(&img, 254, "0.0.0.0/0");
@@ -290,8 +327,8 @@ static void test_routes(void)
 	      "on-link route has no gateway");
 	CHECK(find_route(&img, 100, "10.7.0.0/16")->val.type == STEER_RT_BLACKHOLE, "blackhole route");
 	CHECK(find_route(&img, 100, "10.8.0.0/16")->val.type == STEER_RT_PUNT, "a tos route punts its prefix");
-	CHECK(find_route(&img, 100, "10.9.0.0/16")->val.type == STEER_RT_PUNT,
-	      "next hops without gateways are not a multipath route: punt");
+	CHECK(find_route(&img, 100, "2001:db8:9::/64")->val.type == STEER_RT_PUNT,
+	      "IPv6 next hops without gateways: not a multipath route steer spreads over, punt");
 	r = find_route(&img, 100, "2001:db8::/32");
 	CHECK(r && r->val.type == STEER_RT_FORWARD && img.nhs[r->val.nh_id].family == AF_INET6,
 	      "IPv6 route via an IPv6 gateway");
@@ -299,31 +336,178 @@ static void test_routes(void)
 	CHECK(img.nroutes == 7, "one entry per (table, prefix) (%zu)", img.nroutes);
 	image_free(&img);
 
-	/* IPv6 siblings arrive one by one: the second makes the route multipath. */
+	/* IPv6 siblings: `ip -6 route append` of a second gateway is announced as the whole
+	 * group (RTA_MULTIPATH, the new member first); the kernel's order is the old first. */
 	{
-		struct model_nexthop a, b;
+		struct model_nexthop a, b, both[2];
 		struct model_route s1 = route("2001:db8:5::/48", 254, 1024, 3, "fe80::1", &a);
 		struct model_route s2 = route("2001:db8:5::/48", 254, 1024, 4, "fe80::2", &b);
+		struct model_route grp = s2;
 
-		model_route_add(&m, &s1, false);
-		model_route_add(&m, &s2, false);
+		both[0] = b;
+		both[1] = a;
+		grp.nh = both;
+		grp.nnh = 2;
+		grp.quirks = ROUTE_MULTIPATH;
+		model_route_add(&m, &s1, ROUTE_OP_NEW);
+		model_route_add(&m, &grp, ROUTE_OP_APPEND);
 		compile_image(&m, &img);
 		{
 			const struct image_route *ir = find_route(&img, 254, "2001:db8:5::/48");
-			const struct steer_group *g = ir ? &img.groups[ir->val.nh_id] : NULL;
+			const struct steer_group *g = ir && ir->val.type == STEER_RT_MULTIPATH ?
+							      &img.groups[ir->val.nh_id] : NULL;
 
-			CHECK(ir && ir->val.type == STEER_RT_MULTIPATH && g && g->count == 2,
-			      "appended IPv6 sibling turns the route multipath");
+			CHECK(g && g->count == 2, "an appended IPv6 sibling makes the route multipath");
+			CHECK(g && img.nhs[g->nh_ids[0]].ifindex == 3 && img.nhs[g->nh_ids[1]].ifindex == 4,
+			      "in the kernel's order: the first route, then the new sibling");
 			CHECK(g && g->upper[0] == (1u << 30) - 1 && g->upper[1] == 0x7fffffff,
 			      "equal weights split the 31-bit hash space in halves");
 		}
 		image_free(&img);
 		model_route_del(&m, &s2);
+		compile_image(&m, &img);
+		CHECK(find_route(&img, 254, "2001:db8:5::/48")->val.type == STEER_RT_FORWARD,
+		      "deleting one sibling leaves the other as a plain route");
+		image_free(&img);
 		model_route_del(&m, &s1);
 		compile_image(&m, &img);
 		CHECK(find_route(&img, 254, "2001:db8:5::/48") == NULL, "deleting both siblings removes it");
 		image_free(&img);
 	}
+	model_free(&m);
+}
+
+/* The kernel's default rules plus the issue's two: `to 203.0.113.0/24 lookup 100` at 100
+ * and `lookup 300` at 200. */
+static void add_source_check_rules(struct model *m)
+{
+	struct model_rule_key ks[] = {
+		rule(0, NULL, 255), rule(100, NULL, 100), rule(200, NULL, 300), rule(32766, NULL, 254),
+		rule(32767, NULL, 253),
+	};
+
+	prefix_parse("203.0.113.0/24", &ks[1].dst);
+	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
+		model_rule_add(m, &ks[i]);
+}
+
+/* STEER_STATE_LOCAL_SRC_CHECK4 answers the source check from the local table alone. The
+ * kernel walks every rule, so a table steer.yaml leaves unmirrored may hold what refuses a
+ * source (here `local 198.51.100.0/24` in table 300): then the shortcut must be off. */
+static void test_source_check_shortcut(void)
+{
+	uint32_t tables[] = { 254, 100 };
+	struct model_overrides ov = { .tables = tables, .ntables = 2 };
+	struct model_nexthop nh[3];
+	struct model_route r100 = route("203.0.113.0/24", 100, 0, 4, "10.0.2.2", &nh[0]);
+	struct model_route r300 = route("198.51.100.0/24", 300, 0, 1, NULL, &nh[1]);
+	struct model_route uni300 = route("192.0.2.0/24", 300, 0, 4, "10.0.2.2", &nh[2]);
+	struct model_rule_key l3 = rule(150, NULL, 0);
+	struct model m;
+	struct image img;
+
+	r300.type = ROUTE_LOCAL;
+	model_init(&m);
+	add_source_check_rules(&m);
+	model_route_add(&m, &r100, ROUTE_OP_NEW);
+	model_route_add(&m, &uni300, ROUTE_OP_NEW);
+	compile_image(&m, &img);
+	CHECK(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4,
+	      "everything mirrored, no local route outside the local table: shortcut on");
+	image_free(&img);
+
+	m.ov = &ov;
+	compile_image(&m, &img);
+	CHECK(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4,
+	      "table 300 unmirrored but holding only a unicast route: shortcut on");
+	image_free(&img);
+
+	model_route_add(&m, &r300, ROUTE_OP_NEW);
+	compile_image(&m, &img);
+	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
+	      "a local route in unmirrored table 300, which a rule reaches: shortcut off");
+	image_free(&img);
+
+	m.ov = NULL;
+	compile_image(&m, &img);
+	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
+	      "the same route in a mirrored table 300: shortcut off");
+	image_free(&img);
+
+	model_route_del(&m, &r300);
+	l3.has_l3mdev = 1;
+	l3.l3mdev = 1;
+	model_rule_add(&m, &l3);
+	compile_image(&m, &img);
+	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
+	      "an l3mdev rule (its table chosen per packet): shortcut off");
+	image_free(&img);
+	model_free(&m);
+}
+
+/* With only the three default rules the kernel may look local and main up as one trie
+ * (a fresh namespace) or one after the other (once any rule came and went): a local route
+ * that the merged trie would pass over punts; anything both worlds agree on does not. */
+static void test_merged_local_main(void)
+{
+	struct model_rule_key defaults[] = { rule(0, NULL, 255), rule(32766, NULL, 254), rule(32767, NULL, 253) };
+	struct model_rule_key custom = rule(100, "10.1.0.0/24", 100);
+	struct model_nexthop nh[8];
+	struct model_route rs[] = {
+		route("10.5.0.0/16", 255, 0, 4, NULL, &nh[0]),		/* blackhole over main's /24 */
+		route("10.5.1.0/24", 254, 0, 4, "10.0.2.2", &nh[1]),
+		route("10.6.0.0/16", 255, 0, 4, NULL, &nh[2]),		/* blackhole, main only wider */
+		route("10.0.0.0/8", 254, 0, 4, "10.0.2.3", &nh[3]),
+		route("10.7.0.0/16", 255, 0, 4, NULL, &nh[4]),		/* throw */
+		route("10.9.0.0/16", 255, 0, 4, "10.0.2.6", &nh[5]),	/* unicast, main equal */
+		route("10.9.0.0/16", 254, 0, 4, "10.0.2.7", &nh[6]),
+		route("10.10.0.0/16", 255, 0, 4, "10.0.2.8", &nh[7]),	/* unicast over main /32 */
+	};
+	struct model_nexthop hnh;
+	struct model_route host = route("10.10.3.4/32", 254, 100, 4, "10.0.2.9", &hnh);
+	struct model m;
+	struct image img;
+
+	rs[0].type = rs[2].type = ROUTE_BLACKHOLE;
+	rs[4].type = ROUTE_THROW;
+	for (size_t i = 0; i < 3; i++) {	/* as the intake spells an empty from/to, and the kernel's */
+		defaults[i].src.family = defaults[i].dst.family = AF_INET;
+		defaults[i].protocol = 2;
+	}
+	model_init(&m);
+	for (size_t i = 0; i < 3; i++)
+		model_rule_add(&m, &defaults[i]);
+	for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++)
+		model_route_add(&m, &rs[i], ROUTE_OP_NEW);
+	model_route_add(&m, &host, ROUTE_OP_NEW);
+	compile_image(&m, &img);
+	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_PUNT,
+	      "default rules: a local blackhole over a more specific main route punts");
+	CHECK(find_route(&img, 255, "10.6.0.0/16")->val.type == STEER_RT_BLACKHOLE,
+	      "default rules: a local blackhole with only wider main routes drops, as in both worlds");
+	CHECK(find_route(&img, 255, "10.7.0.0/16")->val.type == STEER_RT_PUNT,
+	      "default rules: a local throw punts (merged, it skips main)");
+	CHECK(find_route(&img, 255, "10.9.0.0/16")->val.type == STEER_RT_FORWARD,
+	      "default rules: local and main at one prefix: local first in both worlds");
+	CHECK(find_route(&img, 255, "10.10.0.0/16")->val.type == STEER_RT_PUNT,
+	      "default rules: a more specific main route of any metric makes the local route punt");
+	CHECK(find_route(&img, 254, "10.5.1.0/24")->val.type == STEER_RT_FORWARD,
+	      "main's own routes are untouched");
+	image_free(&img);
+
+	model_rule_add(&m, &custom);
+	compile_image(&m, &img);
+	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_BLACKHOLE &&
+		      find_route(&img, 255, "10.7.0.0/16")->val.type == STEER_RT_THROW &&
+		      find_route(&img, 255, "10.10.0.0/16")->val.type == STEER_RT_FORWARD,
+	      "with a custom rule the tables are parted for good: local first, exactly");
+	image_free(&img);
+	model_rule_del(&m, &custom);
+	model_rule_del(&m, &defaults[2]);
+	compile_image(&m, &img);
+	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_BLACKHOLE,
+	      "a default rule deleted: parted for good");
+	image_free(&img);
 	model_free(&m);
 }
 
@@ -349,8 +533,11 @@ int main(void)
 	test_prefix();
 	test_nested_prefixes();
 	test_punt_rules();
+	test_rule_host_bits();
 	test_actions();
 	test_truncation();
 	test_routes();
+	test_source_check_shortcut();
+	test_merged_local_main();
 	return test_done();
 }

@@ -11,6 +11,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include "compile.h"
 #include "model.h"
 #include "nl.h"
 #include "nlmsg.h"
@@ -191,6 +192,327 @@ static void rules(void)
 	EXPECT(&m, 0, 0, 0, "a rule of another family (bridge) is ignored");
 }
 
+/* The rule attributes the kernel knows and this agent does not evaluate, by their numbers
+ * (whatever headers this test is built with): FRA_UNUSED2, FRA_DSCP, FRA_FLOWLABEL,
+ * FRA_FLOWLABEL_MASK, FRA_DSCP_MASK, and numbers no kernel has used yet. */
+static const struct { uint16_t type; uint8_t len; const char *name; } unevaluated[] = {
+	{ 5, 4, "FRA_UNUSED2" }, { 25, 1, "FRA_DSCP" }, { 26, 4, "FRA_FLOWLABEL" },
+	{ 27, 4, "FRA_FLOWLABEL_MASK" }, { 30, 1, "FRA_DSCP_MASK" }, { 31, 4, "attribute 31" },
+	{ 200, 8, "attribute 200" },
+};
+
+/* A `lookup 100` rule at priority 100 with one more attribute of `len` bytes (value v). */
+static void rule_with(struct msg *m, uint16_t type, const void *v, size_t len)
+{
+	struct fib_rule_hdr h = frh(AF_INET, 0);
+
+	start(m, RTM_NEWRULE, &h, sizeof(h));
+	attr_u32(m, FRA_PRIORITY, 100);
+	attr_u32(m, FRA_TABLE, 100);
+	if (type)
+		attr(m, type, v, len);
+}
+
+static void rule_attributes(void)
+{
+	static const uint8_t val[8] = { 4, 0, 0, 0, 0, 0, 0, 0 }, val2[8] = { 8 };
+	struct model md;
+	struct msg m;
+
+	for (size_t i = 0; i < sizeof(unevaluated) / sizeof(unevaluated[0]); i++) {
+		const char *why;
+
+		model_init(&md);
+		rule_with(&m, unevaluated[i].type, val, unevaluated[i].len);
+		CHECK(intake_message(&md, &m.h) == 0 && md.nrules == 1, "a rule with %s is kept",
+		      unevaluated[i].name);
+		why = md.nrules ? compile_rule_punt_reason(&md.rules[0].key) : NULL;
+		CHECK(why && !strcmp(why, "unknown attribute"),
+		      "a rule with %s punts, whatever FRA_MAX this build has (%s)", unevaluated[i].name,
+		      why ? why : "evaluated");
+		model_free(&md);
+	}
+
+	/* The same rule with dscp 4 and with dscp 8: two kernel rules, deleted one by one. */
+	model_init(&md);
+	rule_with(&m, 25, val, 1);
+	intake_message(&md, &m.h);
+	rule_with(&m, 25, val2, 1);
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 2, "rules differing only in an unevaluated attribute are two rules (%zu)",
+	      md.nrules);
+	rule_with(&m, 25, val, 1);
+	m.h.nlmsg_type = RTM_DELRULE;
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 1, "deleting one of them leaves the other (%zu)", md.nrules);
+	rule_with(&m, 25, val, 1);
+	m.h.nlmsg_type = RTM_DELRULE;
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 1, "deleting it again changes nothing (%zu)", md.nrules);
+	rule_with(&m, 25, val2, 1);
+	m.h.nlmsg_type = RTM_DELRULE;
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 0, "deleting the other empties the list (%zu)", md.nrules);
+	model_free(&md);
+
+	/* Port masks (28, 29) are evaluated: all ones is a plain port, anything else punts,
+	 * and the mask is part of the rule's identity. */
+	{
+		struct fib_rule_port_range pr = { 48, 48 };
+		uint16_t ones = 0xffff, part = 0xfff0, part2 = 0xff00;
+		const char *why;
+
+		model_init(&md);
+		rule_with(&m, FRA_SPORT_RANGE, &pr, sizeof(pr));
+		attr(&m, 28, &ones, 2);
+		intake_message(&md, &m.h);
+		why = md.nrules ? compile_rule_punt_reason(&md.rules[0].key) : "missing";
+		CHECK(md.nrules == 1 && !why, "sport with an all-ones FRA_SPORT_MASK is evaluated (%s)",
+		      why ? why : "evaluated");
+		model_free(&md);
+
+		model_init(&md);
+		rule_with(&m, FRA_DPORT_RANGE, &pr, sizeof(pr));
+		attr(&m, 29, &part, 2);
+		intake_message(&md, &m.h);
+		rule_with(&m, FRA_DPORT_RANGE, &pr, sizeof(pr));
+		attr(&m, 29, &part2, 2);
+		intake_message(&md, &m.h);
+		why = md.nrules ? compile_rule_punt_reason(&md.rules[0].key) : NULL;
+		CHECK(why && !strcmp(why, "port mask"), "dport 48/0xfff0 punts (%s)", why ? why : "evaluated");
+		CHECK(md.nrules == 2, "dport 48/0xfff0 and 48/0xff00 are two rules (%zu)", md.nrules);
+		model_free(&md);
+	}
+}
+
+/* The kernel keeps a rule's from/to as given (`from 10.1.0.3/24`) and tells rules apart by
+ * it: so must the model. */
+static void rule_host_bits(void)
+{
+	static const uint8_t a3[4] = { 10, 1, 0, 3 }, a4[4] = { 10, 1, 0, 4 };
+	struct fib_rule_hdr h = frh(AF_INET, 24);
+	struct model md;
+	struct msg m;
+
+	model_init(&md);
+	start(&m, RTM_NEWRULE, &h, sizeof(h));
+	attr(&m, FRA_SRC, a3, 4);
+	attr_u32(&m, FRA_PRIORITY, 100);
+	intake_message(&md, &m.h);
+	start(&m, RTM_NEWRULE, &h, sizeof(h));
+	attr(&m, FRA_SRC, a4, 4);
+	attr_u32(&m, FRA_PRIORITY, 100);
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 2, "from 10.1.0.3/24 and from 10.1.0.4/24 are two rules (%zu)", md.nrules);
+	CHECK(md.nrules && !memcmp(md.rules[0].key.src.addr, a3, 4) && md.rules[0].key.src.len == 24,
+	      "the rule keeps the address it was given");
+	start(&m, RTM_DELRULE, &h, sizeof(h));
+	attr(&m, FRA_SRC, a3, 4);
+	attr_u32(&m, FRA_PRIORITY, 100);
+	intake_message(&md, &m.h);
+	CHECK(md.nrules == 1 && !memcmp(md.rules[0].key.src.addr, a4, 4),
+	      "deleting 10.1.0.3/24 leaves 10.1.0.4/24 (%zu rules)", md.nrules);
+	model_free(&md);
+}
+
+/* ---- routes of one entry: IPv4 twins and IPv6 alternatives, as the kernel announces them ---- */
+
+static const struct image_route *image_route(const struct image *img, uint32_t table, uint8_t family,
+					     const uint8_t *addr, uint8_t len)
+{
+	for (size_t i = 0; i < img->nroutes; i++) {
+		const struct steer_route_key *k = &img->routes[i].key;
+
+		if (k->table == table && k->family == family && k->prefixlen == STEER_ROUTE_KEY_BITS(len) &&
+		    !memcmp(k->addr, addr, family == AF_INET ? 4 : 16))
+			return &img->routes[i];
+	}
+	return NULL;
+}
+
+/* The compiled entry for 10.8.0.0/24 in table 100 (or 2001:db8:8::/64 in main): its type,
+ * and for a forward the last byte of its gateway ("fwd:.2"). */
+static const char *verdict(struct model *md, uint8_t family)
+{
+	static const uint8_t p4[4] = { 10, 8, 0, 0 }, p6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 8 };
+	static char buf[32];
+	const struct image_route *ir;
+	struct image img;
+
+	if (compile_image(md, &img) < 0)
+		return "nomem";
+	ir = family == AF_INET ? image_route(&img, 100, AF_INET, p4, 24) : image_route(&img, 254, AF_INET6, p6, 64);
+	if (!ir)
+		snprintf(buf, sizeof(buf), "none");
+	else if (ir->val.type == STEER_RT_FORWARD)
+		snprintf(buf, sizeof(buf), "fwd:.%u", img.nhs[ir->val.nh_id].gw[family == AF_INET ? 3 : 15]);
+	else
+		snprintf(buf, sizeof(buf), "%s", ir->val.type == STEER_RT_BLACKHOLE ? "blackhole" :
+			 ir->val.type == STEER_RT_UNREACHABLE ? "unreachable" :
+			 ir->val.type == STEER_RT_PUNT ? "punt" : ir->val.type == STEER_RT_MULTIPATH ? "multipath" : "other");
+	image_free(&img);
+	return buf;
+}
+
+/* 10.8.0.0/24 in table 100: `type` via 10.2.0.GW (GW 0: no gateway), flags as the kernel
+ * sets them on its notification. */
+static void route4(struct model *md, uint16_t msgtype, uint16_t flags, uint8_t type, uint8_t gw)
+{
+	struct rtmsg h = rtm(AF_INET, 24);
+	uint8_t dst[4] = { 10, 8, 0, 0 }, via[4] = { 10, 2, 0, gw };
+	struct msg m;
+
+	h.rtm_type = type;
+	h.rtm_scope = type == RTN_UNICAST ? RT_SCOPE_UNIVERSE : RT_SCOPE_NOWHERE;
+	start(&m, msgtype, &h, sizeof(h));
+	m.h.nlmsg_flags = flags;
+	attr_u32(&m, RTA_TABLE, 100);
+	attr(&m, RTA_DST, dst, 4);
+	if (gw) {
+		attr(&m, RTA_GATEWAY, via, 4);
+		attr_u32(&m, RTA_OIF, 2);
+	}
+	intake_message(md, &m.h);
+}
+
+static void ipv4_twins(void)
+{
+	struct model md;
+	const char *v;
+
+	/* ip route add blackhole 10.8.0.0/24 table 100; ip route append ... via 10.2.0.2 */
+	model_init(&md);
+	route4(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_BLACKHOLE, 0);
+	route4(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND, RTN_UNICAST, 2);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "blackhole"), "blackhole, then a unicast twin appended: the first, blackhole (%s)", v);
+	route4(&md, RTM_DELROUTE, 0, RTN_BLACKHOLE, 0);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "fwd:.2"), "deleting the blackhole twin leaves the unicast one (%s)", v);
+	model_free(&md);
+
+	/* The reverse order forwards; deleting the unicast twin leaves the blackhole. */
+	model_init(&md);
+	route4(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_UNICAST, 2);
+	route4(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND, RTN_BLACKHOLE, 0);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "fwd:.2"), "unicast, then a blackhole twin appended: forwards (%s)", v);
+	/* ip route prepend: before the others. */
+	route4(&md, RTM_NEWROUTE, NLM_F_CREATE, RTN_UNICAST, 4);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "fwd:.4"), "a prepended twin comes first (%s)", v);
+	/* ip route replace: in place of the first, the others stay. */
+	route4(&md, RTM_NEWROUTE, NLM_F_REPLACE, RTN_UNREACHABLE, 0);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "unreachable"), "replace takes the first twin's place (%s)", v);
+	route4(&md, RTM_DELROUTE, 0, RTN_UNREACHABLE, 0);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "fwd:.2"), "and deleting it leaves the other two in order (%s)", v);
+	route4(&md, RTM_DELROUTE, 0, RTN_UNICAST, 2);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "blackhole"), "deleting the unicast twin leaves the blackhole (%s)", v);
+	/* Hardware offload news (no flags) about the route that is there changes nothing. */
+	route4(&md, RTM_NEWROUTE, 0, RTN_BLACKHOLE, 0);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "blackhole") && md.routes.count == 1, "news about a known twin moves nothing (%s)", v);
+	/* A delete of a route the model never had: it missed something, so punt and re-read. */
+	md.routes_need_dump = false;
+	route4(&md, RTM_DELROUTE, 0, RTN_UNICAST, 9);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "punt") && md.routes_need_dump, "an unplaceable delete punts the entry and asks for a dump (%s)", v);
+
+	/* A dump restates the entry in the kernel's order. */
+	model_mark_stale(&md, MODEL_ROUTE4);
+	route4(&md, RTM_NEWROUTE, NLM_F_MULTI, RTN_UNICAST, 3);
+	route4(&md, RTM_NEWROUTE, NLM_F_MULTI, RTN_BLACKHOLE, 0);
+	model_sweep(&md, MODEL_ROUTE4);
+	v = verdict(&md, AF_INET);
+	CHECK(!strcmp(v, "fwd:.3"), "a dump's first route comes first, and ends the doubt (%s)", v);
+	model_free(&md);
+}
+
+/* 2001:db8:8::/64 in main via fe80::GW on device OIF: protocol, preference (RTA_PREF),
+ * remaining lifetime (RTA_CACHEINFO, 0: none). */
+static void route6(struct model *md, uint16_t msgtype, uint16_t flags, uint8_t type, uint8_t gw, uint32_t oif,
+		   uint8_t proto, uint8_t pref, int32_t expires)
+{
+	struct rtmsg h = rtm(AF_INET6, 64);
+	uint8_t dst[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 8 }, via[16] = { 0xfe, 0x80 };
+	struct rta_cacheinfo ci = { .rta_expires = expires };
+	struct msg m;
+
+	via[15] = gw;
+	h.rtm_type = type;
+	h.rtm_protocol = proto;
+	h.rtm_table = RT_TABLE_MAIN;
+	start(&m, msgtype, &h, sizeof(h));
+	m.h.nlmsg_flags = flags;
+	attr_u32(&m, RTA_TABLE, RT_TABLE_MAIN);
+	attr(&m, RTA_DST, dst, 16);
+	attr_u32(&m, RTA_PRIORITY, 1024);
+	if (gw)
+		attr(&m, RTA_GATEWAY, via, 16);
+	attr_u32(&m, RTA_OIF, oif);
+	attr(&m, RTA_PREF, &pref, 1);
+	attr(&m, RTA_CACHEINFO, &ci, sizeof(ci));
+	intake_message(md, &m.h);
+}
+
+enum { PREF_MEDIUM = 0, PREF_HIGH = 1, PREF_LOW = 3 };
+
+static void ipv6_alternatives(void)
+{
+	struct model md;
+	const char *v;
+
+	/* Two routers' advertisements: two routes the kernel never joins, ranked by preference;
+	 * their lifetimes and preferences change unannounced, so the entry punts. */
+	model_init(&md);
+	md.router_pref6 = 1;
+	route6(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_UNICAST, 1, 2, RTPROT_RA, PREF_HIGH, 180000);
+	route6(&md, RTM_NEWROUTE, NLM_F_CREATE, RTN_UNICAST, 2, 3, RTPROT_RA, PREF_LOW, 180000);
+	CHECK(md.routes.count == 1, "two advertised routes are one entry (%zu)", md.routes.count);
+	v = verdict(&md, AF_INET6);
+	CHECK(!strcmp(v, "punt"), "routes from router advertisements are not spread over, they punt (%s)", v);
+	model_free(&md);
+
+	/* Without RA, without lifetimes: the preference decides, where the kernel ranks by it. */
+	model_init(&md);
+	md.router_pref6 = 1;
+	route6(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_UNICAST, 1, 2, RTPROT_STATIC, PREF_HIGH, 0);
+	route6(&md, RTM_NEWROUTE, NLM_F_CREATE, RTN_UNICAST, 2, 3, RTPROT_STATIC, PREF_LOW, 0);
+	v = verdict(&md, AF_INET6);
+	CHECK(!strcmp(v, "fwd:.1"), "two separate routes: the one of high preference, alone (%s)", v);
+	md.router_pref6 = -1;
+	v = verdict(&md, AF_INET6);
+	CHECK(!strcmp(v, "punt"), "not knowing whether the kernel ranks by preference: punt (%s)", v);
+	md.router_pref6 = 1;
+	route6(&md, RTM_DELROUTE, 0, RTN_UNICAST, 1, 2, RTPROT_STATIC, PREF_HIGH, 0);
+	v = verdict(&md, AF_INET6);
+	CHECK(!strcmp(v, "fwd:.2"), "the high one deleted: the low one (%s)", v);
+	route6(&md, RTM_NEWROUTE, NLM_F_CREATE, RTN_UNICAST, 4, 4, RTPROT_STATIC, PREF_LOW, 0);
+	v = verdict(&md, AF_INET6);
+	CHECK(!strcmp(v, "punt"), "two of equal preference: the kernel's order and input device decide, punt (%s)", v);
+	model_free(&md);
+
+	/* A blackhole of high preference beside a unicast route of low. */
+	model_init(&md);
+	md.router_pref6 = 1;
+	route6(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_BLACKHOLE, 0, 1, RTPROT_BOOT, PREF_HIGH, 0);
+	route6(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND, RTN_UNICAST, 2, 3, RTPROT_BOOT, PREF_LOW, 0);
+	v = verdict(&md, AF_INET6);
+	CHECK(!strcmp(v, "blackhole"), "blackhole (high) and unicast (low): blackhole (%s)", v);
+	/* A lifetime, even on a lone static route: the kernel may change it unannounced. */
+	route6(&md, RTM_DELROUTE, 0, RTN_BLACKHOLE, 0, 1, RTPROT_BOOT, PREF_HIGH, 0);
+	route6(&md, RTM_NEWROUTE, NLM_F_REPLACE, RTN_UNICAST, 2, 3, RTPROT_BOOT, PREF_LOW, 3000);
+	v = verdict(&md, AF_INET6);
+	CHECK(!strcmp(v, "punt") && md.routes.count == 1, "a route with a lifetime punts (%s)", v);
+	route6(&md, RTM_NEWROUTE, NLM_F_REPLACE, RTN_UNICAST, 2, 3, RTPROT_BOOT, PREF_LOW, 0);
+	v = verdict(&md, AF_INET6);
+	CHECK(!strcmp(v, "fwd:.2"), "replaced without one: forwards (%s)", v);
+	model_free(&md);
+}
+
 static void others(void)
 {
 	struct msg m;
@@ -215,6 +537,10 @@ int main(void)
 {
 	routes();
 	rules();
+	rule_attributes();
+	rule_host_bits();
+	ipv4_twins();
+	ipv6_alternatives();
 	others();
 	return test_done();
 }
