@@ -4,8 +4,10 @@
 #include "compile.h"
 #include "compile-internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -93,6 +95,14 @@ const char *compile_route_punt_reason(const struct model_route *r)
 	if (r->nnh == 1 && r->nh[0].flags & (NH_DEAD | NH_LINKDOWN))
 		return "dead";
 	return NULL;
+}
+
+static bool sorted(const void *p, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	for (size_t i = 1; i < n; i++)
+		if (cmp((const char *)p + (i - 1) * size, (const char *)p + i * size) > 0)
+			return false;
+	return true;
 }
 
 /* qsort, but an empty array may have no storage at all. */
@@ -431,30 +441,51 @@ out:
 
 /* ---- routes ---- */
 
-static int cmp_route_ptr(const void *a, const void *b)
-{
-	const struct model_route *x = *(const struct model_route *const *)a;
-	const struct model_route *y = *(const struct model_route *const *)b;
-	int c;
+/* A route in the order the image wants: by its map key as memcmp orders it (the order sync
+ * merges in), then lowest metric first. Sorting these flat records, rather than pointers
+ * into the model, keeps a full table's sort in the cache: at a million routes it was most
+ * of the compile. */
+struct route_ref {
+	struct steer_route_key key;
+	uint32_t metric;	/* big-endian, so memcmp orders it as a number */
+	const struct model_route *r;
+};
 
-	if (x->key.dst.family != y->key.dst.family)
-		return x->key.dst.family < y->key.dst.family ? -1 : 1;
-	if (x->key.table != y->key.table)
-		return x->key.table < y->key.table ? -1 : 1;
-	if (x->key.dst.len != y->key.dst.len)
-		return x->key.dst.len < y->key.dst.len ? -1 : 1;
-	c = memcmp(x->key.dst.addr, y->key.dst.addr, 16);
-	if (c)
-		return c;
-	if (x->key.metric != y->key.metric)
-		return x->key.metric < y->key.metric ? -1 : 1;
+/* Sorts n records of rec bytes by their first key bytes, as memcmp orders them: an LSD radix
+ * sort that skips every byte position where all records agree (a full table's keys differ
+ * in a few address bytes). Stable. Returns 0 or -ENOMEM. */
+static int radix_sort(void *recs, size_t n, size_t rec, size_t key)
+{
+	size_t (*count)[256] = calloc(key, sizeof(*count));
+	char *src = recs, *dst = n > 1 ? malloc(n * rec) : NULL, *orig = recs;
+
+	if (!count || (n > 1 && !dst)) {
+		free(count);
+		free(dst);
+		return n > 1 ? -ENOMEM : 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t b = 0; b < key; b++)
+			count[b][(uint8_t)src[i * rec + b]]++;
+	for (size_t b = key; b-- > 0 && n > 1;) {
+		size_t pos[256], sum = 0;
+		char *t;
+
+		if (count[b][(uint8_t)src[b]] == n)
+			continue;	/* every record has the same byte here */
+		for (int d = 0; d < 256; d++) {
+			pos[d] = sum;
+			sum += count[b][d];
+		}
+		for (size_t i = 0; i < n; i++)
+			memcpy(dst + pos[(uint8_t)src[i * rec + b]]++ * rec, src + i * rec, rec);
+		t = src, src = dst, dst = t;
+	}
+	if (src != orig)
+		memcpy(orig, src, n * rec);
+	free(src == orig ? dst : src);
+	free(count);
 	return 0;
-}
-
-static bool same_dest(const struct model_route *x, const struct model_route *y)
-{
-	return x->key.dst.family == y->key.dst.family && x->key.table == y->key.table &&
-	       x->key.dst.len == y->key.dst.len && !memcmp(x->key.dst.addr, y->key.dst.addr, 16);
 }
 
 static int cmp_nh(const void *a, const void *b)
@@ -711,7 +742,8 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 {
 	struct model_nexthop objbuf[STEER_MAX_PATHS];
 	struct model_route resolved;
-	const struct model_route **all, *r;
+	struct route_ref *all;
+	const struct model_route *r;
 	struct merged4 mg;
 	struct htab_iter it;
 	size_t n = 0, i = 0;
@@ -724,14 +756,26 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		return -ENOMEM;
 	}
 	htab_iter_init(&it, &m->routes);
-	while ((r = htab_iter_next(&it)))
-		if (model_table_mirrored(m->ov, r->key.table))
-			all[n++] = r;
-	sort(all, n, sizeof(*all), cmp_route_ptr);
+	while ((r = htab_iter_next(&it))) {
+		struct route_ref *x = &all[n];
+
+		if (!model_table_mirrored(m->ov, r->key.table))
+			continue;
+		*x = (struct route_ref){ .key = { .prefixlen = STEER_ROUTE_KEY_BITS(r->key.dst.len),
+						  .table = r->key.table, .family = r->key.dst.family },
+					 .metric = htonl(r->key.metric), .r = r };
+		memcpy(x->key.addr, r->key.dst.addr, 16);
+		n++;
+	}
+	if (radix_sort(all, n, sizeof(*all), offsetof(struct route_ref, r)) < 0) {
+		free(all);
+		free(mg.main);
+		return -ENOMEM;
+	}
 
 	/* First pass: one entry per destination, best (lowest metric) first in the group. */
 	while (i < n) {
-		const struct model_route *best = all[i];
+		const struct model_route *best = all[i].r;
 		struct image_route *ir = vec_push(routes);
 		bool exact = true, followed = true;
 		size_t j;
@@ -740,14 +784,11 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 			goto nomem;
 		/* A tos or source-specific route anywhere at this prefix changes which one
 		 * matches a given packet: leave the whole prefix to the kernel. */
-		for (j = i; j < n && same_dest(all[j], best); j++)
-			if (all[j]->key.tos || all[j]->key.src.len)
+		for (j = i; j < n && !memcmp(&all[j].key, &all[i].key, sizeof(all[i].key)); j++)
+			if (all[j].r->key.tos || all[j].r->key.src.len)
 				exact = false;
+		ir->key = all[i].key;
 		i = j;
-		ir->key.prefixlen = STEER_ROUTE_KEY_BITS(best->key.dst.len);
-		ir->key.table = best->key.table;
-		ir->key.family = best->key.dst.family;
-		memcpy(ir->key.addr, best->key.dst.addr, 16);
 		ir->val.dst_len = best->key.dst.len;
 		ir->val.type = STEER_RT_PUNT;
 		best = route_choice(m, best);
@@ -1013,7 +1054,9 @@ int compile_image(const struct model *m, struct image *out)
 	}
 	free(cr);
 	sort(srcs.p, srcs.n, srcs.size, cmp_src);
-	sort(routes.p, routes.n, routes.size, cmp_route);
+	/* compile_routes makes them in this order already; the check costs one pass. */
+	if (!sorted(routes.p, routes.n, routes.size, cmp_route))
+		sort(routes.p, routes.n, routes.size, cmp_route);
 	sort(links.p, links.n, links.size, cmp_link);
 	sort(vlans.p, vlans.n, vlans.size, cmp_vlan);
 	for (size_t i = 0; i < m->nrules; i++)
