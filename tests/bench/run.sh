@@ -24,6 +24,10 @@ STEERD="$BUILD/agent/steerd" "$BUILD/tests/bench/bench-forward" \
 	--duration "${BENCH_FORWARD_SECONDS:-3}" --gen-cpu "${BENCH_FORWARD_CPU:-0}" \
 	--nice "${BENCH_FORWARD_NICE:--10}" --json "$tmp/forward.json"
 
+echo
+echo "== churn at full-table scale (1,000,000 routes; a 200,000-route replace under traffic)"
+tests/bench/churn.sh | tee "$tmp/churn.txt"
+
 python3 - "$tmp" "$OUT" <<'PY'
 import json, os, platform, sys
 tmp, out = sys.argv[1], sys.argv[2]
@@ -31,7 +35,8 @@ cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.start
 doc = {'machine': {'cpu': cpu, 'cores': os.cpu_count(), 'kernel': platform.release()},
        'decision': json.load(open(os.path.join(tmp, 'decision.json')))['results'],
        'control': json.load(open(os.path.join(tmp, 'control.json'))),
-       'forward': json.load(open(os.path.join(tmp, 'forward.json')))}
+       'forward': json.load(open(os.path.join(tmp, 'forward.json'))),
+       'churn': open(os.path.join(tmp, 'churn.txt')).read().splitlines()}
 json.dump(doc, open(out, 'w'), indent=2)
 print(f"\nwrote {out}")
 PY
