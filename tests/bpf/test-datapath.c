@@ -731,6 +731,41 @@ static void step_netfilter(struct t *t)
 	nf_close(&nf);
 }
 
+/* What the reader thread does when an event arrives, and what an apply does with it: a
+ * punted prefix stays punted through an apply whose image predates its event, and goes back
+ * to its route with the one that includes it; likewise everything. */
+static void step_pending(struct t *t)
+{
+	static const struct tcase pending[] = {
+		{ "v4 to a prefix with a pending change", V4("10.1.0.2", INET), STEER_STAT_PUNT_PENDING, OIF_NONE, 100, 100 },
+		{ "v4 elsewhere while it is pending", V4("10.2.0.2", INET), FWD_OUT1 },
+	};
+	static const struct tcase all[] = {
+		{ "v4 while a link change is pending", V4("10.2.0.2", INET), STEER_STAT_PUNT_PENDING },
+		{ "v6 while a link change is pending", V6("2001:db8:2::2", INET6), STEER_STAT_PUNT_PENDING },
+	};
+	struct steer_route_key k = { .prefixlen = STEER_ROUTE_KEY_BITS(0), .table = 100,
+				     .family = AF_INET };
+
+	sync_pending_route(&t->s, &k, 10);
+	RUN(t, pending);
+	t->s.upto = 9;		/* an image of the events before it */
+	mirror(t);
+	RUN(t, pending);
+	t->s.upto = 10;
+	mirror(t);
+	RUN(t, baseline);
+	sync_pending_all(&t->s, 20);
+	RUN(t, all);
+	t->s.upto = 19;
+	mirror(t);
+	RUN(t, all);
+	t->s.upto = UINT64_MAX;
+	mirror(t);
+	RUN(t, baseline);
+	check(t, !sync_has_pending(&t->s), "nothing pending after an apply of every event", "still pending");
+}
+
 static void check_stats(struct t *t)
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(t->skel->maps.steer_stats);
@@ -834,6 +869,7 @@ int main(void)
 	sh(true, "ip link set out0 mtu 1500 && ip link set out1 mtu 1500");
 
 	step_netfilter(&t);
+	step_pending(&t);
 	step_multipath(&t);
 
 	step_carrier_down(&t);

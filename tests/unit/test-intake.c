@@ -14,6 +14,7 @@
 #include "compile.h"
 #include "model.h"
 #include "nl.h"
+#include "nl-reader.h"
 #include "nlmsg.h"
 #include "test.h"
 
@@ -533,6 +534,39 @@ static void others(void)
 	EXPECT(&m, -EINVAL, 0, 0, "a link name longer than IFNAMSIZ is rejected");
 }
 
+/* The reader thread's early word on a route event: the map key of its destination, host
+ * bits cleared, and nothing for what steer does not mirror. */
+static void reader_keys(void)
+{
+	struct steer_route_key k;
+	struct rtmsg r = rtm(AF_INET, 24);
+	struct msg m;
+	static const uint8_t host[4] = { 10, 1, 0, 7 };
+
+	start(&m, RTM_NEWROUTE, &r, sizeof(r));
+	attr(&m, RTA_DST, host, 4);
+	attr_u32(&m, RTA_TABLE, 300);
+	CHECK(!reader_route_key(&m.h, &k) && k.table == 300 && k.family == AF_INET &&
+	      k.prefixlen == STEER_ROUTE_KEY_BITS(24) && !memcmp(k.addr, v4, 4) && !k.addr[3],
+	      "a route event: its table (RTA_TABLE over rtm_table) and its prefix, masked");
+	r = rtm(AF_INET6, 0);
+	start(&m, RTM_DELROUTE, &r, sizeof(r));
+	CHECK(!reader_route_key(&m.h, &k) && k.table == 100 && k.family == AF_INET6 &&
+	      k.prefixlen == STEER_ROUTE_KEY_BITS(0), "an IPv6 default route");
+	r = rtm(AF_INET, 24);
+	r.rtm_flags = RTM_F_CLONED;
+	start(&m, RTM_NEWROUTE, &r, sizeof(r));
+	attr(&m, RTA_DST, v4, 4);
+	CHECK(reader_route_key(&m.h, &k) < 0, "a cloned route (a cache entry): nothing to punt");
+	r = rtm(AF_INET, 33);
+	start(&m, RTM_NEWROUTE, &r, sizeof(r));
+	attr(&m, RTA_DST, v4, 4);
+	CHECK(reader_route_key(&m.h, &k) < 0, "a /33: malformed, nothing to punt (the intake rejects it)");
+	r = rtm(AF_BRIDGE, 0);
+	start(&m, RTM_NEWROUTE, &r, sizeof(r));
+	CHECK(reader_route_key(&m.h, &k) < 0, "another family");
+}
+
 int main(void)
 {
 	routes();
@@ -542,5 +576,6 @@ int main(void)
 	ipv4_twins();
 	ipv6_alternatives();
 	others();
+	reader_keys();
 	return test_done();
 }
