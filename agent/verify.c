@@ -130,6 +130,28 @@ int verify_maps(const struct sync_fds *fds, const struct image *img, struct veri
 			note(r, NULL, "link differs or is missing", buf);
 		}
 	}
+	for (size_t i = 0; i < img->nvlans; i++) {
+		struct steer_vlan got;
+
+		r->checked++;
+		if (bpf_map_lookup_elem(fds->vlans, &img->vlans[i].key, &got) ||
+		    memcmp(&got, &img->vlans[i].val, sizeof(got))) {
+			snprintf(buf, sizeof(buf), "ifindex %u vid %u", img->vlans[i].key.ifindex,
+				 img->vlans[i].key.vid);
+			note(r, NULL, "VLAN differs or is missing", buf);
+		}
+	}
+	for (uint32_t i = 0; fds->netfilter >= 0 && i < STEER_NF_CHAINS; i++) {
+		struct steer_nf_chain got, want = {};
+
+		if (i < img->nnf)
+			want = img->nf[i];
+		r->checked++;
+		if (bpf_map_lookup_elem(fds->netfilter, &i, &got) || memcmp(&got, &want, sizeof(got))) {
+			snprintf(buf, sizeof(buf), "slot %u", i);
+			note(r, NULL, "netfilter chain differs", buf);
+		}
+	}
 	/* Entries the image does not have at all. */
 	if (verify_count_keys(fds->src, sizeof(struct steer_src_key)) != img->nsrcs)
 		note(r, NULL, "rule lists", "the map holds entries the kernel has no rules for");
@@ -137,5 +159,7 @@ int verify_maps(const struct sync_fds *fds, const struct image *img, struct veri
 		note(r, NULL, "routes", "the map holds routes the kernel does not have");
 	if (verify_count_keys(fds->links, sizeof(uint32_t)) != img->nlinks)
 		note(r, NULL, "links", "the map holds links the kernel does not have");
+	if (verify_count_keys(fds->vlans, sizeof(struct steer_vlan_key)) != img->nvlans)
+		note(r, NULL, "VLANs", "the map holds VLANs the kernel does not have");
 	return 0;
 }

@@ -158,5 +158,16 @@ if ((ST_FAILS > 0)); then
 	ip netns exec "$NS_ROUTER" awk -v re="^(${inodes:-none})\$" 'NR == 1 || $10 ~ re' \
 		/proc/net/netlink | sed 's/^/#   /' || true
 fi
+
+# Drift in every map is found, the VLAN map too (it once went unchecked): a sub-interface
+# entry the kernel has no link for, written behind steerd's back.
+bpftool map update pinned "$PIN_DIR/steer_vlans" key hex 01 00 00 00 2a 00 00 00 \
+	value hex 63 00 00 00
+vrc=0
+st_verify || vrc=$?
+st_check "steerd --verify finds a VLAN entry written behind its back (exit $vrc: $ST_VERIFY_OUT)" \
+	test "$vrc" -eq 1
+st_check "... and says it is a VLAN (${ST_VERIFY_DETAIL:-nothing said})" grep -q VLAN <<<"$ST_VERIFY_DETAIL"
+bpftool map delete pinned "$PIN_DIR/steer_vlans" key hex 01 00 00 00 2a 00 00 00
 st_stop_steerd
 st_finish
