@@ -292,6 +292,7 @@ static int compile_and_apply(struct daemon *d)
 	size_t given;
 	int r;
 
+	sysctl_refresh(&d->model);
 	r = compile_image(&d->model, &img);
 	if (r < 0) {
 		log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = r }, "compile: out of memory");
@@ -399,6 +400,8 @@ static int verify_once(struct daemon *d)
 	r = r ?: intake_open(&d->nl, &d->model, d->opt.rcvbuf);
 	r = r ?: intake_request(&d->nl, INTAKE_DUMP_ALL);
 	r = r ?: wait_dumps(&d->nl);
+	if (!r)
+		sysctl_refresh(&d->model);
 	r = r ?: compile_image(&d->model, &img);
 	if (r < 0)
 		return r;
@@ -517,6 +520,8 @@ static int run(struct daemon *d)
 				if (d->first_sync_done && !d->nl.lost)
 					sync_heartbeat(&d->sync);
 				publish_stats(d);
+				/* No event says these changed: look (marks the model dirty if so). */
+				sysctl_refresh(&d->model);
 			} else if (fd == wdfd) {
 				drain(wdfd);
 				sd_notify(0, "WATCHDOG=1");
