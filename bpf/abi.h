@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 3
+#define STEER_ABI_VERSION 4
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
@@ -144,7 +144,8 @@ struct steer_nexthop {
 };
 
 enum steer_group_hash {
-	STEER_HASH_KERNEL     = 0,	/* a kernel multipath route: ports for TCP and UDP */
+	STEER_HASH_KERNEL     = 0,	/* a kernel multipath route: the kernel's own fib lookup picks
+					 * the member (STEER_STATE_MP_KERNEL4/6), or it punts */
 	STEER_HASH_L3         = 1,	/* steer.yaml groups: addresses only */
 	STEER_HASH_L4         = 2,	/* addresses, protocol and ports */
 	STEER_HASH_CONSISTENT = 3,	/* L4 hash into the Maglev table `slots` */
@@ -168,12 +169,15 @@ enum steer_link_flags {
 	STEER_LINK_UP      = 1u << 0,	/* IFF_UP and IFF_RUNNING */
 	STEER_LINK_FWD4    = 1u << 1,	/* IPv4 forwarding enabled on this device */
 	STEER_LINK_FWD6    = 1u << 2,	/* IPv6 forwarding enabled (device and all) */
+	STEER_LINK_L3      = 1u << 3,	/* no link-layer header: IP starts the frame (tun, ...) */
+	STEER_LINK_L2_OTHER = 1u << 4,	/* a link layer that is neither Ethernet nor none: punt */
 };
 
 struct steer_link {
 	__u32 flags;		/* enum steer_link_flags */
 	__u8  rp_filter;	/* effective IPv4 rp_filter: max(all, device) */
-	__u8  pad[3];
+	__u8  pad;
+	__u16 mtu6;		/* net.ipv6.conf.DEV.mtu, what ip6_forward() checks; 0: unknown */
 };
 
 /* One 802.1Q sub-interface: (lower ifindex, VLAN id) -> its own ifindex. */
@@ -199,6 +203,11 @@ enum steer_state_flags {
 	 * check (with rp_filter off) rejects exactly the sources the local table punts, and one
 	 * lookup there answers it instead of a whole reverse walk. */
 	STEER_STATE_LOCAL_SRC_CHECK4 = 1u << 2,
+	/* fib_multipath_hash_policy is 0 (addresses; IPv6 also flow label and next header):
+	 * then bpf_fib_lookup() on the route's table picks the member the forward path picks,
+	 * except for ICMP errors. Without it, kernel multipath routes punt. */
+	STEER_STATE_MP_KERNEL4 = 1u << 3,
+	STEER_STATE_MP_KERNEL6 = 1u << 4,
 };
 
 struct steer_state {
@@ -263,6 +272,7 @@ enum steer_stat {
 	STEER_STAT_PUNT_MTU,
 	STEER_STAT_PUNT_REDIRECT,	/* bpf_redirect_neigh refused */
 	STEER_STAT_EGRESS_PASS,		/* egress: no policy matched, the kernel's route stands */
+	STEER_STAT_PUNT_MULTIPATH,	/* a kernel multipath member TC cannot pick as the kernel does */
 	STEER_STAT_MAX,
 };
 
@@ -314,6 +324,7 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_MTU]            = "punt_mtu",
 	[STEER_STAT_PUNT_REDIRECT]       = "punt_redirect",
 	[STEER_STAT_EGRESS_PASS]         = "egress_pass",
+	[STEER_STAT_PUNT_MULTIPATH]      = "punt_multipath",
 };
 #endif
 
