@@ -228,7 +228,9 @@ __attribute__((noinline)) int steer_kernel_member(const struct steer_lookup *res
  * fib6_select_path() as the forward path, with the same hash, seed included, wherever that
  * hash reads only what the lookup is given: policy 0 (IPv4: the addresses; IPv6: addresses,
  * flow label and the fixed header's next header), no ICMP error (the forward path hashes the
- * quoted packet), no IPv6 extension headers (the lookup is given the transport protocol).
+ * quoted packet), no IPv6 extension headers (the lookup is given the transport protocol), no
+ * ICMPv6 with a flow label (ip6_route_input() hashes ICMPv6 up front, and where rules need the
+ * flow dissector, with the label in the dissector's host order).
  * IPv4's fib_select_multipath() also prefers a member whose own source address is the
  * packet's source; a forwarded packet with a local source fails the source check first.
  * Returns 0 with *nh_id set, or a punt reason. A function of its own: its stack is not added
@@ -246,7 +248,8 @@ __attribute__((noinline)) int steer_kernel_pick(struct __sk_buff *skb, const str
 		return STEER_STAT_PUNT_MULTIPATH;
 	if (!(state_flags & (pkt->family == STEER_AF_INET ? STEER_STATE_MP_KERNEL4
 							   : STEER_STATE_MP_KERNEL6)) ||
-	    pkt->icmp_err || pkt->proto != pkt->nexthdr || !res->table)
+	    pkt->icmp_err || pkt->proto != pkt->nexthdr || !res->table ||
+	    (pkt->proto == 58 && (pkt->flowinfo & bpf_htonl(0x000fffff))))
 		return STEER_STAT_PUNT_MULTIPATH;
 	fib.family = pkt->family;
 	fib.l4_protocol = pkt->nexthdr;
