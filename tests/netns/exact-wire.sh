@@ -165,7 +165,27 @@ probe() {
 
 udp() { st_send "$@" "$TAG" 0.3 0 | sed 's/ replies=[0-9]*//'; }
 gso() { nsenter --net="/run/netns/$NS_CLIENT" "$ST_PY" "$WT" gso "$1" "$2" "$3" 4000 "$4" "$5" "$6" "$TAG" "$7" 0.3; }
-tunw() { nsenter --net="/run/netns/$NS_ROUTER" "$ST_PY" "$WT" tun tun0 "$1" "$2" "$3" 40000 4000 "$N" "$TAG" "$SETTLE"; }
+# tunw FAM SRC DST: N packets written into tun0. The writer's attachment gives tun0 its
+# carrier; packets go only once the kernel reports it (linkwatch may take up to a second) and,
+# in the steer run, once steerd's map has it up too (else the fast path punts, rightly).
+tunw() {
+	local gate=$ST_TMP/tun-$TAG pid i out
+	nsenter --net="/run/netns/$NS_ROUTER" "$ST_PY" "$WT" tun tun0 "$1" "$2" "$3" 40000 4000 "$N" \
+		"$TAG" "$gate" >"$gate.out" &
+	pid=$!
+	for ((i = 0; i < 300; i++)); do
+		if [[ -e $gate.open ]] && ip -n "$NS_ROUTER" -o link show tun0 | grep -q LOWER_UP &&
+			{ [[ $MODE == kernel ]] || st_steerctl -j links | "$ST_PY" -c '
+import json, sys
+sys.exit(0 if any(l["ifname"] == "tun0" and l["up"] for l in json.load(sys.stdin)["links"]) else 1)'; }; then
+			break
+		fi
+		sleep 0.01
+	done
+	: >"$gate.go"
+	wait "$pid" || true
+	cat "$gate.out"
+}
 tcp() {
 	echo "$(nsenter --net="/run/netns/$NS_CLIENT" "$ST_PY" "$WT" tcpclient "$2" "$3" 5001 300000 15)" \
 		"pmtu=$(client_pmtu "$1" "$3" | tr ' ' '_')"
@@ -202,7 +222,6 @@ run_probes() {
 	probe "v6 on-link route in an iif table" forwarded "$N" '^upa:10\(ttl 63:10\) upb:0 ' \
 		udp 6 udp 2001:db8:1::2 2001:db8:9::7 0 40000 4000 "$N"
 
-	SETTLE=0.6
 	probe "v4 into tun0 from 134.221.100.5 (bytes 12-13 0x86dd)" forwarded "$N" '^upa:10\(ttl 63:10\)' \
 		tunw 4 134.221.100.5 198.51.100.1
 	probe "v4 into tun0 from 10.77.0.5" forwarded "$N" '^upa:10\(ttl 63:10\)' tunw 4 10.77.0.5 198.51.100.1

@@ -10,10 +10,11 @@ so its recorders in the sinks count them.
         (DF=1) or clear; then WAIT s for ICMP errors quoting them. Prints
         "sent=N refused=R errors=SRC/TYPE/CODE:n,..." (refused: EMSGSIZE, the path MTU
         the sender learnt).
-  tun IFNAME FAM SRC DST SPORT DPORT COUNT TAG SETTLE
+  tun IFNAME FAM SRC DST SPORT DPORT COUNT TAG GATE
         attaches to the tun device IFNAME (IFF_TUN, no packet info), which gives it carrier,
-        waits SETTLE s (for steerd to see that), writes COUNT UDP packets from SRC:SPORT to
-        DST:DPORT with TTL/hop limit 64, waits a little and detaches. Prints "written=N".
+        touches GATE.open and waits (5 s at most) for GATE.go (the test's word that steerd has
+        seen the carrier), writes COUNT UDP packets from SRC:SPORT to DST:DPORT with TTL/hop
+        limit 64, waits a little and detaches. Prints "written=N".
   tcpserver ADDR PORT READY  until killed: per connection, counts the bytes until EOF and
         answers "N\\n"; touches READY when listening.
   tcpclient SRC DST PORT BYTES TIMEOUT
@@ -120,11 +121,14 @@ def ip_udp(fam, src, dst, sport, dport, payload):
     return struct.pack("!IHBB16s16s", 6 << 28, ulen, 17, 64, s, d) + udp
 
 
-def tun(ifname, fam, src, dst, sport, dport, count, tag, settle):
+def tun(ifname, fam, src, dst, sport, dport, count, tag, gate):
     TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
     fd = os.open("/dev/net/tun", os.O_RDWR)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", ifname.encode(), IFF_TUN | IFF_NO_PI))
-    time.sleep(settle)
+    open(gate + ".open", "w").close()
+    deadline = time.monotonic() + 5
+    while not os.path.exists(gate + ".go") and time.monotonic() < deadline:
+        time.sleep(0.01)
     payload = (MAGIC + tag.encode()).ljust(32, b".")
     n = 0
     for _ in range(count):
@@ -189,7 +193,7 @@ if a[1] == "gso":
     sys.exit(gso(a[2], a[3], a[4], int(a[5]), int(a[6]), int(a[7]), int(a[8]), a[9],
                  a[10] == "1", float(a[11])))
 if a[1] == "tun":
-    sys.exit(tun(a[2], a[3], a[4], a[5], int(a[6]), int(a[7]), int(a[8]), a[9], float(a[10])))
+    sys.exit(tun(a[2], a[3], a[4], a[5], int(a[6]), int(a[7]), int(a[8]), a[9], a[10]))
 if a[1] == "tcpserver":
     sys.exit(tcpserver(a[2], int(a[3]), a[4]))
 if a[1] == "tcpclient":
