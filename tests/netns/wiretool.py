@@ -16,10 +16,11 @@ so its recorders in the sinks count them.
         seen the carrier), writes COUNT UDP packets from SRC:SPORT to DST:DPORT with TTL/hop
         limit 64, waits a little and detaches. Prints "written=N".
   tcpserver ADDR PORT READY  until killed: per connection, counts the bytes until EOF and
-        answers "N\\n"; touches READY when listening.
+        answers "N MSS\\n", MSS the largest segment it received (tcp_info's rcv_mss); touches
+        READY when listening.
   tcpclient SRC DST PORT BYTES TIMEOUT
-        sends BYTES bytes over one connection; prints "received=N" (what the server counted)
-        or "received=-1 error=...".
+        sends BYTES bytes over one connection; prints "received=N rcv_mss=MSS" (what the server
+        counted) or "received=-1 error=...".
 """
 import errno
 import fcntl
@@ -161,7 +162,9 @@ def tcpserver(addr, port, ready):
                 if not b:
                     break
                 n += len(b)
-            c.sendall(b"%d\n" % n)
+            # tcp_info: 8 bytes of u8 fields, then rto, ato, snd_mss, rcv_mss.
+            rcv_mss = struct.unpack("I", c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[20:24])[0]
+            c.sendall(b"%d %d\n" % (n, rcv_mss))
         except OSError:
             pass
         c.close()
@@ -182,7 +185,8 @@ def tcpclient(src, dst, port, nbytes, timeout):
             if not b:
                 break
             got += b
-        print("received=%d" % int(got or b"-1"))
+        n, mss = (got.split() + [b"-1", b"-1"])[:2]
+        print("received=%d rcv_mss=%d" % (int(n), int(mss)))
     except OSError as e:
         print("received=-1 error=%s" % (e.strerror or type(e).__name__).replace(" ", "_"))
     return 0
