@@ -702,6 +702,47 @@ static void step_multipath(struct t *t)
 			 fi ? "v6" : "v4", asked);
 		check(t, agree == asked, desc, "%u of %u agree", agree, asked);
 
+		/* The gateway via out1 failed: the kernel (fib_multipath_use_neigh 0, the
+		 * default) still takes it for its flows, so the fast path must punt those
+		 * rather than move them to out0, and forward the others as before. */
+		/* (From a valid state: a new entry set FAILED by hand is not announced.) */
+		sh(true, fi ? "ip -6 neigh replace 2001:db8:b::2 lladdr 02:00:00:00:00:99 dev out1 nud reachable && "
+			      "ip -6 neigh replace 2001:db8:b::2 dev out1 nud failed"
+			    : "ip neigh replace 203.0.113.2 lladdr 02:00:00:00:00:99 dev out1 nud reachable && "
+			      "ip neigh replace 203.0.113.2 dev out1 nud failed");
+		mirror(t);
+		asked = agree = 0;
+		for (unsigned i = 0; i < n; i += 50) {
+			char kdev[IF_NAMESIZE + 1];
+			struct pkt_spec p;
+			struct run a;
+			bool want_punt, ok;
+
+			if (fi) {
+				snprintf(src, sizeof(src), "2001:db8:1::%x", 2 + i % 97);
+				snprintf(dst, sizeof(dst), "2001:db8:77::%x:%x", i / 97, i % 89);
+				p = (struct pkt_spec)V6(src, dst);
+			} else {
+				snprintf(src, sizeof(src), "10.1.0.%u", 2 + i % 97);
+				snprintf(dst, sizeof(dst), "198.18.5.%u", 1 + i / 97 % 250);
+				p = (struct pkt_spec)V4(src, dst);
+			}
+			a = run_frame_quiet(t, frame, pkt_build(&p, t->in0_mac, frame, sizeof(frame)));
+			kernel_dev(&p, kdev, sizeof(kdev));
+			want_punt = (int)if_nametoindex(kdev) == t->out1;
+			asked++;
+			ok = want_punt ? !strcmp(outcome(&a, got, sizeof(got)), "punt_link_down")
+				       : a.cb[STEER_CB_OIF] == (uint32_t)t->out0 && a.retval == TC_ACT_REDIRECT;
+			if (!ok && asked - agree < 4)
+				printf("# %s -> %s: kernel %s, program %s (oif %u)\n", src, dst, kdev,
+				       outcome(&a, got, sizeof(got)), a.cb[STEER_CB_OIF]);
+			agree += ok;
+		}
+		snprintf(desc, sizeof(desc), "%s multipath, out1's gateway failed: the kernel's out1 flows punt, its out0 flows forward (%u sampled)",
+			 fi ? "v6" : "v4", asked);
+		check(t, agree == asked, desc, "%u of %u as the kernel", agree, asked);
+		sh(true, fi ? "ip -6 neigh del 2001:db8:b::2 dev out1" : "ip neigh del 203.0.113.2 dev out1");
+
 		/* Hash policy 1: read at the next compile; every multipath flow punts. */
 		sysctl(fi ? "/proc/sys/net/ipv6/fib_multipath_hash_policy" : "/proc/sys/net/ipv4/fib_multipath_hash_policy", "1");
 		mirror(t);
