@@ -826,6 +826,8 @@ int compile_image(const struct model *m, struct image *out)
 		state_flags |= STEER_STATE_MP_KERNEL4;
 	if (m->mp_hash_policy6 == 0)
 		state_flags |= STEER_STATE_MP_KERNEL6;
+	if (m->fwd_use_pmtu4 != 0)	/* on, or unknown */
+		state_flags |= STEER_STATE_FWD_PMTU4;
 	*out = (struct image){
 		.state_flags = state_flags,
 		.srcs = srcs.p, .nsrcs = srcs.n, .routes = routes.p, .nroutes = routes.n,

@@ -124,7 +124,7 @@ void model_init(struct model *m)
 		.nhobjs = HTAB_INIT(struct model_nhobj, node, id),
 		.rule_index = HTAB_INIT(struct model_rule_ix, node, key),
 		.all_fwd4 = -1, .all_rp_filter4 = -1, .all_fwd6 = -1,
-		.mp_hash_policy4 = -1, .mp_hash_policy6 = -1,
+		.mp_hash_policy4 = -1, .mp_hash_policy6 = -1, .fwd_use_pmtu4 = -1,
 	};
 }
 

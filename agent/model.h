@@ -261,6 +261,7 @@ struct model {
 	/* net.ipv{4,6}.fib_multipath_hash_policy (no netlink events: sysctl.c polls them); -1
 	 * unknown. */
 	int8_t mp_hash_policy4, mp_hash_policy6;
+	int8_t fwd_use_pmtu4;		/* net.ipv4.ip_forward_use_pmtu, likewise polled */
 	const struct model_overrides *ov;	/* steer.yaml's additions; NULL: none */
 	bool dirty;			/* changed since the last compile */
 	bool routes_need_dump;		/* the kernel changed routes without telling (link down) */

@@ -208,6 +208,9 @@ enum steer_state_flags {
 	 * except for ICMP errors. Without it, kernel multipath routes punt. */
 	STEER_STATE_MP_KERNEL4 = 1u << 3,
 	STEER_STATE_MP_KERNEL6 = 1u << 4,
+	/* net.ipv4.ip_forward_use_pmtu is on: ip_forward() checks the path MTU it learnt for the
+	 * destination, which TC cannot see: IPv4 packets over the smallest MTU punt. */
+	STEER_STATE_FWD_PMTU4 = 1u << 5,
 };
 
 struct steer_state {

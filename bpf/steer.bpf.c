@@ -408,6 +408,7 @@ static __always_inline __u32 tos2priority(__u8 tos)
 }
 
 #define STEER_IPV6_MIN_MTU 1280
+#define STEER_IPV4_MIN_MTU 68
 
 /* Returns 0 when the kernel's forward path would send the packet out of `out` (ifindex oif)
  * as it is, STEER_STAT_PUNT_MTU when it would not (ICMP frag-needed or Packet Too Big, or
@@ -415,9 +416,15 @@ static __always_inline __u32 tos2priority(__u8 tos)
  * or each segment's for a GSO packet (ip_exceeds_mtu()); ip6_forward() the same against the
  * device's IPv6 MTU, net.ipv6.conf.DEV.mtu (ip6_pkt_too_big()). */
 static __always_inline int check_mtu(struct __sk_buff *skb, const struct steer_pkt *pkt,
-				     __u32 oif, const struct steer_link *out)
+				     __u32 oif, const struct steer_link *out, __u32 state_flags)
 {
 	__u32 mtu = 0, mtu6;
+
+	/* With ip_forward_use_pmtu on, a path MTU learnt for the destination counts too, and
+	 * could be anything the kernel accepts as one. */
+	if (pkt->family == STEER_AF_INET && (state_flags & STEER_STATE_FWD_PMTU4) &&
+	    pkt->ip_len > STEER_IPV4_MIN_MTU)
+		return STEER_STAT_PUNT_MTU;
 
 	if (skb->gso_size) {
 		/* bpf_check_mtu() compares skb->len (from the link-layer header on) with the
@@ -554,7 +561,7 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 			return punt(skb, r, quiet);
 	}
 
-	r = check_mtu(skb, &pkt, nh->ifindex, out);
+	r = check_mtu(skb, &pkt, nh->ifindex, out, st->flags);
 	if (r)
 		return punt(skb, r, quiet);
 

@@ -542,6 +542,14 @@ static const struct tcase mtu6[] = {
 	{ "v4 1500 bytes, link MTU 1500", V4("10.1.0.2", INET, .l3_len = 1500), FWD_OUT0 },
 };
 
+/* net.ipv4.ip_forward_use_pmtu 1: a path MTU learnt for the destination (not visible to TC)
+ * would count; IPv6 forwarding has no such switch. */
+static const struct tcase use_pmtu[] = {
+	{ "v4 100 bytes with ip_forward_use_pmtu", V4("10.1.0.2", INET, .l3_len = 100), STEER_STAT_PUNT_MTU },
+	{ "v4 68 bytes (no path MTU is smaller)", V4("10.1.0.2", INET, .l3_len = 68), FWD_OUT0 },
+	{ "v6 unaffected by ip_forward_use_pmtu", V6("2001:db8:1::2", INET6), FWD_OUT0 },
+};
+
 static const struct tcase admin_down[] = {
 	{ "v4 from-rule source, out0 down", V4("10.1.0.2", INET), FWD_OUT1 },
 	{ "v6 from-rule source, out0 down", V6("2001:db8:1::2", INET6), FWD_OUT1 },
@@ -919,6 +927,12 @@ int main(void)
 	mirror(&t);
 	RUN(&t, mtu6);
 	sysctl("/proc/sys/net/ipv6/conf/out0/mtu", "1500");
+
+	sysctl("/proc/sys/net/ipv4/ip_forward_use_pmtu", "1");
+	mirror(&t);
+	RUN(&t, use_pmtu);
+	sysctl("/proc/sys/net/ipv4/ip_forward_use_pmtu", "0");
+	mirror(&t);
 
 	step_gso(&t);
 	step_multipath(&t);
