@@ -828,6 +828,8 @@ int compile_image(const struct model *m, struct image *out)
 		state_flags |= STEER_STATE_MP_KERNEL6;
 	if (m->fwd_use_pmtu4 != 0)	/* on, or unknown */
 		state_flags |= STEER_STATE_FWD_PMTU4;
+	if (m->fwd_update_prio4 == 0)	/* unknown: before Linux 4.19, which always set it */
+		state_flags |= STEER_STATE_KEEP_PRIO4;
 	*out = (struct image){
 		.state_flags = state_flags,
 		.srcs = srcs.p, .nsrcs = srcs.n, .routes = routes.p, .nroutes = routes.n,

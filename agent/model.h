@@ -262,6 +262,7 @@ struct model {
 	 * unknown. */
 	int8_t mp_hash_policy4, mp_hash_policy6;
 	int8_t fwd_use_pmtu4;		/* net.ipv4.ip_forward_use_pmtu, likewise polled */
+	int8_t fwd_update_prio4;	/* net.ipv4.ip_forward_update_priority, likewise */
 	const struct model_overrides *ov;	/* steer.yaml's additions; NULL: none */
 	bool dirty;			/* changed since the last compile */
 	bool routes_need_dump;		/* the kernel changed routes without telling (link down) */

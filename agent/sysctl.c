@@ -1,5 +1,6 @@
 /* Kernel switches the forward path reads but rtnetlink never announces: the multipath hash
- * policies, whether IPv4 forwarding uses learnt path MTUs, and each device's IPv6 MTU. Read at every compile and polled once a second (the
+ * policies, whether IPv4 forwarding uses learnt path MTUs and sets the priority, and each
+ * device's IPv6 MTU. Read at every compile and polled once a second (the
  * heartbeat tick), so a change reaches the maps within about a second; until then the fast
  * path follows the old value (see steerd(8), "LIMITS"). */
 #include <errno.h>
@@ -47,6 +48,7 @@ void sysctl_refresh(struct model *m)
 	set8(&m->mp_hash_policy4, read_sysctl("/proc/sys/net/ipv4/fib_multipath_hash_policy"), m);
 	set8(&m->mp_hash_policy6, read_sysctl("/proc/sys/net/ipv6/fib_multipath_hash_policy"), m);
 	set8(&m->fwd_use_pmtu4, read_sysctl("/proc/sys/net/ipv4/ip_forward_use_pmtu"), m);
+	set8(&m->fwd_update_prio4, read_sysctl("/proc/sys/net/ipv4/ip_forward_update_priority"), m);
 	htab_iter_init(&it, &m->links);
 	while ((l = htab_iter_next(&it))) {
 		long v;

@@ -211,6 +211,8 @@ enum steer_state_flags {
 	/* net.ipv4.ip_forward_use_pmtu is on: ip_forward() checks the path MTU it learnt for the
 	 * destination, which TC cannot see: IPv4 packets over the smallest MTU punt. */
 	STEER_STATE_FWD_PMTU4 = 1u << 5,
+	/* net.ipv4.ip_forward_update_priority is 0: ip_forward() leaves skb->priority alone. */
+	STEER_STATE_KEEP_PRIO4 = 1u << 6,
 };
 
 struct steer_state {

@@ -399,7 +399,8 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u
 	return 0;
 }
 
-/* ip_forward() sets the priority the egress qdisc classifies by from the TOS byte:
+/* ip_forward() sets the priority the egress qdisc classifies by from the TOS byte (unless
+ * net.ipv4.ip_forward_update_priority is 0):
  * rt_tos2priority(), the ip_tos2prio table (net/ipv4/route.c) indexed by IPTOS_TOS(tos) >> 1,
  * here one nibble per entry: 0 best effort, 2 bulk, 4 interactive bulk, 6 interactive. */
 static __always_inline __u32 tos2priority(__u8 tos)
@@ -608,7 +609,7 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	r = decrement_ttl(skb, pkt.family, pkt.l2);
 	if (r)
 		return punt(skb, r, quiet);
-	if (pkt.family == STEER_AF_INET)
+	if (pkt.family == STEER_AF_INET && !(st->flags & STEER_STATE_KEEP_PRIO4))
 		skb->priority = tos2priority(pkt.tos);
 
 redirect:

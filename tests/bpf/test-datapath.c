@@ -928,6 +928,20 @@ int main(void)
 	RUN(&t, mtu6);
 	sysctl("/proc/sys/net/ipv6/conf/out0/mtu", "1500");
 
+	/* ip_forward_update_priority 0: ip_forward() leaves skb->priority as it came (0). */
+	sysctl("/proc/sys/net/ipv4/ip_forward_update_priority", "0");
+	mirror(&t);
+	{
+		struct pkt_spec p = V4("10.1.0.2", INET, .tos = 0x10);
+		uint8_t f[256];
+		struct run r = run_frame_quiet(&t, f, pkt_build(&p, t.in0_mac, f, sizeof(f)));
+
+		check(&t, r.retval == TC_ACT_REDIRECT && r.priority == 0,
+		      "v4 tos 0x10 with ip_forward_update_priority 0: forwarded, priority left at 0",
+		      "retval %u priority %u", r.retval, r.priority);
+	}
+	sysctl("/proc/sys/net/ipv4/ip_forward_update_priority", "1");
+
 	sysctl("/proc/sys/net/ipv4/ip_forward_use_pmtu", "1");
 	mirror(&t);
 	RUN(&t, use_pmtu);

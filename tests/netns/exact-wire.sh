@@ -276,6 +276,12 @@ run_probes() {
 	probe "v4 tos 0x10 (interactive)" forwarded "$N" "$fwd10 \\| prio6\\+$N\$" prio 0x10
 	probe "v4 tos 0x08 (bulk)" forwarded "$N" "$fwd10 \\| prio2\\+$N\$" prio 0x08
 	probe "v4 tos 0x18 (interactive bulk)" forwarded "$N" "$fwd10 \\| prio4\\+$N\$" prio 0x18
+	# (veth zeroes the priority on the way in: with the update off it stays 0.)
+	rsysctl net.ipv4.ip_forward_update_priority=0
+	settle
+	probe "v4 tos 0x10, ip_forward_update_priority 0" forwarded "$N" "$fwd10 \\| prio0\\+$N\$" prio 0x10
+	rsysctl net.ipv4.ip_forward_update_priority=1
+	settle
 }
 
 MODE=kernel
