@@ -882,6 +882,24 @@ static int dedupe_nexthops(struct vec *nhs, struct vec *routes, struct vec *grou
 
 /* ---- links ---- */
 
+/* What frames on a device of this ARPHRD_* type start with, as STEER_LINK_* flags: 0 for
+ * Ethernet (and lo, which carries an Ethernet header too), STEER_LINK_L3 where the IP header
+ * comes first (tun and WireGuard: ARPHRD_NONE; raw-IP modems), STEER_LINK_L2_OTHER for the
+ * rest, which the datapath does not parse. */
+static uint32_t link_layer_flags(uint16_t type)
+{
+	switch (type) {
+	case 1:		/* ARPHRD_ETHER */
+	case 772:	/* ARPHRD_LOOPBACK */
+		return 0;
+	case 65534:	/* ARPHRD_NONE */
+	case 519:	/* ARPHRD_RAWIP */
+		return STEER_LINK_L3;
+	default:
+		return STEER_LINK_L2_OTHER;
+	}
+}
+
 static int compile_links(const struct model *m, struct vec *links, struct vec *vlans)
 {
 	struct htab_iter it;
@@ -905,6 +923,9 @@ static int compile_links(const struct model *m, struct vec *links, struct vec *v
 		if (l->fwd6 == 1 && m->all_fwd6 == 1 && !l->master)
 			il->val.flags |= STEER_LINK_FWD6;
 		il->val.rp_filter = rp < 0 ? 0 : (uint8_t)rp;
+		il->val.flags |= link_layer_flags(l->type);
+		/* Past 65535 no IPv6 packet without a jumbo option (which punts) is too big. */
+		il->val.mtu6 = l->mtu6 <= 0 ? 0 : l->mtu6 > 65535 ? 65535 : (uint16_t)l->mtu6;
 
 		if (l->vlan_lower > 0) {
 			struct image_vlan *v = vec_push(vlans);
@@ -1065,6 +1086,16 @@ int compile_image(const struct model *m, struct image *out)
 									 : STEER_STATE_IIF_RULES6;
 	if (local_source_check_ok(m, routes.p, routes.n))
 		state_flags |= STEER_STATE_LOCAL_SRC_CHECK4;
+	/* Hash policy 0 only: the others hash ports (or inner headers, or a hash TC cannot see
+	 * computed); then the kernel's multipath routes punt, so no flow ever takes two paths. */
+	if (m->mp_hash_policy4 == 0)
+		state_flags |= STEER_STATE_MP_KERNEL4;
+	if (m->mp_hash_policy6 == 0)
+		state_flags |= STEER_STATE_MP_KERNEL6;
+	if (m->fwd_use_pmtu4 != 0)	/* on, or unknown */
+		state_flags |= STEER_STATE_FWD_PMTU4;
+	if (m->fwd_update_prio4 == 0)	/* unknown: before Linux 4.19, which always set it */
+		state_flags |= STEER_STATE_KEEP_PRIO4;
 	state_flags |= compile_nf_flags(m) | compile_nf_links(m, links.p, links.n);
 	*out = (struct image){
 		.state_flags = state_flags,

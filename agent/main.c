@@ -306,6 +306,7 @@ static int compile_and_apply(struct daemon *d)
 	size_t given;
 	int r;
 
+	sysctl_refresh(&d->model);
 	r = compile_image(&d->model, &img);
 	t1 = monotonic_ns();
 	if (r < 0) {
@@ -434,6 +435,8 @@ static int verify_once(struct daemon *d)
 	r = r ?: intake_open(&d->nl, &d->model, d->opt.rcvbuf);
 	r = r ?: intake_request(&d->nl, INTAKE_DUMP_ALL);
 	r = r ?: wait_dumps(&d->nl);
+	if (!r)
+		sysctl_refresh(&d->model);
 	/* The links' netfilter flags are part of what the maps hold. */
 	r = r ?: nf_open(&d->nf, &d->model, d->opt.rcvbuf);
 	r = r ?: nf_request(&d->nf);
@@ -596,6 +599,8 @@ static int run(struct daemon *d)
 				if (d->first_sync_done && !d->nl.lost)
 					sync_heartbeat(&d->sync);
 				publish_stats(d);
+				/* No event says these changed: look (marks the model dirty if so). */
+				sysctl_refresh(&d->model);
 			} else if (fd == wdfd) {
 				drain(wdfd);
 				sd_notify(0, "WATCHDOG=1");

@@ -124,6 +124,8 @@ void model_init(struct model *m)
 		.nhobjs = HTAB_INIT(struct model_nhobj, node, id),
 		.rule_index = HTAB_INIT(struct model_rule_ix, node, key),
 		.all_fwd4 = -1, .all_rp_filter4 = -1, .all_fwd6 = -1, .router_pref6 = -1,
+		.mp_hash_policy4 = -1, .mp_hash_policy6 = -1, .fwd_use_pmtu4 = -1,
+		.fwd_update_prio4 = -1,
 	};
 	model_nf_init(&m->nf);
 }
@@ -202,6 +204,8 @@ struct model_link *model_link_upsert(struct model *m, int32_t ifindex)
 		return NULL;
 	l->ifindex = ifindex;
 	l->fwd4 = l->rp_filter4 = l->fwd6 = -1;
+	l->type = 0xffff;
+	l->mtu6 = -1;
 	if (htab_insert(&m->links, l) < 0) {
 		free(l);
 		return NULL;

@@ -55,9 +55,11 @@ struct model_link {
 	int32_t vlan_lower;	/* ifindex of the lower device for an 802.1Q link, else 0 */
 	int32_t master;		/* bridge, bond or VRF this link is enslaved to, else 0 */
 	uint16_t vlan_id;
+	uint16_t type;		/* ARPHRD_*: what link-layer header frames carry; 0xffff unknown */
 	/* Forwarding switches from netconf; -1 until the kernel told us. */
 	int8_t fwd4, rp_filter4, fwd6;
 	bool stale;
+	int32_t mtu6;		/* net.ipv6.conf.DEV.mtu; -1 unknown (no IPv6 on it) */
 };
 
 struct model_addr_key {
@@ -272,6 +274,11 @@ struct model {
 	int8_t all_fwd4, all_rp_filter4, all_fwd6;
 	struct model_nf nf;		/* the netfilter ruleset's shape */
 	uint8_t nf_mode;		/* enum steer_nf_mode: --netfilter, `netfilter:` */
+	/* net.ipv{4,6}.fib_multipath_hash_policy (no netlink events: sysctl.c polls them); -1
+	 * unknown. */
+	int8_t mp_hash_policy4, mp_hash_policy6;
+	int8_t fwd_use_pmtu4;		/* net.ipv4.ip_forward_use_pmtu, likewise polled */
+	int8_t fwd_update_prio4;	/* net.ipv4.ip_forward_update_priority, likewise */
 	const struct model_overrides *ov;	/* steer.yaml's additions; NULL: none */
 	int8_t router_pref6;		/* the kernel ranks IPv6 routes by preference (-1: unknown) */
 	bool dirty;			/* changed since the last compile */

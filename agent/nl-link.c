@@ -1,6 +1,9 @@
-/* Links: name, state, MTU and 802.1Q identity, from RTM_NEWLINK/RTM_DELLINK. */
+/* Links: name, state, link-layer type, MTU (and IPv6 MTU) and 802.1Q identity, from
+ * RTM_NEWLINK/RTM_DELLINK. */
 #include <errno.h>
 #include <linux/if_link.h>
+#include <linux/ipv6.h>
+#include <sys/socket.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netlink/attr.h>
@@ -16,6 +19,11 @@ static struct nla_policy link_policy[IFLA_MAX + 1] = {
 	[IFLA_LINK] = { .type = NLA_U32 },
 	[IFLA_MASTER] = { .type = NLA_U32 },
 	[IFLA_LINKINFO] = { .type = NLA_NESTED },
+	[IFLA_AF_SPEC] = { .type = NLA_NESTED },
+};
+
+static struct nla_policy inet6_policy[IFLA_INET6_MAX + 1] = {
+	[IFLA_INET6_CONF] = { .minlen = (DEVCONF_MTU6 + 1) * sizeof(int32_t) },
 };
 
 static struct nla_policy info_policy[IFLA_INFO_MAX + 1] = {
@@ -43,6 +51,29 @@ static uint16_t vlan_id_of(struct nlattr *linkinfo)
 	if (vlan[IFLA_VLAN_PROTOCOL] && ntohs(nla_get_u16(vlan[IFLA_VLAN_PROTOCOL])) != 0x8100)
 		return 0;
 	return nla_get_u16(vlan[IFLA_VLAN_ID]) & 0x0fff;
+}
+
+/* The device's IPv6 MTU (net.ipv6.conf.DEV.mtu, what ip6_forward() checks) from the
+ * IPv6 part of IFLA_AF_SPEC; -1 when the device has no IPv6 (the kernel sends none). Only
+ * an event of the link carries it: a change of the sysctl alone sends nothing, so sysctl.c
+ * polls it too. */
+static int32_t mtu6_of(struct nlattr *af_spec)
+{
+	struct nlattr *tb[IFLA_INET6_MAX + 1], *a;
+	int rem;
+
+	if (!af_spec)
+		return -1;
+	nla_for_each_nested(a, af_spec, rem) {
+		int32_t conf[DEVCONF_MTU6 + 1];
+
+		if (nla_type(a) != AF_INET6 ||
+		    nla_parse_nested(tb, IFLA_INET6_MAX, a, inet6_policy) < 0 || !tb[IFLA_INET6_CONF])
+			continue;
+		memcpy(conf, nla_data(tb[IFLA_INET6_CONF]), sizeof(conf));
+		return conf[DEVCONF_MTU6];
+	}
+	return -1;
 }
 
 int intake_link_msg(struct model *m, const struct nlmsghdr *h)
@@ -79,6 +110,11 @@ int intake_link_msg(struct model *m, const struct nlmsghdr *h)
 	}
 	if (tb[IFLA_MTU])
 		l->mtu = nla_get_u32(tb[IFLA_MTU]);
+	if (l->type != ifi->ifi_type || l->mtu6 != mtu6_of(tb[IFLA_AF_SPEC])) {
+		l->type = ifi->ifi_type;
+		l->mtu6 = mtu6_of(tb[IFLA_AF_SPEC]);
+		m->dirty = true;
+	}
 	l->vlan_id = vlan_id_of(tb[IFLA_LINKINFO]);
 	if (l->master != (tb[IFLA_MASTER] ? (int32_t)nla_get_u32(tb[IFLA_MASTER]) : 0)) {
 		l->master = tb[IFLA_MASTER] ? (int32_t)nla_get_u32(tb[IFLA_MASTER]) : 0;

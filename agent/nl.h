@@ -63,6 +63,10 @@ int intake_message(struct model *m, const struct nlmsghdr *h);
  * a message it could not parse, which the caller counts and logs. */
 int intake_link_msg(struct model *m, const struct nlmsghdr *h);
 int intake_netconf_msg(struct model *m, const struct nlmsghdr *h);
+/* sysctl.c: what has no netlink events (multipath hash policies, ip_forward_use_pmtu, IPv6
+ * device MTUs), read
+ * from /proc/sys into the model; sets m->dirty when something changed. */
+void sysctl_refresh(struct model *m);
 int intake_addr_msg(struct model *m, const struct nlmsghdr *h);
 int intake_neigh_msg(struct model *m, const struct nlmsghdr *h);
 int intake_route_msg(struct model *m, const struct nlmsghdr *h);

@@ -146,7 +146,8 @@ struct steer_nexthop {
 };
 
 enum steer_group_hash {
-	STEER_HASH_KERNEL     = 0,	/* a kernel multipath route: ports for TCP and UDP */
+	STEER_HASH_KERNEL     = 0,	/* a kernel multipath route: the kernel's own fib lookup picks
+					 * the member (STEER_STATE_MP_KERNEL4/6), or it punts */
 	STEER_HASH_L3         = 1,	/* steer.yaml groups: addresses only */
 	STEER_HASH_L4         = 2,	/* addresses, protocol and ports */
 	STEER_HASH_CONSISTENT = 3,	/* L4 hash into the Maglev table `slots` */
@@ -170,17 +171,20 @@ enum steer_link_flags {
 	STEER_LINK_UP      = 1u << 0,	/* IFF_UP and IFF_RUNNING */
 	STEER_LINK_FWD4    = 1u << 1,	/* IPv4 forwarding enabled on this device */
 	STEER_LINK_FWD6    = 1u << 2,	/* IPv6 forwarding enabled (device and all) */
+	STEER_LINK_L3      = 1u << 3,	/* no link-layer header: IP starts the frame (tun, ...) */
+	STEER_LINK_L2_OTHER = 1u << 4,	/* a link layer that is neither Ethernet nor none: punt */
 	/* Netfilter hooks of this device that a redirect from TC would skip: an ingress chain
 	 * (netdev, or inet `ingress`) runs after TC ingress, and a packet redirected at TC
 	 * ingress skips the egress chains of the device it leaves by. */
-	STEER_LINK_NF_INGRESS = 1u << 3,
-	STEER_LINK_NF_EGRESS  = 1u << 4,
+	STEER_LINK_NF_INGRESS = 1u << 5,
+	STEER_LINK_NF_EGRESS  = 1u << 6,
 };
 
 struct steer_link {
 	__u32 flags;		/* enum steer_link_flags */
 	__u8  rp_filter;	/* effective IPv4 rp_filter: max(all, device) */
-	__u8  pad[3];
+	__u8  pad;
+	__u16 mtu6;		/* net.ipv6.conf.DEV.mtu, what ip6_forward() checks; 0: unknown */
 };
 
 /* One 802.1Q sub-interface: (lower ifindex, VLAN id) -> its own ifindex. */
@@ -206,19 +210,29 @@ enum steer_state_flags {
 	 * check (with rp_filter off) rejects exactly the sources the local table punts, and one
 	 * lookup there answers it instead of a whole reverse walk. */
 	STEER_STATE_LOCAL_SRC_CHECK4 = 1u << 2,
+	/* fib_multipath_hash_policy is 0 (addresses; IPv6 also flow label and next header):
+	 * then bpf_fib_lookup() on the route's table picks the member the forward path picks,
+	 * except for ICMP errors. Without it, kernel multipath routes punt. */
+	STEER_STATE_MP_KERNEL4 = 1u << 3,
+	STEER_STATE_MP_KERNEL6 = 1u << 4,
+	/* net.ipv4.ip_forward_use_pmtu is on: ip_forward() checks the path MTU it learnt for the
+	 * destination, which TC cannot see: IPv4 packets over the smallest MTU punt. */
+	STEER_STATE_FWD_PMTU4 = 1u << 5,
+	/* net.ipv4.ip_forward_update_priority is 0: ip_forward() leaves skb->priority alone. */
+	STEER_STATE_KEEP_PRIO4 = 1u << 6,
 	/* Netfilter (netfilter: respect) has a say in what the family forwards: a rule, a
 	 * policy other than accept, or NAT on prerouting, forward or postrouting, or the agent
 	 * does not know the ruleset (not read yet, events lost). Every packet of the family is
 	 * handed to the kernel. */
-	STEER_STATE_NF4 = 1u << 3,
-	STEER_STATE_NF6 = 1u << 4,
-	STEER_STATE_NF_UNKNOWN = 1u << 5,	/* for people: why NF4 and NF6 are both set */
-	STEER_STATE_NF_DEVICES = 1u << 6,	/* some link has STEER_LINK_NF_* set */
+	STEER_STATE_NF4 = 1u << 7,
+	STEER_STATE_NF6 = 1u << 8,
+	STEER_STATE_NF_UNKNOWN = 1u << 9,	/* for people: why NF4 and NF6 are both set */
+	STEER_STATE_NF_DEVICES = 1u << 10,	/* some link has STEER_LINK_NF_* set */
 	/* The agent has events it has not applied yet that any packet may depend on (links,
 	 * rules, addresses, ...), or it lost events and is reading everything again: every
 	 * packet is handed to the kernel until the apply that includes them. Set by the
 	 * agent's reader in one map write when the event arrives. */
-	STEER_STATE_PENDING = 1u << 7,
+	STEER_STATE_PENDING = 1u << 11,
 };
 #define STEER_STATE_NF_MASK (STEER_STATE_NF4 | STEER_STATE_NF6 | STEER_STATE_NF_UNKNOWN | \
 			     STEER_STATE_NF_DEVICES)
@@ -321,6 +335,7 @@ enum steer_stat {
 	STEER_STAT_EGRESS_PASS,		/* egress: no policy matched, the kernel's route stands */
 	STEER_STAT_PUNT_NETFILTER,	/* netfilter would see the packet (netfilter: respect) */
 	STEER_STAT_PUNT_PENDING,	/* a change (or lost events) the agent has not applied yet */
+	STEER_STAT_PUNT_MULTIPATH,	/* a kernel multipath member TC cannot pick as the kernel does */
 	STEER_STAT_MAX,
 };
 
@@ -374,6 +389,7 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_EGRESS_PASS]         = "egress_pass",
 	[STEER_STAT_PUNT_NETFILTER]      = "punt_netfilter",
 	[STEER_STAT_PUNT_PENDING]        = "punt_pending",
+	[STEER_STAT_PUNT_MULTIPATH]      = "punt_multipath",
 };
 
 /* Names of netfilter families and hooks as nft(8) writes them. */

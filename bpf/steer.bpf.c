@@ -37,9 +37,9 @@ static __always_inline void count(__u32 stat, int quiet)
 		*v += 1;
 }
 
-/* Hands the packet to the kernel, unchanged, and says why. */
-/* The verifier refuses a store through a ctx pointer plus a register, which clang makes
- * when it merges the many verdict stores into one: barrier_var() keeps each site's own. */
+/* Hands the packet to the kernel, unchanged, and says why. The barrier keeps clang from
+ * merging every verdict's store into one through a pointer to cb it derived from ctx, which
+ * the verifier refuses ("dereference of modified ctx ptr"). */
 static __always_inline int punt(struct __sk_buff *skb, __u32 reason, int quiet)
 {
 	count(reason, quiet);
@@ -107,10 +107,14 @@ static __always_inline int member_alive(const struct steer_group *g, __u32 i, __
 	return 1;
 }
 
-/* The next hop of a route: its own, or for a multipath route the one the flow's hash
- * picks, moving on to the next live member when that one's link is down or its neighbour
- * failed. Returns 0 with *nh_id set, -1 when none is usable. A function of its own, like
- * the lookup, so the verifier checks it once. */
+/* steer_pick_nexthop()'s answer for a kernel multipath route: the kernel picks the member. */
+#define STEER_PICK_KERNEL 1
+
+/* The next hop of a route: its own, or for a steer.yaml group the one the flow's hash picks,
+ * moving on to the next live member when that one's link is down or its neighbour failed.
+ * Returns 0 with *nh_id set, -1 when none is usable, STEER_PICK_KERNEL for a kernel multipath
+ * route (steer_kernel_member() then finds the kernel's own choice). A function of its own,
+ * like the lookup, so the verifier checks it once. */
 __attribute__((noinline)) int steer_pick_nexthop(const struct steer_lookup *res,
 						 const struct steer_flow *f, __u32 *nh_id)
 {
@@ -126,6 +130,8 @@ __attribute__((noinline)) int steer_pick_nexthop(const struct steer_lookup *res,
 	g = bpf_map_lookup_elem(&steer_groups, &res->nh_id);
 	if (!g || !g->count || g->count > STEER_MAX_PATHS)
 		return -1;
+	if (g->hash == STEER_HASH_KERNEL)
+		return STEER_PICK_KERNEL;
 	h = flow_hash(f, g->hash != STEER_HASH_L3);
 	if (g->hash == STEER_HASH_CONSISTENT) {
 		__u32 slot = h % STEER_MAGLEV_SLOTS;
@@ -161,12 +167,118 @@ __attribute__((noinline)) int steer_pick_nexthop(const struct steer_lookup *res,
 	return -1;
 }
 
-static __always_inline struct steer_nexthop *select_nexthop(const struct steer_lookup *res,
-							    const struct steer_flow *f, __u32 *nh_id)
+/* The next hop the kernel's fib lookup chose, for steer_kernel_member(). */
+struct steer_kernel_nh {
+	__u32 ifindex;
+	__u32 addr[4];		/* its gateway, or the packet's destination when on-link */
+	__u32 dst[4];		/* the packet's destination */
+};
+
+/* The member of a kernel multipath route's group that is the kernel's own choice k. Returns 0
+ * with *nh_id set, or a punt reason: none is (the kernel's table holds something else now),
+ * or its neighbour failed (the kernel sends there all the same, and deals with it; taking
+ * another member would split the flow). */
+__attribute__((noinline)) int steer_kernel_member(const struct steer_lookup *res,
+						  const struct steer_kernel_nh *k, __u32 *nh_id)
 {
-	if (steer_pick_nexthop(res, f, nh_id))
-		return NULL;
-	return bpf_map_lookup_elem(&steer_nexthops, nh_id);
+	struct steer_group *g;
+	__u32 i;
+
+	if (!res || !k || !nh_id)
+		return STEER_STAT_PUNT_MULTIPATH;
+	g = bpf_map_lookup_elem(&steer_groups, &res->nh_id);
+	if (!g)
+		return STEER_STAT_PUNT_MISSING_REF;
+	/* Unrolled: constant offsets into nh_ids (see steer_pick_nexthop()). */
+#pragma unroll
+	for (i = 0; i < STEER_MAX_PATHS; i++) {
+		struct steer_nexthop *nh;
+		__u32 id, want[4];
+
+		if (i >= g->count)
+			break;
+		id = g->nh_ids[i];
+		nh = bpf_map_lookup_elem(&steer_nexthops, &id);
+		if (!nh || nh->ifindex != k->ifindex)
+			continue;
+		if (nh->family)
+			__builtin_memcpy(want, nh->gw, 16);
+		else
+			__builtin_memcpy(want, k->dst, 16);
+		if (want[0] != k->addr[0] || want[1] != k->addr[1] || want[2] != k->addr[2] ||
+		    want[3] != k->addr[3])
+			continue;
+		if (nh->flags & STEER_NH_NEIGH_FAILED)
+			return STEER_STAT_PUNT_LINK_DOWN;
+		*nh_id = id;
+		return 0;
+	}
+	return STEER_STAT_PUNT_MULTIPATH;
+}
+
+#ifndef BPF_FIB_LOOKUP_SKIP_NEIGH	/* Linux 6.5 */
+#define BPF_FIB_LOOKUP_SKIP_NEIGH (1U << 2)
+#endif
+#ifndef BPF_FIB_LOOKUP_TBID		/* Linux 6.7 */
+#define BPF_FIB_LOOKUP_TBID (1U << 3)
+#endif
+
+/* Asks the kernel which member of a multipath route in res->table it takes for this packet:
+ * bpf_fib_lookup() on that table alone (DIRECT, TBID) runs the same fib_select_path() /
+ * fib6_select_path() as the forward path, with the same hash, seed included, wherever that
+ * hash reads only what the lookup is given: policy 0 (IPv4: the addresses; IPv6: addresses,
+ * flow label and the fixed header's next header), no ICMP error (the forward path hashes the
+ * quoted packet), no IPv6 extension headers (the lookup is given the transport protocol), no
+ * ICMPv6 with a flow label (ip6_route_input() hashes ICMPv6 up front, and where rules need the
+ * flow dissector, with the label in the dissector's host order).
+ * IPv4's fib_select_multipath() also prefers a member whose own source address is the
+ * packet's source; a forwarded packet with a local source fails the source check first.
+ * Returns 0 with *nh_id set, or a punt reason. A function of its own: its stack is not added
+ * to the source check's. */
+__attribute__((noinline)) int steer_kernel_pick(struct __sk_buff *skb, const struct steer_pkt *pkt,
+						const struct steer_lookup *res, __u32 state_flags,
+						__u32 *nh_id)
+{
+	struct bpf_fib_lookup fib = {};
+	struct steer_kernel_nh k = {};
+	int r;
+
+	/* (skb is the context, never NULL; comparing it is refused without CAP_PERFMON.) */
+	if (!pkt || !res || !nh_id)
+		return STEER_STAT_PUNT_MULTIPATH;
+	if (!(state_flags & (pkt->family == STEER_AF_INET ? STEER_STATE_MP_KERNEL4
+							   : STEER_STATE_MP_KERNEL6)) ||
+	    pkt->icmp_err || pkt->proto != pkt->nexthdr || !res->table ||
+	    (pkt->proto == 58 && (pkt->flowinfo & bpf_htonl(0x000fffff))))
+		return STEER_STAT_PUNT_MULTIPATH;
+	fib.family = pkt->family;
+	fib.l4_protocol = pkt->nexthdr;
+	fib.sport = bpf_htons(pkt->sport);
+	fib.dport = bpf_htons(pkt->dport);
+	fib.ifindex = pkt->iif;
+	if (pkt->family == STEER_AF_INET) {
+		fib.tos = pkt->tos;
+		fib.ipv4_src = pkt->src[0];
+		fib.ipv4_dst = pkt->dst[0];
+	} else {
+		fib.flowinfo = pkt->flowinfo & bpf_htonl(0x0fffffff);
+		__builtin_memcpy(fib.ipv6_src, pkt->src, 16);
+		__builtin_memcpy(fib.ipv6_dst, pkt->dst, 16);
+	}
+	fib.tbid = res->table;
+	r = bpf_fib_lookup(skb, &fib, sizeof(fib),
+			   BPF_FIB_LOOKUP_DIRECT | BPF_FIB_LOOKUP_TBID | BPF_FIB_LOOKUP_SKIP_NEIGH);
+	if (r == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return STEER_STAT_PUNT_MTU;
+	if (r != BPF_FIB_LKUP_RET_SUCCESS || fib.family != pkt->family)
+		return STEER_STAT_PUNT_MULTIPATH;
+	k.ifindex = fib.ifindex;
+	__builtin_memcpy(k.dst, pkt->dst, 16);
+	if (pkt->family == STEER_AF_INET)
+		k.addr[0] = fib.ipv4_dst;
+	else
+		__builtin_memcpy(k.addr, fib.ipv6_dst, 16);
+	return steer_kernel_member(res, &k, nh_id);
 }
 
 /* The kernel checks the source of every forwarded IPv4 packet with a reverse lookup
@@ -258,12 +370,12 @@ static __always_inline int check_source_all(const struct steer_flow *fwd, const 
 
 /* Returns 0 after decrementing TTL (and fixing the header checksum, as ip_decrease_ttl()
  * does) or the hop limit; a punt reason if the header is out of reach. */
-static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u8 inband_tag)
+static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u8 l2)
 {
 	void *data_end = (void *)(long)skb->data_end;
 
 	if (family == STEER_AF_INET) {
-		struct iphdr *iph = l3_header(skb, inband_tag);
+		struct iphdr *iph = l3_header(skb, l2);
 		__u32 check;
 
 		if ((void *)(iph + 1) > data_end)
@@ -273,7 +385,7 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u
 		iph->check = (__u16)(check + (check >= 0xffff));
 		iph->ttl--;
 	} else {
-		struct ipv6hdr *ip6h = l3_header(skb, inband_tag);
+		struct ipv6hdr *ip6h = l3_header(skb, l2);
 
 		if ((void *)(ip6h + 1) > data_end)
 			return STEER_STAT_PUNT_MALFORMED;
@@ -285,6 +397,61 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u
 		new = *word;
 		bpf_csum_update(skb, bpf_csum_diff(&old, 4, &new, 4, 0));
 	}
+	return 0;
+}
+
+/* ip_forward() sets the priority the egress qdisc classifies by from the TOS byte (unless
+ * net.ipv4.ip_forward_update_priority is 0):
+ * rt_tos2priority(), the ip_tos2prio table (net/ipv4/route.c) indexed by IPTOS_TOS(tos) >> 1,
+ * here one nibble per entry: 0 best effort, 2 bulk, 4 interactive bulk, 6 interactive. */
+static __always_inline __u32 tos2priority(__u8 tos)
+{
+	return (__u32)(0x4444666622220000ull >> (((tos & 0x1e) >> 1) * 4)) & 0xf;
+}
+
+#define STEER_IPV6_MIN_MTU 1280
+#define STEER_IPV4_MIN_MTU 68
+
+/* Returns 0 when the kernel's forward path would send the packet out of `out` (ifindex oif)
+ * as it is, STEER_STAT_PUNT_MTU when it would not (ICMP frag-needed or Packet Too Big, or
+ * IPv4 fragmentation without DF). ip_forward() checks the L3 length against the device MTU,
+ * or each segment's for a GSO packet (ip_exceeds_mtu()); ip6_forward() the same against the
+ * device's IPv6 MTU, net.ipv6.conf.DEV.mtu (ip6_pkt_too_big()). */
+static __always_inline int check_mtu(struct __sk_buff *skb, const struct steer_pkt *pkt,
+				     __u32 oif, const struct steer_link *out, __u32 state_flags)
+{
+	__u32 mtu = 0, mtu6;
+
+	/* With ip_forward_use_pmtu on, a path MTU learnt for the destination counts too, and
+	 * could be anything the kernel accepts as one. */
+	if (pkt->family == STEER_AF_INET && (state_flags & STEER_STATE_FWD_PMTU4) &&
+	    pkt->ip_len > STEER_IPV4_MIN_MTU)
+		return STEER_STAT_PUNT_MTU;
+
+	if (skb->gso_size) {
+		/* bpf_check_mtu() compares skb->len (from the link-layer header on) with the
+		 * device MTU plus the egress link-layer header, then, for a GSO packet, each
+		 * segment's L3 length (BPF_MTU_CHK_SEGS, which takes no length of ours). */
+		if (bpf_check_mtu(skb, oif, &mtu, 0, BPF_MTU_CHK_SEGS))
+			return STEER_STAT_PUNT_MTU;
+		/* Without a header of its own skb->len is the L3 length, and the allowance
+		 * for the egress header would let up to that much more through whole. */
+		if (pkt->l2 == STEER_L2_NONE && pkt->ip_len > mtu)
+			return STEER_STAT_PUNT_MTU;
+	} else {
+		/* Given the L3 length, the helper compares exactly that with the MTU. */
+		mtu = pkt->ip_len;
+		if (bpf_check_mtu(skb, oif, &mtu, 0, 0))
+			return STEER_STAT_PUNT_MTU;
+	}
+	if (pkt->family != STEER_AF_INET6)
+		return 0;
+	/* The IPv6 MTU is at most the device's (mtu now holds that): a GSO packet is exact
+	 * only when they are the same, as the helper measured its segments against the
+	 * device's. Unknown: the kernel's floor. */
+	mtu6 = out->mtu6 ? out->mtu6 : STEER_IPV6_MIN_MTU;
+	if (skb->gso_size ? mtu6 < mtu : pkt->ip_len > mtu6)
+		return STEER_STAT_PUNT_MTU;
 	return 0;
 }
 
@@ -300,11 +467,10 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	struct steer_lookup res = {};
 	struct bpf_redir_neigh nhp = {};
 	struct steer_nexthop *nh;
-	struct steer_link *in = NULL, *out;
+	struct steer_link *dev, *in = NULL, *out;
 	struct steer_state *st;
-	__u32 zero = 0, mtu_len = 0, nh_id = 0;
-	__s32 len_diff;
-	__u16 proto;
+	__u32 zero = 0, nh_id = 0, ifindex = skb->ifindex;
+	__u16 proto = 0;
 	int r;
 
 	/* cb[1..4] are set wherever the decision gets that far; callers of the test run pass
@@ -324,7 +490,9 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	if (!egress && skb->pkt_type != PACKET_HOST)
 		return punt(skb, STEER_STAT_PUNT_NOT_FOR_US, quiet);
 
-	r = parse_l2(skb, &pkt, &steer_vlans, &proto);
+	/* The device the frame is on says what its link layer is. */
+	dev = bpf_map_lookup_elem(&steer_links, &ifindex);
+	r = parse_l2(skb, &pkt, &steer_vlans, dev ? dev->flags : STEER_LINK_L2_OTHER, &proto);
 	if (r)
 		return punt(skb, r, quiet);
 	if (proto == bpf_htons(ETH_P_IP))
@@ -372,10 +540,18 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	if (r != STEER_LOOKUP_FORWARD)
 		return punt(skb, res.reason, quiet);
 
-	nh = select_nexthop(&res, &flow, &nh_id);
-	if (!nh)
+	r = steer_pick_nexthop(&res, &flow, &nh_id);
+	if (r == STEER_PICK_KERNEL) {
+		r = steer_kernel_pick(skb, &pkt, &res, st->flags, &nh_id);
+		if (r)
+			return punt(skb, r, quiet);
+	} else if (r) {
 		return punt(skb, res.route_type == STEER_RT_MULTIPATH ? STEER_STAT_PUNT_LINK_DOWN
 								      : STEER_STAT_PUNT_MISSING_REF, quiet);
+	}
+	nh = bpf_map_lookup_elem(&steer_nexthops, &nh_id);
+	if (!nh)
+		return punt(skb, STEER_STAT_PUNT_MISSING_REF, quiet);
 	skb->cb[STEER_CB_OIF] = nh->ifindex;
 	skb->cb[STEER_CB_NH] = nh_id;
 	/* At egress, a packet already leaving by the policy's device goes as it is: it is
@@ -398,37 +574,59 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 			return punt(skb, r, quiet);
 	}
 
-	/* The MTU the kernel would check is the L3 length against the egress device. */
-	len_diff = -(__s32)pkt.pad_len - (pkt.inband_tag ? 4 : 0);
-	if (bpf_check_mtu(skb, nh->ifindex, &mtu_len, len_diff, 0))
-		return punt(skb, STEER_STAT_PUNT_MTU, quiet);
-
-	/* Decided: from here on the packet is ours and is changed. At egress the kernel has
-	 * done the forwarding's rewrite already (or the packet is its own). */
-	if (cfg_bench || egress)
-		goto redirect;
-	if (pkt.inband_tag || skb->vlan_present) {
-		if (bpf_skb_vlan_pop(skb))
-			return punt(skb, STEER_STAT_PUNT_VLAN, quiet);
-		pkt.inband_tag = 0;
-	}
-	/* The kernel trims link-layer padding (short frames) before forwarding; so do we. */
-	if (pkt.pad_len && bpf_skb_change_tail(skb, skb->len - pkt.pad_len, 0))
-		return punt(skb, STEER_STAT_PUNT_MALFORMED, quiet);
-	r = decrement_ttl(skb, pkt.family, pkt.inband_tag);
+	r = check_mtu(skb, &pkt, nh->ifindex, out, st->flags);
 	if (r)
 		return punt(skb, r, quiet);
 
-redirect:
-	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_FORWARD << 16 | STEER_STAT_FORWARDED;
+	/* The helper's next hop: the gateway, or for an on-link route the packet's own
+	 * destination. Given none, bpf_redirect_neigh() would look a route up itself, as if
+	 * sent from this host (no iif, no ports, no mark), and could take another route's
+	 * gateway, or drop. */
 	if (nh->family == STEER_AF_INET) {
 		nhp.nh_family = STEER_AF_INET;
 		__builtin_memcpy(&nhp.ipv4_nh, nh->gw, 4);
 	} else if (nh->family == STEER_AF_INET6) {
 		nhp.nh_family = STEER_AF_INET6;
 		__builtin_memcpy(nhp.ipv6_nh, nh->gw, 16);
+	} else if (pkt.family == STEER_AF_INET) {
+		nhp.nh_family = STEER_AF_INET;
+		nhp.ipv4_nh = pkt.dst[0];
+	} else {
+		nhp.nh_family = STEER_AF_INET6;
+		__builtin_memcpy(nhp.ipv6_nh, pkt.dst, 16);
 	}
-	r = bpf_redirect_neigh(nh->ifindex, nh->family ? &nhp : NULL, nh->family ? sizeof(nhp) : 0, 0);
+
+	/* Decided: from here on the packet is ours and is changed. At egress the kernel has
+	 * done the forwarding's rewrite already (or the packet is its own). */
+	if (cfg_bench)
+		goto redirect;
+	/* bpf_redirect_neigh() strips an Ethernet header before it hands the packet on (and
+	 * drops one that has no link-layer header at all): give a frame from a device without
+	 * one an empty header to strip. First, so a failure leaves the packet as it came. */
+	if (pkt.l2 == STEER_L2_NONE) {
+		if (bpf_skb_change_head(skb, sizeof(struct ethhdr), 0))
+			return punt(skb, STEER_STAT_PUNT_REDIRECT, quiet);
+		pkt.l2 = STEER_L2_ETH;
+	}
+	if (egress)
+		goto redirect;
+	if (pkt.l2 == STEER_L2_ETH_TAG || skb->vlan_present) {
+		if (bpf_skb_vlan_pop(skb))
+			return punt(skb, STEER_STAT_PUNT_VLAN, quiet);
+		pkt.l2 = STEER_L2_ETH;
+	}
+	/* The kernel trims link-layer padding (short frames) before forwarding; so do we. */
+	if (pkt.pad_len && bpf_skb_change_tail(skb, skb->len - pkt.pad_len, 0))
+		return punt(skb, STEER_STAT_PUNT_MALFORMED, quiet);
+	r = decrement_ttl(skb, pkt.family, pkt.l2);
+	if (r)
+		return punt(skb, r, quiet);
+	if (pkt.family == STEER_AF_INET && !(st->flags & STEER_STATE_KEEP_PRIO4))
+		skb->priority = tos2priority(pkt.tos);
+
+redirect:
+	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_FORWARD << 16 | STEER_STAT_FORWARDED;
+	r = bpf_redirect_neigh(nh->ifindex, &nhp, sizeof(nhp), 0);
 	count(r == TC_ACT_REDIRECT ? STEER_STAT_FORWARDED : STEER_STAT_PUNT_REDIRECT, quiet);
 	return r;
 }

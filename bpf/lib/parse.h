@@ -29,28 +29,51 @@ struct steer_pkt {
 	__u32 iif;		/* routing ingress: the VLAN sub-interface when tagged */
 	__u32 pad_len;		/* link-layer padding after the IP packet, trimmed on forward */
 	__u32 l4_off;		/* from the start of the frame */
+	__u32 ip_len;		/* the IP packet's length, header included */
+	__u32 flowinfo;		/* IPv6: the header's first word (traffic class, flow label) */
 	__u16 vid;		/* VLAN id, 0 when untagged */
 	__u16 sport, dport;	/* host order; 0 where the protocol has no ports */
-	__u8  inband_tag;	/* the tag is in the packet data, not in skb metadata */
+	__u8  l2;		/* enum steer_l2: what precedes the IP header */
 	__u8  family;
 	__u8  tos;		/* IPv4 TOS byte / IPv6 traffic class */
 	__u8  proto;		/* transport protocol after any extension headers */
+	__u8  nexthdr;		/* IPv6: the fixed header's next header (IPv4: the protocol) */
+	__u8  icmp_err;		/* an ICMP(v6) error: the kernel's multipath hash reads inside */
 };
 
-/* Returns 0 after Ethernet and at most one 802.1Q tag (pkt->inband_tag says where), pkt->iif
- * set to the VLAN sub-interface for tagged frames; a punt reason otherwise. */
+/* What lies before the IP header in the frame the program sees. */
+enum steer_l2 {
+	STEER_L2_ETH     = 0,	/* Ethernet */
+	STEER_L2_ETH_TAG = 1,	/* Ethernet and one 802.1Q tag in the data */
+	STEER_L2_NONE    = 2,	/* nothing: a device without a link-layer header (tun, ...) */
+};
+
+/* Returns 0 with *l3_proto the IP version's EtherType: after Ethernet and at most one 802.1Q
+ * tag (pkt->l2 says which), pkt->iif set to the VLAN sub-interface for tagged frames; or, on a
+ * device without a link-layer header (link_flags has STEER_LINK_L3), from skb->protocol, as
+ * the kernel reads it there. A punt reason otherwise. */
 static __always_inline int parse_l2(struct __sk_buff *skb, struct steer_pkt *pkt, void *vlans,
-				    __u16 *l3_proto)
+				    __u32 link_flags, __u16 *l3_proto)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 	__u16 proto;
 
+	pkt->iif = skb->ifindex;
+	if (link_flags & STEER_LINK_L2_OTHER)
+		return STEER_STAT_PUNT_IIF;
+	if (link_flags & STEER_LINK_L3) {
+		/* No tags either: a VLAN needs an Ethernet lower device. */
+		if (skb->vlan_present)
+			return STEER_STAT_PUNT_VLAN;
+		pkt->l2 = STEER_L2_NONE;
+		*l3_proto = (__u16)skb->protocol;
+		return 0;
+	}
 	if ((void *)(eth + 1) > data_end)
 		return STEER_STAT_PUNT_MALFORMED;
 	proto = eth->h_proto;
-	pkt->iif = skb->ifindex;
 
 	if (skb->vlan_present) {
 		if (skb->vlan_proto != bpf_htons(ETH_P_8021Q))
@@ -64,10 +87,10 @@ static __always_inline int parse_l2(struct __sk_buff *skb, struct steer_pkt *pkt
 		if (skb->vlan_present || (void *)(vh + 1) > data_end)
 			return STEER_STAT_PUNT_VLAN;
 		pkt->vid = bpf_ntohs(vh->tci) & 0x0fff;
-		pkt->inband_tag = 1;
+		pkt->l2 = STEER_L2_ETH_TAG;
 		proto = vh->proto;
 	}
-	if (skb->vlan_present || pkt->inband_tag) {
+	if (skb->vlan_present || pkt->l2 == STEER_L2_ETH_TAG) {
 		struct steer_vlan_key vk = { .ifindex = skb->ifindex, .vid = pkt->vid };
 		struct steer_vlan *v = bpf_map_lookup_elem(vlans, &vk);
 
@@ -79,17 +102,21 @@ static __always_inline int parse_l2(struct __sk_buff *skb, struct steer_pkt *pkt
 	return 0;
 }
 
-/* The IP header: right after Ethernet, or after the one in-band tag. Each branch adds its
- * own constant, and barrier_var() keeps clang from folding them into data + (tag ? 18 : 14):
- * without CAP_PERFMON the verifier's Spectre v1 hardening refuses any register added to a
- * packet pointer ("pointer arithmetic with it prohibited for !root"). */
-static __always_inline void *l3_header(struct __sk_buff *skb, __u8 inband_tag)
+/* The IP header: right after Ethernet, after the one in-band tag, or at the start of the
+ * data on a device without a link-layer header. Each branch adds its own constant, and
+ * barrier_var() keeps clang from folding them into data + (tag ? 18 : 14): without CAP_PERFMON
+ * the verifier's Spectre v1 hardening refuses any register added to a packet pointer ("pointer
+ * arithmetic with it prohibited for !root"). */
+static __always_inline void *l3_header(struct __sk_buff *skb, __u8 l2)
 {
 	void *data = (void *)(long)skb->data;
 	void *l3;
 
-	if (inband_tag) {
+	if (l2 == STEER_L2_ETH_TAG) {
 		l3 = data + sizeof(struct ethhdr) + sizeof(struct vlan_hdr_steer);
+		barrier_var(l3);
+	} else if (l2 == STEER_L2_NONE) {
+		l3 = data;
 		barrier_var(l3);
 	} else {
 		l3 = data + sizeof(struct ethhdr);
@@ -98,17 +125,25 @@ static __always_inline void *l3_header(struct __sk_buff *skb, __u8 inband_tag)
 	return l3;
 }
 
+/* The IP header's offset in the frame, as a number (for lengths and bpf_skb_load_bytes). */
+static __always_inline __u32 l3_offset(__u8 l2)
+{
+	return l2 == STEER_L2_NONE ? 0 : sizeof(struct ethhdr) +
+		(l2 == STEER_L2_ETH_TAG ? sizeof(struct vlan_hdr_steer) : 0);
+}
+
 /* How many bytes the frame holds from the IP header on, against how many the IP header says
  * it has: fewer is a truncated packet the kernel drops, more is link-layer padding the kernel
  * trims. Returns 0 and sets pkt->pad_len, or a punt reason. */
 static __always_inline int check_ip_length(struct __sk_buff *skb, struct steer_pkt *pkt,
 					   __u32 ip_len)
 {
-	__u32 l3_off = sizeof(struct ethhdr) + (pkt->inband_tag ? sizeof(struct vlan_hdr_steer) : 0);
+	__u32 l3_off = l3_offset(pkt->l2);
 
 	if (skb->len < l3_off + ip_len)
 		return STEER_STAT_PUNT_MALFORMED;
 	pkt->pad_len = skb->len - l3_off - ip_len;
+	pkt->ip_len = ip_len;
 	return 0;
 }
 
@@ -137,7 +172,7 @@ static __always_inline int ipv4_special(__u32 a /* network order */)
 static __always_inline int parse_ipv4(struct __sk_buff *skb, struct steer_pkt *pkt)
 {
 	void *data_end = (void *)(long)skb->data_end;
-	struct iphdr *iph = l3_header(skb, pkt->inband_tag);
+	struct iphdr *iph = l3_header(skb, pkt->l2);
 
 	if ((void *)(iph + 1) > data_end)
 		return STEER_STAT_PUNT_MALFORMED;
@@ -158,8 +193,8 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct steer_pkt *p
 	pkt->dst[0] = iph->daddr;
 	pkt->tos = iph->tos;
 	pkt->proto = iph->protocol;
-	pkt->l4_off = sizeof(struct ethhdr) + (pkt->inband_tag ? sizeof(struct vlan_hdr_steer) : 0) +
-		      sizeof(*iph);
+	pkt->nexthdr = iph->protocol;
+	pkt->l4_off = l3_offset(pkt->l2) + sizeof(*iph);
 	return 0;
 }
 
@@ -183,7 +218,7 @@ static __always_inline int ipv6_special(const __u8 *a)
 static __always_inline int parse_ipv6(struct __sk_buff *skb, struct steer_pkt *pkt)
 {
 	void *data_end = (void *)(long)skb->data_end;
-	struct ipv6hdr *ip6h = l3_header(skb, pkt->inband_tag);
+	struct ipv6hdr *ip6h = l3_header(skb, pkt->l2);
 
 	if ((void *)(ip6h + 1) > data_end)
 		return STEER_STAT_PUNT_MALFORMED;
@@ -203,8 +238,9 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct steer_pkt *p
 	pkt->family = STEER_AF_INET6;
 	pkt->tos = ip6h->priority << 4 | ip6h->flow_lbl[0] >> 4;
 	pkt->proto = ip6h->nexthdr;
-	pkt->l4_off = sizeof(struct ethhdr) + (pkt->inband_tag ? sizeof(struct vlan_hdr_steer) : 0) +
-		      sizeof(*ip6h);
+	pkt->nexthdr = ip6h->nexthdr;
+	pkt->flowinfo = *(__u32 *)ip6h;
+	pkt->l4_off = l3_offset(pkt->l2) + sizeof(*ip6h);
 	return 0;
 }
 
@@ -249,6 +285,22 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct steer_pkt *pkt
 	case 51:	/* AH: the SPI, four bytes in */
 		off += 4;
 		break;
+	case 1:		/* ICMP */
+	case 58:	/* ICMPv6 */
+		/* Errors quote a packet, and the kernel's multipath hash (policy 0) takes
+		 * that packet's addresses instead (ip_multipath_l3_keys(),
+		 * ip6_multipath_l3_keys(): only when the fixed header says ICMPv6). */
+		if (pkt->proto == pkt->nexthdr) {
+			__u8 type;
+
+			/* Unreadable: taken for an error, which only makes multipath punt. */
+			if (bpf_skb_load_bytes(skb, off, &type, 1))
+				type = 3;
+			pkt->icmp_err = pkt->proto == 1 ?
+				(type == 3 || type == 4 || type == 5 || type == 11 || type == 12) :
+				(type >= 1 && type <= 4);
+		}
+		return 0;
 	default:
 		return 0;
 	}

@@ -45,8 +45,9 @@ struct t {
 struct run {
 	int err;
 	uint32_t retval;
+	uint32_t priority;	/* skb->priority as the program left it */
 	uint32_t cb[5];
-	uint8_t out[2048];
+	uint8_t out[4096];
 	uint32_t out_len;
 };
 
@@ -231,6 +232,7 @@ static void mirror(struct t *t)
 		if (intake_process(&t->nl) < 0)
 			bail("intake_process failed");
 	}
+	sysctl_refresh(&t->m);	/* as steerd does before every compile */
 	if (compile_image(&t->m, &img) < 0)
 		bail("compile_image failed");
 	if (sync_apply(&t->s, &img) < 0 || sync_set_synced(&t->s, true) < 0)
@@ -253,11 +255,14 @@ static void setup_datapath(struct t *t)
 	mirror(t);
 }
 
-/* One BPF_PROG_TEST_RUN of frame as received on in0. */
-static struct run run_frame_ctx(struct t *t, const uint8_t *frame, size_t len, uint32_t mark,
-				uint32_t cb0)
+/* One BPF_PROG_TEST_RUN of frame as received on in0; gso_size non-zero makes it a GSO
+ * packet of segments that size (UDP: SKB_GSO_UDP_L4 is not settable, so the kernel counts
+ * only the IP header in a segment's length). */
+static struct run run_frame_gso(struct t *t, const uint8_t *frame, size_t len, uint32_t mark,
+				uint32_t cb0, uint32_t gso_size)
 {
-	struct __sk_buff ctx = { .ifindex = (uint32_t)t->in0, .mark = mark, .cb = { cb0 } }, ctx_out = {};
+	struct __sk_buff ctx = { .ifindex = (uint32_t)t->in0, .mark = mark, .cb = { cb0 },
+				 .gso_size = gso_size, .gso_segs = gso_size ? 2 : 0 }, ctx_out = {};
 	struct run r = {};
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (uint32_t)len,
 		    .data_out = r.out, .data_size_out = sizeof(r.out), .ctx_in = &ctx,
@@ -267,9 +272,16 @@ static struct run run_frame_ctx(struct t *t, const uint8_t *frame, size_t len, u
 	if (bpf_prog_test_run_opts(bpf_program__fd(t->skel->progs.steer_ingress), &o) < 0)
 		r.err = -errno;
 	r.retval = o.retval;
+	r.priority = ctx_out.priority;
 	r.out_len = o.data_size_out;
 	memcpy(r.cb, ctx_out.cb, sizeof(r.cb));
 	return r;
+}
+
+static struct run run_frame_ctx(struct t *t, const uint8_t *frame, size_t len, uint32_t mark,
+				uint32_t cb0)
+{
+	return run_frame_gso(t, frame, len, mark, cb0, 0);
 }
 
 static struct run run_frame(struct t *t, const uint8_t *frame, size_t len, uint32_t mark)
@@ -329,6 +341,14 @@ static void run_case(struct t *t, const struct tcase *c)
 		      "got rule %u table %u", r.cb[STEER_CB_PRIORITY], r.cb[STEER_CB_TABLE]);
 	}
 
+	if (fwd) {
+		/* ip_forward() sets it from the TOS byte (ip_tos2prio); ip6_forward() does not. */
+		static const uint8_t tos2prio[16] = { 0, 0, 0, 0, 2, 2, 2, 2, 6, 6, 6, 6, 4, 4, 4, 4 };
+		uint32_t prio = c->p.family == 4 ? tos2prio[(c->p.tos & 0x1e) >> 1] : 0;
+
+		snprintf(desc, sizeof(desc), "%s: skb->priority %u, as the kernel sets it", c->name, prio);
+		check(t, r.priority == prio, desc, "got %u", r.priority);
+	}
 	memcpy(want, frame, len);
 	if (fwd) {
 		w.vid = 0;
@@ -379,6 +399,9 @@ static const struct tcase baseline[] = {
 	/* A 40-byte packet (a TCP ACK's size) padded to Ethernet's 60-byte minimum. */
 	{ "v4 short packet with Ethernet padding", V4("10.1.0.2", INET, .l3_len = 40, .pad = 6), FWD_OUT0 },
 	{ "v6 packet with trailing padding", V6("2001:db8:1::2", INET6, .pad = 6), FWD_OUT0 },
+	{ "v4 tos 0x08 (bulk)", V4("10.1.0.2", INET, .tos = 0x08), FWD_OUT0 },
+	{ "v4 tos 0x1c (interactive bulk, low cost)", V4("10.1.0.2", INET, .tos = 0x1e), FWD_OUT0 },
+	{ "v6 tclass 0x10 (no priority)", V6("2001:db8:1::2", INET6, .tos = 0x10), FWD_OUT0 },
 };
 
 static const uint8_t other_mac[6] = { 0x02, 0, 0, 0, 0, 0x99 };
@@ -513,6 +536,21 @@ static const struct tcase mtu[] = {
 	{ "v4 tagged, 1281 bytes, MTU 1280", V4("10.10.0.2", INET, .vid = 10, .l3_len = 1281), STEER_STAT_PUNT_MTU },
 };
 
+/* net.ipv6.conf.out0.mtu 1280 under a link MTU of 1500: ip6_forward() checks the former. */
+static const struct tcase mtu6[] = {
+	{ "v6 1280 bytes, IPv6 MTU 1280", V6("2001:db8:1::2", INET6, .l3_len = 1280), FWD_OUT0 },
+	{ "v6 1281 bytes, IPv6 MTU 1280 (link 1500)", V6("2001:db8:1::2", INET6, .l3_len = 1281), STEER_STAT_PUNT_MTU },
+	{ "v4 1500 bytes, link MTU 1500", V4("10.1.0.2", INET, .l3_len = 1500), FWD_OUT0 },
+};
+
+/* net.ipv4.ip_forward_use_pmtu 1: a path MTU learnt for the destination (not visible to TC)
+ * would count; IPv6 forwarding has no such switch. */
+static const struct tcase use_pmtu[] = {
+	{ "v4 100 bytes with ip_forward_use_pmtu", V4("10.1.0.2", INET, .l3_len = 100), STEER_STAT_PUNT_MTU },
+	{ "v4 68 bytes (no path MTU is smaller)", V4("10.1.0.2", INET, .l3_len = 68), FWD_OUT0 },
+	{ "v6 unaffected by ip_forward_use_pmtu", V6("2001:db8:1::2", INET6), FWD_OUT0 },
+};
+
 static const struct tcase admin_down[] = {
 	{ "v4 from-rule source, out0 down", V4("10.1.0.2", INET), FWD_OUT1 },
 	{ "v6 from-rule source, out0 down", V6("2001:db8:1::2", INET6), FWD_OUT1 },
@@ -561,8 +599,60 @@ static void step_vlan(struct t *t)
 
 /* Carrier loss on out0 (its peer goes down): IFF_RUNNING drops and the kernel marks the
  * routes via out0 linkdown but keeps them. Either punt is right; a redirect to out0 is not. */
-/* A 3:1 multipath route: every flow keeps its path, and 10,000 flows share within 5% of
- * the weights. Flows are UDP source ports; the program is asked quietly. */
+/* GSO packets over out0 (MTU 1280) whose segments do not fit: ip_forward() refuses them
+ * (ip_exceeds_mtu()); bpf_check_mtu() without BPF_MTU_CHK_SEGS let any GSO packet through.
+ * The test run sets no GSO type and no transport header (the helper then refuses the segment
+ * check, which punts too), so segments that fit are shown with real packets instead
+ * (tests/netns/exact-wire.sh). */
+static void step_gso(struct t *t)
+{
+	static const struct { const char *name; struct pkt_spec p; uint32_t gso; int want; } c[] = {
+		{ "v4 GSO 2600 bytes of 1300-byte segments, MTU 1280", V4("10.1.0.2", INET, .l3_len = 2620), 1300, STEER_STAT_PUNT_MTU },
+		{ "v6 GSO 2600 bytes of 1300-byte segments, MTU 1280", V6("2001:db8:1::2", INET6, .l3_len = 2640), 1300, STEER_STAT_PUNT_MTU },
+	};
+	char desc[160], got[64];
+
+	sh(true, "ip link set out0 mtu 1280");
+	mirror(t);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		uint8_t f[4096];
+		size_t len = pkt_build(&c[i].p, t->in0_mac, f, sizeof(f));
+		struct run r = run_frame_gso(t, f, len, 0, 0, c[i].gso);
+
+		t->want_stats[STEER_STAT_RX]++;
+		t->want_stats[c[i].want]++;
+		snprintf(desc, sizeof(desc), "%s: %s", c[i].name, stat_name(c[i].want));
+		check(t, !strcmp(outcome(&r, got, sizeof(got)), stat_name(c[i].want)), desc, "got %s (err %d)",
+		      got, r.err);
+	}
+	sh(true, "ip link set out0 mtu 1500");
+	mirror(t);
+}
+
+/* The device `ip route get` names for a flow (UDP, as the test frames), or "". */
+static void kernel_dev(const struct pkt_spec *p, char *name, size_t len)
+{
+	char cmd[512], line[1024];
+	const char *d;
+	FILE *f;
+
+	name[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "ip -%d -o route get %s from %s iif in0 ipproto udp sport %u dport %u 2>/dev/null",
+		 p->family, p->dst, p->src, p->sport, p->dport);
+	f = popen(cmd, "r");
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f) && (d = strstr(line, " dev ")))
+		sscanf(d + 5, "%15s", name);
+	pclose(f);
+	(void)len;
+}
+
+/* A 3:1 multipath route. The kernel's hash (policy 0) reads addresses only, so flows are
+ * (source, destination) pairs: each must take the member the kernel takes (asked of
+ * `ip route get` for a sample), the same twice, and 10,000 share within 5% of the weights.
+ * Under hash policy 1 (ports, or a hash the driver computed) the fast path cannot know the
+ * kernel's choice: every multipath packet punts. The program is asked quietly. */
 static void step_multipath(struct t *t)
 {
 	static const char *const fam_cmd[2] = {
@@ -571,20 +661,28 @@ static void step_multipath(struct t *t)
 		"ip -6 route add 2001:db8:77::/48 table 100 nexthop via 2001:db8:a::2 dev out0 weight 3 "
 		"nexthop via 2001:db8:b::2 dev out1 weight 1",
 	};
-	char desc[160];
+	char desc[160], src[64], dst[64], got[64];
 
 	for (int fi = 0; fi < 2; fi++) {
-		struct pkt_spec p = fi ? (struct pkt_spec)V6("2001:db8:1::2", "2001:db8:77::9")
-				       : (struct pkt_spec)V4("10.1.0.2", "198.18.5.9");
-		unsigned out0 = 0, out1 = 0, sticky = 1, n = 10000;
+		unsigned out0 = 0, out1 = 0, sticky = 1, n = 10000, asked = 0, agree = 0, punts = 0;
 		uint8_t frame[256];
 
 		sh(true, "%s", fam_cmd[fi]);
 		mirror(t);
 		for (unsigned i = 0; i < n; i++) {
+			struct pkt_spec p;
 			struct run a, b;
 			size_t len;
 
+			if (fi) {
+				snprintf(src, sizeof(src), "2001:db8:1::%x", 2 + i % 97);
+				snprintf(dst, sizeof(dst), "2001:db8:77::%x:%x", i / 97, i % 89);
+				p = (struct pkt_spec)V6(src, dst);
+			} else {
+				snprintf(src, sizeof(src), "10.1.0.%u", 2 + i % 97);
+				snprintf(dst, sizeof(dst), "198.18.5.%u", 1 + i / 97 % 250);
+				p = (struct pkt_spec)V4(src, dst);
+			}
 			p.sport = (uint16_t)(1024 + i * 7 % 60000);
 			p.dport = (uint16_t)(80 + i % 13);
 			len = pkt_build(&p, t->in0_mac, frame, sizeof(frame));
@@ -594,6 +692,13 @@ static void step_multipath(struct t *t)
 			sticky &= a.cb[STEER_CB_OIF] == b.cb[STEER_CB_OIF] && a.retval == TC_ACT_REDIRECT;
 			out0 += a.cb[STEER_CB_OIF] == (uint32_t)t->out0;
 			out1 += a.cb[STEER_CB_OIF] == (uint32_t)t->out1;
+			if (i % 50 == 0) {
+				char kdev[IF_NAMESIZE + 1];
+
+				kernel_dev(&p, kdev, sizeof(kdev));
+				asked++;
+				agree += (int)if_nametoindex(kdev) == (int)a.cb[STEER_CB_OIF];
+			}
 		}
 		snprintf(desc, sizeof(desc), "%s multipath: every flow forwarded, the same path twice",
 			 fi ? "v6" : "v4");
@@ -602,6 +707,71 @@ static void step_multipath(struct t *t)
 			 fi ? "v6" : "v4", n, 100.0 * out0 / n);
 		/* Within 5% of the weight itself: 75% +- 3.75 points. */
 		check(t, out0 * 400 >= n * 285 && out0 * 400 <= n * 315, desc, "out0 %u out1 %u", out0, out1);
+		snprintf(desc, sizeof(desc), "%s multipath: each of %u sampled flows takes the member `ip route get` names",
+			 fi ? "v6" : "v4", asked);
+		check(t, agree == asked, desc, "%u of %u agree", agree, asked);
+
+		/* The gateway via out1 failed: the kernel (fib_multipath_use_neigh 0, the
+		 * default) still takes it for its flows, so the fast path must punt those
+		 * rather than move them to out0, and forward the others as before. */
+		/* (From a valid state: a new entry set FAILED by hand is not announced.) */
+		sh(true, fi ? "ip -6 neigh replace 2001:db8:b::2 lladdr 02:00:00:00:00:99 dev out1 nud reachable && "
+			      "ip -6 neigh replace 2001:db8:b::2 dev out1 nud failed"
+			    : "ip neigh replace 203.0.113.2 lladdr 02:00:00:00:00:99 dev out1 nud reachable && "
+			      "ip neigh replace 203.0.113.2 dev out1 nud failed");
+		mirror(t);
+		asked = agree = 0;
+		for (unsigned i = 0; i < n; i += 50) {
+			char kdev[IF_NAMESIZE + 1];
+			struct pkt_spec p;
+			struct run a;
+			bool want_punt, ok;
+
+			if (fi) {
+				snprintf(src, sizeof(src), "2001:db8:1::%x", 2 + i % 97);
+				snprintf(dst, sizeof(dst), "2001:db8:77::%x:%x", i / 97, i % 89);
+				p = (struct pkt_spec)V6(src, dst);
+			} else {
+				snprintf(src, sizeof(src), "10.1.0.%u", 2 + i % 97);
+				snprintf(dst, sizeof(dst), "198.18.5.%u", 1 + i / 97 % 250);
+				p = (struct pkt_spec)V4(src, dst);
+			}
+			a = run_frame_quiet(t, frame, pkt_build(&p, t->in0_mac, frame, sizeof(frame)));
+			kernel_dev(&p, kdev, sizeof(kdev));
+			want_punt = (int)if_nametoindex(kdev) == t->out1;
+			asked++;
+			ok = want_punt ? !strcmp(outcome(&a, got, sizeof(got)), "punt_link_down")
+				       : a.cb[STEER_CB_OIF] == (uint32_t)t->out0 && a.retval == TC_ACT_REDIRECT;
+			if (!ok && asked - agree < 4)
+				printf("# %s -> %s: kernel %s, program %s (oif %u)\n", src, dst, kdev,
+				       outcome(&a, got, sizeof(got)), a.cb[STEER_CB_OIF]);
+			agree += ok;
+		}
+		snprintf(desc, sizeof(desc), "%s multipath, out1's gateway failed: the kernel's out1 flows punt, its out0 flows forward (%u sampled)",
+			 fi ? "v6" : "v4", asked);
+		check(t, agree == asked, desc, "%u of %u as the kernel", agree, asked);
+		sh(true, fi ? "ip -6 neigh del 2001:db8:b::2 dev out1" : "ip neigh del 203.0.113.2 dev out1");
+
+		/* Hash policy 1: read at the next compile; every multipath flow punts. */
+		sysctl(fi ? "/proc/sys/net/ipv6/fib_multipath_hash_policy" : "/proc/sys/net/ipv4/fib_multipath_hash_policy", "1");
+		mirror(t);
+		for (unsigned i = 0; i < 100; i++) {
+			struct pkt_spec p;
+			struct run a;
+
+			if (fi) {
+				snprintf(dst, sizeof(dst), "2001:db8:77::%x", i + 1);
+				p = (struct pkt_spec)V6("2001:db8:1::2", dst);
+			} else {
+				snprintf(dst, sizeof(dst), "198.18.5.%u", i + 1);
+				p = (struct pkt_spec)V4("10.1.0.2", dst);
+			}
+			a = run_frame_quiet(t, frame, pkt_build(&p, t->in0_mac, frame, sizeof(frame)));
+			punts += !strcmp(outcome(&a, got, sizeof(got)), "punt_multipath");
+		}
+		snprintf(desc, sizeof(desc), "%s multipath, hash policy 1: all of 100 flows punt_multipath", fi ? "v6" : "v4");
+		check(t, punts == 100, desc, "%u punted so", punts);
+		sysctl(fi ? "/proc/sys/net/ipv6/fib_multipath_hash_policy" : "/proc/sys/net/ipv4/fib_multipath_hash_policy", "0");
 		sh(true, fi ? "ip -6 route del 2001:db8:77::/48 table 100" : "ip route del 198.18.5.0/24 table 100");
 	}
 	mirror(t);
@@ -868,6 +1038,32 @@ int main(void)
 	RUN(&t, mtu);
 	sh(true, "ip link set out0 mtu 1500 && ip link set out1 mtu 1500");
 
+	sysctl("/proc/sys/net/ipv6/conf/out0/mtu", "1280");
+	mirror(&t);
+	RUN(&t, mtu6);
+	sysctl("/proc/sys/net/ipv6/conf/out0/mtu", "1500");
+
+	/* ip_forward_update_priority 0: ip_forward() leaves skb->priority as it came (0). */
+	sysctl("/proc/sys/net/ipv4/ip_forward_update_priority", "0");
+	mirror(&t);
+	{
+		struct pkt_spec p = V4("10.1.0.2", INET, .tos = 0x10);
+		uint8_t f[256];
+		struct run r = run_frame_quiet(&t, f, pkt_build(&p, t.in0_mac, f, sizeof(f)));
+
+		check(&t, r.retval == TC_ACT_REDIRECT && r.priority == 0,
+		      "v4 tos 0x10 with ip_forward_update_priority 0: forwarded, priority left at 0",
+		      "retval %u priority %u", r.retval, r.priority);
+	}
+	sysctl("/proc/sys/net/ipv4/ip_forward_update_priority", "1");
+
+	sysctl("/proc/sys/net/ipv4/ip_forward_use_pmtu", "1");
+	mirror(&t);
+	RUN(&t, use_pmtu);
+	sysctl("/proc/sys/net/ipv4/ip_forward_use_pmtu", "0");
+	mirror(&t);
+
+	step_gso(&t);
 	step_netfilter(&t);
 	step_pending(&t);
 	step_multipath(&t);

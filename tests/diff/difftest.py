@@ -21,11 +21,21 @@ Two phases per seed: "full" (all selectors, plus uidrange/oif rules that must pu
 0 or 2) and "supported" (only selectors steer evaluates, rp_filter 0), whose punt rate among
 flows the kernel forwards is the number to drive down.
 
+Then the wire: explain is what the program decides, not what reaches the wire (an on-link
+next hop handed wrongly to bpf_redirect_neigh, say, decides right and delivers nothing). A
+sample of the flows (--wire, per family and phase) is also sent as real packets from the
+client namespace, once before steerd starts (the kernel alone) and once with it attached, on
+the same state: every frame the router sends on any link because of a flow -- the packet
+itself (device, next hop's MAC, TTL) or an ICMP error about it -- and the neighbour
+solicitations it makes must be the same both times. Packets vary in size over links of
+mixed MTUs (e3 1400, e2's IPv6 MTU 1280); marks cannot be sent, so such flows go unmarked.
+
 Environment: STEERD, STEERCTL (default: this checkout's meson build dir). Needs root.
 Python 3 standard library only.
 """
 
 import argparse
+import errno
 import ipaddress
 import json
 import os
@@ -600,6 +610,162 @@ def compare(flow, k, s):
     return None
 
 
+
+# ---- the wire ------------------------------------------------------------------------------
+#
+# Helpers run inside the namespaces (this script again, with --wire-send / --wire-capture):
+# a sender of raw frames on the client's c0 and recorders on every link the router sends on.
+
+WIRE_MAGIC = b'STEERWIRE'
+PROTO_NUM = {'tcp': 6, 'udp': 17, 'icmp': 1, 'ipv6-icmp': 58}
+
+
+def csum16(b):
+    if len(b) % 2:
+        b += b'\0'
+    v = sum(int.from_bytes(b[i:i + 2], 'big') for i in range(0, len(b), 2))
+    while v >> 16:
+        v = (v & 0xffff) + (v >> 16)
+    return ~v & 0xffff
+
+
+def wire_frame(dmac, smac, fam, src, dst, tos, proto, sport, dport, size, idx, label):
+    """One Ethernet frame of the flow: IP (TTL 64, DF), TCP SYN / UDP / ICMP echo, and a payload
+    tagged with idx, padded so the IP packet is size bytes."""
+    import socket
+    import struct
+    p = PROTO_NUM[proto]
+    hl = 20 if fam == 4 else 40
+    l4h = {6: 20, 17: 8}.get(p, 8)
+    tag = WIRE_MAGIC + b'%06d' % idx
+    payload = tag.ljust(max(len(tag), size - hl - l4h), b'.')
+    if p == 6:
+        l4 = struct.pack('!HHIIBBHHH', sport, dport, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+    elif p == 17:
+        l4 = struct.pack('!HHHH', sport, dport, 8 + len(payload), 0)
+    else:
+        l4 = struct.pack('!BBHHH', 8 if p == 1 else 128, 0, 0, idx & 0xffff, 1)
+    af = socket.AF_INET if fam == 4 else socket.AF_INET6
+    sa, da = socket.inet_pton(af, src), socket.inet_pton(af, dst)
+    seg = l4 + payload
+    if p != 1:
+        ph = (sa + da + struct.pack('!BBH', 0, p, len(seg)) if fam == 4 else
+              sa + da + struct.pack('!I3xB', len(seg), p))
+        c = csum16(ph + seg)
+    else:
+        c = csum16(seg)
+    off = {6: 16, 17: 6}.get(p, 2)
+    seg = seg[:off] + struct.pack('!H', c or 0xffff) + seg[off + 2:]
+    if fam == 4:
+        ip = struct.pack('!BBHHHBBH4s4s', 0x45, tos, 20 + len(seg), idx & 0xffff, 0x4000, 64, p, 0,
+                         sa, da)
+        ip = ip[:10] + struct.pack('!H', csum16(ip)) + ip[12:]
+        etype = 0x0800
+    else:
+        ip = struct.pack('!IHBB16s16s', 6 << 28 | tos << 20 | label, len(seg), p, 64, sa, da)
+        etype = 0x86dd
+    return dmac + smac + struct.pack('!H', etype) + ip + seg
+
+
+def wire_send(ifname, dmac_hex, spec_path):
+    import socket
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((ifname, 0))
+    smac = s.getsockname()[4][:6]
+    dmac = bytes.fromhex(dmac_hex.replace(':', ''))
+    for line in open(spec_path):
+        idx, fam, src, dst, tos, proto, sport, dport, size, label = line.split()
+        s.send(wire_frame(dmac, smac, int(fam), src, dst, int(tos), proto, int(sport), int(dport),
+                          int(size), int(idx), int(label)))
+        time.sleep(0.002)
+    return 0
+
+
+def wire_record(ifname, data):
+    """What a frame a recorder saw says, or None: a tagged packet ("IF data IDX MAC TTL"), an
+    ICMP error quoting one ("IF icmp IDX TYPE/CODE"), an ARP request or neighbour solicitation
+    ("IF solicit TARGET")."""
+    import socket
+    etype = int.from_bytes(data[12:14], 'big')
+    if etype == 0x0806 and len(data) >= 42 and data[20:22] == b'\0\1':
+        return f'{ifname} solicit {socket.inet_ntop(socket.AF_INET, data[38:42])}'
+    if etype == 0x86dd and len(data) >= 78 and data[20] == 58 and data[54] == 135:
+        return f'{ifname} solicit {socket.inet_ntop(socket.AF_INET6, data[62:78])}'
+    i = data.find(WIRE_MAGIC)
+    if i < 0:
+        return None
+    idx = data[i + len(WIRE_MAGIC):i + len(WIRE_MAGIC) + 6].decode(errors='replace')
+    mac = data[0:6].hex(':')
+    if etype == 0x0800:
+        ihl = (data[14] & 15) * 4
+        proto, ttl, l4 = data[23], data[22], 14 + ihl
+        err = proto == 1 and data[l4] in (3, 4, 5, 11, 12)
+    elif etype == 0x86dd:
+        proto, ttl, l4 = data[20], data[21], 54
+        err = proto == 58 and data[l4] < 128
+    else:
+        return None
+    if err:
+        return f'{ifname} icmp {idx} {data[l4]}/{data[l4 + 1]} {mac}'
+    return f'{ifname} data {idx} {mac} {ttl}'
+
+
+def wire_capture(out_path, ifnames):
+    import select
+    import socket
+    socks = {}
+    for ifname in ifnames:
+        k = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+        k.bind((ifname, 0))
+        socks[k] = ifname
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    out = open(out_path, 'w', buffering=1)
+    open(out_path + '.ready', 'w').close()
+    last = False
+    while not last:
+        last = bool(stop)
+        for k in select.select(list(socks), [], [], 0 if last else 0.1)[0]:
+            while True:
+                try:
+                    data, addr = k.recvfrom(65535, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                except OSError as e:   # a link without carrier (linkdown mode) says so
+                    if e.errno != errno.ENETDOWN:
+                        raise
+                    break
+                if addr[2] != socket.PACKET_OUTGOING:
+                    rec = wire_record(socks[k], data)
+                    if rec:
+                        out.write(rec + '\n')
+    out.close()
+    return 0
+
+
+def wire_sample(rng, flows, n):
+    """(index, flow, size, flow label) for n of the flows, the same in both runs, each from a
+    source of its own: the kernel limits the ICMP errors it sends about unroutable packets per
+    source (ip_error(), net.ipv4.route.error_cost: global, not ours to change), and a second
+    error for one source within a second would be counted against whichever run came later."""
+    order = list(range(len(flows)))
+    rng.shuffle(order)
+    picks, seen = [], set()
+    for i in order:
+        if len(picks) == n:
+            break
+        if flows[i].src not in seen:
+            seen.add(flows[i].src)
+            picks.append(i)
+    picks.sort()
+    out = []
+    for i in picks:
+        r = rng.random()
+        size = 80 if r < 0.7 else rng.choice([1300, 1350, 1420, 1460])
+        out.append((i, flows[i], size, rng.getrandbits(20)))
+    return out
+
+
 # ---- one phase: topology, policy, steerd, flows ---------------------------------------------
 
 class Phase:
@@ -629,7 +795,10 @@ class Phase:
                   'net.ipv6.conf.all.forwarding=1', 'net.ipv6.conf.default.forwarding=1',
                   f'net.ipv4.conf.all.rp_filter={self.rp_filter}',
                   f'net.ipv4.conf.default.rp_filter={self.rp_filter}',
-                  'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']
+                  'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0',
+                  # Every ICMP error the wire run provokes, in both runs alike.
+                  'net.ipv4.icmp_ratelimit=0', 'net.ipv6.icmp.ratelimit=0',
+                  'net.ipv4.icmp_msgs_per_sec=100000', 'net.ipv4.icmp_msgs_burst=100000']
         run(sysctl)
         b = ['link set lo up']
         bc, bs = ['link set lo up'], ['link set lo up']
@@ -657,6 +826,9 @@ class Phase:
         for dev in ['in0'] + EGRESS:
             run(['ip', 'netns', 'exec', r, 'sysctl', '-qw',
                  f'net.ipv4.conf.{dev}.rp_filter={self.rp_filter}'])
+        # Mixed MTUs for the wire run: e3's link, e2's IPv6 MTU (ip6_forward checks that).
+        run(['ip', '-n', r, 'link', 'set', 'e3', 'mtu', '1400'])
+        run(['ip', 'netns', 'exec', r, 'sysctl', '-qw', 'net.ipv6.conf.e2.mtu=1280'])
         self.batch_strict(r, lines_r_peer)
         if self.linkdown is not None:
             for conf in ('ipv4', 'ipv6'):
@@ -785,6 +957,67 @@ class Phase:
             subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
         self.made_ns = []
 
+    # -- the wire
+    def wire(self, tmp, sample, run_name):
+        """Sends the sample as real packets and returns, per flow index, the sorted frames it
+        caused, plus the neighbour solicitations seen (a Counter: they name no flow)."""
+        me = os.path.abspath(__file__)
+        # Neighbours left half-resolved by an earlier run would change what is solicited.
+        for dev in EGRESS + ['in0']:
+            run(['ip', '-n', self.ns_r, 'neigh', 'flush', 'dev', dev], check=False)
+        in0 = json.loads(run(['ip', '-n', self.ns_r, '-j', 'link', 'show', 'in0']).stdout)[0]
+        spec = os.path.join(tmp, f'wire-{self.name}-{run_name}.spec')
+        with open(spec, 'w') as f:
+            for i, fl, size, label in sample:
+                f.write(f'{i} {fl.fam} {fl.src} {fl.dst} {fl.tos} {fl.proto} {fl.sport or 0} '
+                        f'{fl.dport or 0} {size} {label}\n')
+        caps = []
+        for ns, ifs in ((self.ns_s, [f's{i}' for i in range(1, len(EGRESS) + 1)]),
+                        (self.ns_c, ['c0'])):
+            out = os.path.join(tmp, f'wire-{self.name}-{run_name}-{ns}.txt')
+            for x in (out, out + '.ready'):
+                if os.path.exists(x):
+                    os.unlink(x)
+            p = subprocess.Popen(['nsenter', f'--net=/run/netns/{ns}', sys.executable, me,
+                                  '--wire-capture', out] + ifs)
+            caps.append((p, out))
+        try:
+            for p, out in caps:
+                for _ in range(200):
+                    if os.path.exists(out + '.ready') or p.poll() is not None:
+                        break
+                    time.sleep(0.01)
+                if not os.path.exists(out + '.ready'):
+                    raise Bail(f'wire recorder for {out} did not start')
+            run(['nsenter', f'--net=/run/netns/{self.ns_c}', sys.executable, me, '--wire-send',
+                 'c0', in0['address'], spec], timeout=120)
+            time.sleep(0.6)
+        finally:
+            for p, _ in caps:
+                p.send_signal(signal.SIGTERM)
+            for p, _ in caps:
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        # A recorder that died saw nothing, and both runs seeing nothing would agree.
+        for p, out in caps:
+            if p.returncode != 0:
+                raise Bail(f'wire recorder for {out} failed (exit {p.returncode})')
+        frames, solicits = {}, Counter()
+        for _, out in caps:
+            with open(out) as f:
+                for line in f:
+                    w = line.split()
+                    if w[1] == 'solicit':
+                        # Of this run's family: another's are retries of an earlier run's.
+                        if (':' in w[2]) == (sample[0][1].fam == 6 if sample else False):
+                            solicits[(w[0], w[2])] += 1
+                    elif w[2].isdigit():
+                        frames.setdefault(int(w[2]), []).append(' '.join(w[:2] + w[3:]))
+        return {i: sorted(frames.get(i, [])) for i, *_ in sample}, solicits
+
     # -- asking both sides
     def ask_kernel(self, flows):
         plain = ip_batch(self.ns_r, ['route get ' + f.args() for f in flows], json_out=True)
@@ -852,9 +1085,12 @@ def top(counter, n=6):
 def self_check(args, phase, families, flows):
     """Proves the comparison can fail: freeze the fast path (SIGKILL steerd, so its maps stay
     as they are and still say synced), change the kernel behind its back (flush the tables
-    other than main), ask again: stale answers must show up as disagreements."""
+    other than main), ask again: stale answers must show up as disagreements. Multipath
+    forwards do not count: their member is asked of the kernel's live table, so they punt
+    once it is flushed instead of going stale."""
     before = {fam: sum(1 for s in phase.ask_steer(flows[fam]) if s.get('action') == 'forward'
-                       and str(s.get('table')) in TABLES[1:]) for fam in families}
+                       and str(s.get('table')) in TABLES[1:] and s.get('type') != 'multipath')
+              for fam in families}
     if not sum(before.values()):
         # A self-check that cannot run has proved nothing: that is a failure, not a pass.
         TAP.not_ok('self-check: steer forwarded nothing through tables 100-104 to go stale')
@@ -875,6 +1111,54 @@ def self_check(args, phase, families, flows):
               'the stale fast path disagrees with the kernel: ' + ', '.join(
                   f'v{f} {caught[f]} disagreements ({before[f]} flows had been forwarded by '
                   f'those tables)' for f in families))
+
+
+def wire_compare(args, phase, families, tmp, sample, wire_k):
+    """The sample again with steer attached: every flow's frames and the solicitations must be
+    what the kernel alone sent; and the fast path must have forwarded some of them, or the
+    comparison proved nothing."""
+    bad = 0
+    for fam in families:
+        st0 = json.loads(phase.steerctl('-j', 'stats').stdout)
+        frames, solicits = phase.wire(tmp, sample[fam], f'steer-v{fam}')
+        st1 = json.loads(phase.steerctl('-j', 'stats').stdout)
+        kframes, ksolicits = wire_k[fam]
+        diff = [(i, fl) for i, fl, *_ in sample[fam] if frames[i] != kframes[i]]
+        delta = {k: st1[k] - st0.get(k, 0) for k in st1
+                 if isinstance(st1[k], int) and st1[k] != st0.get(k, 0)}
+        for i, fl in diff[:args.show]:
+            Tap.note(f'WIRE DISAGREEMENT (seed {args.seed}, {phase.name} v{fam}): {fl.args()}',
+                     f'  kernel alone: {kframes[i] or "nothing"}',
+                     f'  with steer:   {frames[i] or "nothing"}',
+                     f'  steer explains: ' + json.dumps(phase.ask_steer([fl])[0]))
+        # Which addresses were solicited where; how often depends on when the run stopped
+        # listening relative to the retries.
+        sol = sorted(set(ksolicits) ^ set(solicits))
+        if sol:
+            Tap.note(f'{phase.name} v{fam}: solicitations differ: ' + ', '.join(
+                f'{ifn} {t}: kernel alone {ksolicits[(ifn, t)]}, with steer {solicits[(ifn, t)]}'
+                for ifn, t in sol[:20]))
+        sent = sum(1 for v in kframes.values() if any(' data ' in f'{x} ' for x in v))
+        TAP.check(not diff and not sol,
+                  f'{phase.name} v{fam}: wire: {len(sample[fam])} flows sent as packets, '
+                  f'{len(diff)} reached the wire differently than with the kernel alone, '
+                  f'solicitations {"differ" if sol else "equal"} ({sent} forwarded by the kernel)')
+        # What the program says it does with the packets as sent (unmarked): that many must
+        # have been forwarded, or punted for what explain's small packet does not show: size,
+        # and the flow label a real IPv6 packet carries, which moves a multipath flow to
+        # another member (one whose link is down, say) or punts ICMPv6.
+        sent_as = [Flow(fl.fam, fl.dst, fl.src, 0, fl.tos, fl.proto, fl.sport, fl.dport)
+                   for _, fl, *_ in sample[fam]]
+        want = sum(1 for x in phase.ask_steer(sent_as) if x.get('action') == 'forward')
+        fwd = delta.get('forwarded', 0)
+        ok = fwd + sum(delta.get(k, 0) for k in ('punt_mtu', 'punt_multipath', 'punt_link_down')) \
+            >= want and \
+            (fwd > 0 or not want)
+        TAP.check(ok, f'{phase.name} v{fam}: wire: the fast path forwarded {fwd} of them, '
+                      f'explain says {want} (counters: '
+                      f'{", ".join(f"{k} +{v}" for k, v in sorted(delta.items()))})')
+        bad += len(diff) + bool(sol) + (not ok)
+    return bad
 
 
 def run_phase(args, phase, families, tmp):
@@ -909,6 +1193,16 @@ def run_phase(args, phase, families, tmp):
         odd = Counter(k['err'] for k in kernel[fam] if k['kind'] == 'error')
         if odd:
             Tap.note(f'{phase.name} v{fam}: unexpected kernel errors: {top(odd)}')
+
+    wire_rng = random.Random(args.seed * 104729 + (phase.name == 'supported'))
+    sample = {fam: wire_sample(wire_rng, flows[fam], args.wire) for fam in families}
+    wire_k = {}
+    if args.wire:
+        t1 = time.monotonic()
+        for fam in families:
+            wire_k[fam] = phase.wire(tmp, sample[fam], f'kernel-v{fam}')
+        Tap.note(f'{phase.name}: the kernel alone: {sum(len(v) for v in sample.values())} flows '
+                 f'sent as packets in {time.monotonic() - t1:.1f} s')
 
     if args.kernel_only:
         TAP.skip(f'{phase.name}: steer side', '--kernel-only')
@@ -1004,6 +1298,9 @@ def run_phase(args, phase, families, tmp):
                       f'< {args.max_punt}%')
         total_dis += len(dis)
 
+    if args.wire and phase.steerd.poll() is None:
+        total_dis += wire_compare(args, phase, families, tmp, sample, wire_k)
+
     if total_dis:
         phase.debug_dump()
     elif phase.steerd.poll() is not None:
@@ -1035,7 +1332,14 @@ def main():
                     help='example flows printed per punt reason where the kernel forwards')
     ap.add_argument('--no-self-check', dest='self_check', action='store_false',
                     help='skip the check that a stale fast path is caught')
+    ap.add_argument('--wire', type=int, default=150,
+                    help='flows per family and phase also sent as real packets, with the kernel '
+                         'alone and with steer (0: none)')
     ap.add_argument('-v', '--verbose', action='store_true')
+    if len(sys.argv) > 1 and sys.argv[1] == '--wire-send':
+        return wire_send(*sys.argv[2:5])
+    if len(sys.argv) > 1 and sys.argv[1] == '--wire-capture':
+        return wire_capture(sys.argv[2], sys.argv[3:])
     args = ap.parse_args()
     VERBOSE = args.verbose
     if args.seed is None:

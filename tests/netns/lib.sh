@@ -811,18 +811,20 @@ st_flow_counter() {
 	fi
 }
 
-# st_multipath FAM WHAT FLOWS PER "DEV DEV..." [dst=A]: FLOWS UDP flows (source ports
-# 30000...), PER packets each, sent twice. Checks that the kernel sends every flow out one of
-# DEVS; that every flow's packets all reached one sink (the same in both rounds), behind one
+# st_multipath FAM WHAT FLOWS PER "DEV DEV..." [dst=A] [counter=NAME]: FLOWS UDP flows (source
+# ports 30000...), PER packets each, sent twice. Checks that the kernel sends every flow out one
+# of DEVS; that every flow's packets all reached one sink (the same in both rounds), behind one
 # of DEVS, with TTL 63; that every one of DEVS got at least FLOWS/8 flows (when FLOWS > 1);
-# and that steerctl's "forwarded" grew by all of them. How many flows took the kernel's own
-# choice is shown.
+# and that steerctl's COUNTER (default "forwarded") grew by all of them. How many flows took
+# the choice `ip route get` names is shown (under a hash policy that reads ports, the kernel
+# may hash what the sender's socket put in the packet instead).
 st_multipath() {
-	local fam=$1 what=$2 flows=$3 per=$4 devs=$5 dst=${ST_INTERNET[$1]} kv
+	local fam=$1 what=$2 flows=$3 per=$4 devs=$5 dst=${ST_INTERNET[$1]} counter=forwarded kv
 	shift 5
 	for kv in "$@"; do
 		case $kv in
 		dst=*) dst=${kv#*=} ;;
+		counter=*) counter=${kv#*=} ;;
 		*) st_die "st_multipath: unknown argument '$kv'" ;;
 		esac
 	done
@@ -918,8 +920,8 @@ EOF
 		st_check "$what: the flows spread over all of $devs (least used got ${least:-?} of $flows)" \
 			test "${least:-0}" -ge $((flows / 8))
 	fi
-	st_note "$what: $agree of $flows flows took the next hop the kernel's own hash picks"
-	st_flow_counter "$what" forwarded $((2 * total)) "$st0" "$st1" 1
+	st_note "$what: $agree of $flows flows took the next hop ip route get names"
+	st_flow_counter "$what" "$counter" $((2 * total)) "$st0" "$st1" 1
 }
 
 # st_sync_wait GENERATION: after a change, wait until steerd has applied a newer generation and

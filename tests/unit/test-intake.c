@@ -2,11 +2,14 @@
  * counts and logs as malformed) what has a short header, a short or overlong attribute, a
  * prefix longer than its family allows or an address of the wrong size, ignores families it
  * does not route, and in every case leaves the model as it was. A well-formed message of
- * each kind is accepted, so the rejections are not an artefact of how the bytes are built. */
+ * each kind is accepted, so the rejections are not an artefact of how the bytes are built.
+ * Last, what a link message tells the datapath: its link-layer type and IPv6 MTU. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <linux/fib_rules.h>
+#include <net/if_arp.h>
+#include <linux/ipv6.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -567,6 +570,74 @@ static void reader_keys(void)
 	CHECK(reader_route_key(&m.h, &k) < 0, "another family");
 }
 
+/* A link message of type `type` with IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_CONF } } giving the
+ * IPv6 MTU (conf_len bytes of the conf array: the kernel sends every DEVCONF_* entry). */
+static void link_msg(struct msg *m, int ifindex, uint16_t type, const char *name, int32_t mtu6,
+		     size_t conf_len)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex, .ifi_type = type,
+				 .ifi_flags = IFF_UP | IFF_RUNNING };
+	uint8_t spec[256] = {}, *p = spec;
+	int32_t conf[DEVCONF_MTU6 + 1] = {};
+	struct nlattr *inet6 = (struct nlattr *)p, *c = (struct nlattr *)(p + NLA_HDRLEN);
+
+	conf[DEVCONF_MTU6] = mtu6;
+	c->nla_type = IFLA_INET6_CONF;
+	c->nla_len = (uint16_t)(NLA_HDRLEN + conf_len);
+	memcpy((uint8_t *)c + NLA_HDRLEN, conf, conf_len);
+	inet6->nla_type = AF_INET6;
+	inet6->nla_len = (uint16_t)(NLA_HDRLEN + NLA_ALIGN(c->nla_len));
+	start(m, RTM_NEWLINK, &ifi, sizeof(ifi));
+	attr(m, IFLA_IFNAME, name, strlen(name) + 1);
+	attr(m, IFLA_AF_SPEC, spec, NLA_ALIGN(inet6->nla_len));
+}
+
+static const struct image_link *image_link(const struct image *img, uint32_t ifindex)
+{
+	for (size_t i = 0; i < img->nlinks; i++)
+		if (img->links[i].ifindex == ifindex)
+			return &img->links[i];
+	return NULL;
+}
+
+/* What the datapath needs to know of a link besides its state: what its frames start with,
+ * from ifi_type, and its IPv6 MTU, from IFLA_AF_SPEC; and the multipath hash policies. */
+static void links(void)
+{
+	const struct image_link *l;
+	struct model md;
+	struct image img;
+	struct msg m;
+
+	model_init(&md);
+	link_msg(&m, 2, ARPHRD_ETHER, "eth0", 1500, sizeof(int32_t) * (DEVCONF_MTU6 + 1));
+	CHECK(intake_message(&md, &m.h) == 0, "an Ethernet link with an IPv6 MTU is accepted");
+	link_msg(&m, 3, ARPHRD_NONE, "tun0", 1280, sizeof(int32_t) * (DEVCONF_MTU6 + 1));
+	CHECK(intake_message(&md, &m.h) == 0, "a tun link (ARPHRD_NONE) is accepted");
+	link_msg(&m, 4, ARPHRD_IPGRE, "gre0", 1400, sizeof(int32_t) * DEVCONF_MTU6);
+	CHECK(intake_message(&md, &m.h) == 0, "a link whose IPv6 conf is too short is accepted");
+	CHECK(model_link_get(&md, 3) && model_link_get(&md, 3)->mtu6 == 1280 &&
+	      model_link_get(&md, 3)->type == ARPHRD_NONE, "tun0: type ARPHRD_NONE, IPv6 MTU 1280");
+	CHECK(model_link_get(&md, 4) && model_link_get(&md, 4)->mtu6 == -1,
+	      "gre0: the short IPv6 conf leaves the IPv6 MTU unknown");
+	md.mp_hash_policy4 = 0;
+	md.mp_hash_policy6 = 1;
+	CHECK(compile_image(&md, &img) == 0, "compile the links");
+	l = image_link(&img, 2);
+	CHECK(l && !(l->val.flags & (STEER_LINK_L3 | STEER_LINK_L2_OTHER)) && l->val.mtu6 == 1500,
+	      "eth0: Ethernet, mtu6 1500");
+	l = image_link(&img, 3);
+	CHECK(l && (l->val.flags & STEER_LINK_L3) && l->val.mtu6 == 1280,
+	      "tun0: no link-layer header, mtu6 1280");
+	l = image_link(&img, 4);
+	CHECK(l && (l->val.flags & STEER_LINK_L2_OTHER) && l->val.mtu6 == 0,
+	      "gre0: a link layer the datapath does not parse, mtu6 unknown (0)");
+	CHECK((img.state_flags & STEER_STATE_MP_KERNEL4) && !(img.state_flags & STEER_STATE_MP_KERNEL6),
+	      "hash policy 0 lets IPv4 multipath ask the kernel; policy 1 makes IPv6's punt");
+	image_free(&img);
+	model_free(&md);
+}
+
 int main(void)
 {
 	routes();
@@ -577,5 +648,6 @@ int main(void)
 	ipv6_alternatives();
 	others();
 	reader_keys();
+	links();
 	return test_done();
 }

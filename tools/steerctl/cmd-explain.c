@@ -23,7 +23,7 @@ struct explain_ctx {
 	struct steerctl *c;
 	int prog_fd, egress_fd;	/* egress: opened at the first `oif` question */
 	int sock;		/* for the ingress device's index and address */
-	struct pinned_map nhs, routes, rules;
+	struct pinned_map nhs, routes, rules, links;
 	char prog_path[4096], egress_path[4096];
 	bool policies_read;
 	size_t npolicies;
@@ -73,6 +73,8 @@ static int ctx_open(struct explain_ctx *x)
 		err = sc_map_open(c, SC_MAP_ROUTES, &x->routes);
 	if (!err)
 		err = sc_map_open(c, SC_MAP_RULES, &x->rules);
+	if (!err)
+		err = sc_map_open(c, SC_MAP_LINKS, &x->links);
 	if (err)
 		return err;
 	x->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -89,6 +91,7 @@ static void ctx_close(struct explain_ctx *x)
 		close(x->prog_fd);
 	if (x->egress_fd >= 0)
 		close(x->egress_fd);
+	sc_map_close(&x->links);
 	sc_map_close(&x->rules);
 	sc_map_close(&x->routes);
 	sc_map_close(&x->nhs);
@@ -127,6 +130,18 @@ static int run(struct explain_ctx *x, const struct explain_req *req, struct expl
 	err = resolve_iif(x, req->ifname, &ifindex, mac, e);
 	if (err)
 		return err;
+	{
+		struct steer_link l;
+
+		/* BPF_PROG_TEST_RUN always hands a tc program an Ethernet frame, where such a
+		 * device's real packets start with the IP header: the program would be asked
+		 * about a frame it never meets there. */
+		if (!req->egress && !bpf_map_lookup_elem(x->links.fd, &ifindex, &l) &&
+		    (l.flags & STEER_LINK_L3))
+			return set_err(e, -EOPNOTSUPP,
+				       "%s has no link-layer header: explain can only hand the program "
+				       "Ethernet frames, which never arrive there", req->ifname);
+	}
 	len = explain_frame(req, mac, frame);
 	ctx.ifindex = ifindex;
 	ctx.mark = req->mark;
@@ -446,7 +461,8 @@ static int batch(struct explain_ctx *x)
 int cmd_explain(struct steerctl *c)
 {
 	struct explain_ctx x = { .c = c, .prog_fd = -1, .egress_fd = -1, .sock = -1,
-				 .nhs = { .fd = -1 }, .routes = { .fd = -1 }, .rules = { .fd = -1 } };
+				 .nhs = { .fd = -1 }, .routes = { .fd = -1 }, .rules = { .fd = -1 },
+				 .links = { .fd = -1 } };
 	struct explain_req req;
 	struct explain_err e;
 	int err;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* `steerctl links`: the links the fast path knows (state, forwarding, rp_filter: what it
- * checks before it forwards from or to a device) and the 802.1Q sub-interfaces it maps
- * tagged frames to. */
+/* `steerctl links`: the links the fast path knows (state, forwarding, rp_filter, link layer,
+ * IPv6 MTU: what it checks before it forwards from or to a device) and the 802.1Q
+ * sub-interfaces it maps tagged frames to. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +23,8 @@ static int cmp_vlan_key(const void *pa, const void *pb)
 
 static void print_link(struct steerctl *c, __u32 ifindex, const struct steer_link *l)
 {
+	/* What frames there start with: the datapath parses the first two, punts the third. */
+	const char *layer = l->flags & STEER_LINK_L3 ? "none" : l->flags & STEER_LINK_L2_OTHER ? "other" : "ethernet";
 	char name[SC_NAME_STRLEN];
 
 	sc_ifname(ifindex, name, sizeof(name));
@@ -34,12 +36,14 @@ static void print_link(struct steerctl *c, __u32 ifindex, const struct steer_lin
 		json_bool(&c->jw, "fwd4", l->flags & STEER_LINK_FWD4);
 		json_bool(&c->jw, "fwd6", l->flags & STEER_LINK_FWD6);
 		json_u64(&c->jw, "rp_filter", l->rp_filter);
+		json_str(&c->jw, "link_layer", layer);
+		json_u64(&c->jw, "mtu6", l->mtu6);
 		json_obj_close(&c->jw);
 		return;
 	}
-	fprintf(c->out, "%-8u %-16s %-5s %-5s %-5s %u\n", ifindex, name,
+	fprintf(c->out, "%-8u %-16s %-5s %-5s %-5s %-9u %-8s %u\n", ifindex, name,
 		l->flags & STEER_LINK_UP ? "up" : "down", l->flags & STEER_LINK_FWD4 ? "yes" : "no",
-		l->flags & STEER_LINK_FWD6 ? "yes" : "no", l->rp_filter);
+		l->flags & STEER_LINK_FWD6 ? "yes" : "no", l->rp_filter, layer, l->mtu6);
 }
 
 static void print_vlan(struct steerctl *c, const struct steer_vlan_key *k,
@@ -91,8 +95,8 @@ int cmd_links(struct steerctl *c)
 		json_obj_open(&c->jw, NULL);
 		json_arr_open(&c->jw, "links");
 	} else {
-		fprintf(c->out, "%-8s %-16s %-5s %-5s %-5s %s\n", "IFINDEX", "DEV", "STATE", "FWD4",
-			"FWD6", "RP_FILTER");
+		fprintf(c->out, "%-8s %-16s %-5s %-5s %-5s %-9s %-8s %s\n", "IFINDEX", "DEV", "STATE",
+			"FWD4", "FWD6", "RP_FILTER", "L2", "MTU6");
 	}
 	/* An entry gone since we listed it was removed by the agent: skip it. */
 	for (i = 0; i < nl && !err; i++) {
