@@ -39,7 +39,7 @@ struct config {
 
 /* "FILE:LINE:COLUMN: KEY: what is wrong, and what is expected". */
 struct config_error {
-	char msg[512];
+	char msg[1024];
 };
 
 void config_init(struct config *c);

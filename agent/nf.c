@@ -142,7 +142,7 @@ static int start_dump(struct nf_intake *nf, int d)
 	nf->dump = d;
 	nf->dump_seq = req.h.nlmsg_seq;
 	nf->dump_intr = false;
-	nf->dump_started_ns = now_ns();
+	nf->dump_started_ns = nf->dump_heard_ns = now_ns();
 	nf->stats.dumps++;
 	model_nf_mark_stale(&nf->model->nf, dumps[d].kind);
 	log_debug("nfnetlink: dumping %s", dumps[d].name);
@@ -409,6 +409,8 @@ static void handle_buffer(struct nf_intake *nf, size_t len)
 		nf->stats.messages++;
 		if (reply && !ours)
 			continue;
+		if (ours)
+			nf->dump_heard_ns = now_ns();
 		if (ours && (h->nlmsg_flags & NLM_F_DUMP_INTR))
 			nf->dump_intr = true;
 		if (h->nlmsg_type == NLMSG_DONE) {
@@ -500,9 +502,10 @@ int nf_process(struct nf_intake *nf)
 			continue;	/* only the kernel speaks for the ruleset */
 		handle_buffer(nf, (size_t)n);
 	}
-	if (nf->dump >= 0 && now_ns() - nf->dump_started_ns > 10ull * 1000000000ull) {
+	if (nf->dump >= 0 && now_ns() - nf->dump_heard_ns > 1000000000ull) {
+		/* Nothing heard of it for a second: a reply went missing. */
 		log_event(LOG_WARNING, LOG_EV_DUMP_RETRY, NULL,
-			  "nfnetlink: dump of %s did not finish; asking again", dumps[nf->dump].name);
+			  "nfnetlink: dump of %s stalled; asking again", dumps[nf->dump].name);
 		nf->stats.dump_restarts++;
 		lost(nf);
 	}

@@ -33,6 +33,7 @@ struct nf_intake {
 	bool dump_intr;
 	bool pending;		/* a whole read is wanted */
 	uint64_t dump_started_ns, retry_at_ns;
+	uint64_t dump_heard_ns;	/* the read in flight's last reply (or its request) */
 	/* The ruleset's shape may have changed (a transaction ended, a read finished, events
 	 * were lost): the daemon recomputes what netfilter means for the fast path. */
 	bool changed;

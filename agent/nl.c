@@ -135,7 +135,7 @@ static int start_dump(struct intake *nl, int d)
 	nl->dump = d;
 	nl->dump_seq = req.h.nlmsg_seq;
 	nl->dump_intr = false;
-	nl->dump_started_ns = now_ns();
+	nl->dump_started_ns = nl->dump_heard_ns = now_ns();
 	nl->stats.dumps++;
 	if (dumps[d].kind >= 0)
 		model_mark_stale(nl->model, dumps[d].kind);
@@ -237,6 +237,8 @@ static void handle_buffer(struct intake *nl, const void *buf, size_t len)
 		bool ours = nl->dump >= 0 && h->nlmsg_seq == nl->dump_seq;
 
 		nl->stats.messages++;
+		if (ours)
+			nl->dump_heard_ns = now_ns();
 		if (ours && (h->nlmsg_flags & NLM_F_DUMP_INTR))
 			nl->dump_intr = true;
 		if (h->nlmsg_type == NLMSG_DONE) {
@@ -361,10 +363,12 @@ int intake_process(struct intake *nl)
 		nl->model->routes_need_dump = false;
 		nl->pending |= INTAKE_DUMP_ROUTES;
 	}
-	if (nl->dump >= 0 && now_ns() - nl->dump_started_ns > 10ull * 1000000000ull) {
-		/* No end in ten seconds: a reply went missing. Start that dump over. */
+	if (nl->dump >= 0 && now_ns() - nl->dump_heard_ns > 1000000000ull) {
+		/* Nothing heard of it for a second: a reply went missing (the kernel drops even
+		 * the error that answers a dump it cannot start when the socket is full, and
+		 * says nothing). Start that dump over. */
 		log_event(LOG_WARNING, LOG_EV_DUMP_RETRY, NULL,
-			  "netlink: dump of %s did not finish; asking again", dumps[nl->dump].name);
+			  "netlink: dump of %s stalled; asking again", dumps[nl->dump].name);
 		nl->pending |= 1u << nl->dump;
 		nl->dump = -1;
 		nl->stats.dump_restarts++;

@@ -35,6 +35,7 @@ struct intake {
 	bool dump_intr;
 	uint32_t pending;	/* bitmask of enum intake_dump still to run */
 	uint64_t dump_started_ns, retry_at_ns;
+	uint64_t dump_heard_ns;	/* the dump in flight's last reply (or its request) */
 	bool lost;		/* events were lost and not all re-read yet: our picture is stale */
 	int rcvbuf;		/* what the kernel granted */
 	struct intake_stats stats;

@@ -17,12 +17,13 @@ out=${FUZZ_OUT:-build-fuzz-$target}
 mkdir -p "$out" tests/fuzz/crashes
 # The compiler is linked by both: the netlink target feeds it the model, the config target
 # the policies and groups of every valid file.
-agent="agent/htab.c agent/model.c agent/compile.c agent/compile-policy.c agent/log.c"
+agent="agent/htab.c agent/model.c agent/model-nf.c agent/compile.c agent/compile-nf.c
+       agent/compile-policy.c agent/log.c"
 libs="libnl-3.0 libbpf libsystemd"
 case $target in
 netlink)
 	agent="$agent agent/nl.c agent/nl-addr.c agent/nl-link.c agent/nl-neigh.c agent/nl-netconf.c
-	       agent/nl-nexthop.c agent/nl-route.c agent/nl-rule.c"
+	       agent/nl-nexthop.c agent/nl-route.c agent/nl-rule.c agent/nl-reader.c agent/nf.c"
 	maxlen=65536 ;;
 config)
 	agent="$agent agent/config.c agent/config-tree.c"
@@ -33,7 +34,7 @@ esac
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-D_GNU_SOURCE -DSTEER_LIBFUZZER -DSTEER_VERSION='"fuzz"' -Iagent -Ibpf $(pkg-config --cflags libnl-3.0) \
 	$agent "tests/fuzz/fuzz-$target.c" \
-	$(pkg-config --libs $libs) -o "$out/fuzz-$target"
+	$(pkg-config --libs $libs) -lpthread -o "$out/fuzz-$target"
 mkdir -p "$out/corpus"
 cp -n "tests/fuzz/corpus-$target"/* "$out/corpus/" 2>/dev/null || true
 dict=()

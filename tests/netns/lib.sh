@@ -1324,7 +1324,8 @@ st_verify() {
 }
 
 # st_wait_idle STABLE_MS DEADLINE_S: wait until steerd looks idle: its map generation and its
-# netlink message count (published at least once a second) have not moved for STABLE_MS.
+# netlink message count (published at least once a second) have not moved for STABLE_MS, and
+# status says nothing is pending.
 # Returns 1 (and notes it) when that did not happen within DEADLINE_S.
 st_wait_idle() {
 	local stable=$1 deadline=$2 t0 tc cur last=""
@@ -1332,6 +1333,10 @@ st_wait_idle() {
 	tc=$t0
 	while (($(st_ms_since "$t0") < deadline * 1000)); do
 		cur="$(st_generation)/$(st_stat_of "$(st_agent_stats)" netlink_messages)"
+		# Changes (or lost events) not applied yet: busy, however still it looks.
+		if st_steerctl -j status 2>/dev/null | grep -q '"pending":true'; then
+			cur="pending $EPOCHREALTIME"
+		fi
 		if [[ $cur != "$last" ]]; then
 			last=$cur
 			tc=$(st_now)

@@ -10,7 +10,8 @@
 #                             a paced UDP sender in the client namespace (background): RATE
 #                             packets/s for SECONDS, round-robin over FLOWS ("SRC:PORT" or
 #                             "SRC:LO-HI"), each packet carrying TAG, its sequence number,
-#                             its flow index and its send time. lt_send_wait collects it.
+#                             its flow index and its send time. lt_send_wait collects it;
+#                             SIGTERM ends it early, its log written.
 #   lt_recv_settle            wait until the receivers stopped receiving.
 #   lt_kill_steerd            SIGKILL steerd (its pins stay, the fast path keeps going).
 #   lt_restart_steerd GEN     start steerd again on the same pins, wait until the *new* one
@@ -63,10 +64,17 @@ def send(fam, dst, dport, rate, seconds, tag, out, specs):
     errors = {}
     nf = len(flows)
     addr = (dst, dport)
+    # SIGTERM ends the run early, its log written for what was sent.
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     with open(out + ".start", "w") as f:
         f.write("%.6f\n" % time.time())
     t0 = time.monotonic()
     for i in range(n):
+        if stop:
+            n = i
+            times = times[:n]
+            break
         target = t0 + i / rate
         now = time.monotonic()
         if target - now > 0.0003:
@@ -78,7 +86,7 @@ def send(fam, dst, dport, rate, seconds, tag, out, specs):
             errors[i] = e.strerror
             t = -t
         times[i] = t
-    late = time.monotonic() - (t0 + (n - 1) / rate)
+    late = 0.0 if stop else time.monotonic() - (t0 + (n - 1) / rate)
     with open(out + ".tmp", "w") as f:
         f.write("# flows %s\n" % " ".join("%s:%d" % fl for fl in flows))
         for i, t in enumerate(times):

@@ -78,11 +78,15 @@ run() {
 	st_wait_idle 500 60 || true
 	o0=$(st_stat_of "$(st_agent_stats)" overruns)
 	p0=$(st_stat_of "$(st_stats)" punt_pending)
-	send_all "$tag" 10
+	# Traffic from 2 s before the batch to 3 s after it, however long it takes (a loaded
+	# machine makes it several times slower): the senders are told to stop then.
+	send_all "$tag" 120
 	sleep 2
 	t_batch0=$(lt_now)
 	st_ip -n "$NS_ROUTER" -batch "$ST_TMP/move.batch"
 	t_batch1=$(lt_now)
+	sleep 3
+	for pid in "${SEND_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "${SEND_PIDS[@]}"; do wait "$pid" || true; done
 	lt_recv_settle
 	# The agent's counters are published every second: idle means still for longer.

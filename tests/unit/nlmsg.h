@@ -31,7 +31,8 @@ static inline void attr_claim(struct msg *m, uint16_t type, const void *data, si
 
 	a->nla_type = type;
 	a->nla_len = (uint16_t)(NLA_HDRLEN + claim);
-	memcpy((char *)a + NLA_HDRLEN, data, len);
+	if (len)
+		memcpy((char *)a + NLA_HDRLEN, data, len);
 	m->h.nlmsg_len = (uint32_t)(NLMSG_ALIGN(m->h.nlmsg_len) + NLA_ALIGN(NLA_HDRLEN + len));
 }
 
