@@ -103,7 +103,7 @@ gone=$(grep -E "$LATE: interface gone" "$ST_STEERD_LOG" | tail -n 1) || true
 st_check "steerd noticed $LATE went away (${gone:-nothing logged})" test -n "$gone"
 sleep 0.5
 st_check "steerd is still running, nothing logged at error level" alive_quiet
-st_check "steerctl status still answers" st_steerctl status
+st_check "steerctl status still answers" eval 'st_steerctl status >/dev/null'
 # Its TCX link died with it: a pin left behind would keep saying "attached".
 st_check "$LATE's pin tcx-ingress-$LATE is gone with it" no_pin ingress "$LATE"
 attached=$(st_steerctl -j status 2>/dev/null |
