@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "steer.skel.h"
+#include "steer-ct.skel.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -80,28 +81,25 @@ static void drop_incompatible_pin(struct bpf_map *map, const char *path)
 	close(fd);
 }
 
-int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
-		const struct attach_limits *lim)
+/* Opens one of the two embedded objects, its maps sized and pinned (adopting pins that
+ * exist); 0 or negative errno, a->obj set. */
+static int open_object(struct attach *a, bool ct, const struct attach_limits *lim)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "steer_bpf");
 	char path[PATH_MAX];
 	struct bpf_map *map;
+	const void *elf;
+	size_t sz;
 	int r;
 
-	*a = (struct attach){ .mode = mode };
-	snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", pin_dir);
-	r = check_bpffs(pin_dir);
-	if (r < 0)
-		return r;
-
-	a->skel = steer_bpf__open();
-	if (!a->skel) {
-		r = -errno;
-		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
-			  "cannot open the BPF object: %s", strerror(-r));
-		return r;
+	elf = ct ? steer_ct_bpf__elf_bytes(&sz) : steer_bpf__elf_bytes(&sz);
+	a->obj = bpf_object__open_mem(elf, sz, &opts);
+	if (!a->obj) {
+		a->obj = NULL;
+		return -errno;
 	}
-	bpf_object__for_each_map(map, a->skel->obj) {
-		if (bpf_map__is_internal(map))	/* .rodata: per load, never shared */
+	bpf_object__for_each_map(map, a->obj) {
+		if (bpf_map__is_internal(map))	/* .rodata, .kconfig: per load, never shared */
 			continue;
 		for (int i = 0; lim && i < lim->n; i++) {
 			/* Hit counters are indexed by rule id: they size with the rules. */
@@ -111,26 +109,67 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 			if ((hits || !strcmp(lim->names[i], bpf_map__name(map))) && lim->sizes[i])
 				bpf_map__set_max_entries(map, lim->sizes[i]);
 		}
-		r = pin_path(path, sizeof(path), pin_dir, bpf_map__name(map));
+		r = pin_path(path, sizeof(path), a->pin_dir, bpf_map__name(map));
 		if (r < 0)
-			goto fail;
+			return r;
 		drop_incompatible_pin(map, path);
 		r = bpf_map__set_pin_path(map, path);
 		if (r < 0)
-			goto fail;
+			return r;
 	}
-	a->skel->rodata->cfg_source_check = 1;
-	r = steer_bpf__load(a->skel);
-	if (r < 0) {
-		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
-			  "cannot load the BPF program: %s", strerror(-r));
-		goto fail;
+	a->ingress = bpf_object__find_program_by_name(a->obj, "steer_ingress");
+	a->egress = bpf_object__find_program_by_name(a->obj, "steer_egress");
+	if (!a->ingress || !a->egress)
+		return -ENOENT;
+	return bpf_object__load(a->obj);
+}
+
+static void close_object(struct attach *a)
+{
+	bpf_object__close(a->obj);
+	a->obj = NULL;
+	a->ingress = a->egress = NULL;
+}
+
+int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
+		const struct attach_limits *lim, bool offload)
+{
+	char path[PATH_MAX];
+	int r;
+
+	*a = (struct attach){ .mode = mode };
+	snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", pin_dir);
+	r = check_bpffs(pin_dir);
+	if (r < 0)
+		return r;
+
+	/* Conntrack offload needs the kernel's BTF and its conntrack kfuncs; without them the
+	 * plain program respects the ruleset instead. */
+	if (offload) {
+		r = open_object(a, true, lim);
+		if (r < 0) {
+			log_event(LOG_WARNING, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
+				  "netfilter: offload: the program with conntrack offload does not load "
+				  "here (%s; it needs the kernel's BTF and conntrack's kfuncs); netfilter "
+				  "is respected instead", strerror(-r));
+			close_object(a);
+		} else {
+			a->offload = true;
+		}
+	}
+	if (!a->obj) {
+		r = open_object(a, false, lim);
+		if (r < 0) {
+			log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
+				  "cannot load the BPF program: %s", strerror(-r));
+			goto fail;
+		}
 	}
 	r = pin_path(path, sizeof(path), pin_dir, STEER_PIN_PROG);
 	if (r < 0)
 		goto fail;
 	unlink(path);
-	r = bpf_program__pin(a->skel->progs.steer_ingress, path);
+	r = bpf_program__pin(a->ingress, path);
 	if (r < 0) {
 		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
 			  "cannot pin the program at %s: %s", path, strerror(-r));
@@ -140,36 +179,47 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 	if (r < 0)
 		goto fail;
 	unlink(path);
-	r = bpf_program__pin(a->skel->progs.steer_egress, path);
+	r = bpf_program__pin(a->egress, path);
 	if (r < 0) {
 		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
 			  "cannot pin the program at %s: %s", path, strerror(-r));
 		goto fail;
 	}
-	log_event(LOG_INFO, LOG_EV_PROGRAM_LOADED, NULL, "BPF program loaded; maps pinned under %s",
-		  pin_dir);
+	log_event(LOG_INFO, LOG_EV_PROGRAM_LOADED, NULL, "BPF program loaded%s; maps pinned under %s",
+		  a->offload ? " (with conntrack offload)" : "", pin_dir);
 	return 0;
 fail:
-	steer_bpf__destroy(a->skel);
-	a->skel = NULL;
+	close_object(a);
 	return r;
+}
+
+/* The fd of every map, by name, from any loaded object of steer's. */
+void attach_obj_fds(const struct bpf_object *obj, struct sync_fds *fds)
+{
+	static const struct { const char *name; size_t off; } maps[] = {
+		{ STEER_MAP_SRC, offsetof(struct sync_fds, src) },
+		{ STEER_MAP_RULES, offsetof(struct sync_fds, rules) },
+		{ STEER_MAP_HITS, offsetof(struct sync_fds, hits) },
+		{ STEER_MAP_ROUTES, offsetof(struct sync_fds, routes) },
+		{ STEER_MAP_NH, offsetof(struct sync_fds, nhs) },
+		{ STEER_MAP_GROUPS, offsetof(struct sync_fds, groups) },
+		{ STEER_MAP_LINKS, offsetof(struct sync_fds, links) },
+		{ STEER_MAP_VLANS, offsetof(struct sync_fds, vlans) },
+		{ STEER_MAP_STATE, offsetof(struct sync_fds, state) },
+		{ STEER_MAP_AGENT, offsetof(struct sync_fds, agent) },
+		{ STEER_MAP_NETFILTER, offsetof(struct sync_fds, netfilter) },
+	};
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, maps[i].name);
+
+		*(int *)((char *)fds + maps[i].off) = m ? bpf_map__fd(m) : -1;
+	}
 }
 
 void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds)
 {
-	*fds = (struct sync_fds){
-		.src = bpf_map__fd(skel->maps.steer_src),
-		.rules = bpf_map__fd(skel->maps.steer_rules),
-		.hits = bpf_map__fd(skel->maps.steer_rule_hits),
-		.routes = bpf_map__fd(skel->maps.steer_routes),
-		.nhs = bpf_map__fd(skel->maps.steer_nexthops),
-		.groups = bpf_map__fd(skel->maps.steer_groups),
-		.links = bpf_map__fd(skel->maps.steer_links),
-		.vlans = bpf_map__fd(skel->maps.steer_vlans),
-		.state = bpf_map__fd(skel->maps.steer_state),
-		.agent = bpf_map__fd(skel->maps.steer_agent),
-		.netfilter = bpf_map__fd(skel->maps.steer_netfilter),
-	};
+	attach_obj_fds(skel->obj, fds);
 }
 
 static const char *dir_name(bool egress)
@@ -187,7 +237,7 @@ static int tcx_pin_path(const struct attach *a, const char *ifname, bool egress,
 
 static int attach_tcx(struct attach *a, int ifindex, const char *ifname, bool egress)
 {
-	int prog = bpf_program__fd(egress ? a->skel->progs.steer_egress : a->skel->progs.steer_ingress);
+	int prog = bpf_program__fd(egress ? a->egress : a->ingress);
 	char path[PATH_MAX];
 	int fd, r;
 
@@ -228,8 +278,7 @@ static int attach_clsact(struct attach *a, int ifindex, const char *ifname, bool
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 			    .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_HANDLE, .priority = TC_PRIO,
-			    .prog_fd = bpf_program__fd(egress ? a->skel->progs.steer_egress
-							      : a->skel->progs.steer_ingress),
+			    .prog_fd = bpf_program__fd(egress ? a->egress : a->ingress),
 			    .flags = BPF_TC_F_REPLACE);
 	int r = bpf_tc_hook_create(&hook);
 
@@ -298,18 +347,10 @@ int attach_detach(struct attach *a, int ifindex, const char *ifname, bool egress
 
 void attach_capacity(const struct attach *a, struct image_limits *lim)
 {
-	*lim = (struct image_limits){
-		.srcs = bpf_map__max_entries(a->skel->maps.steer_src),
-		.rules = bpf_map__max_entries(a->skel->maps.steer_rules),
-		.routes = bpf_map__max_entries(a->skel->maps.steer_routes),
-		.nhs = bpf_map__max_entries(a->skel->maps.steer_nexthops),
-		.groups = bpf_map__max_entries(a->skel->maps.steer_groups),
-		.links = bpf_map__max_entries(a->skel->maps.steer_links),
-		.vlans = bpf_map__max_entries(a->skel->maps.steer_vlans),
-	};
-	/* Rule ids live in [1, max): one slot is never used. */
-	if (lim->rules)
-		lim->rules--;
+	struct sync_fds fds;
+
+	attach_obj_fds(a->obj, &fds);
+	attach_pins_capacity(&fds, lim);
 }
 
 static size_t max_entries_of(int fd)
@@ -363,8 +404,7 @@ int attach_open_pins(const char *pin_dir, struct sync_fds *fds)
 
 void attach_close(struct attach *a)
 {
-	steer_bpf__destroy(a->skel);
-	a->skel = NULL;
+	close_object(a);
 }
 
 /* clsact filters are not pinned: find ours on every interface by the program's id. */

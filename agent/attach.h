@@ -13,9 +13,13 @@
 enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_CLSACT };
 
 struct steer_bpf;
+struct bpf_object;
+struct bpf_program;
 
 struct attach {
-	struct steer_bpf *skel;
+	struct bpf_object *obj;	/* steer.bpf.o, or steer-ct.bpf.o (offload) */
+	struct bpf_program *ingress, *egress;
+	bool offload;		/* the object with conntrack offload is the one loaded */
 	char pin_dir[PATH_MAX];
 	enum attach_mode mode;
 	bool tcx_missing;	/* learnt at the first attach in auto mode */
@@ -28,13 +32,16 @@ struct attach_limits {
 	int n;
 };
 
+/* Load the program (with conntrack offload when asked and the kernel allows; a->offload
+ * says) with its maps pinned. */
 int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
-		const struct attach_limits *lim);
+		const struct attach_limits *lim, bool offload);
 /* The sizes the loaded maps really have. */
 void attach_capacity(const struct attach *a, struct image_limits *lim);
 /* Open the pinned maps of a running (or stopped) steerd, read-only use. */
 int attach_open_pins(const char *pin_dir, struct sync_fds *fds);
 void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim);
+void attach_obj_fds(const struct bpf_object *obj, struct sync_fds *fds);
 void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds);
 /* Attach the program at ingress (or egress) of one interface; replaces a previous steer
  * program there. */

@@ -47,6 +47,23 @@ static bool legacy_acts(const struct model_nf_legacy *c)
 	return c->rules || c->policy != MODEL_NF_ACCEPT || c->nat;
 }
 
+/* netfilter: offload: the families a marked connection may skip the hooks in, and whether
+ * TCP connections may. */
+static uint32_t offload_flags(const struct model *m)
+{
+	uint32_t f = 0;
+
+	if (m->nf_mode != STEER_NF_OFFLOAD)
+		return 0;
+	if (model_nf_offloadable(&m->nf, NF_FAMILY_IPV4))
+		f |= STEER_STATE_CT_OFFLOAD4;
+	if (model_nf_offloadable(&m->nf, NF_FAMILY_IPV6))
+		f |= STEER_STATE_CT_OFFLOAD6;
+	if (m->ct_tcp_liberal == 1)
+		f |= STEER_STATE_CT_TCP_LIBERAL;
+	return f;
+}
+
 uint32_t compile_nf_flags(const struct model *m)
 {
 	const struct model_nf *nf = &m->nf;
@@ -58,6 +75,7 @@ uint32_t compile_nf_flags(const struct model *m)
 		return 0;
 	if (!nf->known || nf->busy || !nf->legacy_known)
 		return STEER_STATE_NF4 | STEER_STATE_NF6 | STEER_STATE_NF_UNKNOWN;
+	flags = offload_flags(m);
 	htab_iter_init(&it, &nf->chains);
 	while ((c = htab_iter_next(&it))) {
 		uint32_t dev;

@@ -1105,6 +1105,10 @@ int compile_image(const struct model *m, struct image *out)
 		.rules = rules.p, .nrules = rules.n, .groups = groups.p, .ngroups = groups.n,
 	};
 	out->nnf = compile_nf_chains(m, out->nf, STEER_NF_CHAINS);
+	out->ct_mark = m->ct_mark & m->ct_mask;
+	out->ct_mask = m->ct_mask;
+	out->ct_timeout_tcp_ms = m->ct_timeout_tcp_s > 0 ? (uint32_t)m->ct_timeout_tcp_s * 1000u : 0;
+	out->ct_timeout_udp_ms = m->ct_timeout_udp_s > 0 ? (uint32_t)m->ct_timeout_udp_s * 1000u : 0;
 	return 0;
 }
 

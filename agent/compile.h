@@ -51,6 +51,7 @@ struct image {
 	size_t nnf;
 	size_t truncated_lists;		/* lists cut at STEER_MAX_RULES */
 	uint32_t state_flags;		/* enum steer_state_flags */
+	uint32_t ct_mark, ct_mask, ct_timeout_tcp_ms, ct_timeout_udp_ms;	/* steer_state's */
 };
 
 /* Why a rule or a route is not one the datapath evaluates itself (NULL: it is). A rule

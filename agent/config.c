@@ -470,6 +470,44 @@ static int family_of(struct walk *w, const struct ynode *at, const char *key, st
 	return 0;
 }
 
+int config_parse_mark(const char *s, uint32_t *mark, uint32_t *mask)
+{
+	char buf[64], *slash, *end;
+	unsigned long long v, m = UINT32_MAX;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	errno = 0;
+	v = to_u64(buf, &end);
+	if (errno || *end || !buf[0] || buf[0] == '-' || v > UINT32_MAX ||
+	    (slash && ((m = to_u64(slash + 1, &end)) > UINT32_MAX || *end || !slash[1] ||
+		       slash[1] == '-' || errno)))
+		return -EINVAL;
+	if (!m)
+		return -ERANGE;
+	*mark = (uint32_t)(v & m);
+	*mask = (uint32_t)m;
+	return 0;
+}
+
+/* A mark N or N/MASK (policies' mark:, offload-mark:). */
+static int mark_value(struct walk *w, const struct ynode *x, const char *key, uint32_t *mark,
+		      uint32_t *mask)
+{
+	int r = x->kind == YNODE_SCALAR ? config_parse_mark(x->value, mark, mask) : -EINVAL;
+
+	if (r == -ERANGE)
+		return fail(w, x, key, "a mask of 0 matches every packet; leave %s out", key);
+	if (r < 0)
+		return fail(w, x, key, "expected a mark N or N/MASK, each 0 to 0xffffffff, found %s",
+			    x->kind == YNODE_SCALAR ? x->value : "a collection");
+	return 0;
+}
+
 static int parse_policy(struct walk *w, const struct ynode *n, size_t index, struct model_policy *p)
 {
 	static const char *const keys[] = {
@@ -500,27 +538,8 @@ static int parse_policy(struct walk *w, const struct ynode *n, size_t index, str
 	if ((x = lookup(n, "to")) &&
 	    (prefix(w, x, "to", false, &p->dst) < 0 || family_of(w, x, "to", p, p->dst.family) < 0))
 		return -EINVAL;
-	if ((x = lookup(n, "mark"))) {
-		char buf[64], *slash, *end;
-		unsigned long long mark, mask = UINT32_MAX;
-
-		if (x->kind != YNODE_SCALAR || strlen(x->value) >= sizeof(buf))
-			return fail(w, x, "mark", "expected a mark N or N/MASK");
-		strcpy(buf, x->value);
-		slash = strchr(buf, '/');
-		if (slash)
-			*slash = '\0';
-		errno = 0;
-		mark = to_u64(buf, &end);
-		if (errno || *end || !buf[0] || buf[0] == '-' || mark > UINT32_MAX ||
-		    (slash && ((mask = to_u64(slash + 1, &end)) > UINT32_MAX || *end || !slash[1] ||
-			       slash[1] == '-' || errno)))
-			return fail(w, x, "mark", "expected a mark N or N/MASK, each 0 to 0xffffffff, found %s", x->value);
-		if (!mask)
-			return fail(w, x, "mark", "a mask of 0 matches every packet; leave mark out");
-		p->mark = (uint32_t)(mark & mask);
-		p->mask = (uint32_t)mask;
-	}
+	if ((x = lookup(n, "mark")) && mark_value(w, x, "mark", &p->mark, &p->mask) < 0)
+		return -EINVAL;
 	if ((x = lookup(n, "type-of-service"))) {
 		if (number(w, x, "type-of-service", 1, 255, &v) < 0)
 			return -EINVAL;
@@ -725,7 +744,7 @@ static int walk_root(struct walk *w, const struct ynode *root)
 {
 	static const char *const keys[] = {
 		"interfaces", "mirror", "policies", "groups", "limits", "stale-after",
-		"reconcile-interval", "log-level", "netfilter", NULL,
+		"reconcile-interval", "log-level", "netfilter", "offload-mark", NULL,
 	};
 	const struct ynode *x;
 
@@ -760,6 +779,11 @@ static int walk_root(struct walk *w, const struct ynode *root)
 		w->c->nf_mode = x->kind == YNODE_SCALAR ? config_parse_nf_mode(x->value) : -1;
 		if (w->c->nf_mode < 0)
 			return fail(w, x, "netfilter", "expected respect, bypass or offload");
+	}
+	if ((x = lookup(root, "offload-mark"))) {
+		if (mark_value(w, x, "offload-mark", &w->c->ct_mark, &w->c->ct_mask) < 0)
+			return -EINVAL;
+		w->c->ct_mark_set = true;
 	}
 	return 0;
 }

@@ -35,6 +35,8 @@ struct config {
 	double stale_after, reconcile;	/* seconds; < 0 when the file does not say */
 	int log_level;			/* LOG_*; -1 when the file does not say */
 	int nf_mode;			/* enum steer_nf_mode; -1 when the file does not say */
+	uint32_t ct_mark, ct_mask;	/* offload-mark, when ct_mark_set */
+	bool ct_mark_set;
 };
 
 /* "FILE:LINE:COLUMN: KEY: what is wrong, and what is expected". */
@@ -51,6 +53,8 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 int config_load(const char *path, struct config *c, struct config_error *err);
 void config_free(struct config *c);
 
+/* "N" or "N/MASK" (each 0 to 0xffffffff; the mask not 0, else -ERANGE); mark is masked. */
+int config_parse_mark(const char *s, uint32_t *mark, uint32_t *mask);
 /* "respect", "bypass" or "offload" as enum steer_nf_mode; -1 for anything else. */
 int config_parse_nf_mode(const char *s);
 

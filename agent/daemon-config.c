@@ -133,10 +133,23 @@ static void set_netfilter_mode(struct daemon *d, const struct config *c, bool at
 {
 	uint8_t mode = d->opt.cli_netfilter ? (uint8_t)d->opt.nf_mode
 		       : c->nf_mode >= 0 ? (uint8_t)c->nf_mode : STEER_NF_RESPECT;
+	uint32_t mark = 1, mask = 1;
 
-	if (mode == STEER_NF_OFFLOAD && (at_start || mode != d->model.nf_mode))
-		log_notice("netfilter: offload is not available yet; steerd respects the ruleset "
-			   "(hands what it would see to the kernel)");
+	if (d->opt.cli_ct_mark)
+		mark = d->opt.ct_mark, mask = d->opt.ct_mask;
+	else if (c->ct_mark_set)
+		mark = c->ct_mark, mask = c->ct_mask;
+	if (mark != d->model.ct_mark || mask != d->model.ct_mask) {
+		d->model.ct_mark = mark;
+		d->model.ct_mask = mask;
+		d->model.dirty = true;
+	}
+	/* The program with conntrack offload is chosen when steerd starts. */
+	if (mode == STEER_NF_OFFLOAD && !at_start && d->bpf.obj && !d->bpf.offload) {
+		log_notice("netfilter: offload takes effect when steerd restarts (the program that "
+			   "can offload is loaded at start); until then the ruleset is respected");
+		mode = STEER_NF_RESPECT;
+	}
 	if (mode != d->model.nf_mode && !at_start) {
 		d->model.nf_mode = mode;
 		d->sync.nf_mode = mode;

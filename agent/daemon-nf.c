@@ -93,7 +93,7 @@ void netfilter_changed(struct daemon *d)
 	 * a forward chain to a device chain must never leave a moment with neither. Before the
 	 * first sync the datapath punts everything anyway. */
 	if (d->first_sync_done)
-		sync_add_nf_flags(&d->sync, now);
+		sync_tighten_nf(&d->sync, now);
 	d->model.dirty = true;
 	if (!d->model.nf.busy)
 		log_changes(d, flags);

@@ -38,6 +38,8 @@ struct options {
 	enum attach_mode mode;
 	double stale_after, reconcile;	/* seconds; 0 disables */
 	int nf_mode;		/* enum steer_nf_mode */
+	uint32_t ct_mark, ct_mask;	/* --offload-mark */
+	bool cli_ct_mark;
 	bool cli_stale, cli_reconcile, cli_level, cli_netfilter;	/* given on the command line: wins */
 	struct attach_limits limits;
 	bool cleanup, verify;

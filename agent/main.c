@@ -55,7 +55,9 @@ static void usage(FILE *f)
 		"      --attach-mode MODE      auto (default), tcx or clsact\n"
 		"      --netfilter MODE        respect (default): hand a family to the kernel while\n"
 		"                              its firewall or NAT would see forwarded packets;\n"
-		"                              bypass: forward past them (warns); offload: reserved\n"
+		"                              bypass: forward past them (warns); offload: as\n"
+		"                              respect, but connections the ruleset marked skip it\n"
+		"      --offload-mark MARK[/MASK]  conntrack mark of offloaded connections (0x1/0x1)\n"
 		"      --verify                compare the pinned maps with the kernel, exit 0 if equal\n"
 		"      --cleanup               detach the program, remove the pins, and exit\n"
 		"  -h, --help                  show this help\n"
@@ -106,7 +108,7 @@ bad:
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	enum { OPT_RCVBUF = 256, OPT_MODE, OPT_CLEANUP, OPT_VERSION, OPT_STALE, OPT_RECONCILE,
-	       OPT_LIMIT, OPT_VERIFY, OPT_CHECK, OPT_NETFILTER };
+	       OPT_LIMIT, OPT_VERIFY, OPT_CHECK, OPT_NETFILTER, OPT_CT_MARK };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", required_argument, NULL, OPT_CHECK },
@@ -119,6 +121,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "attach-mode", required_argument, NULL, OPT_MODE },
 		{ "netfilter", required_argument, NULL, OPT_NETFILTER },
+		{ "offload-mark", required_argument, NULL, OPT_CT_MARK },
 		{ "verify", no_argument, NULL, OPT_VERIFY },
 		{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 		{ "help", no_argument, NULL, 'h' },
@@ -204,6 +207,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			}
 			o->cli_netfilter = true;
+			break;
+		case OPT_CT_MARK:
+			if (config_parse_mark(optarg, &o->ct_mark, &o->ct_mask) < 0) {
+				fprintf(stderr, "steerd: --offload-mark wants MARK or MARK/MASK, each 0 to "
+					"0xffffffff, the mask not 0; not '%s'\n", optarg);
+				return -EINVAL;
+			}
+			o->cli_ct_mark = true;
 			break;
 		case OPT_VERIFY:
 			o->verify = true;
@@ -478,10 +489,13 @@ static int run(struct daemon *d)
 
 	log_event(LOG_INFO, LOG_EV_STARTED, NULL, "steerd %s starting; pins under %s", STEER_VERSION,
 		  d->opt.pin_dir);
-	r = attach_open(&d->bpf, d->opt.pin_dir, d->opt.mode, &d->opt.limits);
+	r = attach_open(&d->bpf, d->opt.pin_dir, d->opt.mode, &d->opt.limits,
+			d->model.nf_mode == STEER_NF_OFFLOAD);
 	if (r < 0)
 		return r;
-	attach_skel_fds(d->bpf.skel, &fds);
+	if (d->model.nf_mode == STEER_NF_OFFLOAD && !d->bpf.offload)
+		d->model.nf_mode = STEER_NF_RESPECT;	/* said by attach_open */
+	attach_obj_fds(d->bpf.obj, &fds);
 	attach_capacity(&d->bpf, &d->capacity);
 	/* Pins left by an earlier steerd keep forwarding (until its heartbeat goes stale) while
 	 * we read the kernel; our first apply then replaces every entry, make-before-break. */
@@ -706,7 +720,7 @@ int main(int argc, char **argv)
 	intake_close(&d.nl);
 	nf_close(&d.nf);
 	sync_free(&d.sync);
-	if (d.bpf.skel)
+	if (d.bpf.obj)
 		attach_close(&d.bpf);
 	model_free(&d.model);
 	config_free(&d.cfg);

@@ -158,7 +158,7 @@ void model_nf_chain_del(struct model_nf *nf, uint8_t family, const char *table, 
 }
 
 int model_nf_rule_add(struct model_nf *nf, uint8_t family, const char *table, const char *chain,
-		      uint64_t handle)
+		      uint64_t handle, bool modifies)
 {
 	struct model_nf_chain *c = model_nf_chain_find(nf, family, table, chain);
 	struct model_nf_rule_key k;
@@ -178,7 +178,11 @@ int model_nf_rule_add(struct model_nf *nf, uint8_t family, const char *table, co
 			return -ENOMEM;
 		}
 		c->nrules++;
+	} else if (r->modifies) {
+		c->nmodify--;	/* a rule replaced in place */
 	}
+	r->modifies = modifies;
+	c->nmodify += modifies;
 	r->stale = false;
 	return 0;
 }
@@ -192,6 +196,7 @@ static void rule_remove(struct model_nf *nf, struct model_nf_rule *r)
 	while ((c = htab_iter_next(&it)))
 		if (c->id == r->key.chain) {
 			c->nrules--;
+			c->nmodify -= r->modifies;
 			break;
 		}
 	htab_remove(&nf->rules, r);
@@ -210,9 +215,10 @@ void model_nf_rule_del(struct model_nf *nf, uint8_t family, const char *table, c
 	k = (struct model_nf_rule_key){ .chain = c->id, .handle = handle };
 	r = htab_find(&nf->rules, &k);
 	if (r) {
+		c->nrules--;
+		c->nmodify -= r->modifies;
 		htab_remove(&nf->rules, r);
 		free(r);
-		c->nrules--;
 	}
 }
 
@@ -320,4 +326,26 @@ bool model_nf_chain_acts(const struct model_nf_chain *c, const struct model_nf *
 	if (!c->base || model_nf_table_dormant(nf, c->key.family, c->key.table))
 		return false;
 	return c->nrules || c->policy != MODEL_NF_ACCEPT || c->nat;
+}
+
+bool model_nf_offloadable(const struct model_nf *nf, uint8_t family)
+{
+	struct htab_iter it;
+	struct model_nf_chain *c;
+
+	if (!nf->known || nf->busy || !nf->legacy_known)
+		return false;
+	htab_iter_init(&it, &nf->chains);
+	while ((c = htab_iter_next(&it)))
+		if (c->base && !c->nat && c->hook == NF_HOOK_PREROUTING && c->nmodify &&
+		    (c->key.family == family || c->key.family == NF_FAMILY_INET) &&
+		    !model_nf_table_dormant(nf, c->key.family, c->key.table))
+			return false;
+	/* iptables-legacy's rules cannot be read here: any in a table other than nat, at
+	 * prerouting (mangle, raw), may change what they see. */
+	for (size_t i = 0; i < nf->nlegacy; i++)
+		if (nf->legacy[i].family == family && nf->legacy[i].hook == NF_HOOK_PREROUTING &&
+		    !nf->legacy[i].nat && nf->legacy[i].rules)
+			return false;
+	return true;
 }

@@ -56,6 +56,7 @@ struct model_nf_chain {
 	uint8_t policy;		/* MODEL_NF_ACCEPT or NF_DROP */
 	int32_t priority;
 	uint32_t nrules;
+	uint32_t nmodify;	/* rules that change the packet, its mark or its connection */
 	uint32_t ndevs;		/* netdev and inet ingress chains: the devices hooked */
 	char devs[MODEL_NF_DEVS][IF_NAMESIZE];
 	bool stale;
@@ -70,6 +71,7 @@ struct model_nf_rule_key {
 struct model_nf_rule {
 	struct hnode node;
 	struct model_nf_rule_key key;
+	bool modifies;		/* a statement that changes the packet, its mark or conntrack */
 	bool stale;
 };
 
@@ -111,7 +113,7 @@ struct model_nf_chain *model_nf_chain_find(const struct model_nf *nf, uint8_t fa
 					   const char *table, const char *name);
 /* -ENOENT when the chain is not known (the caller re-reads everything). */
 int model_nf_rule_add(struct model_nf *nf, uint8_t family, const char *table, const char *chain,
-		      uint64_t handle);
+		      uint64_t handle, bool modifies);
 void model_nf_rule_del(struct model_nf *nf, uint8_t family, const char *table, const char *chain,
 		       uint64_t handle);
 
@@ -128,5 +130,10 @@ bool model_nf_set_legacy(struct model_nf *nf, struct model_nf_legacy *v, size_t 
 bool model_nf_chain_forwards(uint8_t family, uint8_t hook);
 bool model_nf_chain_acts(const struct model_nf_chain *c, const struct model_nf *nf);
 bool model_nf_table_dormant(const struct model_nf *nf, uint8_t family, const char *name);
+/* netfilter: offload: whether packets of a family (NF_FAMILY_IPV4 or _IPV6) may skip the
+ * hooks for a connection the ruleset marked. Not when a prerouting chain other than NAT
+ * (whose work conntrack holds) changes the packet, its mark or its connection: those run
+ * on every packet the kernel sees. Unknown counts as no. */
+bool model_nf_offloadable(const struct model_nf *nf, uint8_t family);
 
 #endif

@@ -125,7 +125,7 @@ void model_init(struct model *m)
 		.rule_index = HTAB_INIT(struct model_rule_ix, node, key),
 		.all_fwd4 = -1, .all_rp_filter4 = -1, .all_fwd6 = -1, .router_pref6 = -1,
 		.mp_hash_policy4 = -1, .mp_hash_policy6 = -1, .fwd_use_pmtu4 = -1,
-		.fwd_update_prio4 = -1,
+		.fwd_update_prio4 = -1, .ct_mark = 1, .ct_mask = 1, .ct_tcp_liberal = -1,
 	};
 	model_nf_init(&m->nf);
 }

@@ -274,6 +274,11 @@ struct model {
 	int8_t all_fwd4, all_rp_filter4, all_fwd6;
 	struct model_nf nf;		/* the netfilter ruleset's shape */
 	uint8_t nf_mode;		/* enum steer_nf_mode: --netfilter, `netfilter:` */
+	uint32_t ct_mark, ct_mask;	/* offload-mark: connections marked so are offloaded */
+	/* conntrack's sysctls (net.netfilter.nf_conntrack_*), polled like the others; -1 (or
+	 * 0 for the timeouts) unknown: no TCP offload, no offload at all. */
+	int8_t ct_tcp_liberal;
+	int32_t ct_timeout_tcp_s, ct_timeout_udp_s;
 	/* net.ipv{4,6}.fib_multipath_hash_policy (no netlink events: sysctl.c polls them); -1
 	 * unknown. */
 	int8_t mp_hash_policy4, mp_hash_policy6;

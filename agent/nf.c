@@ -238,6 +238,7 @@ static struct nla_policy rule_policy[NFTA_RULE_MAX + 1] = {
 	[NFTA_RULE_TABLE] = { .type = NLA_STRING, .maxlen = NFT_NAME_MAXLEN },
 	[NFTA_RULE_CHAIN] = { .type = NLA_STRING, .maxlen = NFT_NAME_MAXLEN },
 	[NFTA_RULE_HANDLE] = { .type = NLA_U64 },
+	[NFTA_RULE_EXPRESSIONS] = { .type = NLA_NESTED },
 };
 
 /* A name attribute into a zeroed buffer of MODEL_NF_NAME bytes; 0, or -EINVAL when it is
@@ -337,11 +338,82 @@ static int chain_msg(struct model_nf *nf, const struct nlmsghdr *h, uint8_t fami
 	return model_nf_chain_set(nf, &c);
 }
 
+static struct nla_policy expr_policy[NFTA_EXPR_MAX + 1] = {
+	[NFTA_EXPR_NAME] = { .type = NLA_STRING, .maxlen = 32 },
+	[NFTA_EXPR_DATA] = { .type = NLA_NESTED },
+};
+
+/* Expressions that only read (the packet, its metadata, sets, counters) or decide. meta,
+ * ct, payload and exthdr read too unless they have a source register (a `set`); objref
+ * refers to a counter, quota, limit or connlimit unless its type says otherwise. Anything
+ * else (nat, masq, redir, notrack, tproxy, synproxy, queue, dup, fwd, xtables targets,
+ * expressions newer than this list) counts as changing what the kernel forwards. */
+static const char *const readonly_exprs[] = {
+	"cmp", "bitwise", "byteorder", "immediate", "lookup", "range", "counter", "limit", "log",
+	"quota", "connlimit", "numgen", "hash", "fib", "rt", "socket", "osf", "xfrm", "match",
+	"last", "dynset", "reject",
+};
+
+static bool expr_modifies(const char *name, struct nlattr *data)
+{
+	static const struct { const char *name; int sreg; } setters[] = {
+		{ "meta", NFTA_META_SREG }, { "ct", NFTA_CT_SREG }, { "payload", NFTA_PAYLOAD_SREG },
+		{ "exthdr", NFTA_EXTHDR_SREG },
+	};
+	struct nlattr *a;
+	int rem;
+
+	for (size_t i = 0; i < sizeof(readonly_exprs) / sizeof(readonly_exprs[0]); i++)
+		if (!strcmp(name, readonly_exprs[i]))
+			return false;
+	for (size_t i = 0; i < sizeof(setters) / sizeof(setters[0]); i++) {
+		if (strcmp(name, setters[i].name))
+			continue;
+		if (!data)
+			return false;
+		nla_for_each_nested(a, data, rem)
+			if (nla_type(a) == setters[i].sreg)
+				return true;
+		return false;
+	}
+	if (!strcmp(name, "objref") && data) {
+		nla_for_each_nested(a, data, rem)
+			if (nla_type(a) == NFTA_OBJREF_IMM_TYPE && nla_len(a) == 4) {
+				uint32_t t = ntohl(nla_get_u32(a));
+
+				return !(t == NFT_OBJECT_COUNTER || t == NFT_OBJECT_QUOTA ||
+					 t == NFT_OBJECT_LIMIT || t == NFT_OBJECT_CONNLIMIT);
+			}
+	}
+	return true;
+}
+
+/* Whether a rule has a statement that changes the packet, its mark or its connection.
+ * -EINVAL for a malformed expression list. */
+static int rule_modifies(struct nlattr *list)
+{
+	struct nlattr *e, *tb[NFTA_EXPR_MAX + 1];
+	char name[32];
+	int rem, any = 0;
+
+	if (!list)
+		return 0;
+	nla_for_each_nested(e, list, rem) {
+		if (nla_type(e) != NFTA_LIST_ELEM ||
+		    nla_parse_nested(tb, NFTA_EXPR_MAX, e, expr_policy) < 0 ||
+		    get_name(tb[NFTA_EXPR_NAME], name, sizeof(name)) < 0)
+			return -EINVAL;
+		any |= expr_modifies(name, tb[NFTA_EXPR_DATA]);
+	}
+	return any;
+}
+
 static int rule_msg(struct model_nf *nf, const struct nlmsghdr *h, uint8_t family, bool del)
 {
 	struct nlattr *tb[NFTA_RULE_MAX + 1];
 	char table[MODEL_NF_NAME], chain[MODEL_NF_NAME];
 	uint64_t handle;
+	int modifies;
 
 	if (intake_parse(h, sizeof(struct nfgenmsg), tb, NFTA_RULE_MAX, rule_policy) < 0 ||
 	    get_name(tb[NFTA_RULE_TABLE], table, sizeof(table)) < 0 ||
@@ -352,7 +424,10 @@ static int rule_msg(struct model_nf *nf, const struct nlmsghdr *h, uint8_t famil
 		model_nf_rule_del(nf, family, table, chain, handle);
 		return 0;
 	}
-	return model_nf_rule_add(nf, family, table, chain, handle);
+	modifies = rule_modifies(tb[NFTA_RULE_EXPRESSIONS]);
+	if (modifies < 0)
+		return -EINVAL;
+	return model_nf_rule_add(nf, family, table, chain, handle, modifies);
 }
 
 int nf_message(struct model *m, const struct nlmsghdr *h, bool event)

@@ -660,6 +660,10 @@ int sync_apply(struct sync *s, const struct image *img)
 		s->pending_all = 0;	/* the state written next says so */
 	s->generation++;
 	s->state_flags = img->state_flags;
+	s->ct_mark = img->ct_mark;
+	s->ct_mask = img->ct_mask;
+	s->ct_timeout_tcp_ms = img->ct_timeout_tcp_ms;
+	s->ct_timeout_udp_ms = img->ct_timeout_udp_ms;
 	pthread_mutex_unlock(&s->lock);
 	if (s->failing)
 		log_event(LOG_NOTICE, LOG_EV_APPLY_RECOVERED, NULL,
@@ -708,7 +712,10 @@ static int write_state(struct sync *s, bool synced)
 {
 	struct steer_state st = { .synced = synced, .abi_version = STEER_ABI_VERSION,
 				  .generation = s->generation, .flags = s->state_flags,
-				  .nf_mode = s->nf_mode, .stale_after_ns = s->stale_after_ns };
+				  .nf_mode = s->nf_mode, .stale_after_ns = s->stale_after_ns,
+				  .ct_mark = s->ct_mark, .ct_mask = s->ct_mask,
+				  .ct_timeout_tcp_ms = s->ct_timeout_tcp_ms,
+				  .ct_timeout_udp_ms = s->ct_timeout_udp_ms };
 	uint32_t zero = 0;
 
 	if (s->pending_all)
@@ -790,9 +797,10 @@ bool sync_has_pending(struct sync *s)
 	return r;
 }
 
-int sync_add_nf_flags(struct sync *s, uint32_t flags)
+int sync_tighten_nf(struct sync *s, uint32_t flags)
 {
-	uint32_t next = s->state_flags | (flags & STEER_STATE_NF_MASK);
+	uint32_t next = (s->state_flags | (flags & STEER_STATE_NF_MASK)) &
+			~(STEER_STATE_CT_MASK & ~flags);
 	int r = 0;
 
 	pthread_mutex_lock(&s->lock);

@@ -39,6 +39,7 @@ struct sync {
 	uint64_t generation;
 	uint32_t state_flags;	/* of the last applied image */
 	uint8_t nf_mode;	/* enum steer_nf_mode, shown in the state map */
+	uint32_t ct_mark, ct_mask, ct_timeout_tcp_ms, ct_timeout_udp_ms;	/* of the last image */
 	struct steer_nf_chain nf[STEER_NF_CHAINS];	/* what the netfilter map holds */
 	bool nf_written;	/* nf is what the map holds (not after adopting pins) */
 	uint64_t heartbeat_ns;	/* last pulse written, CLOCK_MONOTONIC */
@@ -64,10 +65,11 @@ int sync_init(struct sync *s, const struct sync_fds *fds);
  * image could forward wrongly) and -errno is returned; a later apply may recover. */
 int sync_apply(struct sync *s, const struct image *img);
 int sync_set_synced(struct sync *s, bool synced);
-/* Add netfilter flags (STEER_STATE_NF_MASK) to the state map now, in one write: a ruleset
- * that starts to act must not wait for a whole apply. Flags are taken away only by an
- * apply, which writes the links' own netfilter flags first. */
-int sync_add_nf_flags(struct sync *s, uint32_t flags);
+/* Tighten the state map's netfilter flags now, in one write: add the NF flags flags has,
+ * and take away the conntrack offload flags it lacks. A ruleset that starts to act must not
+ * wait for a whole apply; loosening waits for one, which writes the links' own netfilter
+ * flags first. */
+int sync_tighten_nf(struct sync *s, uint32_t flags);
 /* Forget what was applied and adopt what the maps hold instead: the next apply rewrites
  * every entry and deletes whatever the maps hold beyond the image. */
 int sync_forget(struct sync *s);

@@ -233,15 +233,27 @@ enum steer_state_flags {
 	 * packet is handed to the kernel until the apply that includes them. Set by the
 	 * agent's reader in one map write when the event arrives. */
 	STEER_STATE_PENDING = 1u << 11,
+	/* netfilter: offload: no prerouting chain of the family changes the mark or the
+	 * packet (NAT chains aside: their work is in the connection), so a packet of a
+	 * connection the ruleset marked may skip the hooks; the program then looks it up in
+	 * conntrack and forwards it when all holds (see steer_ct_offload()). */
+	STEER_STATE_CT_OFFLOAD4 = 1u << 12,
+	STEER_STATE_CT_OFFLOAD6 = 1u << 13,
+	/* net.netfilter.nf_conntrack_tcp_be_liberal: conntrack does not check TCP windows, so
+	 * it accepts a connection's later packets after missing the ones offloaded. Without it
+	 * a TCP connection is offloaded only if conntrack picked it up mid-stream (liberal). */
+	STEER_STATE_CT_TCP_LIBERAL = 1u << 14,
 };
 #define STEER_STATE_NF_MASK (STEER_STATE_NF4 | STEER_STATE_NF6 | STEER_STATE_NF_UNKNOWN | \
 			     STEER_STATE_NF_DEVICES)
+#define STEER_STATE_CT_MASK (STEER_STATE_CT_OFFLOAD4 | STEER_STATE_CT_OFFLOAD6 | \
+			     STEER_STATE_CT_TCP_LIBERAL)
 
 /* What steerd does where netfilter has a say (--netfilter, `netfilter:`). */
 enum steer_nf_mode {
 	STEER_NF_RESPECT = 0,	/* punt what netfilter would see (the default) */
 	STEER_NF_BYPASS  = 1,	/* forward past it: the operator's explicit choice */
-	STEER_NF_OFFLOAD = 2,	/* reserved for conntrack offload; acts as respect */
+	STEER_NF_OFFLOAD = 2,	/* respect, but connections the ruleset marked skip it */
 };
 
 struct steer_state {
@@ -256,6 +268,11 @@ struct steer_state {
 	 * following the kernel must not leave a fast path that follows the past. */
 	__u64 heartbeat_ns;
 	__u64 stale_after_ns;
+	/* netfilter: offload. A connection is offloaded when its conntrack mark & ct_mask is
+	 * ct_mark; its timeout is refreshed to these, as conntrack itself would on each packet
+	 * (nf_conntrack_tcp_timeout_established, nf_conntrack_udp_timeout_stream). */
+	__u32 ct_mark, ct_mask;
+	__u32 ct_timeout_tcp_ms, ct_timeout_udp_ms;
 };
 
 /* The netfilter base chains steerd found, for steerctl (status, explain); the datapath
@@ -336,6 +353,8 @@ enum steer_stat {
 	STEER_STAT_PUNT_NETFILTER,	/* netfilter would see the packet (netfilter: respect) */
 	STEER_STAT_PUNT_PENDING,	/* a change (or lost events) the agent has not applied yet */
 	STEER_STAT_PUNT_MULTIPATH,	/* a kernel multipath member TC cannot pick as the kernel does */
+	STEER_STAT_OFFLOADED,		/* also counted as forwarded: a connection netfilter blessed */
+	STEER_STAT_DROP_REWRITE,	/* NAT rewrite failed halfway: the packet can go nowhere */
 	STEER_STAT_MAX,
 };
 
@@ -390,6 +409,8 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_NETFILTER]      = "punt_netfilter",
 	[STEER_STAT_PUNT_PENDING]        = "punt_pending",
 	[STEER_STAT_PUNT_MULTIPATH]      = "punt_multipath",
+	[STEER_STAT_OFFLOADED]           = "offloaded",
+	[STEER_STAT_DROP_REWRITE]        = "drop_rewrite",
 };
 
 /* Names of netfilter families and hooks as nft(8) writes them. */
@@ -451,7 +472,7 @@ _Static_assert(sizeof(struct steer_route) == 8, "steer_route layout");
 _Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");
 _Static_assert(sizeof(struct steer_link) == 8, "steer_link layout");
 _Static_assert(sizeof(struct steer_vlan_key) == 8, "steer_vlan_key layout");
-_Static_assert(sizeof(struct steer_state) == 40, "steer_state layout");
+_Static_assert(sizeof(struct steer_state) == 56, "steer_state layout");
 _Static_assert(sizeof(struct steer_nf_chain) == 16 + 2 * STEER_NF_NAME, "steer_nf_chain layout");
 _Static_assert(sizeof(struct steer_agent_stats) == 14 * 8, "steer_agent_stats layout");
 

@@ -11,6 +11,9 @@
 #include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/lookup.h"
+#ifdef STEER_CT
+#include "lib/ct.h"
+#endif
 
 #ifndef ETH_P_IP
 #define ETH_P_IP 0x0800
@@ -455,6 +458,50 @@ static __always_inline int check_mtu(struct __sk_buff *skb, const struct steer_p
 	return 0;
 }
 
+#ifndef STEER_CT
+/* The plain object: no conntrack offload (it must load without the kernel's BTF). */
+struct steer_nat {
+	__u32 ndst[4];
+	__be16 ndport;
+	__u8 snat, dnat;
+};
+#endif
+
+/* Whether a packet netfilter would see may skip it (netfilter: offload, a connection the
+ * ruleset marked): 0 with *nat set to the NAT to apply, or the punt reason. */
+static __always_inline int netfilter_offload(struct __sk_buff *skb, const struct steer_pkt *pkt,
+					     const struct steer_state *st, struct steer_nat **nat,
+					     const int egress)
+{
+#ifdef STEER_CT
+	__u32 zero = 0;
+
+	if (!egress && st->nf_mode == STEER_NF_OFFLOAD &&
+	    (st->flags & (pkt->family == STEER_AF_INET ? STEER_STATE_CT_OFFLOAD4 : STEER_STATE_CT_OFFLOAD6))) {
+		struct steer_nat *n = bpf_map_lookup_elem(&steer_ct_scratch, &zero);
+		int r;
+
+		if (!n)
+			return STEER_STAT_PUNT_NETFILTER;
+		r = steer_ct_offload(skb, pkt, st, n);
+		if (!r)
+			*nat = n;
+		return r;
+	}
+#endif
+	return STEER_STAT_PUNT_NETFILTER;
+}
+
+static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct steer_pkt *pkt,
+				       const struct steer_nat *nat)
+{
+#ifdef STEER_CT
+	return ct_rewrite(skb, pkt, nat, sizeof(struct ethhdr));
+#else
+	return -1;
+#endif
+}
+
 /* One body for both directions; `egress` is a constant at each call, so the verifier sees
  * two straight programs. Ingress routes like the kernel would; egress only applies the
  * steer.yaml policies to what the kernel has already routed. */
@@ -468,6 +515,7 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	struct bpf_redir_neigh nhp = {};
 	struct steer_nexthop *nh;
 	struct steer_link *dev, *in = NULL, *out;
+	struct steer_nat *nat = NULL;	/* set for a connection netfilter offloaded */
 	struct steer_state *st;
 	__u32 zero = 0, nh_id = 0, ifindex = skb->ifindex;
 	__u16 proto = 0;
@@ -505,9 +553,18 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 		r = parse_l4(skb, &pkt);
 	if (r)
 		return punt(skb, r, quiet);
-	/* The family's ruleset would see this packet on its way through the kernel. */
-	if (st->flags & (pkt.family == STEER_AF_INET ? STEER_STATE_NF4 : STEER_STATE_NF6))
-		return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
+	/* The family's ruleset would see this packet on its way through the kernel: it goes
+	 * there, unless it belongs to a connection the ruleset marked for offload. */
+	if (st->flags & (pkt.family == STEER_AF_INET ? STEER_STATE_NF4 : STEER_STATE_NF6)) {
+		r = netfilter_offload(skb, &pkt, st, &nat, egress);
+		if (r || !nat)
+			return punt(skb, r ? r : STEER_STAT_PUNT_NETFILTER, quiet);
+		/* Routed as the kernel routes it: after DNAT, before SNAT. */
+		if (nat->dnat) {
+			__builtin_memcpy(pkt.dst, nat->ndst, 16);
+			pkt.dport = bpf_ntohs(nat->ndport);
+		}
+	}
 
 	if (!egress) {
 		in = bpf_map_lookup_elem(&steer_links, &pkt.iif);
@@ -623,11 +680,17 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 		return punt(skb, r, quiet);
 	if (pkt.family == STEER_AF_INET && !(st->flags & STEER_STATE_KEEP_PRIO4))
 		skb->priority = tos2priority(pkt.tos);
+	/* Last, with nothing left to fail but the redirect: a punted packet must reach the
+	 * kernel as it came, or conntrack would not know it. */
+	if (nat && (nat->snat || nat->dnat) && nat_rewrite(skb, &pkt, nat))
+		return drop(skb, STEER_STAT_DROP_REWRITE, quiet);
 
 redirect:
 	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_FORWARD << 16 | STEER_STAT_FORWARDED;
 	r = bpf_redirect_neigh(nh->ifindex, &nhp, sizeof(nhp), 0);
 	count(r == TC_ACT_REDIRECT ? STEER_STAT_FORWARDED : STEER_STAT_PUNT_REDIRECT, quiet);
+	if (nat && r == TC_ACT_REDIRECT)
+		count(STEER_STAT_OFFLOADED, quiet);
 	return r;
 }
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 DEPS=(meson ninja-build pkg-config gcc clang llvm bpftool libbpf-dev libnl-3-dev libnl-route-3-dev
       libelf-dev libyaml-dev libsystemd-dev iproute2 util-linux python3 valgrind systemd
-      nftables iptables)
+      nftables iptables conntrack)
 BUILD=${BUILD:-build}
 
 usage() {

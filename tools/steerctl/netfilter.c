@@ -107,6 +107,9 @@ static void family_line(FILE *f, const struct steer_state *st, const struct stee
 		fprintf(f, "handed to the kernel: the ruleset is not known yet\n");
 		return;
 	}
+	if ((st->flags & bit) && st->nf_mode == STEER_NF_OFFLOAD &&
+	    (st->flags & (bit == STEER_STATE_NF4 ? STEER_STATE_CT_OFFLOAD4 : STEER_STATE_CT_OFFLOAD6)))
+		fprintf(f, "marked connections offloaded, the rest ");
 	if (!(st->flags & bit)) {
 		fprintf(f, "fast path: no chain acts on forwarded packets%s\n",
 			st->flags & STEER_STATE_NF_DEVICES ? " (but see the device chains)" : "");
@@ -140,6 +143,17 @@ int sc_nf_status(struct steerctl *c, const struct steer_state *st)
 		json_bool(j, "ipv4_punted", st->flags & STEER_STATE_NF4);
 		json_bool(j, "ipv6_punted", st->flags & STEER_STATE_NF6);
 		json_bool(j, "device_chains", st->flags & STEER_STATE_NF_DEVICES);
+		if (st->nf_mode == STEER_NF_OFFLOAD) {
+			json_obj_open(j, "offload");
+			json_u64(j, "mark", st->ct_mark);
+			json_u64(j, "mask", st->ct_mask);
+			json_bool(j, "ipv4", st->flags & STEER_STATE_CT_OFFLOAD4);
+			json_bool(j, "ipv6", st->flags & STEER_STATE_CT_OFFLOAD6);
+			json_bool(j, "tcp_liberal", st->flags & STEER_STATE_CT_TCP_LIBERAL);
+			json_u64(j, "tcp_timeout_ms", st->ct_timeout_tcp_ms);
+			json_u64(j, "udp_timeout_ms", st->ct_timeout_udp_ms);
+			json_obj_close(j);
+		}
 		json_arr_open(j, "chains");
 		for (size_t i = 0; i < n; i++)
 			chain_json(j, &chs[i]);
@@ -148,6 +162,13 @@ int sc_nf_status(struct steerctl *c, const struct steer_state *st)
 		return 0;
 	}
 	fprintf(c->out, "netfilter:   %s\n", steer_nf_mode_name(st->nf_mode));
+	if (st->nf_mode == STEER_NF_OFFLOAD)
+		fprintf(c->out, "  offload:   connections marked 0x%x/0x%x; IPv4 %s, IPv6 %s; TCP %s\n",
+			st->ct_mark, st->ct_mask,
+			st->flags & STEER_STATE_CT_OFFLOAD4 ? "yes" : "no (a prerouting rule changes packets)",
+			st->flags & STEER_STATE_CT_OFFLOAD6 ? "yes" : "no (a prerouting rule changes packets)",
+			st->flags & STEER_STATE_CT_TCP_LIBERAL ? "yes" :
+			"only connections conntrack tracks liberally (nf_conntrack_tcp_be_liberal is 0)");
 	fprintf(c->out, "  IPv4:      ");
 	family_line(c->out, st, chs, n, STEER_STATE_NF4);
 	fprintf(c->out, "  IPv6:      ");
