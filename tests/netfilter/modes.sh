@@ -101,13 +101,25 @@ cfg_reload "command line keeps bypass"
 st_check "a reload keeps the command line's bypass" mode_is bypass
 st_stop_steerd
 
-st_note "7. offload is accepted and respects the ruleset meanwhile"
-cfg_start_steerd --netfilter offload
+st_note "7. offload: the program that can offload; unmarked traffic still meets the ruleset"
+sed -i 's/^netfilter: .*/netfilter: offload/' "$CFG_FILE"
+cfg_start_steerd
 st_check "status says offload" mode_is offload
-st_check "steerd said offload is not available yet" \
-	grep -q "offload is not available yet" "$ST_STEERD_LOG"
+st_check "steerd loaded the program with conntrack offload" \
+	grep -q "BPF program loaded (with conntrack offload)" "$ST_STEERD_LOG"
 out=$(nf_probe 4 "${NF_BLOCKED[4]}" $N)
-st_check "offload (reserved): the drop rule holds ($out)" eval '[[ $out =~ $BLOCKED_OUT ]]'
+st_check "offload: the drop rule holds ($out)" eval '[[ $out =~ $BLOCKED_OUT ]]'
+sed -i 's/^netfilter: .*/netfilter: bypass/' "$CFG_FILE"
+cfg_reload "offload to bypass"
+st_check "a reload can leave offload" mode_is bypass
+sed -i 's/^netfilter: .*/netfilter: respect/' "$CFG_FILE"
+st_stop_steerd
+cfg_start_steerd
+sed -i 's/^netfilter: .*/netfilter: offload/' "$CFG_FILE"
+cfg_reload "respect to offload"
+st_check "offload asked on a reload waits for a restart, respecting meanwhile" mode_is respect
+st_check "... and steerd said so" grep -q "offload takes effect when steerd restarts" "$ST_STEERD_LOG"
+sed -i 's/^netfilter: .*/netfilter: respect/' "$CFG_FILE"
 st_check "--netfilter refuses other words" \
 	bash -c "! nsenter --net=/run/netns/$NS_ROUTER $STEERD --netfilter maybe --check $CFG_FILE 2>/dev/null"
 

@@ -96,7 +96,8 @@ static const char full[] =
 	"stale-after: 30\n"
 	"reconcile-interval: 2.5\n"
 	"log-level: debug\n"
-	"netfilter: bypass\n";
+	"netfilter: bypass\n"
+	"offload-mark: 0x10/0xf0\n";
 
 static void test_full(void)
 {
@@ -201,6 +202,7 @@ static void test_full(void)
 	CHECK(c.stale_after == 30.0 && c.reconcile == 2.5 && c.log_level == LOG_DEBUG,
 	      "stale-after 30, reconcile-interval 2.5, log-level debug");
 	CHECK(c.nf_mode == STEER_NF_BYPASS, "netfilter: bypass (%d)", c.nf_mode);
+	CHECK(c.ct_mark_set && c.ct_mark == 0x10 && c.ct_mask == 0xf0, "offload-mark: 0x10/0xf0");
 out:
 	config_free(&c);
 	CHECK(!c.ov.policies && !c.ov.groups && !c.nifaces && c.log_level == -1, "config_free leaves it empty");
@@ -260,7 +262,7 @@ static void test_errors(void)
 	    "a gateway with a prefix length");
 	bad("interface:\n  eth0:\n",
 	    "t.yaml:1:1: interface: unknown key in the top level (expected one of: interfaces, mirror, policies, "
-	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter)", "unknown key at the top level");
+	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter, offload-mark)", "unknown key at the top level");
 	bad("interfaces:\n  eth0: {dir: ingress}\n",
 	    "t.yaml:2:10: dir: unknown key in eth0 (expected one of: direction)", "unknown key in an interface");
 	bad("policies:\n  - priority: 1\n    table: 5\n    color: red\n",
@@ -273,6 +275,11 @@ static void test_errors(void)
 	    "an unknown netfilter mode");
 	bad("netfilter: [respect]\n", "t.yaml:1:12: netfilter: expected respect, bypass or offload",
 	    "a netfilter mode that is not a word");
+	bad("offload-mark: 0x1/0\n", "t.yaml:1:15: offload-mark: a mask of 0 matches every packet; leave offload-mark out",
+	    "an offload mark with a mask of 0");
+	bad("offload-mark: lots\n",
+	    "t.yaml:1:15: offload-mark: expected a mark N or N/MASK, each 0 to 0xffffffff, found lots",
+	    "an offload mark that is not a number");
 	bad("log-level: info\nlog-level: debug\n",
 	    "t.yaml:2:1: log-level: given twice in the top level (first at line 1)", "duplicate key");
 	bad("policies:\n  - {priority: 1, table: 5, table: 6}\n",
@@ -439,13 +446,13 @@ static void test_errors(void)
 	    "control characters never reach the message");
 	bad("? " K64 "kkkkk\n: 1\n",
 	    "t.yaml:1:3: " K64 "...: unknown key in the top level (expected one of: interfaces, mirror, policies, "
-	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter)", "a long key is cut so what is wrong fits");
+	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter, offload-mark)", "a long key is cut so what is wrong fits");
 	bad("? " K63 "\xc3\xa9\n: 1\n",
 	    "t.yaml:1:3: " K63 "...: unknown key in the top level (expected one of: interfaces, mirror, policies, "
-	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter)", "and cut between characters, not in one");
+	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter, offload-mark)", "and cut between characters, not in one");
 	bad("? \"a\\nb\\u0085c\"\n: 1\n",
 	    "t.yaml:1:3: a?b??c: unknown key in the top level (expected one of: interfaces, mirror, policies, "
-	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter)",
+	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter, offload-mark)",
 	    "a key with a line break prints on one line");
 }
 

@@ -60,13 +60,48 @@ static int chain(struct model *md, uint8_t family, const char *tbl, const char *
 	return nf_message(md, &m.h, true);
 }
 
+/* A rule whose expressions are named exprs (NULL-terminated); "meta set" is a meta with a
+ * source register (meta mark set ...), "meta" one with a destination register. */
+static int rule_exprs(struct model *md, uint8_t family, const char *tbl, const char *ch,
+		      uint64_t handle, const char *const *exprs)
+{
+	struct msg m;
+	uint64_t h = htobe64(handle);
+	size_t list;
+
+	nft_start(&m, NFT_MSG_NEWRULE, family);
+	attr_str(&m, NFTA_RULE_TABLE, tbl);
+	attr_str(&m, NFTA_RULE_CHAIN, ch);
+	attr(&m, NFTA_RULE_HANDLE, &h, sizeof(h));
+	list = nest_open(&m, NFTA_RULE_EXPRESSIONS);
+	for (size_t i = 0; exprs && exprs[i]; i++) {
+		size_t e = nest_open(&m, NFTA_LIST_ELEM), d;
+		bool set = !strcmp(exprs[i], "meta set") || !strcmp(exprs[i], "ct set");
+
+		attr_str(&m, NFTA_EXPR_NAME, set ? (exprs[i][0] == 'm' ? "meta" : "ct") : exprs[i]);
+		d = nest_open(&m, NFTA_EXPR_DATA);
+		if (!strcmp(exprs[i], "meta set"))
+			attr_u32(&m, NFTA_META_SREG, htonl(1));
+		else if (!strcmp(exprs[i], "ct set"))
+			attr_u32(&m, NFTA_CT_SREG, htonl(1));
+		else if (!strcmp(exprs[i], "meta") || !strcmp(exprs[i], "ct"))
+			attr_u32(&m, NFTA_META_DREG, htonl(1));	/* the same number for ct */
+		nest_close(&m, d);
+		nest_close(&m, e);
+	}
+	nest_close(&m, list);
+	return nf_message(md, &m.h, true);
+}
+
 static int rule(struct model *md, uint8_t family, const char *tbl, const char *ch, uint64_t handle,
 		bool del)
 {
 	struct msg m;
 	uint64_t h = htobe64(handle);
 
-	nft_start(&m, del ? NFT_MSG_DELRULE : NFT_MSG_NEWRULE, family);
+	if (!del)
+		return rule_exprs(md, family, tbl, ch, handle, NULL);
+	nft_start(&m, NFT_MSG_DELRULE, family);
 	attr_str(&m, NFTA_RULE_TABLE, tbl);
 	attr_str(&m, NFTA_RULE_CHAIN, ch);
 	attr(&m, NFTA_RULE_HANDLE, &h, sizeof(h));
@@ -186,8 +221,8 @@ static void families(void)
 	      "bridge family: not on the routed path");
 	CHECK(flags_of(NFPROTO_INET, NF_INET_FORWARD, NF_DROP, "filter", 1, STEER_NF_BYPASS) == 0,
 	      "bypass: nothing punts");
-	CHECK(flags_of(NFPROTO_INET, NF_INET_FORWARD, NF_DROP, "filter", 1, STEER_NF_OFFLOAD) == NF46,
-	      "offload (reserved) respects");
+	CHECK((flags_of(NFPROTO_INET, NF_INET_FORWARD, NF_DROP, "filter", 1, STEER_NF_OFFLOAD) & NF46) == NF46,
+	      "offload: the family still punts what is not offloaded");
 }
 
 static void devices_and_legacy(void)
@@ -233,8 +268,72 @@ static void devices_and_legacy(void)
 	model_free(&md);
 }
 
+/* netfilter: offload is possible for a family unless a prerouting chain (not NAT) has a
+ * rule that changes the packet, its mark or its connection. */
+static void offload(void)
+{
+	static const char *const match_accept[] = { "meta", "cmp", "counter", "immediate", NULL };
+	static const char *const mark_set[] = { "immediate", "meta set", NULL };
+	static const char *const ct_mark_set[] = { "ct", "cmp", "ct set", "immediate", NULL };
+	static const char *const unknown[] = { "cmp", "sprinkle", NULL };
+	struct model md;
+	struct model_nf_chain *c;
+
+	model_init(&md);
+	md.nf_mode = STEER_NF_OFFLOAD;
+	md.ct_tcp_liberal = 1;
+	table(&md, NFPROTO_INET, "fw", 0, false);
+	chain(&md, NFPROTO_INET, "fw", "fwd", NF_INET_FORWARD, 0, NF_DROP, "filter", NULL);
+	rule_exprs(&md, NFPROTO_INET, "fw", "fwd", 1, ct_mark_set);
+	gen(&md);
+	CHECK(compile_nf_flags(&md) == (NF46 | STEER_STATE_CT_OFFLOAD4 | STEER_STATE_CT_OFFLOAD6 |
+					STEER_STATE_CT_TCP_LIBERAL),
+	      "a forward chain that marks: both families punt, and both may offload");
+	table(&md, NFPROTO_IPV4, "mangle", 0, false);
+	chain(&md, NFPROTO_IPV4, "mangle", "pre", NF_INET_PRE_ROUTING, -150, NF_ACCEPT, "filter", NULL);
+	rule_exprs(&md, NFPROTO_IPV4, "mangle", "pre", 1, match_accept);
+	gen(&md);
+	CHECK(compile_nf_flags(&md) & STEER_STATE_CT_OFFLOAD4,
+	      "a prerouting rule that only matches and accepts: IPv4 still offloads");
+	rule_exprs(&md, NFPROTO_IPV4, "mangle", "pre", 2, mark_set);
+	gen(&md);
+	c = model_nf_chain_find(&md.nf, NFPROTO_IPV4, "mangle", "pre");
+	CHECK(c && c->nmodify == 1, "the chain counts one rule that modifies (%u)", c ? c->nmodify : 0);
+	CHECK(!(compile_nf_flags(&md) & STEER_STATE_CT_OFFLOAD4) &&
+	      (compile_nf_flags(&md) & STEER_STATE_CT_OFFLOAD6),
+	      "meta mark set in an ip prerouting chain: no IPv4 offload, IPv6 unaffected");
+	rule(&md, NFPROTO_IPV4, "mangle", "pre", 2, true);
+	gen(&md);
+	CHECK(c->nmodify == 0 && (compile_nf_flags(&md) & STEER_STATE_CT_OFFLOAD4),
+	      "the rule deleted: IPv4 offloads again");
+	rule_exprs(&md, NFPROTO_IPV4, "mangle", "pre", 3, unknown);
+	gen(&md);
+	CHECK(!(compile_nf_flags(&md) & STEER_STATE_CT_OFFLOAD4),
+	      "an expression steer does not know counts as changing the packet");
+	rule_exprs(&md, NFPROTO_IPV4, "mangle", "pre", 3, match_accept);
+	gen(&md);
+	CHECK(c->nmodify == 0 && (compile_nf_flags(&md) & STEER_STATE_CT_OFFLOAD4),
+	      "replaced in place by one that only matches: offload again");
+	table(&md, NFPROTO_IPV4, "nat", 0, false);
+	chain(&md, NFPROTO_IPV4, "nat", "pre", NF_INET_PRE_ROUTING, -100, NF_ACCEPT, "nat", NULL);
+	rule_exprs(&md, NFPROTO_IPV4, "nat", "pre", 1, (const char *const[]){ "cmp", "nat", NULL });
+	gen(&md);
+	CHECK(compile_nf_flags(&md) & STEER_STATE_CT_OFFLOAD4,
+	      "DNAT in a prerouting NAT chain: conntrack holds it, offload stays");
+	md.ct_tcp_liberal = 0;
+	CHECK(!(compile_nf_flags(&md) & STEER_STATE_CT_TCP_LIBERAL), "TCP liberalness follows the sysctl");
+	md.nf_mode = STEER_NF_RESPECT;
+	CHECK(!(compile_nf_flags(&md) & STEER_STATE_CT_MASK), "respect: no offload flag at all");
+	md.nf_mode = STEER_NF_OFFLOAD;
+	table(&md, NFPROTO_INET, "x", 0, false);
+	CHECK(!(compile_nf_flags(&md) & STEER_STATE_CT_MASK), "a transaction under way: no offload");
+	gen(&md);
+	model_free(&md);
+}
+
 int main(void)
 {
+	offload();
 	intake();
 	families();
 	devices_and_legacy();
