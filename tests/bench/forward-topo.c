@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -125,9 +128,13 @@ static int pinned(const struct bench *b, const char *name)
 void steerd_start(struct bench *b)
 {
 	char *argv[] = { (char *)b->opt->steerd, "--attach", "cli", "--pin-dir", b->pin,
-			 "--log-level", "warning", NULL };
+			 "--log-level", "warning", NULL, NULL, NULL };
 	double t0 = now();
 
+	if (b->opt->firewall != FW_NONE) {
+		argv[7] = "--netfilter";
+		argv[8] = "offload";
+	}
 	b->steerd = spawn_router(b, argv);
 	while (now() - t0 < 30) {
 		struct steer_state st = {};
@@ -222,6 +229,105 @@ static int router_running(void *arg)
 	return ok;
 }
 
+/* The router's ruleset: forward drops what conntrack does not know, except the generator's
+ * port, whose connections it marks for offload (masqueraded out of the uplink under FW_NAT).
+ * The sink holds the generator's destination, to answer the priming packets from it, and
+ * the client routes by the router, to send them. */
+static void firewall_up(struct bench *b)
+{
+	sh("printf '%%s\\n' 'table inet bench {' "
+	   "'chain forward { type filter hook forward priority filter; policy drop;' "
+	   "'ct state established,related accept' 'udp dport %2$d ct mark set 0x1 accept' '}' "
+	   "%3$s '}' | ip netns exec %1$s nft -f -",
+	   b->ns[ROUTER], TG_DPORT,
+	   b->opt->firewall == FW_NAT ? "'chain postrouting { type nat hook postrouting priority srcnat;' "
+					"'oifname \"out\" masquerade' '}'" : "");
+	sh("ip -n %1$s addr add 198.51.100.1/32 dev lo && "
+	   "ip -n %1$s route add 10.1.0.0/24 via 10.0.1.1 && "
+	   "ip -n %2$s route add default via 10.1.0.1", b->ns[SINK], b->ns[CLIENT]);
+}
+
+struct prime {
+	unsigned flows;
+	int *fd;		/* the client's sockets, one per flow's source port */
+	int sink;
+	bool nat;
+};
+
+static int prime_client(void *arg)
+{
+	struct prime *p = arg;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(TG_DPORT) };
+	struct timeval tv = { .tv_sec = 1 };
+
+	inet_pton(AF_INET, "198.51.100.1", &to.sin_addr);
+	for (unsigned i = 0; i < p->flows; i++) {
+		struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(1024 + i) };
+
+		inet_pton(AF_INET, "10.1.0.2", &me.sin_addr);
+		p->fd[i] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (p->fd[i] < 0 || bind(p->fd[i], (void *)&me, sizeof(me)) < 0 ||
+		    setsockopt(p->fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+		    sendto(p->fd[i], "p", 1, 0, (void *)&to, sizeof(to)) != 1)
+			return -errno;
+	}
+	return 0;
+}
+
+static int prime_sink(void *arg)
+{
+	struct prime *p = arg;
+	struct sockaddr_in me = { .sin_family = AF_INET, .sin_port = htons(TG_DPORT) };
+
+	inet_pton(AF_INET, "198.51.100.1", &me.sin_addr);
+	p->sink = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (p->sink < 0 || bind(p->sink, (void *)&me, sizeof(me)) < 0)
+		return -errno;
+	for (unsigned i = 0; i < p->flows; i++) {
+		/* Masquerade keeps a source port no other connection holds. */
+		struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(1024 + i) };
+
+		inet_pton(AF_INET, p->nat ? "10.0.1.1" : "10.1.0.2", &to.sin_addr);
+		if (sendto(p->sink, "r", 1, 0, (void *)&to, sizeof(to)) != 1)
+			return -errno;
+	}
+	return 0;
+}
+
+void bench_prime(struct bench *b)
+{
+	struct prime p = { .flows = b->opt->flows, .sink = -1, .nat = b->opt->firewall == FW_NAT };
+	unsigned answered = 0;
+	int r;
+
+	p.fd = calloc(p.flows, sizeof(*p.fd));
+	if (!p.fd)
+		fail("out of memory");
+	for (unsigned i = 0; i < p.flows; i++)
+		p.fd[i] = -1;
+	r = tg_in_netns(b->ns_fd[CLIENT], prime_client, &p);
+	pause_s(0.1);	/* through the router's conntrack before the answers */
+	if (r >= 0)
+		r = tg_in_netns(b->ns_fd[SINK], prime_sink, &p);
+	for (unsigned i = 0; r >= 0 && i < p.flows; i++) {
+		char c;
+
+		answered += recv(p.fd[i], &c, 1, 0) == 1;
+	}
+	for (unsigned i = 0; i < p.flows; i++)
+		if (p.fd[i] >= 0)
+			close(p.fd[i]);
+	if (p.sink >= 0)
+		close(p.sink);
+	free(p.fd);
+	if (r < 0)
+		fail("priming the firewall's connections: %s", strerror(-r));
+	if (answered != p.flows) {
+		sh("ip netns exec %s conntrack -L >&2 || true", b->ns[ROUTER]);
+		fail("priming: %u of %u flows were answered through the firewall", answered, p.flows);
+	}
+}
+
 void bench_down(struct bench *b)
 {
 	if (b->tg_open)
@@ -296,6 +402,9 @@ void bench_up(struct bench *b, unsigned nrules)
 	if (b->opt->router_cpu >= 0)
 		sh("ip netns exec %s sh -c 'printf %%x %u > /sys/class/net/cli/queues/rx-0/rps_cpus'",
 		   b->ns[ROUTER], 1u << b->opt->router_cpu);
+
+	if (b->opt->firewall != FW_NONE)
+		firewall_up(b);
 
 	fd = mkstemp(path);
 	if (fd < 0 || !(f = fdopen(fd, "w")))

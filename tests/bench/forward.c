@@ -7,7 +7,7 @@
  *
  *   bench-forward [--rules 4,1000] [--runs 5] [--duration 3] [--warmup 0.5] [--flows 1]
  *                 [--paths kernel,steer,floor] [--gen-cpu C] [--router-cpu C] [--nice N]
- *                 [--json FILE]
+ *                 [--firewall none|filter|nat] [--json FILE]
  *
  * The generator (trafficgen.c) sends from its own thread. A veth hands frames to its peer's
  * NAPI on the sending CPU, so by default the router's and the sink's softirq work runs there
@@ -16,7 +16,13 @@
  * what all but the router's decision costs, so the router's own share can be told apart.
  * --router-cpu moves the router's work to another CPU with RPS (for machines with CPUs to
  * spare); --nice gives the benchmark an autogroup of its own at that nice level, so niced
- * jobs in other sessions (which autogroup would otherwise treat as equals) yield to it. */
+ * jobs in other sessions (which autogroup would otherwise treat as equals) yield to it.
+ *
+ * --firewall puts a stateful nftables ruleset on the router (forward policy drop, established
+ * accepted, the generator's port marked for offload; `nat` masquerades out of the uplink too)
+ * and runs steerd with `--netfilter offload`: the kernel's path then pays for conntrack (and
+ * NAT) on every packet, and steer's for a conntrack lookup (and the rewrite). Every flow is
+ * primed with one packet each way before a run, as a connection would be. */
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +39,7 @@
 #include "forward.h"
 
 static const char *const path_name[NPATH] = { "kernel", "steer", "floor" };
+static const char *const firewall_name[NFIREWALL] = { "none", "filter", "nat" };
 
 struct sample {
 	double pps, offered;	/* at the sink, and out of the generator */
@@ -72,6 +79,7 @@ static struct sample measure(struct bench *b, enum path p)
 	uint64_t r0, r1, s0, s1, h0, h1, st0[STEER_STAT_MAX] = {}, st1[STEER_STAT_MAX] = {};
 	struct sample s = {};
 	double t0, t1;
+	unsigned k;
 	int r;
 
 	r = tg_start(&b->tg, b->ns_fd[CLIENT], b->gen_ifindex, o->gen_cpu);
@@ -104,9 +112,9 @@ static struct sample measure(struct bench *b, enum path p)
 	s.pps = (double)(r1 - r0) / (t1 - t0);
 	s.offered = (double)(s1 - s0) / (t1 - t0);
 	s.routed = (double)(h1 - h0) / (double)(r1 - r0);
-	s.by_steer = p == STEER ? (double)(st1[STEER_STAT_FORWARDED] - st0[STEER_STAT_FORWARDED]) /
-					  (double)(r1 - r0)
-				: 0;
+	/* Under a firewall, only what the connection's offload forwarded counts as steer's. */
+	k = o->firewall != FW_NONE ? STEER_STAT_OFFLOADED : STEER_STAT_FORWARDED;
+	s.by_steer = p == STEER ? (double)(st1[k] - st0[k]) / (double)(r1 - r0) : 0;
 	/* Arrived, but not through the router's forwarding (or steer's): not what we measure.
 	 * The window's edges let a few frames be counted on one side only. The floor does not
 	 * route (no TTL decrement): nothing to check there. */
@@ -114,7 +122,7 @@ static struct sample measure(struct bench *b, enum path p)
 		fail("only %.1f%% of the frames at the sink were one hop away (%s)", 100 * s.routed,
 		     path_name[p]);
 	if (p == STEER && s.by_steer < 0.9) {
-		for (int k = 0; k < STEER_STAT_MAX; k++)
+		for (k = 0; k < STEER_STAT_MAX; k++)
 			if (st1[k] != st0[k])
 				fprintf(stderr, "bench-forward: steer %s +%llu\n", steer_stat_names[k],
 					(unsigned long long)(st1[k] - st0[k]));
@@ -136,6 +144,8 @@ static struct sample run_path(struct bench *b, enum path p)
 		r = tg_attach(&b->tg, TG_HOOK_FLOOR, b->ns_fd[ROUTER], b->cli_ifindex);
 	if (r < 0)
 		fail("attaching the floor program: %s", strerror(-r));
+	if (p != FLOOR && b->opt->firewall != FW_NONE)
+		bench_prime(b);
 	s = measure(b, p);
 	if (p == STEER)
 		steerd_stop(b);
@@ -258,8 +268,9 @@ static void write_json(const struct options *o, const struct result *res, unsign
 	fprintf(f, "{\"benchmark\": \"forward\", \"frame_bytes\": %d, \"wire_bytes\": %d, "
 		"\"generator\": \"xdp-live-frames\", \"sink\": \"tc-ingress-drop\", \"runs\": %u, "
 		"\"duration_s\": %.2f, \"warmup_s\": %.2f, \"flows\": %u, \"gen_cpu\": %d, "
-		"\"router_cpu\": %d, \"nice\": %d, \"results\": [\n", FRAME_LEN, FRAME_LEN + 4, o->runs,
-		o->duration, o->warmup, o->flows, o->gen_cpu, o->router_cpu, o->nice);
+		"\"router_cpu\": %d, \"nice\": %d, \"firewall\": \"%s\", \"results\": [\n", FRAME_LEN,
+		FRAME_LEN + 4, o->runs, o->duration, o->warmup, o->flows, o->gen_cpu, o->router_cpu,
+		o->nice, firewall_name[o->firewall]);
 	for (unsigned i = 0; i < n; i++) {
 		const struct result *r = &res[i];
 		double kns = router_ns(r, KERNEL), sns = router_ns(r, STEER);
@@ -337,6 +348,14 @@ static void parse_paths(struct options *o, const char *arg)
 	free(list);
 }
 
+static enum firewall parse_firewall(const char *arg)
+{
+	for (int f = 0; f < NFIREWALL; f++)
+		if (!strcmp(arg, firewall_name[f]))
+			return (enum firewall)f;
+	fail("--firewall: none, filter or nat; not '%s'", arg);
+}
+
 /* Carries on in a child with a session, and so an autogroup, of its own at nice N; the
  * parent passes SIGINT/SIGTERM/SIGHUP on to it and exits with its status. Signals are
  * blocked on entry (SIGCHLD too, for the parent's sigwaitinfo). */
@@ -384,7 +403,8 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' }, { "warmup", required_argument, NULL, 'w' },
 		{ "flows", required_argument, NULL, 'f' }, { "paths", required_argument, NULL, 'p' },
 		{ "gen-cpu", required_argument, NULL, 'g' }, { "router-cpu", required_argument, NULL, 'c' },
-		{ "nice", required_argument, NULL, 'i' }, { "json", required_argument, NULL, 'j' }, {}
+		{ "nice", required_argument, NULL, 'i' }, { "json", required_argument, NULL, 'j' },
+		{ "firewall", required_argument, NULL, 'F' }, {}
 	};
 	struct options o = { .runs = 5, .flows = 1, .duration = 3, .warmup = 0.5, .gen_cpu = -1,
 			     .router_cpu = -1, .paths = 1u << KERNEL | 1u << STEER | 1u << FLOOR,
@@ -416,11 +436,15 @@ int main(int argc, char **argv)
 			o.nice = atoi(optarg);
 		else if (c == 'j')
 			o.json = optarg;
+		else if (c == 'F')
+			o.firewall = parse_firewall(optarg);
 		else
 			return 2;
 	}
 	if (!o.runs || o.runs > MAX_RUNS || !o.nrules || !(o.duration > 0) || o.warmup < 0 || !o.paths)
 		fail("--runs 1..%d, --rules N[,N...], --duration > 0, --warmup >= 0", MAX_RUNS);
+	if (!o.flows || (o.firewall != FW_NONE && o.flows > 4096))
+		fail("--flows 1.., at most 4096 under a firewall (a socket each to prime them)");
 	if ((o.paths & 1u << STEER) && access(o.steerd, X_OK) < 0)
 		fail("steerd at %s (set STEERD=)", o.steerd);
 	/* Signals wait for pause_s, which exits cleanly: no handler runs mid-setup. */
@@ -440,7 +464,7 @@ int main(int argc, char **argv)
 	libbpf_set_print(NULL);
 
 	printf("# pps at the sink, median of %u runs of %.1f s, ± half the range; router ns: per packet "
-	       "above the floor\n", o.runs, o.duration);
+	       "above the floor; firewall: %s\n", o.runs, o.duration, firewall_name[o.firewall]);
 	printf("%6s %17s %17s %8s %17s %9s %9s %8s %s\n", "rules", "kernel pps", "steer pps",
 	       "ratio", "floor pps", "kernel ns", "steer ns", "ratio", "load1");
 	for (unsigned i = 0; i < o.nrules; i++) {

@@ -18,11 +18,17 @@ enum { CLIENT, ROUTER, SINK, NNS };
 /* Who forwards at the router. */
 enum path { KERNEL, STEER, FLOOR, NPATH };
 
+/* The router's nftables ruleset: none; a stateful forward filter that marks the allowed port's
+ * connections for offload; the same with masquerade out of the uplink. steer runs with
+ * `--netfilter offload` under either. */
+enum firewall { FW_NONE, FW_FILTER, FW_NAT, NFIREWALL };
+
 struct options {
 	unsigned rules[MAX_RULE_COUNTS], nrules;
 	unsigned runs, flows, paths;	/* paths: a bit per enum path */
 	double duration, warmup;
 	int gen_cpu, router_cpu, nice;
+	enum firewall firewall;
 	const char *json, *steerd;
 };
 
@@ -56,6 +62,9 @@ void bench_down(struct bench *b);
 /* steerd at the router's ingress, back once it has synced; and stopped and detached. */
 void steerd_start(struct bench *b);
 void steerd_stop(struct bench *b);
+/* Under a firewall: one packet each way for every flow, so that conntrack has seen a reply
+ * (and the ruleset has marked it) before the generator starts. */
+void bench_prime(struct bench *b);
 /* steer's counters, summed over CPUs, into v[STEER_STAT_MAX]; 0 or a negative errno. */
 int steer_stats(const struct bench *b, uint64_t *v);
 

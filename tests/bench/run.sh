@@ -23,6 +23,16 @@ STEERD="$BUILD/agent/steerd" "$BUILD/tests/bench/bench-forward" \
 	--rules "${BENCH_FORWARD_RULES:-4,1000}" --runs "${BENCH_FORWARD_RUNS:-5}" \
 	--duration "${BENCH_FORWARD_SECONDS:-3}" --gen-cpu "${BENCH_FORWARD_CPU:-0}" \
 	--nice "${BENCH_FORWARD_NICE:--10}" --json "$tmp/forward.json"
+# The same behind a stateful nftables ruleset (`nat`: masquerading too): the kernel's
+# conntrack (and NAT) against steer's conntrack offload (`--netfilter offload`), 64 flows.
+for fw in filter nat; do
+	echo
+	echo "== forwarding rate behind a firewall ($fw; steer: --netfilter offload; 64 flows)"
+	STEERD="$BUILD/agent/steerd" "$BUILD/tests/bench/bench-forward" --firewall "$fw" --flows 64 \
+		--rules 4 --runs "${BENCH_FORWARD_RUNS:-5}" \
+		--duration "${BENCH_FORWARD_SECONDS:-3}" --gen-cpu "${BENCH_FORWARD_CPU:-0}" \
+		--nice "${BENCH_FORWARD_NICE:--10}" --json "$tmp/forward-$fw.json"
+done
 
 echo
 echo "== churn at full-table scale (1,000,000 routes; a 200,000-route replace under traffic)"
@@ -36,6 +46,8 @@ doc = {'machine': {'cpu': cpu, 'cores': os.cpu_count(), 'kernel': platform.relea
        'decision': json.load(open(os.path.join(tmp, 'decision.json')))['results'],
        'control': json.load(open(os.path.join(tmp, 'control.json'))),
        'forward': json.load(open(os.path.join(tmp, 'forward.json'))),
+       'forward_firewalled': [json.load(open(os.path.join(tmp, 'forward-%s.json' % fw)))
+                              for fw in ('filter', 'nat')],
        'churn': open(os.path.join(tmp, 'churn.txt')).read().splitlines()}
 json.dump(doc, open(out, 'w'), indent=2)
 print(f"\nwrote {out}")
