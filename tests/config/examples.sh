@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c checks: their arguments expand in the inner shell
 # The configuration files steer ships: /etc/steer/steer.yaml (config/steer.yaml) and the
 # examples in config/examples/. The shipped file is valid, attaches nowhere, and is valid
 # again with its commented keys uncommented. Each example passes `steerd --check`, and then

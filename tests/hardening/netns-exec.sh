@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c checks: their arguments expand in the inner shell
 # `ip netns exec` mounts a /sys of its own, without the host's BPF filesystem: steerd and
 # steerctl run that way must say to use `nsenter --net=/run/netns/NAME` (mounting a BPF
 # filesystem there would make pins that vanish with the mount namespace). Entered with
@@ -21,7 +22,7 @@ run() {
 
 # steerd, through ip netns exec: the one place a test enters a namespace this way.
 run out timeout 10 ip netns exec "$NS" "$STEERD" --pin-dir "$PIN_DIR" --attach xa0
-sed "s/^/# /" <<<"$out"
+while IFS= read -r l; do st_note "$l"; done <<<"$out"
 st_check "ip netns exec steerd: exits 1 (exit $RC)" test "$RC" -eq 1
 st_check "ip netns exec steerd: names the fix, nsenter --net=/run/netns/$NS" \
 	grep -qF "run steerd with \`nsenter --net=/run/netns/$NS\` instead" <<<"$out"
@@ -32,7 +33,7 @@ st_check "ip netns exec steerd: does not advise mounting a BPF filesystem" \
 st_check "ip netns exec steerd: left nothing under the host's $PIN_DIR" test ! -e "$PIN_DIR"
 
 run out ip netns exec "$NS" "$STEERCTL" --pin-dir "$PIN_DIR" status
-sed "s/^/# /" <<<"$out"
+while IFS= read -r l; do st_note "$l"; done <<<"$out"
 st_check "ip netns exec steerctl status: exit 1, names nsenter --net=/run/netns/$NS (exit $RC)" \
 	bash -c '[[ $1 -eq 1 && $2 == *"run steerctl with \`nsenter --net=/run/netns/$3\` instead"* ]]' \
 	_ "$RC" "$out" "$NS"
@@ -41,7 +42,7 @@ st_check "ip netns exec steerctl status: exit 1, names nsenter --net=/run/netns/
 # namespace is named, but the advice is to mount a BPF filesystem.
 run out timeout 10 nsenter --net="/run/netns/$NS" unshare --mount --propagation private \
 	sh -c 'umount /sys/fs/bpf && exec "$@"' _ "$STEERD" --pin-dir "$PIN_DIR" --attach xa0
-sed "s/^/# /" <<<"$out"
+while IFS= read -r l; do st_note "$l"; done <<<"$out"
 st_check "nsenter, no bpffs: steerd exits 1 (exit $RC)" test "$RC" -eq 1
 st_check "nsenter, no bpffs: steerd advises mount -t bpf bpf /sys/fs/bpf, not nsenter" \
 	bash -c '[[ $1 == *"mount one with \`mount -t bpf bpf /sys/fs/bpf\`"* && $1 != *nsenter* ]]' \

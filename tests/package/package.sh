@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c checks: their arguments expand in the inner shell
 # The Debian package, as CI builds and installs it: `tools/dev.sh package` builds it from this
 # tree (dpkg-buildpackage -b, lintian clean), `dpkg -i` installs it, and everything is
 # checked from the installed paths: steerd --check of the shipped /etc/steer/steer.yaml and
@@ -43,7 +44,7 @@ fails=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
 check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
-note() { sed 's/^/# /' <<<"$*"; }
+note() { local l; while IFS= read -r l; do echo "# $l"; done <<<"$*"; }
 
 NS=stpkg$$
 TMP=$(mktemp -d /tmp/steer-package-test.XXXXXX)
@@ -54,8 +55,8 @@ installed() { [[ $(dpkg-query -W -f='${Status}' steer 2>/dev/null) == "install o
 in_ns() { nsenter --net="/run/netns/$NS" "$@"; }
 # dpkg_ns ARGS...: dpkg in the network namespace, waiting for a lock another apt holds.
 dpkg_ns() {
-	local i rc
-	for i in $(seq 60); do
+	local rc
+	for _ in $(seq 60); do
 		in_ns dpkg "$@" >"$TMP/dpkg.out" 2>&1 && return 0 || rc=$?
 		grep -q "lock" "$TMP/dpkg.out" || break
 		sleep 2
@@ -165,14 +166,12 @@ for page in "8 steerd" "8 steerctl" "5 steer.yaml"; do
 	check "man -w $page: $out" test "$rc" -eq 0 -a "$out" = "/usr/share/man/man${page% *}/${page#* }.${page% *}.gz"
 done
 # Completion as bash-completion loads it: on first use, from its completions directory.
-# shellcheck disable=SC2016 # expanded by the inner bash
 out=$(bash -c 'source /usr/share/bash-completion/bash_completion
 	for c in steerctl steerd; do _completion_loader "$c"; complete -p "$c"; done' 2>&1) || true
 check "bash completion loads for steerctl and steerd ($(tr '\n' ';' <<<"$out"))" test "$out" = \
 	"$(printf 'complete -F _steerctl steerctl\ncomplete -F _steerd steerd')"
 # complete LINE: what the loaded completion offers for LINE, in the test's namespace.
 complete_line() {
-	# shellcheck disable=SC2016 # expanded by the inner bash
 	in_ns bash -c 'source /usr/share/bash-completion/bash_completion
 		read -ra COMP_WORDS <<<"$1"; [[ $1 == *" " ]] && COMP_WORDS+=("")
 		COMP_LINE=$1; COMP_POINT=${#1}; COMP_CWORD=$((${#COMP_WORDS[@]} - 1))

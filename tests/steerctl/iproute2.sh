@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c checks: their arguments expand in the inner shell
 # steerctl against iproute2, both families. `steerctl -j routes` against `ip -j route show
 # table all` in a router with
 # the routes people run: defaults per table, connected and host routes, two metrics to one
@@ -178,7 +179,8 @@ while read -r line; do
 	"not ok - "*) st_not_ok "${line#not ok - }" ;;
 	*) echo "$line" ;;
 	esac
-done < <("$ST_PY" "$ST_TMP/rules.py" "$ST_TMP/rule4.json" "$ST_TMP/rule6.json" 	"$ST_TMP/steer-rules.json" 2>&1 || echo "not ok - rules.py failed")
+done < <("$ST_PY" "$ST_TMP/rules.py" "$ST_TMP/rule4.json" "$ST_TMP/rule6.json" \
+	"$ST_TMP/steer-rules.json" 2>&1 || echo "not ok - rules.py failed")
 
 # ---- explain: protocol 0 by default, as ip route get ------------------------------------------
 for fam in 4 6; do
@@ -187,11 +189,13 @@ for fam in 4 6; do
 	want_proto=0
 	[[ $fam == 6 ]] && want_proto=ipv6-nonxt
 	out=$(st_steerctl -j explain "${flow[@]}" 2>"$ST_TMP/err") || true
-	st_check "IPv$fam explain without ipproto: asks with $want_proto, forwards as ip route get ($out; kernel: $kernel)" 		"$ST_PY" -c 'import json, sys
+	st_check "IPv$fam explain without ipproto: asks with $want_proto, forwards as ip route get ($out; kernel: $kernel)" \
+		"$ST_PY" -c 'import json, sys
 s, k = json.loads(sys.argv[1]), json.loads(sys.argv[2])[0]
 sys.exit(not (s["ipproto"] == sys.argv[3] and s["action"] == "forward" and
               (s["dst"], s["from"], s["dev"], s.get("gateway"), s["table"]) ==
-              (k["dst"], k["from"], k["dev"], k.get("gateway"), k.get("table", "main"))))' 		"$out" "$kernel" "$want_proto"
+              (k["dst"], k["from"], k["dev"], k.get("gateway"), k.get("table", "main"))))' \
+		"$out" "$kernel" "$want_proto"
 	st_check "IPv$fam explain without ipproto: no warning ($(cat "$ST_TMP/err"))" test ! -s "$ST_TMP/err"
 done
 # A rule that selects IPv6's stand-in for protocol 0 makes the answers differ: steerctl says so.
@@ -201,8 +205,10 @@ for _ in $(seq 30); do
 	sleep 0.1
 done
 out=$(st_steerctl explain "${ST_INTERNET[6]}" from "${ST_CLIENT_ADDR[6]}" iif "$IF_CLIENT" 2>&1) || true
-st_check "IPv6 explain without ipproto, a rule selects ipproto 59: warns ($out)" 	grep -q "warning: asked with ipproto ipv6-nonxt.*a rule selects ipproto ipv6-nonxt" <<<"$out"
-out=$(st_steerctl explain "${ST_INTERNET[6]}" from "${ST_CLIENT_ADDR[6]}" iif "$IF_CLIENT" 	ipproto tcp 2>&1) || true
+st_check "IPv6 explain without ipproto, a rule selects ipproto 59: warns ($out)" \
+	grep -q "warning: asked with ipproto ipv6-nonxt.*a rule selects ipproto ipv6-nonxt" <<<"$out"
+out=$(st_steerctl explain "${ST_INTERNET[6]}" from "${ST_CLIENT_ADDR[6]}" iif "$IF_CLIENT" \
+	ipproto tcp 2>&1) || true
 st_check "IPv6 explain with ipproto tcp: no warning ($out)" bash -c '! grep -q warning <<<"$1"' _ "$out"
 
 st_finish
