@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netns.h"
 #include "steer.skel.h"
 #include "steer-ct.skel.h"
 
@@ -46,9 +47,28 @@ static int check_bpffs(const char *dir)
 	if (slash && slash != parent)
 		*slash = '\0';
 	if (statfs(parent, &sfs) < 0 || sfs.f_type != BPF_FS_MAGIC) {
-		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, NULL,
-			  "%s is not on a BPF filesystem; mount one with `mount -t bpf bpf %s`", parent,
-			  parent);
+		char ns[256];
+		enum netns_entry e = netns_path_on_sys(parent) ? netns_entry(ns, sizeof(ns))
+							       : NETNS_OTHER;
+
+		/* Mounting one there would be the wrong fix: the pins would vanish with the
+		 * mount namespace of `ip netns exec`. */
+		if (e == NETNS_IP_NETNS_EXEC)
+			log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, NULL,
+				  "%s is not on a BPF filesystem: `ip netns exec %s` mounts a /sys of "
+				  "its own, without the host's BPF filesystem (pins made there would "
+				  "vanish with it); run steerd with `nsenter --net=/run/netns/%s` "
+				  "instead", parent, ns, ns);
+		else if (e == NETNS_NAMED)
+			log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, NULL,
+				  "%s is not on a BPF filesystem; if this runs under `ip netns exec "
+				  "%s`, which mounts a /sys of its own, use `nsenter "
+				  "--net=/run/netns/%s` instead; otherwise mount one with `mount -t "
+				  "bpf bpf %s`", parent, ns, ns, parent);
+		else
+			log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, NULL,
+				  "%s is not on a BPF filesystem; mount one with `mount -t bpf bpf "
+				  "%s`", parent, parent);
 		return -ENOTSUP;
 	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Quick start on a Debian machine: install what is missing, build, then run the demo
-# (`tools/dev.sh demo`) or every test (`tools/dev.sh test`). Needs root: BPF, network
-# namespaces and apt all do.
+# (`tools/dev.sh demo`) or every test (`tools/dev.sh test`), or build the Debian package
+# into dist/ (`tools/dev.sh package`; DIST=DIR to put it elsewhere). Needs root: BPF,
+# network namespaces and apt all do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEPS=(meson ninja-build pkg-config gcc clang llvm bpftool libbpf-dev libnl-3-dev libnl-route-3-dev
       libelf-dev libyaml-dev libsystemd-dev iproute2 util-linux python3 valgrind systemd
       nftables iptables conntrack)
+# What building and checking the Debian package needs besides DEPS (debian/control's
+# Build-Depends are DEPS plus debhelper and bash-completion's dh addon).
+PKG_DEPS=(debhelper dpkg-dev bash-completion lintian man-db)
 BUILD=${BUILD:-build}
+DIST=${DIST:-dist}
 
 usage() {
-	echo "usage: $0 demo|test|build" >&2
+	echo "usage: $0 demo|test|build|package" >&2
 	exit 2
 }
 
@@ -21,9 +26,10 @@ need_root() {
 	fi
 }
 
+# install_deps [EXTRA...]: DEPS and EXTRA, those not installed yet.
 install_deps() {
 	local missing=()
-	for p in "${DEPS[@]}"; do
+	for p in "${DEPS[@]}" "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
@@ -38,6 +44,49 @@ install_deps() {
 build() {
 	[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" >/dev/null
 	meson compile -C "$BUILD"
+}
+
+# package: the Debian package of the tree as it is (tracked and untracked files, not what
+# .gitignore leaves out), built by dpkg-buildpackage in a copy so the tree stays clean, then
+# checked by lintian (an error or a warning fails; debian/steer.lintian-overrides says why
+# for each tag it silences). The .deb, .changes and .buildinfo go to $DIST.
+package() {
+	local version arch tmp src rc=0
+	version=$(dpkg-parsechangelog -S Version)
+	arch=$(dpkg --print-architecture)
+	tmp=$(mktemp -d /tmp/steer-package.XXXXXX)
+	src=$tmp/steer-$version
+	mkdir -p "$src"
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files -z --cached --others --exclude-standard |
+			while IFS= read -r -d '' f; do
+				[[ -e $f || -L $f ]] && printf '%s\0' "$f"
+			done | tar --null -T - -cf - | tar -C "$src" -xf -
+	else
+		tar --exclude='./build*' --exclude="./$DIST" -cf - . | tar -C "$src" -xf -
+	fi
+	echo "==> dpkg-buildpackage -b -us -uc (log: $tmp/build.log)"
+	if ! (cd "$src" && dpkg-buildpackage -b -us -uc) >"$tmp/build.log" 2>&1; then
+		tail -n 40 "$tmp/build.log" >&2
+		echo "==> the package did not build; the whole log is $tmp/build.log" >&2
+		return 1
+	fi
+	mkdir -p "$DIST"
+	rm -f "$DIST"/steer_* "$DIST"/steer-dbgsym_*
+	# The package, its debug symbols (steer-dbgsym), and the .changes and .buildinfo.
+	mv "$tmp"/steer*_"$version"_"$arch".* "$DIST"/
+	echo "==> lintian"
+	# As an unprivileged user where it can read the files: lintian advises against root.
+	local as=() changes
+	changes=$(realpath "$DIST/steer_${version}_$arch.changes")
+	if [[ $(id -u) -eq 0 ]] && runuser -u nobody -- test -r "$changes"; then
+		as=(runuser -u nobody --)
+	fi
+	(cd / && "${as[@]}" lintian --fail-on error,warning --display-info --show-overrides \
+		"$changes") || rc=$?
+	rm -rf "$tmp"
+	[[ $rc -eq 0 ]] || { echo "==> lintian found errors or warnings" >&2; return 1; }
+	echo "==> $DIST/steer_${version}_$arch.deb"
 }
 
 # meson's own summary is not what CI reads: count the results from its logs.
@@ -88,7 +137,7 @@ demo)
 	;;
 test)
 	need_root "$@"
-	install_deps
+	install_deps "${PKG_DEPS[@]}"	# the package-debian test builds and installs the package
 	build
 	rc=0
 	meson test -C "$BUILD" --print-errorlogs --num-processes 1 || rc=$?
@@ -100,6 +149,11 @@ build)
 	need_root "$@"
 	install_deps
 	build
+	;;
+package)
+	need_root "$@"
+	install_deps "${PKG_DEPS[@]}"
+	package
 	;;
 *)
 	usage

@@ -34,7 +34,6 @@ CFG_REJECTED=
 cfg_init() {
 	CFG_FILE=$ST_TMP/steer.yaml
 	command -v bpftool >/dev/null || st_die "bpftool installed (a build dependency)"
-	cfg_write_tcx_tool
 }
 
 cfg_write() {
@@ -102,48 +101,9 @@ cfg_add_sink() {
 	ST_SINK_OF[$up]=$ns ST_UPLINK_OF[$ns]=$up
 }
 
+# tc-progs.py: the kernel's own list (bpftool 7.1 does not show TCX).
 cfg_tc_progs() {
-	ip netns exec "$NS_ROUTER" "$ST_PY" "$ST_TMP/cfgtcx.py" "$1" 2>&1 || true
-}
-
-# The kernel's own list of what is attached to a device's TCX hooks and its clsact filters:
-# bpftool 7.1 (Debian 12's) predates TCX and shows neither in `net show` nor a TCX link's
-# device in `link show`, so ask with BPF_PROG_QUERY as newer bpftool does.
-cfg_write_tcx_tool() {
-	cat >"$ST_TMP/cfgtcx.py" <<'PY'
-# cfgtcx.py IFNAME: "tcx/ingress:NAME#ID ... clsact/ingress:..." of what runs there, or
-# "none"; "gone" when there is no such device in this namespace.
-import ctypes, os, platform, socket, struct, subprocess, sys
-NR_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}[platform.machine()]
-libc = ctypes.CDLL(None, use_errno=True)
-BPF_PROG_QUERY, BPF_TCX_INGRESS, BPF_TCX_EGRESS = 16, 46, 47
-def query(ifindex, attach_type):
-    ids = (ctypes.c_uint32 * 64)()
-    attr = ctypes.create_string_buffer(struct.pack("=IIII QI I QQQQ", ifindex, attach_type, 0, 0,
-                                       ctypes.addressof(ids), 64, 0, 0, 0, 0, 0), 128)
-    if libc.syscall(NR_BPF, BPF_PROG_QUERY, attr, 128) < 0:
-        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-    n = struct.unpack_from("=I", attr.raw, 24)[0]
-    return list(ids[:n])
-def name(pid):
-    out = subprocess.run(["bpftool", "prog", "show", "id", str(pid)], capture_output=True, text=True).stdout
-    w = out.split()
-    return w[w.index("name") + 1] if "name" in w else "?"
-try:
-    ifindex = socket.if_nametoindex(sys.argv[1])
-except OSError:
-    print("gone")
-    sys.exit(0)
-out = []
-for hook, at in (("ingress", BPF_TCX_INGRESS), ("egress", BPF_TCX_EGRESS)):
-    for pid in query(ifindex, at):
-        out.append("tcx/%s:%s#%d" % (hook, name(pid), pid))
-    tc = subprocess.run(["tc", "filter", "show", "dev", sys.argv[1], hook], capture_output=True, text=True).stdout
-    for line in tc.splitlines():
-        if " bpf " in line or line.lstrip().startswith("bpf"):
-            out.append("clsact/%s:%s" % (hook, line.split(" id ")[-1].split()[0] if " id " in line else "?"))
-print(" ".join(out) or "none")
-PY
+	ip netns exec "$NS_ROUTER" "$ST_PY" "$ST_ROOT/tests/config/tc-progs.py" "$1" 2>&1 || true
 }
 
 # cfg_softnet_drops: packets the kernel's per-CPU backlogs dropped, machine-wide (all

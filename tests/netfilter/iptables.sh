@@ -36,10 +36,10 @@ cases() {
 	expl=$(st_steerctl explain "${ST_INTERNET[4]}" from "${ST_CLIENT_ADDR[4]}" iif cli)
 	if [[ $be == legacy ]]; then
 		st_check "explain names the legacy chain: $expl" \
-			test "$expl" = "punt (netfilter: iptables-legacy ip filter FORWARD)"
+			test "$expl" = "punt (netfilter: iptables-legacy ip filter FORWARD) ipproto 0"
 	else
 		st_check "explain names the chain iptables-nft made: $expl" \
-			test "$expl" = "punt (netfilter: ip filter FORWARD)"
+			test "$expl" = "punt (netfilter: ip filter FORWARD) ipproto 0"
 	fi
 	nf_router $ipt -F FORWARD
 	nf_router $ip6t -F FORWARD

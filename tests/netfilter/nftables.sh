@@ -41,7 +41,7 @@ for fam in 4 6; do
 		"^upa=0 upb=$N\\(${ST_CLIENT_ADDR[$fam]}\\) upc=0 icmp=-\$"
 done
 expl=$(st_steerctl explain "${ST_INTERNET[4]}" from "${ST_CLIENT_ADDR[4]}" iif cli)
-st_check "explain names the chain: $expl" test "$expl" = "punt (netfilter: inet filter forward)"
+st_check "explain names the chain: $expl" test "$expl" = "punt (netfilter: inet filter forward) ipproto 0"
 status=$(st_steerctl status)
 st_check "status says IPv4 is handed to the kernel by inet filter forward" \
 	grep -q "IPv4: *handed to the kernel: inet filter forward" <<<"$status"
@@ -144,7 +144,7 @@ nf_same "netdev ingress drop" 4 "${NF_BLOCKED[4]}" $N punt_netfilter '^upa=0 upb
 nf_same "netdev ingress, other traffic from cli, IPv6" 6 "${ST_INTERNET[6]}" $N punt_netfilter \
 	"^upa=0 upb=$N\\(${ST_CLIENT_ADDR[6]}\\) upc=0 icmp=-\$"
 expl=$(st_steerctl explain "${ST_INTERNET[6]}" from "${ST_CLIENT_ADDR[6]}" iif cli)
-st_check "explain names the device chain: $expl" test "$expl" = "punt (netfilter: netdev edge in)"
+st_check "explain names the device chain: $expl" test "$expl" = "punt (netfilter: netdev edge in) ipproto ipv6-nonxt"
 nf_router nft flush ruleset
 nf_router nft -f - <<EOF
 table netdev edge {

@@ -56,10 +56,10 @@ lines = sys.argv[1].splitlines()
 sys.exit(not (lines and all(l.startswith("table 100 ") for l in lines)
               and "table 100 inet 0.0.0.0/0 via 10.0.2.2 dev upb" in lines))' "$OUT"
 ctl_ok "routes of table main, JSON" -j routes table main
-st_check "routes table main -j: only table 254, with its default via upa" py 'import json, sys
+st_check "routes table main -j: only table main, with its default via upa (ip -j route's shapes)" py 'import json, sys
 r = json.loads(sys.argv[1])
-sys.exit(not (r and all(x["table"] == 254 for x in r) and
-              any(x["dst"] == "0.0.0.0" and x["dstlen"] == 0 and x.get("gateway") == "10.0.1.2"
+sys.exit(not (r and all(x["table"] == "main" for x in r) and
+              any(x["dst"] == "default" and x.get("gateway") == "10.0.1.2"
                   and x.get("dev") == "upa" for x in r)))' "$OUT"
 all=$(st_steerctl -j routes)
 ctl_ok "routes table all" -j routes table all
@@ -271,6 +271,77 @@ read -r reads torn <"$ST_TMP/reads" || true
 st_check "--prometheus -i: $reads reads while it was rewritten 50 times, ${torn:-?} torn" \
 	test "${torn:-1}" -eq 0 -a "${reads:-0}" -gt 50
 st_check "--prometheus -i: left no temporary file" test "$(ls "$ST_TMP/prom")" = steer.prom
+
+# ---- explain: protocol 0 by default, as ip route get -----------------------------------------
+# explain_until PATTERN ARGS...: steerctl explain ARGS until its line matches the glob (steerd
+# follows a rule change within milliseconds); the last line in $OUT.
+explain_until() {
+	local pat=$1 i
+	shift
+	for i in $(seq 30); do
+		OUT=$(st_steerctl explain "$@" 2>&1) || true
+		# shellcheck disable=SC2053 # a pattern on purpose
+		[[ $OUT == $pat ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+flow=("${ST_INTERNET[4]}" from "${ST_CLIENT_ADDR[4]}" iif "$IF_CLIENT")
+# An ICMP rule ahead of rule 100 sends ICMP out upa: a question without ipproto is not ICMP.
+st_ip -n "$NS_ROUTER" route add default via 10.0.1.2 table 200
+st_ip -n "$NS_ROUTER" rule add from "${ST_CLIENT_NET[4]}" ipproto icmp table 200 priority 50
+explain_until "* dev upa table 200 rule 50" "${flow[@]}" ipproto icmp || true
+st_check "explain ipproto icmp: the ICMP rule 50 sends it out upa ($OUT)" \
+	test "$OUT" = "${flow[0]} from ${flow[2]} ipproto icmp via 10.0.1.2 dev upa table 200 rule 50"
+kernel=$(ip -n "$NS_ROUTER" route get "${flow[@]}" | head -n 1)
+ctl_ok "explain without ipproto" explain "${flow[@]}"
+# shellcheck disable=SC2016 # expanded by the inner bash
+st_check "explain without ipproto: protocol 0, rule 100 out upb, as ip route get ($OUT; kernel: $kernel)" \
+	bash -c '[[ $1 == "$2 from $3 ipproto 0 via 10.0.2.2 dev upb table 100 rule 100" &&
+		   $4 == *" via 10.0.2.2 dev upb "* ]]' _ "$OUT" "${flow[0]}" "${flow[2]}" "$kernel"
+ctl_ok "explain without ipproto, JSON" -j explain "${flow[@]}"
+st_check "explain -j: ip route get's keys (from, table by name) and the protocol asked with ($OUT)" \
+	py 'import json, sys
+e = json.loads(sys.argv[1])
+sys.exit(not (e["from"] == sys.argv[2] and e["ipproto"] == "0" and e["table"] == "100"
+              and e["priority"] == 100 and e["dev"] == "upb" and "src" not in e))' "$OUT" "${flow[2]}"
+st_ip -n "$NS_ROUTER" rule del priority 50
+st_ip -n "$NS_ROUTER" route del default table 200
+
+# ---- no internal sentinels: a list cut at the compiled limit -----------------------------------
+# 70 rules ahead of rule 100 that the flow does not match (tos): its list is cut, and the walk
+# ends at the marker that no rule is.
+for i in $(seq 1 70); do
+	echo "rule add from ${ST_CLIENT_NET[4]} tos 0x04 table 100 priority $i"
+done >"$ST_TMP/cut.batch"
+ip -n "$NS_ROUTER" -batch "$ST_TMP/cut.batch"
+explain_until "punt (rule_limit*" "${flow[@]}" || true
+st_check "explain past the compiled limit: punt (rule_limit: no rule) ipproto 0 ($OUT)" \
+	test "$OUT" = "punt (rule_limit: no rule) ipproto 0"
+ctl_ok "explain past the limit, JSON" -j explain "${flow[@]}"
+st_check "explain -j past the limit: reason rule_limit, no priority, no table ($OUT)" \
+	py 'import json, sys
+e = json.loads(sys.argv[1])
+sys.exit(not (e["action"] == "punt" and e["reason"] == "rule_limit" and "priority" not in e
+              and "table" not in e))' "$OUT"
+ctl_ok "rules, a cut list" rules
+st_check "rules: the cut list ends with a line of no priority, -: cut ..." \
+	grep -qE "^inet +10\.1\.0\.0/24 +[0-9]+ +[0-9]+  -:	cut: later rules are past the compiled limit" <<<"$OUT"
+ctl_ok "rules, a cut list, JSON" -j rules
+st_check "rules -j: the cut marker has action cut and no priority" py 'import json, sys
+cuts = [r for p in json.loads(sys.argv[1]) for r in p["rules"] if r.get("action") == "cut"]
+sys.exit(not (cuts and all("priority" not in r for r in cuts)))' "$OUT"
+outs=$(st_steerctl rules; st_steerctl -j rules; st_steerctl explain "${flow[@]}"
+	st_steerctl -j explain "${flow[@]}"; st_steerctl routes; st_steerctl -j routes
+	st_steerctl nexthops; st_steerctl -j nexthops; st_steerctl links; st_steerctl -j links
+	st_steerctl stats --prometheus "$ST_TMP/cut.prom" && cat "$ST_TMP/cut.prom")
+# shellcheck disable=SC2016 # expanded by the inner bash
+st_check "no 4294967295 in any output of steerctl ($(grep -c 4294967295 <<<"$outs" || true) lines)" \
+	bash -c '! grep -q 4294967295 <<<"$1"' _ "$outs"
+sed 's/^rule add/rule del/' "$ST_TMP/cut.batch" | ip -n "$NS_ROUTER" -batch -
+explain_until "* dev upb table 100 rule 100" "${flow[@]}" || true
+st_check "the 70 rules gone: rule 100 decides again ($OUT)" \
+	test "$OUT" = "${flow[0]} from ${flow[2]} ipproto 0 via 10.0.2.2 dev upb table 100 rule 100"
 
 # ---- detach: TCX ------------------------------------------------------------------------------
 ctl_ok "detach (TCX)" detach "$IF_CLIENT"

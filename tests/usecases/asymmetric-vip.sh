@@ -121,10 +121,10 @@ attempt 41003 ok "with steer, a second connection"
 # steerctl explain oif: the egress program's answer, naming the policy.
 ex=$(uc_explain $CLIENT from $VIP oif ethA ipproto tcp sport $PORT dport 41004)
 uc_fast_check "explain oif ethA: via $GWB dev ethB policy 100 ($ex)" \
-	test "$ex" = "$CLIENT from $VIP via $GWB dev ethB policy 100"
+	test "$ex" = "$CLIENT from $VIP ipproto tcp via $GWB dev ethB policy 100"
 ex=$(uc_explain 198.51.100.1 from 10.0.1.2 oif ethA ipproto udp sport 5555 dport 4000)
 uc_fast_check "explain oif ethA: the server's own address passes ($ex)" \
-	test "$ex" = "pass (no policy matched: the kernel's route stands)"
+	test "$ex" = "pass (no policy matched: the kernel's route stands) ipproto udp"
 
 # rejected_at EXIT OUTPUT FILE LINE: a failure naming FILE:LINE:COL: via: ...
 rejected_at() { [[ $1 -ne 0 && $2 == *"$3:$4:"[0-9]*": via: "* ]]; }

@@ -26,6 +26,7 @@ struct explain_ctx {
 	struct pinned_map nhs, routes, rules, links;
 	char prog_path[4096], egress_path[4096];
 	bool policies_read;
+	bool nonxt_rule;	/* an IPv6 rule selects ipproto 59, explain's IPv6 default */
 	size_t npolicies;
 	struct { __u32 priority; __u8 family; } policies[4096];	/* steer.yaml's, by family */
 };
@@ -205,28 +206,40 @@ static const char *reason_word(__u32 stat, char *buf, size_t len)
 	return n;
 }
 
+/* What explain needs to know of the rule bodies: the steer.yaml policies, and whether an
+ * IPv6 rule selects explain's IPv6 default protocol. Read once per run: a --batch asks
+ * many questions of one picture. */
+static void read_rules(struct explain_ctx *x)
+{
+	__u32 key, next;
+	struct steer_rule r;
+	void *prev = NULL;
+
+	if (x->policies_read)
+		return;
+	x->policies_read = true;
+	while (!bpf_map_get_next_key(x->rules.fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(x->rules.fd, &key, &r))
+			continue;
+		if (r.family == STEER_AF_INET6 && (r.match & STEER_MATCH_PROTO) &&
+		    r.ip_proto == EXPLAIN_PROTO_DEFAULT6)
+			x->nonxt_rule = true;
+		if (!(r.match & STEER_MATCH_POLICY) ||
+		    x->npolicies == sizeof(x->policies) / sizeof(x->policies[0]))
+			continue;
+		x->policies[x->npolicies].family = r.family;
+		x->policies[x->npolicies++].priority = r.priority;
+	}
+}
+
 /* Whether the rule that decided at prio is a steer.yaml policy of the family. A lookup
  * leaves its table in cb[], so only a decision without one (a policy's next hop or group,
  * a blackhole) needs this. */
 static bool decided_by_policy(struct explain_ctx *x, const struct explain_req *req, __u32 prio)
 {
-	/* Read once per run: a --batch asks many questions of one picture. */
-	if (!x->policies_read) {
-		__u32 key, next;
-		struct steer_rule r;
-		void *prev = NULL;
-
-		x->policies_read = true;
-		while (!bpf_map_get_next_key(x->rules.fd, prev, &next)) {
-			key = next;
-			prev = &key;
-			if (bpf_map_lookup_elem(x->rules.fd, &key, &r) || !(r.match & STEER_MATCH_POLICY) ||
-			    x->npolicies == sizeof(x->policies) / sizeof(x->policies[0]))
-				continue;
-			x->policies[x->npolicies].family = r.family;
-			x->policies[x->npolicies++].priority = r.priority;
-		}
-	}
+	read_rules(x);
 	for (size_t i = 0; i < x->npolicies; i++)
 		if (x->policies[i].priority == prio && x->policies[i].family == req->family)
 			return true;
@@ -274,7 +287,7 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 	__u32 verdict = res->cb[STEER_CB_VERDICT] >> 16, stat = res->cb[STEER_CB_VERDICT] & 0xffff;
 	__u32 table = res->cb[STEER_CB_TABLE], prio = res->cb[STEER_CB_PRIORITY];
 	char src[SC_ADDR_STRLEN], dst[SC_ADDR_STRLEN], gw[SC_ADDR_STRLEN], fam[SC_NAME_STRLEN];
-	char dev[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN], why[32], chains[512] = "";
+	char dev[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN], why[32], chains[512] = "", pn[SC_NAME_STRLEN];
 	const char *action = verdict_word(verdict), *reason = NULL, *type = NULL;
 	static const __u32 expect_ret[] = {
 		[STEER_VERDICT_FORWARD] = TC_ACT_REDIRECT,
@@ -282,7 +295,11 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 		[STEER_VERDICT_DROP] = TC_ACT_SHOT,
 	};
 	struct steer_nexthop nh = {};
-	bool have_nh = false, rule = table || prio;
+	/* The marker that ends a cut list decides as no rule: the rules past it are not
+	 * compiled, so what it carries is no rule's priority. */
+	bool cut = stat == STEER_STAT_PUNT_RULE_LIMIT;
+	bool have_nh = false, rule = !cut && (table || prio);
+	const char *proto = sc_proto_name(req->proto, pn, sizeof(pn));
 	/* At egress only policies decide; at ingress a decision without a table is a policy's
 	 * next hop or group, or a blackhole of either kind. */
 	bool policy = rule && (req->egress || (!table && verdict != STEER_VERDICT_PUNT &&
@@ -322,11 +339,21 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 			type = reason;
 	}
 
+	if (req->proto_assumed && req->family == STEER_AF_INET6) {
+		read_rules(x);
+		if (x->nonxt_rule)
+			fprintf(stderr, "steerctl: warning: asked with ipproto %s, as IPv6 has no "
+				"packet of protocol 0, and a rule selects ipproto %s: give ipproto "
+				"to ask what you mean\n", proto, proto);
+	}
+
+	/* ip -j route get's keys where it has them ("from", the table by name). */
 	if (c->json) {
 		json_obj_open(j, NULL);
 		json_str(j, "dst", dst);
-		json_str(j, "src", src);
+		json_str(j, "from", src);
 		json_str(j, req->egress ? "oif" : "iif", req->ifname);
+		json_str(j, "ipproto", proto);
 		json_str(j, "action", pass ? "pass" : action);
 		if (type)
 			json_str(j, "type", type);
@@ -338,10 +365,10 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 		if (policy) {
 			json_u64(j, "policy", prio);
 			if (table)
-				json_u64(j, "table", table);
-		} else if (verdict != STEER_VERDICT_PUNT || rule) {
+				json_str(j, "table", sc_table_name(table, tbl, sizeof(tbl)));
+		} else if ((verdict != STEER_VERDICT_PUNT || rule) && !cut) {
 			if (table)
-				json_u64(j, "table", table);
+				json_str(j, "table", sc_table_name(table, tbl, sizeof(tbl)));
 			json_u64(j, "priority", prio);
 		}
 		if (verdict == STEER_VERDICT_PUNT && !pass)
@@ -352,9 +379,10 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 		return 0;
 	}
 
+	/* The protocol asked with follows what the answer is about: the flow, or the verdict. */
 	switch (verdict) {
 	case STEER_VERDICT_FORWARD:
-		fprintf(c->out, "%s from %s", dst, src);
+		fprintf(c->out, "%s from %s ipproto %s", dst, src, proto);
 		if (have_nh && nh.family && nh.family != req->family)
 			fprintf(c->out, " via %s %s", sc_family_name(nh.family, fam, sizeof(fam)),
 				gw);
@@ -364,7 +392,7 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 		rule = true;
 		break;
 	case STEER_VERDICT_DROP:
-		fprintf(c->out, "drop (%s)", reason);
+		fprintf(c->out, "drop (%s) ipproto %s", reason, proto);
 		rule = true;
 		break;
 	default:
@@ -372,8 +400,11 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 			fprintf(c->out, "pass (no policy matched: the kernel's route stands)");
 		else if (chains[0])
 			fprintf(c->out, "punt (%s: %s)", reason, chains);
+		else if (cut)
+			fprintf(c->out, "punt (%s: no rule)", reason);
 		else
 			fprintf(c->out, "punt (%s)", reason);
+		fprintf(c->out, " ipproto %s", proto);
 	}
 	if (policy && table)
 		fprintf(c->out, " policy %u table %s", prio, sc_table_name(table, tbl, sizeof(tbl)));

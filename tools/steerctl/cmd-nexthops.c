@@ -31,7 +31,7 @@ static void print_nh(struct nh_ctx *x, __u32 id, const struct steer_nexthop *nh)
 	json_u64(&c->jw, "id", id);
 	if (nh->family)
 		json_str(&c->jw, "family", sc_family_name(nh->family, fam, sizeof(fam)));
-	sc_nh_json(&c->jw, nh);
+	sc_nh_json(&c->jw, 0, nh);
 	json_u64(&c->jw, "ifindex", nh->ifindex);
 	json_obj_close(&c->jw);
 }
@@ -61,7 +61,7 @@ static int print_group(struct nh_ctx *x, __u32 id, const struct steer_group *g)
 			json_obj_open(&c->jw, NULL);
 			json_u64(&c->jw, "id", g->nh_ids[i]);
 			if (r)
-				sc_nh_json(&c->jw, &nh);
+				sc_nh_json(&c->jw, 0, &nh);
 			else
 				json_bool(&c->jw, "missing", true);
 			json_decimal(&c->jw, "share", sc_path_share(g, i), 2);

@@ -45,7 +45,7 @@ static int print_group(struct routes_ctx *x, __u8 family, const struct steer_gro
 			json_obj_open(&c->jw, NULL);
 			json_u64(&c->jw, "nhid", g->nh_ids[i]);
 			if (r)
-				sc_nh_json(&c->jw, &nh);
+				sc_nh_json(&c->jw, family, &nh);
 			json_decimal(&c->jw, "share", sc_path_share(g, i), 2);
 			json_obj_close(&c->jw);
 			continue;
@@ -84,16 +84,20 @@ static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
 		return have;
 
 	if (c->json) {
+		char pfx[SC_ADDR_STRLEN];
+
+		/* ip -j route's shapes: "dst" as it prints it, the table by name, and a
+		 * multipath route is of type unicast with "nexthops". */
 		json_obj_open(&c->jw, NULL);
-		json_u64(&c->jw, "table", k->table);
+		json_str(&c->jw, "table", sc_table_name(k->table, tbl, sizeof(tbl)));
 		json_str(&c->jw, "family", fam);
-		json_str(&c->jw, "dst", dst);
-		json_u64(&c->jw, "dstlen", dstlen);
-		json_str(&c->jw, "type", sc_route_type_name(rt->type, type, sizeof(type)));
+		json_str(&c->jw, "dst", sc_route_dst(k->family, k->addr, dstlen, pfx, sizeof(pfx)));
+		json_str(&c->jw, "type", rt->type == STEER_RT_MULTIPATH ? "unicast" :
+			 sc_route_type_name(rt->type, type, sizeof(type)));
 		if (rt->type == STEER_RT_FORWARD) {
 			json_u64(&c->jw, "nhid", rt->nh_id);
 			if (have)
-				sc_nh_json(&c->jw, &nh);
+				sc_nh_json(&c->jw, k->family, &nh);
 		} else if (rt->type == STEER_RT_MULTIPATH) {
 			json_u64(&c->jw, "nhgroup", rt->nh_id);
 			if (have) {

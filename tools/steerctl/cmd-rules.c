@@ -129,18 +129,23 @@ static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const st
 	int plen;
 
 	if (c->json) {
-		json_u64(j, "priority", r->priority);
+		/* ip -j rule's shapes: lengths only short of a host's, "not" and "nop" as
+		 * null members, tables by name. The marker that ends a cut list is no rule:
+		 * it has no priority. */
+		if (r->action != STEER_RULE_CUT)
+			json_u64(j, "priority", r->priority);
 		if (r->match & STEER_MATCH_INVERT)
-			json_bool(j, "not", true);
+			json_null(j, "not");
 		plen = rule_from(x, key, pos, family, r, buf, sizeof(buf));
 		json_str(j, "src", plen < 0 ? "all" : buf);
-		if (plen >= 0)
+		if (plen >= 0 && plen != (int)(32 * words))
 			json_u64(j, "srclen", (unsigned)plen);
 		if (r->match & STEER_MATCH_DST) {
 			plen = addr_sel(family, r->dst, r->dst_mask, buf, sizeof(buf));
 			json_str(j, "dst", plen < 0 ? (family == STEER_AF_INET ? "0.0.0.0" : "::")
 						    : buf);
-			json_u64(j, "dstlen", plen < 0 ? 0 : (unsigned)plen);
+			if (plen != (int)(32 * words))
+				json_u64(j, "dstlen", plen < 0 ? 0 : (unsigned)plen);
 		}
 		if (r->match & STEER_MATCH_TOS) {
 			snprintf(num, sizeof(num), "0x%02x", r->tos);
@@ -165,8 +170,10 @@ static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const st
 		if (r->match & STEER_MATCH_DPORT)
 			json_ports(j, "dport", r->dport_lo, r->dport_hi);
 		json_str(j, "action", sc_rule_action_name(r->action, num, sizeof(num)));
+		if (r->action == STEER_RULE_NOP)
+			json_null(j, "nop");
 		if (r->action == STEER_RULE_LOOKUP || (r->action == STEER_RULE_PUNT && r->table))
-			json_u64(j, "table", r->table);
+			json_str(j, "table", sc_table_name(r->table, tbl, sizeof(tbl)));
 		if (r->action == STEER_RULE_GOTO)
 			json_u64(j, "goto", r->goto_priority);
 		if (r->action == STEER_RULE_FORWARD)
@@ -279,6 +286,12 @@ static int print_rule(struct rules_ctx *x, size_t key, __u32 pos, int src_width)
 		src_width, src_prefix(k, pfx, sizeof(pfx)), id);
 	if (!have) {
 		fprintf(c->out, "%12s  (missing from %s)\n", "-", x->rules_path);
+		return 0;
+	}
+	/* The marker that ends a cut list is no rule, and has no priority of its own. */
+	if (r.action == STEER_RULE_CUT) {
+		fprintf(c->out, "%12llu  -:\tcut: later rules are past the compiled limit, "
+			"packets that get here punt (rule_limit)\n", (unsigned long long)hits);
 		return 0;
 	}
 	fprintf(c->out, "%12llu  %u:\t", (unsigned long long)hits, r.priority);

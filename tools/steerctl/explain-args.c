@@ -152,9 +152,12 @@ int explain_parse(int argc, char **argv, struct explain_req *req, char *err, siz
 			    "(leaving there, as the kernel routed it), one of them");
 	if (sfam != req->family)
 		return fail(err, errlen, "source and destination are of different families");
+	/* Protocol 0 carries no ports: with a port and no protocol, UDP. */
+	req->proto_assumed = !seen[W_PROTO];
 	if (!seen[W_PROTO])
 		req->proto = seen[W_SPORT] || seen[W_DPORT] ? 17 :
-			     req->family == STEER_AF_INET ? 1 : 58;
+			     req->family == STEER_AF_INET ? EXPLAIN_PROTO_DEFAULT4
+							  : EXPLAIN_PROTO_DEFAULT6;
 	else if ((seen[W_SPORT] || seen[W_DPORT]) && !explain_proto_has_ports(req->proto)) {
 		char pn[SC_NAME_STRLEN];
 

@@ -19,8 +19,15 @@ struct explain_req {
 	__u32 mark;
 	__u8  tos;		/* IPv4 TOS byte, IPv6 traffic class */
 	__u8  proto;		/* IP protocol / IPv6 next header */
+	bool  proto_assumed;	/* no ipproto given: proto is explain's default */
 	__u16 sport, dport;	/* host order */
 };
+
+/* Without ipproto, `ip route get` asks with protocol 0. An IPv4 packet can carry it; an
+ * IPv6 next header 0 is a hop-by-hop options header, which the fast path leaves to the
+ * kernel, so IPv6 asks with "no next header", which only a rule selecting it tells apart. */
+#define EXPLAIN_PROTO_DEFAULT4 0
+#define EXPLAIN_PROTO_DEFAULT6 59	/* IPPROTO_NONE, "ipv6-nonxt" */
 
 #define EXPLAIN_ERR_LEN 256
 

@@ -30,6 +30,22 @@ const char *sc_addr(__u8 family, const __u8 *addr, char *buf, size_t len)
 	return buf;
 }
 
+/* A route's destination as `ip route` prints it: "default" for a /0, the bare address for
+ * a host route, "ADDR/LEN" otherwise. */
+const char *sc_route_dst(__u8 family, const __u8 *addr, __u32 len, char *buf, size_t buflen)
+{
+	char a[SC_ADDR_STRLEN];
+	__u32 host = family == STEER_AF_INET ? 32 : 128;
+
+	if (!len)
+		snprintf(buf, buflen, "default");
+	else if (len == host)
+		snprintf(buf, buflen, "%s", sc_addr(family, addr, a, sizeof(a)));
+	else
+		snprintf(buf, buflen, "%s/%u", sc_addr(family, addr, a, sizeof(a)), len);
+	return buf;
+}
+
 /* The names /etc/iproute2/rt_tables reserves; other tables by number, as `ip` would
  * print them without a name file. */
 const char *sc_table_name(__u32 table, char *buf, size_t len)
@@ -102,7 +118,8 @@ static const struct {
 	__u8 proto;
 } protos[] = {
 	{ "icmp", 1 }, { "tcp", 6 }, { "udp", 17 }, { "dccp", 33 }, { "gre", 47 },
-	{ "esp", 50 }, { "ah", 51 }, { "ipv6-icmp", 58 }, { "icmpv6", 58 }, { "sctp", 132 },
+	{ "esp", 50 }, { "ah", 51 }, { "ipv6-icmp", 58 }, { "icmpv6", 58 }, { "ipv6-nonxt", 59 },
+	{ "sctp", 132 },
 	{ "udplite", 136 },
 };
 
@@ -241,13 +258,21 @@ void sc_nh_words(FILE *f, __u8 route_family, const struct steer_nexthop *nh)
 		fputs(" neigh_failed", f);
 }
 
-/* A next hop's JSON members, with ip-route's key names. */
-void sc_nh_json(struct json *j, const struct steer_nexthop *nh)
+/* A next hop's JSON members, with ip-route's key names and shapes: a gateway of another
+ * family than the route's (route_family; 0 for a next hop of no route) is "via", an
+ * object, as iproute2 prints RTA_VIA. */
+void sc_nh_json(struct json *j, __u8 route_family, const struct steer_nexthop *nh)
 {
-	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN];
+	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN], fam[SC_NAME_STRLEN];
 
-	if (nh->family)
+	if (nh->family && route_family && nh->family != route_family) {
+		json_obj_open(j, "via");
+		json_str(j, "family", sc_family_name(nh->family, fam, sizeof(fam)));
+		json_str(j, "host", sc_addr(nh->family, nh->gw, gw, sizeof(gw)));
+		json_obj_close(j);
+	} else if (nh->family) {
 		json_str(j, "gateway", sc_addr(nh->family, nh->gw, gw, sizeof(gw)));
+	}
 	json_str(j, "dev", sc_ifname(nh->ifindex, dev, sizeof(dev)));
 	if (nh->flags & STEER_NH_NEIGH_FAILED) {
 		json_arr_open(j, "flags");

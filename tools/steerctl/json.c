@@ -133,6 +133,12 @@ void json_i64(struct json *j, const char *key, long long val)
 	fprintf(j->f, "%lld", val);
 }
 
+void json_null(struct json *j, const char *key)
+{
+	member(j, key);
+	fputs("null", j->f);
+}
+
 void json_bool(struct json *j, const char *key, bool val)
 {
 	member(j, key);

@@ -28,6 +28,8 @@ void json_str(struct json *j, const char *key, const char *val);
 void json_u64(struct json *j, const char *key, __u64 val);
 void json_i64(struct json *j, const char *key, long long val);
 void json_bool(struct json *j, const char *key, bool val);
+/* A member that is there or not, as iproute2 writes flags ("not": null). */
+void json_null(struct json *j, const char *key);
 /* A number with `places` digits after the point (shares, percentages). */
 void json_decimal(struct json *j, const char *key, double val, int places);
 

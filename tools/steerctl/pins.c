@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/magic.h>
 
+#include "netns.h"
 #include "steerctl.h"
 
 const struct steerctl_map_spec steerctl_maps[SC_MAP_COUNT] = {
@@ -62,14 +65,35 @@ static bool any_pinned(const struct steerctl *c)
 	return false;
 }
 
+/* Whether the pin directory is missing because `ip netns exec` hid the host's /sys/fs/bpf:
+ * its parent is no BPF filesystem and the process came in through ip netns exec. */
+static bool hidden_by_netns_exec(const struct steerctl *c, char *ns, size_t len)
+{
+	char parent[4096], *slash;
+	struct statfs sfs;
+
+	snprintf(parent, sizeof(parent), "%s", c->pin_dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	return netns_path_on_sys(parent) && statfs(parent, &sfs) == 0 &&
+	       sfs.f_type != BPF_FS_MAGIC && netns_entry(ns, len) == NETNS_IP_NETNS_EXEC;
+}
+
 /* Opening a pin failed. The two failures people meet (no agent ever ran with this pin
  * directory, and not being root) get words that say what to do. Returns err. */
 int sc_pin_error(const struct steerctl *c, const char *path, int err)
 {
+	char ns[256];
+
 	if (err == -EACCES || err == -EPERM) {
 		fprintf(stderr, "steerctl: permission denied reading %s: run as root or with "
 			"CAP_BPF and access to %s (%s: %s)\n", c->pin_dir, c->pin_dir, path,
 			strerror(-err));
+	} else if (err == -ENOENT && !any_pinned(c) && hidden_by_netns_exec(c, ns, sizeof(ns))) {
+		fprintf(stderr, "steerctl: nothing pinned under %s: `ip netns exec %s` mounts a "
+			"/sys of its own, without the host's BPF filesystem; run steerctl with "
+			"`nsenter --net=/run/netns/%s` instead\n", c->pin_dir, ns, ns);
 	} else if (err == -ENOENT && !any_pinned(c)) {
 		fprintf(stderr, "steerctl: nothing pinned under %s: is steerd running, or was "
 			"it started with --pin-dir?\n", c->pin_dir);

@@ -114,7 +114,12 @@ static int write_rule_hits(struct prom *p)
 		if (err)
 			break;
 		snprintf(id, sizeof(id), "%u", keys[i]);
-		snprintf(prio, sizeof(prio), "%u", r.priority);
+		/* The marker that ends a cut list has no priority: its hits are the
+		 * rule_limit punts. */
+		if (r.action == STEER_RULE_CUT)
+			prio[0] = '\0';
+		else
+			snprintf(prio, sizeof(prio), "%u", r.priority);
 		tbl[0] = '\0';
 		if (r.action == STEER_RULE_LOOKUP || (r.action == STEER_RULE_PUNT && r.table))
 			snprintf(tbl, sizeof(tbl), "%u", r.table);

@@ -97,6 +97,7 @@ int sc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define SC_NAME_STRLEN 24	/* IF_NAMESIZE, "if4294967295", "4294967295" */
 const char *sc_family_name(__u8 family, char *buf, size_t len);
 const char *sc_addr(__u8 family, const __u8 *addr, char *buf, size_t len);
+const char *sc_route_dst(__u8 family, const __u8 *addr, __u32 len, char *buf, size_t buflen);
 const char *sc_table_name(__u32 table, char *buf, size_t len);
 int sc_table_parse(const char *s, __u32 *table);
 const char *sc_ifname(__u32 ifindex, char *buf, size_t len);
@@ -109,7 +110,7 @@ const char *sc_rule_action_name(__u8 action, char *buf, size_t len);
 const char *sc_group_hash_name(const struct steer_group *g, char *buf, size_t len);
 const char *sc_stat_name(__u32 stat, char *buf, size_t len);
 void sc_nh_words(FILE *f, __u8 route_family, const struct steer_nexthop *nh);
-void sc_nh_json(struct json *j, const struct steer_nexthop *nh);
+void sc_nh_json(struct json *j, __u8 route_family, const struct steer_nexthop *nh);
 
 /* counters.c: the per-CPU datapath counters, read in one go. */
 struct sc_counters {
