@@ -45,8 +45,12 @@ interfaces:
   cli:
 netfilter: bypass
 EOF
-st_check "steerd --check accepts netfilter: bypass" \
-	nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --check "$CFG_FILE"
+# What --check says is not TAP.
+if nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --check "$CFG_FILE" >/dev/null; then
+	st_ok "steerd --check accepts netfilter: bypass"
+else
+	st_not_ok "steerd --check accepts netfilter: bypass"
+fi
 cfg_start_steerd
 st_check "status says bypass" mode_is bypass
 out=$(nf_probe 4 "${NF_BLOCKED[4]}" $N)

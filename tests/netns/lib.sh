@@ -63,9 +63,10 @@ ST_FAMILIES=46       # set by st_topology: "4", "6" or "46"
 # ---- output ---------------------------------------------------------------------------------
 
 st_note() { printf '# %s\n' "$*"; }
-st_ok() { ST_PASSES=$((ST_PASSES + 1)); printf 'ok - %s\n' "$*"; }
-st_not_ok() { ST_FAILS=$((ST_FAILS + 1)); printf 'not ok - %s\n' "$*"; }
-st_skip() { ST_SKIPS=$((ST_SKIPS + 1)); printf 'ok - %s # SKIP\n' "$*"; }
+# A description quoting a command's output may span lines; TAP takes one.
+st_ok() { local d="$*"; ST_PASSES=$((ST_PASSES + 1)); printf 'ok - %s\n' "${d//$'\n'/ | }"; }
+st_not_ok() { local d="$*"; ST_FAILS=$((ST_FAILS + 1)); printf 'not ok - %s\n' "${d//$'\n'/ | }"; }
+st_skip() { local d="$*"; ST_SKIPS=$((ST_SKIPS + 1)); printf 'ok - %s # SKIP\n' "${d//$'\n'/ | }"; }
 # st_check DESC CMD...: ok when CMD succeeds.
 st_check() {
 	local desc=$1; shift
