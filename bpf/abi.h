@@ -374,6 +374,54 @@ enum steer_verdict {
 #define STEER_CB_TABLE    3
 #define STEER_CB_NH       4
 
+/* steerctl monitor. The listener holds a lease in steer_monitor (a one-entry array that
+ * steerctl maps and writes in place, and the program's counters share): while the coarse
+ * monotonic clock is short of until_ns, the program writes one steer_event per decision
+ * that passes the filters into the steer_events ring buffer, at most `rate` a second and
+ * one in `sample`. A lease nobody renews runs out by itself, so a killed listener costs
+ * nothing for long; without one the program reads until_ns and goes on. */
+struct steer_monitor {
+	__u64 until_ns;		/* bpf_ktime_get_coarse_ns(): events while now < until_ns */
+	__u32 owner;		/* the listener's pid, for the next one to find */
+	__u32 rate;		/* events per second at most; 0: none at all */
+	__u32 sample;		/* one decision in `sample` that passes the filters; 0, 1: all */
+	__u32 verdicts;		/* a bit per enum steer_verdict; 0: any */
+	__u64 reasons;		/* a bit per enum steer_stat; 0: any */
+	__u32 iif;		/* 0: any */
+	__u8  src_family, src_len;	/* from PREFIX; family 0: any */
+	__u8  dst_family, dst_len;	/* to PREFIX */
+	__u32 src[4], dst[4];
+	/* Written by the program (atomically), read by the listener. */
+	__u64 window;		/* the second of the coarse clock in_window counts in */
+	__u64 in_window;	/* events sent or refused in that second */
+	__u64 matched;		/* decisions that passed the filters (sampling counts these) */
+	__u64 rate_limited;	/* refused by the rate */
+	__u64 lost;		/* the ring buffer was full */
+};
+
+/* One decision, as the monitor sees it. Addresses are the ones routed (after a DNAT). */
+struct steer_event {
+	__u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 src[4], dst[4];	/* network order, IPv4 in word 0 */
+	__u8  gw[16];		/* the next hop's gateway when gw_family is set */
+	__u32 iif;		/* the routing ingress (a VLAN sub-interface when tagged); at
+				 * egress the device the packet leaves by */
+	__u32 oif;		/* where it was sent (forward), 0 otherwise */
+	__u32 priority;		/* the rule (or policy) that decided; 0 before the rules */
+	__u32 table;		/* its table; 0 before the rules */
+	__u32 len;		/* the frame's length */
+	__u16 sport, dport;	/* host order */
+	__u8  family;		/* STEER_AF_*, 0 when the packet was not parsed that far */
+	__u8  proto;
+	__u8  verdict;		/* enum steer_verdict */
+	__u8  reason;		/* enum steer_stat */
+	__u8  egress;		/* decided by the egress program (policies) */
+	__u8  gw_family;	/* 0: on-link, or no next hop */
+	__u8  pad[10];
+};
+
+#define STEER_EVENTS_BYTES (256 * 1024)	/* the ring buffer: a few thousand events */
+
 #ifndef __bpf__
 /* Names for people and JSON, indexed by enum steer_stat. */
 static const char *const steer_stat_names[STEER_STAT_MAX] = {
@@ -462,8 +510,13 @@ static inline const char *steer_nf_mode_name(__u8 mode)
 #define STEER_MAP_STATS  "steer_stats"
 #define STEER_MAP_AGENT  "steer_agent"
 #define STEER_MAP_NETFILTER "steer_netfilter"
+#define STEER_MAP_MONITOR "steer_monitor"
+#define STEER_MAP_EVENTS  "steer_events"
 
 _Static_assert(sizeof(struct steer_src_key) == 24, "steer_src_key layout");
+_Static_assert(sizeof(struct steer_monitor) == 112, "steer_monitor layout");
+_Static_assert(sizeof(struct steer_event) == 96, "steer_event layout");
+_Static_assert(STEER_STAT_MAX <= 64, "a monitor reason filter has a bit per counter");
 _Static_assert(sizeof(struct steer_rule) == 112, "steer_rule layout");
 _Static_assert(sizeof(struct steer_rule_list) == 8 + 4 * STEER_MAX_RULES, "steer_rule_list layout");
 _Static_assert(sizeof(struct steer_group) == 8 + 8 * STEER_MAX_PATHS + STEER_MAGLEV_SLOTS + 1, "steer_group layout");

@@ -505,11 +505,9 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct steer
 /* One body for both directions; `egress` is a constant at each call, so the verifier sees
  * two straight programs. Ingress routes like the kernel would; egress only applies the
  * steer.yaml policies to what the kernel has already routed. */
-static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
+static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *pkt, const int quiet,
+				      const int egress)
 {
-	/* BPF_PROG_TEST_RUN callers (steerctl explain) ask without moving counters. */
-	int quiet = skb->cb[STEER_CB_VERDICT] == STEER_CB_EXPLAIN;
-	struct steer_pkt pkt = {};
 	struct steer_flow flow = {};
 	struct steer_lookup res = {};
 	struct bpf_redir_neigh nhp = {};
@@ -540,52 +538,52 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 
 	/* The device the frame is on says what its link layer is. */
 	dev = bpf_map_lookup_elem(&steer_links, &ifindex);
-	r = parse_l2(skb, &pkt, &steer_vlans, dev ? dev->flags : STEER_LINK_L2_OTHER, &proto);
+	r = parse_l2(skb, pkt, &steer_vlans, dev ? dev->flags : STEER_LINK_L2_OTHER, &proto);
 	if (r)
 		return punt(skb, r, quiet);
 	if (proto == bpf_htons(ETH_P_IP))
-		r = parse_ipv4(skb, &pkt);
+		r = parse_ipv4(skb, pkt);
 	else if (proto == bpf_htons(ETH_P_IPV6))
-		r = parse_ipv6(skb, &pkt);
+		r = parse_ipv6(skb, pkt);
 	else
 		r = STEER_STAT_PUNT_NOT_IP;
 	if (!r)
-		r = parse_l4(skb, &pkt);
+		r = parse_l4(skb, pkt);
 	if (r)
 		return punt(skb, r, quiet);
 	/* The family's ruleset would see this packet on its way through the kernel: it goes
 	 * there, unless it belongs to a connection the ruleset marked for offload. */
-	if (st->flags & (pkt.family == STEER_AF_INET ? STEER_STATE_NF4 : STEER_STATE_NF6)) {
-		r = netfilter_offload(skb, &pkt, st, &nat, egress);
+	if (st->flags & (pkt->family == STEER_AF_INET ? STEER_STATE_NF4 : STEER_STATE_NF6)) {
+		r = netfilter_offload(skb, pkt, st, &nat, egress);
 		if (r || !nat)
 			return punt(skb, r ? r : STEER_STAT_PUNT_NETFILTER, quiet);
 		/* Routed as the kernel routes it: after DNAT, before SNAT. */
 		if (nat->dnat) {
-			__builtin_memcpy(pkt.dst, nat->ndst, 16);
-			pkt.dport = bpf_ntohs(nat->ndport);
+			__builtin_memcpy(pkt->dst, nat->ndst, 16);
+			pkt->dport = bpf_ntohs(nat->ndport);
 		}
 	}
 
 	if (!egress) {
-		in = bpf_map_lookup_elem(&steer_links, &pkt.iif);
+		in = bpf_map_lookup_elem(&steer_links, &pkt->iif);
 		if (!in || !(in->flags & STEER_LINK_UP) ||
-		    !(in->flags & (pkt.family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
+		    !(in->flags & (pkt->family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
 			return punt(skb, STEER_STAT_PUNT_IIF, quiet);
 		/* An ingress chain on this device runs after TC: redirecting would skip it. */
 		if (in->flags & STEER_LINK_NF_INGRESS)
 			return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
 	}
 
-	__builtin_memcpy(flow.src, pkt.src, 16);
-	__builtin_memcpy(flow.dst, pkt.dst, 16);
-	flow.iif = egress ? 0 : pkt.iif;
+	__builtin_memcpy(flow.src, pkt->src, 16);
+	__builtin_memcpy(flow.dst, pkt->dst, 16);
+	flow.iif = egress ? 0 : pkt->iif;
 	flow.mark = skb->mark;
 	flow.mode = egress ? STEER_WALK_EGRESS : STEER_WALK_INGRESS;
-	flow.sport = pkt.sport;
-	flow.dport = pkt.dport;
-	flow.family = pkt.family;
-	flow.tos = pkt.tos;
-	flow.proto = pkt.proto;
+	flow.sport = pkt->sport;
+	flow.dport = pkt->dport;
+	flow.family = pkt->family;
+	flow.tos = pkt->tos;
+	flow.proto = pkt->proto;
 
 	r = steer_lookup(&flow, &res, quiet);
 	skb->cb[STEER_CB_PRIORITY] = res.priority;
@@ -599,7 +597,7 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 
 	r = steer_pick_nexthop(&res, &flow, &nh_id);
 	if (r == STEER_PICK_KERNEL) {
-		r = steer_kernel_pick(skb, &pkt, &res, st->flags, &nh_id);
+		r = steer_kernel_pick(skb, pkt, &res, st->flags, &nh_id);
 		if (r)
 			return punt(skb, r, quiet);
 	} else if (r) {
@@ -616,7 +614,7 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	 * way itself; redirecting it again would loop. */
 	if (egress && nh->ifindex == skb->ifindex)
 		return punt(skb, STEER_STAT_EGRESS_PASS, quiet);
-	if (!egress && nh->ifindex == pkt.iif)
+	if (!egress && nh->ifindex == pkt->iif)
 		return punt(skb, STEER_STAT_PUNT_HAIRPIN, quiet);
 	out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
 	if (!out || !(out->flags & STEER_LINK_UP))
@@ -625,13 +623,13 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	if (out->flags & STEER_LINK_NF_EGRESS)
 		return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
 
-	if (!egress && pkt.family == STEER_AF_INET && cfg_source_check) {
+	if (!egress && pkt->family == STEER_AF_INET && cfg_source_check) {
 		r = check_source_all(&flow, &res, nh->ifindex, in->rp_filter, st->flags);
 		if (r)
 			return punt(skb, r, quiet);
 	}
 
-	r = check_mtu(skb, &pkt, nh->ifindex, out, st->flags);
+	r = check_mtu(skb, pkt, nh->ifindex, out, st->flags);
 	if (r)
 		return punt(skb, r, quiet);
 
@@ -645,12 +643,12 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	} else if (nh->family == STEER_AF_INET6) {
 		nhp.nh_family = STEER_AF_INET6;
 		__builtin_memcpy(nhp.ipv6_nh, nh->gw, 16);
-	} else if (pkt.family == STEER_AF_INET) {
+	} else if (pkt->family == STEER_AF_INET) {
 		nhp.nh_family = STEER_AF_INET;
-		nhp.ipv4_nh = pkt.dst[0];
+		nhp.ipv4_nh = pkt->dst[0];
 	} else {
 		nhp.nh_family = STEER_AF_INET6;
-		__builtin_memcpy(nhp.ipv6_nh, pkt.dst, 16);
+		__builtin_memcpy(nhp.ipv6_nh, pkt->dst, 16);
 	}
 
 	/* Decided: from here on the packet is ours and is changed. At egress the kernel has
@@ -660,33 +658,34 @@ static __always_inline int steer_main(struct __sk_buff *skb, const int egress)
 	/* bpf_redirect_neigh() strips an Ethernet header before it hands the packet on (and
 	 * drops one that has no link-layer header at all): give a frame from a device without
 	 * one an empty header to strip. First, so a failure leaves the packet as it came. */
-	if (pkt.l2 == STEER_L2_NONE) {
+	if (pkt->l2 == STEER_L2_NONE) {
 		if (bpf_skb_change_head(skb, sizeof(struct ethhdr), 0))
 			return punt(skb, STEER_STAT_PUNT_REDIRECT, quiet);
-		pkt.l2 = STEER_L2_ETH;
+		pkt->l2 = STEER_L2_ETH;
 	}
 	if (egress)
 		goto redirect;
-	if (pkt.l2 == STEER_L2_ETH_TAG || skb->vlan_present) {
+	if (pkt->l2 == STEER_L2_ETH_TAG || skb->vlan_present) {
 		if (bpf_skb_vlan_pop(skb))
 			return punt(skb, STEER_STAT_PUNT_VLAN, quiet);
-		pkt.l2 = STEER_L2_ETH;
+		pkt->l2 = STEER_L2_ETH;
 	}
 	/* The kernel trims link-layer padding (short frames) before forwarding; so do we. */
-	if (pkt.pad_len && bpf_skb_change_tail(skb, skb->len - pkt.pad_len, 0))
+	if (pkt->pad_len && bpf_skb_change_tail(skb, skb->len - pkt->pad_len, 0))
 		return punt(skb, STEER_STAT_PUNT_MALFORMED, quiet);
-	r = decrement_ttl(skb, pkt.family, pkt.l2);
+	r = decrement_ttl(skb, pkt->family, pkt->l2);
 	if (r)
 		return punt(skb, r, quiet);
-	if (pkt.family == STEER_AF_INET && !(st->flags & STEER_STATE_KEEP_PRIO4))
-		skb->priority = tos2priority(pkt.tos);
+	if (pkt->family == STEER_AF_INET && !(st->flags & STEER_STATE_KEEP_PRIO4))
+		skb->priority = tos2priority(pkt->tos);
 	/* Last, with nothing left to fail but the redirect: a punted packet must reach the
 	 * kernel as it came, or conntrack would not know it. */
-	if (nat && (nat->snat || nat->dnat) && nat_rewrite(skb, &pkt, nat))
+	if (nat && (nat->snat || nat->dnat) && nat_rewrite(skb, pkt, nat))
 		return drop(skb, STEER_STAT_DROP_REWRITE, quiet);
 
 redirect:
-	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_FORWARD << 16 | STEER_STAT_FORWARDED;
+	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_FORWARD << 16 |
+				    (nat ? STEER_STAT_OFFLOADED : STEER_STAT_FORWARDED);
 	r = bpf_redirect_neigh(nh->ifindex, &nhp, sizeof(nhp), 0);
 	count(r == TC_ACT_REDIRECT ? STEER_STAT_FORWARDED : STEER_STAT_PUNT_REDIRECT, quiet);
 	if (nat && r == TC_ACT_REDIRECT)
@@ -694,16 +693,149 @@ redirect:
 	return r;
 }
 
+/* Whether addr (network order words) lies in the prefix; families must match. */
+static __always_inline int in_prefix(__u8 family, const __u32 *addr, __u8 pfamily,
+				     const __u32 *prefix, __u8 len)
+{
+	if (family != pfamily)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		__u32 bits = len > 32 * i ? len - 32 * i : 0, mask;
+
+		if (!bits)
+			break;
+		mask = bits >= 32 ? 0xffffffffu : bpf_htonl(~0u << (32 - bits));
+		if ((addr[i] ^ prefix[i]) & mask)
+			return 0;
+	}
+	return 1;
+}
+
+/* steerctl monitor: one event for the decision just made, if a listener holds the lease
+ * and the packet passes its filters, its sampling and its rate. Reads one array entry
+ * when nobody listens. */
+static __always_inline void monitor(struct __sk_buff *skb, const struct steer_pkt *pkt, int r,
+				    const int egress)
+{
+	__u32 zero = 0, cb0 = skb->cb[STEER_CB_VERDICT], verdict = cb0 >> 16, reason = cb0 & 0xffff;
+	struct steer_monitor *m = bpf_map_lookup_elem(&steer_monitor, &zero);
+	struct steer_event *e;
+	__u64 now, second;
+
+	if (!m || !m->until_ns)
+		return;
+	now = bpf_ktime_get_coarse_ns();
+	if (now >= m->until_ns)
+		return;
+	/* A forward the redirect refused went to the kernel after all. */
+	if (verdict == STEER_VERDICT_FORWARD && r != TC_ACT_REDIRECT) {
+		verdict = STEER_VERDICT_PUNT;
+		reason = STEER_STAT_PUNT_REDIRECT;
+	}
+	if ((m->verdicts && !(m->verdicts & 1u << (verdict & 31))) ||
+	    (m->reasons && !(m->reasons & 1ull << (reason & 63))) ||
+	    (m->iif && m->iif != (pkt->iif ? pkt->iif : skb->ifindex)) ||
+	    (m->src_family && !in_prefix(pkt->family, pkt->src, m->src_family, m->src, m->src_len)) ||
+	    (m->dst_family && !in_prefix(pkt->family, pkt->dst, m->dst_family, m->dst, m->dst_len)))
+		return;
+	if (m->sample > 1 && __sync_fetch_and_add(&m->matched, 1) % m->sample)
+		return;
+	if (m->sample <= 1)
+		__sync_fetch_and_add(&m->matched, 1);
+	/* A window per second of the coarse clock; CPUs racing at its turn may let a few
+	 * more through, never a second's worth. */
+	second = now / 1000000000ull;
+	if (m->window != second) {
+		m->window = second;
+		m->in_window = 0;
+	}
+	if (__sync_fetch_and_add(&m->in_window, 1) >= m->rate) {
+		__sync_fetch_and_add(&m->rate_limited, 1);
+		return;
+	}
+	e = bpf_ringbuf_reserve(&steer_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&m->lost, 1);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(e->src, pkt->src, 16);
+	__builtin_memcpy(e->dst, pkt->dst, 16);
+	e->iif = pkt->iif ? pkt->iif : skb->ifindex;
+	e->len = skb->len;
+	e->sport = pkt->sport;
+	e->dport = pkt->dport;
+	e->family = pkt->family;
+	e->proto = pkt->proto;
+	e->verdict = (__u8)verdict;
+	e->reason = (__u8)reason;
+	e->egress = (__u8)egress;
+	/* cb[1..4] were zeroed before the decision (a listener was there): what is set, the
+	 * decision set. */
+	e->priority = skb->cb[STEER_CB_PRIORITY];
+	e->table = skb->cb[STEER_CB_TABLE];
+	if (verdict == STEER_VERDICT_FORWARD) {
+		__u32 nh_id = skb->cb[STEER_CB_NH];
+		struct steer_nexthop *nh = bpf_map_lookup_elem(&steer_nexthops, &nh_id);
+
+		e->oif = skb->cb[STEER_CB_OIF];
+		if (nh && nh->family) {
+			e->gw_family = nh->family;
+			__builtin_memcpy(e->gw, nh->gw, 16);
+		}
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Whether a listener holds the monitor's lease (not checked against the clock: monitor()
+ * does that). */
+static __always_inline int monitoring(void)
+{
+	__u32 zero = 0;
+	struct steer_monitor *m = bpf_map_lookup_elem(&steer_monitor, &zero);
+
+	return m && m->until_ns;
+}
+
+/* The entry points: the decision, then the monitor's look at it. The packet's parse lives
+ * here so the monitor sees what the decision saw. */
+static __always_inline int steer_run(struct __sk_buff *skb, const int egress)
+{
+	/* BPF_PROG_TEST_RUN callers (steerctl explain) ask without moving counters, and
+	 * without events. */
+	int quiet = skb->cb[STEER_CB_VERDICT] == STEER_CB_EXPLAIN;
+	int watch = !quiet && monitoring();
+	struct steer_pkt pkt = {};
+	int r;
+
+	/* What a live packet's cb holds is not ours: the monitor reads only what the
+	 * decision wrote. */
+	if (watch) {
+		skb->cb[STEER_CB_OIF] = 0;
+		barrier_var(skb);
+		skb->cb[STEER_CB_PRIORITY] = 0;
+		barrier_var(skb);
+		skb->cb[STEER_CB_TABLE] = 0;
+		barrier_var(skb);
+		skb->cb[STEER_CB_NH] = 0;
+	}
+	r = steer_main(skb, &pkt, quiet, egress);
+	if (watch)
+		monitor(skb, &pkt, r, egress);
+	return r;
+}
+
 SEC("tc")
 int steer_ingress(struct __sk_buff *skb)
 {
-	return steer_main(skb, 0);
+	return steer_run(skb, 0);
 }
 
 SEC("tc")
 int steer_egress(struct __sk_buff *skb)
 {
-	return steer_main(skb, 1);
+	return steer_run(skb, 1);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -89,6 +89,21 @@ struct {
 	__type(value, struct steer_nf_chain);
 } steer_netfilter SEC(".maps");
 
+/* steerctl monitor's lease and filters (written in place by the listener through mmap) and
+ * the events the program writes while the lease holds. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct steer_monitor);
+} steer_monitor SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, STEER_EVENTS_BYTES);
+} steer_events SEC(".maps");
+
 /* Written by steerd only; pinned so steerctl and tests can read it while steerd runs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -182,12 +182,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct steer_pkt *p
 		return STEER_STAT_PUNT_IP_OPTIONS;
 	if (!ipv4_csum_ok(iph) || check_ip_length(skb, pkt, bpf_ntohs(iph->tot_len)))
 		return STEER_STAT_PUNT_MALFORMED;
-	if (iph->frag_off & bpf_htons(0x3fff))
-		return STEER_STAT_PUNT_FRAGMENT;
-	if (iph->ttl <= 1)
-		return STEER_STAT_PUNT_TTL;
-	if (ipv4_special(iph->saddr) || ipv4_special(iph->daddr))
-		return STEER_STAT_PUNT_SPECIAL_ADDR;
+	/* Filled in before the punts below, so the monitor can say whose packet it was. */
 	pkt->family = STEER_AF_INET;
 	pkt->src[0] = iph->saddr;
 	pkt->dst[0] = iph->daddr;
@@ -195,6 +190,12 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct steer_pkt *p
 	pkt->proto = iph->protocol;
 	pkt->nexthdr = iph->protocol;
 	pkt->l4_off = l3_offset(pkt->l2) + sizeof(*iph);
+	if (iph->frag_off & bpf_htons(0x3fff))
+		return STEER_STAT_PUNT_FRAGMENT;
+	if (iph->ttl <= 1)
+		return STEER_STAT_PUNT_TTL;
+	if (ipv4_special(iph->saddr) || ipv4_special(iph->daddr))
+		return STEER_STAT_PUNT_SPECIAL_ADDR;
 	return 0;
 }
 
@@ -229,18 +230,18 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct steer_pkt *p
 		return STEER_STAT_PUNT_IP_OPTIONS;
 	if (check_ip_length(skb, pkt, sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len)))
 		return STEER_STAT_PUNT_MALFORMED;
-	if (ip6h->hop_limit <= 1)
-		return STEER_STAT_PUNT_TTL;
 	__builtin_memcpy(pkt->src, &ip6h->saddr, 16);
 	__builtin_memcpy(pkt->dst, &ip6h->daddr, 16);
-	if (ipv6_special((const __u8 *)pkt->src) || ipv6_special((const __u8 *)pkt->dst))
-		return STEER_STAT_PUNT_SPECIAL_ADDR;
 	pkt->family = STEER_AF_INET6;
 	pkt->tos = ip6h->priority << 4 | ip6h->flow_lbl[0] >> 4;
 	pkt->proto = ip6h->nexthdr;
 	pkt->nexthdr = ip6h->nexthdr;
 	pkt->flowinfo = *(__u32 *)ip6h;
 	pkt->l4_off = l3_offset(pkt->l2) + sizeof(*ip6h);
+	if (ip6h->hop_limit <= 1)
+		return STEER_STAT_PUNT_TTL;
+	if (ipv6_special((const __u8 *)pkt->src) || ipv6_special((const __u8 *)pkt->dst))
+		return STEER_STAT_PUNT_SPECIAL_ADDR;
 	return 0;
 }
 

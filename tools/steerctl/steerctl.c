@@ -15,6 +15,7 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 enum {
 	OPTS_BATCH = 1 << 0,	/* --batch */
 	OPTS_STATS = 1 << 1,	/* -i, --count, --per-cpu, --prometheus */
+	OPTS_MONITOR = 1 << 2,	/* --rate, --sample, --verdict, --reason, --duration, --count */
 };
 
 static const struct {
@@ -40,6 +41,8 @@ static const struct {
 	  "run the pinned program on one packet: the fast path's `ip route get`" },
 	{ "detach",   cmd_detach,   true,  0,
 	  "take steer's program off IFACE (ingress, egress or both)" },
+	{ "monitor",  cmd_monitor,  true,  OPTS_MONITOR,
+	  "watch the fast path decide, packet by packet, until Ctrl-C" },
 };
 
 static void usage(FILE *f)
@@ -55,6 +58,9 @@ static void usage(FILE *f)
 		"                [ipproto PROTO] [sport N] [dport N]\n"
 		"       steerctl [OPTIONS] explain --batch FILE\n"
 		"       steerctl [OPTIONS] detach IFACE [ingress|egress]\n"
+		"       steerctl [OPTIONS] monitor [--rate N] [--sample N] [--verdict LIST]\n"
+		"                [--reason LIST] [--count N] [--duration SECONDS]\n"
+		"                [from PREFIX] [to PREFIX] [iif IFACE]\n"
 		"\n"
 		"Show what the steer fast path holds, from the maps steerd pins (steerd need not\n"
 		"be running), ask the pinned program what it does with a packet, or take it off\n"
@@ -69,13 +75,20 @@ static void usage(FILE *f)
 		"  -i, --interval SECONDS\n"
 		"                       stats: every SECONDS, the rates (packets/s) of the\n"
 		"                       counters that moved, until SIGINT\n"
-		"      --count N        stats -i: stop after N intervals\n"
+		"      --count N        stats -i: stop after N intervals; monitor: after N events\n"
 		"      --per-cpu        stats: each CPU's counters besides the sum\n"
 		"      --prometheus FILE\n"
 		"                       stats: write the counters, rule hits, map fill levels and\n"
 		"                       agent counters to FILE for node_exporter's textfile\n"
 		"                       collector (written beside it and renamed; with -i, again\n"
 		"                       every interval) instead of printing them\n"
+		"      --rate N         monitor: at most N events a second (default 1000)\n"
+		"      --sample N       monitor: one in N of the decisions that pass the filters\n"
+		"      --verdict LIST   monitor: only these (forward, drop, punt; commas)\n"
+		"      --reason LIST    monitor: only these reasons, as stats names them, with or\n"
+		"                       without punt_/drop_ (netfilter, no_route, forwarded, ...)\n"
+		"      --duration SECONDS\n"
+		"                       monitor: stop after SECONDS\n"
 		"  -h, --help           print this help and exit\n"
 		"\n"
 		"Commands:\n", STEERCTL_DEFAULT_PIN_DIR);
@@ -105,7 +118,14 @@ static void usage(FILE *f)
 		"it (when it restarts, or when the interface comes back): remove the interface\n"
 		"from steerd's configuration to keep it off the fast path.\n"
 		"\n"
-		"Run explain and detach in the network namespace steerd watches.\n"
+		"monitor prints one line per decision of the fast path (-j: one JSON object per\n"
+		"line): time, interface, addresses, protocol, ports, length, the verdict and its\n"
+		"reason, the gateway and device of a forward, the table and rule that decided.\n"
+		"The program writes events only while a monitor runs (one at a time), filtered,\n"
+		"sampled and rate-limited in the program; on exit it says how many the rate\n"
+		"limit dropped.\n"
+		"\n"
+		"Run explain, detach and monitor in the network namespace steerd watches.\n"
 		"\n"
 		"Examples:\n"
 		"  steerctl status\n"
@@ -117,6 +137,8 @@ static void usage(FILE *f)
 		"  steerctl stats --prometheus /var/lib/node_exporter/textfile/steer.prom\n"
 		"  steerctl explain 198.51.100.1 from 10.1.0.2 iif eth1 ipproto tcp dport 443\n"
 		"  steerctl detach eth1 ingress\n"
+		"  steerctl monitor --verdict punt from 10.1.0.0/24\n"
+		"  steerctl -j monitor --reason netfilter --count 10\n"
 		"\n"
 		"Exit status: 0 success (whatever the verdict), 1 runtime error (nothing pinned,\n"
 		"permission denied, nothing to detach...), 2 usage error.\n"
@@ -135,8 +157,8 @@ int sc_usage_error(const char *fmt, ...)
 	return SC_USAGE;
 }
 
-/* -i SECONDS: a positive number of seconds, fractions allowed, at most a day. */
-static int parse_interval(const char *arg, double *out)
+/* -i, --duration SECONDS: a positive number of seconds, fractions allowed, at most a day. */
+static int parse_interval(const char *opt, const char *arg, double *out)
 {
 	char *end;
 	double v;
@@ -144,8 +166,8 @@ static int parse_interval(const char *arg, double *out)
 	errno = 0;
 	v = strtod(arg, &end);
 	if (errno || end == arg || *end || !(v >= 0.01 && v <= 86400))
-		return sc_usage_error("-i needs a number of seconds from 0.01 to 86400, not '%s'",
-				      arg);
+		return sc_usage_error("%s needs a number of seconds from 0.01 to 86400, not '%s'",
+				      opt, arg);
 	*out = v;
 	return 0;
 }
@@ -163,11 +185,33 @@ static int parse_count(const char *arg, unsigned long *out)
 	return 0;
 }
 
+/* --rate and --sample: a positive number (--rate 0 would show nothing at all). */
+static int parse_u32(const char *opt, const char *arg, __u32 *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || *arg == '-' || *arg == '+' || !v || v > 0xffffffffUL)
+		return sc_usage_error("%s needs a positive number, not '%s'", opt, arg);
+	*out = (__u32)v;
+	return 0;
+}
+
 /* Options given to a command they do not belong to are an error, not ignored. */
-static int check_opts(const struct steerctl *c, const char *cmd, unsigned opts)
+static int check_opts(const struct steerctl *c, const char *cmd, unsigned opts,
+		      bool monitor_opts)
 {
 	if (c->batch && !(opts & OPTS_BATCH))
 		return sc_usage_error("--batch is an option of explain, not of %s", cmd);
+	if (monitor_opts && !(opts & OPTS_MONITOR))
+		return sc_usage_error("--rate, --sample, --verdict, --reason and --duration are "
+				      "options of monitor, not of %s", cmd);
+	if (opts & OPTS_MONITOR)
+		return c->interval > 0 || c->per_cpu || c->prometheus ?
+			sc_usage_error("-i, --per-cpu and --prometheus are options of stats, not "
+				       "of %s", cmd) : 0;
 	if ((c->interval > 0 || c->count || c->per_cpu || c->prometheus) && !(opts & OPTS_STATS))
 		return sc_usage_error("-i, --count, --per-cpu and --prometheus are options of "
 				      "stats, not of %s", cmd);
@@ -181,7 +225,8 @@ static int check_opts(const struct steerctl *c, const char *cmd, unsigned opts)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_PIN_DIR = 256, OPT_BATCH, OPT_COUNT, OPT_PER_CPU, OPT_PROMETHEUS };
+	enum { OPT_PIN_DIR = 256, OPT_BATCH, OPT_COUNT, OPT_PER_CPU, OPT_PROMETHEUS, OPT_RATE,
+	       OPT_SAMPLE, OPT_VERDICT, OPT_REASON, OPT_DURATION };
 	static const struct option opts[] = {
 		{ "json",       no_argument,       NULL, 'j' },
 		{ "pretty",     no_argument,       NULL, 'p' },
@@ -191,10 +236,16 @@ int main(int argc, char **argv)
 		{ "count",      required_argument, NULL, OPT_COUNT },
 		{ "per-cpu",    no_argument,       NULL, OPT_PER_CPU },
 		{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
+		{ "rate",       required_argument, NULL, OPT_RATE },
+		{ "sample",     required_argument, NULL, OPT_SAMPLE },
+		{ "verdict",    required_argument, NULL, OPT_VERDICT },
+		{ "reason",     required_argument, NULL, OPT_REASON },
+		{ "duration",   required_argument, NULL, OPT_DURATION },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct steerctl c = { .pin_dir = STEERCTL_DEFAULT_PIN_DIR, .out = stdout };
+	struct steerctl c = { .pin_dir = STEERCTL_DEFAULT_PIN_DIR, .out = stdout, .mon_rate = 1000 };
+	bool monitor_opts = false;
 	size_t i, len;
 	int opt, err;
 
@@ -208,7 +259,7 @@ int main(int argc, char **argv)
 			c.json = c.pretty = true;
 			break;
 		case 'i':
-			if (parse_interval(optarg, &c.interval))
+			if (parse_interval("-i", optarg, &c.interval))
 				return EXIT_USAGE;
 			break;
 		case OPT_COUNT:
@@ -222,6 +273,29 @@ int main(int argc, char **argv)
 			if (!*optarg)
 				return sc_usage_error("%s", "--prometheus needs a file");
 			c.prometheus = optarg;
+			break;
+		case OPT_RATE:
+			if (parse_u32("--rate", optarg, &c.mon_rate))
+				return EXIT_USAGE;
+			monitor_opts = true;
+			break;
+		case OPT_SAMPLE:
+			if (parse_u32("--sample", optarg, &c.mon_sample))
+				return EXIT_USAGE;
+			monitor_opts = true;
+			break;
+		case OPT_VERDICT:
+			c.mon_verdicts = optarg;
+			monitor_opts = true;
+			break;
+		case OPT_REASON:
+			c.mon_reasons = optarg;
+			monitor_opts = true;
+			break;
+		case OPT_DURATION:
+			if (parse_interval("--duration", optarg, &c.mon_duration))
+				return EXIT_USAGE;
+			monitor_opts = true;
 			break;
 		case OPT_PIN_DIR:
 			/* "/sys/fs/bpf/steer/" names the same pins; trim so messages read well. */
@@ -262,7 +336,7 @@ int main(int argc, char **argv)
 		return sc_usage_error("unknown command '%s'", argv[optind]);
 	if (!commands[i].takes_args && optind + 1 < argc)
 		return sc_usage_error("unexpected argument '%s'", argv[optind + 1]);
-	if (check_opts(&c, argv[optind], commands[i].opts))
+	if (check_opts(&c, argv[optind], commands[i].opts, monitor_opts))
 		return EXIT_USAGE;
 	c.argc = argc - optind - 1;
 	c.argv = argv + optind + 1;

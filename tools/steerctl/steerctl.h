@@ -25,9 +25,14 @@ struct steerctl {
 	bool pretty;		/* -p: indented JSON (implies json) */
 	/* stats only */
 	double interval;	/* -i SECONDS: watch rates; 0 for one reading */
-	unsigned long count;	/* --count N: stop after N intervals; 0 for until SIGINT */
+	unsigned long count;	/* --count N: stop after N intervals (monitor: events); 0: never */
 	bool per_cpu;		/* --per-cpu: each CPU's value besides the sum */
 	const char *prometheus;	/* --prometheus FILE, NULL otherwise */
+	/* monitor only (count: stop after N events) */
+	__u32 mon_rate;		/* --rate N: events per second at most */
+	__u32 mon_sample;	/* --sample N: one decision in N */
+	const char *mon_verdicts, *mon_reasons;	/* --verdict, --reason lists */
+	double mon_duration;	/* --duration SECONDS; 0 for until SIGINT */
 	FILE *out;
 	struct json jw;
 };
@@ -145,5 +150,6 @@ int cmd_explain(struct steerctl *c);
 int cmd_nexthops(struct steerctl *c);
 int cmd_links(struct steerctl *c);
 int cmd_detach(struct steerctl *c);
+int cmd_monitor(struct steerctl *c);
 
 #endif
