@@ -182,7 +182,9 @@ complete_line() {
 }
 out=$(complete_line "steerctl ")
 check "completion: steerctl COMMAND offers the commands ($out)" \
-	test "$out" = "status rules routes nexthops links stats explain detach"
+	test "$out" = "status rules routes nexthops links stats explain detach monitor"
+out=$(complete_line "steerctl monitor --verdict drop,p")
+check "completion: monitor --verdict completes within a list ($out)" test "$out" = "drop,punt"
 out=$(complete_line "steerctl explain 198.51.100.1 from 10.1.0.2 iif ")
 check "completion: steerctl explain ... iif offers this namespace's interfaces ($out)" \
 	test "$out" = "lo pk0 pk1"
