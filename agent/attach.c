@@ -126,8 +126,14 @@ static int open_object(struct attach *a, bool ct, const struct attach_limits *li
 			bool hits = !strcmp(bpf_map__name(map), STEER_MAP_HITS) &&
 				    !strcmp(lim->names[i], STEER_MAP_RULES);
 
-			if ((hits || !strcmp(lim->names[i], bpf_map__name(map))) && lim->sizes[i])
-				bpf_map__set_max_entries(map, lim->sizes[i]);
+			uint32_t n = lim->sizes[i];
+
+			/* The flow cache's slots: a power of two (the program masks a hash). */
+			if (!strcmp(bpf_map__name(map), STEER_MAP_FLOWS))
+				while (n & (n - 1))
+					n &= n - 1;
+			if ((hits || !strcmp(lim->names[i], bpf_map__name(map))) && n)
+				bpf_map__set_max_entries(map, n);
 		}
 		r = pin_path(path, sizeof(path), a->pin_dir, bpf_map__name(map));
 		if (r < 0)
@@ -228,6 +234,7 @@ void attach_obj_fds(const struct bpf_object *obj, struct sync_fds *fds)
 		{ STEER_MAP_STATE, offsetof(struct sync_fds, state) },
 		{ STEER_MAP_AGENT, offsetof(struct sync_fds, agent) },
 		{ STEER_MAP_NETFILTER, offsetof(struct sync_fds, netfilter) },
+		{ STEER_MAP_FLOWS, offsetof(struct sync_fds, flows) },
 	};
 
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
@@ -409,6 +416,8 @@ int attach_open_pins(const char *pin_dir, struct sync_fds *fds)
 		{ STEER_MAP_NETFILTER, offsetof(struct sync_fds, netfilter) },
 	};
 	char path[PATH_MAX];
+
+	fds->flows = -1;	/* the flow cache is the program's: nothing to compare */
 
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		int fd;

@@ -926,6 +926,7 @@ static int compile_links(const struct model *m, struct vec *links, struct vec *v
 		il->val.flags |= link_layer_flags(l->type);
 		/* Past 65535 no IPv6 packet without a jumbo option (which punts) is too big. */
 		il->val.mtu6 = l->mtu6 <= 0 ? 0 : l->mtu6 > 65535 ? 65535 : (uint16_t)l->mtu6;
+		il->val.mtu = l->mtu;
 
 		if (l->vlan_lower > 0) {
 			struct image_vlan *v = vec_push(vlans);

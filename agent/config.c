@@ -23,7 +23,7 @@
 #include "log.h"
 
 const char *const config_limit_names[] = {
-	"src", "rules", "routes", "nexthops", "groups", "links", "vlans", NULL,
+	"src", "rules", "routes", "nexthops", "groups", "links", "vlans", "flows", NULL,
 };
 
 struct walk {

@@ -51,7 +51,7 @@ static void usage(FILE *f)
 		"      --reconcile-interval S  re-read the kernel and compare the maps every S seconds\n"
 		"                              (default %g; 0: never)\n"
 		"      --limit MAP=N           size of a map: src, rules, routes, nexthops, groups,\n"
-		"                              links, vlans (repeatable)\n"
+		"                              links, vlans, flows (repeatable)\n"
 		"      --attach-mode MODE      auto (default), tcx or clsact\n"
 		"      --netfilter MODE        respect (default): hand a family to the kernel while\n"
 		"                              its firewall or NAT would see forwarded packets;\n"
@@ -80,7 +80,8 @@ static int parse_seconds(const char *opt, const char *arg, double *out)
 
 static int parse_limit(const char *arg, struct attach_limits *lim)
 {
-	static const char *const known[] = { "src", "rules", "routes", "nexthops", "groups", "links", "vlans" };
+	static const char *const known[] = { "src", "rules", "routes", "nexthops", "groups", "links", "vlans",
+					     "flows" };
 	static char names[16][24];
 	const char *eq = strchr(arg, '=');
 	char *end;
@@ -101,7 +102,7 @@ static int parse_limit(const char *arg, struct attach_limits *lim)
 	}
 bad:
 	fprintf(stderr, "steerd: --limit wants MAP=N with MAP one of src, rules, routes, nexthops, "
-			"groups, links, vlans and N from 2 to 16777216, not '%s'\n", arg);
+			"groups, links, vlans, flows and N from 2 to 16777216, not '%s'\n", arg);
 	return -EINVAL;
 }
 

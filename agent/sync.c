@@ -71,6 +71,8 @@ static int write_one(struct sync *s, const struct table *t, const char *rec, boo
 		r = -errno;
 	else if (!r && !del && bpf_map_update_elem(t->fd, rec, rec + t->val_off, BPF_ANY) < 0)
 		r = -errno;
+	if (!r)
+		__atomic_fetch_add(&s->map_writes, 1, __ATOMIC_RELAXED);
 	if (t->guarded)
 		pthread_mutex_unlock(&s->lock);
 	return r;
@@ -375,6 +377,15 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 	r = adopt(s);
 	if (r < 0)
 		return r;
+	if (fds->flows >= 0) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+
+		/* A power of two, or no cache: the program masks a hash to a slot. */
+		if (!bpf_obj_get_info_by_fd(fds->flows, &info, &len) && info.max_entries > 1 &&
+		    !(info.max_entries & (info.max_entries - 1)))
+			s->flow_mask = info.max_entries - 1;
+	}
 	{
 		/* Generations go on from the pinned state: a restart must not make them go back. */
 		struct steer_state st;
@@ -382,6 +393,7 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 
 		if (!bpf_map_lookup_elem(fds->state, &zero, &st)) {
 			s->generation = st.generation;
+			s->epoch = st.epoch;	/* adopted pins: epochs go on rising */
 			s->synced = st.synced;
 			s->state_flags = st.flags;
 			s->stale_after_ns = st.stale_after_ns;
@@ -693,11 +705,6 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int sync_heartbeat(struct sync *s)
-{
-	return sync_set_synced(s, s->synced);
-}
-
 int sync_write_agent_stats(struct sync *s, const struct steer_agent_stats *st)
 {
 	uint32_t zero = 0;
@@ -707,9 +714,12 @@ int sync_write_agent_stats(struct sync *s, const struct steer_agent_stats *st)
 	return 0;
 }
 
-/* The state map, whole; the caller holds the lock. */
+/* The state map, whole; the caller holds the lock. A new epoch when a map the decision
+ * reads was written since the last one, or the state itself says something new: a pulse,
+ * or an apply that changed nothing, leaves the flow cache standing. */
 static int write_state(struct sync *s, bool synced)
 {
+	uint64_t writes = __atomic_load_n(&s->map_writes, __ATOMIC_RELAXED);
 	struct steer_state st = { .synced = synced, .abi_version = STEER_ABI_VERSION,
 				  .generation = s->generation, .flags = s->state_flags,
 				  .nf_mode = s->nf_mode, .stale_after_ns = s->stale_after_ns,
@@ -725,12 +735,24 @@ static int write_state(struct sync *s, bool synced)
 	if (s->pending.count)
 		st.flags &= ~STEER_STATE_LOCAL_SRC_CHECK4;
 	s->heartbeat_ns = st.heartbeat_ns = monotonic_ns();
+	/* Every write ends every cached decision: what was written before it may have been
+	 * a pending mark, a link, a route the cache has a flow of. */
+	st.flow_mask = s->flow_mask;
+	/* The pulse and the generation (for people) decide nothing. */
+	st.epoch = s->epoch;
+	s->last_state.heartbeat_ns = st.heartbeat_ns;
+	s->last_state.generation = st.generation;
+	if (writes != s->writes_at_epoch || memcmp(&st, &s->last_state, sizeof(st))) {
+		st.epoch = ++s->epoch;
+		s->writes_at_epoch = writes;
+	}
 	if (bpf_map_update_elem(s->fd.state, &zero, &st, BPF_ANY) < 0) {
 		log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = errno },
 			  "sync: cannot write the state map: %m");
 		return -errno;
 	}
 	s->synced = synced;
+	s->last_state = st;
 	return 0;
 }
 
@@ -740,6 +762,16 @@ int sync_set_synced(struct sync *s, bool synced)
 
 	pthread_mutex_lock(&s->lock);
 	r = write_state(s, synced);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int sync_heartbeat(struct sync *s)
+{
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	r = write_state(s, s->synced);
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -772,7 +804,9 @@ void sync_pending_route(struct sync *s, const struct steer_route_key *k, uint64_
 		p = NULL;
 	}
 	/* No room (in memory or in the map): everything punts instead, exact all the same. */
-	if (!p || bpf_map_update_elem(s->fd.routes, k, &pend, BPF_ANY) < 0) {
+	if (p && !bpf_map_update_elem(s->fd.routes, k, &pend, BPF_ANY)) {
+		__atomic_fetch_add(&s->map_writes, 1, __ATOMIC_RELAXED);
+	} else {
 		if (p)
 			p->seq = seq;	/* the key may hold anything: rewrite it at the apply */
 		if (!s->pending_all)
@@ -781,8 +815,9 @@ void sync_pending_route(struct sync *s, const struct steer_route_key *k, uint64_
 		goto out;
 	}
 	p->seq = seq;
-	if (s->pending.count == 1 && (s->state_flags & STEER_STATE_LOCAL_SRC_CHECK4))
-		write_state(s, s->synced);
+	/* The new epoch makes the flow cache forget decisions that used this route (and, for
+	 * the first pending key, the local-table shortcut of the source check goes). */
+	write_state(s, s->synced);
 out:
 	pthread_mutex_unlock(&s->lock);
 }

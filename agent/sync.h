@@ -15,6 +15,7 @@
 
 struct sync_fds {
 	int src, rules, hits, routes, nhs, groups, links, vlans, state, agent, netfilter;
+	int flows;	/* only sized here (the state says how many slots); -1: none */
 };
 
 /* Content with stable ids: applied records are (id, value), sorted by id. */
@@ -37,6 +38,11 @@ struct sync {
 	struct image applied;	/* keyed maps, with real ids in their values */
 	struct idtab rules, nhs, groups;
 	uint64_t generation;
+	uint64_t epoch;		/* the state map's, bumped at every write (flow cache) */
+	uint32_t flow_mask;	/* the flow cache's slots - 1, a power of two less one; 0: off */
+	struct steer_state last_state;	/* as last written */
+	uint64_t map_writes;	/* writes to maps the decision reads (atomic: both threads) */
+	uint64_t writes_at_epoch;	/* map_writes when the epoch last moved */
 	uint32_t state_flags;	/* of the last applied image */
 	uint8_t nf_mode;	/* enum steer_nf_mode, shown in the state map */
 	uint32_t ct_mark, ct_mask, ct_timeout_tcp_ms, ct_timeout_udp_ms;	/* of the last image */

@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 4
+#define STEER_ABI_VERSION 5
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
@@ -27,6 +27,7 @@
 #define STEER_GROUP_ENTRIES 16384
 #define STEER_LINK_ENTRIES  4096
 #define STEER_VLAN_ENTRIES  4096
+#define STEER_FLOW_ENTRIES  16384	/* flow cache slots per CPU: a power of two */
 
 /* Address families as the kernel spells them; repeated here so BPF code needs no libc. */
 #define STEER_AF_INET  2
@@ -185,6 +186,7 @@ struct steer_link {
 	__u8  rp_filter;	/* effective IPv4 rp_filter: max(all, device) */
 	__u8  pad;
 	__u16 mtu6;		/* net.ipv6.conf.DEV.mtu, what ip6_forward() checks; 0: unknown */
+	__u32 mtu;		/* the device's MTU (IFLA_MTU); 0: unknown, ask the kernel */
 };
 
 /* One 802.1Q sub-interface: (lower ifindex, VLAN id) -> its own ifindex. */
@@ -267,6 +269,11 @@ struct steer_state {
 	 * (when that is not 0) and the program punts everything: an agent that stopped
 	 * following the kernel must not leave a fast path that follows the past. */
 	__u64 heartbeat_ns;
+	/* Bumped at every write of this map (applies, pending marks, netfilter, heartbeats):
+	 * a flow cache slot written under another epoch is a miss. */
+	__u64 epoch;
+	__u32 flow_mask;	/* flow cache slots - 1 (a power of two less one); 0: no cache */
+	__u32 pad2;
 	__u64 stale_after_ns;
 	/* netfilter: offload. A connection is offloaded when its conntrack mark & ct_mask is
 	 * ct_mark; its timeout is refreshed to these, as conntrack itself would on each packet
@@ -355,6 +362,8 @@ enum steer_stat {
 	STEER_STAT_PUNT_MULTIPATH,	/* a kernel multipath member TC cannot pick as the kernel does */
 	STEER_STAT_OFFLOADED,		/* also counted as forwarded: a connection netfilter blessed */
 	STEER_STAT_DROP_REWRITE,	/* NAT rewrite failed halfway: the packet can go nowhere */
+	STEER_STAT_CACHED,		/* decided by the flow cache (then forwarded, or punted for
+					 * what depends on the packet: MTU, TTL) */
 	STEER_STAT_MAX,
 };
 
@@ -373,6 +382,45 @@ enum steer_verdict {
 #define STEER_CB_PRIORITY 2
 #define STEER_CB_TABLE    3
 #define STEER_CB_NH       4
+
+/* What rules can look at: one direction of a packet's flow (and the flow cache's key). */
+struct steer_flow {
+	__u32 src[4];
+	__u32 dst[4];
+	__u32 iif;
+	__u32 mark;
+	__u16 sport, dport;
+	__u8  family;
+	__u8  tos;
+	__u8  proto;
+	__u8  mode;		/* enum steer_walk_mode */
+};
+
+/* Which rules a walk considers. */
+enum steer_walk_mode {
+	STEER_WALK_INGRESS = 0,	/* the kernel's rules and steer.yaml's policies, merged */
+	STEER_WALK_EGRESS  = 1,	/* policies only: the kernel has routed the packet already */
+	STEER_WALK_REVERSE = 2,	/* the kernel's rules only: its source check knows no policy */
+};
+
+/* The flow cache: per CPU, direct-mapped (a flow's hash picks its one slot), so a lookup is
+ * a hash and a compare, an insert a store, and no CPU ever reads what another is writing. A
+ * slot holds what the decision found for its flow (addresses, ports, protocol, tos, mark,
+ * iif and direction), valid while the state's epoch is the one it was found under: the next
+ * hop and the outgoing link as they were, so a hit reads no other map. Only forwards whose
+ * next hop steer picks itself are kept; what depends on the packet (MTU, TTL) is checked on
+ * every packet. */
+struct steer_flow_slot {
+	struct steer_flow key;
+	__u64 epoch;		/* 0: empty (the state's epochs start at 1) */
+	__u32 nh_id;		/* the next hop the decision picked */
+	__u32 rule_id;		/* the rule (or policy) that decided, for its hit counter */
+	__u32 priority;
+	__u32 table;
+	struct steer_nexthop nh;	/* nh_id's, as it was */
+	struct steer_link out;		/* nh.ifindex's, as it was */
+	__u32 pad;
+};
 
 /* steerctl monitor. The listener holds a lease in steer_monitor (a one-entry array that
  * steerctl maps and writes in place, and the program's counters share): while the coarse
@@ -459,6 +507,7 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PUNT_MULTIPATH]      = "punt_multipath",
 	[STEER_STAT_OFFLOADED]           = "offloaded",
 	[STEER_STAT_DROP_REWRITE]        = "drop_rewrite",
+	[STEER_STAT_CACHED]              = "cached",
 };
 
 /* Names of netfilter families and hooks as nft(8) writes them. */
@@ -511,10 +560,13 @@ static inline const char *steer_nf_mode_name(__u8 mode)
 #define STEER_MAP_AGENT  "steer_agent"
 #define STEER_MAP_NETFILTER "steer_netfilter"
 #define STEER_MAP_MONITOR "steer_monitor"
+#define STEER_MAP_FLOWS   "steer_flows"
 #define STEER_MAP_EVENTS  "steer_events"
 
 _Static_assert(sizeof(struct steer_src_key) == 24, "steer_src_key layout");
 _Static_assert(sizeof(struct steer_monitor) == 112, "steer_monitor layout");
+_Static_assert(sizeof(struct steer_flow_slot) == 112, "steer_flow_slot layout");
+_Static_assert(sizeof(struct steer_flow) == 48, "steer_flow layout: no padding in a hashed key");
 _Static_assert(sizeof(struct steer_event) == 96, "steer_event layout");
 _Static_assert(STEER_STAT_MAX <= 64, "a monitor reason filter has a bit per counter");
 _Static_assert(sizeof(struct steer_rule) == 112, "steer_rule layout");
@@ -523,9 +575,9 @@ _Static_assert(sizeof(struct steer_group) == 8 + 8 * STEER_MAX_PATHS + STEER_MAG
 _Static_assert(sizeof(struct steer_route_key) == 28, "steer_route_key layout");
 _Static_assert(sizeof(struct steer_route) == 8, "steer_route layout");
 _Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");
-_Static_assert(sizeof(struct steer_link) == 8, "steer_link layout");
+_Static_assert(sizeof(struct steer_link) == 12, "steer_link layout");
 _Static_assert(sizeof(struct steer_vlan_key) == 8, "steer_vlan_key layout");
-_Static_assert(sizeof(struct steer_state) == 56, "steer_state layout");
+_Static_assert(sizeof(struct steer_state) == 72, "steer_state layout");
 _Static_assert(sizeof(struct steer_nf_chain) == 16 + 2 * STEER_NF_NAME, "steer_nf_chain layout");
 _Static_assert(sizeof(struct steer_agent_stats) == 14 * 8, "steer_agent_stats layout");
 

@@ -26,7 +26,8 @@
 /* Runtime switches, set by the agent before load. */
 const volatile __u8 cfg_source_check = 1;	/* mirror fib_validate_source() for IPv4 */
 /* For the decision-cost benchmark only: BPF_PROG_TEST_RUN repeats run on one packet, so the
- * rewrite (TTL, tag, padding) is left out, or the TTL would run down within the repeats. */
+ * rewrite (TTL, tag, padding) is left out, or the TTL would run down within the repeats;
+ * 2: and every packet is a new flow to the flow cache (a miss, and its slot written). */
 const volatile __u8 cfg_bench = 0;
 
 static __always_inline void count(__u32 stat, int quiet)
@@ -441,6 +442,13 @@ static __always_inline int check_mtu(struct __sk_buff *skb, const struct steer_p
 		 * for the egress header would let up to that much more through whole. */
 		if (pkt->l2 == STEER_L2_NONE && pkt->ip_len > mtu)
 			return STEER_STAT_PUNT_MTU;
+	} else if (out->mtu) {
+		/* What the helper would compare, given the L3 length (below), without asking:
+		 * the device's MTU as steerd last heard it (a link change punts everything
+		 * until the maps have it). */
+		mtu = out->mtu;
+		if (pkt->ip_len > mtu)
+			return STEER_STAT_PUNT_MTU;
 	} else {
 		/* Given the L3 length, the helper compares exactly that with the MTU. */
 		mtu = pkt->ip_len;
@@ -502,6 +510,30 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct steer
 #endif
 }
 
+/* The flow cache slot of a flow: a multiplicative hash of its twelve words (any slot
+ * for any flow is correct; a good spread only keeps more of them). */
+static __always_inline __u32 flow_slot(const struct steer_flow *f)
+{
+	const __u32 *w = (const __u32 *)f;
+	__u32 h = 0x5e7e1ea5u;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*f) / 4); i++)
+		h = (h ^ w[i]) * 0x9e3779b1u;
+	return h ^ h >> 15;
+}
+
+static __always_inline int flow_eq(const struct steer_flow *a, const struct steer_flow *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 d = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*a) / 4); i++)
+		d |= x[i] ^ y[i];
+	return !d;
+}
+
 /* One body for both directions; `egress` is a constant at each call, so the verifier sees
  * two straight programs. Ingress routes like the kernel would; egress only applies the
  * steer.yaml policies to what the kernel has already routed. */
@@ -515,9 +547,11 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 	struct steer_link *dev, *in = NULL, *out;
 	struct steer_nat *nat = NULL;	/* set for a connection netfilter offloaded */
 	struct steer_state *st;
+	struct steer_flow_slot *fs = NULL;
 	__u32 zero = 0, nh_id = 0, ifindex = skb->ifindex;
+	__u64 epoch;
 	__u16 proto = 0;
-	int r;
+	int r, cached = 0, kernel_pick = 0;
 
 	/* cb[1..4] are set wherever the decision gets that far; callers of the test run pass
 	 * them in zeroed. (Zeroing them here makes clang address cb through a derived ctx
@@ -527,6 +561,10 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 	st = bpf_map_lookup_elem(&steer_state, &zero);
 	if (!st || !st->synced)
 		return punt(skb, STEER_STAT_PUNT_NOT_SYNCED, quiet);
+	/* The epoch before any map the decision reads: steerd writes the maps first and the
+	 * state last, so what is cached below under this epoch is no newer than it. */
+	epoch = st->epoch;
+	barrier();
 	/* The coarse clock (one tick of resolution) costs a load, not a clocksource read. */
 	if (st->stale_after_ns &&
 	    (__s64)(bpf_ktime_get_coarse_ns() - st->heartbeat_ns) > (__s64)st->stale_after_ns)
@@ -565,7 +603,8 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 	}
 
 	if (!egress) {
-		in = bpf_map_lookup_elem(&steer_links, &pkt->iif);
+		/* Untagged, the routing ingress is the device the frame is on, looked up above. */
+		in = pkt->iif == ifindex ? dev : bpf_map_lookup_elem(&steer_links, &pkt->iif);
 		if (!in || !(in->flags & STEER_LINK_UP) ||
 		    !(in->flags & (pkt->family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
 			return punt(skb, STEER_STAT_PUNT_IIF, quiet);
@@ -585,6 +624,25 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 	flow.tos = pkt->tos;
 	flow.proto = pkt->proto;
 
+	/* A flow decided under this epoch needs no walk: its rule, table, next hop and link
+	 * stand until steerd writes anything. explain always walks. */
+	if (st->flow_mask && !quiet) {
+		__u32 slot = flow_slot(&flow) & st->flow_mask;
+
+		fs = bpf_map_lookup_elem(&steer_flows, &slot);
+		if (fs && fs->epoch == epoch && cfg_bench != 2 && flow_eq(&fs->key, &flow)) {
+			nh_id = fs->nh_id;
+			res.priority = fs->priority;
+			res.table = fs->table;
+			count_hit(fs->rule_id, quiet);
+			nh = &fs->nh;
+			out = &fs->out;
+			cached = 1;
+			count(STEER_STAT_CACHED, quiet);
+			goto have_link;
+		}
+	}
+
 	r = steer_lookup(&flow, &res, quiet);
 	skb->cb[STEER_CB_PRIORITY] = res.priority;
 	skb->cb[STEER_CB_TABLE] = res.table;
@@ -600,6 +658,9 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 		r = steer_kernel_pick(skb, pkt, &res, st->flags, &nh_id);
 		if (r)
 			return punt(skb, r, quiet);
+		/* The kernel's pick hashes what the flow key does not hold (the flow label):
+		 * never cached. */
+		kernel_pick = 1;
 	} else if (r) {
 		return punt(skb, res.route_type == STEER_RT_MULTIPATH ? STEER_STAT_PUNT_LINK_DOWN
 								      : STEER_STAT_PUNT_MISSING_REF, quiet);
@@ -607,6 +668,10 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 	nh = bpf_map_lookup_elem(&steer_nexthops, &nh_id);
 	if (!nh)
 		return punt(skb, STEER_STAT_PUNT_MISSING_REF, quiet);
+	out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
+have_link:
+	skb->cb[STEER_CB_PRIORITY] = res.priority;
+	skb->cb[STEER_CB_TABLE] = res.table;
 	skb->cb[STEER_CB_OIF] = nh->ifindex;
 	skb->cb[STEER_CB_NH] = nh_id;
 	/* At egress, a packet already leaving by the policy's device goes as it is: it is
@@ -616,17 +681,29 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 		return punt(skb, STEER_STAT_EGRESS_PASS, quiet);
 	if (!egress && nh->ifindex == pkt->iif)
 		return punt(skb, STEER_STAT_PUNT_HAIRPIN, quiet);
-	out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
 	if (!out || !(out->flags & STEER_LINK_UP))
 		return punt(skb, STEER_STAT_PUNT_LINK_DOWN, quiet);
 	/* A packet redirected from TC ingress skips the egress chains of its new device. */
 	if (out->flags & STEER_LINK_NF_EGRESS)
 		return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
 
-	if (!egress && pkt->family == STEER_AF_INET && cfg_source_check) {
+	if (!cached && !egress && pkt->family == STEER_AF_INET && cfg_source_check) {
 		r = check_source_all(&flow, &res, nh->ifindex, in->rp_filter, st->flags);
 		if (r)
 			return punt(skb, r, quiet);
+	}
+	/* Everything so far depends on the flow and the maps alone; what follows (MTU, TTL)
+	 * on the packet, and is checked on every one. This CPU's slot: nobody else writes it,
+	 * and nothing reads it half-written (a TC program is not interrupted by another). */
+	if (fs && !cached && !kernel_pick) {
+		fs->key = flow;
+		fs->epoch = epoch;
+		fs->nh_id = nh_id;
+		fs->rule_id = res.rule_id;
+		fs->priority = res.priority;
+		fs->table = res.table;
+		fs->nh = *nh;
+		fs->out = *out;
 	}
 
 	r = check_mtu(skb, pkt, nh->ifindex, out, st->flags);

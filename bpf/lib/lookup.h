@@ -9,25 +9,6 @@
 #include "abi.h"
 #include "maps.h"
 
-/* What rules can look at: one direction of a packet's flow. */
-struct steer_flow {
-	__u32 src[4];
-	__u32 dst[4];
-	__u32 iif;
-	__u32 mark;
-	__u16 sport, dport;
-	__u8  family;
-	__u8  tos;
-	__u8  proto;
-	__u8  mode;		/* enum steer_walk_mode */
-};
-
-/* Which rules a walk considers. */
-enum steer_walk_mode {
-	STEER_WALK_INGRESS = 0,	/* the kernel's rules and steer.yaml's policies, merged */
-	STEER_WALK_EGRESS  = 1,	/* policies only: the kernel has routed the packet already */
-	STEER_WALK_REVERSE = 2,	/* the kernel's rules only: its source check knows no policy */
-};
 
 enum steer_lookup_res {
 	STEER_LOOKUP_FORWARD = 0,	/* res->route is the route the kernel would use */

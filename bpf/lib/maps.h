@@ -89,6 +89,14 @@ struct {
 	__type(value, struct steer_nf_chain);
 } steer_netfilter SEC(".maps");
 
+/* The flow cache (see struct steer_flow_slot): max_entries slots on every CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STEER_FLOW_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct steer_flow_slot);
+} steer_flows SEC(".maps");
+
 /* steerctl monitor's lease and filters (written in place by the listener through mmap) and
  * the events the program writes while the lease holds. */
 struct {

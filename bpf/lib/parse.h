@@ -305,6 +305,25 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct steer_pkt *pkt
 	default:
 		return 0;
 	}
+	/* Right after a fixed header in the linear data, as nearly always: read in place,
+	 * each family at its own constant offset (see l3_header()). */
+	if (off == pkt->l4_off && pkt->proto != 51) {
+		void *data_end = (void *)(long)skb->data_end;
+		__u8 *l3 = l3_header(skb, pkt->l2), *p;
+
+		if (pkt->family == STEER_AF_INET) {
+			p = l3 + sizeof(struct iphdr);
+			barrier_var(p);
+		} else {
+			p = l3 + sizeof(struct ipv6hdr);
+			barrier_var(p);
+		}
+		if ((void *)(p + 4) <= data_end) {
+			pkt->sport = (__u16)p[0] << 8 | p[1];
+			pkt->dport = (__u16)p[2] << 8 | p[3];
+			return 0;
+		}
+	}
 	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
 		return STEER_STAT_PUNT_L4;
 	pkt->sport = (__u16)ports[0] << 8 | ports[1];

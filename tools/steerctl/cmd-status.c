@@ -70,6 +70,8 @@ int cmd_status(struct steerctl *c)
 		if (age >= 0)
 			json_u64(j, "heartbeat_age_ms", (__u64)(age * 1000));
 		json_u64(j, "stale_after_ms", st.stale_after_ns / 1000000);
+		json_u64(j, "flow_cache_slots", st.flow_mask ? (__u64)st.flow_mask + 1 : 0);
+		json_u64(j, "epoch", st.epoch);
 		json_u64(j, "agent_pid", ag.pid);
 		json_obj_open(j, "agent");
 #define JSON_FIELD(f) json_u64(j, #f, ag.f);
@@ -102,6 +104,11 @@ int cmd_status(struct steerctl *c)
 		if (st.flags & STEER_STATE_PENDING)
 			fprintf(c->out, "pending:     yes: changes (or lost events) not applied yet; "
 				"the fast path hands every packet to the kernel\n");
+		if (st.flow_mask)
+			fprintf(c->out, "flow cache:  %llu slots per CPU, epoch %llu\n",
+				(unsigned long long)st.flow_mask + 1, (unsigned long long)st.epoch);
+		else
+			fprintf(c->out, "flow cache:  off\n");
 		if (ag.pid)
 			fprintf(c->out, "agent pid:   %llu\n", (unsigned long long)ag.pid);
 		if (prog_id)
