@@ -2,9 +2,13 @@
  * (bpf_fib_lookup walking the real rule list) and an empty program, on the same packets
  * and the same kernel state, with N `from` rules ahead of the one that matches. Each N runs
  * in a fresh network namespace. BPF_PROG_TEST_RUN measures; nothing here asserts a time.
+ * steer is measured twice: hot (the same flow again, as BPF_PROG_TEST_RUN repeats it: the
+ * flow cache answers) and cold (a copy of the program to which every packet is a new flow:
+ * the whole walk, and the cache slot written, every time). --routes adds that many IPv4
+ * routes (and a fifth as many IPv6 ones) to main, as a full Internet table would.
  *
  *   bench-decision [--rules 4,100,1000,10000,100000] [--family 4|6|46] [--repeat R]
- *                  [--json FILE]
+ *                  [--routes N] [--json FILE]
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -36,7 +40,7 @@
 struct result {
 	unsigned rules;
 	int family;
-	double empty_ns, kernel_ns, steer_ns;
+	double empty_ns, kernel_ns, steer_ns, cold_ns;
 	unsigned long kernel_repeat, steer_repeat;
 	double install_s, sync_s;
 };
@@ -63,6 +67,34 @@ static double now(void)
 
 /* A fresh namespace: in0 (ingress), out0 (table 100's uplink), out1 (main's); N rules
  * `from <other source> lookup 1000` ahead of `from 10.1.0.0/24 lookup 100`. */
+static unsigned nroutes;	/* --routes */
+
+/* N IPv4 /24s and N/5 IPv6 /64s in main, by the uplink of main's default; the packet's
+ * rule then looks up main, and its destination is in one of them. */
+static void add_routes(void)
+{
+	char path[] = "/tmp/bench-decision-routes-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+
+	if (!f)
+		die("mkstemp");
+	for (unsigned i = 0; i < nroutes; i++)
+		fprintf(f, "route add %u.%u.%u.0/24 via 203.0.113.2 dev out1\n", 11 + i / 65536 % 200,
+			i / 256 % 256, i % 256);
+	for (unsigned i = 0; i < nroutes / 5; i++)
+		fprintf(f, "route add 2001:db8:%x:%x::/64 via 2001:db8:b::2 dev out1\n",
+			0x1000 + i / 65536, i % 65536);
+	fclose(f);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "ip -batch %s", path);
+		sh(cmd);
+	}
+	unlink(path);
+}
+
 static void setup(unsigned nrules, int family, double *install_s)
 {
 	char path[] = "/tmp/bench-decision-XXXXXX";
@@ -104,8 +136,11 @@ static void setup(unsigned nrules, int family, double *install_s)
 			fprintf(f, "rule add from 2001:db8:200::%x:%x lookup 1000 pref %u\n", i / 65536,
 				i % 65536, 1 + i % 30000);
 	}
-	fprintf(f, "rule add from %s lookup 100 pref 30001\n", family == 4 ? "10.1.0.0/24" : "2001:db8:1::/64");
+	fprintf(f, "rule add from %s lookup %s pref 30001\n", family == 4 ? "10.1.0.0/24" : "2001:db8:1::/64",
+		nroutes ? "main" : "100");
 	fclose(f);
+	if (nroutes)
+		add_routes();
 	{
 		char cmd[256];
 
@@ -193,9 +228,15 @@ static struct result run_one(unsigned nrules, int family, unsigned long repeat)
 	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
 	struct pkt_spec p = family == 4 ? (struct pkt_spec){ .family = 4, .src = "10.1.0.2", .dst = "198.51.100.1" }
 					: (struct pkt_spec){ .family = 6, .src = "2001:db8:1::2", .dst = "2001:db8:ffff::1" };
+	/* Through main's big table: a destination in the middle of it, out of out1. */
+	const char *oif = nroutes ? "out1" : "out0";
+
+	if (nroutes)
+		p.dst = family == 4 ? "11.7.99.1" : "2001:db8:1000:1234::1";
 	uint8_t frame[256];
 	size_t len = pkt_build(&p, mac, frame, sizeof(frame));
-	struct steer_bpf *steer;
+	struct steer_bpf *steer, *cold;
+	struct bpf_map *m, *cm;
 	struct fib_bpf *fib;
 	uint32_t rv, cb[5];
 	unsigned long unused;
@@ -207,11 +248,28 @@ static struct result run_one(unsigned nrules, int family, unsigned long repeat)
 	bpf_map__set_max_entries(steer->maps.steer_src, BIG);
 	bpf_map__set_max_entries(steer->maps.steer_rules, BIG);
 	bpf_map__set_max_entries(steer->maps.steer_rule_hits, BIG);
+	if (nroutes)
+		bpf_map__set_max_entries(steer->maps.steer_routes, nroutes + nroutes / 5 + 1024);
 	steer->rodata->cfg_bench = 1;
 	if (getenv("BENCH_NO_SOURCE_CHECK"))
 		steer->rodata->cfg_source_check = 0;
 	if (steer_bpf__load(steer) < 0)
 		die("steer_bpf__load");
+	/* The cold copy: the same maps, every packet a new flow. */
+	cold = steer_bpf__open();
+	if (!cold)
+		die("steer_bpf__open");
+	cold->rodata->cfg_bench = 2;
+	cold->rodata->cfg_source_check = steer->rodata->cfg_source_check;
+	bpf_object__for_each_map(cm, cold->obj) {
+		if (bpf_map__is_internal(cm))
+			continue;
+		m = bpf_object__find_map_by_name(steer->obj, bpf_map__name(cm));
+		if (!m || bpf_map__reuse_fd(cm, bpf_map__fd(m)) < 0)
+			die("reusing the maps for the cold copy");
+	}
+	if (steer_bpf__load(cold) < 0)
+		die("steer_bpf__load (cold)");
 	fib = fib_bpf__open_and_load();
 	if (!fib)
 		die("fib_bpf__open_and_load");
@@ -219,21 +277,24 @@ static struct result run_one(unsigned nrules, int family, unsigned long repeat)
 
 	/* Both must decide, and alike: out0 by table 100. */
 	measure(bpf_program__fd(steer->progs.steer_ingress), frame, len, 1, &rv, cb);
-	if (rv != TC_ACT_REDIRECT || cb[STEER_CB_OIF] != if_nametoindex("out0"))
+	if (rv != TC_ACT_REDIRECT || cb[STEER_CB_OIF] != if_nametoindex(oif))
 		fprintf(stderr, "bench-decision: steer did not forward by the rule (retval %u, cb0 %#x, oif %u, rule %u, table %u)\n",
 			rv, cb[0], cb[STEER_CB_OIF], cb[STEER_CB_PRIORITY], cb[STEER_CB_TABLE]), exit(1);
 	measure(bpf_program__fd(fib->progs.kernel), frame, len, 1, &rv, cb);
-	if (cb[0] != 0 || cb[1] != if_nametoindex("out0"))
+	if (cb[0] != 0 || cb[1] != if_nametoindex(oif))
 		fprintf(stderr, "bench-decision: the kernel did not route by the rule (%u, %u)\n", cb[0], cb[1]), exit(1);
 
 	res.empty_ns = timed(bpf_program__fd(fib->progs.empty), frame, len, repeat, 0.2, &unused);
 	res.steer_ns = timed(bpf_program__fd(steer->progs.steer_ingress), frame, len, repeat, 0.5,
 			     &res.steer_repeat);
+	res.cold_ns = timed(bpf_program__fd(cold->progs.steer_ingress), frame, len, repeat, 0.5,
+			    &unused);
 	/* The kernel at 100,000 rules takes about a millisecond a packet: a million repeats
 	 * would take a quarter of an hour, so it runs for a time budget instead. */
 	res.kernel_ns = timed(bpf_program__fd(fib->progs.kernel), frame, len, 1000, 1.0,
 			      &res.kernel_repeat);
 	fib_bpf__destroy(fib);
+	steer_bpf__destroy(cold);
 	steer_bpf__destroy(steer);
 	return res;
 }
@@ -242,7 +303,8 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "rules", required_argument, NULL, 'r' }, { "family", required_argument, NULL, 'f' },
-		{ "repeat", required_argument, NULL, 'n' }, { "json", required_argument, NULL, 'j' }, {}
+		{ "repeat", required_argument, NULL, 'n' }, { "json", required_argument, NULL, 'j' },
+		{ "routes", required_argument, NULL, 'R' }, {}
 	};
 	char *list = strdup("4,100,1000,10000,100000"), *tok, *save = NULL;
 	const char *json = NULL, *families = "46";
@@ -260,32 +322,37 @@ int main(int argc, char **argv)
 			repeat = strtoul(optarg, NULL, 10);
 		else if (c == 'j')
 			json = optarg;
+		else if (c == 'R')
+			nroutes = (unsigned)strtoul(optarg, NULL, 10);
 		else
 			return 2;
 	}
 	log_set_level(LOG_WARNING);
 	log_setup_libbpf();
-	printf("%-6s %7s %12s %12s %12s %10s %9s %9s\n", "family", "rules", "empty ns", "kernel ns",
-	       "steer ns", "kernel/steer", "install s", "sync s");
+	printf("%-6s %7s %10s %11s %10s %10s %8s %8s %9s %9s\n", "family", "rules", "empty ns",
+	       "kernel ns", "steer hot", "steer cold", "hot x", "cold x", "install s", "sync s");
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		for (const char *fam = families; *fam && nres < 64; fam++) {
 			struct result r = run_one((unsigned)strtoul(tok, NULL, 10), *fam - '0', repeat);
 
 			res[nres++] = r;
-			printf("inet%-2s %7u %12.1f %12.1f %12.1f %10.1fx %9.2f %9.2f\n", r.family == 6 ? "6" : "",
-			       r.rules, r.empty_ns, r.kernel_ns, r.steer_ns, r.kernel_ns / r.steer_ns,
-			       r.install_s, r.sync_s);
+			printf("inet%-2s %7u %10.1f %11.1f %10.1f %10.1f %7.2fx %7.2fx %9.2f %9.2f\n",
+			       r.family == 6 ? "6" : "", r.rules, r.empty_ns, r.kernel_ns, r.steer_ns,
+			       r.cold_ns, r.kernel_ns / r.steer_ns, r.kernel_ns / r.cold_ns, r.install_s,
+			       r.sync_s);
 			fflush(stdout);
 		}
 	}
 	if (json && (jf = fopen(json, "w"))) {
 		fprintf(jf, "{\"benchmark\": \"decision\", \"results\": [\n");
 		for (int i = 0; i < nres; i++)
-			fprintf(jf, "  {\"family\": %d, \"rules\": %u, \"empty_ns\": %.1f, \"kernel_ns\": %.1f, "
-				"\"steer_ns\": %.1f, \"ratio\": %.2f, \"kernel_repeat\": %lu, \"steer_repeat\": %lu, "
-				"\"kernel_install_s\": %.3f, \"steer_sync_s\": %.3f}%s\n",
-				res[i].family, res[i].rules, res[i].empty_ns, res[i].kernel_ns, res[i].steer_ns,
-				res[i].kernel_ns / res[i].steer_ns, res[i].kernel_repeat, res[i].steer_repeat,
+			fprintf(jf, "  {\"family\": %d, \"rules\": %u, \"routes\": %u, \"empty_ns\": %.1f, "
+				"\"kernel_ns\": %.1f, \"steer_ns\": %.1f, \"steer_cold_ns\": %.1f, "
+				"\"ratio\": %.2f, \"cold_ratio\": %.2f, \"kernel_repeat\": %lu, "
+				"\"steer_repeat\": %lu, \"kernel_install_s\": %.3f, \"steer_sync_s\": %.3f}%s\n",
+				res[i].family, res[i].rules, nroutes, res[i].empty_ns, res[i].kernel_ns,
+				res[i].steer_ns, res[i].cold_ns, res[i].kernel_ns / res[i].steer_ns,
+				res[i].kernel_ns / res[i].cold_ns, res[i].kernel_repeat, res[i].steer_repeat,
 				res[i].install_s, res[i].sync_s, i + 1 < nres ? "," : "");
 		fprintf(jf, "]}\n");
 		fclose(jf);
