@@ -398,6 +398,15 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 			s->state_flags = st.flags;
 			s->stale_after_ns = st.stale_after_ns;
 		}
+		/* And past any a flow cache slot may hold, should the state map be new (another
+		 * layout) while the flow cache was adopted: from the time of day on. */
+		{
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			if ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec > s->epoch)
+				s->epoch = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		}
 	}
 	if (s->applied.nsrcs || s->applied.nroutes || s->nhs.n)
 		log_event(LOG_INFO, LOG_EV_ADOPTED, NULL,
