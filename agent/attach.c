@@ -219,28 +219,39 @@ fail:
 	return r;
 }
 
+/* The maps of struct sync_fds, by name; `pinned`: opened from the pins too (--verify). */
+static const struct {
+	const char *name;
+	size_t off;
+	bool pinned;
+} fd_maps[] = {
+	{ STEER_MAP_SRC, offsetof(struct sync_fds, src), true },
+	{ STEER_MAP_RULES, offsetof(struct sync_fds, rules), true },
+	{ STEER_MAP_HITS, offsetof(struct sync_fds, hits), true },
+	{ STEER_MAP_ROUTES, offsetof(struct sync_fds, routes), true },
+	{ STEER_MAP_NH, offsetof(struct sync_fds, nhs), true },
+	{ STEER_MAP_GROUPS, offsetof(struct sync_fds, groups), true },
+	{ STEER_MAP_LINKS, offsetof(struct sync_fds, links), true },
+	{ STEER_MAP_VLANS, offsetof(struct sync_fds, vlans), true },
+	{ STEER_MAP_STATE, offsetof(struct sync_fds, state), true },
+	{ STEER_MAP_AGENT, offsetof(struct sync_fds, agent), true },
+	{ STEER_MAP_NETFILTER, offsetof(struct sync_fds, netfilter), true },
+	/* The flow cache is the program's: nothing to compare with the kernel. */
+	{ STEER_MAP_FLOWS, offsetof(struct sync_fds, flows), false },
+};
+
+static int *fd_of(struct sync_fds *fds, size_t i)
+{
+	return (int *)((char *)fds + fd_maps[i].off);
+}
+
 /* The fd of every map, by name, from any loaded object of steer's. */
 void attach_obj_fds(const struct bpf_object *obj, struct sync_fds *fds)
 {
-	static const struct { const char *name; size_t off; } maps[] = {
-		{ STEER_MAP_SRC, offsetof(struct sync_fds, src) },
-		{ STEER_MAP_RULES, offsetof(struct sync_fds, rules) },
-		{ STEER_MAP_HITS, offsetof(struct sync_fds, hits) },
-		{ STEER_MAP_ROUTES, offsetof(struct sync_fds, routes) },
-		{ STEER_MAP_NH, offsetof(struct sync_fds, nhs) },
-		{ STEER_MAP_GROUPS, offsetof(struct sync_fds, groups) },
-		{ STEER_MAP_LINKS, offsetof(struct sync_fds, links) },
-		{ STEER_MAP_VLANS, offsetof(struct sync_fds, vlans) },
-		{ STEER_MAP_STATE, offsetof(struct sync_fds, state) },
-		{ STEER_MAP_AGENT, offsetof(struct sync_fds, agent) },
-		{ STEER_MAP_NETFILTER, offsetof(struct sync_fds, netfilter) },
-		{ STEER_MAP_FLOWS, offsetof(struct sync_fds, flows) },
-	};
+	for (size_t i = 0; i < sizeof(fd_maps) / sizeof(fd_maps[0]); i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, fd_maps[i].name);
 
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, maps[i].name);
-
-		*(int *)((char *)fds + maps[i].off) = m ? bpf_map__fd(m) : -1;
+		*fd_of(fds, i) = m ? bpf_map__fd(m) : -1;
 	}
 }
 
@@ -402,31 +413,18 @@ void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim)
 
 int attach_open_pins(const char *pin_dir, struct sync_fds *fds)
 {
-	static const struct { const char *name; size_t off; } maps[] = {
-		{ STEER_MAP_SRC, offsetof(struct sync_fds, src) },
-		{ STEER_MAP_RULES, offsetof(struct sync_fds, rules) },
-		{ STEER_MAP_HITS, offsetof(struct sync_fds, hits) },
-		{ STEER_MAP_ROUTES, offsetof(struct sync_fds, routes) },
-		{ STEER_MAP_NH, offsetof(struct sync_fds, nhs) },
-		{ STEER_MAP_GROUPS, offsetof(struct sync_fds, groups) },
-		{ STEER_MAP_LINKS, offsetof(struct sync_fds, links) },
-		{ STEER_MAP_VLANS, offsetof(struct sync_fds, vlans) },
-		{ STEER_MAP_STATE, offsetof(struct sync_fds, state) },
-		{ STEER_MAP_AGENT, offsetof(struct sync_fds, agent) },
-		{ STEER_MAP_NETFILTER, offsetof(struct sync_fds, netfilter) },
-	};
 	char path[PATH_MAX];
 
-	fds->flows = -1;	/* the flow cache is the program's: nothing to compare */
+	for (size_t i = 0; i < sizeof(fd_maps) / sizeof(fd_maps[0]); i++) {
+		int fd = -1;
 
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		int fd;
-
-		if (pin_path(path, sizeof(path), pin_dir, maps[i].name) < 0 || (fd = bpf_obj_get(path)) < 0) {
-			log_err("cannot open %s/%s: %m", pin_dir, maps[i].name);
+		if (fd_maps[i].pinned &&
+		    (pin_path(path, sizeof(path), pin_dir, fd_maps[i].name) < 0 ||
+		     (fd = bpf_obj_get(path)) < 0)) {
+			log_err("cannot open %s/%s: %m", pin_dir, fd_maps[i].name);
 			return -errno;
 		}
-		*(int *)((char *)fds + maps[i].off) = fd;
+		*fd_of(fds, i) = fd;
 	}
 	return 0;
 }

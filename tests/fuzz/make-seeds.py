@@ -128,6 +128,27 @@ NFT_CHANGES = [
 NFT_GETTABLE, NFT_GETCHAIN, NFT_GETRULE = 1, 4, 7
 
 
+def save_dump(s, path):
+    """Saves the buffers of one dump reply, as a read gets them, to path-000, path-001, ...
+    up to the one that ends it (NLMSG_DONE or an error, possibly behind other messages);
+    returns how many."""
+    n = 0
+    while True:
+        buf = s.recv(1 << 20)
+        with open(f'{path}-{n:03d}', 'wb') as f:
+            f.write(buf)
+        n += 1
+        off, last = 0, 0
+        while off + 16 <= len(buf):
+            ln, ty = struct.unpack_from('=IH', buf, off)
+            last = ty
+            if ln < 16:
+                break
+            off += (ln + 3) & ~3
+        if last in (2, 3):
+            return n
+
+
 def nft_capture(out, n0):
     """Dump buffers of the nftables ruleset, as steerd's read gets them."""
     n = n0
@@ -136,20 +157,7 @@ def nft_capture(out, n0):
     for seq, msg in enumerate((NFT_GETTABLE, NFT_GETCHAIN, NFT_GETRULE), 1):
         body = struct.pack('=BBH', 0, 0, 0)  # nfgenmsg: any family, v0
         s.send(struct.pack('=IHHII', 16 + len(body), 10 << 8 | msg, 0x301, seq, 0) + body)
-        while True:
-            buf = s.recv(1 << 20)
-            with open(os.path.join(out, f'nft-dump-{msg}-{n:03d}'), 'wb') as f:
-                f.write(buf)
-            n += 1
-            off, last = 0, 0
-            while off + 16 <= len(buf):
-                ln, ty = struct.unpack_from('=IH', buf, off)
-                last = ty
-                if ln < 16:
-                    break
-                off += (ln + 3) & ~3
-            if last in (2, 3):
-                break
+        n += save_dump(s, os.path.join(out, f'nft-dump-{msg}'))
     return n - n0
 
 
@@ -190,21 +198,7 @@ def capture(out):
             body = bytes([fam]) + bytes(hdrlen - 1)
             s.send(struct.pack('=IHHII', 16 + len(body), typ, 0x301, seq, 0) + body)
             seq += 1
-            while True:
-                buf = s.recv(1 << 20)
-                with open(os.path.join(out, f'dump-{name}-{fam}-{n:03d}'), 'wb') as f:
-                    f.write(buf)
-                n += 1
-                # a dump ends with NLMSG_DONE (or an error), possibly behind other messages
-                off, last = 0, 0
-                while off + 16 <= len(buf):
-                    ln, ty = struct.unpack_from('=IH', buf, off)
-                    last = ty
-                    if ln < 16:
-                        break
-                    off += (ln + 3) & ~3
-                if last in (2, 3):
-                    break
+            n += save_dump(s, os.path.join(out, f'dump-{name}-{fam}'))
     return n
 
 
