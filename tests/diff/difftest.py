@@ -989,8 +989,10 @@ class Phase:
                     time.sleep(0.01)
                 if not os.path.exists(out + '.ready'):
                     raise Bail(f'wire recorder for {out} did not start')
-            run(['nsenter', f'--net=/run/netns/{self.ns_c}', sys.executable, me, '--wire-send',
-                 'c0', in0['address'], spec], timeout=120)
+            # Always from one CPU: a veth delivers on the sender's, and the flow cache is
+            # per CPU, so the warm run meets the decisions the runs before it left.
+            run(['nsenter', f'--net=/run/netns/{self.ns_c}', 'taskset', '-c', '0',
+                 sys.executable, me, '--wire-send', 'c0', in0['address'], spec], timeout=120)
             time.sleep(0.6)
         finally:
             for p, _ in caps:
