@@ -145,8 +145,12 @@ static int start_dump(struct intake *nl, int d)
 
 static int next_dump(struct intake *nl)
 {
-	if (nl->dump < 0 && nl->pending && now_ns() < nl->retry_at_ns)
+	uint64_t now = now_ns();
+
+	if (nl->dump < 0 && nl->pending && now < nl->retry_at_ns)
 		return 0;	/* the kernel was busy with an earlier dump: try again shortly */
+	if (nl->orphan_seq && now - nl->orphan_heard_ns < 1000000000ull)
+		return 0;	/* it still runs: a request now would only meet EBUSY */
 	for (int d = 0; d < INTAKE_DUMP_MAX && nl->dump < 0; d++) {
 		if (nl->pending & (1u << d)) {
 			nl->pending &= ~(1u << d);
@@ -237,6 +241,14 @@ static void handle_buffer(struct intake *nl, const void *buf, size_t len)
 		bool ours = nl->dump >= 0 && h->nlmsg_seq == nl->dump_seq;
 
 		nl->stats.messages++;
+		if (nl->orphan_seq && h->nlmsg_seq == nl->orphan_seq) {
+			/* What it brings is as current as any event; its end frees the kernel. */
+			nl->orphan_heard_ns = now_ns();
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				nl->orphan_seq = 0;
+				continue;
+			}
+		}
 		if (ours)
 			nl->dump_heard_ns = now_ns();
 		if (ours && (h->nlmsg_flags & NLM_F_DUMP_INTR))
@@ -269,7 +281,14 @@ static void handle_buffer(struct intake *nl, const void *buf, size_t len)
 }
 
 /* Events were dropped: our picture may be wrong anywhere. One full re-read covers any
- * number of overruns before it starts. */
+ * number of overruns before it starts.
+ *
+ * The dump in flight runs on. The kernel never drops a dump's own replies, only events and
+ * acknowledgements, so what it brings is current and it ends as usual; it is read again
+ * later, since events lost while it ran may touch what it had already passed. Giving it up
+ * instead would leave it running in the kernel, and while it fills the socket the kernel
+ * keeps the socket marked congested and silently drops the EBUSY that answers every new
+ * dump request: the re-read would wait out one stall after another. */
 static void overrun(struct intake *nl)
 {
 	nl->stats.enobufs++;
@@ -281,13 +300,6 @@ static void overrun(struct intake *nl)
 		  (unsigned long long)nl->stats.enobufs);
 	nl->pending |= INTAKE_DUMP_ALL;
 	nl->lost = true;
-	/* The dump in flight may have lost replies too: it cannot be trusted to finish, nor to
-	 * be whole. */
-	if (nl->dump >= 0) {
-		nl->pending |= 1u << nl->dump;
-		nl->dump = -1;
-		nl->retry_at_ns = now_ns() + 20 * 1000000ull;
-	}
 }
 
 static void truncated(struct intake *nl)
@@ -366,10 +378,13 @@ int intake_process(struct intake *nl)
 	if (nl->dump >= 0 && now_ns() - nl->dump_heard_ns > 1000000000ull) {
 		/* Nothing heard of it for a second: a reply went missing (the kernel drops even
 		 * the error that answers a dump it cannot start when the socket is full, and
-		 * says nothing). Start that dump over. */
+		 * says nothing). Start that dump over, once the kernel is surely done with
+		 * the old one: it may only be slow. */
 		log_event(LOG_WARNING, LOG_EV_DUMP_RETRY, NULL,
 			  "netlink: dump of %s stalled; asking again", dumps[nl->dump].name);
 		nl->pending |= 1u << nl->dump;
+		nl->orphan_seq = nl->dump_seq;
+		nl->orphan_heard_ns = nl->dump_heard_ns;
 		nl->dump = -1;
 		nl->stats.dump_restarts++;
 	}

@@ -36,6 +36,8 @@ struct intake {
 	uint32_t pending;	/* bitmask of enum intake_dump still to run */
 	uint64_t dump_started_ns, retry_at_ns;
 	uint64_t dump_heard_ns;	/* the dump in flight's last reply (or its request) */
+	uint32_t orphan_seq;	/* a dump given up as stalled that may still run; 0: none */
+	uint64_t orphan_heard_ns;
 	bool lost;		/* events were lost and not all re-read yet: our picture is stale */
 	int rcvbuf;		/* what the kernel granted */
 	struct intake_stats stats;
