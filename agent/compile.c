@@ -900,18 +900,56 @@ static uint32_t link_layer_flags(uint16_t type)
 	}
 }
 
-static int compile_links(const struct model *m, struct vec *links, struct vec *vlans)
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The devices that hold an IPv4 address, sorted. */
+static int ipv4_addressed(const struct model *m, struct vec *out)
 {
 	struct htab_iter it;
+	struct model_addr *a;
+
+	htab_iter_init(&it, &m->addrs);
+	while ((a = htab_iter_next(&it))) {
+		int32_t *ifindex;
+
+		if (a->key.addr.family != AF_INET)
+			continue;
+		ifindex = vec_push(out);
+		if (!ifindex)
+			return -ENOMEM;
+		*ifindex = a->key.ifindex;
+	}
+	sort(out->p, out->n, out->size, cmp_i32);
+	return 0;
+}
+
+static int compile_links(const struct model *m, struct vec *links, struct vec *vlans)
+{
+	struct vec addressed = { .size = sizeof(int32_t) };
+	struct htab_iter it;
 	struct model_link *l;
+	int r = ipv4_addressed(m, &addressed);
 
 	htab_iter_init(&it, &m->links);
-	while ((l = htab_iter_next(&it))) {
+	while (r == 0 && (l = htab_iter_next(&it))) {
 		struct image_link *il = vec_push(links);
 		int rp = l->rp_filter4 > m->all_rp_filter4 ? l->rp_filter4 : m->all_rp_filter4;
 
-		if (!il)
-			return -ENOMEM;
+		if (!il) {
+			r = -ENOMEM;
+			break;
+		}
+		/* Loose rp_filter on a device without an IPv4 address is strict: the kernel's
+		 * source check (__fib_validate_source, no_addr) then accepts only a route back
+		 * through the device itself. */
+		if (rp == 2 && !(addressed.n && bsearch(&l->ifindex, addressed.p, addressed.n,
+							addressed.size, cmp_i32)))
+			rp = 1;
 		il->ifindex = (uint32_t)l->ifindex;
 		if ((l->flags & IFF_UP) && (l->flags & IFF_RUNNING))
 			il->val.flags |= STEER_LINK_UP;
@@ -931,14 +969,17 @@ static int compile_links(const struct model *m, struct vec *links, struct vec *v
 		if (l->vlan_lower > 0) {
 			struct image_vlan *v = vec_push(vlans);
 
-			if (!v)
-				return -ENOMEM;
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
 			v->key.ifindex = (uint32_t)l->vlan_lower;
 			v->key.vid = l->vlan_id;
 			v->val.ifindex = (uint32_t)l->ifindex;
 		}
 	}
-	return 0;
+	free(addressed.p);
+	return r;
 }
 
 /* ---- image ---- */
@@ -1081,10 +1122,6 @@ int compile_image(const struct model *m, struct image *out)
 		sort(routes.p, routes.n, routes.size, cmp_route);
 	sort(links.p, links.n, links.size, cmp_link);
 	sort(vlans.p, vlans.n, vlans.size, cmp_vlan);
-	for (size_t i = 0; i < m->nrules; i++)
-		if (m->rules[i].key.iifname[0])
-			state_flags |= m->rules[i].key.family == AF_INET ? STEER_STATE_IIF_RULES4
-									 : STEER_STATE_IIF_RULES6;
 	if (local_source_check_ok(m, routes.p, routes.n))
 		state_flags |= STEER_STATE_LOCAL_SRC_CHECK4;
 	/* Hash policy 0 only: the others hash ports (or inner headers, or a hash TC cannot see

@@ -260,11 +260,15 @@ static int keyed_set(struct model *m, struct htab *t, const void *key, size_t ob
 int model_addr_set(struct model *m, const struct model_addr_key *k, bool present)
 {
 	struct model_addr *a;
+	bool had = htab_find(&m->addrs, k) != NULL;
 	int r = keyed_set(m, &m->addrs, k, sizeof(*a), offsetof(struct model_addr, key), present,
 			  (void **)&a);
 
 	if (a)
 		a->stale = false;
+	/* Whether a device has an IPv4 address at all is part of its source check. */
+	if (r == 0 && had != present && k->addr.family == AF_INET)
+		m->dirty = true;
 	return r;
 }
 

@@ -203,10 +203,8 @@ struct steer_vlan {
 /* Global state, one entry. `synced` is 0 until the agent's first full sync and after a
  * clean stop: the program punts every packet while it is 0. */
 enum steer_state_flags {
-	/* Some rule of the family matches on iif: the source check's reverse lookup (which
-	 * runs as if from the output device) then depends on which next hop is taken. */
-	STEER_STATE_IIF_RULES4 = 1u << 0,
-	STEER_STATE_IIF_RULES6 = 1u << 1,
+	/* Bits 0 and 1 are free: they said a family had iif rules, which the source check
+	 * no longer needs to know since multipath takes the kernel's own member. */
 	/* IPv4's first rule is a plain `lookup local`, no other rule looks up the local table,
 	 * and only the local table holds routes the fast path punts: then the kernel's source
 	 * check (with rp_filter off) rejects exactly the sources the local table punts, and one

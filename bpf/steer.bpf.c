@@ -297,6 +297,8 @@ __attribute__((noinline)) int steer_check_source(const struct steer_flow *fwd, _
 	struct steer_flow rev;
 	struct steer_lookup res = {};
 	struct steer_nexthop *nh;
+	struct steer_group *g;
+	__u32 i;
 	int r;
 
 	if (!fwd)
@@ -320,25 +322,38 @@ __attribute__((noinline)) int steer_check_source(const struct steer_flow *fwd, _
 		return STEER_STAT_PUNT_SOURCE_CHECK;
 	if (rp_filter != 1)
 		return 0;
-	/* Strict: the kernel asks whether any next hop of the route uses iif. */
-	if (res.route_type != STEER_RT_FORWARD)
+	/* Strict: the kernel asks whether any next hop of the route, used or not, alive or
+	 * not, goes out by iif (fib_info_nh_uses_dev). A group here holds members the kernel
+	 * has, so a member on iif is the kernel's yes; none found punts (the kernel drops, or
+	 * knows a member steer does not). */
+	if (res.route_type == STEER_RT_FORWARD) {
+		nh = bpf_map_lookup_elem(&steer_nexthops, &res.nh_id);
+		return nh && nh->ifindex == fwd->iif ? 0 : STEER_STAT_PUNT_SOURCE_CHECK;
+	}
+	if (res.route_type != STEER_RT_MULTIPATH)
 		return STEER_STAT_PUNT_SOURCE_CHECK;
-	nh = bpf_map_lookup_elem(&steer_nexthops, &res.nh_id);
-	if (!nh || nh->ifindex != fwd->iif)
+	g = bpf_map_lookup_elem(&steer_groups, &res.nh_id);
+	if (!g)
 		return STEER_STAT_PUNT_SOURCE_CHECK;
-	return 0;
+	/* Unrolled: constant offsets into nh_ids (see steer_pick_nexthop()). */
+#pragma unroll
+	for (i = 0; i < STEER_MAX_PATHS; i++) {
+		if (i >= g->count)
+			break;
+		nh = bpf_map_lookup_elem(&steer_nexthops, &g->nh_ids[i]);
+		if (nh && nh->ifindex == fwd->iif)
+			return 0;
+	}
+	return STEER_STAT_PUNT_SOURCE_CHECK;
 }
 
-/* The kernel validates the source against the next hop it picked, and our hash is not its
- * hash: when the reverse lookup can depend on the device (iif rules exist), every device of
- * a multipath route must pass, so whichever the kernel picks, it would forward too. */
-static __always_inline int check_source_all(const struct steer_flow *fwd, const struct steer_lookup *res,
-					    __u32 oif, __u32 rp_filter, __u32 state_flags)
+/* The kernel validates the source against the output device of the next hop it picked
+ * (fib_validate_source() after fib_select_multipath()), and that is the next hop the
+ * forward path here took: the kernel's own pick for its multipath routes, the flow's
+ * member for a steer.yaml group. */
+static __always_inline int check_source(const struct steer_flow *fwd, __u32 oif, __u32 rp_filter,
+					__u32 state_flags)
 {
-	struct steer_group *g;
-	__u32 i;
-	int r;
-
 	if (!rp_filter && (state_flags & STEER_STATE_LOCAL_SRC_CHECK4)) {
 		struct steer_route_key key = { .prefixlen = STEER_ROUTE_KEY_BITS(32),
 					       .table = 255, .family = STEER_AF_INET };
@@ -349,27 +364,7 @@ static __always_inline int check_source_all(const struct steer_flow *fwd, const 
 		return rt && (rt->type == STEER_RT_PUNT || rt->type == STEER_RT_PENDING) ?
 		       STEER_STAT_PUNT_SOURCE_CHECK : 0;
 	}
-	r = steer_check_source(fwd, oif, rp_filter);
-	if (r || res->route_type != STEER_RT_MULTIPATH || !(state_flags & STEER_STATE_IIF_RULES4))
-		return r;
-	g = bpf_map_lookup_elem(&steer_groups, &res->nh_id);
-	if (!g)
-		return STEER_STAT_PUNT_SOURCE_CHECK;
-	/* Unrolled: a pointer stepping through nh_ids would, on a mispredicted exit, step
-	 * past the map value, which the verifier refuses without CAP_PERFMON. */
-#pragma unroll
-	for (i = 0; i < STEER_MAX_PATHS; i++) {
-		struct steer_nexthop *nh;
-
-		if (i >= g->count)
-			break;
-		nh = bpf_map_lookup_elem(&steer_nexthops, &g->nh_ids[i]);
-		if (!nh)
-			return STEER_STAT_PUNT_SOURCE_CHECK;
-		if (nh->ifindex != oif && steer_check_source(fwd, nh->ifindex, rp_filter))
-			return STEER_STAT_PUNT_SOURCE_CHECK;
-	}
-	return 0;
+	return steer_check_source(fwd, oif, rp_filter);
 }
 
 /* Returns 0 after decrementing TTL (and fixing the header checksum, as ip_decrease_ttl()
@@ -688,7 +683,7 @@ have_link:
 		return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
 
 	if (!cached && !egress && pkt->family == STEER_AF_INET && cfg_source_check) {
-		r = check_source_all(&flow, &res, nh->ifindex, in->rp_filter, st->flags);
+		r = check_source(&flow, nh->ifindex, in->rp_filter, st->flags);
 		if (r)
 			return punt(skb, r, quiet);
 	}

@@ -515,6 +515,14 @@ static const struct tcase iif_off[] = {
 static const struct tcase rp_strict[] = {
 	{ "v4 rp_filter 1, source routed back via in0", V4("10.2.0.2", INET), FWD_OUT1 },
 	{ "v4 rp_filter 1, source routed back via out1", V4("10.3.0.2", INET), STEER_STAT_PUNT_SOURCE_CHECK, OIF_OUT1, 32766, 254 },
+	{ "v4 rp_filter 1, source routed back over in0 and out1", V4("10.4.0.2", INET), FWD_OUT1 },
+	{ "v4 rp_filter 1, source routed back over out0 and out1", V4("10.5.0.2", INET), STEER_STAT_PUNT_SOURCE_CHECK, OIF_OUT1, 32766, 254 },
+};
+
+/* Loose, but in0 has no IPv4 address: the kernel then wants the route back through in0. */
+static const struct tcase rp_loose_unnumbered[] = {
+	{ "v4 rp_filter 2 on unnumbered in0, source routed back via in0", V4("10.6.0.2", INET), FWD_OUT1 },
+	{ "v4 rp_filter 2 on unnumbered in0, source routed back via out1", V4("10.3.0.2", INET), STEER_STAT_PUNT_SOURCE_CHECK, OIF_OUT1, 32766, 254 },
 };
 
 static const struct tcase vlan[] = {
@@ -1098,9 +1106,19 @@ int main(void)
 	sysctl("/proc/sys/net/ipv4/conf/in0/forwarding", "1");
 	sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1");
 
+	/* Strict: a multipath route back passes when any of its next hops goes out by in0. */
 	sysctl("/proc/sys/net/ipv4/conf/in0/rp_filter", "1");
+	sh(true, "ip route add 10.4.0.0/24 nexthop via 10.1.0.3 dev in0 nexthop via 203.0.113.2 dev out1 && "
+		 "ip route add 10.5.0.0/24 nexthop via 192.0.2.2 dev out0 nexthop via 203.0.113.2 dev out1");
 	mirror(&t);
 	RUN(&t, rp_strict);
+	sh(true, "ip route del 10.4.0.0/24 && ip route del 10.5.0.0/24");
+	sysctl("/proc/sys/net/ipv4/conf/in0/rp_filter", "2");
+	sh(true, "ip addr del 10.1.0.1/24 dev in0 && ip route add 10.6.0.0/24 dev in0");
+	mirror(&t);
+	RUN(&t, rp_loose_unnumbered);
+	sh(true, "ip route del 10.6.0.0/24 && ip addr add 10.1.0.1/24 dev in0 && "
+		 "ip route replace 10.2.0.0/24 via 10.1.0.3 dev in0");
 	sysctl("/proc/sys/net/ipv4/conf/in0/rp_filter", "0");
 	mirror(&t);
 	RUN(&t, baseline);

@@ -18,7 +18,7 @@ is counted by reason. Anything else is a disagreement, printed with both answers
 test fails. Output is TAP.
 
 Two phases per seed: "full" (all selectors, plus uidrange/oif rules that must punt, rp_filter
-0 or 2) and "supported" (only selectors steer evaluates, rp_filter 0), whose punt rate among
+0, 1 or 2) and "supported" (only selectors steer evaluates, rp_filter 0), whose punt rate among
 flows the kernel forwards is the number to drive down.
 
 Then the wire: explain is what the program decides, not what reaches the wire (an on-link
@@ -1389,6 +1389,8 @@ def main():
     ap.add_argument('--flows', type=int, default=2000, help='flows per family per phase')
     ap.add_argument('--rules', type=int, default=40, help='random rules per family')
     ap.add_argument('--family', choices=['4', '6', '46'], default='46')
+    ap.add_argument('--rp-filter', type=int, choices=[0, 1, 2], default=None,
+                    help="the full phase's rp_filter on every link (default: drawn by the seed)")
     ap.add_argument('--phase', choices=['full', 'supported', 'both'], default='both')
     ap.add_argument('--keep', action='store_true',
                     help='leave the namespaces, pins and steerd of the last phase run (or of '
@@ -1426,7 +1428,10 @@ def main():
     families = [int(c) for c in args.family]
     args.self_check_phase = 'supported' if args.phase != 'full' else 'full'
     rng = random.Random(args.seed)
-    rp_filter = 2 if rng.random() < 1 / 3 else 0
+    draw = rng.random()
+    rp_filter = 1 if draw < 1 / 6 else 2 if draw < 1 / 3 else 0
+    if args.rp_filter is not None:
+        rp_filter = args.rp_filter
     linkdown = rng.choice([None, None, 0, 1])
     phases = []
     if args.phase in ('full', 'both'):
