@@ -277,7 +277,7 @@ static void compile_rule_body(const struct model *m, const struct model_rule_key
 		const struct model_link *l = model_link_by_name((struct model *)m, k->iifname);
 
 		r->match |= STEER_MATCH_IIF;
-		r->iif = l ? (uint32_t)l->ifindex : 0xffffffffu;
+		r->iif = l ? (uint32_t)l->ifindex : STEER_IIF_MISSING;
 	}
 	compile_selectors(r, &(struct compile_sel){
 		.family = k->family, .dst = &k->dst, .tos = k->tos, .mark = k->fwmark, .mask = k->fwmask,

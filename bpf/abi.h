@@ -33,6 +33,14 @@
 #define STEER_AF_INET  2
 #define STEER_AF_INET6 10
 
+/* The kernel's fixed table ids (RT_TABLE_DEFAULT, RT_TABLE_MAIN, RT_TABLE_LOCAL). */
+#define STEER_TABLE_DEFAULT 253
+#define STEER_TABLE_MAIN    254
+#define STEER_TABLE_LOCAL   255
+
+/* A rule's iif when the device it names does not exist: no packet arrives there. */
+#define STEER_IIF_MISSING 0xffffffffu
+
 /* Source-prefix trie: (family, source prefix) -> the ids of every rule whose `from` covers
  * it, in the kernel's order. prefixlen counts the 32 bits of family+pad plus the address
  * prefix length. */
@@ -97,7 +105,7 @@ struct steer_rule {
 	__u16 sport_lo, sport_hi;
 	__u16 dport_lo, dport_hi;
 	__u32 mark, mark_mask;
-	__u32 iif;		/* ifindex; 0xffffffff when the named device does not exist */
+	__u32 iif;		/* ifindex; STEER_IIF_MISSING when the named device does not exist */
 	__u32 src[4], src_mask[4];	/* always the rule's `from`; matched only when inverted */
 	__u32 dst[4], dst_mask[4];
 	__u32 nh_id;		/* FORWARD: key into steer_nexthops; GROUP: into steer_groups */

@@ -62,6 +62,7 @@ static __always_inline int drop(struct __sk_buff *skb, __u32 reason, int quiet)
 
 /* The policy walk as a function of its own: the verifier checks it once, not once per
  * caller (the forward lookup and the source check's reverse one). */
+/* Verified alone, as a global function: it cannot know its callers never pass NULL. */
 __attribute__((noinline)) int steer_lookup(const struct steer_flow *f, struct steer_lookup *res,
 					   int quiet)
 {
@@ -89,7 +90,7 @@ static __always_inline __u32 flow_hash(const struct steer_flow *f, int l4)
 #pragma unroll
 	for (int i = 0; i < 4; i++)
 		h = (h ^ f->src[i]) * 0x9e3779b1u ^ (h >> 15) ^ f->dst[i] * 0x85ebca6bu;
-	if (l4 && (f->proto == 6 || f->proto == 17))
+	if (l4 && (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP))
 		h ^= ((__u32)f->sport << 16 | f->dport) * 0xc2b2ae35u ^ f->proto;
 	h ^= h >> 16;
 	h *= 0x85ebca6bu;
@@ -119,6 +120,7 @@ static __always_inline int member_alive(const struct steer_group *g, __u32 i, __
  * Returns 0 with *nh_id set, -1 when none is usable, STEER_PICK_KERNEL for a kernel multipath
  * route (steer_kernel_member() then finds the kernel's own choice). A function of its own,
  * like the lookup, so the verifier checks it once. */
+/* Verified alone, as a global function: it cannot know its callers never pass NULL. */
 __attribute__((noinline)) int steer_pick_nexthop(const struct steer_lookup *res,
 						 const struct steer_flow *f, __u32 *nh_id)
 {
@@ -182,6 +184,7 @@ struct steer_kernel_nh {
  * with *nh_id set, or a punt reason: none is (the kernel's table holds something else now),
  * or its neighbour failed (the kernel sends there all the same, and deals with it; taking
  * another member would split the flow). */
+/* Verified alone, as a global function: it cannot know its callers never pass NULL. */
 __attribute__((noinline)) int steer_kernel_member(const struct steer_lookup *res,
 						  const struct steer_kernel_nh *k, __u32 *nh_id)
 {
@@ -239,6 +242,7 @@ __attribute__((noinline)) int steer_kernel_member(const struct steer_lookup *res
  * packet's source; a forwarded packet with a local source fails the source check first.
  * Returns 0 with *nh_id set, or a punt reason. A function of its own: its stack is not added
  * to the source check's. */
+/* Verified alone, as a global function: it cannot know its callers never pass NULL. */
 __attribute__((noinline)) int steer_kernel_pick(struct __sk_buff *skb, const struct steer_pkt *pkt,
 						const struct steer_lookup *res, __u32 state_flags,
 						__u32 *nh_id)
@@ -253,7 +257,7 @@ __attribute__((noinline)) int steer_kernel_pick(struct __sk_buff *skb, const str
 	if (!(state_flags & (pkt->family == STEER_AF_INET ? STEER_STATE_MP_KERNEL4
 							   : STEER_STATE_MP_KERNEL6)) ||
 	    pkt->icmp_err || pkt->proto != pkt->nexthdr || !res->table ||
-	    (pkt->proto == 58 && (pkt->flowinfo & bpf_htonl(0x000fffff))))
+	    (pkt->proto == IPPROTO_ICMPV6 && (pkt->flowinfo & bpf_htonl(IPV6_FLOWINFO_FLOWLABEL))))
 		return STEER_STAT_PUNT_MULTIPATH;
 	fib.family = pkt->family;
 	fib.l4_protocol = pkt->nexthdr;
@@ -265,7 +269,7 @@ __attribute__((noinline)) int steer_kernel_pick(struct __sk_buff *skb, const str
 		fib.ipv4_src = pkt->src[0];
 		fib.ipv4_dst = pkt->dst[0];
 	} else {
-		fib.flowinfo = pkt->flowinfo & bpf_htonl(0x0fffffff);
+		fib.flowinfo = pkt->flowinfo & bpf_htonl(IPV6_FLOWINFO_PRIORITY | IPV6_FLOWINFO_FLOWLABEL);
 		__builtin_memcpy(fib.ipv6_src, pkt->src, 16);
 		__builtin_memcpy(fib.ipv6_dst, pkt->dst, 16);
 	}
@@ -291,6 +295,7 @@ __attribute__((noinline)) int steer_kernel_pick(struct __sk_buff *skb, const str
  * resolves to a local, broadcast or multicast route is dropped; one that resolves to nothing
  * or to a reject is accepted, unless rp_filter says it must route back at all (loose) or
  * via iif (strict). Returns 0 when the kernel would accept it, a punt reason otherwise. */
+/* Verified alone, as a global function: it cannot know its callers never pass NULL. */
 __attribute__((noinline)) int steer_check_source(const struct steer_flow *fwd, __u32 oif,
 						 __u32 rp_filter)
 {
@@ -356,7 +361,7 @@ static __always_inline int check_source(const struct steer_flow *fwd, __u32 oif,
 {
 	if (!rp_filter && (state_flags & STEER_STATE_LOCAL_SRC_CHECK4)) {
 		struct steer_route_key key = { .prefixlen = STEER_ROUTE_KEY_BITS(32),
-					       .table = 255, .family = STEER_AF_INET };
+					       .table = STEER_TABLE_LOCAL, .family = STEER_AF_INET };
 		struct steer_route *rt;
 
 		__builtin_memcpy(key.addr, fwd->src, 4);
@@ -389,8 +394,9 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u
 		if ((void *)(ip6h + 1) > data_end)
 			return STEER_STAT_PUNT_MALFORMED;
 		/* The kernel drops CHECKSUM_COMPLETE when forwarding; we keep it right
-		 * instead: the word holding the hop limit changes, nothing compensates. */
-		__be32 *word = (void *)ip6h + 4, old = *word, new;
+		 * instead: the word holding the hop limit (with the payload length and next
+		 * header) changes, nothing compensates. */
+		__be32 *word = (__be32 *)&ip6h->payload_len, old = *word, new;
 
 		ip6h->hop_limit--;
 		new = *word;
@@ -405,7 +411,7 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u
  * here one nibble per entry: 0 best effort, 2 bulk, 4 interactive bulk, 6 interactive. */
 static __always_inline __u32 tos2priority(__u8 tos)
 {
-	return (__u32)(0x4444666622220000ull >> (((tos & 0x1e) >> 1) * 4)) & 0xf;
+	return (__u32)(0x4444666622220000ull >> (((tos & IPTOS_TOS_MASK) >> 1) * 4)) & 0xf;
 }
 
 #define STEER_IPV6_MIN_MTU 1280

@@ -125,6 +125,7 @@ struct {
  * path would otherwise make visible: a packet conntrack must see to change the connection's
  * state, a connection the ruleset has not blessed, or NAT and protocol state that TC cannot
  * reproduce. */
+/* Verified alone, as a global function: it cannot know its callers never pass NULL. */
 __attribute__((noinline)) int steer_ct_offload(struct __sk_buff *skb, const struct steer_pkt *pkt,
 					       const struct steer_state *st, struct steer_nat *n)
 {

@@ -5,7 +5,10 @@
 #define STEER_LIB_PARSE_H
 
 #include <linux/bpf.h>
+#include <linux/icmpv6.h>
 #include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/in6.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <bpf/bpf_helpers.h>
@@ -15,6 +18,13 @@
 #ifndef ETH_P_8021Q
 #define ETH_P_8021Q 0x8100
 #endif
+/* ICMP's error types (linux/icmp.h, which pulls in libc headers through linux/if.h). */
+#define ICMP_DEST_UNREACH   3
+#define ICMP_SOURCE_QUENCH  4
+#define ICMP_REDIRECT       5
+#define ICMP_TIME_EXCEEDED  11
+#define ICMP_PARAMETERPROB  12
+#define STEER_VLAN_VID_MASK 0x0fff	/* the TCI's low 12 bits; the rest is priority and DEI */
 
 struct vlan_hdr_steer {
 	__be16 tci;
@@ -78,7 +88,7 @@ static __always_inline int parse_l2(struct __sk_buff *skb, struct steer_pkt *pkt
 	if (skb->vlan_present) {
 		if (skb->vlan_proto != bpf_htons(ETH_P_8021Q))
 			return STEER_STAT_PUNT_VLAN;
-		pkt->vid = skb->vlan_tci & 0x0fff;
+		pkt->vid = skb->vlan_tci & STEER_VLAN_VID_MASK;
 	}
 	if (proto == bpf_htons(ETH_P_8021Q)) {
 		struct vlan_hdr_steer *vh = (void *)(eth + 1);
@@ -86,7 +96,7 @@ static __always_inline int parse_l2(struct __sk_buff *skb, struct steer_pkt *pkt
 		/* A second tag (QinQ), or a tag the kernel did not take off: not ours. */
 		if (skb->vlan_present || (void *)(vh + 1) > data_end)
 			return STEER_STAT_PUNT_VLAN;
-		pkt->vid = bpf_ntohs(vh->tci) & 0x0fff;
+		pkt->vid = bpf_ntohs(vh->tci) & STEER_VLAN_VID_MASK;
 		pkt->l2 = STEER_L2_ETH_TAG;
 		proto = vh->proto;
 	}
@@ -261,33 +271,34 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct steer_pkt *pkt
 		for (int i = 0; i < STEER_MAX_EXT_HDRS; i++) {
 			__u8 ext[2];
 
-			if (pkt->proto == 44)		/* fragment header */
+			if (pkt->proto == IPPROTO_FRAGMENT)
 				return STEER_STAT_PUNT_FRAGMENT;
-			if (pkt->proto == 0)		/* hop-by-hop, but not first */
+			if (pkt->proto == IPPROTO_HOPOPTS)	/* but not first */
 				return STEER_STAT_PUNT_IP_OPTIONS;
-			if (pkt->proto != 43 && pkt->proto != 60)	/* routing, destination */
+			if (pkt->proto != IPPROTO_ROUTING && pkt->proto != IPPROTO_DSTOPTS)
 				break;
 			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
 				return STEER_STAT_PUNT_L4;
 			pkt->proto = ext[0];
 			off += ((__u32)ext[1] + 1) * 8;
 		}
-		if (pkt->proto == 0 || pkt->proto == 43 || pkt->proto == 60 || pkt->proto == 44)
+		if (pkt->proto == IPPROTO_HOPOPTS || pkt->proto == IPPROTO_ROUTING ||
+		    pkt->proto == IPPROTO_DSTOPTS || pkt->proto == IPPROTO_FRAGMENT)
 			return STEER_STAT_PUNT_L4;
 	}
 	switch (pkt->proto) {
-	case 6:		/* TCP */
-	case 17:	/* UDP */
-	case 33:	/* DCCP */
-	case 50:	/* ESP: the dissector reads its SPI as the ports */
-	case 132:	/* SCTP */
-	case 136:	/* UDP-Lite */
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_DCCP:
+	case IPPROTO_ESP:	/* the dissector reads its SPI as the ports */
+	case IPPROTO_SCTP:
+	case IPPROTO_UDPLITE:
 		break;
-	case 51:	/* AH: the SPI, four bytes in */
+	case IPPROTO_AH:	/* the SPI, four bytes in */
 		off += 4;
 		break;
-	case 1:		/* ICMP */
-	case 58:	/* ICMPv6 */
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
 		/* Errors quote a packet, and the kernel's multipath hash (policy 0) takes
 		 * that packet's addresses instead (ip_multipath_l3_keys(),
 		 * ip6_multipath_l3_keys(): only when the fixed header says ICMPv6). */
@@ -296,10 +307,12 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct steer_pkt *pkt
 
 			/* Unreadable: taken for an error, which only makes multipath punt. */
 			if (bpf_skb_load_bytes(skb, off, &type, 1))
-				type = 3;
-			pkt->icmp_err = pkt->proto == 1 ?
-				(type == 3 || type == 4 || type == 5 || type == 11 || type == 12) :
-				(type >= 1 && type <= 4);
+				type = ICMP_DEST_UNREACH;
+			pkt->icmp_err = pkt->proto == IPPROTO_ICMP ?
+				(type == ICMP_DEST_UNREACH || type == ICMP_SOURCE_QUENCH ||
+				 type == ICMP_REDIRECT || type == ICMP_TIME_EXCEEDED ||
+				 type == ICMP_PARAMETERPROB) :
+				(type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB);
 		}
 		return 0;
 	default:
@@ -307,7 +320,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct steer_pkt *pkt
 	}
 	/* Right after a fixed header in the linear data, as nearly always: read in place,
 	 * each family at its own constant offset (see l3_header()). */
-	if (off == pkt->l4_off && pkt->proto != 51) {
+	if (off == pkt->l4_off && pkt->proto != IPPROTO_AH) {
 		void *data_end = (void *)(long)skb->data_end;
 		__u8 *l3 = l3_header(skb, pkt->l2), *p;
 

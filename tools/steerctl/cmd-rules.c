@@ -159,7 +159,7 @@ static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const st
 				json_str(j, "fwmask", num);
 			}
 		}
-		if ((r->match & STEER_MATCH_IIF) && r->iif == 0xffffffffu)
+		if ((r->match & STEER_MATCH_IIF) && r->iif == STEER_IIF_MISSING)
 			json_bool(j, "iif_detached", true);
 		else if (r->match & STEER_MATCH_IIF)
 			json_str(j, "iif", sc_ifname(r->iif, ifn, sizeof(ifn)));
@@ -208,7 +208,7 @@ static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const st
 		if (r->mark_mask != 0xffffffffu)
 			fprintf(f, "/%#x", r->mark_mask);
 	}
-	if ((r->match & STEER_MATCH_IIF) && r->iif == 0xffffffffu)
+	if ((r->match & STEER_MATCH_IIF) && r->iif == STEER_IIF_MISSING)
 		fputs(" iif [detached]", f);
 	else if (r->match & STEER_MATCH_IIF)
 		fprintf(f, " iif %s", sc_ifname(r->iif, ifn, sizeof(ifn)));

@@ -46,15 +46,20 @@ const char *sc_route_dst(__u8 family, const __u8 *addr, __u32 len, char *buf, si
 	return buf;
 }
 
-/* The names /etc/iproute2/rt_tables reserves; other tables by number, as `ip` would
- * print them without a name file. */
+/* The names /etc/iproute2/rt_tables reserves. */
+static const struct {
+	const char *name;
+	__u32 id;
+} reserved_tables[] = {
+	{ "default", STEER_TABLE_DEFAULT }, { "main", STEER_TABLE_MAIN }, { "local", STEER_TABLE_LOCAL },
+};
+
+/* A table's name, or its number, as `ip` would print it without a name file. */
 const char *sc_table_name(__u32 table, char *buf, size_t len)
 {
-	switch (table) {
-	case 255: return "local";
-	case 254: return "main";
-	case 253: return "default";
-	}
+	for (size_t i = 0; i < sizeof(reserved_tables) / sizeof(reserved_tables[0]); i++)
+		if (reserved_tables[i].id == table)
+			return reserved_tables[i].name;
 	snprintf(buf, len, "%u", table);
 	return buf;
 }
@@ -63,14 +68,12 @@ const char *sc_table_name(__u32 table, char *buf, size_t len)
  * Returns 0 or -EINVAL. */
 int sc_table_parse(const char *s, __u32 *table)
 {
-	static const char *const names[] = { "default", "main", "local" };	/* 253.. */
 	unsigned long v;
 	char *end;
-	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcmp(s, names[i])) {
-			*table = 253 + (__u32)i;
+	for (size_t i = 0; i < sizeof(reserved_tables) / sizeof(reserved_tables[0]); i++) {
+		if (!strcmp(s, reserved_tables[i].name)) {
+			*table = reserved_tables[i].id;
 			return 0;
 		}
 	}
