@@ -171,6 +171,14 @@ static int drain(struct reader *r, uint64_t *seq)
 			publish(r, b, chunk_size(0));
 			continue;
 		}
+		if (n < 0 && errno == EINVAL) {
+			/* Not this receive's fault: an earlier one went on to continue the dump
+			 * in flight, and the daemon's next dump request, sent at that moment,
+			 * had run the dump to its end first. The kernel leaves the error on the
+			 * socket for one receive to report; nothing was lost. */
+			log_debug("netlink: a receive raced with the end of a dump (EINVAL); nothing lost");
+			continue;
+		}
 		if (n < 0)
 			return -errno;
 		if (from.nl_pid != 0) {
