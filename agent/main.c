@@ -106,133 +106,167 @@ bad:
 	return -EINVAL;
 }
 
+enum { OPT_RCVBUF = 256, OPT_MODE, OPT_CLEANUP, OPT_VERSION, OPT_STALE, OPT_RECONCILE, OPT_LIMIT,
+       OPT_VERIFY, OPT_CHECK, OPT_NETFILTER, OPT_CT_MARK };
+
+static const struct option longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "check", required_argument, NULL, OPT_CHECK },
+	{ "attach", required_argument, NULL, 'a' },
+	{ "pin-dir", required_argument, NULL, 'p' },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "netlink-rcvbuf", required_argument, NULL, OPT_RCVBUF },
+	{ "stale-after", required_argument, NULL, OPT_STALE },
+	{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE },
+	{ "limit", required_argument, NULL, OPT_LIMIT },
+	{ "attach-mode", required_argument, NULL, OPT_MODE },
+	{ "netfilter", required_argument, NULL, OPT_NETFILTER },
+	{ "offload-mark", required_argument, NULL, OPT_CT_MARK },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{}
+};
+
+static int parse_attach(const char *arg, struct options *o)
+{
+	if (o->nifaces == MAX_ATTACH || strlen(arg) >= IF_NAMESIZE || !arg[0]) {
+		fprintf(stderr, "steerd: --attach %s: too many interfaces or name too long\n", arg);
+		return -EINVAL;
+	}
+	strcpy(o->ifaces[o->nifaces].name, arg);
+	o->ifaces[o->nifaces].ingress = true;
+	o->ifaces[o->nifaces++].from_cli = true;
+	return 0;
+}
+
+static int parse_rcvbuf(const char *arg, struct options *o)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (*end || v < 4096 || v > (1l << 30)) {
+		fprintf(stderr, "steerd: --netlink-rcvbuf wants bytes between 4096 and 1 GiB\n");
+		return -EINVAL;
+	}
+	o->rcvbuf = (int)v;
+	return 0;
+}
+
+static int parse_attach_mode(const char *arg, struct options *o)
+{
+	if (!strcmp(arg, "auto"))
+		o->mode = ATTACH_AUTO;
+	else if (!strcmp(arg, "tcx"))
+		o->mode = ATTACH_TCX;
+	else if (!strcmp(arg, "clsact"))
+		o->mode = ATTACH_CLSACT;
+	else {
+		fprintf(stderr, "steerd: --attach-mode is auto, tcx or clsact\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_netfilter(const char *arg, struct options *o)
+{
+	o->nf_mode = config_parse_nf_mode(arg);
+	if (o->nf_mode < 0) {
+		fprintf(stderr, "steerd: --netfilter is respect, bypass or offload, not '%s'\n", arg);
+		return -EINVAL;
+	}
+	o->cli_netfilter = true;
+	return 0;
+}
+
+static int parse_ct_mark(const char *arg, struct options *o)
+{
+	if (config_parse_mark(arg, &o->ct_mark, &o->ct_mask) < 0) {
+		fprintf(stderr, "steerd: --offload-mark wants MARK or MARK/MASK, each 0 to "
+			"0xffffffff, the mask not 0; not '%s'\n", arg);
+		return -EINVAL;
+	}
+	o->cli_ct_mark = true;
+	return 0;
+}
+
+static int parse_log_level(const char *arg, struct options *o)
+{
+	int level = log_parse_level(arg);
+
+	if (level < 0) {
+		fprintf(stderr, "steerd: unknown log level '%s'\n", arg);
+		return -EINVAL;
+	}
+	log_set_level(level);
+	o->cli_level = true;
+	return 0;
+}
+
+/* One option with its argument (NULL for those that take none). */
+static int parse_option(int c, const char *arg, struct options *o)
+{
+	switch (c) {
+	case 'c':
+		o->config = arg;
+		o->config_given = true;
+		return 0;
+	case OPT_CHECK:
+		o->check = arg;
+		return 0;
+	case 'a':
+		return parse_attach(arg, o);
+	case 'p':
+		o->pin_dir = arg;
+		return 0;
+	case 'l':
+		return parse_log_level(arg, o);
+	case OPT_RCVBUF:
+		return parse_rcvbuf(arg, o);
+	case OPT_STALE:
+		o->cli_stale = true;
+		return parse_seconds("--stale-after", arg, &o->stale_after);
+	case OPT_RECONCILE:
+		o->cli_reconcile = true;
+		return parse_seconds("--reconcile-interval", arg, &o->reconcile);
+	case OPT_LIMIT:
+		return parse_limit(arg, &o->limits);
+	case OPT_MODE:
+		return parse_attach_mode(arg, o);
+	case OPT_NETFILTER:
+		return parse_netfilter(arg, o);
+	case OPT_CT_MARK:
+		return parse_ct_mark(arg, o);
+	case OPT_VERIFY:
+		o->verify = true;
+		return 0;
+	case OPT_CLEANUP:
+		o->cleanup = true;
+		return 0;
+	}
+	usage(stderr);
+	return -EINVAL;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_RCVBUF = 256, OPT_MODE, OPT_CLEANUP, OPT_VERSION, OPT_STALE, OPT_RECONCILE,
-	       OPT_LIMIT, OPT_VERIFY, OPT_CHECK, OPT_NETFILTER, OPT_CT_MARK };
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check", required_argument, NULL, OPT_CHECK },
-		{ "attach", required_argument, NULL, 'a' },
-		{ "pin-dir", required_argument, NULL, 'p' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "netlink-rcvbuf", required_argument, NULL, OPT_RCVBUF },
-		{ "stale-after", required_argument, NULL, OPT_STALE },
-		{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE },
-		{ "limit", required_argument, NULL, OPT_LIMIT },
-		{ "attach-mode", required_argument, NULL, OPT_MODE },
-		{ "netfilter", required_argument, NULL, OPT_NETFILTER },
-		{ "offload-mark", required_argument, NULL, OPT_CT_MARK },
-		{ "verify", no_argument, NULL, OPT_VERIFY },
-		{ "cleanup", no_argument, NULL, OPT_CLEANUP },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{}
-	};
-	int c, level;
-	char *end;
-	long v;
+	int c;
 
 	*o = (struct options){ .pin_dir = STEER_PIN_DIR_DEFAULT, .rcvbuf = DEFAULT_RCVBUF,
 			       .stale_after = DEFAULT_STALE_AFTER, .reconcile = DEFAULT_RECONCILE,
 			       .config = DEFAULT_CONFIG };
 	while ((c = getopt_long(argc, argv, "c:a:p:l:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->config = optarg;
-			o->config_given = true;
-			break;
-		case OPT_CHECK:
-			o->check = optarg;
-			break;
-		case 'a':
-			if (o->nifaces == MAX_ATTACH || strlen(optarg) >= IF_NAMESIZE || !optarg[0]) {
-				fprintf(stderr, "steerd: --attach %s: too many interfaces or name too long\n", optarg);
-				return -EINVAL;
-			}
-			strcpy(o->ifaces[o->nifaces].name, optarg);
-			o->ifaces[o->nifaces].ingress = true;
-			o->ifaces[o->nifaces++].from_cli = true;
-			break;
-		case 'p':
-			o->pin_dir = optarg;
-			break;
-		case 'l':
-			level = log_parse_level(optarg);
-			if (level < 0) {
-				fprintf(stderr, "steerd: unknown log level '%s'\n", optarg);
-				return -EINVAL;
-			}
-			log_set_level(level);
-			o->cli_level = true;
-			break;
-		case OPT_RCVBUF:
-			v = strtol(optarg, &end, 10);
-			if (*end || v < 4096 || v > (1l << 30)) {
-				fprintf(stderr, "steerd: --netlink-rcvbuf wants bytes between 4096 and 1 GiB\n");
-				return -EINVAL;
-			}
-			o->rcvbuf = (int)v;
-			break;
-		case OPT_STALE:
-			if (parse_seconds("--stale-after", optarg, &o->stale_after) < 0)
-				return -EINVAL;
-			o->cli_stale = true;
-			break;
-		case OPT_RECONCILE:
-			if (parse_seconds("--reconcile-interval", optarg, &o->reconcile) < 0)
-				return -EINVAL;
-			o->cli_reconcile = true;
-			break;
-		case OPT_LIMIT:
-			if (parse_limit(optarg, &o->limits) < 0)
-				return -EINVAL;
-			break;
-		case OPT_MODE:
-			if (!strcmp(optarg, "auto"))
-				o->mode = ATTACH_AUTO;
-			else if (!strcmp(optarg, "tcx"))
-				o->mode = ATTACH_TCX;
-			else if (!strcmp(optarg, "clsact"))
-				o->mode = ATTACH_CLSACT;
-			else {
-				fprintf(stderr, "steerd: --attach-mode is auto, tcx or clsact\n");
-				return -EINVAL;
-			}
-			break;
-		case OPT_NETFILTER:
-			o->nf_mode = config_parse_nf_mode(optarg);
-			if (o->nf_mode < 0) {
-				fprintf(stderr, "steerd: --netfilter is respect, bypass or offload, not '%s'\n",
-					optarg);
-				return -EINVAL;
-			}
-			o->cli_netfilter = true;
-			break;
-		case OPT_CT_MARK:
-			if (config_parse_mark(optarg, &o->ct_mark, &o->ct_mask) < 0) {
-				fprintf(stderr, "steerd: --offload-mark wants MARK or MARK/MASK, each 0 to "
-					"0xffffffff, the mask not 0; not '%s'\n", optarg);
-				return -EINVAL;
-			}
-			o->cli_ct_mark = true;
-			break;
-		case OPT_VERIFY:
-			o->verify = true;
-			break;
-		case OPT_CLEANUP:
-			o->cleanup = true;
-			break;
-		case 'h':
+		if (c == 'h') {
 			usage(stdout);
 			exit(0);
-		case OPT_VERSION:
+		}
+		if (c == OPT_VERSION) {
 			printf("steerd %s\n", STEER_VERSION);
 			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
 		}
+		if (parse_option(c, optarg, o) < 0)
+			return -EINVAL;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "steerd: unexpected argument '%s'\n", argv[optind]);
@@ -479,14 +513,12 @@ static void pending_other(void *ctx, uint64_t seq, bool lost)
 	sync_pending_all(ctx, seq);
 }
 
-static int run(struct daemon *d)
+/* Loads the program, opens the maps and starts reading the kernel: rtnetlink (on the reader's
+ * thread) and the netfilter ruleset. */
+static int start(struct daemon *d)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
-	double beat = d->opt.stale_after / 4;
-	int sfd = -1, efd = -1, hbfd = -1, rcfd = -1, wdfd = -1, lgfd = -1, r;
-	uint64_t watchdog_usec = 0;
 	struct sync_fds fds;
-	sigset_t mask;
+	int r;
 
 	log_event(LOG_INFO, LOG_EV_STARTED, NULL, "steerd %s starting; pins under %s", STEER_VERSION,
 		  d->opt.pin_dir);
@@ -520,165 +552,217 @@ static int run(struct daemon *d)
 		return r;
 	d->model.nf.legacy_known = false;
 	netfilter_poll_legacy(d);
+	return 0;
+}
+
+/* What the loop waits on besides the reader's wake-up and nfnetlink: signals and timers. */
+struct loop {
+	int efd;	/* the epoll set */
+	int sfd;	/* SIGTERM, SIGINT, SIGHUP */
+	int hbfd;	/* the heartbeat, and the statistics published with it */
+	int rcfd;	/* the periodic full re-read */
+	int wdfd;	/* systemd's watchdog */
+	int lgfd;	/* iptables-legacy, which has no events */
+};
+
+static void close_loop(struct loop *l)
+{
+	int *fds[] = { &l->efd, &l->sfd, &l->hbfd, &l->rcfd, &l->wdfd, &l->lgfd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+static int open_loop(struct daemon *d, struct loop *l)
+{
+	double beat = d->opt.stale_after / 4;
+	uint64_t watchdog_usec = 0;
+	sigset_t mask;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	efd = epoll_create1(EPOLL_CLOEXEC);
-	hbfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	rcfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	lgfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (sfd < 0 || efd < 0 || hbfd < 0 || rcfd < 0 || wdfd < 0 || lgfd < 0) {
-		r = -errno;
-		goto out;
-	}
-	d->rcfd = rcfd;
+	*l = (struct loop){
+		.efd = epoll_create1(EPOLL_CLOEXEC),
+		.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK),
+		.hbfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+		.rcfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+		.wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+		.lgfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK),
+	};
+	if (l->efd < 0 || l->sfd < 0 || l->hbfd < 0 || l->rcfd < 0 || l->wdfd < 0 || l->lgfd < 0)
+		return -errno;
+	d->rcfd = l->rcfd;
 	/* The pulse comes a few times per deadline, so one late tick never trips it. A
 	 * deadline shortened by a reload is met too: the pulse never comes slower than 1 s. */
-	arm_timer(hbfd, beat > 1.0 || beat <= 0 ? 1.0 : beat);
-	arm_timer(rcfd, d->opt.reconcile);
+	arm_timer(l->hbfd, beat > 1.0 || beat <= 0 ? 1.0 : beat);
+	arm_timer(l->rcfd, d->opt.reconcile);
 	/* systemd's watchdog (WatchdogSec=): pet it at half its period, only when asked. */
 	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec)
-		arm_timer(wdfd, (double)watchdog_usec / 2e6);
-	/* iptables-legacy has no events: it is read on this poll. */
-	arm_timer(lgfd, NF_LEGACY_POLL);
-	for (int fd_i = 0; fd_i < 7; fd_i++) {
-		int fd = (int[]){ d->reader.wake, sfd, hbfd, rcfd, wdfd, d->nf.fd, lgfd }[fd_i];
+		arm_timer(l->wdfd, (double)watchdog_usec / 2e6);
+	arm_timer(l->lgfd, NF_LEGACY_POLL);
+	for (int i = 0; i < 7; i++) {
+		int fd = (int[]){ d->reader.wake, l->sfd, l->hbfd, l->rcfd, l->wdfd, d->nf.fd,
+				  l->lgfd }[i];
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
-		if (fd < 0)
-			continue;	/* no nfnetlink in this kernel */
-		ev.data.fd = fd;
-		epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev);
+		if (fd >= 0)	/* nf.fd is -1 without nfnetlink in this kernel */
+			epoll_ctl(l->efd, EPOLL_CTL_ADD, fd, &ev);
 	}
+	return 0;
+}
 
-	for (;;) {
+/* SIGHUP: the file and the kernel's whole state are read again; READY=1 follows the apply. */
+static void reload(struct daemon *d)
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)(monotonic_ns() / 1000));
+	sd_notify(0, msg);
+	log_event(LOG_INFO, LOG_EV_RELOADING, NULL, "SIGHUP: re-reading %s and the kernel's state",
+		  d->opt.config ? d->opt.config : "no configuration file");
+	load_config(d, false);
+	d->stats.resyncs++;
+	d->reload_pending = true;
+	intake_request(&d->nl, INTAKE_DUMP_ALL);
+	nf_reread(&d->nf);
+	netfilter_poll_legacy(d);
+}
+
+/* Returns 1 when a signal says stop. */
+static int on_signals(struct daemon *d, int sfd)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(d);
+			continue;
+		}
+		log_event(LOG_INFO, LOG_EV_STOPPING, NULL,
+			  "%s: stopping; the fast path hands every packet to the kernel until steerd returns",
+			  strsignal((int)si.ssi_signo));
+		sd_notify(0, "STOPPING=1");
+		return 1;
+	}
+	return 0;
+}
+
+static void on_heartbeat(struct daemon *d)
+{
+	/* Only a steerd whose picture is whole vouches for the maps: after lost events, not
+	 * until everything has been re-read, so an agent that cannot catch up lets the
+	 * deadline hand the packets to the kernel. */
+	if (d->first_sync_done && !d->nl.lost)
+		sync_heartbeat(&d->sync);
+	publish_stats(d);
+	/* No event says these changed: look (marks the model dirty if so). */
+	sysctl_refresh(&d->model);
+}
+
+/* One descriptor is ready. Returns a negative errno on a fatal error, 1 to stop, 0 to go on. */
+static int on_ready(struct daemon *d, const struct loop *l, int fd)
+{
+	if (fd == l->sfd)
+		return on_signals(d, fd);
+	if (fd == d->reader.wake)
+		return intake_process(&d->nl);
+	if (fd == d->nf.fd)
+		return nf_process(&d->nf);
+	if (fd == l->hbfd || fd == l->rcfd || fd == l->wdfd || fd == l->lgfd)
+		drain(fd);
+	if (fd == l->hbfd) {
+		on_heartbeat(d);
+	} else if (fd == l->wdfd) {
+		sd_notify(0, "WATCHDOG=1");
+	} else if (fd == l->lgfd) {
+		netfilter_poll_legacy(d);
+	} else if (fd == l->rcfd) {
+		log_event(LOG_DEBUG, LOG_EV_RESYNC, NULL, "reconcile: re-reading the kernel's state");
+		d->reconciling = true;
+		intake_request(&d->nl, INTAKE_DUMP_ALL);
+		nf_reread(&d->nf);
+	}
+	return 0;
+}
+
+/* After the events of one wait (none: a timeout). Once the picture is whole, what changed is
+ * compiled and applied. Returns a negative errno on a fatal error. */
+static int settle(struct daemon *d, int nevents)
+{
+	int r;
+
+	/* A transaction ended, a read finished or events were lost: the state map's netfilter
+	 * flags are written now, as fast as a route change reaches the maps. */
+	if (nevents == 0 && (r = nf_process(&d->nf)) < 0)	/* a read waiting to be retried */
+		return r;
+	if (d->nf.changed)
+		netfilter_changed(d);
+	d->stats.resyncs = d->nl.stats.resyncs + d->stats.reconciles;
+	if (nevents == 0 && (r = intake_process(&d->nl)) < 0)	/* a dump waiting to be retried */
+		return r;
+	if (!intake_idle(&d->nl))
+		return 0;
+	if (!d->first_sync_done && (!d->model.nf.known || !nf_idle(&d->nf)))
+		return 0;	/* the first sync includes the ruleset */
+	reconcile_attachments(d);
+	/* Punts the reader wrote for events the model took without changing (a replace with the
+	 * same route) are cleared by an apply too. */
+	if (!d->first_sync_done || d->model.dirty || !d->sync.synced || d->reconciling ||
+	    sync_has_pending(&d->sync)) {
+		if (compile_and_apply(d) < 0)
+			return 0;	/* logged; the datapath punts until an apply succeeds */
+		if (!d->first_sync_done) {
+			d->first_sync_done = true;
+			prune_pinned_links(d);
+			log_event(LOG_INFO, LOG_EV_FIRST_SYNC, NULL,
+				  "first sync applied: %zu rules, %zu routes, %zu links; fast path live",
+				  d->model.nrules, d->model.routes.count, d->model.links.count);
+			sd_notify(0, "READY=1");
+		}
+		announce(d);
+	}
+	if (d->reload_pending) {
+		/* The re-read is applied (or there was nothing to change): reloaded. */
+		d->reload_pending = false;
+		sd_notify(0, "READY=1");
+		announce(d);
+	}
+	return 0;
+}
+
+/* Returns 0 when a signal stopped it, a negative errno on a fatal error. */
+static int run(struct daemon *d)
+{
+	struct loop l = { -1, -1, -1, -1, -1, -1 };
+	int r = start(d);
+
+	if (r < 0)
+		return r;
+	r = open_loop(d, &l);
+	while (!r) {
 		struct epoll_event evs[8];
 		int tmo = intake_timeout_ms(&d->nl), ntmo = nf_timeout_ms(&d->nf);
-		int n = epoll_wait(efd, evs, 8, tmo < 0 || (ntmo >= 0 && ntmo < tmo) ? ntmo : tmo);
+		int n = epoll_wait(l.efd, evs, 8, tmo < 0 || (ntmo >= 0 && ntmo < tmo) ? ntmo : tmo);
 
-		if (n < 0 && errno != EINTR) {
-			r = -errno;
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-
-			if (fd == sfd) {
-				struct signalfd_siginfo si;
-
-				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP) {
-						char msg[96];
-
-						snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
-							 (unsigned long long)(monotonic_ns() / 1000));
-						sd_notify(0, msg);
-						log_event(LOG_INFO, LOG_EV_RELOADING, NULL,
-							  "SIGHUP: re-reading %s and the kernel's state",
-							  d->opt.config ? d->opt.config : "no configuration file");
-						load_config(d, false);
-						d->stats.resyncs++;
-						d->reload_pending = true;
-						intake_request(&d->nl, INTAKE_DUMP_ALL);
-						nf_reread(&d->nf);
-						netfilter_poll_legacy(d);
-						continue;
-					}
-					log_event(LOG_INFO, LOG_EV_STOPPING, NULL,
-						  "%s: stopping; the fast path hands every packet to the kernel until steerd returns",
-						 strsignal((int)si.ssi_signo));
-					sd_notify(0, "STOPPING=1");
-					r = 0;
-					goto out;
-				}
-			} else if (fd == d->reader.wake) {
-				r = intake_process(&d->nl);
-				if (r < 0)
-					goto out;
-			} else if (fd == d->nf.fd) {
-				r = nf_process(&d->nf);
-				if (r < 0)
-					goto out;
-			} else if (fd == lgfd) {
-				drain(lgfd);
-				netfilter_poll_legacy(d);
-			} else if (fd == hbfd) {
-				drain(hbfd);
-				/* Only a steerd whose picture is whole vouches for the maps: after lost
-				 * events, not until everything has been re-read, so an agent that cannot
-				 * catch up lets the deadline hand the packets to the kernel. */
-				if (d->first_sync_done && !d->nl.lost)
-					sync_heartbeat(&d->sync);
-				publish_stats(d);
-				/* No event says these changed: look (marks the model dirty if so). */
-				sysctl_refresh(&d->model);
-			} else if (fd == wdfd) {
-				drain(wdfd);
-				sd_notify(0, "WATCHDOG=1");
-			} else if (fd == rcfd) {
-				drain(rcfd);
-				log_event(LOG_DEBUG, LOG_EV_RESYNC, NULL, "reconcile: re-reading the kernel's state");
-				d->reconciling = true;
-				intake_request(&d->nl, INTAKE_DUMP_ALL);
-				nf_reread(&d->nf);
-			}
-		}
-		/* A transaction ended, a read finished or events were lost: the state map's
-		 * netfilter flags are written now, as fast as a route change reaches the maps. */
-		if (n == 0 && nf_process(&d->nf) < 0)	/* a read waiting to be retried */
-			goto out;
-		if (d->nf.changed)
-			netfilter_changed(d);
-		d->stats.resyncs = d->nl.stats.resyncs + d->stats.reconciles;
-		if (n == 0 && intake_process(&d->nl) < 0)	/* a dump waiting to be retried */
-			goto out;
-		if (!intake_idle(&d->nl))
+		if (n < 0) {
+			if (errno != EINTR)
+				r = -errno;
 			continue;
-		if (!d->first_sync_done && (!d->model.nf.known || !nf_idle(&d->nf)))
-			continue;	/* the first sync includes the ruleset */
-		reconcile_attachments(d);
-		/* Punts the reader wrote for events the model took without changing (a replace
-		 * with the same route) are cleared by an apply too. */
-		if (!d->first_sync_done || d->model.dirty || !d->sync.synced || d->reconciling ||
-		    sync_has_pending(&d->sync)) {
-			if (compile_and_apply(d) < 0)
-				continue;	/* logged; the datapath punts until an apply succeeds */
-			if (!d->first_sync_done) {
-				d->first_sync_done = true;
-				prune_pinned_links(d);
-				log_event(LOG_INFO, LOG_EV_FIRST_SYNC, NULL,
-					  "first sync applied: %zu rules, %zu routes, %zu links; fast path live",
-					  d->model.nrules, d->model.routes.count, d->model.links.count);
-				sd_notify(0, "READY=1");
-			}
-			announce(d);
 		}
-		if (d->reload_pending) {
-			/* The re-read is applied (or there was nothing to change): reloaded. */
-			d->reload_pending = false;
-			sd_notify(0, "READY=1");
-			announce(d);
-		}
+		for (int i = 0; i < n && !r; i++)
+			r = on_ready(d, &l, evs[i].data.fd);
+		r = r ?: settle(d, n);
 	}
-out:
 	sync_set_synced(&d->sync, false);
-	if (sfd >= 0)
-		close(sfd);
-	if (efd >= 0)
-		close(efd);
-	if (hbfd >= 0)
-		close(hbfd);
-	if (rcfd >= 0)
-		close(rcfd);
-	if (wdfd >= 0)
-		close(wdfd);
-	if (lgfd >= 0)
-		close(lgfd);
-	return r;
+	close_loop(&l);
+	return r < 0 ? r : 0;
 }
 
 int main(int argc, char **argv)
