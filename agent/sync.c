@@ -127,19 +127,34 @@ static void delete_stale(struct sync *s, const struct table *t, const void *old,
 	}
 }
 
-/* One table's old and new records, for deletions in dependency order. */
-struct stale {
-	const struct table *t;
-	const void *old;
-	size_t nold;
-	const void *new;
+/* The maps of an apply, in break order: roots first, so that nothing deleted is still
+ * referenced. Writes go the other way, leaves first, so that nothing written references what
+ * is not there yet. */
+enum change_map { CH_SRC, CH_ROUTE, CH_RULE, CH_GROUP, CH_NH, CH_VLAN, CH_LINK, CH_MAPS };
+
+/* One map in an apply: what it holds (the records last applied, replaced when the apply
+ * ends) and what the image wants, its references already turned into ids. */
+struct change {
+	struct table t;
+	void **old;
+	size_t *nold;
+	void *new;		/* owned until the apply ends */
 	size_t nnew;
 };
 
-static void delete_stale_all(struct sync *s, const struct stale *order, size_t n)
+static void delete_stale_all(struct sync *s, const struct change *c)
 {
-	for (size_t i = 0; i < n; i++)
-		delete_stale(s, order[i].t, order[i].old, order[i].nold, order[i].new, order[i].nnew);
+	for (int i = 0; i < CH_MAPS; i++)
+		delete_stale(s, &c[i].t, *c[i].old, *c[i].nold, c[i].new, c[i].nnew);
+}
+
+static int write_changes_all(struct sync *s, const struct change *c)
+{
+	int r = 0;
+
+	for (int i = CH_MAPS - 1; i >= 0 && !r; i--)
+		r = write_changes(s, &c[i].t, *c[i].old, *c[i].nold, c[i].new, c[i].nnew);
+	return r;
 }
 
 /* After a failed apply the maps hold some mix of old and new: remember every key of both,
@@ -525,41 +540,53 @@ static void write_netfilter(struct sync *s, const struct image *img)
 	s->nf_written = true;
 }
 
-int sync_apply(struct sync *s, const struct image *img)
+/* The image's records, one owned array per map, with what each map holds now. */
+static int stage_copy(struct change *c, const void *vals, size_t n)
 {
-	const struct table t_src = { "rule list", s->fd.src, sizeof(struct image_src),
-		sizeof(struct steer_src_key), offsetof(struct image_src, val), sizeof(struct steer_rule_list) };
-	const struct table t_route = { "route", s->fd.routes, sizeof(struct image_route),
-		sizeof(struct steer_route_key), offsetof(struct image_route, val), sizeof(struct steer_route),
-		.guarded = true };
-	const struct table t_link = { "link", s->fd.links, sizeof(struct image_link), sizeof(uint32_t),
-		offsetof(struct image_link, val), sizeof(struct steer_link) };
-	const struct table t_vlan = { "vlan", s->fd.vlans, sizeof(struct image_vlan),
-		sizeof(struct steer_vlan_key), offsetof(struct image_vlan, val), sizeof(struct steer_vlan) };
-	const struct table t_rule = idtab_table(&s->rules), t_nh = idtab_table(&s->nhs),
-			   t_group = idtab_table(&s->groups);
-	uint32_t *rule_ids = NULL, *nh_ids = NULL, *group_ids = NULL;
-	struct steer_group *groups = NULL;
-	struct steer_rule *rules = NULL;
-	struct image_route *routes = NULL;
-	struct image_src *srcs = NULL;
-	void *rule_recs = NULL, *nh_recs = NULL, *group_recs = NULL;
-	size_t nrule_recs = 0, nnh_recs = 0, ngroup_recs = 0;
+	c->new = malloc((n + 1) * c->t.rec);
+	c->nnew = n;
+	if (!c->new)
+		return -ENOMEM;
+	if (n)
+		memcpy(c->new, vals, n * c->t.rec);
+	return 0;
+}
+
+static void stage_tables(struct sync *s, struct change *c)
+{
+	c[CH_SRC] = (struct change){ { "rule list", s->fd.src, sizeof(struct image_src),
+		sizeof(struct steer_src_key), offsetof(struct image_src, val),
+		sizeof(struct steer_rule_list) }, (void **)&s->applied.srcs, &s->applied.nsrcs };
+	c[CH_ROUTE] = (struct change){ { "route", s->fd.routes, sizeof(struct image_route),
+		sizeof(struct steer_route_key), offsetof(struct image_route, val),
+		sizeof(struct steer_route), .guarded = true },
+		(void **)&s->applied.routes, &s->applied.nroutes };
+	c[CH_RULE] = (struct change){ idtab_table(&s->rules), &s->rules.recs, &s->rules.n };
+	c[CH_GROUP] = (struct change){ idtab_table(&s->groups), &s->groups.recs, &s->groups.n };
+	c[CH_NH] = (struct change){ idtab_table(&s->nhs), &s->nhs.recs, &s->nhs.n };
+	c[CH_VLAN] = (struct change){ { "vlan", s->fd.vlans, sizeof(struct image_vlan),
+		sizeof(struct steer_vlan_key), offsetof(struct image_vlan, val),
+		sizeof(struct steer_vlan) }, (void **)&s->applied.vlans, &s->applied.nvlans };
+	c[CH_LINK] = (struct change){ { "link", s->fd.links, sizeof(struct image_link),
+		sizeof(uint32_t), offsetof(struct image_link, val), sizeof(struct steer_link) },
+		(void **)&s->applied.links, &s->applied.nlinks };
+}
+
+/* Content first: next hops get ids, then groups made of next-hop ids, then rule bodies (a
+ * policy's names a next hop or a group); routes and rule lists then name those ids. */
+static int stage_ids(struct sync *s, const struct image *img, struct change *c)
+{
+	uint32_t *nh_ids = calloc(img->nnhs + 1, sizeof(*nh_ids));
+	uint32_t *group_ids = calloc(img->ngroups + 1, sizeof(*group_ids));
+	uint32_t *rule_ids = calloc(img->nrules + 1, sizeof(*rule_ids));
+	struct steer_group *groups = malloc((img->ngroups + 1) * sizeof(*groups));
+	struct steer_rule *rules = malloc((img->nrules + 1) * sizeof(*rules));
+	struct image_route *routes;
+	struct image_src *srcs;
 	int r = -ENOMEM;
 
-	rule_ids = calloc(img->nrules + 1, sizeof(*rule_ids));
-	nh_ids = calloc(img->nnhs + 1, sizeof(*nh_ids));
-	group_ids = calloc(img->ngroups + 1, sizeof(*group_ids));
-	groups = malloc((img->ngroups + 1) * sizeof(*groups));
-	rules = malloc((img->nrules + 1) * sizeof(*rules));
-	routes = malloc((img->nroutes + 1) * sizeof(*routes));
-	srcs = malloc((img->nsrcs + 1) * sizeof(*srcs));
-	if (!rule_ids || !nh_ids || !group_ids || !groups || !rules || !routes || !srcs ||
-	    mark_pending(s) < 0)
+	if (!nh_ids || !group_ids || !rule_ids || !groups || !rules)
 		goto out;
-
-	/* Content first: next hops, groups made of next-hop ids, then rule bodies (a policy's
-	 * names a next hop or a group). */
 	if ((r = assign_ids(&s->nhs, img->nhs, img->nnhs, nh_ids)) < 0)
 		goto out;
 	if (img->ngroups)
@@ -569,7 +596,6 @@ int sync_apply(struct sync *s, const struct image *img)
 			groups[i].nh_ids[k] = nh_ids[groups[i].nh_ids[k]];
 	if ((r = assign_ids(&s->groups, groups, img->ngroups, group_ids)) < 0)
 		goto out;
-	r = -ENOMEM;
 	if (img->nrules)
 		memcpy(rules, img->rules, img->nrules * sizeof(*rules));
 	for (size_t i = 0; i < img->nrules; i++) {
@@ -581,99 +607,82 @@ int sync_apply(struct sync *s, const struct image *img)
 	if ((r = assign_ids(&s->rules, rules, img->nrules, rule_ids)) < 0)
 		goto out;
 	r = -ENOMEM;
-	if (img->nroutes)
-		memcpy(routes, img->routes, img->nroutes * sizeof(*routes));
+	if (stage_copy(&c[CH_ROUTE], img->routes, img->nroutes) < 0 ||
+	    stage_copy(&c[CH_SRC], img->srcs, img->nsrcs) < 0)
+		goto out;
+	routes = c[CH_ROUTE].new;
 	for (size_t i = 0; i < img->nroutes; i++) {
 		if (routes[i].val.type == STEER_RT_FORWARD)
 			routes[i].val.nh_id = nh_ids[routes[i].val.nh_id];
 		else if (routes[i].val.type == STEER_RT_MULTIPATH)
 			routes[i].val.nh_id = group_ids[routes[i].val.nh_id];
 	}
-	if (img->nsrcs)
-		memcpy(srcs, img->srcs, img->nsrcs * sizeof(*srcs));
+	srcs = c[CH_SRC].new;
 	for (size_t i = 0; i < img->nsrcs; i++)
 		for (uint32_t k = 0; k < srcs[i].val.count && k < STEER_MAX_RULES; k++)
 			srcs[i].val.ids[k] = rule_ids[srcs[i].val.ids[k]];
-	rule_recs = idtab_records(&s->rules, rules, rule_ids, img->nrules, &nrule_recs);
-	nh_recs = idtab_records(&s->nhs, img->nhs, nh_ids, img->nnhs, &nnh_recs);
-	group_recs = idtab_records(&s->groups, groups, group_ids, img->ngroups, &ngroup_recs);
-	if (!rule_recs || !nh_recs || !group_recs)
-		goto out;
+	c[CH_RULE].new = idtab_records(&s->rules, rules, rule_ids, img->nrules, &c[CH_RULE].nnew);
+	c[CH_NH].new = idtab_records(&s->nhs, img->nhs, nh_ids, img->nnhs, &c[CH_NH].nnew);
+	c[CH_GROUP].new = idtab_records(&s->groups, groups, group_ids, img->ngroups,
+					&c[CH_GROUP].nnew);
+	if (c[CH_RULE].new && c[CH_NH].new && c[CH_GROUP].new &&
+	    !stage_copy(&c[CH_VLAN], img->vlans, img->nvlans) &&
+	    !stage_copy(&c[CH_LINK], img->links, img->nlinks))
+		r = 0;
+out:
+	free(nh_ids);
+	free(group_ids);
+	free(rule_ids);
+	free(groups);
+	free(rules);
+	return r;
+}
 
-	/* Break order: roots first, so nothing deleted is still referenced. */
-	const struct stale brk[] = {
-		{ &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs },
-		{ &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes },
-		{ &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs },
-		{ &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs },
-		{ &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs },
-		{ &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans },
-		{ &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks },
-	};
+/* Make: everything a packet can reach, leaves first. */
+static int make(struct sync *s, const struct change *c)
+{
+	int r = write_changes_all(s, c);
 
-	/* Make: everything a packet can reach, leaves first. */
-	reset_hits(s, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		r = write_changes(s, &t_link, s->applied.links, s->applied.nlinks, img->links, img->nlinks);
-		r = r ?: write_changes(s, &t_vlan, s->applied.vlans, s->applied.nvlans, img->vlans, img->nvlans);
-		r = r ?: write_changes(s, &t_nh, s->nhs.recs, s->nhs.n, nh_recs, nnh_recs);
-		r = r ?: write_changes(s, &t_group, s->groups.recs, s->groups.n, group_recs, ngroup_recs);
-		r = r ?: write_changes(s, &t_rule, s->rules.recs, s->rules.n, rule_recs, nrule_recs);
-		r = r ?: write_changes(s, &t_route, s->applied.routes, s->applied.nroutes, routes, img->nroutes);
-		r = r ?: write_changes(s, &t_src, s->applied.srcs, s->applied.nsrcs, srcs, img->nsrcs);
-		if (r != -E2BIG && r != -ENOSPC && r != -ENOMEM)
-			break;
-		if (attempt)
-			break;
-		/* Make-before-break needs room for old and new at once. A new image that fits
-		 * on its own still goes in: with the fast path punting, deleting first is safe. */
-		sync_set_synced(s, false);
-		log_event(LOG_INFO, LOG_EV_CAPACITY, NULL,
-			  "sync: no room for old and new together; deleting first while the fast path punts");
-		delete_stale_all(s, brk, sizeof(brk) / sizeof(brk[0]));
-	}
-	if (r < 0) {
-		/* Part of the image is missing: a shorter prefix could now answer for a longer
-		 * one. Punt everything until an apply goes through whole. */
-		s->stats.failures++;
-		log_event(s->failing ? LOG_DEBUG : LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = r },
-			  "sync: cannot write %s entry: %s%s; the fast path hands everything to the "
-			  "kernel until the maps take the whole picture", s->failed_table, strerror(-r),
-			  r == -E2BIG || r == -ENOSPC || r == -ENOMEM ? " (map full)" : "");
-		s->failing = true;
-		sync_set_synced(s, false);
-		if (forget_values(&t_link, (void **)&s->applied.links, &s->applied.nlinks, img->links, img->nlinks) < 0 ||
-		    forget_values(&t_vlan, (void **)&s->applied.vlans, &s->applied.nvlans, img->vlans, img->nvlans) < 0 ||
-		    forget_values(&t_nh, &s->nhs.recs, &s->nhs.n, nh_recs, nnh_recs) < 0 ||
-		    forget_values(&t_group, &s->groups.recs, &s->groups.n, group_recs, ngroup_recs) < 0 ||
-		    forget_values(&t_rule, &s->rules.recs, &s->rules.n, rule_recs, nrule_recs) < 0 ||
-		    forget_values(&t_route, (void **)&s->applied.routes, &s->applied.nroutes, routes, img->nroutes) < 0 ||
-		    forget_values(&t_src, (void **)&s->applied.srcs, &s->applied.nsrcs, srcs, img->nsrcs) < 0)
+	if (r != -E2BIG && r != -ENOSPC && r != -ENOMEM)
+		return r;
+	/* Make-before-break needs room for old and new at once. A new image that fits on its
+	 * own still goes in: with the fast path punting, deleting first is safe. */
+	sync_set_synced(s, false);
+	log_event(LOG_INFO, LOG_EV_CAPACITY, NULL,
+		  "sync: no room for old and new together; deleting first while the fast path punts");
+	delete_stale_all(s, c);
+	return write_changes_all(s, c);
+}
+
+/* Part of the image is missing: a shorter prefix could now answer for a longer one. Punt
+ * everything until an apply goes through whole. */
+static void make_failed(struct sync *s, const struct change *c, int r)
+{
+	s->stats.failures++;
+	log_event(s->failing ? LOG_DEBUG : LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = r },
+		  "sync: cannot write %s entry: %s%s; the fast path hands everything to the "
+		  "kernel until the maps take the whole picture", s->failed_table, strerror(-r),
+		  r == -E2BIG || r == -ENOSPC || r == -ENOMEM ? " (map full)" : "");
+	s->failing = true;
+	sync_set_synced(s, false);
+	for (int i = CH_MAPS - 1; i >= 0; i--) {
+		if (forget_values(&c[i].t, c[i].old, c[i].nold, c[i].new, c[i].nnew) < 0) {
 			log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = -ENOMEM },
 				  "sync: out of memory after a failed apply");
-		goto out;
+			break;
+		}
 	}
-	/* Break: what nothing references any more, roots first. */
-	delete_stale_all(s, brk, sizeof(brk) / sizeof(brk[0]));
+}
 
-	/* Remember what the maps now hold. */
-	free(s->applied.srcs);
-	free(s->applied.routes);
-	free(s->applied.links);
-	free(s->applied.vlans);
-	s->applied.srcs = srcs, s->applied.nsrcs = img->nsrcs, srcs = NULL;
-	s->applied.routes = routes, s->applied.nroutes = img->nroutes, routes = NULL;
-	s->applied.links = malloc((img->nlinks + 1) * sizeof(*img->links));
-	s->applied.vlans = malloc((img->nvlans + 1) * sizeof(*img->vlans));
-	if (s->applied.links && img->nlinks)
-		memcpy(s->applied.links, img->links, img->nlinks * sizeof(*img->links));
-	if (s->applied.vlans && img->nvlans)
-		memcpy(s->applied.vlans, img->vlans, img->nvlans * sizeof(*img->vlans));
-	s->applied.nlinks = s->applied.links ? img->nlinks : 0;
-	s->applied.nvlans = s->applied.vlans ? img->nvlans : 0;
-	free(s->rules.recs), s->rules.recs = rule_recs, s->rules.n = nrule_recs, rule_recs = NULL;
-	free(s->nhs.recs), s->nhs.recs = nh_recs, s->nhs.n = nnh_recs, nh_recs = NULL;
-	free(s->groups.recs), s->groups.recs = group_recs, s->groups.n = ngroup_recs, group_recs = NULL;
+/* The maps hold the image: remember it, and publish what the state map says of it. */
+static void made(struct sync *s, const struct image *img, struct change *c)
+{
+	for (int i = 0; i < CH_MAPS; i++) {
+		free(*c[i].old);
+		*c[i].old = c[i].new;
+		*c[i].nold = c[i].nnew;
+		c[i].new = NULL;
+	}
 	write_netfilter(s, img);
 	s->stats.applies++;
 	pthread_mutex_lock(&s->lock);
@@ -690,19 +699,29 @@ int sync_apply(struct sync *s, const struct image *img)
 		log_event(LOG_NOTICE, LOG_EV_APPLY_RECOVERED, NULL,
 			  "sync: the maps hold the whole picture again; fast path back");
 	s->failing = false;
-	r = 0;
-out:
-	free(rule_ids);
-	free(nh_ids);
-	free(group_ids);
-	free(groups);
-	free(rules);
-	free(routes);
-	free(srcs);
-	free(rule_recs);
-	free(nh_recs);
-	free(group_recs);
-	return r;
+}
+
+int sync_apply(struct sync *s, const struct image *img)
+{
+	struct change c[CH_MAPS];
+	int r;
+
+	stage_tables(s, c);
+	r = mark_pending(s) < 0 ? -ENOMEM : stage_ids(s, img, c);
+	if (!r) {
+		reset_hits(s, s->rules.recs, s->rules.n, c[CH_RULE].new, c[CH_RULE].nnew);
+		r = make(s, c);
+		if (r < 0) {
+			make_failed(s, c, r);
+		} else {
+			/* Break: what nothing references any more, roots first. */
+			delete_stale_all(s, c);
+			made(s, img, c);
+		}
+	}
+	for (int i = 0; i < CH_MAPS; i++)
+		free(c[i].new);
+	return r < 0 ? r : 0;
 }
 
 /* The datapath reads the coarse clock (cheap per packet); the heartbeat uses the same. */
