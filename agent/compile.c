@@ -737,24 +737,17 @@ static const struct model_route *route_choice(const struct model *m, const struc
 	return tie ? NULL : best;
 }
 
-static int compile_routes(const struct model *m, struct vec *routes, struct vec *nhs,
-			  struct vec *groups)
+/* The routes of every mirrored table, sorted by (table, family, prefix), then metric. NULL
+ * when out of memory. */
+static struct route_ref *collect_routes(const struct model *m, size_t *nout)
 {
-	struct model_nexthop objbuf[STEER_MAX_PATHS];
-	struct model_route resolved;
-	struct route_ref *all;
+	struct route_ref *all = malloc((m->routes.count + 1) * sizeof(*all));
 	const struct model_route *r;
-	struct merged4 mg;
 	struct htab_iter it;
-	size_t n = 0, i = 0;
+	size_t n = 0;
 
-	if (merged4_init(m, &mg) < 0)
-		return -ENOMEM;
-	all = malloc((m->routes.count + 1) * sizeof(*all));
-	if (!all) {
-		free(mg.main);
-		return -ENOMEM;
-	}
+	if (!all)
+		return NULL;
 	htab_iter_init(&it, &m->routes);
 	while ((r = htab_iter_next(&it))) {
 		struct route_ref *x = &all[n];
@@ -769,11 +762,69 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 	}
 	if (radix_sort(all, n, sizeof(*all), offsetof(struct route_ref, r)) < 0) {
 		free(all);
-		free(mg.main);
-		return -ENOMEM;
+		return NULL;
 	}
+	*nout = n;
+	return all;
+}
 
-	/* First pass: one entry per destination, best (lowest metric) first in the group. */
+/* A forwarding route's next hop, or its group of them. The entry stays a punt when the
+ * kernel's answer depends on what steer does not follow. -ENOMEM, or 0. */
+static int compile_forward(const struct model *m, const struct model_route *best,
+			   struct image_route *ir, struct vec *nhs, struct vec *groups)
+{
+	struct steer_group *g;
+	int rr;
+
+	if (best->nnh == 1) {
+		struct steer_nexthop *nh = vec_push(nhs);
+
+		if (!nh)
+			return -ENOMEM;
+		*nh = nh_of(m, best, &best->nh[0]);
+		/* A lone next hop whose neighbour failed: the kernel sends the ICMP. */
+		if (nh->flags & STEER_NH_NEIGH_FAILED) {
+			nhs->n--;
+			ir->val.type = STEER_RT_PUNT;
+			return 0;
+		}
+		/* Remember the route for the second pass in nh_id's place. */
+		ir->val.nh_id = (uint32_t)(nhs->n - 1);
+		return 0;
+	}
+	g = vec_push(groups);
+	if (!g)
+		return -ENOMEM;
+	rr = build_group(m, best, nhs, g);
+	if (rr < 0)
+		return -ENOMEM;
+	if (rr > 0) {
+		groups->n--;
+		ir->val.type = STEER_RT_PUNT;
+		return 0;
+	}
+	ir->val.type = STEER_RT_MULTIPATH;
+	ir->val.nh_id = (uint32_t)(groups->n - 1);
+	return 0;
+}
+
+static int compile_routes(const struct model *m, struct vec *routes, struct vec *nhs,
+			  struct vec *groups)
+{
+	struct model_nexthop objbuf[STEER_MAX_PATHS];
+	struct model_route resolved;
+	struct route_ref *all = NULL;
+	struct merged4 mg;
+	size_t n = 0, i = 0;
+	int err = -ENOMEM;
+
+	if (merged4_init(m, &mg) < 0)
+		return -ENOMEM;
+	all = collect_routes(m, &n);
+	if (!all)
+		goto out;
+
+	/* One entry per destination, best (lowest metric) first in the group. */
 	while (i < n) {
 		const struct model_route *best = all[i].r;
 		struct image_route *ir = vec_push(routes);
@@ -781,7 +832,7 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		size_t j;
 
 		if (!ir)
-			goto nomem;
+			goto out;
 		/* A tos or source-specific route anywhere at this prefix changes which one
 		 * matches a given packet: leave the whole prefix to the kernel. */
 		for (j = i; j < n && !memcmp(&all[j].key, &all[i].key, sizeof(all[i].key)); j++)
@@ -801,47 +852,14 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 		if (!exact || !followed || compile_route_punt_reason(best) || merged4_differs(&mg, best))
 			continue;
 		ir->val.type = route_type_of(best);
-		if (ir->val.type != STEER_RT_FORWARD)
-			continue;
-		if (best->nnh == 1) {
-			struct steer_nexthop *nh = vec_push(nhs);
-
-			if (!nh)
-				goto nomem;
-			*nh = nh_of(m, best, &best->nh[0]);
-			/* A lone next hop whose neighbour failed: the kernel sends the ICMP. */
-			if (nh->flags & STEER_NH_NEIGH_FAILED) {
-				nhs->n--;
-				ir->val.type = STEER_RT_PUNT;
-				continue;
-			}
-			/* Remember the route for the second pass in nh_id's place. */
-			ir->val.nh_id = (uint32_t)(nhs->n - 1);
-		} else {
-			struct steer_group *g = vec_push(groups);
-			int rr;
-
-			if (!g)
-				goto nomem;
-			rr = build_group(m, best, nhs, g);
-			if (rr < 0)
-				goto nomem;
-			if (rr > 0) {
-				groups->n--;
-				ir->val.type = STEER_RT_PUNT;
-				continue;
-			}
-			ir->val.type = STEER_RT_MULTIPATH;
-			ir->val.nh_id = (uint32_t)(groups->n - 1);
-		}
+		if (ir->val.type == STEER_RT_FORWARD && compile_forward(m, best, ir, nhs, groups) < 0)
+			goto out;
 	}
+	err = 0;
+out:
 	free(all);
 	free(mg.main);
-	return 0;
-nomem:
-	free(all);
-	free(mg.main);
-	return -ENOMEM;
+	return err;
 }
 
 /* Deduplicate next hops and point routes, groups and policies at their index. */

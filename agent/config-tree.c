@@ -103,6 +103,49 @@ static void reader_error_at(const char *text, size_t len, const yaml_parser_t *p
 		snprintf(msg + used, msglen - used, " (0x%02x)", (unsigned)parser->problem_value);
 }
 
+/* A scalar, or the start of a mapping or sequence: a new node, placed under the open one. */
+static int open_node(struct builder *b, const yaml_event_t *ev, char *msg, size_t msglen)
+{
+	const yaml_char_t *anchor = ev->type == YAML_SCALAR_EVENT ? ev->data.scalar.anchor
+		: ev->type == YAML_MAPPING_START_EVENT ? ev->data.mapping_start.anchor
+		: ev->data.sequence_start.anchor;
+	struct ynode *n;
+	int r;
+
+	if (anchor) {
+		snprintf(msg, msglen, "anchors (&name) are not supported; write the value out");
+		return -EINVAL;
+	}
+	n = new_node(b, ev->type == YAML_SCALAR_EVENT ? YNODE_SCALAR
+			: ev->type == YAML_MAPPING_START_EVENT ? YNODE_MAP : YNODE_SEQ,
+		     &ev->start_mark);
+	if (!n) {
+		snprintf(msg, msglen, b->nodes > b->max_nodes ? "more than %zu values; this is not a steer configuration"
+							      : "out of memory", b->max_nodes);
+		return b->nodes > b->max_nodes ? -EINVAL : -ENOMEM;
+	}
+	if (ev->type == YAML_SCALAR_EVENT) {
+		n->value = strndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
+		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		if (!n->value || memchr(ev->data.scalar.value, 0, ev->data.scalar.length)) {
+			snprintf(msg, msglen, n->value ? "a value holds a NUL byte" : "out of memory");
+			r = n->value ? -EINVAL : -ENOMEM;
+			ytree_free(n);
+			return r;
+		}
+		return place(b, n);
+	}
+	if (b->depth >= b->max_depth) {
+		snprintf(msg, msglen, "nested deeper than %zu levels; the schema has at most 5", b->max_depth);
+		ytree_free(n);
+		return -EINVAL;
+	}
+	r = place(b, n);
+	if (!r)
+		b->stack[b->depth++] = n;
+	return r;
+}
+
 int ytree_parse(const char *text, size_t len, size_t max_depth, size_t max_nodes,
 		struct ynode **root, char *msg, size_t msglen, unsigned *line, unsigned *col)
 {
@@ -118,8 +161,6 @@ int ytree_parse(const char *text, size_t len, size_t max_depth, size_t max_nodes
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	while (!done) {
-		struct ynode *n = NULL;
-
 		if (!yaml_parser_parse(&parser, &ev)) {
 			snprintf(msg, msglen, "not valid YAML: %s%s%s", parser.problem ? parser.problem : "syntax error",
 				 parser.context ? " " : "", parser.context ? parser.context : "");
@@ -148,48 +189,9 @@ int ytree_parse(const char *text, size_t len, size_t max_depth, size_t max_nodes
 			break;
 		case YAML_SCALAR_EVENT:
 		case YAML_MAPPING_START_EVENT:
-		case YAML_SEQUENCE_START_EVENT: {
-			const yaml_char_t *anchor = ev.type == YAML_SCALAR_EVENT ? ev.data.scalar.anchor
-				: ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.anchor
-				: ev.data.sequence_start.anchor;
-
-			if (anchor) {
-				snprintf(msg, msglen, "anchors (&name) are not supported; write the value out");
-				r = -EINVAL;
-				break;
-			}
-			n = new_node(&b, ev.type == YAML_SCALAR_EVENT ? YNODE_SCALAR
-					 : ev.type == YAML_MAPPING_START_EVENT ? YNODE_MAP : YNODE_SEQ,
-				     &ev.start_mark);
-			if (!n) {
-				snprintf(msg, msglen, b.nodes > b.max_nodes ? "more than %zu values; this is not a steer configuration"
-									    : "out of memory", b.max_nodes);
-				r = b.nodes > b.max_nodes ? -EINVAL : -ENOMEM;
-				break;
-			}
-			if (ev.type == YAML_SCALAR_EVENT) {
-				n->value = strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
-				n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-				if (!n->value || memchr(ev.data.scalar.value, 0, ev.data.scalar.length)) {
-					snprintf(msg, msglen, n->value ? "a value holds a NUL byte" : "out of memory");
-					r = n->value ? -EINVAL : -ENOMEM;
-					ytree_free(n);
-					break;
-				}
-				r = place(&b, n);
-				break;
-			}
-			if (b.depth >= b.max_depth) {
-				snprintf(msg, msglen, "nested deeper than %zu levels; the schema has at most 5", b.max_depth);
-				ytree_free(n);
-				r = -EINVAL;
-				break;
-			}
-			r = place(&b, n);
-			if (!r)
-				b.stack[b.depth++] = n;
+		case YAML_SEQUENCE_START_EVENT:
+			r = open_node(&b, &ev, msg, msglen);
 			break;
-		}
 		case YAML_MAPPING_END_EVENT:
 		case YAML_SEQUENCE_END_EVENT:
 			if (b.depth)

@@ -508,30 +508,30 @@ static int mark_value(struct walk *w, const struct ynode *x, const char *key, ui
 	return 0;
 }
 
-static int parse_policy(struct walk *w, const struct ynode *n, size_t index, struct model_policy *p)
+/* The ipproto: a name or a number. */
+static int policy_proto(struct walk *w, const struct ynode *x, struct model_policy *p)
 {
-	static const char *const keys[] = {
-		"name", "priority", "from", "to", "mark", "type-of-service", "ipproto", "dport",
-		"sport", "via", "dev", "table", "group", "blackhole", NULL,
-	};
+	unsigned long long v;
+
+	for (size_t i = 0; x->kind == YNODE_SCALAR && i < sizeof(protos) / sizeof(protos[0]); i++)
+		if (!strcasecmp(x->value, protos[i].name))
+			p->ip_proto = protos[i].proto;
+	if (p->ip_proto)
+		return 0;
+	if (x->kind != YNODE_SCALAR || x->value[0] < '0' || x->value[0] > '9')
+		return fail(w, x, "ipproto", "expected tcp, udp, icmp, ipv6-icmp, sctp, ... or a number 1-255");
+	if (number(w, x, "ipproto", 1, 255, &v) < 0)
+		return -EINVAL;
+	p->ip_proto = (uint8_t)v;
+	return 0;
+}
+
+/* What a policy matches: from, to, mark, type-of-service, ipproto, ports. */
+static int parse_policy_selectors(struct walk *w, const struct ynode *n, struct model_policy *p)
+{
 	const struct ynode *x;
 	unsigned long long v;
-	int actions = 0;
 
-	if (want(w, n, YNODE_MAP, "policies", "a mapping (priority:, from:, via:, ...)") < 0 ||
-	    check_keys(w, n, "policies", keys) < 0)
-		return -EINVAL;
-	if ((x = lookup(n, "name"))) {
-		if (x->kind != YNODE_SCALAR || strlen(x->value) >= sizeof(p->name))
-			return fail(w, x, "name", "expected a name of at most %zu characters", sizeof(p->name) - 1);
-		strcpy(p->name, x->value);
-	}
-	x = lookup(n, "priority");
-	if (!x)
-		return fail(w, n, "priority", "every policy needs a priority (its place among the ip rules)");
-	if (number(w, x, "priority", 0, UINT32_MAX - 1, &v) < 0)
-		return -EINVAL;
-	p->priority = (uint32_t)v;
 	if ((x = lookup(n, "from")) &&
 	    (prefix(w, x, "from", false, &p->src) < 0 || family_of(w, x, "from", p, p->src.family) < 0))
 		return -EINVAL;
@@ -545,18 +545,8 @@ static int parse_policy(struct walk *w, const struct ynode *n, size_t index, str
 			return -EINVAL;
 		p->tos = (uint8_t)v;
 	}
-	if ((x = lookup(n, "ipproto"))) {
-		for (size_t i = 0; x->kind == YNODE_SCALAR && i < sizeof(protos) / sizeof(protos[0]); i++)
-			if (!strcasecmp(x->value, protos[i].name))
-				p->ip_proto = protos[i].proto;
-		if (!p->ip_proto) {
-			if (x->kind != YNODE_SCALAR || x->value[0] < '0' || x->value[0] > '9')
-				return fail(w, x, "ipproto", "expected tcp, udp, icmp, ipv6-icmp, sctp, ... or a number 1-255");
-			if (number(w, x, "ipproto", 1, 255, &v) < 0)
-				return -EINVAL;
-			p->ip_proto = (uint8_t)v;
-		}
-	}
+	if ((x = lookup(n, "ipproto")) && policy_proto(w, x, p) < 0)
+		return -EINVAL;
 	for (int d = 0; d < 2; d++) {
 		const char *key = d ? "sport" : "dport";
 		uint32_t lo, hi;
@@ -568,8 +558,9 @@ static int parse_policy(struct walk *w, const struct ynode *n, size_t index, str
 		/* 0-0 is how the policy says "any port": taken as written it would match them all. */
 		if (!hi)
 			return fail(w, x, key, "expected a port from 1 to 65535 or a range A-B, found %s", x->value);
-		if (p->ip_proto != 6 && p->ip_proto != 17 && p->ip_proto != 132 && p->ip_proto != 33 &&
-		    p->ip_proto != 136)
+		if (p->ip_proto != IPPROTO_TCP && p->ip_proto != IPPROTO_UDP &&
+		    p->ip_proto != IPPROTO_SCTP && p->ip_proto != IPPROTO_DCCP &&
+		    p->ip_proto != IPPROTO_UDPLITE)
 			return fail(w, x, key, "ports need ipproto: tcp, udp, sctp, dccp or udplite");
 		if (d) {
 			p->sport_lo = (uint16_t)lo;
@@ -579,7 +570,16 @@ static int parse_policy(struct walk *w, const struct ynode *n, size_t index, str
 			p->dport_hi = (uint16_t)hi;
 		}
 	}
-	/* The action: exactly one of via/dev, table, group, blackhole. */
+	return 0;
+}
+
+/* The action: exactly one of via/dev, table, group, blackhole. */
+static int parse_policy_action(struct walk *w, const struct ynode *n, size_t index,
+			       struct model_policy *p)
+{
+	const struct ynode *x;
+	int actions = 0;
+
 	if (lookup(n, "via") || lookup(n, "dev")) {
 		actions++;
 		p->action = POLICY_VIA;
@@ -620,6 +620,33 @@ static int parse_policy(struct walk *w, const struct ynode *n, size_t index, str
 		return fail(w, n, "policies", "a policy needs exactly one action: via/dev, table, group or blackhole "
 			    "(this one has %d)", actions);
 	return 0;
+}
+
+static int parse_policy(struct walk *w, const struct ynode *n, size_t index, struct model_policy *p)
+{
+	static const char *const keys[] = {
+		"name", "priority", "from", "to", "mark", "type-of-service", "ipproto", "dport",
+		"sport", "via", "dev", "table", "group", "blackhole", NULL,
+	};
+	const struct ynode *x;
+	unsigned long long v;
+
+	if (want(w, n, YNODE_MAP, "policies", "a mapping (priority:, from:, via:, ...)") < 0 ||
+	    check_keys(w, n, "policies", keys) < 0)
+		return -EINVAL;
+	if ((x = lookup(n, "name"))) {
+		if (x->kind != YNODE_SCALAR || strlen(x->value) >= sizeof(p->name))
+			return fail(w, x, "name", "expected a name of at most %zu characters", sizeof(p->name) - 1);
+		strcpy(p->name, x->value);
+	}
+	x = lookup(n, "priority");
+	if (!x)
+		return fail(w, n, "priority", "every policy needs a priority (its place among the ip rules)");
+	if (number(w, x, "priority", 0, UINT32_MAX - 1, &v) < 0)
+		return -EINVAL;
+	p->priority = (uint32_t)v;
+	return parse_policy_selectors(w, n, p) < 0 || parse_policy_action(w, n, index, p) < 0 ?
+	       -EINVAL : 0;
 }
 
 static int cmp_policy(const void *a, const void *b)
