@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "nl.h"
+#include "nl-attr.h"
 
 #ifndef SO_RCVBUFFORCE
 #define SO_RCVBUFFORCE 33

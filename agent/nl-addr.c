@@ -6,6 +6,7 @@
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 
+#include "nl-attr.h"
 #include "nl.h"
 
 static struct nla_policy addr_policy[IFA_MAX + 1] = {

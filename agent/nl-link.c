@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "nl-attr.h"
 #include "nl.h"
 
 static struct nla_policy link_policy[IFLA_MAX + 1] = {

@@ -6,6 +6,7 @@
 #include <netlink/msg.h>
 #include <string.h>
 
+#include "nl-attr.h"
 #include "nl.h"
 
 _Static_assert(NUD_FAILED == MODEL_NUD_FAILED, "model NUD_FAILED is the kernel's");

@@ -9,6 +9,7 @@
 #include <netlink/msg.h>
 
 #include "log.h"
+#include "nl-attr.h"
 #include "nl.h"
 
 static struct nla_policy netconf_policy[NETCONFA_MAX + 1] = {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nl-attr.h"
 #include "nl.h"
 
 static struct nla_policy nh_policy[NHA_MAX + 1] = {

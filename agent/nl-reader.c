@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "nl.h"
+#include "nl-attr.h"
 
 #define BLOCK_SIZE (4u << 20)
 /* A dump's buffers are at most 32 KiB (the kernel caps them there); events are one

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "htab.h"
+#include "nl-attr.h"
 #include "nl.h"
 
 _Static_assert((int)RTN_UNICAST == (int)ROUTE_UNICAST && (int)RTN_THROW == (int)ROUTE_THROW &&

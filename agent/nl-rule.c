@@ -11,6 +11,7 @@
 
 #include "htab.h"
 #include "log.h"
+#include "nl-attr.h"
 #include "nl.h"
 
 _Static_assert((int)FR_ACT_TO_TBL == (int)RULE_LOOKUP && (int)FR_ACT_GOTO == (int)RULE_GOTO &&

@@ -78,16 +78,4 @@ int intake_nexthop_msg(struct model *m, const struct nlmsghdr *h);
 /* What the model must know of the kernel's build (model.router_pref6). */
 void intake_probe_kernel(struct model *m);
 
-/* Copy an address attribute of the right length for family into a prefix, host bits
- * cleared (intake_attr_prefix) or as the kernel holds them (intake_attr_addr: rule
- * addresses, which the kernel compares whole when it looks a rule up). */
-struct nlattr;
-int intake_attr_prefix(const struct nlattr *a, uint8_t family, uint8_t len, struct prefix *out);
-int intake_attr_addr(const struct nlattr *a, uint8_t family, uint8_t len, struct prefix *out);
-/* nlmsg_parse, but a message whose attributes do not fill it exactly (one runs past the
- * end) is -EINVAL rather than the attributes before it. */
-struct nla_policy;
-int intake_parse(const struct nlmsghdr *h, size_t hdrlen, struct nlattr **tb, int max,
-		 const struct nla_policy *policy);
-
 #endif
