@@ -202,14 +202,14 @@ real "c4"
 
 st_note "--- hash: consistent, upd removed from the file"
 group_file consistent upa upb upc
-cfg_reload "consistent, upd removed"
+st_reload "consistent, upd removed"
 ask c3
 removal_ok "consistent, upd removed from the file" c4 c3 upd
 real "c3"
 
 st_note "--- hash: consistent, upd back in the file, then its link down"
 group_file consistent upa upb upc upd
-cfg_reload "consistent, upd back"
+st_reload "consistent, upd back"
 ask c4again
 st_check "upd back in the file: every flow is where it was with 4 members before" same c4 c4again
 g0=$(st_generation)
@@ -231,11 +231,11 @@ st_check "upd's link up again: every flow is back where it was" same c4 c4up
 
 st_note "--- hash: l4 (hash-threshold), 4 members, then upd removed"
 group_file l4 upa upb upc upd
-cfg_reload "l4, 4 members"
+st_reload "l4, 4 members"
 ask l4
 real "l4"
 group_file l4 upa upb upc
-cfg_reload "l4, upd removed"
+st_reload "l4, upd removed"
 ask l3m
 m=$(moved l4 l3m upd)
 st_note "l4, upd removed: $m"
@@ -246,7 +246,7 @@ st_check "l4, upd removed: no flow goes to upd any more" test "$(kv still_on_gon
 for hash in consistent l4; do
 	st_note "--- hash: $hash, weights 3 and 1"
 	group_file "$hash" upa:3 upb:1
-	cfg_reload "$hash, upa weight 3, upb weight 1"
+	st_reload "$hash, upa weight 3, upb weight 1"
 	ask "w-$hash"
 	wa=$(share_of "w-$hash" upa)
 	wb=$(share_of "w-$hash" upb)
@@ -256,6 +256,6 @@ for hash in consistent l4; do
 done
 
 st_check "steerd ran through it all, nothing logged at error level" \
-	test "$(cfg_log_count '^steerd\[err\]')" -eq 0
+	test "$(st_log_count '^steerd\[err\]')" -eq 0
 st_stop_steerd
 st_finish

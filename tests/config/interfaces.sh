@@ -61,7 +61,7 @@ hooks_are() {
 }
 # steerd runs and has logged nothing at error level.
 alive_quiet() {
-	st_steerd_alive && test "$(cfg_log_count '^steerd\[err\]')" -eq 0
+	st_steerd_alive && test "$(st_log_count '^steerd\[err\]')" -eq 0
 }
 # attached_ok WHAT: late0 has steer at ingress: pinned, bpftool sees it, its packets forwarded.
 attached_ok() {
@@ -97,7 +97,7 @@ cfg_udp "$IF_CLIENT, still" "$NS_CLIENT" "${ST_CLIENT_ADDR[4]}" 40000 upb fast
 
 st_note "--- $LATE is deleted"
 st_ip -n "$NS_ROUTER" link del "$LATE"
-gone_logged() { (($(cfg_log_count "$LATE: interface gone") >= 1)); }
+gone_logged() { (($(st_log_count "$LATE: interface gone") >= 1)); }
 cfg_wait 30 gone_logged || true
 gone=$(grep -E "$LATE: interface gone" "$ST_STEERD_LOG" | tail -n 1) || true
 st_check "steerd noticed $LATE went away (${gone:-nothing logged})" test -n "$gone"
@@ -122,7 +122,7 @@ cfg_write <<EOF
 interfaces:
   $IF_CLIENT:
 EOF
-cfg_reload "$LATE removed from the file"
+st_reload "$LATE removed from the file"
 st_check "$LATE detached: pin tcx-ingress-$LATE removed" no_pin ingress "$LATE"
 st_check "$LATE detached: the kernel runs no program on $LATE ($(cfg_tc_progs "$LATE"))" \
 	progs_none "$LATE"
@@ -136,7 +136,7 @@ interfaces:
   $IF_CLIENT:
   upa: { direction: egress }
 EOF
-cfg_reload "upa at egress"
+st_reload "upa at egress"
 st_check "upa: pin tcx-egress-upa" pin egress upa
 st_check "upa: no ingress pin" no_pin ingress upa
 p=$(cfg_tc_progs upa)
@@ -151,7 +151,7 @@ interfaces:
   upa:
     direction: both
 EOF
-cfg_reload "upa at both hooks"
+st_reload "upa at both hooks"
 st_check "upa: pins tcx-ingress-upa and tcx-egress-upa" pin ingress upa
 st_check "upa: pin tcx-egress-upa" pin egress upa
 p=$(cfg_tc_progs upa)
@@ -163,7 +163,7 @@ interfaces:
   $IF_CLIENT:
   upa: { direction: ingress }
 EOF
-cfg_reload "upa at ingress only"
+st_reload "upa at ingress only"
 st_check "upa: tcx-egress-upa removed" no_pin egress upa
 st_check "upa: tcx-ingress-upa kept" pin ingress upa
 p=$(cfg_tc_progs upa)
@@ -176,7 +176,7 @@ interfaces:
   upa: { direction: ingress }
   later1:
 EOF
-cfg_reload "later1 (missing) added to the file"
+st_reload "later1 (missing) added to the file"
 st_check "no pin for later1" no_pin ingress later1
 later=$(grep -E "later1.*wait|wait.*later1" "$ST_STEERD_LOG" | head -n 1) || true
 st_check "steerd logged that it waits for later1 (${later:-no such line})" test -n "$later"

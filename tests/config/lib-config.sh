@@ -9,10 +9,9 @@
 #   cfg_write [FILE] <<EOF          the file's new text (default CFG_FILE), replaced by a rename
 #                                   so a SIGHUP never reads half a file
 #   cfg_start_steerd [ARGS...]      steerd --config CFG_FILE in NS_ROUTER; ok once synced
-#   cfg_reload WHAT                 SIGHUP; ok once steerd applied a new generation
 #   cfg_reload_bad WHAT             SIGHUP with a file steerd must refuse: ok once it logged
 #                                   the refusal; the refusal's line is in CFG_REJECTED
-#   cfg_log_count REGEX             lines of steerd's log matching REGEX (grep -E)
+#   (a reload steerd takes is lib.sh's st_reload WHAT; its log, st_log_count REGEX)
 #   cfg_add_sink X N                one more sink namespace behind router interface upX,
 #                                   uplink 10.0.N.0/30 (lib.sh's st_add_sink does a, b, c)
 #   cfg_tc_progs DEV                the programs the kernel runs at DEV's TC hooks in the
@@ -49,41 +48,20 @@ cfg_start_steerd() {
 	st_run_steerd 100 --config "$CFG_FILE" "$@"
 }
 
-cfg_log_count() {
-	grep -cE -- "$1" "$ST_STEERD_LOG" 2>/dev/null || true
-}
-
-# cfg_reload WHAT: SIGHUP, then wait (5 s at most) until steerd logged the re-read and applied
-# a newer map generation than before, and stopped applying for 100 ms.
-cfg_reload() {
-	local what=$1 g0 g n0 i
-	g0=$(st_generation)
-	n0=$(cfg_log_count 'SIGHUP: re-reading')
-	kill -HUP "$ST_STEERD_PID"
-	for ((i = 0; i < 250; i++)); do
-		(($(cfg_log_count 'SIGHUP: re-reading') > n0)) && break
-		sleep 0.02
-	done
-	st_sync_wait "$g0"
-	g=$(st_generation)
-	st_check "$what: SIGHUP: steerd re-read the file and applied generation ${g:-?} (was $g0)" \
-		test -n "$g" -a "$g" != "$g0"
-}
-
 # cfg_reload_bad WHAT: SIGHUP, then wait (5 s at most) for the error-level line that refuses
 # CFG_FILE; CFG_REJECTED is that line.
 cfg_reload_bad() {
 	local what=$1 n0 i pat
 	pat="^steerd\[err\]: $CFG_FILE:"
-	n0=$(cfg_log_count "$pat")
+	n0=$(st_log_count "$pat")
 	kill -HUP "$ST_STEERD_PID"
 	for ((i = 0; i < 250; i++)); do
-		(($(cfg_log_count "$pat") > n0)) && break
+		(($(st_log_count "$pat") > n0)) && break
 		sleep 0.02
 	done
 	CFG_REJECTED=$(grep -E -- "$pat" "$ST_STEERD_LOG" | tail -n 1) || true
 	st_check "$what: SIGHUP: steerd logged an error naming the file (${CFG_REJECTED:-nothing logged})" \
-		test "$(cfg_log_count "$pat")" -gt "$n0"
+		test "$(st_log_count "$pat")" -gt "$n0"
 }
 
 cfg_add_sink() {

@@ -84,7 +84,7 @@ mirror:
 EOF
 cfg_start_steerd
 st_check "steerd logged that it mirrors part of the kernel's rules" \
-	test "$(cfg_log_count 'mirroring part of the kernel')" -ge 1
+	test "$(st_log_count 'mirroring part of the kernel')" -ge 1
 a_fast "tables [main, 100]"
 b_punted "tables [main, 100]"
 
@@ -95,7 +95,7 @@ interfaces:
 mirror:
   priorities: [0-199, 201-32767]
 EOF
-cfg_reload "priorities without 200"
+st_reload "priorities without 200"
 a_fast "priorities without 200"
 b_punted "priorities without 200"
 
@@ -104,7 +104,7 @@ cfg_write <<EOF
 interfaces:
   $IF_CLIENT:
 EOF
-cfg_reload "no mirror"
+st_reload "no mirror"
 a_fast "no mirror"
 b_fast "no mirror"
 
@@ -116,11 +116,11 @@ mirror:
   tables: [main, 100]
   priorities: [0-32767]
 EOF
-cfg_reload "tables [main, 100] again"
+st_reload "tables [main, 100] again"
 a_fast "tables [main, 100] again"
 b_punted "tables [main, 100] again"
 
 st_check "steerd ran through it all, nothing logged at error level" \
-	test "$(cfg_log_count '^steerd\[err\]')" -eq 0
+	test "$(st_log_count '^steerd\[err\]')" -eq 0
 st_stop_steerd
 st_finish

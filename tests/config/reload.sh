@@ -87,7 +87,7 @@ st_check "without steer the kernel sends the client's traffic to upb (ip route g
 policy_file 10.0.1.2 upa
 cfg_start_steerd
 st_check "steerd logged the file it loaded" \
-	test "$(cfg_log_count "$CFG_FILE: 1 interfaces, 1 policies")" -ge 1
+	test "$(st_log_count "$CFG_FILE: 1 interfaces, 1 policies")" -ge 1
 explain=$(st_steerctl explain "${ST_INTERNET[4]}" from "${ST_CLIENT_ADDR[4]}" iif "$IF_CLIENT" \
 	ipproto udp sport 40000 dport 5000 2>&1) || true
 st_check "steerctl explain: the policy sends the flow via 10.0.1.2 dev upa, rule 50 ($explain)" \
@@ -104,7 +104,7 @@ lt_send_start 4 "${ST_INTERNET[4]}" 5000 "$RATE" "$SECS" reload "${ST_CLIENT_ADD
 lt_sleep_until "$(lt_time_add "$LT_SEND_T0" 2)"
 policy_file 10.0.3.2 upc
 t_c0=$(lt_now)
-cfg_reload "via C"
+st_reload "via C"
 t_c1=$(lt_now)
 
 lt_sleep_until "$(lt_time_add "$LT_SEND_T0" 4)"
@@ -126,7 +126,7 @@ st_check "steerctl explain after the bad file: still via 10.0.3.2 dev upc, rule 
 lt_sleep_until "$(lt_time_add "$LT_SEND_T0" 6)"
 policy_file 10.0.1.2 upa
 t_a0=$(lt_now)
-cfg_reload "good file again, via A"
+st_reload "good file again, via A"
 t_a1=$(lt_now)
 
 lt_send_wait reload
@@ -210,6 +210,6 @@ st_check "the fast path forwarded all of them (forwarded +$fwd >= $sent; $(st_st
 	test "$fwd" -ge "${sent:-1}"
 st_check "steerd is still running at the end" st_steerd_alive
 st_check "steerd logged one error: the bad file (and nothing else at error level)" \
-	test "$(cfg_log_count '^steerd\[err\]')" -eq 1
+	test "$(st_log_count '^steerd\[err\]')" -eq 1
 st_stop_steerd
 st_finish

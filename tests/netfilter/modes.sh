@@ -37,7 +37,7 @@ mode_is() {
 import json, sys
 sys.exit(json.load(sys.stdin)["netfilter"]["mode"] != sys.argv[1])' "$1"
 }
-warnings() { cfg_log_count 'netfilter: bypass: .*inet filter forward'; }
+warnings() { st_log_count 'netfilter: bypass: .*inet filter forward'; }
 
 st_note "1. netfilter: bypass in the file"
 cfg_write <<EOF
@@ -62,7 +62,7 @@ st_check "bypass warned at start, naming the chain ($w0 warnings)" test "$w0" -g
 
 st_note "2. SIGHUP with netfilter: respect"
 sed -i 's/^netfilter: .*/netfilter: respect/' "$CFG_FILE"
-cfg_reload "to respect"
+st_reload "to respect"
 st_check "status says respect" mode_is respect
 out=$(nf_probe 4 "${NF_BLOCKED[4]}" $N)
 st_check "respect: the drop rule holds ($out)" eval '[[ $out =~ $BLOCKED_OUT ]]'
@@ -71,7 +71,7 @@ st_check "respect: other IPv4 traffic is handed to the kernel (punt_netfilter +$
 
 st_note "3. SIGHUP back to bypass: the warning comes again"
 sed -i 's/^netfilter: .*/netfilter: bypass/' "$CFG_FILE"
-cfg_reload "back to bypass"
+st_reload "back to bypass"
 st_check "status says bypass again" mode_is bypass
 w1=$(warnings)
 st_check "the reload warned again ($w0 -> $w1)" test "$w1" -gt "$w0"
@@ -101,7 +101,7 @@ st_note "6. The command line wins over the file"
 st_stop_steerd
 cfg_start_steerd --netfilter bypass
 st_check "--netfilter bypass over netfilter: respect" mode_is bypass
-cfg_reload "command line keeps bypass"
+st_reload "command line keeps bypass"
 st_check "a reload keeps the command line's bypass" mode_is bypass
 st_stop_steerd
 
@@ -114,13 +114,13 @@ st_check "steerd loaded the program with conntrack offload" \
 out=$(nf_probe 4 "${NF_BLOCKED[4]}" $N)
 st_check "offload: the drop rule holds ($out)" eval '[[ $out =~ $BLOCKED_OUT ]]'
 sed -i 's/^netfilter: .*/netfilter: bypass/' "$CFG_FILE"
-cfg_reload "offload to bypass"
+st_reload "offload to bypass"
 st_check "a reload can leave offload" mode_is bypass
 sed -i 's/^netfilter: .*/netfilter: respect/' "$CFG_FILE"
 st_stop_steerd
 cfg_start_steerd
 sed -i 's/^netfilter: .*/netfilter: offload/' "$CFG_FILE"
-cfg_reload "respect to offload"
+st_reload "respect to offload"
 st_check "offload asked on a reload waits for a restart, respecting meanwhile" mode_is respect
 st_check "... and steerd said so" grep -q "offload takes effect when steerd restarts" "$ST_STEERD_LOG"
 sed -i 's/^netfilter: .*/netfilter: respect/' "$CFG_FILE"

@@ -945,6 +945,28 @@ st_sync_wait() {
 	st_note "steerd: no new map generation settled within 2 s (was $g0, now ${g:-?})"
 }
 
+# st_log_count REGEX: how many lines of steerd's log match (extended regex).
+st_log_count() {
+	grep -cE -- "$1" "$ST_STEERD_LOG" 2>/dev/null || true
+}
+
+# st_reload WHAT: SIGHUP to steerd, then wait (5 s at most) until it logged the re-read and
+# applied a newer map generation than before (st_sync_wait), and check that it did.
+st_reload() {
+	local what=$1 g0 g n0 i
+	g0=$(st_generation)
+	n0=$(st_log_count 'SIGHUP: re-reading')
+	kill -HUP "$ST_STEERD_PID"
+	for ((i = 0; i < 250; i++)); do
+		(($(st_log_count 'SIGHUP: re-reading') > n0)) && break
+		sleep 0.02
+	done
+	st_sync_wait "$g0"
+	g=$(st_generation)
+	st_check "$what: SIGHUP: steerd re-read its file and applied generation ${g:-?} (was $g0)" \
+		test -n "$g" -a "$g" != "$g0"
+}
+
 # st_policy_add FAM <<EOF ... EOF: `ip -batch` lines ("rule add ...", "route add ...") run on the
 # router in that family; each added rule or route is remembered for st_policy_reset. Waits
 # for steerd to apply the change.
@@ -1001,6 +1023,7 @@ st_policy_undo_() {
 # ---- the python helper: ICMP echo sender and sniffer over raw sockets ----------------------
 
 st_write_tool() {
+	cp "$ST_ROOT/tests/netns/inet.py" "$ST_TMP/inet.py"
 	cat >"$ST_TMP/sttool.py" <<'EOF'
 # ping FAM SRC DST COUNT INTERVAL TTL WAIT -> prints "sent received ttl:n,..." ; exit 1 if any lost
 # sniff FAM DST OUTFILE                -> until SIGTERM, writes "count ttl:n,..." of echo requests
@@ -1011,14 +1034,7 @@ st_write_tool() {
 # capture IFNAME OUTFILE               -> until SIGTERM, appends "TAG PROTO TTL SPORT DPORT" for
 #                                         every tagged packet received on IFNAME
 import os, select, signal, socket, struct, sys, time
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
+from inet import csum
 
 def hist(ttls):
     h = {}

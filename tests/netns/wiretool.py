@@ -31,20 +31,13 @@ import struct
 import sys
 import time
 
+from inet import csum
+
 MAGIC = b"STEERTAG"
 SOL_UDP = 17
 UDP_SEGMENT = 103
 IP_MTU_DISCOVER, IP_PMTUDISC_DO, IP_PMTUDISC_DONT = 10, 2, 0
 IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO, IPV6_PMTUDISC_DONT = 23, 2, 0
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
 
 
 def icmp_socket(fam):
