@@ -1,4 +1,5 @@
-/* What compile.c and compile-policy.c share: growable arrays and the body helpers. */
+/* What compile.c, compile-sel.c and compile-policy.c share: growable arrays and the rule body
+ * helpers (selectors in compile-sel.c, policy bodies and Maglev in compile-policy.c). */
 #ifndef STEER_COMPILE_INTERNAL_H
 #define STEER_COMPILE_INTERNAL_H
 

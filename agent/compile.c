@@ -197,21 +197,6 @@ static void free_covers(struct htab *covers)
 	htab_free(covers);
 }
 
-void compile_addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask)
-{
-	uint8_t m[16] = {}, a[16];
-
-	for (unsigned i = 0; i < p->len / 8; i++)
-		m[i] = 0xff;
-	if (p->len % 8)
-		m[p->len / 8] = (uint8_t)(0xff << (8 - p->len % 8));
-	/* Masked: a rule's address keeps the host bits it was given; it matches without. */
-	for (unsigned i = 0; i < 16; i++)
-		a[i] = p->addr[i] & m[i];
-	memcpy(addr, a, 16);
-	memcpy(mask, m, 16);
-}
-
 /* Does any rule of this family have this priority? A goto to a priority nobody has is
  * "unresolved" in the kernel and acts like nop. */
 static bool priority_exists(const struct model *m, uint8_t family, uint32_t prio)
@@ -283,40 +268,6 @@ static void compile_rule_body(const struct model *m, const struct model_rule_key
 		.family = k->family, .dst = &k->dst, .tos = k->tos, .mark = k->fwmark, .mask = k->fwmask,
 		.proto = k->ip_proto, .sport_lo = k->sport_lo, .sport_hi = k->sport_hi,
 		.dport_lo = k->dport_lo, .dport_hi = k->dport_hi });
-}
-
-void compile_selectors(struct steer_rule *r, const struct compile_sel *s)
-{
-	if (s->dst->len) {
-		r->match |= STEER_MATCH_DST;
-		compile_addr_words(s->dst, r->dst, r->dst_mask);
-	}
-	if (s->tos) {
-		/* What this kernel compares: IPv4 masks the TOS byte to IPTOS_RT_MASK, IPv6 the
-		 * traffic class to its DSCP bits (both checked against `ip route get`). */
-		r->match |= STEER_MATCH_TOS;
-		r->tos = s->tos;
-		r->tos_mask = s->family == AF_INET ? 0x1c : 0xfc;
-	}
-	if (s->mask) {
-		r->match |= STEER_MATCH_MARK;
-		r->mark = s->mark & s->mask;
-		r->mark_mask = s->mask;
-	}
-	if (s->proto) {
-		r->match |= STEER_MATCH_PROTO;
-		r->ip_proto = s->proto;
-	}
-	if (s->sport_lo || s->sport_hi) {
-		r->match |= STEER_MATCH_SPORT;
-		r->sport_lo = s->sport_lo;
-		r->sport_hi = s->sport_hi;
-	}
-	if (s->dport_lo || s->dport_hi) {
-		r->match |= STEER_MATCH_DPORT;
-		r->dport_lo = s->dport_lo;
-		r->dport_hi = s->dport_hi;
-	}
 }
 
 /* One step of the walk: a kernel rule, or a steer.yaml policy for one family. */

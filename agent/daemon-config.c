@@ -3,9 +3,11 @@
  * as they come and go. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -189,6 +191,21 @@ static void merge_limits(struct options *o, const struct config *c)
 		o->limits.names[o->limits.n] = names[i];
 		o->limits.sizes[o->limits.n++] = c->limits[i].size;
 	}
+}
+
+/* A periodic timer: the reconcile interval a reload may change, and the loop's own. */
+int arm_timer(int fd, double seconds)
+{
+	struct itimerspec its = {};
+
+	if (seconds > 0) {
+		its.it_value.tv_sec = (time_t)seconds;
+		its.it_value.tv_nsec = (long)((seconds - floor(seconds)) * 1e9);
+		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+			its.it_value.tv_nsec = 1;
+		its.it_interval = its.it_value;
+	}
+	return timerfd_settime(fd, 0, &its, NULL);
 }
 
 /* Read the configuration file and put it in use. A bad file changes nothing: at start

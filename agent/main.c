@@ -2,7 +2,6 @@
  * the command line, then run the single event loop over netlink, timers and signals. */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,20 +410,6 @@ static int compile_and_apply(struct daemon *d)
 	image_free(&img);
 	publish_stats(d);
 	return r;
-}
-
-int arm_timer(int fd, double seconds)
-{
-	struct itimerspec its = {};
-
-	if (seconds > 0) {
-		its.it_value.tv_sec = (time_t)seconds;
-		its.it_value.tv_nsec = (long)((seconds - floor(seconds)) * 1e9);
-		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
-			its.it_value.tv_nsec = 1;
-		its.it_interval = its.it_value;
-	}
-	return timerfd_settime(fd, 0, &its, NULL);
 }
 
 static void drain(int fd)
