@@ -145,6 +145,11 @@ static int start_dump(struct nf_intake *nf, int d)
 	nf->dump_started_ns = nf->dump_heard_ns = now_ns();
 	nf->stats.dumps++;
 	model_nf_mark_stale(&nf->model->nf, dumps[d].kind);
+	/* A read starts: it will tell what the last commit left. Events received before it
+	 * may be the head of a commit whose end (NFT_MSG_NEWGEN) an overrun dropped; left as
+	 * they are they would hold the ruleset "in a transaction" until the next commit. */
+	if (d == NF_DUMP_TABLES)
+		nf->model->nf.busy = false;
 	log_debug("nfnetlink: dumping %s", dumps[d].name);
 	return 0;
 }
