@@ -29,8 +29,6 @@ static bool rule_action_known(uint8_t action)
 
 const char *compile_rule_punt_reason(const struct model_rule_key *k)
 {
-	if (k->oifname[0])
-		return "oif";
 	if (k->has_uid_range)
 		return "uidrange";
 	if (k->has_l3mdev)
@@ -263,6 +261,13 @@ static void compile_rule_body(const struct model *m, const struct model_rule_key
 
 		r->match |= STEER_MATCH_IIF;
 		r->iif = l ? (uint32_t)l->ifindex : STEER_IIF_MISSING;
+	}
+	/* The kernel looks a forwarded packet up with no output device (flowi4_oif and
+	 * flowi6_oif 0), its source check too: an oif selector never matches there, as an iif
+	 * whose device does not exist never does. Inverted, such a rule matches everything. */
+	if (k->oifname[0]) {
+		r->match |= STEER_MATCH_IIF;
+		r->iif = STEER_IIF_MISSING;
 	}
 	compile_selectors(r, &(struct compile_sel){
 		.family = k->family, .dst = &k->dst, .tos = k->tos, .mark = k->fwmark, .mask = k->fwmask,

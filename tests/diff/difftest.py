@@ -17,8 +17,8 @@ is where the kernel silently drops (blackhole: EINVAL); a steer "punt" is always
 is counted by reason. Anything else is a disagreement, printed with both answers, and the
 test fails. Output is TAP.
 
-Two phases per seed: "full" (all selectors, plus uidrange/oif rules that must punt, rp_filter
-0, 1 or 2) and "supported" (only selectors steer evaluates, rp_filter 0), whose punt rate among
+Two phases per seed: "full" (all selectors, uidrange rules that must punt, oif rules that
+never match a forwarded packet, rp_filter 0, 1 or 2) and "supported" (only selectors steer evaluates, rp_filter 0), whose punt rate among
 flows the kernel forwards is the number to drive down.
 
 Then the wire: explain is what the program decides, not what reaches the wire (an on-link
@@ -161,6 +161,9 @@ LINK4 = {'e1': ('10.0.1.1/24', ['10.0.1.2', '10.0.1.3']),
 LINK6 = {k: (f'2001:db8:{i}::1/64', [f'2001:db8:{i}::2', f'2001:db8:{i}::3'])
          for i, k in enumerate(EGRESS, 1)}
 IN0 = {4: '10.255.0.1/24', 6: '2001:db8:ff::1/64'}
+# With --in0-sources: a net behind a gateway on in0, routed there in main, so that a strict
+# rp_filter has sources that come back through in0 (every other source fails it).
+BEHIND_IN0 = {4: ('10.254.0.0/16', '10.255.0.2'), 6: ('2001:db8:fe::/48', '2001:db8:ff::2')}
 
 # Nested, overlapping prefixes shared by rules (from/to) and routes, so flows hit them.
 POOL = {
@@ -474,7 +477,7 @@ class Flow:
         return self.args()[len('to '):]
 
 
-def gen_flows(rng, pol, n):
+def gen_flows(rng, pol, n, in0_share=0.0):
     fam = pol.fam
     links = LINK4 if fam == 4 else LINK6
     own = [IN0[fam].split('/')[0]] + [links[d][0].split('/')[0] for d in EGRESS]
@@ -484,7 +487,9 @@ def gen_flows(rng, pol, n):
     flows = []
     for _ in range(n):
         r = rng.random()
-        if r < 0.45:
+        if in0_share and rng.random() < in0_share:
+            src = addr_in(rng, fam, rng.choice([IN0[fam], BEHIND_IN0[fam][0]]))
+        elif r < 0.45:
             src = addr_in(rng, fam, rng.choice(from_pool))
         elif r < 0.85:
             src = addr_in(rng, fam, rng.choice(POOL[fam]))
@@ -829,6 +834,17 @@ class Phase:
         # Mixed MTUs for the wire run: e3's link, e2's IPv6 MTU (ip6_forward checks that).
         run(['ip', '-n', r, 'link', 'set', 'e3', 'mtu', '1400'])
         run(['ip', 'netns', 'exec', r, 'sysctl', '-qw', 'net.ipv6.conf.e2.mtu=1280'])
+        if self.unsupported and self.args.in0_sources:
+            # In every table, so that the reverse walk finds a way back through in0 in
+            # whichever table the random rules send it to.
+            for fam, (net, gw) in BEHIND_IN0.items():
+                lines_r_peer.append(f'neigh replace {gw} lladdr 02:00:00:00:ff:02 dev in0 '
+                                    'nud permanent')
+                for t in TABLES:
+                    lines_r_peer.append(f'route add {net} via {gw} dev in0 table {t}')
+                    if t != 'main':
+                        lines_r_peer.append(f'route add {ipaddress.ip_network(IN0[fam], strict=False)} '
+                                            f'dev in0 table {t}')
         self.batch_strict(r, lines_r_peer)
         if self.linkdown is not None:
             for conf in ('ipv4', 'ipv6'):
@@ -1227,7 +1243,8 @@ def run_phase(args, phase, families, tmp):
     rng = phase.rng
     policies = [Policy(rng, fam, args.rules, phase.unsupported) for fam in families]
     phase.policies = policies
-    flows = {pol.fam: gen_flows(rng, pol, args.flows) for pol in policies}
+    share = args.in0_sources if phase.unsupported else 0.0
+    flows = {pol.fam: gen_flows(rng, pol, args.flows, share) for pol in policies}
     t0 = time.monotonic()
     phase.topology()
     fails = phase.install(policies)
@@ -1391,6 +1408,10 @@ def main():
     ap.add_argument('--family', choices=['4', '6', '46'], default='46')
     ap.add_argument('--rp-filter', type=int, choices=[0, 1, 2], default=None,
                     help="the full phase's rp_filter on every link (default: drawn by the seed)")
+    ap.add_argument('--in0-sources', type=float, default=0.0, metavar='SHARE',
+                    help="the full phase: this share of the flows comes from in0's own net "
+                         "or from a net routed back through in0 (for a strict rp_filter's "
+                         "measurement; 0: none, as in CI)")
     ap.add_argument('--phase', choices=['full', 'supported', 'both'], default='both')
     ap.add_argument('--keep', action='store_true',
                     help='leave the namespaces, pins and steerd of the last phase run (or of '

@@ -431,7 +431,12 @@ st_policy "$F" "oif before the matching rule (never matches on input)" <<EOF
 rule add priority 5 iif cli oif upa lookup 300
 rule add priority 10 iif cli lookup 400
 EOF
-st_flow "$F" "oif upa first" upa punt_rule udp
+st_flow "$F" "oif upa first: never matches, rule 10 decides" upa forwarded udp
+st_policy "$F" "not oif before the matching rule (inverted, it matches every forwarded packet)" <<EOF
+rule add priority 5 not iif cli oif upa lookup 300
+rule add priority 10 iif cli lookup 400
+EOF
+st_flow "$F" "not oif upa first: table 300 decides" upc forwarded udp
 st_policy "$F" "uidrange after the matching rule" <<EOF
 rule add priority 5 iif cli lookup 300
 rule add priority 10 iif cli uidrange 0-100 lookup 400

@@ -122,6 +122,7 @@ static void test_punt_rules(void)
 
 	uid.has_uid_range = 1;
 	uid.uid_end = 100;
+	uid.ip_proto = 17;
 	inv.invert = 1;
 	strcpy(oif.oifname, "eth9");
 	oif.ip_proto = 17;
@@ -139,7 +140,7 @@ static void test_punt_rules(void)
 	compile_image(&m, &img);
 	render_img = &img;
 	CHECK(!strcmp(render(find_list(&img, "10.1.0.0/16"), buf, sizeof(buf)),
-		      "80:11 85:punt 90:punt 95:8 120:punt 200:10"),
+		      "80:11 85:punt 90:punt 95:8 120:9 200:10"),
 	      "selectors TC cannot see punt at their own position, the rest are evaluated (%s)", buf);
 	CHECK(!strcmp(render(find_list(&img, "0.0.0.0/0"), buf, sizeof(buf)), "80:11 85:punt 90:punt 95:8"),
 	      "an inverted from covers everything outside it, so it sits in /0 (%s)", buf);
@@ -155,9 +156,13 @@ static void test_punt_rules(void)
 	CHECK(b->priority == 95 && (b->match & STEER_MATCH_INVERT) && (b->match & STEER_MATCH_SRC) &&
 		      b->action == STEER_RULE_LOOKUP,
 	      "`not from` compiles to an inverted source match");
-	b = &img.rules[4];
-	CHECK(b->priority == 120 && b->action == STEER_RULE_PUNT && (b->match & STEER_MATCH_PROTO),
+	b = &img.rules[2];
+	CHECK(b->priority == 90 && b->action == STEER_RULE_PUNT && (b->match & STEER_MATCH_PROTO),
 	      "a punt rule keeps its evaluable selectors, so it punts only where they match");
+	b = &img.rules[4];
+	CHECK(b->priority == 120 && b->action == STEER_RULE_LOOKUP && (b->match & STEER_MATCH_IIF) &&
+		      b->iif == STEER_IIF_MISSING && !compile_rule_punt_reason(&oif),
+	      "an oif rule never matches a forwarded packet (no output device yet): an iif no device has");
 	b = &img.rules[1];
 	CHECK(b->priority == 85 && b->action == STEER_RULE_PUNT && !b->match,
 	      "an inverted rule with an unseen selector punts wherever it is reached");
