@@ -18,11 +18,11 @@ mkdir -p "$out" tests/fuzz/crashes
 # The compiler is linked by both: the netlink target feeds it the model, the config target
 # the policies and groups of every valid file.
 agent="agent/htab.c agent/model.c agent/model-nf.c agent/compile.c agent/compile-nf.c
-       agent/compile-policy.c agent/log.c"
+       agent/compile-sel.c agent/compile-policy.c agent/log.c"
 libs="libnl-3.0 libbpf libsystemd"
 case $target in
 netlink)
-	agent="$agent agent/nl.c agent/nl-addr.c agent/nl-link.c agent/nl-neigh.c agent/nl-netconf.c
+	agent="$agent agent/nl.c agent/nl-attr.c agent/nl-addr.c agent/nl-link.c agent/nl-neigh.c agent/nl-netconf.c
 	       agent/nl-nexthop.c agent/nl-route.c agent/nl-rule.c agent/nl-reader.c agent/nf.c"
 	maxlen=65536 ;;
 config)
