@@ -660,8 +660,7 @@ static int on_ready(struct daemon *d, const struct loop *l, int fd)
 		return intake_process(&d->nl);
 	if (fd == d->nf.fd)
 		return nf_process(&d->nf);
-	if (fd == l->hbfd || fd == l->rcfd || fd == l->wdfd || fd == l->lgfd)
-		drain(fd);
+	drain(fd);	/* the rest are timers */
 	if (fd == l->hbfd) {
 		on_heartbeat(d);
 	} else if (fd == l->wdfd) {

@@ -51,14 +51,10 @@ cfg_start_steerd() {
 # cfg_reload_bad WHAT: SIGHUP, then wait (5 s at most) for the error-level line that refuses
 # CFG_FILE; CFG_REJECTED is that line.
 cfg_reload_bad() {
-	local what=$1 n0 i pat
+	local what=$1 n0 pat
 	pat="^steerd\[err\]: $CFG_FILE:"
 	n0=$(st_log_count "$pat")
-	kill -HUP "$ST_STEERD_PID"
-	for ((i = 0; i < 250; i++)); do
-		(($(st_log_count "$pat") > n0)) && break
-		sleep 0.02
-	done
+	st_hup "$pat"
 	CFG_REJECTED=$(grep -E -- "$pat" "$ST_STEERD_LOG" | tail -n 1) || true
 	st_check "$what: SIGHUP: steerd logged an error naming the file (${CFG_REJECTED:-nothing logged})" \
 		test "$(st_log_count "$pat")" -gt "$n0"

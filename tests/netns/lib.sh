@@ -950,17 +950,24 @@ st_log_count() {
 	grep -cE -- "$1" "$ST_STEERD_LOG" 2>/dev/null || true
 }
 
-# st_reload WHAT: SIGHUP to steerd, then wait (5 s at most) until it logged the re-read and
-# applied a newer map generation than before (st_sync_wait), and check that it did.
-st_reload() {
-	local what=$1 g0 g n0 i
-	g0=$(st_generation)
-	n0=$(st_log_count 'SIGHUP: re-reading')
+# st_hup REGEX: SIGHUP to steerd, then wait (5 s at most) until one more line of its log
+# matches REGEX than before.
+st_hup() {
+	local pat=$1 n0 i
+	n0=$(st_log_count "$pat")
 	kill -HUP "$ST_STEERD_PID"
 	for ((i = 0; i < 250; i++)); do
-		(($(st_log_count 'SIGHUP: re-reading') > n0)) && break
+		(($(st_log_count "$pat") > n0)) && break
 		sleep 0.02
 	done
+}
+
+# st_reload WHAT: st_hup until steerd logged the re-read, then wait until it applied a newer
+# map generation than before (st_sync_wait), and check that it did.
+st_reload() {
+	local what=$1 g0 g
+	g0=$(st_generation)
+	st_hup 'SIGHUP: re-reading'
 	st_sync_wait "$g0"
 	g=$(st_generation)
 	st_check "$what: SIGHUP: steerd re-read its file and applied generation ${g:-?} (was $g0)" \
