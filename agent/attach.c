@@ -101,6 +101,30 @@ static void drop_incompatible_pin(struct bpf_map *map, const char *path)
 	close(fd);
 }
 
+/* The registry's row of a map in the object, or -1 (a map no row names). */
+static int map_row(const char *name)
+{
+	for (int i = 0; i < MAP_COUNT; i++)
+		if (!strcmp(map_defs[i].name, name))
+			return i;
+	return -1;
+}
+
+/* Its size from the limits, where they give one for it (or for the map it follows). */
+static void size_map(struct bpf_map *map, const struct attach_limits *lim)
+{
+	int i = map_row(bpf_map__name(map));
+	uint32_t n;
+
+	if (!lim || i < 0 || !map_defs[i].limit)
+		return;
+	n = lim->size[map_defs[i].limit_follows ? map_by_limit(map_defs[i].limit) : i];
+	while (map_defs[i].pow2 && (n & (n - 1)))
+		n &= n - 1;
+	if (n)
+		bpf_map__set_max_entries(map, n);
+}
+
 /* Opens one of the two embedded objects, its maps sized and pinned (adopting pins that
  * exist); 0 or negative errno, a->obj set. */
 static int open_object(struct attach *a, bool ct, const struct attach_limits *lim)
@@ -121,20 +145,7 @@ static int open_object(struct attach *a, bool ct, const struct attach_limits *li
 	bpf_object__for_each_map(map, a->obj) {
 		if (bpf_map__is_internal(map))	/* .rodata, .kconfig: per load, never shared */
 			continue;
-		for (int i = 0; lim && i < lim->n; i++) {
-			/* Hit counters are indexed by rule id: they size with the rules. */
-			bool hits = !strcmp(bpf_map__name(map), STEER_MAP_HITS) &&
-				    !strcmp(lim->names[i], STEER_MAP_RULES);
-
-			uint32_t n = lim->sizes[i];
-
-			/* The flow cache's slots: a power of two (the program masks a hash). */
-			if (!strcmp(bpf_map__name(map), STEER_MAP_FLOWS))
-				while (n & (n - 1))
-					n &= n - 1;
-			if ((hits || !strcmp(lim->names[i], bpf_map__name(map))) && n)
-				bpf_map__set_max_entries(map, n);
-		}
+		size_map(map, lim);
 		r = pin_path(path, sizeof(path), a->pin_dir, bpf_map__name(map));
 		if (r < 0)
 			return r;
@@ -219,39 +230,14 @@ fail:
 	return r;
 }
 
-/* The maps of struct sync_fds, by name; `pinned`: opened from the pins too (--verify). */
-static const struct {
-	const char *name;
-	size_t off;
-	bool pinned;
-} fd_maps[] = {
-	{ STEER_MAP_SRC, offsetof(struct sync_fds, src), true },
-	{ STEER_MAP_RULES, offsetof(struct sync_fds, rules), true },
-	{ STEER_MAP_HITS, offsetof(struct sync_fds, hits), true },
-	{ STEER_MAP_ROUTES, offsetof(struct sync_fds, routes), true },
-	{ STEER_MAP_NH, offsetof(struct sync_fds, nhs), true },
-	{ STEER_MAP_GROUPS, offsetof(struct sync_fds, groups), true },
-	{ STEER_MAP_LINKS, offsetof(struct sync_fds, links), true },
-	{ STEER_MAP_VLANS, offsetof(struct sync_fds, vlans), true },
-	{ STEER_MAP_STATE, offsetof(struct sync_fds, state), true },
-	{ STEER_MAP_AGENT, offsetof(struct sync_fds, agent), true },
-	{ STEER_MAP_NETFILTER, offsetof(struct sync_fds, netfilter), true },
-	/* The flow cache is the program's: nothing to compare with the kernel. */
-	{ STEER_MAP_FLOWS, offsetof(struct sync_fds, flows), false },
-};
-
-static int *fd_of(struct sync_fds *fds, size_t i)
-{
-	return (int *)((char *)fds + fd_maps[i].off);
-}
-
-/* The fd of every map, by name, from any loaded object of steer's. */
+/* The fd of every map of the registry, by name, from any loaded object of steer's; -1 for
+ * a map the object lacks. */
 void attach_obj_fds(const struct bpf_object *obj, struct sync_fds *fds)
 {
-	for (size_t i = 0; i < sizeof(fd_maps) / sizeof(fd_maps[0]); i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, fd_maps[i].name);
+	for (int i = 0; i < MAP_COUNT; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, map_defs[i].name);
 
-		*fd_of(fds, i) = m ? bpf_map__fd(m) : -1;
+		fds->fd[i] = m ? bpf_map__fd(m) : -1;
 	}
 }
 
@@ -401,30 +387,27 @@ static size_t max_entries_of(int fd)
 
 void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim)
 {
-	*lim = (struct image_limits){
-		.srcs = max_entries_of(fds->src), .rules = max_entries_of(fds->rules),
-		.routes = max_entries_of(fds->routes), .nhs = max_entries_of(fds->nhs),
-		.groups = max_entries_of(fds->groups), .links = max_entries_of(fds->links),
-		.vlans = max_entries_of(fds->vlans),
-	};
-	if (lim->rules)
-		lim->rules--;
+	for (int i = 0; i < MAP_APPLIED; i++)
+		lim->n[i] = max_entries_of(fds->fd[i]);
+	/* Rule id 0 means "none": one slot fewer. */
+	if (lim->n[MAP_RULES])
+		lim->n[MAP_RULES]--;
 }
 
 int attach_open_pins(const char *pin_dir, struct sync_fds *fds)
 {
 	char path[PATH_MAX];
 
-	for (size_t i = 0; i < sizeof(fd_maps) / sizeof(fd_maps[0]); i++) {
+	for (int i = 0; i < MAP_COUNT; i++) {
 		int fd = -1;
 
-		if (fd_maps[i].pinned &&
-		    (pin_path(path, sizeof(path), pin_dir, fd_maps[i].name) < 0 ||
+		if (map_defs[i].pinned_verify &&
+		    (pin_path(path, sizeof(path), pin_dir, map_defs[i].name) < 0 ||
 		     (fd = bpf_obj_get(path)) < 0)) {
-			log_err("cannot open %s/%s: %m", pin_dir, fd_maps[i].name);
+			log_err("cannot open %s/%s: %m", pin_dir, map_defs[i].name);
 			return -errno;
 		}
-		*fd_of(fds, i) = fd;
+		fds->fd[i] = fd;
 	}
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "maps.h"
 #include "sync.h"
 
 enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_CLSACT };
@@ -25,11 +26,9 @@ struct attach {
 	bool tcx_missing;	/* learnt at the first attach in auto mode */
 };
 
-/* Map sizes by map name ("steer_routes", ...); 0 keeps the built-in size. */
+/* Map sizes by map (only the sizeable ones: map_defs[].limit); 0 keeps the built-in size. */
 struct attach_limits {
-	const char *names[16];
-	uint32_t sizes[16];
-	int n;
+	uint32_t size[MAP_COUNT];
 };
 
 /* Load the program (with conntrack offload when asked and the kernel allows; a->offload

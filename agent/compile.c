@@ -1126,13 +1126,8 @@ int compile_image(const struct model *m, struct image *out)
 
 void image_free(struct image *img)
 {
-	free(img->rules);
-	free(img->groups);
-	free(img->srcs);
-	free(img->routes);
-	free(img->nhs);
-	free(img->links);
-	free(img->vlans);
+	for (int m = 0; m < MAP_APPLIED; m++)
+		free(*map_image_arr(img, m));
 	*img = (struct image){};
 }
 
@@ -1221,7 +1216,7 @@ size_t image_fit(struct image *img, const struct image_limits *lim)
 {
 	size_t given = 0;
 
-	if (img->nnhs > lim->nhs || img->ngroups > lim->groups) {
+	if (img->nnhs > lim->n[MAP_NH] || img->ngroups > lim->n[MAP_GROUPS]) {
 		/* Which routes to keep is a choice we do not make: all of them punt. */
 		for (size_t i = 0; i < img->nroutes; i++)
 			if (img->routes[i].val.type == STEER_RT_FORWARD ||
@@ -1233,9 +1228,9 @@ size_t image_fit(struct image *img, const struct image_limits *lim)
 		given += img->nnhs + img->ngroups;
 		img->nnhs = img->ngroups = 0;
 	}
-	if (img->nroutes > lim->routes)
-		given += fit_routes(img, lim->routes);
-	if (img->nsrcs > lim->srcs || img->nrules > lim->rules) {
+	if (img->nroutes > lim->n[MAP_ROUTES])
+		given += fit_routes(img, lim->n[MAP_ROUTES]);
+	if (img->nsrcs > lim->n[MAP_SRC] || img->nrules > lim->n[MAP_RULES]) {
 		/* Keep the two /0 lists, each down to the marker that punts. */
 		size_t out = 0, cut = img->nrules ? img->nrules - 1 : 0;
 
@@ -1255,13 +1250,13 @@ size_t image_fit(struct image *img, const struct image_limits *lim)
 		img->nrules = 1;
 		img->nsrcs = out;
 	}
-	if (img->nlinks > lim->links) {
-		given += img->nlinks - lim->links;
-		img->nlinks = lim->links;	/* unknown links punt, in and out */
+	if (img->nlinks > lim->n[MAP_LINKS]) {
+		given += img->nlinks - lim->n[MAP_LINKS];
+		img->nlinks = lim->n[MAP_LINKS];	/* unknown links punt, in and out */
 	}
-	if (img->nvlans > lim->vlans) {
-		given += img->nvlans - lim->vlans;
-		img->nvlans = lim->vlans;
+	if (img->nvlans > lim->n[MAP_VLANS]) {
+		given += img->nvlans - lim->n[MAP_VLANS];
+		img->nvlans = lim->n[MAP_VLANS];
 	}
 	return given;
 }

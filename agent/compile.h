@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "abi.h"
+#include "maps.h"
 #include "model.h"
 
 struct image_src {
@@ -74,7 +75,7 @@ size_t compile_nf_chains(const struct model *m, struct steer_nf_chain *out, size
 
 /* Map capacities. */
 struct image_limits {
-	size_t srcs, rules, routes, nhs, groups, links, vlans;
+	size_t n[MAP_APPLIED];	/* by enum map_id */
 };
 
 /* Make an image fit the maps without ever forwarding wrongly: a whole table that does not

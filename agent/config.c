@@ -22,10 +22,6 @@
 #include "config-tree.h"
 #include "log.h"
 
-const char *const config_limit_names[] = {
-	"src", "rules", "routes", "nexthops", "groups", "links", "vlans", "flows", NULL,
-};
-
 struct walk {
 	const char *file;
 	struct config *c;
@@ -753,7 +749,7 @@ static int parse_limits(struct walk *w, const struct ynode *n)
 	if (ynode_is_null(n))
 		return 0;
 	if (want(w, n, YNODE_MAP, "limits", "a mapping of map names to sizes") < 0 ||
-	    check_keys(w, n, "limits", config_limit_names) < 0)
+	    check_keys(w, n, "limits", map_limit_names()) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < n->nkids; i += 2) {
 		struct config_limit *l = &w->c->limits[w->c->nlimits++];
@@ -761,7 +757,7 @@ static int parse_limits(struct walk *w, const struct ynode *n)
 
 		if (number(w, n->kids[i + 1], n->kids[i]->value, 2, 1u << 24, &v) < 0)
 			return -EINVAL;
-		snprintf(l->map, sizeof(l->map), "steer_%s", n->kids[i]->value);
+		l->map = (enum map_id)map_by_limit(n->kids[i]->value);
 		l->size = (uint32_t)v;
 	}
 	return 0;

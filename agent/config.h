@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "maps.h"
 #include "model.h"
 
 #define CONFIG_MAX_BYTES   (1u << 20)	/* a bigger file is refused, not read */
@@ -22,7 +23,7 @@ struct config_iface {
 };
 
 struct config_limit {
-	char map[24];		/* "steer_routes", ... */
+	enum map_id map;	/* one with a limit name (maps.h) */
 	uint32_t size;
 };
 
@@ -57,8 +58,5 @@ void config_free(struct config *c);
 int config_parse_mark(const char *s, uint32_t *mark, uint32_t *mask);
 /* "respect", "bypass" or "offload" as enum steer_nf_mode; -1 for anything else. */
 int config_parse_nf_mode(const char *s);
-
-/* Known map names for `limits:` and --limit, without the steer_ prefix. */
-extern const char *const config_limit_names[];
 
 #endif

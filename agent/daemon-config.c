@@ -1,7 +1,6 @@
 /* steerd's configuration file in use: reading it (at start and on SIGHUP), the settings it
  * gives where the command line did not, and the interfaces it names, attached and detached
  * as they come and go. */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -102,31 +101,21 @@ static void set_interfaces(struct daemon *d, const struct config *c)
 	}
 }
 
+static int prune_link(void *arg, const char *ifname, bool egress)
+{
+	struct daemon *d = arg;
+	struct iface *f = iface_find(&d->opt, ifname);
+
+	if (!f || !(egress ? f->egress : f->ingress))
+		attach_detach(&d->bpf, 0, ifname, egress);
+	return 0;
+}
+
 /* TCX links pinned by an earlier run for interfaces no longer configured keep running an
  * old program on the shared maps: remove them. */
 void prune_pinned_links(struct daemon *d)
 {
-	static const struct { const char *prefix; bool egress; } kinds[] = {
-		{ STEER_PIN_TCX_INGRESS, false }, { STEER_PIN_TCX_EGRESS, true },
-	};
-	DIR *dir = opendir(d->opt.pin_dir);
-	struct dirent *de;
-
-	if (!dir)
-		return;
-	while ((de = readdir(dir))) {
-		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-			size_t pl = strlen(kinds[k].prefix);
-			struct iface *f;
-
-			if (strncmp(de->d_name, kinds[k].prefix, pl) || strlen(de->d_name + pl) >= IF_NAMESIZE)
-				continue;
-			f = iface_find(&d->opt, de->d_name + pl);
-			if (!f || !(kinds[k].egress ? f->egress : f->ingress))
-				attach_detach(&d->bpf, 0, de->d_name + pl, kinds[k].egress);
-		}
-	}
-	closedir(dir);
+	map_pinned_links(d->opt.pin_dir, prune_link, d);
 }
 
 /* The netfilter mode: the command line's, else the file's, else respect. A change takes
@@ -170,7 +159,7 @@ static bool same_limits(const struct config *a, const struct config *b)
 	if (a->nlimits != b->nlimits)
 		return false;
 	for (size_t i = 0; i < a->nlimits; i++)
-		if (strcmp(a->limits[i].map, b->limits[i].map) || a->limits[i].size != b->limits[i].size)
+		if (a->limits[i].map != b->limits[i].map || a->limits[i].size != b->limits[i].size)
 			return false;
 	return true;
 }
@@ -178,19 +167,9 @@ static bool same_limits(const struct config *a, const struct config *b)
 /* Map sizes from the file, where the command line did not set them. */
 static void merge_limits(struct options *o, const struct config *c)
 {
-	static char names[CONFIG_MAX_LIMITS][24];
-
-	for (size_t i = 0; i < c->nlimits && o->limits.n < 16; i++) {
-		bool set = false;
-
-		for (int j = 0; j < o->limits.n; j++)
-			set |= !strcmp(o->limits.names[j], c->limits[i].map);
-		if (set)
-			continue;
-		snprintf(names[i], sizeof(names[i]), "%s", c->limits[i].map);
-		o->limits.names[o->limits.n] = names[i];
-		o->limits.sizes[o->limits.n++] = c->limits[i].size;
-	}
+	for (size_t i = 0; i < c->nlimits; i++)
+		if (!o->limits.size[c->limits[i].map])
+			o->limits.size[c->limits[i].map] = c->limits[i].size;
 }
 
 /* A periodic timer: the reconcile interval a reload may change, and the loop's own. */

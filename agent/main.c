@@ -79,29 +79,26 @@ static int parse_seconds(const char *opt, const char *arg, double *out)
 
 static int parse_limit(const char *arg, struct attach_limits *lim)
 {
-	static const char *const known[] = { "src", "rules", "routes", "nexthops", "groups", "links", "vlans",
-					     "flows" };
-	static char names[16][24];
+	const char *const *names = map_limit_names();
 	const char *eq = strchr(arg, '=');
-	char *end;
+	char name[24], list[160] = "";
 	unsigned long v;
+	char *end;
+	int map;
 
-	if (!eq || lim->n == 16)
-		goto bad;
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		if (strlen(known[i]) != (size_t)(eq - arg) || strncmp(arg, known[i], (size_t)(eq - arg)))
-			continue;
+	if (eq && (size_t)(eq - arg) < sizeof(name)) {
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - arg), arg);
+		map = map_by_limit(name);
 		v = strtoul(eq + 1, &end, 10);
-		if (*end || end == eq + 1 || v < 2 || v > (1ul << 24))
-			goto bad;
-		snprintf(names[lim->n], sizeof(names[lim->n]), "steer_%s", known[i]);
-		lim->names[lim->n] = names[lim->n];
-		lim->sizes[lim->n++] = (uint32_t)v;
-		return 0;
+		if (map >= 0 && !*end && end != eq + 1 && v >= 2 && v <= (1ul << 24)) {
+			lim->size[map] = (uint32_t)v;
+			return 0;
+		}
 	}
-bad:
-	fprintf(stderr, "steerd: --limit wants MAP=N with MAP one of src, rules, routes, nexthops, "
-			"groups, links, vlans, flows and N from 2 to 16777216, not '%s'\n", arg);
+	for (size_t i = 0; names[i]; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
+	fprintf(stderr, "steerd: --limit wants MAP=N with MAP one of %s and N from 2 to 16777216, "
+			"not '%s'\n", list, arg);
 	return -EINVAL;
 }
 
@@ -518,7 +515,7 @@ static int start(struct daemon *d)
 	/* Pins left by an earlier steerd keep forwarding (until its heartbeat goes stale) while
 	 * we read the kernel; our first apply then replaces every entry, make-before-break. */
 	r = sync_init(&d->sync, &fds);
-	d->sync.rules.max_id = (uint32_t)d->capacity.rules + 1;
+	d->sync.ids[MAP_RULES].max_id = (uint32_t)d->capacity.n[MAP_RULES] + 1;
 	d->sync.stale_after_ns = (uint64_t)(d->opt.stale_after * 1e9);
 	d->sync.nf_mode = d->model.nf_mode;
 	d->stats.pid = (uint64_t)getpid();

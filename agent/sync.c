@@ -127,11 +127,6 @@ static void delete_stale(struct sync *s, const struct table *t, const void *old,
 	}
 }
 
-/* The maps of an apply, in break order: roots first, so that nothing deleted is still
- * referenced. Writes go the other way, leaves first, so that nothing written references what
- * is not there yet. */
-enum change_map { CH_SRC, CH_ROUTE, CH_RULE, CH_GROUP, CH_NH, CH_VLAN, CH_LINK, CH_MAPS };
-
 /* One map in an apply: what it holds (the records last applied, replaced when the apply
  * ends) and what the image wants, its references already turned into ids. */
 struct change {
@@ -142,17 +137,21 @@ struct change {
 	size_t nnew;
 };
 
+/* The applied maps walked in the registry's order (maps.h), roots first, to delete: nothing
+ * deleted is still referenced. */
 static void delete_stale_all(struct sync *s, const struct change *c)
 {
-	for (int i = 0; i < CH_MAPS; i++)
+	for (int i = 0; i < MAP_APPLIED; i++)
 		delete_stale(s, &c[i].t, *c[i].old, *c[i].nold, c[i].new, c[i].nnew);
 }
 
+/* And the other way, leaves first, to write: nothing written references what is not there
+ * yet. */
 static int write_changes_all(struct sync *s, const struct change *c)
 {
 	int r = 0;
 
-	for (int i = CH_MAPS - 1; i >= 0 && !r; i--)
+	for (int i = MAP_APPLIED - 1; i >= 0 && !r; i--)
 		r = write_changes(s, &c[i].t, *c[i].old, *c[i].nold, c[i].new, c[i].nnew);
 	return r;
 }
@@ -191,10 +190,14 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_table_key(const void *a, const void *b, void *t)
+{
+	return cmp_key(t, a, b);
+}
+
 /* Read every key of a map into records whose values are all 0xff: no compiled value looks
- * like that, so every wanted entry is rewritten once. Sorted by key. */
-static int adopt_keys(int fd, size_t rec, size_t key_len, size_t val_off, size_t val_len,
-		      int (*cmp)(const void *, const void *), void **out, size_t *n)
+ * like that, so every wanted entry is rewritten once. Sorted by key, as t orders them. */
+static int adopt_keys(const struct table *t, void **out, size_t *n)
 {
 	char key[64], next[64];
 	size_t cap = 0;
@@ -202,33 +205,30 @@ static int adopt_keys(int fd, size_t rec, size_t key_len, size_t val_off, size_t
 
 	*out = NULL;
 	*n = 0;
-	while (!bpf_map_get_next_key(fd, cur, next)) {
+	while (!bpf_map_get_next_key(t->fd, cur, next)) {
 		char *p;
 
 		if (*n == cap) {
-			void *q = realloc(*out, (cap = cap ? cap * 2 : 64) * rec);
+			void *q = realloc(*out, (cap = cap ? cap * 2 : 64) * t->rec);
 
 			if (!q)
 				return -ENOMEM;
 			*out = q;
 		}
-		p = (char *)*out + *n * rec;
-		memset(p, 0, rec);
-		memcpy(p, next, key_len);
-		memset(p + val_off, 0xff, val_len);
+		p = (char *)*out + *n * t->rec;
+		memset(p, 0, t->rec);
+		memcpy(p, next, t->key_len);
+		memset(p + t->val_off, 0xff, t->val_len);
 		(*n)++;
-		memcpy(key, next, key_len);
+		memcpy(key, next, t->key_len);
 		cur = key;
 	}
 	if (*n > 1)
-		qsort(*out, *n, rec, cmp);
+		qsort_r(*out, *n, t->rec, cmp_table_key, (void *)t);
 	return 0;
 }
 
-static int cmp_src(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_src_key)); }
-static int cmp_ifindex(const void *a, const void *b) { return memcmp(a, b, sizeof(uint32_t)); }
 static int cmp_route(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_route_key)); }
-static int cmp_vlan(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_vlan_key)); }
 
 static size_t idtab_rec(const struct idtab *t) { return sizeof(uint32_t) + t->val_size; }
 
@@ -240,8 +240,8 @@ static struct table idtab_table(const struct idtab *t)
 
 static int idtab_adopt(struct idtab *t)
 {
-	int r = adopt_keys(t->fd, idtab_rec(t), sizeof(uint32_t), sizeof(uint32_t), t->val_size,
-			   cmp_u32, &t->recs, &t->n);
+	struct table tab = idtab_table(t);
+	int r = adopt_keys(&tab, &t->recs, &t->n);
 
 	t->next_id = 1;
 	if (!r && t->n)
@@ -355,27 +355,25 @@ static void *idtab_records(const struct idtab *t, const void *vals, const uint32
 	return out;
 }
 
+static struct table keyed_table(const struct sync *s, enum map_id m)
+{
+	const struct map_def *d = &map_defs[m];
+
+	/* The route map is the one the reader's thread punts keys in. */
+	return (struct table){ d->what, s->fd.fd[m], d->rec_size, d->key_size, d->val_off,
+			       d->val_size, .guarded = m == MAP_ROUTES };
+}
+
 static int adopt(struct sync *s)
 {
-	struct image *a = &s->applied;
-	const struct sync_fds *fds = &s->fd;
-	int r;
+	int r = 0;
 
-	r = adopt_keys(fds->src, sizeof(struct image_src), sizeof(struct steer_src_key),
-		       offsetof(struct image_src, val), sizeof(struct steer_rule_list), cmp_src,
-		       (void **)&a->srcs, &a->nsrcs);
-	r = r ?: adopt_keys(fds->routes, sizeof(struct image_route), sizeof(struct steer_route_key),
-			    offsetof(struct image_route, val), sizeof(struct steer_route), cmp_route,
-			    (void **)&a->routes, &a->nroutes);
-	r = r ?: adopt_keys(fds->links, sizeof(struct image_link), sizeof(uint32_t),
-			    offsetof(struct image_link, val), sizeof(struct steer_link), cmp_ifindex,
-			    (void **)&a->links, &a->nlinks);
-	r = r ?: adopt_keys(fds->vlans, sizeof(struct image_vlan), sizeof(struct steer_vlan_key),
-			    offsetof(struct image_vlan, val), sizeof(struct steer_vlan), cmp_vlan,
-			    (void **)&a->vlans, &a->nvlans);
-	r = r ?: idtab_adopt(&s->rules);
-	r = r ?: idtab_adopt(&s->nhs);
-	r = r ?: idtab_adopt(&s->groups);
+	for (int m = 0; m < MAP_APPLIED && !r; m++) {
+		struct table t = keyed_table(s, m);
+
+		r = map_defs[m].kind == MAP_CONTENT ? idtab_adopt(&s->ids[m]) :
+			adopt_keys(&t, map_image_arr(&s->applied, m), map_image_count(&s->applied, m));
+	}
 	return r;
 }
 
@@ -386,18 +384,21 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 	*s = (struct sync){ .fd = *fds, .pending = HTAB_INIT(struct sync_pending, node, key),
 			    .upto = UINT64_MAX };
 	pthread_mutex_init(&s->lock, NULL);
-	s->rules = (struct idtab){ "rule", fds->rules, sizeof(struct steer_rule), STEER_RULE_ENTRIES };
-	s->nhs = (struct idtab){ "next hop", fds->nhs, sizeof(struct steer_nexthop), UINT32_MAX };
-	s->groups = (struct idtab){ "group", fds->groups, sizeof(struct steer_group), UINT32_MAX };
+	for (int m = 0; m < MAP_APPLIED; m++)
+		if (map_defs[m].kind == MAP_CONTENT)
+			s->ids[m] = (struct idtab){ map_defs[m].what, fds->fd[m], map_defs[m].val_size,
+						    UINT32_MAX };
+	/* Rule ids index the hit counters too: they stay below the built-in size. */
+	s->ids[MAP_RULES].max_id = STEER_RULE_ENTRIES;
 	r = adopt(s);
 	if (r < 0)
 		return r;
-	if (fds->flows >= 0) {
+	if (fds->fd[MAP_FLOWS] >= 0) {
 		struct bpf_map_info info = {};
 		__u32 len = sizeof(info);
 
 		/* A power of two, or no cache: the program masks a hash to a slot. */
-		if (!bpf_obj_get_info_by_fd(fds->flows, &info, &len) && info.max_entries > 1 &&
+		if (!bpf_obj_get_info_by_fd(fds->fd[MAP_FLOWS], &info, &len) && info.max_entries > 1 &&
 		    !(info.max_entries & (info.max_entries - 1)))
 			s->flow_mask = info.max_entries - 1;
 	}
@@ -406,7 +407,7 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 		struct steer_state st;
 		uint32_t zero = 0;
 
-		if (!bpf_map_lookup_elem(fds->state, &zero, &st)) {
+		if (!bpf_map_lookup_elem(fds->fd[MAP_STATE], &zero, &st)) {
 			s->generation = st.generation;
 			s->epoch = st.epoch;	/* adopted pins: epochs go on rising */
 			s->synced = st.synced;
@@ -423,25 +424,25 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 				s->epoch = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 		}
 	}
-	if (s->applied.nsrcs || s->applied.nroutes || s->nhs.n)
+	if (s->applied.nsrcs || s->applied.nroutes || s->ids[MAP_NH].n)
 		log_event(LOG_INFO, LOG_EV_ADOPTED, NULL,
 			  "sync: adopted %zu rule lists, %zu rules, %zu routes, %zu next hops from the pinned maps",
-			  s->applied.nsrcs, s->rules.n, s->applied.nroutes, s->nhs.n);
+			  s->applied.nsrcs, s->ids[MAP_RULES].n, s->applied.nroutes, s->ids[MAP_NH].n);
 	return 0;
 }
 
 static void free_applied(struct sync *s)
 {
-	free(s->applied.srcs);
-	free(s->applied.routes);
-	free(s->applied.links);
-	free(s->applied.vlans);
-	free(s->rules.recs);
-	free(s->nhs.recs);
-	free(s->groups.recs);
+	for (int m = 0; m < MAP_APPLIED; m++) {
+		if (map_defs[m].kind == MAP_CONTENT) {
+			free(s->ids[m].recs);
+			s->ids[m].recs = NULL;
+			s->ids[m].n = 0;
+		} else {
+			free(*map_image_arr(&s->applied, m));
+		}
+	}
 	s->applied = (struct image){};
-	s->rules.recs = s->nhs.recs = s->groups.recs = NULL;
-	s->rules.n = s->nhs.n = s->groups.n = 0;
 }
 
 int sync_forget(struct sync *s)
@@ -457,7 +458,7 @@ static void reset_hits(struct sync *s, const void *old, size_t nold, const void 
 	uint64_t *zero;
 	size_t i = 0;
 
-	if (s->fd.hits < 0 || ncpu <= 0 || !(zero = calloc((size_t)ncpu, sizeof(*zero))))
+	if (s->fd.fd[MAP_HITS] < 0 || ncpu <= 0 || !(zero = calloc((size_t)ncpu, sizeof(*zero))))
 		return;
 	for (size_t j = 0; j < nnew; j++) {
 		uint32_t id = *(const uint32_t *)((const char *)new + j * (4 + sizeof(struct steer_rule)));
@@ -466,7 +467,7 @@ static void reset_hits(struct sync *s, const void *old, size_t nold, const void 
 			i++;
 		if (i < nold && *(const uint32_t *)((const char *)old + i * (4 + sizeof(struct steer_rule))) == id)
 			continue;
-		bpf_map_update_elem(s->fd.hits, &id, zero, BPF_ANY);
+		bpf_map_update_elem(s->fd.fd[MAP_HITS], &id, zero, BPF_ANY);
 	}
 	free(zero);
 }
@@ -523,14 +524,14 @@ static int mark_pending(struct sync *s)
  * the datapath reads them, so a failed write is only logged. */
 static void write_netfilter(struct sync *s, const struct image *img)
 {
-	for (uint32_t i = 0; s->fd.netfilter >= 0 && i < STEER_NF_CHAINS; i++) {
+	for (uint32_t i = 0; s->fd.fd[MAP_NETFILTER] >= 0 && i < STEER_NF_CHAINS; i++) {
 		struct steer_nf_chain c = {};
 
 		if (i < img->nnf)
 			c = img->nf[i];
 		if (s->nf_written && !memcmp(&c, &s->nf[i], sizeof(c)))
 			continue;
-		if (bpf_map_update_elem(s->fd.netfilter, &i, &c, BPF_ANY) < 0) {
+		if (bpf_map_update_elem(s->fd.fd[MAP_NETFILTER], &i, &c, BPF_ANY) < 0) {
 			log_warning("sync: cannot write the netfilter map: %m");
 			s->nf_written = false;
 			return;
@@ -540,101 +541,64 @@ static void write_netfilter(struct sync *s, const struct image *img)
 	s->nf_written = true;
 }
 
-/* The image's records, one owned array per map, with what each map holds now. */
-static int stage_copy(struct change *c, const void *vals, size_t n)
-{
-	c->new = malloc((n + 1) * c->t.rec);
-	c->nnew = n;
-	if (!c->new)
-		return -ENOMEM;
-	if (n)
-		memcpy(c->new, vals, n * c->t.rec);
-	return 0;
-}
-
 static void stage_tables(struct sync *s, struct change *c)
 {
-	c[CH_SRC] = (struct change){ { "rule list", s->fd.src, sizeof(struct image_src),
-		sizeof(struct steer_src_key), offsetof(struct image_src, val),
-		sizeof(struct steer_rule_list) }, (void **)&s->applied.srcs, &s->applied.nsrcs };
-	c[CH_ROUTE] = (struct change){ { "route", s->fd.routes, sizeof(struct image_route),
-		sizeof(struct steer_route_key), offsetof(struct image_route, val),
-		sizeof(struct steer_route), .guarded = true },
-		(void **)&s->applied.routes, &s->applied.nroutes };
-	c[CH_RULE] = (struct change){ idtab_table(&s->rules), &s->rules.recs, &s->rules.n };
-	c[CH_GROUP] = (struct change){ idtab_table(&s->groups), &s->groups.recs, &s->groups.n };
-	c[CH_NH] = (struct change){ idtab_table(&s->nhs), &s->nhs.recs, &s->nhs.n };
-	c[CH_VLAN] = (struct change){ { "vlan", s->fd.vlans, sizeof(struct image_vlan),
-		sizeof(struct steer_vlan_key), offsetof(struct image_vlan, val),
-		sizeof(struct steer_vlan) }, (void **)&s->applied.vlans, &s->applied.nvlans };
-	c[CH_LINK] = (struct change){ { "link", s->fd.links, sizeof(struct image_link),
-		sizeof(uint32_t), offsetof(struct image_link, val), sizeof(struct steer_link) },
-		(void **)&s->applied.links, &s->applied.nlinks };
+	for (int m = 0; m < MAP_APPLIED; m++) {
+		struct idtab *t = &s->ids[m];
+
+		if (map_defs[m].kind == MAP_CONTENT)
+			c[m] = (struct change){ idtab_table(t), &t->recs, &t->n };
+		else
+			c[m] = (struct change){ keyed_table(s, m), map_image_arr(&s->applied, m),
+						map_image_count(&s->applied, m) };
+	}
 }
 
-/* Content first: next hops get ids, then groups made of next-hop ids, then rule bodies (a
+/* The image's entries of map m with their references turned into the maps' ids (those of
+ * the content maps staged before it), in c[m].new; content gets its ids in ids[m]. */
+static int stage_map(struct sync *s, const struct image *img, enum map_id m, struct change *c,
+		     uint32_t **ids)
+{
+	const struct map_def *d = &map_defs[m];
+	size_t n = *map_image_count(img, m);
+	char *v = malloc((n + 1) * d->rec_size);
+	struct map_ref refs[MAP_MAX_REFS];
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	if (n)
+		memcpy(v, *map_image_arr(img, m), n * d->rec_size);
+	for (size_t i = 0; i < n; i++) {
+		size_t nrefs = map_refs(m, v + i * d->rec_size + d->val_off, refs);
+
+		for (size_t k = 0; k < nrefs; k++)
+			*refs[k].id = ids[refs[k].map][*refs[k].id];
+	}
+	if (d->kind != MAP_CONTENT) {
+		c[m].new = v;
+		c[m].nnew = n;
+		return 0;
+	}
+	ids[m] = calloc(n + 1, sizeof(*ids[m]));
+	r = ids[m] ? assign_ids(&s->ids[m], v, n, ids[m]) : -ENOMEM;
+	if (!r && !(c[m].new = idtab_records(&s->ids[m], v, ids[m], n, &c[m].nnew)))
+		r = -ENOMEM;
+	free(v);
+	return r;
+}
+
+/* Leaves first: next hops get ids, then groups made of next-hop ids, then rule bodies (a
  * policy's names a next hop or a group); routes and rule lists then name those ids. */
 static int stage_ids(struct sync *s, const struct image *img, struct change *c)
 {
-	uint32_t *nh_ids = calloc(img->nnhs + 1, sizeof(*nh_ids));
-	uint32_t *group_ids = calloc(img->ngroups + 1, sizeof(*group_ids));
-	uint32_t *rule_ids = calloc(img->nrules + 1, sizeof(*rule_ids));
-	struct steer_group *groups = malloc((img->ngroups + 1) * sizeof(*groups));
-	struct steer_rule *rules = malloc((img->nrules + 1) * sizeof(*rules));
-	struct image_route *routes;
-	struct image_src *srcs;
-	int r = -ENOMEM;
+	uint32_t *ids[MAP_APPLIED] = {};
+	int r = 0;
 
-	if (!nh_ids || !group_ids || !rule_ids || !groups || !rules)
-		goto out;
-	if ((r = assign_ids(&s->nhs, img->nhs, img->nnhs, nh_ids)) < 0)
-		goto out;
-	if (img->ngroups)
-		memcpy(groups, img->groups, img->ngroups * sizeof(*groups));
-	for (size_t i = 0; i < img->ngroups; i++)
-		for (uint32_t k = 0; k < groups[i].count && k < STEER_MAX_PATHS; k++)
-			groups[i].nh_ids[k] = nh_ids[groups[i].nh_ids[k]];
-	if ((r = assign_ids(&s->groups, groups, img->ngroups, group_ids)) < 0)
-		goto out;
-	if (img->nrules)
-		memcpy(rules, img->rules, img->nrules * sizeof(*rules));
-	for (size_t i = 0; i < img->nrules; i++) {
-		if (rules[i].action == STEER_RULE_FORWARD)
-			rules[i].nh_id = nh_ids[rules[i].nh_id];
-		else if (rules[i].action == STEER_RULE_GROUP)
-			rules[i].nh_id = group_ids[rules[i].nh_id];
-	}
-	if ((r = assign_ids(&s->rules, rules, img->nrules, rule_ids)) < 0)
-		goto out;
-	r = -ENOMEM;
-	if (stage_copy(&c[CH_ROUTE], img->routes, img->nroutes) < 0 ||
-	    stage_copy(&c[CH_SRC], img->srcs, img->nsrcs) < 0)
-		goto out;
-	routes = c[CH_ROUTE].new;
-	for (size_t i = 0; i < img->nroutes; i++) {
-		if (routes[i].val.type == STEER_RT_FORWARD)
-			routes[i].val.nh_id = nh_ids[routes[i].val.nh_id];
-		else if (routes[i].val.type == STEER_RT_MULTIPATH)
-			routes[i].val.nh_id = group_ids[routes[i].val.nh_id];
-	}
-	srcs = c[CH_SRC].new;
-	for (size_t i = 0; i < img->nsrcs; i++)
-		for (uint32_t k = 0; k < srcs[i].val.count && k < STEER_MAX_RULES; k++)
-			srcs[i].val.ids[k] = rule_ids[srcs[i].val.ids[k]];
-	c[CH_RULE].new = idtab_records(&s->rules, rules, rule_ids, img->nrules, &c[CH_RULE].nnew);
-	c[CH_NH].new = idtab_records(&s->nhs, img->nhs, nh_ids, img->nnhs, &c[CH_NH].nnew);
-	c[CH_GROUP].new = idtab_records(&s->groups, groups, group_ids, img->ngroups,
-					&c[CH_GROUP].nnew);
-	if (c[CH_RULE].new && c[CH_NH].new && c[CH_GROUP].new &&
-	    !stage_copy(&c[CH_VLAN], img->vlans, img->nvlans) &&
-	    !stage_copy(&c[CH_LINK], img->links, img->nlinks))
-		r = 0;
-out:
-	free(nh_ids);
-	free(group_ids);
-	free(rule_ids);
-	free(groups);
-	free(rules);
+	for (int m = MAP_APPLIED - 1; m >= 0 && !r; m--)
+		r = stage_map(s, img, m, c, ids);
+	for (int m = 0; m < MAP_APPLIED; m++)
+		free(ids[m]);
 	return r;
 }
 
@@ -665,7 +629,7 @@ static void make_failed(struct sync *s, const struct change *c, int r)
 		  r == -E2BIG || r == -ENOSPC || r == -ENOMEM ? " (map full)" : "");
 	s->failing = true;
 	sync_set_synced(s, false);
-	for (int i = CH_MAPS - 1; i >= 0; i--) {
+	for (int i = MAP_APPLIED - 1; i >= 0; i--) {
 		if (forget_values(&c[i].t, c[i].old, c[i].nold, c[i].new, c[i].nnew) < 0) {
 			log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = -ENOMEM },
 				  "sync: out of memory after a failed apply");
@@ -677,7 +641,7 @@ static void make_failed(struct sync *s, const struct change *c, int r)
 /* The maps hold the image: remember it, and publish what the state map says of it. */
 static void made(struct sync *s, const struct image *img, struct change *c)
 {
-	for (int i = 0; i < CH_MAPS; i++) {
+	for (int i = 0; i < MAP_APPLIED; i++) {
 		free(*c[i].old);
 		*c[i].old = c[i].new;
 		*c[i].nold = c[i].nnew;
@@ -703,13 +667,13 @@ static void made(struct sync *s, const struct image *img, struct change *c)
 
 int sync_apply(struct sync *s, const struct image *img)
 {
-	struct change c[CH_MAPS];
+	struct change c[MAP_APPLIED];
 	int r;
 
 	stage_tables(s, c);
 	r = mark_pending(s) < 0 ? -ENOMEM : stage_ids(s, img, c);
 	if (!r) {
-		reset_hits(s, s->rules.recs, s->rules.n, c[CH_RULE].new, c[CH_RULE].nnew);
+		reset_hits(s, s->ids[MAP_RULES].recs, s->ids[MAP_RULES].n, c[MAP_RULES].new, c[MAP_RULES].nnew);
 		r = make(s, c);
 		if (r < 0) {
 			make_failed(s, c, r);
@@ -719,7 +683,7 @@ int sync_apply(struct sync *s, const struct image *img)
 			made(s, img, c);
 		}
 	}
-	for (int i = 0; i < CH_MAPS; i++)
+	for (int i = 0; i < MAP_APPLIED; i++)
 		free(c[i].new);
 	return r < 0 ? r : 0;
 }
@@ -737,7 +701,7 @@ int sync_write_agent_stats(struct sync *s, const struct steer_agent_stats *st)
 {
 	uint32_t zero = 0;
 
-	if (s->fd.agent < 0 || bpf_map_update_elem(s->fd.agent, &zero, st, BPF_ANY) < 0)
+	if (s->fd.fd[MAP_AGENT] < 0 || bpf_map_update_elem(s->fd.fd[MAP_AGENT], &zero, st, BPF_ANY) < 0)
 		return -errno;
 	return 0;
 }
@@ -774,7 +738,7 @@ static int write_state(struct sync *s, bool synced)
 		st.epoch = ++s->epoch;
 		s->writes_at_epoch = writes;
 	}
-	if (bpf_map_update_elem(s->fd.state, &zero, &st, BPF_ANY) < 0) {
+	if (bpf_map_update_elem(s->fd.fd[MAP_STATE], &zero, &st, BPF_ANY) < 0) {
 		log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = errno },
 			  "sync: cannot write the state map: %m");
 		return -errno;
@@ -832,7 +796,7 @@ void sync_pending_route(struct sync *s, const struct steer_route_key *k, uint64_
 		p = NULL;
 	}
 	/* No room (in memory or in the map): everything punts instead, exact all the same. */
-	if (p && !bpf_map_update_elem(s->fd.routes, k, &pend, BPF_ANY)) {
+	if (p && !bpf_map_update_elem(s->fd.fd[MAP_ROUTES], k, &pend, BPF_ANY)) {
 		__atomic_fetch_add(&s->map_writes, 1, __ATOMIC_RELAXED);
 	} else {
 		if (p)

@@ -12,10 +12,12 @@
 
 #include "compile.h"
 #include "htab.h"
+#include "maps.h"
 
+/* Every map's fd, by enum map_id; -1 for a map not open. The flow cache is only sized
+ * here (the state says how many slots). */
 struct sync_fds {
-	int src, rules, hits, routes, nhs, groups, links, vlans, state, agent, netfilter;
-	int flows;	/* only sized here (the state says how many slots); -1: none */
+	int fd[MAP_COUNT];
 };
 
 /* Content with stable ids: applied records are (id, value), sorted by id. */
@@ -36,7 +38,7 @@ struct sync_stats {
 struct sync {
 	struct sync_fds fd;
 	struct image applied;	/* keyed maps, with real ids in their values */
-	struct idtab rules, nhs, groups;
+	struct idtab ids[MAP_APPLIED];	/* content maps' (MAP_CONTENT), by enum map_id */
 	uint64_t generation;
 	uint64_t epoch;		/* the state map's, bumped at every write (flow cache) */
 	uint32_t flow_mask;	/* the flow cache's slots - 1, a power of two less one; 0: off */

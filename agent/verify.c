@@ -33,69 +33,108 @@ static void note(struct verify_report *r, const struct log_ctx *ctx, const char 
 		log_event(LOG_NOTICE, LOG_EV_DRIFT, ctx, "verify: %s: %s", what, detail);
 }
 
-static bool same_nexthop(const struct sync_fds *fds, uint32_t id, const struct steer_nexthop *want)
+/* Values are compared in 8-byte words, so that they can be read as their structs. */
+#define VAL_WORDS(m) ((map_defs[m].val_size + 7) / 8)
+
+static bool same_content(const struct sync_fds *fds, const struct image *img, enum map_id m,
+			 uint32_t id, uint32_t idx);
+
+/* Whether got, a value the map m holds, says what want, the image's, says: every field
+ * alike but the ids, and each id naming an entry alike in turn (the ids are the map's own;
+ * the image's index its content arrays). */
+static bool same_value(const struct sync_fds *fds, const struct image *img, enum map_id m,
+		       const void *got, const void *want)
 {
-	struct steer_nexthop got;
+	uint64_t g[VAL_WORDS(m)], w[VAL_WORDS(m)];
+	struct map_ref gr[MAP_MAX_REFS], wr[MAP_MAX_REFS];
+	uint32_t gid[MAP_MAX_REFS], widx[MAP_MAX_REFS];
+	size_t n;
 
-	return !bpf_map_lookup_elem(fds->nhs, &id, &got) && !memcmp(&got, want, sizeof(got));
-}
-
-static bool same_group(const struct sync_fds *fds, const struct image *img, uint32_t id,
-		       const struct steer_group *wg)
-{
-	struct steer_group g;
-
-	if (bpf_map_lookup_elem(fds->groups, &id, &g) || g.count != wg->count || g.hash != wg->hash ||
-	    memcmp(g.slots, wg->slots, sizeof(g.slots)))
+	memcpy(g, got, map_defs[m].val_size);
+	memcpy(w, want, map_defs[m].val_size);
+	n = map_refs(m, g, gr);
+	if (n != map_refs(m, w, wr))
 		return false;
-	for (uint32_t i = 0; i < g.count && i < STEER_MAX_PATHS; i++)
-		if (g.upper[i] != wg->upper[i] || !same_nexthop(fds, g.nh_ids[i], &img->nhs[wg->nh_ids[i]]))
+	for (size_t k = 0; k < n; k++) {
+		if (gr[k].map != wr[k].map)
+			return false;
+		gid[k] = *gr[k].id;
+		widx[k] = *wr[k].id;
+		*gr[k].id = *wr[k].id = 0;
+	}
+	if (memcmp(g, w, map_defs[m].val_size))
+		return false;
+	for (size_t k = 0; k < n; k++)
+		if (!same_content(fds, img, gr[k].map, gid[k], widx[k]))
 			return false;
 	return true;
 }
 
-static bool same_route(const struct sync_fds *fds, const struct image *img, const struct image_route *ir)
+/* The entry a content map holds under id against the image's content at idx. */
+static bool same_content(const struct sync_fds *fds, const struct image *img, enum map_id m,
+			 uint32_t id, uint32_t idx)
 {
-	struct steer_route got;
+	uint64_t got[VAL_WORDS(m)];
 
-	if (bpf_map_lookup_elem(fds->routes, &ir->key, &got) || got.type != ir->val.type ||
-	    got.dst_len != ir->val.dst_len)
-		return false;
-	if (got.type == STEER_RT_FORWARD)
-		return same_nexthop(fds, got.nh_id, &img->nhs[ir->val.nh_id]);
-	if (got.type != STEER_RT_MULTIPATH)
-		return true;
-	return same_group(fds, img, got.nh_id, &img->groups[ir->val.nh_id]);
+	return idx < *map_image_count(img, m) &&
+	       !bpf_map_lookup_elem(fds->fd[m], &id, got) &&
+	       same_value(fds, img, m, got, (const char *)*map_image_arr(img, m) +
+						(size_t)idx * map_defs[m].rec_size);
 }
 
-/* A rule body, its next hop or group compared by content (the ids are the map's own). */
-static bool same_rule(const struct sync_fds *fds, const struct image *img, uint32_t id,
-		      const struct steer_rule *want)
+/* A keyed map's key, in words. */
+static void describe_key(enum map_id m, const void *key, char *buf, size_t len,
+			 struct log_ctx *ctx)
 {
-	struct steer_rule got, w = *want;
+	const struct steer_src_key *src = key;
+	const struct steer_route_key *route = key;
+	const struct steer_vlan_key *vlan = key;
 
-	if (bpf_map_lookup_elem(fds->rules, &id, &got))
-		return false;
-	w.nh_id = got.nh_id;
-	if (memcmp(&got, &w, sizeof(got)))
-		return false;
-	if (got.action == STEER_RULE_FORWARD)
-		return same_nexthop(fds, got.nh_id, &img->nhs[want->nh_id]);
-	if (got.action == STEER_RULE_GROUP)
-		return same_group(fds, img, got.nh_id, &img->groups[want->nh_id]);
-	return true;
+	switch (m) {
+	case MAP_SRC:
+		snprintf(buf, len, "family %u, /%u", src->family,
+			 src->prefixlen - STEER_SRC_KEY_BITS(0));
+		break;
+	case MAP_ROUTES:
+		snprintf(buf, len, "table %u family %u /%u", route->table, route->family,
+			 route->prefixlen - STEER_ROUTE_KEY_BITS(0));
+		*ctx = (struct log_ctx){ LOG_TABLE(route->table) };
+		break;
+	case MAP_VLANS:
+		snprintf(buf, len, "ifindex %u vid %u", vlan->ifindex, vlan->vid);
+		break;
+	default:
+		snprintf(buf, len, "ifindex %u", *(const uint32_t *)key);
+		break;
+	}
 }
 
-static bool same_list(const struct sync_fds *fds, const struct image *img, const struct image_src *is)
+/* Every entry of keyed map m the image has, then whether the map holds more. */
+static void verify_keyed(const struct sync_fds *fds, const struct image *img, enum map_id m,
+			 struct verify_report *r)
 {
-	struct steer_rule_list got;
+	const struct map_def *d = &map_defs[m];
+	const char *recs = *map_image_arr(img, m);
+	size_t n = *map_image_count(img, m);
+	uint64_t got[VAL_WORDS(m)];
+	char what[64], buf[160];
 
-	if (bpf_map_lookup_elem(fds->src, &is->key, &got) || got.count != is->val.count)
-		return false;
-	for (uint32_t i = 0; i < got.count && i < STEER_MAX_RULES; i++)
-		if (!same_rule(fds, img, got.ids[i], &img->rules[is->val.ids[i]]))
-			return false;
-	return true;
+	for (size_t i = 0; i < n; i++) {
+		const char *rec = recs + i * d->rec_size;
+		struct log_ctx ctx = {};
+
+		r->checked++;
+		if (!bpf_map_lookup_elem(fds->fd[m], rec, got) &&
+		    same_value(fds, img, m, got, rec + d->val_off))
+			continue;
+		describe_key(m, rec, buf, sizeof(buf), &ctx);
+		snprintf(what, sizeof(what), "%s differs or is missing", d->what);
+		note(r, &ctx, what, buf);
+	}
+	if (verify_count_keys(fds->fd[m], d->key_size) != n) {
+		snprintf(what, sizeof(what), "%ss", d->what);
+		note(r, NULL, what, "the map holds entries the kernel has no counterpart for");
+	}
 }
 
 int verify_maps(const struct sync_fds *fds, const struct image *img, struct verify_report *r)
@@ -103,63 +142,19 @@ int verify_maps(const struct sync_fds *fds, const struct image *img, struct veri
 	char buf[160];
 
 	*r = (struct verify_report){};
-	for (size_t i = 0; i < img->nsrcs; i++) {
-		r->checked++;
-		if (!same_list(fds, img, &img->srcs[i])) {
-			snprintf(buf, sizeof(buf), "family %u, /%u", img->srcs[i].key.family,
-				 img->srcs[i].key.prefixlen - STEER_SRC_KEY_BITS(0));
-			note(r, NULL, "rule list differs or is missing", buf);
-		}
-	}
-	for (size_t i = 0; i < img->nroutes; i++) {
-		r->checked++;
-		if (!same_route(fds, img, &img->routes[i])) {
-			snprintf(buf, sizeof(buf), "table %u family %u /%u", img->routes[i].key.table,
-				 img->routes[i].key.family, img->routes[i].val.dst_len);
-			note(r, &(struct log_ctx){ LOG_TABLE(img->routes[i].key.table) },
-			     "route differs or is missing", buf);
-		}
-	}
-	for (size_t i = 0; i < img->nlinks; i++) {
-		struct steer_link got;
-
-		r->checked++;
-		if (bpf_map_lookup_elem(fds->links, &img->links[i].ifindex, &got) ||
-		    memcmp(&got, &img->links[i].val, sizeof(got))) {
-			snprintf(buf, sizeof(buf), "ifindex %u", img->links[i].ifindex);
-			note(r, NULL, "link differs or is missing", buf);
-		}
-	}
-	for (size_t i = 0; i < img->nvlans; i++) {
-		struct steer_vlan got;
-
-		r->checked++;
-		if (bpf_map_lookup_elem(fds->vlans, &img->vlans[i].key, &got) ||
-		    memcmp(&got, &img->vlans[i].val, sizeof(got))) {
-			snprintf(buf, sizeof(buf), "ifindex %u vid %u", img->vlans[i].key.ifindex,
-				 img->vlans[i].key.vid);
-			note(r, NULL, "VLAN differs or is missing", buf);
-		}
-	}
-	for (uint32_t i = 0; fds->netfilter >= 0 && i < STEER_NF_CHAINS; i++) {
+	for (int m = 0; m < MAP_APPLIED; m++)
+		if (map_defs[m].kind == MAP_KEYED)
+			verify_keyed(fds, img, m, r);
+	for (uint32_t i = 0; fds->fd[MAP_NETFILTER] >= 0 && i < STEER_NF_CHAINS; i++) {
 		struct steer_nf_chain got, want = {};
 
 		if (i < img->nnf)
 			want = img->nf[i];
 		r->checked++;
-		if (bpf_map_lookup_elem(fds->netfilter, &i, &got) || memcmp(&got, &want, sizeof(got))) {
+		if (bpf_map_lookup_elem(fds->fd[MAP_NETFILTER], &i, &got) || memcmp(&got, &want, sizeof(got))) {
 			snprintf(buf, sizeof(buf), "slot %u", i);
 			note(r, NULL, "netfilter chain differs", buf);
 		}
 	}
-	/* Entries the image does not have at all. */
-	if (verify_count_keys(fds->src, sizeof(struct steer_src_key)) != img->nsrcs)
-		note(r, NULL, "rule lists", "the map holds entries the kernel has no rules for");
-	if (verify_count_keys(fds->routes, sizeof(struct steer_route_key)) != img->nroutes)
-		note(r, NULL, "routes", "the map holds routes the kernel does not have");
-	if (verify_count_keys(fds->links, sizeof(uint32_t)) != img->nlinks)
-		note(r, NULL, "links", "the map holds links the kernel does not have");
-	if (verify_count_keys(fds->vlans, sizeof(struct steer_vlan_key)) != img->nvlans)
-		note(r, NULL, "VLANs", "the map holds VLANs the kernel does not have");
 	return 0;
 }

@@ -24,6 +24,7 @@
 #include "pkt.h"
 #include "steer.skel.h"
 #include "sync.h"
+#include "verify.h"
 
 #define TC_ACT_OK 0
 #define TC_ACT_REDIRECT 7
@@ -605,6 +606,52 @@ static void step_vlan(struct t *t)
 	RUN(t, vlan);
 }
 
+/* steerd --verify's comparison, over every map an apply writes: the maps agree with a
+ * fresh image; an entry changed by hand (or, in an empty map, one added where the kernel has
+ * none, as a VLAN) is found; once put back, they agree again. */
+static void step_verify(struct t *t)
+{
+	struct verify_report rep;
+	struct image img = {};
+	struct sync_fds fds;
+	char desc[160];
+
+	sh(true, "ip route add 198.18.9.0/24 table 100 nexthop via 192.0.2.2 dev out0 "
+		 "nexthop via 203.0.113.2 dev out1");
+	mirror(t);
+	attach_skel_fds(t->skel, &fds);
+	if (compile_image(&t->m, &img) < 0)
+		bail("compile_image failed");
+	verify_maps(&fds, &img, &rep);
+	check(t, !rep.differences && rep.checked, "verify: the maps agree with a fresh image",
+	      "%zu differences in %zu entries", rep.differences, rep.checked);
+	for (int m = 0; m < MAP_APPLIED; m++) {
+		uint64_t key[8] = {}, val[64] = {}, changed[64];
+		bool add = bpf_map_get_next_key(fds.fd[m], NULL, key) != 0;
+
+		if (add)
+			memset(key, 0x01, sizeof(key));
+		else if (bpf_map_lookup_elem(fds.fd[m], key, val))
+			bail(map_defs[m].name);
+		memcpy(changed, val, sizeof(val));
+		((uint8_t *)changed)[0] ^= 1;
+		if (bpf_map_update_elem(fds.fd[m], key, changed, BPF_ANY))
+			bail(map_defs[m].name);
+		verify_maps(&fds, &img, &rep);
+		snprintf(desc, sizeof(desc), "verify finds a %s %s by hand", map_defs[m].what,
+			 add ? "added" : "changed");
+		check(t, rep.differences > 0, desc, "no difference in %zu entries", rep.checked);
+		if (add ? bpf_map_delete_elem(fds.fd[m], key) : bpf_map_update_elem(fds.fd[m], key, val, BPF_ANY))
+			bail(map_defs[m].name);
+	}
+	verify_maps(&fds, &img, &rep);
+	check(t, !rep.differences, "verify: the maps agree again once put back",
+	      "%zu differences in %zu entries", rep.differences, rep.checked);
+	image_free(&img);
+	sh(true, "ip route del 198.18.9.0/24 table 100");
+	mirror(t);
+}
+
 /* Carrier loss on out0 (its peer goes down): IFF_RUNNING drops and the kernel marks the
  * routes via out0 linkdown but keeps them. Either punt is right; a redirect to out0 is not. */
 /* GSO packets over out0 (MTU 1280) whose segments do not fit: ip_forward() refuses them
@@ -1123,6 +1170,7 @@ int main(void)
 	mirror(&t);
 	RUN(&t, baseline);
 
+	step_verify(&t);
 	step_vlan(&t);
 
 	sh(true, "ip link set out0 mtu 1280 && ip link set out1 mtu 1280");

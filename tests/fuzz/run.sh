@@ -18,7 +18,7 @@ mkdir -p "$out" tests/fuzz/crashes
 # The compiler is linked by both: the netlink target feeds it the model, the config target
 # the policies and groups of every valid file.
 agent="agent/htab.c agent/model.c agent/model-nf.c agent/compile.c agent/compile-nf.c
-       agent/compile-sel.c agent/compile-policy.c agent/log.c"
+       agent/compile-sel.c agent/compile-policy.c agent/log.c agent/maps.c"
 libs="libnl-3.0 libbpf libsystemd"
 case $target in
 netlink)

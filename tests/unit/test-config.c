@@ -101,8 +101,8 @@ static const char full[] =
 
 static void test_full(void)
 {
-	static const char *const limit_maps[] = { "steer_src", "steer_rules", "steer_routes", "steer_nexthops",
-						  "steer_groups", "steer_links", "steer_vlans" };
+	static const enum map_id limit_maps[] = { MAP_SRC, MAP_RULES, MAP_ROUTES, MAP_NH, MAP_GROUPS,
+						  MAP_LINKS, MAP_VLANS };
 	static const uint32_t limit_sizes[] = { 1024, 4096, 65536, 256, 64, 128, 16 };
 	static const uint32_t tables[] = { 254, 255, 253, 100, 16 };
 	static const uint32_t prio_order[] = { 10, 11, 50, 100, 150, 200, 250, 260, 300, 400 };
@@ -197,8 +197,8 @@ static void test_full(void)
 
 	ok = c.nlimits == 7;
 	for (size_t i = 0; ok && i < 7; i++)
-		ok = !strcmp(c.limits[i].map, limit_maps[i]) && c.limits[i].size == limit_sizes[i];
-	CHECK(ok, "limits for all seven maps, named steer_*");
+		ok = c.limits[i].map == limit_maps[i] && c.limits[i].size == limit_sizes[i];
+	CHECK(ok, "limits for all seven maps, each the map its name says");
 	CHECK(c.stale_after == 30.0 && c.reconcile == 2.5 && c.log_level == LOG_DEBUG,
 	      "stale-after 30, reconcile-interval 2.5, log-level debug");
 	CHECK(c.nf_mode == STEER_NF_BYPASS, "netfilter: bypass (%d)", c.nf_mode);
@@ -419,8 +419,8 @@ static void test_errors(void)
 	bad("policies:\n  - {priority: [1], table: 5}\n",
 	    "t.yaml:2:16: priority: expected a number from 0 to 4294967294, found a list", "priority: a list");
 	bad("limits:\n  rotues: 10\n",
-	    "t.yaml:2:3: rotues: unknown key in limits (expected one of: src, rules, routes, nexthops, groups, "
-	    "links, vlans, flows)", "limits of an unknown map");
+	    "t.yaml:2:3: rotues: unknown key in limits (expected one of: src, routes, rules, groups, nexthops, "
+	    "vlans, links, flows)", "limits of an unknown map");
 	bad("limits:\n  routes: 16777217\n",
 	    "t.yaml:2:11: routes: 16777217 is out of range (expected 2 to 16777216)", "limit too big");
 	bad("limits:\n  rules: 1\n", "t.yaml:2:10: rules: 1 is out of range (expected 2 to 16777216)",

@@ -1,0 +1,173 @@
+/* The map registry: the one list of steer's maps (see maps.h). */
+#include "maps.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <net/if.h>
+#include <string.h>
+
+#include "abi.h"
+#include "compile.h"
+
+/* A keyed map whose records struct image holds in arr (type rec_t, value field val). */
+#define IMAGE_KEYED(arr, rec_t, val) \
+	.kind = MAP_KEYED, .img_arr = offsetof(struct image, arr), \
+	.img_n = offsetof(struct image, n##arr), .rec_size = sizeof(rec_t), \
+	.val_off = offsetof(rec_t, val)
+/* A content map whose values struct image holds in arr. */
+#define IMAGE_CONTENT(arr, val_t) \
+	.kind = MAP_CONTENT, .img_arr = offsetof(struct image, arr), \
+	.img_n = offsetof(struct image, n##arr), .rec_size = sizeof(val_t)
+
+const struct map_def map_defs[MAP_COUNT] = {
+	[MAP_SRC] = { STEER_MAP_SRC, "rule list", "src", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(struct steer_src_key), .val_size = sizeof(struct steer_rule_list),
+		.type = BPF_MAP_TYPE_LPM_TRIE, IMAGE_KEYED(srcs, struct image_src, val) },
+	[MAP_ROUTES] = { STEER_MAP_ROUTES, "route", "routes", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(struct steer_route_key), .val_size = sizeof(struct steer_route),
+		.type = BPF_MAP_TYPE_LPM_TRIE, IMAGE_KEYED(routes, struct image_route, val) },
+	/* Array or hash: readers only look rules, next hops and groups up by id. */
+	[MAP_RULES] = { STEER_MAP_RULES, "rule", "rules", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_rule),
+		IMAGE_CONTENT(rules, struct steer_rule) },
+	[MAP_GROUPS] = { STEER_MAP_GROUPS, "group", "groups", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_group),
+		IMAGE_CONTENT(groups, struct steer_group) },
+	[MAP_NH] = { STEER_MAP_NH, "next hop", "nexthops", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_nexthop),
+		IMAGE_CONTENT(nhs, struct steer_nexthop) },
+	[MAP_VLANS] = { STEER_MAP_VLANS, "vlan", "vlans", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(struct steer_vlan_key), .val_size = sizeof(struct steer_vlan),
+		IMAGE_KEYED(vlans, struct image_vlan, val) },
+	[MAP_LINKS] = { STEER_MAP_LINKS, "link", "links", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_link),
+		IMAGE_KEYED(links, struct image_link, val) },
+	/* Hit counters are indexed by rule id: they size with the rules. Per-CPU either way:
+	 * a lookup returns one __u64 per possible CPU; a hash may lack a rule that never
+	 * matched, which reads as 0. */
+	[MAP_HITS] = { STEER_MAP_HITS, "rule hit counter", "rules", .limit_follows = true,
+		.pinned_verify = true, .listed = true, .key_size = sizeof(__u32), .val_size = sizeof(__u64),
+		.type = BPF_MAP_TYPE_PERCPU_ARRAY, .alt_type = BPF_MAP_TYPE_PERCPU_HASH },
+	[MAP_STATE] = { STEER_MAP_STATE, "state", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_state),
+		.type = BPF_MAP_TYPE_ARRAY },
+	[MAP_AGENT] = { STEER_MAP_AGENT, "agent counters", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_agent_stats),
+		.type = BPF_MAP_TYPE_ARRAY },
+	[MAP_NETFILTER] = { STEER_MAP_NETFILTER, "netfilter chain", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_nf_chain),
+		.type = BPF_MAP_TYPE_ARRAY },
+	/* Per-CPU: the value layout readers see (one __u64 per possible CPU) depends on it. */
+	[MAP_STATS] = { STEER_MAP_STATS, "counter", .listed = true, .key_size = sizeof(__u32),
+		.val_size = sizeof(__u64), .type = BPF_MAP_TYPE_PERCPU_ARRAY },
+	/* The flow cache is the program's: nothing to compare with the kernel. Its slots are a
+	 * power of two (the program masks a hash to a slot). */
+	[MAP_FLOWS] = { STEER_MAP_FLOWS, "flow cache slot", "flows", .pow2 = true,
+		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_flow_slot),
+		.type = BPF_MAP_TYPE_PERCPU_ARRAY },
+	[MAP_MONITOR] = { STEER_MAP_MONITOR, "monitor lease", .key_size = sizeof(__u32),
+		.val_size = sizeof(struct steer_monitor), .type = BPF_MAP_TYPE_ARRAY },
+	[MAP_EVENTS] = { STEER_MAP_EVENTS, "monitor event", .type = BPF_MAP_TYPE_RINGBUF },
+};
+
+void **map_image_arr(const struct image *img, enum map_id m)
+{
+	return (void **)((char *)img + map_defs[m].img_arr);
+}
+
+size_t *map_image_count(const struct image *img, enum map_id m)
+{
+	return (size_t *)((char *)img + map_defs[m].img_n);
+}
+
+int map_by_limit(const char *limit)
+{
+	for (int i = 0; i < MAP_COUNT; i++)
+		if (map_defs[i].limit && !map_defs[i].limit_follows && !strcmp(map_defs[i].limit, limit))
+			return i;
+	return -1;
+}
+
+const char *const *map_limit_names(void)
+{
+	static const char *names[MAP_COUNT + 1];
+
+	if (!names[0]) {
+		size_t n = 0;
+
+		for (int i = 0; i < MAP_COUNT; i++)
+			if (map_defs[i].limit && !map_defs[i].limit_follows)
+				names[n++] = map_defs[i].limit;
+	}
+	return names;
+}
+
+int map_pinned_links(const char *pin_dir, int (*fn)(void *arg, const char *ifname, bool egress),
+		     void *arg)
+{
+	static const struct { const char *prefix; bool egress; } kinds[] = {
+		{ STEER_PIN_TCX_INGRESS, false }, { STEER_PIN_TCX_EGRESS, true },
+	};
+	DIR *dir = opendir(pin_dir);
+	struct dirent *de;
+	int r = 0;
+
+	if (!dir)
+		return -errno;
+	while (!r && (de = readdir(dir))) {
+		for (size_t k = 0; !r && k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			const char *name = de->d_name + strlen(kinds[k].prefix);
+
+			if (!strncmp(de->d_name, kinds[k].prefix, strlen(kinds[k].prefix)) && *name &&
+			    strlen(name) < IF_NAMESIZE)
+				r = fn(arg, name, kinds[k].egress);
+		}
+	}
+	closedir(dir);
+	return r;
+}
+
+static size_t ref_array(uint32_t *ids, uint32_t count, uint32_t max, enum map_id map,
+			struct map_ref *out)
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < count && i < max; i++)
+		out[n++] = (struct map_ref){ map, &ids[i] };
+	return n;
+}
+
+/* One nh_id naming a next hop or a group, when it names anything. */
+static size_t ref_nh(uint32_t *id, bool nh, bool group, struct map_ref *out)
+{
+	if (!nh && !group)
+		return 0;
+	out[0] = (struct map_ref){ nh ? MAP_NH : MAP_GROUPS, id };
+	return 1;
+}
+
+size_t map_refs(enum map_id m, void *val, struct map_ref out[MAP_MAX_REFS])
+{
+	_Static_assert(MAP_MAX_REFS >= STEER_MAX_RULES && MAP_MAX_REFS >= STEER_MAX_PATHS,
+		       "room for every reference");
+	struct steer_rule_list *list = val;
+	struct steer_route *route = val;
+	struct steer_rule *rule = val;
+	struct steer_group *group = val;
+
+	switch (m) {
+	case MAP_SRC:
+		return ref_array(list->ids, list->count, STEER_MAX_RULES, MAP_RULES, out);
+	case MAP_ROUTES:
+		return ref_nh(&route->nh_id, route->type == STEER_RT_FORWARD,
+			      route->type == STEER_RT_MULTIPATH, out);
+	case MAP_RULES:
+		return ref_nh(&rule->nh_id, rule->action == STEER_RULE_FORWARD,
+			      rule->action == STEER_RULE_GROUP, out);
+	case MAP_GROUPS:
+		return ref_array(group->nh_ids, group->count, STEER_MAX_PATHS, MAP_NH, out);
+	default:
+		return 0;
+	}
+}
