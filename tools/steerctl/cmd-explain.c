@@ -69,13 +69,13 @@ static int ctx_open(struct explain_ctx *x)
 	x->prog_fd = bpf_obj_get(x->prog_path);
 	if (x->prog_fd < 0)
 		return sc_pin_error(c, x->prog_path, -errno);
-	err = sc_map_open(c, SC_MAP_NH, &x->nhs);
+	err = sc_map_open(c, MAP_NH, &x->nhs);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_ROUTES, &x->routes);
+		err = sc_map_open(c, MAP_ROUTES, &x->routes);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_RULES, &x->rules);
+		err = sc_map_open(c, MAP_RULES, &x->rules);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_LINKS, &x->links);
+		err = sc_map_open(c, MAP_LINKS, &x->links);
 	if (err)
 		return err;
 	x->sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

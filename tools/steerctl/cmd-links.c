@@ -81,9 +81,9 @@ int cmd_links(struct steerctl *c)
 	if (!err)
 		err = sc_path(c, STEER_MAP_VLANS, vpath, sizeof(vpath));
 	if (!err)
-		err = sc_map_open(c, SC_MAP_LINKS, &links);
+		err = sc_map_open(c, MAP_LINKS, &links);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_VLANS, &vlans);
+		err = sc_map_open(c, MAP_VLANS, &vlans);
 	if (!err)
 		err = sc_map_keys(c, &links, sc_cmp_u32, (void **)&lkeys, &nl);
 	if (!err)

@@ -91,9 +91,9 @@ int cmd_nexthops(struct steerctl *c)
 	struct steer_group g;
 	int err;
 
-	err = sc_map_open(c, SC_MAP_NH, &x.nhs);
+	err = sc_map_open(c, MAP_NH, &x.nhs);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_GROUPS, &x.groups);
+		err = sc_map_open(c, MAP_GROUPS, &x.groups);
 	if (!err)
 		err = sc_map_keys(c, &x.nhs, sc_cmp_u32, (void **)&nh_ids, &n_nh);
 	if (!err)

@@ -167,11 +167,11 @@ int cmd_routes(struct steerctl *c)
 		return err;
 	err = sc_path(c, STEER_MAP_ROUTES, x.rpath, sizeof(x.rpath));
 	if (!err)
-		err = sc_map_open(c, SC_MAP_ROUTES, &x.routes);
+		err = sc_map_open(c, MAP_ROUTES, &x.routes);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_NH, &x.nhs);
+		err = sc_map_open(c, MAP_NH, &x.nhs);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_GROUPS, &x.groups);
+		err = sc_map_open(c, MAP_GROUPS, &x.groups);
 	if (!err)
 		err = sc_map_keys(c, &x.routes, cmp_route_key, (void **)&keys, &n);
 	if (err)

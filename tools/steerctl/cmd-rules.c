@@ -438,11 +438,11 @@ int cmd_rules(struct steerctl *c)
 	if (!err)
 		err = sc_path(c, STEER_MAP_RULES, x.rules_path, sizeof(x.rules_path));
 	if (!err)
-		err = sc_map_open(c, SC_MAP_SRC, &x.src);
+		err = sc_map_open(c, MAP_SRC, &x.src);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_RULES, &x.rules);
+		err = sc_map_open(c, MAP_RULES, &x.rules);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_HITS, &x.hits);
+		err = sc_map_open(c, MAP_HITS, &x.hits);
 	if (!err)
 		err = sc_map_keys(c, &x.src, cmp_src_key, (void **)&x.keys, &x.n);
 	if (!err)

@@ -24,7 +24,7 @@ int cmd_status(struct steerctl *c)
 {
 	struct steer_agent_stats ag = {};
 	double age;
-	__u64 counts[SC_MAP_COUNT] = {};
+	__u64 counts[MAP_COUNT] = {};
 	struct steer_state st;
 	char **attached = NULL, **egress = NULL;
 	size_t n_attached = 0, n_egress = 0, i;
@@ -34,9 +34,11 @@ int cmd_status(struct steerctl *c)
 	err = sc_read_state(c, &st);
 	if (err)
 		return err;
-	for (i = 0; i < SC_MAP_COUNT; i++) {
+	for (i = 0; i < MAP_COUNT; i++) {
 		struct pinned_map m = { .fd = -1 };
 
+		if (!map_defs[i].listed)
+			continue;
 		err = sc_map_open(c, i, &m);
 		if (!err)
 			err = sc_map_count(c, &m, &counts[i]);
@@ -47,9 +49,9 @@ int cmd_status(struct steerctl *c)
 	err = sc_prog_id(c, &prog_id);
 	if (err)
 		return err;
-	err = sc_attached(c, STEER_PIN_TCX_INGRESS, &attached, &n_attached);
+	err = sc_attached(c, false, &attached, &n_attached);
 	if (!err)
-		err = sc_attached(c, STEER_PIN_TCX_EGRESS, &egress, &n_egress);
+		err = sc_attached(c, true, &egress, &n_egress);
 	if (err)
 		goto out;
 	sc_check_abi(&st);
@@ -87,8 +89,9 @@ int cmd_status(struct steerctl *c)
 			json_str(j, NULL, egress[i]);
 		json_arr_close(j);
 		json_obj_open(j, "maps");
-		for (i = 0; i < SC_MAP_COUNT; i++)
-			json_u64(j, steerctl_maps[i].name, counts[i]);
+		for (i = 0; i < MAP_COUNT; i++)
+			if (map_defs[i].listed)
+				json_u64(j, map_defs[i].name, counts[i]);
 		json_obj_close(j);
 		err = sc_nf_status(c, &st);
 		json_obj_close(j);
@@ -126,14 +129,15 @@ int cmd_status(struct steerctl *c)
 		for (i = 0; i < n_egress; i++)
 			fprintf(c->out, " %s%s", egress[i], i + 1 < n_egress ? "" : "\n");
 		fprintf(c->out, "maps:\n");
-		for (i = 0; i < SC_MAP_COUNT; i++) {
-			int w = (int)strlen(steerctl_maps[i].name);
+		for (i = 0; i < MAP_COUNT; i++) {
+			int w = map_defs[i].listed ? (int)strlen(map_defs[i].name) : 0;
 
 			width = w > width ? w : width;
 		}
-		for (i = 0; i < SC_MAP_COUNT; i++)
-			fprintf(c->out, "  %-*s %llu\n", width, steerctl_maps[i].name,
-				(unsigned long long)counts[i]);
+		for (i = 0; i < MAP_COUNT; i++)
+			if (map_defs[i].listed)
+				fprintf(c->out, "  %-*s %llu\n", width, map_defs[i].name,
+					(unsigned long long)counts[i]);
 		err = sc_nf_status(c, &st);
 		fprintf(c->out, "agent:\n");
 #define TEXT_FIELD(f) fprintf(c->out, "  %-18s %llu\n", #f, (unsigned long long)ag.f);

@@ -16,7 +16,7 @@ int sc_counters_open(const struct steerctl *c, struct pinned_map *m)
 	char path[4096];
 	int err;
 
-	err = sc_map_open(c, SC_MAP_STATS, m);
+	err = sc_map_open(c, MAP_STATS, m);
 	if (err)
 		return err;
 	if (m->info.max_entries >= STEER_STAT_MAX)

@@ -9,7 +9,7 @@
 int sc_nf_read(const struct steerctl *c, struct steer_nf_chain *out, size_t *n)
 {
 	struct pinned_map m = { .fd = -1 };
-	int err = sc_map_open(c, SC_MAP_NETFILTER, &m);
+	int err = sc_map_open(c, MAP_NETFILTER, &m);
 
 	*n = 0;
 	for (__u32 i = 0; !err && i < STEER_NF_CHAINS; i++) {

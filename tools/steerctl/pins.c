@@ -2,7 +2,6 @@
 /* Everything steerctl knows about the pins: where they are, what layout abi.h says they
  * have, and how to read them without changing them (maps are opened read-only, so
  * steerctl cannot disturb a running agent). */
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,33 +15,6 @@
 
 #include "netns.h"
 #include "steerctl.h"
-
-const struct steerctl_map_spec steerctl_maps[SC_MAP_COUNT] = {
-	[SC_MAP_SRC]    = { STEER_MAP_SRC, sizeof(struct steer_src_key),
-			    sizeof(struct steer_rule_list), BPF_MAP_TYPE_LPM_TRIE },
-	/* Array or hash: steerctl only looks rules up by id. */
-	[SC_MAP_RULES]  = { STEER_MAP_RULES, sizeof(__u32), sizeof(struct steer_rule), 0 },
-	[SC_MAP_ROUTES] = { STEER_MAP_ROUTES, sizeof(struct steer_route_key),
-			    sizeof(struct steer_route), BPF_MAP_TYPE_LPM_TRIE },
-	[SC_MAP_NH]     = { STEER_MAP_NH, sizeof(__u32), sizeof(struct steer_nexthop), 0 },
-	[SC_MAP_GROUPS] = { STEER_MAP_GROUPS, sizeof(__u32), sizeof(struct steer_group), 0 },
-	/* Per-CPU either way: a lookup returns one __u64 per possible CPU; a hash may lack
-	 * a rule that never matched, which reads as 0. */
-	[SC_MAP_HITS]   = { STEER_MAP_HITS, sizeof(__u32), sizeof(__u64),
-			    BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH },
-	[SC_MAP_LINKS]  = { STEER_MAP_LINKS, sizeof(__u32), sizeof(struct steer_link), 0 },
-	[SC_MAP_VLANS]  = { STEER_MAP_VLANS, sizeof(struct steer_vlan_key),
-			    sizeof(struct steer_vlan), 0 },
-	[SC_MAP_STATE]  = { STEER_MAP_STATE, sizeof(__u32), sizeof(struct steer_state),
-			    BPF_MAP_TYPE_ARRAY },
-	/* Per-CPU: the value layout steerctl reads (one __u64 per possible CPU) depends on it. */
-	[SC_MAP_AGENT]  = { STEER_MAP_AGENT, sizeof(__u32), sizeof(struct steer_agent_stats),
-			    BPF_MAP_TYPE_ARRAY },
-	[SC_MAP_STATS]  = { STEER_MAP_STATS, sizeof(__u32), sizeof(__u64),
-			    BPF_MAP_TYPE_PERCPU_ARRAY },
-	[SC_MAP_NETFILTER] = { STEER_MAP_NETFILTER, sizeof(__u32), sizeof(struct steer_nf_chain),
-			       BPF_MAP_TYPE_ARRAY },
-};
 
 /* The one place a failure with a path is reported. Returns err (negative errno). */
 int sc_error(const struct steerctl *c, const char *path, int err)
@@ -59,8 +31,9 @@ static bool any_pinned(const struct steerctl *c)
 	struct stat st;
 	size_t i;
 
-	for (i = 0; i < SC_MAP_COUNT; i++)
-		if (!sc_path(c, steerctl_maps[i].name, path, sizeof(path)) && !stat(path, &st))
+	for (i = 0; i < MAP_COUNT; i++)
+		if (map_defs[i].listed && !sc_path(c, map_defs[i].name, path, sizeof(path)) &&
+		    !stat(path, &st))
 			return true;
 	return false;
 }
@@ -117,9 +90,9 @@ int sc_path(const struct steerctl *c, const char *name, char *buf, size_t len)
 	return 0;
 }
 
-int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_map *m)
+int sc_map_open(const struct steerctl *c, enum map_id id, struct pinned_map *m)
 {
-	const struct steerctl_map_spec *spec = &steerctl_maps[id];
+	const struct map_def *spec = &map_defs[id];
 	LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
@@ -138,7 +111,7 @@ int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_ma
 		close(fd);
 		return sc_error(c, path, err);
 	}
-	if (info.key_size != spec->key_size || info.value_size != spec->value_size ||
+	if (info.key_size != spec->key_size || info.value_size != spec->val_size ||
 	    (spec->type && info.type != spec->type &&
 	     !(spec->alt_type && info.type == spec->alt_type))) {
 		fprintf(stderr,
@@ -146,7 +119,7 @@ int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_ma
 			"expects type %u, key %u, value %u (ABI version %d): steerd and steerctl "
 			"are from different builds\n",
 			path, info.type, info.key_size, info.value_size, spec->type,
-			spec->key_size, spec->value_size, STEER_ABI_VERSION);
+			spec->key_size, spec->val_size, STEER_ABI_VERSION);
 		close(fd);
 		return -EPROTO;
 	}
@@ -313,52 +286,49 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Interfaces with a pinned TCX link whose pin name starts with prefix (ingress or egress),
- * from the pin names alone: the link's own info names no interface in the kernel headers
- * libbpf 1.1 ships with. */
-int sc_attached(const struct steerctl *c, const char *prefix, char ***names_out, size_t *n_out)
+struct name_list {
+	bool egress;
+	char **names;
+	size_t n, cap;
+};
+
+static int add_link_name(void *arg, const char *ifname, bool egress)
 {
-	size_t plen = strlen(prefix), n = 0, cap = 0;
-	char **names = NULL;
-	struct dirent *de;
-	int err = 0;
-	DIR *d;
+	struct name_list *l = arg;
 
-	d = opendir(c->pin_dir);
-	if (!d)
-		return sc_pin_error(c, c->pin_dir, -errno);
-	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, prefix, plen) || !de->d_name[plen])
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			char **nn = realloc(names, ncap * sizeof(*names));
+	if (egress != l->egress)
+		return 0;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 8;
+		char **nn = realloc(l->names, ncap * sizeof(*nn));
 
-			if (!nn) {
-				err = -ENOMEM;
-				break;
-			}
-			names = nn;
-			cap = ncap;
-		}
-		names[n] = strdup(de->d_name + plen);
-		if (!names[n]) {
-			err = -ENOMEM;
-			break;
-		}
-		n++;
+		if (!nn)
+			return -ENOMEM;
+		l->names = nn;
+		l->cap = ncap;
 	}
-	closedir(d);
+	if (!(l->names[l->n] = strdup(ifname)))
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+/* Interfaces with a pinned TCX link at ingress (or egress), sorted by name. */
+int sc_attached(const struct steerctl *c, bool egress, char ***names_out, size_t *n_out)
+{
+	struct name_list l = { .egress = egress };
+	int err = map_pinned_links(c->pin_dir, add_link_name, &l);
+
 	if (err) {
-		while (n)
-			free(names[--n]);
-		free(names);
-		return sc_error(c, c->pin_dir, err);
+		while (l.n)
+			free(l.names[--l.n]);
+		free(l.names);
+		return err == -ENOMEM ? sc_error(c, c->pin_dir, err) : sc_pin_error(c, c->pin_dir, err);
 	}
-	if (n > 1)
-		qsort(names, n, sizeof(*names), cmp_name);
-	*names_out = names;
-	*n_out = n;
+	if (l.n > 1)
+		qsort(l.names, l.n, sizeof(*l.names), cmp_name);
+	*names_out = l.names;
+	*n_out = l.n;
 	return 0;
 }
 
@@ -368,7 +338,7 @@ int sc_read_agent(const struct steerctl *c, struct steer_agent_stats *st)
 	__u32 key = 0;
 	int err;
 
-	err = sc_map_open(c, SC_MAP_AGENT, &m);
+	err = sc_map_open(c, MAP_AGENT, &m);
 	if (!err && bpf_map_lookup_elem(m.fd, &key, st))
 		err = -errno;
 	sc_map_close(&m);
@@ -382,7 +352,7 @@ int sc_read_state(const struct steerctl *c, struct steer_state *st)
 	__u32 key = 0;
 	int err;
 
-	err = sc_map_open(c, SC_MAP_STATE, &m);
+	err = sc_map_open(c, MAP_STATE, &m);
 	if (err)
 		return err;
 	if (bpf_map_lookup_elem(m.fd, &key, st)) {

@@ -98,9 +98,9 @@ static int write_rule_hits(struct prom *p)
 	__u64 h;
 	int err;
 
-	err = sc_map_open(c, SC_MAP_RULES, &rules);
+	err = sc_map_open(c, MAP_RULES, &rules);
 	if (!err)
-		err = sc_map_open(c, SC_MAP_HITS, &hits);
+		err = sc_map_open(c, MAP_HITS, &hits);
 	if (!err)
 		err = sc_map_keys(c, &rules, sc_cmp_u32, (void **)&keys, &n);
 	if (err)
@@ -143,14 +143,16 @@ out:
 /* Entries and capacity of every map: the agent punts what does not fit. */
 static int write_maps(struct prom *p)
 {
-	__u64 count[SC_MAP_COUNT];
-	__u32 max[SC_MAP_COUNT];
+	__u64 count[MAP_COUNT];
+	__u32 max[MAP_COUNT];
 	size_t i;
 	int err;
 
-	for (i = 0; i < SC_MAP_COUNT; i++) {
+	for (i = 0; i < MAP_COUNT; i++) {
 		struct pinned_map m = { .fd = -1 };
 
+		if (!map_defs[i].listed)
+			continue;
 		err = sc_map_open(p->c, i, &m);
 		if (!err)
 			err = sc_map_count(p->c, &m, &count[i]);
@@ -161,15 +163,19 @@ static int write_maps(struct prom *p)
 	}
 	family(p, "steer_map_entries", "gauge",
 	       "Entries in each pinned map (an array counts all its slots).");
-	for (i = 0; i < SC_MAP_COUNT; i++) {
+	for (i = 0; i < MAP_COUNT; i++) {
+		if (!map_defs[i].listed)
+			continue;
 		fputs("steer_map_entries{", p->f);
-		label(p, "map", steerctl_maps[i].name, true);
+		label(p, "map", map_defs[i].name, true);
 		fprintf(p->f, " %llu\n", (unsigned long long)count[i]);
 	}
 	family(p, "steer_map_max_entries", "gauge", "Capacity of each pinned map.");
-	for (i = 0; i < SC_MAP_COUNT; i++) {
+	for (i = 0; i < MAP_COUNT; i++) {
+		if (!map_defs[i].listed)
+			continue;
 		fputs("steer_map_max_entries{", p->f);
-		label(p, "map", steerctl_maps[i].name, true);
+		label(p, "map", map_defs[i].name, true);
 		fprintf(p->f, " %u\n", max[i]);
 	}
 	return 0;

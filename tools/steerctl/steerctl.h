@@ -12,6 +12,7 @@
 
 #include "abi.h"
 #include "json.h"
+#include "maps.h"
 
 #define STEERCTL_DEFAULT_PIN_DIR STEER_PIN_DIR_DEFAULT
 #define STEERCTL_PROG_PIN        STEER_PIN_PROG
@@ -41,37 +42,10 @@ struct steerctl {
  * command line was wrong, and the command has already said why (exit 2). */
 #define SC_USAGE 2
 
-/* The pinned maps steerctl reads, with the layout abi.h gives them. */
-enum steerctl_map {
-	SC_MAP_SRC,
-	SC_MAP_RULES,
-	SC_MAP_ROUTES,
-	SC_MAP_NH,
-	SC_MAP_GROUPS,
-	SC_MAP_HITS,
-	SC_MAP_LINKS,
-	SC_MAP_VLANS,
-	SC_MAP_STATE,
-	SC_MAP_AGENT,
-	SC_MAP_STATS,
-	SC_MAP_NETFILTER,
-	SC_MAP_COUNT,
-};
-
-struct steerctl_map_spec {
-	const char *name;
-	__u32 key_size;
-	__u32 value_size;
-	__u32 type;		/* required map type, or 0 when any type iterates the same */
-	__u32 alt_type;		/* a second type read the same way as `type`, or 0 */
-};
-
-extern const struct steerctl_map_spec steerctl_maps[SC_MAP_COUNT];
-
 /* An open pinned map: its fd and what the kernel says about it. */
 struct pinned_map {
 	int fd;
-	const char *name;	/* pin name, from steerctl_maps */
+	const char *name;	/* pin name, from the registry (maps.h) */
 	struct bpf_map_info info;
 };
 
@@ -79,7 +53,7 @@ struct pinned_map {
 int sc_error(const struct steerctl *c, const char *path, int err);
 int sc_pin_error(const struct steerctl *c, const char *path, int err);
 int sc_path(const struct steerctl *c, const char *name, char *buf, size_t len);
-int sc_map_open(const struct steerctl *c, enum steerctl_map id, struct pinned_map *m);
+int sc_map_open(const struct steerctl *c, enum map_id id, struct pinned_map *m);
 void sc_map_close(struct pinned_map *m);
 int sc_map_count(const struct steerctl *c, const struct pinned_map *m, __u64 *count);
 /* One entry: 1 when found, 0 when the key is not there (the agent removed it), or a
@@ -89,7 +63,7 @@ int sc_map_keys(const struct steerctl *c, const struct pinned_map *m,
 		int (*cmp)(const void *, const void *), void **keys, size_t *n);
 int sc_prog_id(const struct steerctl *c, __u32 *id);
 int sc_pin_prog_id(const struct steerctl *c, const char *pin, __u32 *id);
-int sc_attached(const struct steerctl *c, const char *prefix, char ***names, size_t *n);
+int sc_attached(const struct steerctl *c, bool egress, char ***names, size_t *n);
 void sc_check_abi(const struct steer_state *st);
 int sc_read_state(const struct steerctl *c, struct steer_state *st);
 int sc_read_agent(const struct steerctl *c, struct steer_agent_stats *st);
