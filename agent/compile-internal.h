@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compile.h"
+#include "abi.h"
+#include "model.h"
 
 /* A growable array of fixed-size records. */
 struct vec {

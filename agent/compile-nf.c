@@ -1,7 +1,7 @@
 /* Netfilter, compiled: which families and devices the fast path leaves to the kernel
  * because a chain there would see what it forwards (netfilter: respect), and the list of
  * base chains that steerctl shows. */
-#include "compile.h"
+#include "compile-nf.h"
 
 #include <stdio.h>
 #include <stdlib.h>

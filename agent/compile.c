@@ -3,6 +3,7 @@
  * route the kernel would pick, or a punt where the datapath cannot be exact. */
 #include "compile.h"
 #include "compile-internal.h"
+#include "compile-nf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compile-nf.h"
 #include "daemon.h"
 #include "log.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "abi.h"
-#include "compile.h"
+#include "image.h"
 
 /* A keyed map whose records struct image holds in arr (type rec_t, value field val). */
 #define IMAGE_KEYED(arr, rec_t, val) \

@@ -7,7 +7,7 @@
 #include <netlink/msg.h>
 
 #include "nl-attr.h"
-#include "nl.h"
+#include "nl-msg.h"
 
 static struct nla_policy addr_policy[IFA_MAX + 1] = {
 	[IFA_ADDRESS] = { .type = NLA_UNSPEC },

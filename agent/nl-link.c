@@ -12,7 +12,7 @@
 
 #include "log.h"
 #include "nl-attr.h"
-#include "nl.h"
+#include "nl-msg.h"
 
 static struct nla_policy link_policy[IFLA_MAX + 1] = {
 	[IFLA_IFNAME] = { .type = NLA_STRING, .maxlen = IF_NAMESIZE },

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "nl-attr.h"
-#include "nl.h"
+#include "nl-msg.h"
 
 _Static_assert(NUD_FAILED == MODEL_NUD_FAILED, "model NUD_FAILED is the kernel's");
 

@@ -10,7 +10,7 @@
 
 #include "log.h"
 #include "nl-attr.h"
-#include "nl.h"
+#include "nl-msg.h"
 
 static struct nla_policy netconf_policy[NETCONFA_MAX + 1] = {
 	[NETCONFA_IFINDEX] = { .type = NLA_U32 },

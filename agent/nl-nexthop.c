@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "nl-attr.h"
-#include "nl.h"
+#include "nl-msg.h"
 
 static struct nla_policy nh_policy[NHA_MAX + 1] = {
 	[NHA_ID] = { .type = NLA_U32 },

@@ -9,7 +9,7 @@
 
 #include "htab.h"
 #include "nl-attr.h"
-#include "nl.h"
+#include "nl-msg.h"
 
 _Static_assert((int)RTN_UNICAST == (int)ROUTE_UNICAST && (int)RTN_THROW == (int)ROUTE_THROW &&
 	       (int)RTN_NAT == (int)ROUTE_NAT,

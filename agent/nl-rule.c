@@ -12,7 +12,7 @@
 #include "htab.h"
 #include "log.h"
 #include "nl-attr.h"
-#include "nl.h"
+#include "nl-msg.h"
 
 _Static_assert((int)FR_ACT_TO_TBL == (int)RULE_LOOKUP && (int)FR_ACT_GOTO == (int)RULE_GOTO &&
 	       (int)FR_ACT_NOP == (int)RULE_NOP && (int)FR_ACT_BLACKHOLE == (int)RULE_BLACKHOLE &&

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "nl-msg.h"
 #include "nl-reader.h"
 
 #ifndef SO_RCVBUFFORCE

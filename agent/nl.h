@@ -62,20 +62,8 @@ int intake_timeout_ms(const struct intake *nl);
  * not parse, -ENOMEM. The fuzzer feeds bytes through exactly this. */
 int intake_message(struct model *m, const struct nlmsghdr *h);
 
-/* Handlers, one per object kind (nl-link.c, nl-addr.c, ...). Each returns 0, or -EINVAL for
- * a message it could not parse, which the caller counts and logs. */
-int intake_link_msg(struct model *m, const struct nlmsghdr *h);
-int intake_netconf_msg(struct model *m, const struct nlmsghdr *h);
 /* sysctl.c: what has no netlink events (multipath hash policies, ip_forward_use_pmtu, IPv6
- * device MTUs), read
- * from /proc/sys into the model; sets m->dirty when something changed. */
+ * device MTUs), read from /proc/sys into the model; sets m->dirty when something changed. */
 void sysctl_refresh(struct model *m);
-int intake_addr_msg(struct model *m, const struct nlmsghdr *h);
-int intake_neigh_msg(struct model *m, const struct nlmsghdr *h);
-int intake_route_msg(struct model *m, const struct nlmsghdr *h);
-int intake_rule_msg(struct model *m, const struct nlmsghdr *h);
-int intake_nexthop_msg(struct model *m, const struct nlmsghdr *h);
-/* What the model must know of the kernel's build (model.router_pref6). */
-void intake_probe_kernel(struct model *m);
 
 #endif

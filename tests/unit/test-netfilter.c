@@ -12,6 +12,7 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include "compile-nf.h"
 #include "compile.h"
 #include "model.h"
 #include "nf.h"
