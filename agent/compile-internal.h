@@ -46,7 +46,8 @@ void compile_addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask);
 /* The body of a steer.yaml policy for one family. Its next hop or group is appended to nhs
  * or groups and referenced by index, as routes do until the next hops are deduplicated.
  * Returns 0 or -ENOMEM. */
-int compile_policy_body(const struct model *m, const struct model_policy *p, uint8_t family,
+int compile_policy_body(const struct model *m, const struct model_overrides *ov,
+			const struct model_policy *p, uint8_t family,
 			struct vec *nhs, struct vec *groups, struct steer_rule *r);
 
 /* Fills a consistent group's Maglev table from its members' keys and weights. */

@@ -133,7 +133,8 @@ static int build_policy_group(const struct model *m, const struct model_group *m
 	return 0;
 }
 
-int compile_policy_body(const struct model *m, const struct model_policy *p, uint8_t family,
+int compile_policy_body(const struct model *m, const struct model_overrides *ov,
+			const struct model_policy *p, uint8_t family,
 			struct vec *nhs, struct vec *groups, struct steer_rule *r)
 {
 	const struct model_link *l;
@@ -154,7 +155,7 @@ int compile_policy_body(const struct model *m, const struct model_policy *p, uin
 		r->action = STEER_RULE_BLACKHOLE;
 		break;
 	case POLICY_TABLE:
-		if (model_table_mirrored(m->ov, p->table)) {
+		if (model_table_mirrored(ov, p->table)) {
 			r->action = STEER_RULE_LOOKUP;
 			r->table = p->table;
 		}
@@ -171,12 +172,12 @@ int compile_policy_body(const struct model *m, const struct model_policy *p, uin
 		r->nh_id = (uint32_t)(nhs->n - 1);
 		break;
 	case POLICY_GROUP:
-		if (!m->ov || p->group >= m->ov->ngroups)
+		if (!ov || p->group >= ov->ngroups)
 			break;
 		g = vec_push(groups);
 		if (!g)
 			return -ENOMEM;
-		rr = build_policy_group(m, &m->ov->groups[p->group], nhs, g);
+		rr = build_policy_group(m, &ov->groups[p->group], nhs, g);
 		if (rr < 0)
 			return rr;
 		if (rr > 0) {

@@ -206,14 +206,15 @@ static bool priority_exists(const struct model *m, uint8_t family, uint32_t prio
 	return false;
 }
 
-static void compile_rule_body(const struct model *m, const struct model_rule_key *k,
+static void compile_rule_body(const struct model *m, const struct model_overrides *ov,
+			      const struct model_rule_key *k,
 			      struct steer_rule *r)
 {
 	const char *why = compile_rule_punt_reason(k);
 
 	/* Outside what steer.yaml mirrors, whatever the rule would decide the kernel decides. */
-	if (!why && (!model_priority_mirrored(m->ov, k->priority) ||
-		     (k->action == RULE_LOOKUP && !model_table_mirrored(m->ov, k->table))))
+	if (!why && (!model_priority_mirrored(ov, k->priority) ||
+		     (k->action == RULE_LOOKUP && !model_table_mirrored(ov, k->table))))
 		why = "not mirrored";
 
 	*r = (struct steer_rule){ .priority = k->priority, .family = k->family };
@@ -287,9 +288,9 @@ struct crule {
 /* The kernel's rules and the policies in one order: by priority, a policy after the kernel's
  * rules of its priority (as `ip rule add` puts a new rule after its equals), so a policy at
  * priority 0 never comes before `lookup local`. */
-static struct crule *merge_rules(const struct model *m, size_t *n)
+static struct crule *merge_rules(const struct model *m, const struct model_overrides *ov,
+				 size_t *n)
 {
-	const struct model_overrides *ov = m->ov;
 	size_t np = ov ? ov->npolicies : 0, i = 0, j = 0, out = 0;
 	struct crule *c = calloc(m->nrules + 2 * np + 1, sizeof(*c));
 
@@ -324,7 +325,8 @@ static struct prefix crule_cover(const struct crule *c)
 	return c->p->src.len ? c->p->src : all;
 }
 
-static int compile_rules(const struct model *m, const struct crule *cr, size_t ncr,
+static int compile_rules(const struct model *m, const struct model_overrides *ov,
+			 const struct crule *cr, size_t ncr,
 			 struct vec *out, struct vec *bodies, struct vec *nhs, struct vec *groups,
 			 size_t *truncated)
 {
@@ -341,8 +343,8 @@ static int compile_rules(const struct model *m, const struct crule *cr, size_t n
 		if (i == ncr)
 			*b = (struct steer_rule){ .priority = UINT32_MAX, .action = STEER_RULE_CUT };
 		else if (cr[i].k)
-			compile_rule_body(m, cr[i].k, b);
-		else if (compile_policy_body(m, cr[i].p, cr[i].family, nhs, groups, b) < 0)
+			compile_rule_body(m, ov, cr[i].k, b);
+		else if (compile_policy_body(m, ov, cr[i].p, cr[i].family, nhs, groups, b) < 0)
 			return -ENOMEM;
 	}
 
@@ -696,7 +698,8 @@ static const struct model_route *route_choice(const struct model *m, const struc
 
 /* The routes of every mirrored table, sorted by (table, family, prefix), then metric. NULL
  * when out of memory. */
-static struct route_ref *collect_routes(const struct model *m, size_t *nout)
+static struct route_ref *collect_routes(const struct model *m, const struct model_overrides *ov,
+					size_t *nout)
 {
 	struct route_ref *all = malloc((m->routes.count + 1) * sizeof(*all));
 	const struct model_route *r;
@@ -709,7 +712,7 @@ static struct route_ref *collect_routes(const struct model *m, size_t *nout)
 	while ((r = htab_iter_next(&it))) {
 		struct route_ref *x = &all[n];
 
-		if (!model_table_mirrored(m->ov, r->key.table))
+		if (!model_table_mirrored(ov, r->key.table))
 			continue;
 		*x = (struct route_ref){ .key = { .prefixlen = STEER_ROUTE_KEY_BITS(r->key.dst.len),
 						  .table = r->key.table, .family = r->key.dst.family },
@@ -765,7 +768,8 @@ static int compile_forward(const struct model *m, const struct model_route *best
 	return 0;
 }
 
-static int compile_routes(const struct model *m, struct vec *routes, struct vec *nhs,
+static int compile_routes(const struct model *m, const struct model_overrides *ov,
+			  struct vec *routes, struct vec *nhs,
 			  struct vec *groups)
 {
 	struct model_nexthop objbuf[STEER_MAX_PATHS];
@@ -777,7 +781,7 @@ static int compile_routes(const struct model *m, struct vec *routes, struct vec 
 
 	if (merged4_init(m, &mg) < 0)
 		return -ENOMEM;
-	all = collect_routes(m, &n);
+	all = collect_routes(m, ov, &n);
 	if (!all)
 		goto out;
 
@@ -1007,7 +1011,8 @@ static bool table_listed(const uint32_t *tables, size_t n, uint32_t table)
  * does not know, the mirrored tables hold no route the fast path punts, and the tables
  * steer.yaml leaves unmirrored (which the full reverse walk could only punt on) hold no
  * route of a type the check refuses. */
-static bool local_source_check_ok(const struct model *m, const struct image_route *routes, size_t n)
+static bool local_source_check_ok(const struct model *m, const struct model_overrides *ov,
+				  const struct image_route *routes, size_t n)
 {
 	const struct model_rule_key *first = NULL;
 	struct steer_rule plain = { 0 }, body;
@@ -1031,14 +1036,14 @@ static bool local_source_check_ok(const struct model *m, const struct image_rout
 			ok = false;
 		if (k->has_l3mdev || !rule_action_known(k->action))
 			ok = false;
-		if (k->action == RULE_LOOKUP && !model_table_mirrored(m->ov, k->table) &&
+		if (k->action == RULE_LOOKUP && !model_table_mirrored(ov, k->table) &&
 		    !table_listed(unmirrored, nunmirrored, k->table))
 			unmirrored[nunmirrored++] = k->table;
 	}
 	if (!first)
 		ok = false;
 	if (ok) {
-		compile_rule_body(m, first, &body);
+		compile_rule_body(m, ov, first, &body);
 		plain = (struct steer_rule){ .priority = first->priority, .table = MODEL_TABLE_LOCAL,
 					     .action = STEER_RULE_LOOKUP, .family = AF_INET };
 		memcpy(plain.src, body.src, sizeof(plain.src));
@@ -1064,7 +1069,7 @@ static bool local_source_check_ok(const struct model *m, const struct image_rout
 	return ok;
 }
 
-int compile_image(const struct model *m, struct image *out)
+int compile_image(const struct model *m, const struct model_overrides *ov, struct image *out)
 {
 	struct vec srcs = { .size = sizeof(struct image_src) };
 	struct vec rules = { .size = sizeof(struct steer_rule) };
@@ -1075,10 +1080,10 @@ int compile_image(const struct model *m, struct image *out)
 	struct vec vlans = { .size = sizeof(struct image_vlan) };
 	size_t truncated = 0, ncr = 0;
 	uint32_t state_flags = 0;
-	struct crule *cr = merge_rules(m, &ncr);
+	struct crule *cr = merge_rules(m, ov, &ncr);
 
-	if (!cr || compile_routes(m, &routes, &nhs, &groups) < 0 ||
-	    compile_rules(m, cr, ncr, &srcs, &rules, &nhs, &groups, &truncated) < 0 ||
+	if (!cr || compile_routes(m, ov, &routes, &nhs, &groups) < 0 ||
+	    compile_rules(m, ov, cr, ncr, &srcs, &rules, &nhs, &groups, &truncated) < 0 ||
 	    dedupe_nexthops(&nhs, &routes, &groups, &rules) < 0 || compile_links(m, &links, &vlans) < 0) {
 		free(cr);
 		free(srcs.p);
@@ -1097,7 +1102,7 @@ int compile_image(const struct model *m, struct image *out)
 		sort(routes.p, routes.n, routes.size, cmp_route);
 	sort(links.p, links.n, links.size, cmp_link);
 	sort(vlans.p, vlans.n, vlans.size, cmp_vlan);
-	if (local_source_check_ok(m, routes.p, routes.n))
+	if (local_source_check_ok(m, ov, routes.p, routes.n))
 		state_flags |= STEER_STATE_LOCAL_SRC_CHECK4;
 	/* Hash policy 0 only: the others hash ports (or inner headers, or a hash TC cannot see
 	 * computed); then the kernel's multipath routes punt, so no flow ever takes two paths. */

@@ -16,7 +16,9 @@
 const char *compile_rule_punt_reason(const struct model_rule_key *k);
 const char *compile_route_punt_reason(const struct model_route *r);
 
-int compile_image(const struct model *m, struct image *out);	/* 0 or -ENOMEM */
+/* The image of the kernel's state m with steer.yaml's additions ov (NULL: none); 0 or
+ * -ENOMEM. */
+int compile_image(const struct model *m, const struct model_overrides *ov, struct image *out);
 
 /* Map capacities. */
 struct image_limits {

@@ -204,7 +204,6 @@ int load_config(struct daemon *d, bool at_start)
 		if (at_start)
 			log_debug("%s does not exist: no policies, groups or file interfaces", d->opt.config);
 		config_free(&d->cfg);
-		d->model.ov = NULL;
 		set_interfaces(d, &d->cfg);
 		set_netfilter_mode(d, &d->cfg, at_start);
 		d->model.dirty = true;
@@ -234,7 +233,6 @@ int load_config(struct daemon *d, bool at_start)
 	set_netfilter_mode(d, &c, at_start);
 	config_free(&d->cfg);
 	d->cfg = c;
-	d->model.ov = &d->cfg.ov;
 	d->model.dirty = true;
 	log_event(LOG_INFO, LOG_EV_CONFIG_LOADED, NULL, "%s: %zu interfaces, %zu policies, %zu groups%s",
 		  d->opt.config, c.nifaces, c.ov.npolicies, c.ov.ngroups,

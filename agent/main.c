@@ -349,7 +349,7 @@ static int compile_and_apply(struct daemon *d)
 	int r;
 
 	sysctl_refresh(&d->model);
-	r = compile_image(&d->model, &img);
+	r = compile_image(&d->model, &d->cfg.ov, &img);
 	t1 = monotonic_ns();
 	if (r < 0) {
 		log_event(LOG_ERR, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = r }, "compile: out of memory");
@@ -471,7 +471,7 @@ static int verify_once(struct daemon *d)
 	r = r ?: wait_nf(&d->nf);
 	if (!r)
 		nf_legacy_read(&d->model);
-	r = r ?: compile_image(&d->model, &img);
+	r = r ?: compile_image(&d->model, &d->cfg.ov, &img);
 	if (r < 0)
 		return r;
 	/* Compare with what a steerd with these map sizes would have written. */

@@ -284,7 +284,6 @@ struct model {
 	int8_t mp_hash_policy4, mp_hash_policy6;
 	int8_t fwd_use_pmtu4;		/* net.ipv4.ip_forward_use_pmtu, likewise polled */
 	int8_t fwd_update_prio4;	/* net.ipv4.ip_forward_update_priority, likewise */
-	const struct model_overrides *ov;	/* steer.yaml's additions; NULL: none */
 	int8_t router_pref6;		/* the kernel ranks IPv6 routes by preference (-1: unknown) */
 	bool dirty;			/* changed since the last compile */
 	bool routes_need_dump;		/* the kernel changed routes without telling (link down) */

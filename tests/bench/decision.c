@@ -175,7 +175,7 @@ static void mirror(struct steer_bpf *skel, double *sync_s)
 		if (intake_process(&nl) < 0)
 			die("intake");
 	}
-	if (compile_image(&m, &img) < 0 || sync_apply(&s, &img) < 0 || sync_set_synced(&s, true) < 0)
+	if (compile_image(&m, NULL, &img) < 0 || sync_apply(&s, &img) < 0 || sync_set_synced(&s, true) < 0)
 		die("compile/sync");
 	/* No agent heartbeats during the measurement: no deadline. */
 	s.stale_after_ns = 0;

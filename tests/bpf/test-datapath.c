@@ -234,7 +234,7 @@ static void mirror(struct t *t)
 			bail("intake_process failed");
 	}
 	sysctl_refresh(&t->m);	/* as steerd does before every compile */
-	if (compile_image(&t->m, &img) < 0)
+	if (compile_image(&t->m, NULL, &img) < 0)
 		bail("compile_image failed");
 	if (sync_apply(&t->s, &img) < 0 || sync_set_synced(&t->s, true) < 0)
 		bail("sync_apply failed");
@@ -620,7 +620,7 @@ static void step_verify(struct t *t)
 		 "nexthop via 203.0.113.2 dev out1");
 	mirror(t);
 	attach_skel_fds(t->skel, &fds);
-	if (compile_image(&t->m, &img) < 0)
+	if (compile_image(&t->m, NULL, &img) < 0)
 		bail("compile_image failed");
 	verify_maps(&fds, &img, &rep);
 	check(t, !rep.differences && rep.checked, "verify: the maps agree with a fresh image",

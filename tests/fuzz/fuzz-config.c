@@ -101,8 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			add_link(&m, c.ov.groups[i].m[j].dev);
 	for (size_t i = 0; i < c.ov.npolicies; i++)
 		add_link(&m, c.ov.policies[i].dev);
-	m.ov = &c.ov;
-	if (!compile_image(&m, &img))
+	if (!compile_image(&m, &c.ov, &img))
 		image_free(&img);
 	model_free(&m);
 	config_free(&c);

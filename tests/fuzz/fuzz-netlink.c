@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			intake_message(&m, h);
 	}
-	if (!compile_image(&m, &img))
+	if (!compile_image(&m, NULL, &img))
 		image_free(&img);
 	model_free(&m);
 	free(buf);

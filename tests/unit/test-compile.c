@@ -74,7 +74,7 @@ static void test_nested_prefixes(void)
 	};
 	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
 		model_rule_add(&m, &ks[i]);
-	CHECK(compile_image(&m, &img) == 0, "compile a nested rule set");
+	CHECK(compile_image(&m, NULL, &img) == 0, "compile a nested rule set");
 	render_img = &img;
 
 	CHECK(!strcmp(render(find_list(&img, "0.0.0.0/0"), buf, sizeof(buf)), "400:5"),
@@ -101,7 +101,7 @@ static void test_nested_prefixes(void)
 	/* The rule covering a prefix with a higher priority number must come after. */
 	model_rule_del(&m, &ks[4]);
 	image_free(&img);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	render_img = &img;
 	CHECK(!strcmp(render(find_list(&img, "10.1.2.0/24"), buf, sizeof(buf)),
 		      "100:2 200:3 200:6 300:1 400:5"),
@@ -137,7 +137,7 @@ static void test_punt_rules(void)
 	model_rule_add(&m, &oif);
 	model_rule_add(&m, &mark);
 	model_rule_add(&m, &invuid);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	render_img = &img;
 	CHECK(!strcmp(render(find_list(&img, "10.1.0.0/16"), buf, sizeof(buf)),
 		      "80:11 85:punt 90:punt 95:8 120:9 200:10"),
@@ -187,7 +187,7 @@ static void test_rule_host_bits(void)
 	model_rule_add(&m, &a);
 	model_rule_add(&m, &b);
 	CHECK(m.nrules == 2, "rules differing only in host bits of from are two rules (%zu)", m.nrules);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	render_img = &img;
 	s = find_list(&img, "10.1.0.0/24");
 	CHECK(!strcmp(render(s, buf, sizeof(buf)), "100:400 100:400"),
@@ -198,7 +198,7 @@ static void test_rule_host_bits(void)
 	      "the body holds the masked prefix");
 	image_free(&img);
 	model_rule_del(&m, &a);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	render_img = &img;
 	CHECK(!strcmp(render(find_list(&img, "10.1.0.0/24"), buf, sizeof(buf)), "100:400"),
 	      "deleting one keeps the other in force (%s)", buf);
@@ -230,7 +230,7 @@ static void test_actions(void)
 	model_rule_add(&m, &tos6);
 	model_rule_add(&m, &sup);
 	model_rule_add(&m, &bh);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	CHECK(img.rules[0].action == STEER_RULE_GOTO && img.rules[0].goto_priority == 200,
 	      "goto to a priority that has a rule jumps");
 	CHECK(img.rules[1].action == STEER_RULE_NOP, "goto to a priority nobody has acts like nop");
@@ -255,7 +255,7 @@ static void test_truncation(void)
 
 		model_rule_add(&m, &k);
 	}
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	s = find_list(&img, "10.0.0.0/8");
 	CHECK(s && s->val.count == STEER_MAX_RULES, "a long list is cut at the limit");
 	CHECK(s && img.rules[s->val.ids[STEER_MAX_RULES - 2]].action == STEER_RULE_LOOKUP &&
@@ -322,7 +322,7 @@ static void test_routes(void)
 	rs[7] = route("2001:db8::/32", 100, 1024, 4, "2001:db8:b::2", &nh[7]);
 	for (int i = 0; i < 8; i++)
 		model_route_add(&m, &rs[i], ROUTE_OP_NEW);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 
 	r = find_route(&img, 254, "0.0.0.0/0");
 	CHECK(r && r->val.type == STEER_RT_FORWARD && img.nhs[r->val.nh_id].ifindex == 4,
@@ -356,7 +356,7 @@ static void test_routes(void)
 		grp.quirks = ROUTE_MULTIPATH;
 		model_route_add(&m, &s1, ROUTE_OP_NEW);
 		model_route_add(&m, &grp, ROUTE_OP_APPEND);
-		compile_image(&m, &img);
+		compile_image(&m, NULL, &img);
 		{
 			const struct image_route *ir = find_route(&img, 254, "2001:db8:5::/48");
 			const struct steer_group *g = ir && ir->val.type == STEER_RT_MULTIPATH ?
@@ -370,12 +370,12 @@ static void test_routes(void)
 		}
 		image_free(&img);
 		model_route_del(&m, &s2);
-		compile_image(&m, &img);
+		compile_image(&m, NULL, &img);
 		CHECK(find_route(&img, 254, "2001:db8:5::/48")->val.type == STEER_RT_FORWARD,
 		      "deleting one sibling leaves the other as a plain route");
 		image_free(&img);
 		model_route_del(&m, &s1);
-		compile_image(&m, &img);
+		compile_image(&m, NULL, &img);
 		CHECK(find_route(&img, 254, "2001:db8:5::/48") == NULL, "deleting both siblings removes it");
 		image_free(&img);
 	}
@@ -416,25 +416,23 @@ static void test_source_check_shortcut(void)
 	add_source_check_rules(&m);
 	model_route_add(&m, &r100, ROUTE_OP_NEW);
 	model_route_add(&m, &uni300, ROUTE_OP_NEW);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	CHECK(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4,
 	      "everything mirrored, no local route outside the local table: shortcut on");
 	image_free(&img);
 
-	m.ov = &ov;
-	compile_image(&m, &img);
+	compile_image(&m, &ov, &img);
 	CHECK(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4,
 	      "table 300 unmirrored but holding only a unicast route: shortcut on");
 	image_free(&img);
 
 	model_route_add(&m, &r300, ROUTE_OP_NEW);
-	compile_image(&m, &img);
+	compile_image(&m, &ov, &img);
 	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
 	      "a local route in unmirrored table 300, which a rule reaches: shortcut off");
 	image_free(&img);
 
-	m.ov = NULL;
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
 	      "the same route in a mirrored table 300: shortcut off");
 	image_free(&img);
@@ -443,7 +441,7 @@ static void test_source_check_shortcut(void)
 	l3.has_l3mdev = 1;
 	l3.l3mdev = 1;
 	model_rule_add(&m, &l3);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	CHECK(!(img.state_flags & STEER_STATE_LOCAL_SRC_CHECK4),
 	      "an l3mdev rule (its table chosen per packet): shortcut off");
 	image_free(&img);
@@ -485,7 +483,7 @@ static void test_merged_local_main(void)
 	for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++)
 		model_route_add(&m, &rs[i], ROUTE_OP_NEW);
 	model_route_add(&m, &host, ROUTE_OP_NEW);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_PUNT,
 	      "default rules: a local blackhole over a more specific main route punts");
 	CHECK(find_route(&img, 255, "10.6.0.0/16")->val.type == STEER_RT_BLACKHOLE,
@@ -501,7 +499,7 @@ static void test_merged_local_main(void)
 	image_free(&img);
 
 	model_rule_add(&m, &custom);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_BLACKHOLE &&
 		      find_route(&img, 255, "10.7.0.0/16")->val.type == STEER_RT_THROW &&
 		      find_route(&img, 255, "10.10.0.0/16")->val.type == STEER_RT_FORWARD,
@@ -509,7 +507,7 @@ static void test_merged_local_main(void)
 	image_free(&img);
 	model_rule_del(&m, &custom);
 	model_rule_del(&m, &defaults[2]);
-	compile_image(&m, &img);
+	compile_image(&m, NULL, &img);
 	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_BLACKHOLE,
 	      "a default rule deleted: parted for good");
 	image_free(&img);

@@ -545,7 +545,6 @@ static int maglev_owners(uint32_t n, const uint16_t *weights, int down, int owne
 	int r = -1;
 
 	model_init(&m);
-	m.ov = &ov;
 	for (uint32_t i = 0; i < n; i++) {
 		struct model_link *l = model_link_upsert(&m, (int32_t)i + 1);
 
@@ -557,7 +556,7 @@ static int maglev_owners(uint32_t n, const uint16_t *weights, int down, int owne
 		grp.m[i].gw[3] = (uint8_t)(i + 1);
 		grp.m[i].weight = weights ? weights[i] : 1;
 	}
-	if (compile_policy_body(&m, &pol, AF_INET, &nhs, &groups, &rule) == 0 && rule.action == STEER_RULE_GROUP) {
+	if (compile_policy_body(&m, &ov, &pol, AF_INET, &nhs, &groups, &rule) == 0 && rule.action == STEER_RULE_GROUP) {
 		const struct steer_group *g = (const struct steer_group *)groups.p + rule.nh_id;
 		const struct steer_nexthop *nh = nhs.p;
 

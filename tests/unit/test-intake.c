@@ -343,7 +343,7 @@ static const char *verdict(struct model *md, uint8_t family)
 	const struct image_route *ir;
 	struct image img;
 
-	if (compile_image(md, &img) < 0)
+	if (compile_image(md, NULL, &img) < 0)
 		return "nomem";
 	ir = family == AF_INET ? image_route(&img, 100, AF_INET, p4, 24) : image_route(&img, 254, AF_INET6, p6, 64);
 	if (!ir)
@@ -622,7 +622,7 @@ static void links(void)
 	      "gre0: the short IPv6 conf leaves the IPv6 MTU unknown");
 	md.mp_hash_policy4 = 0;
 	md.mp_hash_policy6 = 1;
-	CHECK(compile_image(&md, &img) == 0, "compile the links");
+	CHECK(compile_image(&md, NULL, &img) == 0, "compile the links");
 	l = image_link(&img, 2);
 	CHECK(l && !(l->val.flags & (STEER_LINK_L3 | STEER_LINK_L2_OTHER)) && l->val.mtu6 == 1500,
 	      "eth0: Ethernet, mtu6 1500");

@@ -245,7 +245,7 @@ static void devices_and_legacy(void)
 	chain(&md, NFPROTO_NETDEV, "edge", "out", NF_NETDEV_EGRESS, 0, NF_ACCEPT, "filter", "eth1");
 	rule(&md, NFPROTO_NETDEV, "edge", "out", 1, false);
 	gen(&md);
-	CHECK(compile_image(&md, &img) == 0, "compiles");
+	CHECK(compile_image(&md, NULL, &img) == 0, "compiles");
 	for (size_t i = 0; i < img.nlinks; i++) {
 		uint32_t want = img.links[i].ifindex == 7 ? STEER_LINK_NF_INGRESS : STEER_LINK_NF_EGRESS;
 
