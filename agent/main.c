@@ -391,8 +391,9 @@ static int compile_and_apply(struct daemon *d)
 			 * changed behind our back (or by a bug): count it and rewrite it all. */
 			d->reconciling = false;
 			d->stats.reconciles++;
-			verify_maps(&d->sync.fd, &img, &vr);
-			if (vr.differences) {
+			if (verify_maps(&d->sync.fd, &img, &vr) < 0) {
+				log_warning("reconcile: out of memory comparing the maps; next time");
+			} else if (vr.differences) {
 				d->stats.drift += vr.differences;
 				log_event(LOG_WARNING, LOG_EV_DRIFT, NULL,
 					  "reconcile: %zu of %zu map entries differed from the kernel; rewriting",
@@ -477,8 +478,10 @@ static int verify_once(struct daemon *d)
 	/* Compare with what a steerd with these map sizes would have written. */
 	attach_pins_capacity(&fds, &d->capacity);
 	image_fit(&img, &d->capacity);
-	verify_maps(&fds, &img, &vr);
+	r = verify_maps(&fds, &img, &vr);
 	image_free(&img);
+	if (r < 0)
+		return r;
 	printf("%zu map entries checked, %zu differ from the kernel\n", vr.checked, vr.differences);
 	return vr.differences ? 1 : 0;
 }

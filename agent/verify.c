@@ -36,14 +36,41 @@ static void note(struct verify_report *r, const struct log_ctx *ctx, const char 
 /* Values are compared in 8-byte words, so that they can be read as their structs. */
 #define VAL_WORDS(m) ((map_defs[m].val_size + 7) / 8)
 
-static bool same_content(const struct sync_fds *fds, const struct image *img, enum map_id m,
-			 uint32_t id, uint32_t idx);
+/* One comparison: the maps, the image, and which content entries references reached on
+ * either side (what no reference reaches is compared on its own at the end). */
+struct check {
+	const struct sync_fds *fds;
+	const struct image *img;
+	uint32_t *ids[MAP_APPLIED];	/* map ids reached, in the order met */
+	size_t nids[MAP_APPLIED], cap[MAP_APPLIED];
+	bool *reached[MAP_APPLIED];	/* image indices reached */
+	bool oom;
+};
+
+static void reach(struct check *c, enum map_id m, uint32_t id, uint32_t idx)
+{
+	if (c->nids[m] == c->cap[m]) {
+		size_t cap = c->cap[m] ? c->cap[m] * 2 : 64;
+		uint32_t *p = realloc(c->ids[m], cap * sizeof(*p));
+
+		if (!p) {
+			c->oom = true;
+			return;
+		}
+		c->ids[m] = p;
+		c->cap[m] = cap;
+	}
+	c->ids[m][c->nids[m]++] = id;
+	if (idx < *map_image_count(c->img, m))
+		c->reached[m][idx] = true;
+}
+
+static bool same_content(struct check *c, enum map_id m, uint32_t id, uint32_t idx);
 
 /* Whether got, a value the map m holds, says what want, the image's, says: every field
  * alike but the ids, and each id naming an entry alike in turn (the ids are the map's own;
  * the image's index its content arrays). */
-static bool same_value(const struct sync_fds *fds, const struct image *img, enum map_id m,
-		       const void *got, const void *want)
+static bool same_value(struct check *c, enum map_id m, const void *got, const void *want)
 {
 	uint64_t g[VAL_WORDS(m)], w[VAL_WORDS(m)];
 	struct map_ref gr[MAP_MAX_REFS], wr[MAP_MAX_REFS];
@@ -65,21 +92,24 @@ static bool same_value(const struct sync_fds *fds, const struct image *img, enum
 	if (memcmp(g, w, map_defs[m].val_size))
 		return false;
 	for (size_t k = 0; k < n; k++)
-		if (!same_content(fds, img, gr[k].map, gid[k], widx[k]))
+		if (!same_content(c, gr[k].map, gid[k], widx[k]))
 			return false;
 	return true;
 }
 
+static const void *image_value(const struct check *c, enum map_id m, size_t idx)
+{
+	return (const char *)*map_image_arr(c->img, m) + idx * map_defs[m].rec_size;
+}
+
 /* The entry a content map holds under id against the image's content at idx. */
-static bool same_content(const struct sync_fds *fds, const struct image *img, enum map_id m,
-			 uint32_t id, uint32_t idx)
+static bool same_content(struct check *c, enum map_id m, uint32_t id, uint32_t idx)
 {
 	uint64_t got[VAL_WORDS(m)];
 
-	return idx < *map_image_count(img, m) &&
-	       !bpf_map_lookup_elem(fds->fd[m], &id, got) &&
-	       same_value(fds, img, m, got, (const char *)*map_image_arr(img, m) +
-						(size_t)idx * map_defs[m].rec_size);
+	reach(c, m, id, idx);
+	return idx < *map_image_count(c->img, m) && !bpf_map_lookup_elem(c->fds->fd[m], &id, got) &&
+	       same_value(c, m, got, image_value(c, m, idx));
 }
 
 /* A keyed map's key, in words. */
@@ -110,12 +140,11 @@ static void describe_key(enum map_id m, const void *key, char *buf, size_t len,
 }
 
 /* Every entry of keyed map m the image has, then whether the map holds more. */
-static void verify_keyed(const struct sync_fds *fds, const struct image *img, enum map_id m,
-			 struct verify_report *r)
+static void verify_keyed(struct check *c, enum map_id m, struct verify_report *r)
 {
 	const struct map_def *d = &map_defs[m];
-	const char *recs = *map_image_arr(img, m);
-	size_t n = *map_image_count(img, m);
+	const char *recs = *map_image_arr(c->img, m);
+	size_t n = *map_image_count(c->img, m);
 	uint64_t got[VAL_WORDS(m)];
 	char what[64], buf[160];
 
@@ -124,27 +153,99 @@ static void verify_keyed(const struct sync_fds *fds, const struct image *img, en
 		struct log_ctx ctx = {};
 
 		r->checked++;
-		if (!bpf_map_lookup_elem(fds->fd[m], rec, got) &&
-		    same_value(fds, img, m, got, rec + d->val_off))
+		if (!bpf_map_lookup_elem(c->fds->fd[m], rec, got) &&
+		    same_value(c, m, got, rec + d->val_off))
 			continue;
 		describe_key(m, rec, buf, sizeof(buf), &ctx);
 		snprintf(what, sizeof(what), "%s differs or is missing", d->what);
 		note(r, &ctx, what, buf);
 	}
-	if (verify_count_keys(fds->fd[m], d->key_size) != n) {
+	if (verify_count_keys(c->fds->fd[m], d->key_size) != n) {
 		snprintf(what, sizeof(what), "%ss", d->what);
 		note(r, NULL, what, "the map holds entries the kernel has no counterpart for");
 	}
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Whether the image's content at idx is that of an entry a reference reached: identical
+ * content shares one id in the maps. */
+static bool same_as_reached(const struct check *c, enum map_id m, size_t idx)
+{
+	for (size_t j = 0; j < *map_image_count(c->img, m); j++)
+		if (c->reached[m][j] &&
+		    !memcmp(image_value(c, m, j), image_value(c, m, idx), map_defs[m].val_size))
+			return true;
+	return false;
+}
+
+/* Content no reference reached, in the map (under its id) or in the image: sync keeps what
+ * the image has even when nothing names it yet (the marker rule that punts a cut list), so
+ * each such entry must have a counterpart on the other side. */
+static void verify_unreached(struct check *c, enum map_id m, struct verify_report *r)
+{
+	const struct map_def *d = &map_defs[m];
+	size_t n = *map_image_count(c->img, m), nids = c->nids[m];
+	bool *matched = calloc(n + 1, sizeof(*matched));
+	uint32_t key, *cur = NULL;
+	uint64_t got[VAL_WORDS(m)];
+	char what[64], buf[64];
+
+	if (!matched) {
+		c->oom = true;
+		return;
+	}
+	if (nids > 1)
+		qsort(c->ids[m], nids, sizeof(uint32_t), cmp_id);
+	snprintf(what, sizeof(what), "%s differs or is missing", d->what);
+	while (!bpf_map_get_next_key(c->fds->fd[m], cur, &key)) {
+		bool found = false;
+
+		cur = &key;
+		if (nids && bsearch(&key, c->ids[m], nids, sizeof(uint32_t), cmp_id))
+			continue;
+		r->checked++;
+		for (size_t i = 0; !found && i < n; i++)
+			if (!c->reached[m][i] && !bpf_map_lookup_elem(c->fds->fd[m], &key, got) &&
+			    same_value(c, m, got, image_value(c, m, i)))
+				found = matched[i] = true;
+		if (!found) {
+			snprintf(buf, sizeof(buf), "id %u, named by nothing", key);
+			note(r, NULL, what, buf);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (c->reached[m][i] || matched[i] || same_as_reached(c, m, i))
+			continue;
+		r->checked++;
+		snprintf(buf, sizeof(buf), "the image's %zu, named by nothing", i);
+		note(r, NULL, what, buf);
+	}
+	free(matched);
+}
+
 int verify_maps(const struct sync_fds *fds, const struct image *img, struct verify_report *r)
 {
+	struct check c = { .fds = fds, .img = img };
 	char buf[160];
+	int m;
 
 	*r = (struct verify_report){};
-	for (int m = 0; m < MAP_APPLIED; m++)
+	for (m = 0; m < MAP_APPLIED; m++)
+		if (map_defs[m].kind == MAP_CONTENT &&
+		    !(c.reached[m] = calloc(*map_image_count(img, m) + 1, sizeof(bool))))
+			c.oom = true;
+	for (m = 0; !c.oom && m < MAP_APPLIED; m++)
 		if (map_defs[m].kind == MAP_KEYED)
-			verify_keyed(fds, img, m, r);
+			verify_keyed(&c, m, r);
+	for (m = 0; !c.oom && m < MAP_APPLIED; m++)
+		if (map_defs[m].kind == MAP_CONTENT)
+			verify_unreached(&c, m, r);
 	for (uint32_t i = 0; fds->fd[MAP_NETFILTER] >= 0 && i < STEER_NF_CHAINS; i++) {
 		struct steer_nf_chain got, want = {};
 
@@ -156,5 +257,9 @@ int verify_maps(const struct sync_fds *fds, const struct image *img, struct veri
 			note(r, NULL, "netfilter chain differs", buf);
 		}
 	}
-	return 0;
+	for (m = 0; m < MAP_APPLIED; m++) {
+		free(c.ids[m]);
+		free(c.reached[m]);
+	}
+	return c.oom ? -ENOMEM : 0;
 }

@@ -643,6 +643,17 @@ static void step_verify(struct t *t)
 		check(t, rep.differences > 0, desc, "no difference in %zu entries", rep.checked);
 		if (add ? bpf_map_delete_elem(fds.fd[m], key) : bpf_map_update_elem(fds.fd[m], key, val, BPF_ANY))
 			bail(map_defs[m].name);
+		if (map_defs[m].kind != MAP_CONTENT)
+			continue;
+		/* Content under an id nothing names is compared too. */
+		key[0] = 0xabcdef;
+		if (bpf_map_update_elem(fds.fd[m], key, changed, BPF_NOEXIST))
+			bail(map_defs[m].name);
+		verify_maps(&fds, &img, &rep);
+		snprintf(desc, sizeof(desc), "verify finds a %s nothing names", map_defs[m].what);
+		check(t, rep.differences > 0, desc, "no difference in %zu entries", rep.checked);
+		if (bpf_map_delete_elem(fds.fd[m], key))
+			bail(map_defs[m].name);
 	}
 	verify_maps(&fds, &img, &rep);
 	check(t, !rep.differences, "verify: the maps agree again once put back",
