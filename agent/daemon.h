@@ -1,5 +1,6 @@
-/* steerd's state, shared by main.c (options, the event loop) and daemon-config.c (the
- * configuration file and the interfaces it names). */
+/* steerd's state and its event loop: daemon.c (the loop, one handler per event source),
+ * daemon-config.c (the configuration file and the interfaces it names) and daemon-nf.c (what
+ * a ruleset change means). main.c parses the command line and calls daemon_run. */
 #ifndef STEER_DAEMON_H
 #define STEER_DAEMON_H
 
@@ -65,6 +66,13 @@ struct daemon {
 	char nf_said[2][512];
 	bool nf_unknown_said;
 };
+
+/* The daemon until SIGTERM or SIGINT (0), or a fatal error (negative errno); d->opt and
+ * d->cfg set, d->model and d->cfg initialised. The caller frees what it holds after. */
+int daemon_run(struct daemon *d);
+/* steerd --verify: read the kernel once, compile, compare with the pinned maps: 0 when they
+ * agree, 1 when they do not, negative errno when it cannot tell. */
+int daemon_verify(struct daemon *d);
 
 /* Attach to the configured interfaces that exist and are not attached yet; forget those
  * that went away. */
