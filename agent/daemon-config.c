@@ -8,7 +8,8 @@
 #include <string.h>
 #include <sys/timerfd.h>
 
-#include "daemon.h"
+#include "daemon-config.h"
+#include "daemon-nf.h"
 #include "log.h"
 
 /* One hook of one interface: attach when the interface exists and we are not on it yet;

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "compile-nf.h"
-#include "daemon.h"
+#include "daemon-nf.h"
 #include "log.h"
 
 /* "inet filter forward (2 rules)" for each chain in list that acts on the family's

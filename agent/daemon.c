@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon-config.h"
+#include "daemon-nf.h"
 #include "log.h"
 #include "verify.h"
 

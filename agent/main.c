@@ -12,6 +12,7 @@
 #include "attach.h"
 #include "config.h"
 #include "daemon.h"
+#include "daemon-config.h"
 #include "log.h"
 
 #define DEFAULT_RCVBUF (8 << 20)
