@@ -14,6 +14,12 @@ struct image_src {
 	struct steer_rule_list val;	/* ids are indices into image.rules until sync maps them */
 };
 
+/* A piece of a source list split by destination (steer_rule_list.dst_split). */
+struct image_dst {
+	struct steer_dst_key key;
+	struct steer_rule_list val;	/* ids are indices into image.rules until sync maps them */
+};
+
 struct image_route {
 	struct steer_route_key key;
 	/* val.nh_id indexes image.nhs (FORWARD) or image.groups (MULTIPATH) until sync maps it */
@@ -37,6 +43,8 @@ struct image {
 	size_t ngroups;
 	struct image_src *srcs;
 	size_t nsrcs;
+	struct image_dst *dsts;
+	size_t ndsts;
 	struct image_route *routes;
 	size_t nroutes;
 	struct steer_nexthop *nhs;	/* distinct next hops, sorted */

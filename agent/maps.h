@@ -15,6 +15,7 @@
  * own (counters, state, the flow cache, the monitor). */
 enum map_id {
 	MAP_SRC,
+	MAP_DST,
 	MAP_ROUTES,
 	MAP_RULES,
 	MAP_GROUPS,

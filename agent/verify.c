@@ -118,12 +118,17 @@ static void describe_key(enum map_id m, const void *key, char *buf, size_t len,
 {
 	const struct steer_src_key *src = key;
 	const struct steer_route_key *route = key;
+	const struct steer_dst_key *dst = key;
 	const struct steer_vlan_key *vlan = key;
 
 	switch (m) {
 	case MAP_SRC:
 		snprintf(buf, len, "family %u, /%u", src->family,
 			 src->prefixlen - STEER_SRC_KEY_BITS(0));
+		break;
+	case MAP_DST:
+		snprintf(buf, len, "split %u family %u, to /%u", dst->split, dst->family,
+			 dst->prefixlen - STEER_DST_KEY_BITS(0));
 		break;
 	case MAP_ROUTES:
 		snprintf(buf, len, "table %u family %u /%u", route->table, route->family,

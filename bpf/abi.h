@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 5
+#define STEER_ABI_VERSION 6
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
@@ -21,6 +21,7 @@
 
 /* Default map sizes. */
 #define STEER_SRC_ENTRIES   65536
+#define STEER_DST_ENTRIES   65536
 #define STEER_RULE_ENTRIES  65536
 #define STEER_ROUTE_ENTRIES 262144
 #define STEER_NH_ENTRIES    65536
@@ -54,9 +55,23 @@ struct steer_src_key {
 
 struct steer_rule_list {
 	__u32 count;
-	__u32 pad;
+	/* Non-zero: a list too long for one, split by destination. It holds no rules (count
+	 * 0): the packet's destination is looked up in steer_dst under this id instead. */
+	__u32 dst_split;
 	__u32 ids[STEER_MAX_RULES];	/* keys into steer_rules */
 };
+
+/* Destination trie of the split lists: (split id, family, destination prefix) -> the ids of
+ * every rule of the split source list whose `to` covers it, in the kernel's order.
+ * prefixlen counts the 64 bits of split id, family and pad, plus the address prefix. */
+struct steer_dst_key {
+	__u32 prefixlen;
+	__u32 split;
+	__u8  family;
+	__u8  pad[3];
+	__u8  addr[16];
+};
+#define STEER_DST_KEY_BITS(plen) (64u + (plen))
 
 enum steer_rule_action {
 	STEER_RULE_LOOKUP      = 1,	/* look up `table`; a miss or a throw continues */
@@ -554,6 +569,7 @@ static inline const char *steer_nf_mode_name(__u8 mode)
 #define STEER_PIN_PROG_EGRESS "prog-egress"
 
 #define STEER_MAP_SRC    "steer_src"
+#define STEER_MAP_DST    "steer_dst"
 #define STEER_MAP_ROUTES "steer_routes"
 #define STEER_MAP_RULES  "steer_rules"
 #define STEER_MAP_NH     "steer_nexthops"
@@ -579,6 +595,7 @@ _Static_assert(sizeof(struct steer_rule) == 112, "steer_rule layout");
 _Static_assert(sizeof(struct steer_rule_list) == 8 + 4 * STEER_MAX_RULES, "steer_rule_list layout");
 _Static_assert(sizeof(struct steer_group) == 8 + 8 * STEER_MAX_PATHS + STEER_MAGLEV_SLOTS + 1, "steer_group layout");
 _Static_assert(sizeof(struct steer_route_key) == 28, "steer_route_key layout");
+_Static_assert(sizeof(struct steer_dst_key) == 28, "steer_dst_key layout");
 _Static_assert(sizeof(struct steer_route) == 8, "steer_route layout");
 _Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");
 _Static_assert(sizeof(struct steer_link) == 12, "steer_link layout");

@@ -224,8 +224,16 @@ static __always_inline int steer_policy_lookup(const struct steer_flow *f,
 	skey.family = f->family;
 	__builtin_memcpy(skey.addr, f->src, 16);
 	w.list = bpf_map_lookup_elem(&steer_src, &skey);
+	if (w.list && w.list->dst_split) {
+		struct steer_dst_key dkey = { .prefixlen = STEER_DST_KEY_BITS(bits),
+					      .split = w.list->dst_split, .family = f->family };
+
+		__builtin_memcpy(dkey.addr, f->dst, 16);
+		w.list = bpf_map_lookup_elem(&steer_dst, &dkey);
+	}
 	if (!w.list) {
-		/* The compiler always writes the /0 lists: a sync is in flight or a map is full. */
+		/* The compiler always writes the /0 lists, and a /0 list under every split: a
+		 * sync is in flight or a map is full. */
 		res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
 		return STEER_LOOKUP_PUNT;
 	}

@@ -16,6 +16,14 @@ struct {
 } steer_src SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, STEER_DST_ENTRIES);
+	__type(key, struct steer_dst_key);
+	__type(value, struct steer_rule_list);
+} steer_dst SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, STEER_RULE_ENTRIES);

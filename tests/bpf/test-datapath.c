@@ -456,6 +456,18 @@ static const struct tcase rule_limit[] = {
 	{ "v4 other sources keep short lists", V4("10.2.0.2", INET), FWD_OUT1 },
 };
 
+/* 100 rules `from all to 198.18.I.0/24 lookup 700+I` at priority 200+I: in every source's
+ * list, so the lists are split by destination and nothing is cut. Tables 707 and 777 hold
+ * a route, the others are empty (the walk goes on to main). */
+static const struct tcase dst_split[] = {
+	{ "v4 the 78th of 100 `to` rules decides", V4("10.2.0.2", "198.18.77.5"), WANT_FORWARD, OIF_OUT0, 277, 777 },
+	{ "v4 the 8th of 100 `to` rules decides", V4("10.2.0.2", "198.18.7.1"), WANT_FORWARD, OIF_OUT1, 207, 707 },
+	{ "v4 a `to` rule on an empty table goes on to main", V4("10.2.0.2", "198.18.50.1"), FWD_OUT1 },
+	{ "v4 a destination no `to` rule names: main", V4("10.2.0.2", INET), FWD_OUT1 },
+	{ "v4 the from-rule still comes first", V4("10.1.0.2", INET), FWD_OUT0 },
+	{ "v4 the from-rule's source, a `to` rule's destination: the from-rule first", V4("10.1.0.2", "198.18.77.5"), FWD_OUT0 },
+};
+
 static const struct tcase unseen_rule[] = {
 	{ "v4 behind a uidrange rule", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE, 0, 50, 0 },
 	{ "v6 behind a uidrange rule", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_RULE, 0, 50, 0 },
@@ -606,6 +618,30 @@ static void step_vlan(struct t *t)
 	RUN(t, vlan);
 }
 
+static void step_dst_split(struct t *t)
+{
+	struct verify_report rep;
+	struct image img = {};
+	struct sync_fds fds;
+
+	sh(true, "for i in $(seq 0 99); do echo rule add to 198.18.$i.0/24 table $((700 + i)) priority $((200 + i)); "
+		 "done | ip -batch - && ip route add 198.18.77.0/24 via 192.0.2.2 dev out0 table 777 && "
+		 "ip route add 198.18.7.0/24 via 203.0.113.2 dev out1 table 707");
+	mirror(t);
+	RUN(t, dst_split);
+	attach_skel_fds(t->skel, &fds);
+	if (compile_image(&t->m, NULL, &img) < 0)
+		bail("compile_image failed");
+	verify_maps(&fds, &img, &rep);
+	check(t, img.ndsts >= 101 && !img.truncated_lists && !rep.differences,
+	      "split lists: a piece per destination, none cut, verify agrees",
+	      "%zu pieces, %zu cut, %zu differences", img.ndsts, img.truncated_lists, rep.differences);
+	image_free(&img);
+	sh(true, "for i in $(seq 0 99); do echo rule del priority $((200 + i)); done | ip -batch - && "
+		 "ip route flush table 777 && ip route flush table 707");
+	mirror(t);
+}
+
 /* steerd --verify's comparison, over every map an apply writes: the maps agree with a
  * fresh image; an entry changed by hand (or, in an empty map, one added where the kernel has
  * none, as a VLAN) is found; once put back, they agree again. */
@@ -629,9 +665,14 @@ static void step_verify(struct t *t)
 		uint64_t key[8] = {}, val[64] = {}, changed[64];
 		bool add = bpf_map_get_next_key(fds.fd[m], NULL, key) != 0;
 
-		if (add)
+		if (add) {
+			uint32_t bits = (map_defs[m].key_size - 4) * 8;
+
 			memset(key, 0x01, sizeof(key));
-		else if (bpf_map_lookup_elem(fds.fd[m], key, val))
+			/* A trie's key starts with its prefix length: the whole key here. */
+			if (map_defs[m].type == BPF_MAP_TYPE_LPM_TRIE)
+				memcpy(key, &bits, sizeof(bits));
+		} else if (bpf_map_lookup_elem(fds.fd[m], key, val))
 			bail(map_defs[m].name);
 		memcpy(changed, val, sizeof(val));
 		((uint8_t *)changed)[0] ^= 1;
@@ -1143,6 +1184,8 @@ int main(void)
 	mirror(&t);
 	RUN(&t, rule_limit);
 	sh(true, "for i in $(seq 1 70); do echo rule del priority $i; done | ip -batch -");
+
+	step_dst_split(&t);
 
 	sh(true, "ip route add 198.51.100.128/25 via 192.0.2.2 dev out0 table 100 && "
 		 "ip rule add table 100 suppress_prefixlength 0 priority 40");

@@ -243,6 +243,64 @@ static void test_actions(void)
 	model_free(&m);
 }
 
+/* The piece of split list `split` for destination pfx. */
+static const struct image_dst *find_piece(const struct image *img, uint32_t split, const char *pfx)
+{
+	struct prefix p;
+
+	prefix_parse(pfx, &p);
+	for (size_t i = 0; i < img->ndsts; i++) {
+		const struct steer_dst_key *k = &img->dsts[i].key;
+
+		if (k->split == split && k->family == p.family &&
+		    k->prefixlen == STEER_DST_KEY_BITS(p.len) && !memcmp(k->addr, p.addr, 16))
+			return &img->dsts[i];
+	}
+	return NULL;
+}
+
+/* 100 rules `from all to 172.16.I.0/24 lookup 100+I`, one `from 10.0.0.0/8` ahead of
+ * them and `lookup main` after: both source lists are split by destination, a piece per
+ * `to` prefix holding the rules that cover it, in order, and nothing is cut. */
+static void test_dst_split(void)
+{
+	struct model_rule_key k = rule(5, "10.0.0.0/8", 50), main_rule = rule(32766, NULL, 254);
+	const struct image_src *all, *ten;
+	const struct image_dst *d;
+	struct model m;
+	struct image img;
+
+	model_init(&m);
+	model_rule_add(&m, &k);
+	model_rule_add(&m, &main_rule);
+	for (uint32_t i = 0; i < 100; i++) {
+		char to[32];
+
+		k = rule(1000 + i, NULL, 100 + i);
+		snprintf(to, sizeof(to), "172.16.%u.0/24", i);
+		prefix_parse(to, &k.dst);
+		model_rule_add(&m, &k);
+	}
+	compile_image(&m, NULL, &img);
+	all = find_list(&img, "0.0.0.0/0");
+	ten = find_list(&img, "10.0.0.0/8");
+	CHECK(all && ten && all->val.dst_split && ten->val.dst_split && !all->val.count &&
+	      all->val.dst_split != ten->val.dst_split, "both long lists split, each under its own id");
+	CHECK(img.ndsts == 2 * 101 && !img.truncated_lists, "101 pieces each, none cut (%zu, %zu)",
+	      img.ndsts, img.truncated_lists);
+	d = all ? find_piece(&img, all->val.dst_split, "172.16.42.0/24") : NULL;
+	CHECK(d && d->val.count == 2 && img.rules[d->val.ids[0]].table == 142 &&
+	      img.rules[d->val.ids[1]].table == 254, "a piece: its `to` rule, then main");
+	d = ten ? find_piece(&img, ten->val.dst_split, "172.16.42.0/24") : NULL;
+	CHECK(d && d->val.count == 3 && img.rules[d->val.ids[0]].table == 50 &&
+	      img.rules[d->val.ids[1]].table == 142, "under 10/8: the from-rule first");
+	d = all ? find_piece(&img, all->val.dst_split, "0.0.0.0/0") : NULL;
+	CHECK(d && d->val.count == 1 && img.rules[d->val.ids[0]].table == 254,
+	      "everywhere else: only what has no `to`");
+	image_free(&img);
+	model_free(&m);
+}
+
 static void test_truncation(void)
 {
 	struct model m;
@@ -539,6 +597,7 @@ int main(void)
 	test_rule_host_bits();
 	test_actions();
 	test_truncation();
+	test_dst_split();
 	test_routes();
 	test_source_check_shortcut();
 	test_merged_local_main();
