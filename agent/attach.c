@@ -202,25 +202,17 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 			goto fail;
 		}
 	}
-	r = pin_path(path, sizeof(path), pin_dir, STEER_PIN_PROG);
-	if (r < 0)
-		goto fail;
-	unlink(path);
-	r = bpf_program__pin(a->ingress, path);
-	if (r < 0) {
-		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
-			  "cannot pin the program at %s: %s", path, strerror(-r));
-		goto fail;
-	}
-	r = pin_path(path, sizeof(path), pin_dir, STEER_PIN_PROG_EGRESS);
-	if (r < 0)
-		goto fail;
-	unlink(path);
-	r = bpf_program__pin(a->egress, path);
-	if (r < 0) {
-		log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
-			  "cannot pin the program at %s: %s", path, strerror(-r));
-		goto fail;
+	for (int egress = 0; egress < 2; egress++) {
+		r = pin_path(path, sizeof(path), pin_dir, egress ? STEER_PIN_PROG_EGRESS : STEER_PIN_PROG);
+		if (r < 0)
+			goto fail;
+		unlink(path);
+		r = bpf_program__pin(egress ? a->egress : a->ingress, path);
+		if (r < 0) {
+			log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
+				  "cannot pin the program at %s: %s", path, strerror(-r));
+			goto fail;
+		}
 	}
 	log_event(LOG_INFO, LOG_EV_PROGRAM_LOADED, NULL, "BPF program loaded%s; maps pinned under %s",
 		  a->offload ? " (with conntrack offload)" : "", pin_dir);

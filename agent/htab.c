@@ -2,6 +2,7 @@
 #include "htab.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -138,4 +139,14 @@ void *htab_iter_next(struct htab_iter *it)
 	}
 	it->next = n->next;
 	return obj_of(t, n);
+}
+
+void htab_mark(const struct htab *t, size_t off)
+{
+	struct htab_iter it;
+	char *o;
+
+	htab_iter_init(&it, t);
+	while ((o = htab_iter_next(&it)))
+		*(bool *)(o + off) = true;
 }

@@ -33,6 +33,8 @@ struct htab_iter {
 };
 void htab_iter_init(struct htab_iter *it, const struct htab *t);
 void *htab_iter_next(struct htab_iter *it);
+/* Sets the bool at byte offset off of every object (a "stale" flag before a dump). */
+void htab_mark(const struct htab *t, size_t off);
 
 uint64_t hash_bytes(const void *p, size_t len);
 

@@ -40,7 +40,7 @@ const struct map_def map_defs[MAP_COUNT] = {
 	[MAP_NH] = { STEER_MAP_NH, "next hop", "nexthops", .pinned_verify = true, .listed = true,
 		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_nexthop),
 		IMAGE_CONTENT(nhs, struct steer_nexthop) },
-	[MAP_VLANS] = { STEER_MAP_VLANS, "vlan", "vlans", .pinned_verify = true, .listed = true,
+	[MAP_VLANS] = { STEER_MAP_VLANS, "VLAN", "vlans", .pinned_verify = true, .listed = true,
 		.key_size = sizeof(struct steer_vlan_key), .val_size = sizeof(struct steer_vlan),
 		IMAGE_KEYED(vlans, struct image_vlan, val) },
 	[MAP_LINKS] = { STEER_MAP_LINKS, "link", "links", .pinned_verify = true, .listed = true,

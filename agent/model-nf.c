@@ -3,6 +3,7 @@
 #include "model-nf.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -224,24 +225,15 @@ void model_nf_rule_del(struct model_nf *nf, uint8_t family, const char *table, c
 
 void model_nf_mark_stale(struct model_nf *nf, enum model_nf_kind kind)
 {
-	struct htab_iter it;
-	void *o;
-
 	switch (kind) {
 	case MODEL_NF_TABLES:
-		htab_iter_init(&it, &nf->tables);
-		while ((o = htab_iter_next(&it)))
-			((struct model_nf_table *)o)->stale = true;
+		htab_mark(&nf->tables, offsetof(struct model_nf_table, stale));
 		break;
 	case MODEL_NF_CHAINS:
-		htab_iter_init(&it, &nf->chains);
-		while ((o = htab_iter_next(&it)))
-			((struct model_nf_chain *)o)->stale = true;
+		htab_mark(&nf->chains, offsetof(struct model_nf_chain, stale));
 		break;
 	case MODEL_NF_RULES:
-		htab_iter_init(&it, &nf->rules);
-		while ((o = htab_iter_next(&it)))
-			((struct model_nf_rule *)o)->stale = true;
+		htab_mark(&nf->rules, offsetof(struct model_nf_rule, stale));
 		break;
 	}
 }

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -733,19 +734,13 @@ void model_mark_stale(struct model *m, enum model_kind kind)
 
 	switch (kind) {
 	case MODEL_LINK:
-		htab_iter_init(&it, &m->links);
-		while ((o = htab_iter_next(&it)))
-			((struct model_link *)o)->stale = true;
+		htab_mark(&m->links, offsetof(struct model_link, stale));
 		break;
 	case MODEL_ADDR:
-		htab_iter_init(&it, &m->addrs);
-		while ((o = htab_iter_next(&it)))
-			((struct model_addr *)o)->stale = true;
+		htab_mark(&m->addrs, offsetof(struct model_addr, stale));
 		break;
 	case MODEL_NEIGH:
-		htab_iter_init(&it, &m->neighs);
-		while ((o = htab_iter_next(&it)))
-			((struct model_neigh *)o)->stale = true;
+		htab_mark(&m->neighs, offsetof(struct model_neigh, stale));
 		break;
 	case MODEL_ROUTE4:
 	case MODEL_ROUTE6:
@@ -761,9 +756,7 @@ void model_mark_stale(struct model *m, enum model_kind kind)
 				m->rules[i].stale = true;
 		break;
 	case MODEL_NHOBJ:
-		htab_iter_init(&it, &m->nhobjs);
-		while ((o = htab_iter_next(&it)))
-			((struct model_nhobj *)o)->stale = true;
+		htab_mark(&m->nhobjs, offsetof(struct model_nhobj, stale));
 		break;
 	default:
 		break;
