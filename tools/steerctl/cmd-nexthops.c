@@ -15,70 +15,41 @@ struct nh_ctx {
 	struct pinned_map nhs, groups;
 };
 
+/* "id N via GW dev DEV", with the gateway's own family in JSON: a next hop belongs to no
+ * route here. */
 static void print_nh(struct nh_ctx *x, __u32 id, const struct steer_nexthop *nh)
 {
-	struct steerctl *c = x->c;
 	char fam[SC_NAME_STRLEN];
+	struct sc_desc d = {};
 
-	if (!c->json) {
-		fprintf(c->out, "id %u", id);
-		/* The gateway's own family: a next hop belongs to no route here. */
-		sc_nh_words(c->out, nh->family, nh);
-		fputc('\n', c->out);
-		return;
-	}
-	json_obj_open(&c->jw, NULL);
-	json_u64(&c->jw, "id", id);
+	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
+	sc_desc_num(&d, "id", "id %s", id);
 	if (nh->family)
-		json_str(&c->jw, "family", sc_family_name(nh->family, fam, sizeof(fam)));
-	sc_nh_json(&c->jw, 0, nh);
-	json_u64(&c->jw, "ifindex", nh->ifindex);
-	json_obj_close(&c->jw);
+		sc_desc_add(&d, SC_STR, "family", NULL, sc_family_name(nh->family, fam, sizeof(fam)));
+	sc_nh_desc(&d, 0, nh);
+	sc_desc_num(&d, "ifindex", NULL, nh->ifindex);
+	sc_desc_line(&d, "\n");
+	sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
+	sc_desc_print(x->c, &d);
 }
 
 /* A group and its members, each resolved to its next hop. Returns 0 or a negative errno. */
 static int print_group(struct nh_ctx *x, __u32 id, const struct steer_group *g)
 {
-	struct steerctl *c = x->c;
-	__u32 i, n = g->count < STEER_MAX_PATHS ? g->count : STEER_MAX_PATHS;
 	char hash[SC_NAME_STRLEN];
-	struct steer_nexthop nh;
-	int r;
+	struct sc_desc d = {};
+	int err;
 
-	if (c->json) {
-		json_obj_open(&c->jw, NULL);
-		json_u64(&c->jw, "id", id);
-		json_str(&c->jw, "hash", sc_group_hash_name(g, hash, sizeof(hash)));
-		json_arr_open(&c->jw, "group");
-	} else {
-		fprintf(c->out, "group %u hash %s\n", id, sc_group_hash_name(g, hash, sizeof(hash)));
-	}
-	for (i = 0; i < n; i++) {
-		r = sc_map_lookup(c, &x->nhs, &g->nh_ids[i], &nh);
-		if (r < 0)
-			return r;
-		if (c->json) {
-			json_obj_open(&c->jw, NULL);
-			json_u64(&c->jw, "id", g->nh_ids[i]);
-			if (r)
-				sc_nh_json(&c->jw, 0, &nh);
-			else
-				json_bool(&c->jw, "missing", true);
-			json_decimal(&c->jw, "share", sc_path_share(g, i), 2);
-			json_obj_close(&c->jw);
-			continue;
-		}
-		fprintf(c->out, "\tnexthop id %u", g->nh_ids[i]);
-		if (r)
-			sc_nh_words(c->out, nh.family, &nh);
-		else
-			fputs(" (missing)", c->out);
-		fprintf(c->out, " share %.2f%%\n", sc_path_share(g, i));
-	}
-	if (c->json) {
-		json_arr_close(&c->jw);
-		json_obj_close(&c->jw);
-	}
+	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
+	sc_desc_num(&d, "id", "group %s", id);
+	sc_desc_add(&d, SC_STR, "hash", " hash %s\n", sc_group_hash_name(g, hash, sizeof(hash)));
+	sc_desc_add(&d, SC_ARR, "group", NULL, NULL);
+	err = sc_group_desc(&d, x->c, &x->nhs, 0, g);
+	if (err)
+		return err;
+	sc_desc_add(&d, SC_ARR_END, NULL, NULL, NULL);
+	sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
+	sc_desc_print(x->c, &d);
 	return 0;
 }
 

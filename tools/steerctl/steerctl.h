@@ -114,8 +114,46 @@ double sc_path_share(const struct steer_group *g, __u32 i);
 const char *sc_rule_action_name(__u8 action, char *buf, size_t len);
 const char *sc_group_hash_name(const struct steer_group *g, char *buf, size_t len);
 const char *sc_stat_name(__u32 stat, char *buf, size_t len);
-void sc_nh_words(FILE *f, __u8 route_family, const struct steer_nexthop *nh);
-void sc_nh_json(struct json *j, __u8 route_family, const struct steer_nexthop *nh);
+
+/* describe.c: one description of an object, printed as text or JSON. Each field holds its
+ * value written out once; `text` is a printf format of at most one %s for the line (NULL: not
+ * in the line), `kind` says how JSON shows it under `key` (NULL inside an array). */
+enum sc_kind {
+	SC_TEXT,	/* in the line only */
+	SC_STR,		/* a JSON string */
+	SC_NUM,		/* a JSON number, the value as written */
+	SC_NULL,	/* a JSON null: a flag, as iproute2 writes "not": null */
+	SC_TRUE,	/* a JSON true */
+	SC_OBJ,		/* opens a JSON object, closed by SC_OBJ_END */
+	SC_OBJ_END,
+	SC_ARR,		/* opens a JSON array, closed by SC_ARR_END */
+	SC_ARR_END,
+};
+
+struct sc_field {
+	enum sc_kind kind;
+	const char *key;
+	const char *text;
+	char val[SC_ADDR_STRLEN];
+};
+
+/* The most a builder adds: a route and its group of STEER_MAX_PATHS members, at most 12
+ * fields each. */
+#define SC_DESC_MAX (16 + 12 * STEER_MAX_PATHS)
+
+struct sc_desc {
+	size_t n;
+	struct sc_field f[SC_DESC_MAX];
+};
+
+void sc_desc_add(struct sc_desc *d, enum sc_kind kind, const char *key, const char *text,
+		 const char *val);
+void sc_desc_num(struct sc_desc *d, const char *key, const char *text, unsigned long long n);
+void sc_desc_line(struct sc_desc *d, const char *text);
+void sc_desc_print(struct steerctl *c, const struct sc_desc *d);
+void sc_nh_desc(struct sc_desc *d, __u8 route_family, const struct steer_nexthop *nh);
+int sc_group_desc(struct sc_desc *d, const struct steerctl *c, const struct pinned_map *nhs,
+		  __u8 route_family, const struct steer_group *g);
 
 /* counters.c: the per-CPU datapath counters, read in one go. */
 struct sc_counters {
