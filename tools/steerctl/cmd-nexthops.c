@@ -2,11 +2,7 @@
 /* `steerctl nexthops`: every next hop and every multipath group the agent compiled, in
  * `ip nexthop`'s words, groups with the share of the flows each member takes. Routes and
  * steer.yaml policies refer to them by these ids. */
-#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include <bpf/bpf.h>
 
 #include "steerctl.h"
 
@@ -17,49 +13,68 @@ struct nh_ctx {
 
 /* "id N via GW dev DEV", with the gateway's own family in JSON: a next hop belongs to no
  * route here. */
-static void print_nh(struct nh_ctx *x, __u32 id, const struct steer_nexthop *nh)
+static int describe_nh(struct nh_ctx *x, __u32 id, const void *val, struct sc_desc *d)
 {
+	const struct steer_nexthop *nh = val;
 	char fam[SC_NAME_STRLEN];
-	struct sc_desc d = {};
 
-	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
-	sc_desc_num(&d, "id", "id %s", id);
+	(void)x;
+	sc_desc_num(d, "id", "id %s", id);
 	if (nh->family)
-		sc_desc_add(&d, SC_STR, "family", NULL, sc_family_name(nh->family, fam, sizeof(fam)));
-	sc_nh_desc(&d, 0, nh);
-	sc_desc_num(&d, "ifindex", NULL, nh->ifindex);
-	sc_desc_line(&d, "\n");
-	sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
-	sc_desc_print(x->c, &d);
+		sc_desc_add(d, SC_STR, "family", NULL, sc_family_name(nh->family, fam, sizeof(fam)));
+	sc_nh_desc(d, 0, nh);
+	sc_desc_num(d, "ifindex", NULL, nh->ifindex);
+	sc_desc_line(d, "\n");
+	return 0;
 }
 
-/* A group and its members, each resolved to its next hop. Returns 0 or a negative errno. */
-static int print_group(struct nh_ctx *x, __u32 id, const struct steer_group *g)
+/* A group and its members, each resolved to its next hop. */
+static int describe_group(struct nh_ctx *x, __u32 id, const void *val, struct sc_desc *d)
 {
+	const struct steer_group *g = val;
 	char hash[SC_NAME_STRLEN];
-	struct sc_desc d = {};
 	int err;
 
-	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
-	sc_desc_num(&d, "id", "group %s", id);
-	sc_desc_add(&d, SC_STR, "hash", " hash %s\n", sc_group_hash_name(g, hash, sizeof(hash)));
-	sc_desc_add(&d, SC_ARR, "group", NULL, NULL);
-	err = sc_group_desc(&d, x->c, &x->nhs, 0, g);
-	if (err)
-		return err;
-	sc_desc_add(&d, SC_ARR_END, NULL, NULL, NULL);
-	sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
-	sc_desc_print(x->c, &d);
-	return 0;
+	sc_desc_num(d, "id", "group %s", id);
+	sc_desc_add(d, SC_STR, "hash", " hash %s\n", sc_group_hash_name(g, hash, sizeof(hash)));
+	sc_desc_add(d, SC_ARR, "group", NULL, NULL);
+	err = sc_group_desc(d, x->c, &x->nhs, 0, g);
+	sc_desc_add(d, SC_ARR_END, NULL, NULL, NULL);
+	return err;
+}
+
+/* Each entry of m that ids names, described by describe (0 or a negative errno) as one
+ * object; an entry the agent removed since we listed it is left out. Returns 0 or a
+ * negative errno. */
+static int print_each(struct nh_ctx *x, const struct pinned_map *m, const __u32 *ids, size_t n,
+		      int (*describe)(struct nh_ctx *, __u32, const void *, struct sc_desc *))
+{
+	union {
+		struct steer_nexthop nh;
+		struct steer_group g;
+	} val;
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++) {
+		struct sc_desc d = {};
+
+		err = sc_map_lookup(x->c, m, &ids[i], &val);
+		if (err <= 0)
+			continue;
+		sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
+		err = describe(x, ids[i], &val, &d);
+		sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
+		if (!err)
+			sc_desc_print(x->c, &d);
+	}
+	return err;
 }
 
 int cmd_nexthops(struct steerctl *c)
 {
 	struct nh_ctx x = { .c = c, .nhs = { .fd = -1 }, .groups = { .fd = -1 } };
 	__u32 *nh_ids = NULL, *group_ids = NULL;
-	size_t n_nh = 0, n_groups = 0, i;
-	struct steer_nexthop nh;
-	struct steer_group g;
+	size_t n_nh = 0, n_groups = 0;
 	int err;
 
 	err = sc_map_open(c, SC_MAP_NH, &x.nhs);
@@ -76,26 +91,13 @@ int cmd_nexthops(struct steerctl *c)
 		json_obj_open(&c->jw, NULL);
 		json_arr_open(&c->jw, "nexthops");
 	}
-	for (i = 0; i < n_nh && !err; i++) {
-		int r = sc_map_lookup(c, &x.nhs, &nh_ids[i], &nh);
-
-		if (r < 0)
-			err = r;
-		else if (r)	/* else removed since we listed it */
-			print_nh(&x, nh_ids[i], &nh);
-	}
+	err = print_each(&x, &x.nhs, nh_ids, n_nh, describe_nh);
 	if (c->json) {
 		json_arr_close(&c->jw);
 		json_arr_open(&c->jw, "groups");
 	}
-	for (i = 0; i < n_groups && !err; i++) {
-		int r = sc_map_lookup(c, &x.groups, &group_ids[i], &g);
-
-		if (r < 0)
-			err = r;
-		else if (r)	/* else removed since we listed it */
-			err = print_group(&x, group_ids[i], &g);
-	}
+	if (!err)
+		err = print_each(&x, &x.groups, group_ids, n_groups, describe_group);
 	if (c->json) {
 		json_arr_close(&c->jw);
 		json_obj_close(&c->jw);
