@@ -345,6 +345,7 @@ static int take_lease(struct monitor *mon, const struct steer_monitor *cfg)
 	volatile struct steer_monitor *m = mon->m;
 	__u64 now = clock_ns(CLOCK_MONOTONIC_COARSE);
 	pid_t owner = (pid_t)m->owner;
+	struct steer_monitor next = *cfg;
 
 	if (m->until_ns > now && owner > 0 && owner != getpid() &&
 	    (kill(owner, 0) == 0 || errno == EPERM)) {
@@ -352,21 +353,14 @@ static int take_lease(struct monitor *mon, const struct steer_monitor *cfg)
 			"path; one at a time\n", (int)owner);
 		return -EBUSY;
 	}
-	/* Off while the filters change, so no event is judged by half of them. */
+	/* Off while the filters change, so no event is judged by half of them. The whole entry
+	 * is written: cfg's filters, our pid, the program's counters from zero, and until_ns
+	 * still 0 until the filters are all in place. */
 	__atomic_store_n(&m->until_ns, 0, __ATOMIC_SEQ_CST);
-	m->rate = cfg->rate;
-	m->sample = cfg->sample;
-	m->verdicts = cfg->verdicts;
-	m->reasons = cfg->reasons;
-	m->iif = cfg->iif;
-	m->src_family = cfg->src_family;
-	m->src_len = cfg->src_len;
-	m->dst_family = cfg->dst_family;
-	m->dst_len = cfg->dst_len;
-	memcpy((void *)m->src, cfg->src, sizeof(cfg->src));
-	memcpy((void *)m->dst, cfg->dst, sizeof(cfg->dst));
-	m->window = m->in_window = m->matched = m->rate_limited = m->lost = 0;
-	m->owner = (__u32)getpid();
+	next.until_ns = 0;
+	next.owner = (__u32)getpid();
+	next.window = next.in_window = next.matched = next.rate_limited = next.lost = 0;
+	*m = next;
 	__atomic_store_n(&m->until_ns, now + LEASE_NS, __ATOMIC_SEQ_CST);
 	return 0;
 }
