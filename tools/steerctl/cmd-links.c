@@ -82,14 +82,13 @@ static int print_vlan(struct steerctl *c, const struct pinned_map *vlans,
 int cmd_links(struct steerctl *c)
 {
 	struct pinned_map links = { .fd = -1 }, vlans = { .fd = -1 };
+	const struct sc_map_use maps[] = { { SC_MAP_LINKS, &links }, { SC_MAP_VLANS, &vlans }, {} };
 	struct steer_vlan_key *vkeys = NULL;
 	__u32 *lkeys = NULL;
 	size_t nl = 0, nv = 0, i;
 	int err;
 
-	err = sc_map_open(c, SC_MAP_LINKS, &links);
-	if (!err)
-		err = sc_map_open(c, SC_MAP_VLANS, &vlans);
+	err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &links, sc_cmp_u32, (void **)&lkeys, &nl);
 	if (!err)
@@ -121,7 +120,6 @@ int cmd_links(struct steerctl *c)
 out:
 	free(vkeys);
 	free(lkeys);
-	sc_map_close(&vlans);
-	sc_map_close(&links);
+	sc_maps_close(maps);
 	return err;
 }

@@ -44,9 +44,10 @@ static int describe_group(struct nh_ctx *x, __u32 id, const void *val, struct sc
 }
 
 /* Each entry of m that ids names, described by describe (0 or a negative errno) as one
- * object; an entry the agent removed since we listed it is left out. Returns 0 or a
- * negative errno. */
-static int print_each(struct nh_ctx *x, const struct pinned_map *m, const __u32 *ids, size_t n,
+ * object of the JSON array named key; an entry the agent removed since we listed it is left
+ * out. Returns 0 or a negative errno. */
+static int print_each(struct nh_ctx *x, const char *key, const struct pinned_map *m,
+		      const __u32 *ids, size_t n,
 		      int (*describe)(struct nh_ctx *, __u32, const void *, struct sc_desc *))
 {
 	union {
@@ -55,6 +56,8 @@ static int print_each(struct nh_ctx *x, const struct pinned_map *m, const __u32 
 	} val;
 	int err = 0;
 
+	if (x->c->json)
+		json_arr_open(&x->c->jw, key);
 	for (size_t i = 0; i < n && !err; i++) {
 		struct sc_desc d = {};
 
@@ -67,19 +70,20 @@ static int print_each(struct nh_ctx *x, const struct pinned_map *m, const __u32 
 		if (!err)
 			sc_desc_print(x->c, &d);
 	}
+	if (x->c->json)
+		json_arr_close(&x->c->jw);
 	return err;
 }
 
 int cmd_nexthops(struct steerctl *c)
 {
 	struct nh_ctx x = { .c = c, .nhs = { .fd = -1 }, .groups = { .fd = -1 } };
+	const struct sc_map_use maps[] = { { SC_MAP_NH, &x.nhs }, { SC_MAP_GROUPS, &x.groups }, {} };
 	__u32 *nh_ids = NULL, *group_ids = NULL;
 	size_t n_nh = 0, n_groups = 0;
 	int err;
 
-	err = sc_map_open(c, SC_MAP_NH, &x.nhs);
-	if (!err)
-		err = sc_map_open(c, SC_MAP_GROUPS, &x.groups);
+	err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &x.nhs, sc_cmp_u32, (void **)&nh_ids, &n_nh);
 	if (!err)
@@ -87,25 +91,16 @@ int cmd_nexthops(struct steerctl *c)
 	if (err)
 		goto out;
 
-	if (c->json) {
+	if (c->json)
 		json_obj_open(&c->jw, NULL);
-		json_arr_open(&c->jw, "nexthops");
-	}
-	err = print_each(&x, &x.nhs, nh_ids, n_nh, describe_nh);
-	if (c->json) {
-		json_arr_close(&c->jw);
-		json_arr_open(&c->jw, "groups");
-	}
+	err = print_each(&x, "nexthops", &x.nhs, nh_ids, n_nh, describe_nh);
 	if (!err)
-		err = print_each(&x, &x.groups, group_ids, n_groups, describe_group);
-	if (c->json) {
-		json_arr_close(&c->jw);
+		err = print_each(&x, "groups", &x.groups, group_ids, n_groups, describe_group);
+	if (c->json)
 		json_obj_close(&c->jw);
-	}
 out:
 	free(group_ids);
 	free(nh_ids);
-	sc_map_close(&x.groups);
-	sc_map_close(&x.nhs);
+	sc_maps_close(maps);
 	return err;
 }

@@ -109,6 +109,8 @@ int cmd_routes(struct steerctl *c)
 {
 	struct routes_ctx x = { .c = c, .routes = { .fd = -1 }, .nhs = { .fd = -1 },
 				.groups = { .fd = -1 } };
+	const struct sc_map_use maps[] = { { SC_MAP_ROUTES, &x.routes }, { SC_MAP_NH, &x.nhs },
+					   { SC_MAP_GROUPS, &x.groups }, {} };
 	struct steer_route_key *keys = NULL;
 	struct steer_route rt;
 	size_t n = 0, i;
@@ -121,11 +123,7 @@ int cmd_routes(struct steerctl *c)
 		return err;
 	err = sc_path(c, STEER_MAP_ROUTES, x.rpath, sizeof(x.rpath));
 	if (!err)
-		err = sc_map_open(c, SC_MAP_ROUTES, &x.routes);
-	if (!err)
-		err = sc_map_open(c, SC_MAP_NH, &x.nhs);
-	if (!err)
-		err = sc_map_open(c, SC_MAP_GROUPS, &x.groups);
+		err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &x.routes, cmp_route_key, (void **)&keys, &n);
 	if (err)
@@ -152,8 +150,6 @@ int cmd_routes(struct steerctl *c)
 		json_arr_close(&c->jw);
 out:
 	free(keys);
-	sc_map_close(&x.groups);
-	sc_map_close(&x.nhs);
-	sc_map_close(&x.routes);
+	sc_maps_close(maps);
 	return err;
 }

@@ -374,6 +374,8 @@ int cmd_rules(struct steerctl *c)
 {
 	struct rules_ctx x = { .c = c, .src = { .fd = -1 }, .rules = { .fd = -1 },
 			       .hits = { .fd = -1 } };
+	const struct sc_map_use maps[] = { { SC_MAP_SRC, &x.src }, { SC_MAP_RULES, &x.rules },
+					   { SC_MAP_HITS, &x.hits }, {} };
 	char pfx[SC_ADDR_STRLEN];
 	size_t i;
 	int err, width = (int)strlen("PREFIX");
@@ -382,11 +384,7 @@ int cmd_rules(struct steerctl *c)
 	if (!err)
 		err = sc_path(c, STEER_MAP_RULES, x.rules_path, sizeof(x.rules_path));
 	if (!err)
-		err = sc_map_open(c, SC_MAP_SRC, &x.src);
-	if (!err)
-		err = sc_map_open(c, SC_MAP_RULES, &x.rules);
-	if (!err)
-		err = sc_map_open(c, SC_MAP_HITS, &x.hits);
+		err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &x.src, cmp_src_key, (void **)&x.keys, &x.n);
 	if (!err)
@@ -419,8 +417,6 @@ out:
 	free(x.from);
 	free(x.lists);
 	free(x.keys);
-	sc_map_close(&x.hits);
-	sc_map_close(&x.rules);
-	sc_map_close(&x.src);
+	sc_maps_close(maps);
 	return err;
 }

@@ -98,6 +98,7 @@ static int write_rule_hits(struct prom *p)
 {
 	const struct steerctl *c = p->c;
 	struct pinned_map rules = { .fd = -1 }, hits = { .fd = -1 };
+	const struct sc_map_use maps[] = { { SC_MAP_RULES, &rules }, { SC_MAP_HITS, &hits }, {} };
 	char num[32], tbl[16], prio[16], id[16], fam[SC_NAME_STRLEN];
 	__u32 *keys = NULL;
 	struct steer_rule r;
@@ -105,9 +106,7 @@ static int write_rule_hits(struct prom *p)
 	__u64 h;
 	int err;
 
-	err = sc_map_open(c, SC_MAP_RULES, &rules);
-	if (!err)
-		err = sc_map_open(c, SC_MAP_HITS, &hits);
+	err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &rules, sc_cmp_u32, (void **)&keys, &n);
 	if (err)
@@ -142,8 +141,7 @@ static int write_rule_hits(struct prom *p)
 	}
 out:
 	free(keys);
-	sc_map_close(&hits);
-	sc_map_close(&rules);
+	sc_maps_close(maps);
 	return err;
 }
 

@@ -97,6 +97,16 @@ int sc_percpu_sum(const struct steerctl *c, const struct pinned_map *m, __u32 ke
 int sc_cmp_u32(const void *a, const void *b);
 int sc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* maps.c: the maps a command uses, in a list that ends with a NULL m. Each m starts with
+ * fd -1, so the list closes whole however far the opening got. */
+struct sc_map_use {
+	enum steerctl_map id;
+	struct pinned_map *m;
+};
+/* Opens each in turn; 0, or the first one's negative errno, already said. */
+int sc_maps_open(const struct steerctl *c, const struct sc_map_use *use);
+void sc_maps_close(const struct sc_map_use *use);
+
 /* format.c: words for people. */
 #define SC_ADDR_STRLEN 48	/* INET6_ADDRSTRLEN plus room for "/128" */
 #define SC_NAME_STRLEN 24	/* IF_NAMESIZE, "if4294967295", "4294967295" */
