@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* `steerctl routes [table T]`: the compiled routes of every mirrored table (or of one) with
  * their next hops and multipath groups resolved, worded like `ip route show table all`. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <bpf/bpf.h>
 
 #include "steerctl.h"
 

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bpf/bpf.h>
-
 #include "steerctl.h"
 
 struct rules_ctx {
@@ -201,15 +199,12 @@ static int print_rule(struct rules_ctx *x, size_t key, __u32 pos, int src_width)
 	struct steerctl *c = x->c;
 	char fam[SC_NAME_STRLEN], pfx[SC_ADDR_STRLEN];
 	struct steer_rule r;
-	bool have = true;
 	__u64 hits = 0;
-	int err;
+	/* 0: not there, in a list the agent is replacing (or a bug): shown as missing. */
+	int have = sc_map_lookup(c, &x->rules, &id, &r), err;
 
-	if (bpf_map_lookup_elem(x->rules.fd, &id, &r)) {
-		if (errno != ENOENT)
-			return sc_error(c, x->rules_path, -errno);
-		have = false;	/* a list the agent is replacing, or a bug: show it */
-	}
+	if (have < 0)
+		return have;
 	if (have) {
 		err = sc_percpu_sum(c, &x->hits, id, &hits);
 		if (err)
@@ -312,6 +307,7 @@ static int read_lists(struct rules_ctx *x)
 	bool lens[2][129] = {};		/* prefix lengths present, IPv4 and IPv6 */
 	char pfx[SC_ADDR_STRLEN];
 	size_t i;
+	int r;
 
 	x->lists = calloc(x->n ? x->n : 1, sizeof(*x->lists));
 	x->from = calloc(x->n ? x->n : 1, sizeof(*x->from));
@@ -325,12 +321,11 @@ static int read_lists(struct rules_ctx *x)
 			continue;
 		/* Removed by the agent since we listed it: no lines. (A trie lookup is a
 		 * longest match, so a removal can also show the covering entry's list.) */
-		if (bpf_map_lookup_elem(x->src.fd, &x->keys[i], l)) {
-			if (errno != ENOENT)
-				return sc_error(x->c, x->src_path, -errno);
-			l->count = 0;
+		r = sc_map_lookup(x->c, &x->src, &x->keys[i], l);
+		if (r < 0)
+			return r;
+		if (!r)		/* calloc left its count 0 */
 			continue;
-		}
 		if (l->count > STEER_MAX_RULES) {
 			fprintf(stderr, "steerctl: %s: %s lists %u rules, more than the %d an "
 				"entry holds; showing those\n", x->src_path,
