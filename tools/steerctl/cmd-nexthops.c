@@ -59,11 +59,12 @@ static int print_each(struct nh_ctx *x, const char *key, const struct pinned_map
 	if (x->c->json)
 		json_arr_open(&x->c->jw, key);
 	for (size_t i = 0; i < n && !err; i++) {
-		struct sc_desc d = {};
+		struct sc_desc d;
 
 		err = sc_map_lookup(x->c, m, &ids[i], &val);
 		if (err <= 0)
 			continue;
+		d.n = 0;
 		sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
 		err = describe(x, ids[i], &val, &d);
 		sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);

@@ -36,7 +36,7 @@ static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
 	bool resolved = rt->type == STEER_RT_FORWARD || rt->type == STEER_RT_MULTIPATH;
 	struct steer_nexthop nh;
 	struct steer_group g;
-	struct sc_desc d = {};
+	struct sc_desc d;
 	int have = 0;
 
 	if (rt->type == STEER_RT_FORWARD)
@@ -46,6 +46,7 @@ static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
 	if (have < 0)
 		return have;
 
+	d.n = 0;
 	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
 	sc_desc_add(&d, SC_STR, "table", "table %s", sc_table_name(k->table, buf, sizeof(buf)));
 	sc_desc_add(&d, SC_STR, "family", " %s", sc_family_name(k->family, buf, sizeof(buf)));

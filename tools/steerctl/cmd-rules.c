@@ -184,8 +184,9 @@ static void describe_rule(struct rules_ctx *x, size_t key, __u32 pos, const stru
 static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const struct steer_rule *r,
 			    __u64 hits)
 {
-	struct sc_desc d = {};
+	struct sc_desc d;
 
+	d.n = 0;
 	describe_rule(x, key, pos, r, hits, &d);
 	sc_desc_print(x->c, &d);
 }

@@ -151,6 +151,8 @@ struct sc_field {
  * fields each. */
 #define SC_DESC_MAX (16 + 12 * STEER_MAX_PATHS)
 
+/* A description starts with n = 0 and nothing else set: a field is written when it is
+ * added, so no object clears all SC_DESC_MAX of them. */
 struct sc_desc {
 	size_t n;
 	struct sc_field f[SC_DESC_MAX];
