@@ -223,6 +223,25 @@ double sc_path_share(const struct steer_group *g, __u32 i)
 	return up > prev ? (double)(up - prev) * 100.0 / 2147483648.0 : 0;
 }
 
+/* A decision in explain's and monitor's words, or NULL for a number that is none. */
+const char *sc_verdict_name(__u32 verdict)
+{
+	switch (verdict) {
+	case STEER_VERDICT_FORWARD: return "forward";
+	case STEER_VERDICT_PUNT:    return "punt";
+	case STEER_VERDICT_DROP:    return "drop";
+	}
+	return NULL;
+}
+
+/* Why: a counter's name without its "punt_" or "drop_" ("no_route", "forwarded"). */
+const char *sc_reason_name(__u32 stat, char *buf, size_t len)
+{
+	const char *n = sc_stat_name(stat, buf, len);
+
+	return !strncmp(n, "punt_", 5) || !strncmp(n, "drop_", 5) ? n + 5 : n;
+}
+
 /* A counter's name from abi.h; a gap there still gets a unique name. */
 const char *sc_stat_name(__u32 stat, char *buf, size_t len)
 {

@@ -124,6 +124,8 @@ double sc_path_share(const struct steer_group *g, __u32 i);
 const char *sc_rule_action_name(__u8 action, char *buf, size_t len);
 const char *sc_group_hash_name(const struct steer_group *g, char *buf, size_t len);
 const char *sc_stat_name(__u32 stat, char *buf, size_t len);
+const char *sc_verdict_name(__u32 verdict);
+const char *sc_reason_name(__u32 stat, char *buf, size_t len);
 
 /* describe.c: one description of an object, printed as text or JSON. Each field holds its
  * value written out once; `text` is a printf format of at most one %s for the line (NULL: not
