@@ -42,14 +42,6 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static __u64 clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
 /* ---- the command line ---- */
 
 static int parse_prefix(const char *word, const char *s, __u8 *family, __u8 *len, __u32 *addr)
@@ -335,7 +327,7 @@ static int open_maps(struct monitor *mon)
 static int take_lease(struct monitor *mon, const struct steer_monitor *cfg)
 {
 	volatile struct steer_monitor *m = mon->m;
-	__u64 now = clock_ns(CLOCK_MONOTONIC_COARSE);
+	__u64 now = sc_clock_ns(CLOCK_MONOTONIC_COARSE);
 	pid_t owner = (pid_t)m->owner;
 	struct steer_monitor next = *cfg;
 
@@ -360,7 +352,7 @@ static int take_lease(struct monitor *mon, const struct steer_monitor *cfg)
 static int watch(struct monitor *mon)
 {
 	struct ring_buffer *rb = ring_buffer__new(mon->events_fd, on_event, mon, NULL);
-	__u64 start = clock_ns(CLOCK_MONOTONIC), renewed = clock_ns(CLOCK_MONOTONIC_COARSE);
+	__u64 start = sc_clock_ns(CLOCK_MONOTONIC), renewed = sc_clock_ns(CLOCK_MONOTONIC_COARSE);
 	int err = 0, r;
 
 	if (!rb)
@@ -370,7 +362,7 @@ static int watch(struct monitor *mon)
 	ring_buffer__consume(rb);
 	mon->draining = false;
 	while (!stop) {
-		__u64 now = clock_ns(CLOCK_MONOTONIC_COARSE);
+		__u64 now = sc_clock_ns(CLOCK_MONOTONIC_COARSE);
 
 		if (now - renewed >= RENEW_NS) {
 			__atomic_store_n(&mon->m->until_ns, now + LEASE_NS, __ATOMIC_SEQ_CST);
@@ -385,7 +377,7 @@ static int watch(struct monitor *mon)
 		if (mon->c->count && mon->shown >= mon->c->count)
 			break;
 		if (mon->c->mon_duration > 0 &&
-		    (double)(clock_ns(CLOCK_MONOTONIC) - start) / 1e9 >= mon->c->mon_duration)
+		    (double)(sc_clock_ns(CLOCK_MONOTONIC) - start) / 1e9 >= mon->c->mon_duration)
 			break;
 	}
 	__atomic_store_n(&mon->m->until_ns, 0, __ATOMIC_SEQ_CST);
@@ -409,7 +401,8 @@ int cmd_monitor(struct steerctl *c)
 		return err;
 	err = open_maps(&mon);
 	if (!err) {
-		mon.wall_minus_mono = (__s64)clock_ns(CLOCK_REALTIME) - (__s64)clock_ns(CLOCK_MONOTONIC);
+		mon.wall_minus_mono = (__s64)sc_clock_ns(CLOCK_REALTIME) -
+				      (__s64)sc_clock_ns(CLOCK_MONOTONIC);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);

@@ -195,14 +195,6 @@ static int write_maps(struct prom *p)
 	X(apply_failures, "Map writes that failed (the fast path punts instead).") \
 	X(overflow_punts, "Entries left out of full maps (punting instead).")
 
-static __u64 coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
 static int write_state(struct prom *p)
 {
 	struct steer_agent_stats ag = {};
@@ -219,11 +211,11 @@ static int write_state(struct prom *p)
 	fprintf(p->f, "steer_synced %d\n", st.synced ? 1 : 0);
 	family(p, "steer_generation", "gauge", "The map generation the agent applied last.");
 	fprintf(p->f, "steer_generation %llu\n", (unsigned long long)st.generation);
-	if (st.heartbeat_ns) {
-		age = (double)(__s64)(coarse_ns() - st.heartbeat_ns) / 1e9;
+	age = sc_heartbeat_age(&st);
+	if (age >= 0) {
 		family(p, "steer_heartbeat_age_seconds", "gauge",
 		       "Time since the agent's last heartbeat.");
-		fprintf(p->f, "steer_heartbeat_age_seconds %.3f\n", age < 0 ? 0 : age);
+		fprintf(p->f, "steer_heartbeat_age_seconds %.3f\n", age);
 	}
 #define AGENT_FAMILY(field, help) counter(p, "steer_agent_" #field "_total", help, ag.field);
 	AGENT_COUNTERS(AGENT_FAMILY)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 #include <linux/bpf.h>
 #include <linux/types.h>
 
@@ -168,6 +169,11 @@ void sc_desc_print(struct steerctl *c, const struct sc_desc *d);
 void sc_nh_desc(struct sc_desc *d, __u8 route_family, const struct steer_nexthop *nh);
 int sc_group_desc(struct sc_desc *d, const struct steerctl *c, const struct pinned_map *nhs,
 		  __u8 route_family, const struct steer_group *g);
+
+/* clock.c */
+__u64 sc_clock_ns(clockid_t id);
+/* Seconds since steerd's last heartbeat, or -1 when it never beat. */
+double sc_heartbeat_age(const struct steer_state *st);
 
 /* counters.c: the per-CPU datapath counters, read in one go. */
 struct sc_counters {
