@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "steerctl.h"
 
 static int cmp_vlan_key(const void *pa, const void *pb)
@@ -19,63 +18,58 @@ static int cmp_vlan_key(const void *pa, const void *pb)
 	return memcmp(a, b, sizeof(*a));
 }
 
-/* One link; nothing when the agent removed it since we listed it. Returns 0 or a negative
- * errno. */
+/* One link, a row of the table; nothing when the agent removed it since we listed it.
+ * Returns 0 or a negative errno. */
 static int print_link(struct steerctl *c, const struct pinned_map *links, __u32 ifindex)
 {
 	char name[SC_NAME_STRLEN];
 	struct steer_link l;
-	const char *layer;
+	struct sc_desc d;
 	int r = sc_map_lookup(c, links, &ifindex, &l);
 
 	if (r <= 0)
 		return r;
+	d.n = 0;
+	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
+	sc_desc_num(&d, "ifindex", "%-8s ", ifindex);
+	sc_desc_add(&d, SC_STR, "ifname", "%-16s ", sc_ifname(ifindex, name, sizeof(name)));
+	sc_desc_bool(&d, "up", "%-5s ", l.flags & STEER_LINK_UP, "up", "down");
+	sc_desc_bool(&d, "fwd4", "%-5s ", l.flags & STEER_LINK_FWD4, "yes", "no");
+	sc_desc_bool(&d, "fwd6", "%-5s ", l.flags & STEER_LINK_FWD6, "yes", "no");
+	sc_desc_num(&d, "rp_filter", "%-9s ", l.rp_filter);
 	/* What frames there start with: the datapath parses the first two, punts the third. */
-	layer = l.flags & STEER_LINK_L3 ? "none" : l.flags & STEER_LINK_L2_OTHER ? "other" : "ethernet";
-	sc_ifname(ifindex, name, sizeof(name));
-	if (c->json) {
-		json_obj_open(&c->jw, NULL);
-		json_u64(&c->jw, "ifindex", ifindex);
-		json_str(&c->jw, "ifname", name);
-		json_bool(&c->jw, "up", l.flags & STEER_LINK_UP);
-		json_bool(&c->jw, "fwd4", l.flags & STEER_LINK_FWD4);
-		json_bool(&c->jw, "fwd6", l.flags & STEER_LINK_FWD6);
-		json_u64(&c->jw, "rp_filter", l.rp_filter);
-		json_str(&c->jw, "link_layer", layer);
-		json_u64(&c->jw, "mtu6", l.mtu6);
-		json_obj_close(&c->jw);
-		return 0;
-	}
-	fprintf(c->out, "%-8u %-16s %-5s %-5s %-5s %-9u %-8s %u\n", ifindex, name,
-		l.flags & STEER_LINK_UP ? "up" : "down", l.flags & STEER_LINK_FWD4 ? "yes" : "no",
-		l.flags & STEER_LINK_FWD6 ? "yes" : "no", l.rp_filter, layer, l.mtu6);
+	sc_desc_add(&d, SC_STR, "link_layer", "%-8s ", l.flags & STEER_LINK_L3 ? "none" :
+		    l.flags & STEER_LINK_L2_OTHER ? "other" : "ethernet");
+	sc_desc_num(&d, "mtu6", "%s\n", l.mtu6);
+	sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
+	sc_desc_print(c, &d);
 	return 0;
 }
 
 /* One 802.1Q sub-interface, by its lower link and VLAN id; nothing when the agent removed it
- * since we listed it. Returns 0 or a negative errno. */
+ * since we listed it. The table gives the sub-interface's index before its name, JSON after.
+ * Returns 0 or a negative errno. */
 static int print_vlan(struct steerctl *c, const struct pinned_map *vlans,
 		      const struct steer_vlan_key *k)
 {
-	char lower[SC_NAME_STRLEN], name[SC_NAME_STRLEN];
+	char name[SC_NAME_STRLEN], index[16];
 	struct steer_vlan v;
+	struct sc_desc d;
 	int r = sc_map_lookup(c, vlans, k, &v);
 
 	if (r <= 0)
 		return r;
-	sc_ifname(k->ifindex, lower, sizeof(lower));
-	sc_ifname(v.ifindex, name, sizeof(name));
-	if (c->json) {
-		json_obj_open(&c->jw, NULL);
-		json_str(&c->jw, "link", lower);
-		json_u64(&c->jw, "link_index", k->ifindex);
-		json_u64(&c->jw, "id", k->vid);
-		json_str(&c->jw, "ifname", name);
-		json_u64(&c->jw, "ifindex", v.ifindex);
-		json_obj_close(&c->jw);
-		return 0;
-	}
-	fprintf(c->out, "%-16s %-5u %-8u %s\n", lower, k->vid, v.ifindex, name);
+	d.n = 0;
+	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
+	sc_desc_add(&d, SC_STR, "link", "%-16s ", sc_ifname(k->ifindex, name, sizeof(name)));
+	sc_desc_num(&d, "link_index", NULL, k->ifindex);
+	sc_desc_num(&d, "id", "%-5s ", k->vid);
+	snprintf(index, sizeof(index), "%u", v.ifindex);
+	sc_desc_add(&d, SC_TEXT, NULL, "%-8s ", index);
+	sc_desc_add(&d, SC_STR, "ifname", "%s\n", sc_ifname(v.ifindex, name, sizeof(name)));
+	sc_desc_num(&d, "ifindex", NULL, v.ifindex);
+	sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
+	sc_desc_print(c, &d);
 	return 0;
 }
 

@@ -29,6 +29,13 @@ void sc_desc_num(struct sc_desc *d, const char *key, const char *text, unsigned 
 	sc_desc_add(d, SC_NUM, key, text, v);
 }
 
+/* A flag: true or false in JSON, and in the line the word for it, yes or no. */
+void sc_desc_bool(struct sc_desc *d, const char *key, const char *text, bool v, const char *yes,
+		  const char *no)
+{
+	sc_desc_add(d, v ? SC_TRUE : SC_FALSE, key, text, v ? yes : no);
+}
+
 /* A line's words end where the builder put its "\n". */
 void sc_desc_line(struct sc_desc *d, const char *text)
 {
@@ -53,6 +60,7 @@ static void print_json(struct json *j, const struct sc_desc *d)
 		case SC_NUM:     json_number(j, f->key, f->val);   break;
 		case SC_NULL:    json_null(j, f->key);             break;
 		case SC_TRUE:    json_bool(j, f->key, true);       break;
+		case SC_FALSE:   json_bool(j, f->key, false);      break;
 		case SC_OBJ:     json_obj_open(j, f->key);         break;
 		case SC_OBJ_END: json_obj_close(j);                break;
 		case SC_ARR:     json_arr_open(j, f->key);         break;

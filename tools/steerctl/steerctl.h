@@ -136,7 +136,8 @@ enum sc_kind {
 	SC_STR,		/* a JSON string */
 	SC_NUM,		/* a JSON number, the value as written */
 	SC_NULL,	/* a JSON null: a flag, as iproute2 writes "not": null */
-	SC_TRUE,	/* a JSON true */
+	SC_TRUE,	/* a JSON true; in the line the value, a word for it */
+	SC_FALSE,	/* a JSON false; likewise */
 	SC_OBJ,		/* opens a JSON object, closed by SC_OBJ_END */
 	SC_OBJ_END,
 	SC_ARR,		/* opens a JSON array, closed by SC_ARR_END */
@@ -164,6 +165,8 @@ struct sc_desc {
 void sc_desc_add(struct sc_desc *d, enum sc_kind kind, const char *key, const char *text,
 		 const char *val);
 void sc_desc_num(struct sc_desc *d, const char *key, const char *text, unsigned long long n);
+void sc_desc_bool(struct sc_desc *d, const char *key, const char *text, bool v, const char *yes,
+		  const char *no);
 void sc_desc_line(struct sc_desc *d, const char *text);
 void sc_desc_print(struct steerctl *c, const struct sc_desc *d);
 void sc_nh_desc(struct sc_desc *d, __u8 route_family, const struct steer_nexthop *nh);
