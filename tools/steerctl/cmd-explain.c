@@ -182,30 +182,6 @@ static __u8 route_type(struct explain_ctx *x, const struct explain_req *req, __u
 	return bpf_map_lookup_elem(x->routes.fd, &k, &rt) ? 0 : rt.type;
 }
 
-static const char *verdict_word(__u32 v)
-{
-	switch (v) {
-	case STEER_VERDICT_FORWARD: return "forward";
-	case STEER_VERDICT_PUNT:    return "punt";
-	case STEER_VERDICT_DROP:    return "drop";
-	}
-	return NULL;
-}
-
-/* The stat name without its "punt_"/"drop_" prefix: the reason in words. */
-static const char *reason_word(__u32 stat, char *buf, size_t len)
-{
-	const char *n = stat < STEER_STAT_MAX ? steer_stat_names[stat] : NULL;
-
-	if (!n) {
-		snprintf(buf, len, "stat_%u", stat);
-		return buf;
-	}
-	if (!strncmp(n, "punt_", 5) || !strncmp(n, "drop_", 5))
-		return n + 5;
-	return n;
-}
-
 /* What explain needs to know of the rule bodies: the steer.yaml policies, and whether an
  * IPv6 rule selects explain's IPv6 default protocol. Read once per run: a --batch asks
  * many questions of one picture. */
@@ -288,7 +264,7 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 	__u32 table = res->cb[STEER_CB_TABLE], prio = res->cb[STEER_CB_PRIORITY];
 	char src[SC_ADDR_STRLEN], dst[SC_ADDR_STRLEN], gw[SC_ADDR_STRLEN], fam[SC_NAME_STRLEN];
 	char dev[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN], why[32], chains[512] = "", pn[SC_NAME_STRLEN];
-	const char *action = verdict_word(verdict), *reason = NULL, *type = NULL;
+	const char *action = sc_verdict_name(verdict), *reason = NULL, *type = NULL;
 	static const __u32 expect_ret[] = {
 		[STEER_VERDICT_FORWARD] = TC_ACT_REDIRECT,
 		[STEER_VERDICT_PUNT] = TC_ACT_OK,
@@ -330,7 +306,7 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 			sc_addr(nh.family, nh.gw, gw, sizeof(gw));
 		type = route_type(x, req, table) == STEER_RT_MULTIPATH ? "multipath" : "unicast";
 	} else {
-		reason = reason_word(stat, why, sizeof(why));
+		reason = sc_reason_name(stat, why, sizeof(why));
 		if (stat == STEER_STAT_PUNT_NETFILTER)
 			netfilter_why(x, req, res->cb[STEER_CB_OIF], chains, sizeof(chains));
 		if (verdict == STEER_VERDICT_DROP)

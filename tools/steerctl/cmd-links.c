@@ -2,11 +2,8 @@
 /* `steerctl links`: the links the fast path knows (state, forwarding, rp_filter, link layer,
  * IPv6 MTU: what it checks before it forwards from or to a device) and the 802.1Q
  * sub-interfaces it maps tagged frames to. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <bpf/bpf.h>
 
 #include "steerctl.h"
 
@@ -21,69 +18,71 @@ static int cmp_vlan_key(const void *pa, const void *pb)
 	return memcmp(a, b, sizeof(*a));
 }
 
-static void print_link(struct steerctl *c, __u32 ifindex, const struct steer_link *l)
+/* One link, a row of the table; nothing when the agent removed it since we listed it.
+ * Returns 0 or a negative errno. */
+static int print_link(struct steerctl *c, const struct pinned_map *links, __u32 ifindex)
 {
-	/* What frames there start with: the datapath parses the first two, punts the third. */
-	const char *layer = l->flags & STEER_LINK_L3 ? "none" : l->flags & STEER_LINK_L2_OTHER ? "other" : "ethernet";
 	char name[SC_NAME_STRLEN];
+	struct steer_link l;
+	struct sc_desc d;
+	int r = sc_map_lookup(c, links, &ifindex, &l);
 
-	sc_ifname(ifindex, name, sizeof(name));
-	if (c->json) {
-		json_obj_open(&c->jw, NULL);
-		json_u64(&c->jw, "ifindex", ifindex);
-		json_str(&c->jw, "ifname", name);
-		json_bool(&c->jw, "up", l->flags & STEER_LINK_UP);
-		json_bool(&c->jw, "fwd4", l->flags & STEER_LINK_FWD4);
-		json_bool(&c->jw, "fwd6", l->flags & STEER_LINK_FWD6);
-		json_u64(&c->jw, "rp_filter", l->rp_filter);
-		json_str(&c->jw, "link_layer", layer);
-		json_u64(&c->jw, "mtu6", l->mtu6);
-		json_obj_close(&c->jw);
-		return;
-	}
-	fprintf(c->out, "%-8u %-16s %-5s %-5s %-5s %-9u %-8s %u\n", ifindex, name,
-		l->flags & STEER_LINK_UP ? "up" : "down", l->flags & STEER_LINK_FWD4 ? "yes" : "no",
-		l->flags & STEER_LINK_FWD6 ? "yes" : "no", l->rp_filter, layer, l->mtu6);
+	if (r <= 0)
+		return r;
+	d.n = 0;
+	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
+	sc_desc_num(&d, "ifindex", "%-8s ", ifindex);
+	sc_desc_add(&d, SC_STR, "ifname", "%-16s ", sc_ifname(ifindex, name, sizeof(name)));
+	sc_desc_bool(&d, "up", "%-5s ", l.flags & STEER_LINK_UP, "up", "down");
+	sc_desc_bool(&d, "fwd4", "%-5s ", l.flags & STEER_LINK_FWD4, "yes", "no");
+	sc_desc_bool(&d, "fwd6", "%-5s ", l.flags & STEER_LINK_FWD6, "yes", "no");
+	sc_desc_num(&d, "rp_filter", "%-9s ", l.rp_filter);
+	/* What frames there start with: the datapath parses the first two, punts the third. */
+	sc_desc_add(&d, SC_STR, "link_layer", "%-8s ", l.flags & STEER_LINK_L3 ? "none" :
+		    l.flags & STEER_LINK_L2_OTHER ? "other" : "ethernet");
+	sc_desc_num(&d, "mtu6", "%s\n", l.mtu6);
+	sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
+	sc_desc_print(c, &d);
+	return 0;
 }
 
-static void print_vlan(struct steerctl *c, const struct steer_vlan_key *k,
-		       const struct steer_vlan *v)
+/* One 802.1Q sub-interface, by its lower link and VLAN id; nothing when the agent removed it
+ * since we listed it. The table gives the sub-interface's index before its name, JSON after.
+ * Returns 0 or a negative errno. */
+static int print_vlan(struct steerctl *c, const struct pinned_map *vlans,
+		      const struct steer_vlan_key *k)
 {
-	char lower[SC_NAME_STRLEN], name[SC_NAME_STRLEN];
+	char name[SC_NAME_STRLEN], index[16];
+	struct steer_vlan v;
+	struct sc_desc d;
+	int r = sc_map_lookup(c, vlans, k, &v);
 
-	sc_ifname(k->ifindex, lower, sizeof(lower));
-	sc_ifname(v->ifindex, name, sizeof(name));
-	if (c->json) {
-		json_obj_open(&c->jw, NULL);
-		json_str(&c->jw, "link", lower);
-		json_u64(&c->jw, "link_index", k->ifindex);
-		json_u64(&c->jw, "id", k->vid);
-		json_str(&c->jw, "ifname", name);
-		json_u64(&c->jw, "ifindex", v->ifindex);
-		json_obj_close(&c->jw);
-		return;
-	}
-	fprintf(c->out, "%-16s %-5u %-8u %s\n", lower, k->vid, v->ifindex, name);
+	if (r <= 0)
+		return r;
+	d.n = 0;
+	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
+	sc_desc_add(&d, SC_STR, "link", "%-16s ", sc_ifname(k->ifindex, name, sizeof(name)));
+	sc_desc_num(&d, "link_index", NULL, k->ifindex);
+	sc_desc_num(&d, "id", "%-5s ", k->vid);
+	snprintf(index, sizeof(index), "%u", v.ifindex);
+	sc_desc_add(&d, SC_TEXT, NULL, "%-8s ", index);
+	sc_desc_add(&d, SC_STR, "ifname", "%s\n", sc_ifname(v.ifindex, name, sizeof(name)));
+	sc_desc_num(&d, "ifindex", NULL, v.ifindex);
+	sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
+	sc_desc_print(c, &d);
+	return 0;
 }
 
 int cmd_links(struct steerctl *c)
 {
 	struct pinned_map links = { .fd = -1 }, vlans = { .fd = -1 };
+	const struct sc_map_use maps[] = { { MAP_LINKS, &links }, { MAP_VLANS, &vlans }, {} };
 	struct steer_vlan_key *vkeys = NULL;
 	__u32 *lkeys = NULL;
 	size_t nl = 0, nv = 0, i;
-	struct steer_link l;
-	struct steer_vlan v;
-	char lpath[4096], vpath[4096];
 	int err;
 
-	err = sc_path(c, STEER_MAP_LINKS, lpath, sizeof(lpath));
-	if (!err)
-		err = sc_path(c, STEER_MAP_VLANS, vpath, sizeof(vpath));
-	if (!err)
-		err = sc_map_open(c, MAP_LINKS, &links);
-	if (!err)
-		err = sc_map_open(c, MAP_VLANS, &vlans);
+	err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &links, sc_cmp_u32, (void **)&lkeys, &nl);
 	if (!err)
@@ -98,25 +97,16 @@ int cmd_links(struct steerctl *c)
 		fprintf(c->out, "%-8s %-16s %-5s %-5s %-5s %-9s %-8s %s\n", "IFINDEX", "DEV", "STATE",
 			"FWD4", "FWD6", "RP_FILTER", "L2", "MTU6");
 	}
-	/* An entry gone since we listed it was removed by the agent: skip it. */
-	for (i = 0; i < nl && !err; i++) {
-		if (!bpf_map_lookup_elem(links.fd, &lkeys[i], &l))
-			print_link(c, lkeys[i], &l);
-		else if (errno != ENOENT)
-			err = sc_error(c, lpath, -errno);
-	}
+	for (i = 0; i < nl && !err; i++)
+		err = print_link(c, &links, lkeys[i]);
 	if (c->json) {
 		json_arr_close(&c->jw);
 		json_arr_open(&c->jw, "vlans");
 	} else if (nv) {
 		fprintf(c->out, "\n%-16s %-5s %-8s %s\n", "LINK", "VID", "IFINDEX", "DEV");
 	}
-	for (i = 0; i < nv && !err; i++) {
-		if (!bpf_map_lookup_elem(vlans.fd, &vkeys[i], &v))
-			print_vlan(c, &vkeys[i], &v);
-		else if (errno != ENOENT)
-			err = sc_error(c, vpath, -errno);
-	}
+	for (i = 0; i < nv && !err; i++)
+		err = print_vlan(c, &vlans, &vkeys[i]);
 	if (c->json) {
 		json_arr_close(&c->jw);
 		json_obj_close(&c->jw);
@@ -124,7 +114,6 @@ int cmd_links(struct steerctl *c)
 out:
 	free(vkeys);
 	free(lkeys);
-	sc_map_close(&vlans);
-	sc_map_close(&links);
+	sc_maps_close(maps);
 	return err;
 }

@@ -42,14 +42,6 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static __u64 clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
 /* ---- the command line ---- */
 
 static int parse_prefix(const char *word, const char *s, __u8 *family, __u8 *len, __u32 *addr)
@@ -80,34 +72,34 @@ static int parse_prefix(const char *word, const char *s, __u8 *family, __u8 *len
 	return 0;
 }
 
-/* --verdict forward,drop,punt */
-static int parse_verdicts(const char *list, __u32 *bits)
+/* --verdict forward,drop,punt: a word's bit, or -1 (said). */
+static int verdict_bit(const char *w)
 {
-	static const char *const words[] = { [STEER_VERDICT_FORWARD] = "forward",
-					     [STEER_VERDICT_PUNT] = "punt",
-					     [STEER_VERDICT_DROP] = "drop" };
-	char *copy = strdup(list), *save = NULL;
-	int err = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (char *t = strtok_r(copy, ",", &save); t && !err; t = strtok_r(NULL, ",", &save)) {
-		__u32 v = STEER_VERDICT_FORWARD;
-
-		while (v <= STEER_VERDICT_DROP && strcmp(t, words[v]))
-			v++;
-		if (v > STEER_VERDICT_DROP)
-			err = sc_usage_error("monitor: --verdict takes forward, drop and punt, not "
-					     "'%s'", t);
-		else
-			*bits |= 1u << v;
-	}
-	free(copy);
-	return err;
+	for (__u32 v = STEER_VERDICT_FORWARD; v <= STEER_VERDICT_DROP; v++)
+		if (!strcmp(w, sc_verdict_name(v)))
+			return (int)v;
+	sc_usage_error("monitor: --verdict takes forward, drop and punt, not '%s'", w);
+	return -1;
 }
 
-/* --reason netfilter,no_route,...: counter names, with or without punt_/drop_. */
-static int parse_reasons(const char *list, __u64 *bits)
+/* --reason netfilter,no_route,...: counter names, with or without punt_/drop_. A word's bit,
+ * or -1 (said). */
+static int reason_bit(const char *w)
+{
+	for (__u32 s = STEER_STAT_FORWARDED; s < STEER_STAT_MAX; s++) {
+		const char *n = steer_stat_names[s];
+
+		if (!strcmp(w, n) || ((!strncmp(n, "punt_", 5) || !strncmp(n, "drop_", 5)) &&
+				      !strcmp(w, n + 5)))
+			return (int)s;
+	}
+	sc_usage_error("monitor: --reason '%s' is not one (see steerctl stats for their names)", w);
+	return -1;
+}
+
+/* A comma list of words into *bits, bit_of giving each word's. Returns 0, SC_USAGE, or
+ * -ENOMEM. */
+static int parse_words(const char *list, int (*bit_of)(const char *), __u64 *bits)
 {
 	char *copy = strdup(list), *save = NULL;
 	int err = 0;
@@ -115,20 +107,12 @@ static int parse_reasons(const char *list, __u64 *bits)
 	if (!copy)
 		return -ENOMEM;
 	for (char *t = strtok_r(copy, ",", &save); t && !err; t = strtok_r(NULL, ",", &save)) {
-		__u32 s;
+		int bit = bit_of(t);
 
-		for (s = STEER_STAT_FORWARDED; s < STEER_STAT_MAX; s++) {
-			const char *n = steer_stat_names[s];
-
-			if (!strcmp(t, n) || ((!strncmp(n, "punt_", 5) || !strncmp(n, "drop_", 5)) &&
-					      !strcmp(t, n + 5)))
-				break;
-		}
-		if (s == STEER_STAT_MAX)
-			err = sc_usage_error("monitor: --reason '%s' is not one (see steerctl stats "
-					     "for their names)", t);
+		if (bit < 0)
+			err = SC_USAGE;
 		else
-			*bits |= 1ull << s;
+			*bits |= 1ull << bit;
 	}
 	free(copy);
 	return err;
@@ -137,11 +121,14 @@ static int parse_reasons(const char *list, __u64 *bits)
 /* The filters the program applies, into *cfg; 0 or SC_USAGE. */
 static int parse_args(const struct steerctl *c, struct steer_monitor *cfg)
 {
+	__u64 verdicts = 0;
+
 	cfg->rate = c->mon_rate;
 	cfg->sample = c->mon_sample;
-	if (c->mon_verdicts && parse_verdicts(c->mon_verdicts, &cfg->verdicts))
+	if (c->mon_verdicts && parse_words(c->mon_verdicts, verdict_bit, &verdicts))
 		return SC_USAGE;
-	if (c->mon_reasons && parse_reasons(c->mon_reasons, &cfg->reasons))
+	cfg->verdicts = (__u32)verdicts;
+	if (c->mon_reasons && parse_words(c->mon_reasons, reason_bit, &cfg->reasons))
 		return SC_USAGE;
 	for (int i = 0; i < c->argc; i += 2) {
 		const char *w = c->argv[i], *v = i + 1 < c->argc ? c->argv[i + 1] : NULL;
@@ -167,16 +154,13 @@ static int parse_args(const struct steerctl *c, struct steer_monitor *cfg)
 
 /* ---- events ---- */
 
+/* The program says forward, punt or drop; anything else it does not say, and is read as
+ * the kernel's. */
 static const char *verdict_word(__u8 v)
 {
-	return v == STEER_VERDICT_FORWARD ? "forward" : v == STEER_VERDICT_DROP ? "drop" : "punt";
-}
+	const char *w = sc_verdict_name(v);
 
-static const char *reason_word(__u8 stat)
-{
-	const char *n = stat < STEER_STAT_MAX ? steer_stat_names[stat] : "?";
-
-	return !strncmp(n, "punt_", 5) || !strncmp(n, "drop_", 5) ? n + 5 : n;
+	return w ? w : "punt";
 }
 
 /* "10.0.0.1:80", "[2001:db8::1]:80", or the address alone for a protocol without ports. */
@@ -238,7 +222,7 @@ static void print_json(struct monitor *mon, const struct steer_event *e)
 	}
 	json_u64(j, "len", e->len);
 	json_str(j, "action", verdict_word(e->verdict));
-	json_str(j, "reason", reason_word(e->reason));
+	json_str(j, "reason", sc_reason_name(e->reason, name, sizeof(name)));
 	if (e->verdict == STEER_VERDICT_FORWARD) {
 		if (e->gw_family)
 			json_str(j, "gateway", sc_addr(e->gw_family, e->gw, buf, sizeof(buf)));
@@ -270,12 +254,12 @@ static void print_text(struct monitor *mon, const struct steer_event *e)
 	fprintf(f, " len %u: %s", e->len, verdict_word(e->verdict));
 	if (e->verdict == STEER_VERDICT_FORWARD) {
 		if (e->reason != STEER_STAT_FORWARDED)
-			fprintf(f, " (%s)", reason_word(e->reason));
+			fprintf(f, " (%s)", sc_reason_name(e->reason, name, sizeof(name)));
 		if (e->gw_family)
 			fprintf(f, " via %s", sc_addr(e->gw_family, e->gw, a, sizeof(a)));
 		fprintf(f, " dev %s", sc_ifname(e->oif, name, sizeof(name)));
 	} else {
-		fprintf(f, " (%s)", reason_word(e->reason));
+		fprintf(f, " (%s)", sc_reason_name(e->reason, name, sizeof(name)));
 	}
 	if (has_rule(e) && e->table)
 		fprintf(f, " table %s rule %u", sc_table_name(e->table, name, sizeof(name)),
@@ -343,8 +327,9 @@ static int open_maps(struct monitor *mon)
 static int take_lease(struct monitor *mon, const struct steer_monitor *cfg)
 {
 	volatile struct steer_monitor *m = mon->m;
-	__u64 now = clock_ns(CLOCK_MONOTONIC_COARSE);
+	__u64 now = sc_clock_ns(CLOCK_MONOTONIC_COARSE);
 	pid_t owner = (pid_t)m->owner;
+	struct steer_monitor next = *cfg;
 
 	if (m->until_ns > now && owner > 0 && owner != getpid() &&
 	    (kill(owner, 0) == 0 || errno == EPERM)) {
@@ -352,21 +337,14 @@ static int take_lease(struct monitor *mon, const struct steer_monitor *cfg)
 			"path; one at a time\n", (int)owner);
 		return -EBUSY;
 	}
-	/* Off while the filters change, so no event is judged by half of them. */
+	/* Off while the filters change, so no event is judged by half of them. The whole entry
+	 * is written: cfg's filters, our pid, the program's counters from zero, and until_ns
+	 * still 0 until the filters are all in place. */
 	__atomic_store_n(&m->until_ns, 0, __ATOMIC_SEQ_CST);
-	m->rate = cfg->rate;
-	m->sample = cfg->sample;
-	m->verdicts = cfg->verdicts;
-	m->reasons = cfg->reasons;
-	m->iif = cfg->iif;
-	m->src_family = cfg->src_family;
-	m->src_len = cfg->src_len;
-	m->dst_family = cfg->dst_family;
-	m->dst_len = cfg->dst_len;
-	memcpy((void *)m->src, cfg->src, sizeof(cfg->src));
-	memcpy((void *)m->dst, cfg->dst, sizeof(cfg->dst));
-	m->window = m->in_window = m->matched = m->rate_limited = m->lost = 0;
-	m->owner = (__u32)getpid();
+	next.until_ns = 0;
+	next.owner = (__u32)getpid();
+	next.window = next.in_window = next.matched = next.rate_limited = next.lost = 0;
+	*m = next;
 	__atomic_store_n(&m->until_ns, now + LEASE_NS, __ATOMIC_SEQ_CST);
 	return 0;
 }
@@ -374,7 +352,7 @@ static int take_lease(struct monitor *mon, const struct steer_monitor *cfg)
 static int watch(struct monitor *mon)
 {
 	struct ring_buffer *rb = ring_buffer__new(mon->events_fd, on_event, mon, NULL);
-	__u64 start = clock_ns(CLOCK_MONOTONIC), renewed = clock_ns(CLOCK_MONOTONIC_COARSE);
+	__u64 start = sc_clock_ns(CLOCK_MONOTONIC), renewed = sc_clock_ns(CLOCK_MONOTONIC_COARSE);
 	int err = 0, r;
 
 	if (!rb)
@@ -384,7 +362,7 @@ static int watch(struct monitor *mon)
 	ring_buffer__consume(rb);
 	mon->draining = false;
 	while (!stop) {
-		__u64 now = clock_ns(CLOCK_MONOTONIC_COARSE);
+		__u64 now = sc_clock_ns(CLOCK_MONOTONIC_COARSE);
 
 		if (now - renewed >= RENEW_NS) {
 			__atomic_store_n(&mon->m->until_ns, now + LEASE_NS, __ATOMIC_SEQ_CST);
@@ -399,7 +377,7 @@ static int watch(struct monitor *mon)
 		if (mon->c->count && mon->shown >= mon->c->count)
 			break;
 		if (mon->c->mon_duration > 0 &&
-		    (double)(clock_ns(CLOCK_MONOTONIC) - start) / 1e9 >= mon->c->mon_duration)
+		    (double)(sc_clock_ns(CLOCK_MONOTONIC) - start) / 1e9 >= mon->c->mon_duration)
 			break;
 	}
 	__atomic_store_n(&mon->m->until_ns, 0, __ATOMIC_SEQ_CST);
@@ -423,7 +401,8 @@ int cmd_monitor(struct steerctl *c)
 		return err;
 	err = open_maps(&mon);
 	if (!err) {
-		mon.wall_minus_mono = (__s64)clock_ns(CLOCK_REALTIME) - (__s64)clock_ns(CLOCK_MONOTONIC);
+		mon.wall_minus_mono = (__s64)sc_clock_ns(CLOCK_REALTIME) -
+				      (__s64)sc_clock_ns(CLOCK_MONOTONIC);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);

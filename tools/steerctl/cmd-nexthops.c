@@ -2,11 +2,7 @@
 /* `steerctl nexthops`: every next hop and every multipath group the agent compiled, in
  * `ip nexthop`'s words, groups with the share of the flows each member takes. Routes and
  * steer.yaml policies refer to them by these ids. */
-#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include <bpf/bpf.h>
 
 #include "steerctl.h"
 
@@ -15,85 +11,80 @@ struct nh_ctx {
 	struct pinned_map nhs, groups;
 };
 
-static void print_nh(struct nh_ctx *x, __u32 id, const struct steer_nexthop *nh)
+/* "id N via GW dev DEV", with the gateway's own family in JSON: a next hop belongs to no
+ * route here. */
+static int describe_nh(struct nh_ctx *x, __u32 id, const void *val, struct sc_desc *d)
 {
-	struct steerctl *c = x->c;
+	const struct steer_nexthop *nh = val;
 	char fam[SC_NAME_STRLEN];
 
-	if (!c->json) {
-		fprintf(c->out, "id %u", id);
-		/* The gateway's own family: a next hop belongs to no route here. */
-		sc_nh_words(c->out, nh->family, nh);
-		fputc('\n', c->out);
-		return;
-	}
-	json_obj_open(&c->jw, NULL);
-	json_u64(&c->jw, "id", id);
+	(void)x;
+	sc_desc_num(d, "id", "id %s", id);
 	if (nh->family)
-		json_str(&c->jw, "family", sc_family_name(nh->family, fam, sizeof(fam)));
-	sc_nh_json(&c->jw, 0, nh);
-	json_u64(&c->jw, "ifindex", nh->ifindex);
-	json_obj_close(&c->jw);
+		sc_desc_add(d, SC_STR, "family", NULL, sc_family_name(nh->family, fam, sizeof(fam)));
+	sc_nh_desc(d, 0, nh);
+	sc_desc_num(d, "ifindex", NULL, nh->ifindex);
+	sc_desc_line(d, "\n");
+	return 0;
 }
 
-/* A group and its members, each resolved to its next hop. Returns 0 or a negative errno. */
-static int print_group(struct nh_ctx *x, __u32 id, const struct steer_group *g)
+/* A group and its members, each resolved to its next hop. */
+static int describe_group(struct nh_ctx *x, __u32 id, const void *val, struct sc_desc *d)
 {
-	struct steerctl *c = x->c;
-	__u32 i, n = g->count < STEER_MAX_PATHS ? g->count : STEER_MAX_PATHS;
+	const struct steer_group *g = val;
 	char hash[SC_NAME_STRLEN];
-	struct steer_nexthop nh;
-	int r;
+	int err;
 
-	if (c->json) {
-		json_obj_open(&c->jw, NULL);
-		json_u64(&c->jw, "id", id);
-		json_str(&c->jw, "hash", sc_group_hash_name(g, hash, sizeof(hash)));
-		json_arr_open(&c->jw, "group");
-	} else {
-		fprintf(c->out, "group %u hash %s\n", id, sc_group_hash_name(g, hash, sizeof(hash)));
-	}
-	for (i = 0; i < n; i++) {
-		r = sc_map_lookup(c, &x->nhs, &g->nh_ids[i], &nh);
-		if (r < 0)
-			return r;
-		if (c->json) {
-			json_obj_open(&c->jw, NULL);
-			json_u64(&c->jw, "id", g->nh_ids[i]);
-			if (r)
-				sc_nh_json(&c->jw, 0, &nh);
-			else
-				json_bool(&c->jw, "missing", true);
-			json_decimal(&c->jw, "share", sc_path_share(g, i), 2);
-			json_obj_close(&c->jw);
+	sc_desc_num(d, "id", "group %s", id);
+	sc_desc_add(d, SC_STR, "hash", " hash %s\n", sc_group_hash_name(g, hash, sizeof(hash)));
+	sc_desc_add(d, SC_ARR, "group", NULL, NULL);
+	err = sc_group_desc(d, x->c, &x->nhs, 0, g);
+	sc_desc_add(d, SC_ARR_END, NULL, NULL, NULL);
+	return err;
+}
+
+/* Each entry of m that ids names, described by describe (0 or a negative errno) as one
+ * object of the JSON array named key; an entry the agent removed since we listed it is left
+ * out. Returns 0 or a negative errno. */
+static int print_each(struct nh_ctx *x, const char *key, const struct pinned_map *m,
+		      const __u32 *ids, size_t n,
+		      int (*describe)(struct nh_ctx *, __u32, const void *, struct sc_desc *))
+{
+	union {
+		struct steer_nexthop nh;
+		struct steer_group g;
+	} val;
+	int err = 0;
+
+	if (x->c->json)
+		json_arr_open(&x->c->jw, key);
+	for (size_t i = 0; i < n && !err; i++) {
+		struct sc_desc d;
+
+		err = sc_map_lookup(x->c, m, &ids[i], &val);
+		if (err <= 0)
 			continue;
-		}
-		fprintf(c->out, "\tnexthop id %u", g->nh_ids[i]);
-		if (r)
-			sc_nh_words(c->out, nh.family, &nh);
-		else
-			fputs(" (missing)", c->out);
-		fprintf(c->out, " share %.2f%%\n", sc_path_share(g, i));
+		d.n = 0;
+		sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
+		err = describe(x, ids[i], &val, &d);
+		sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
+		if (!err)
+			sc_desc_print(x->c, &d);
 	}
-	if (c->json) {
-		json_arr_close(&c->jw);
-		json_obj_close(&c->jw);
-	}
-	return 0;
+	if (x->c->json)
+		json_arr_close(&x->c->jw);
+	return err;
 }
 
 int cmd_nexthops(struct steerctl *c)
 {
 	struct nh_ctx x = { .c = c, .nhs = { .fd = -1 }, .groups = { .fd = -1 } };
+	const struct sc_map_use maps[] = { { MAP_NH, &x.nhs }, { MAP_GROUPS, &x.groups }, {} };
 	__u32 *nh_ids = NULL, *group_ids = NULL;
-	size_t n_nh = 0, n_groups = 0, i;
-	struct steer_nexthop nh;
-	struct steer_group g;
+	size_t n_nh = 0, n_groups = 0;
 	int err;
 
-	err = sc_map_open(c, MAP_NH, &x.nhs);
-	if (!err)
-		err = sc_map_open(c, MAP_GROUPS, &x.groups);
+	err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &x.nhs, sc_cmp_u32, (void **)&nh_ids, &n_nh);
 	if (!err)
@@ -101,38 +92,16 @@ int cmd_nexthops(struct steerctl *c)
 	if (err)
 		goto out;
 
-	if (c->json) {
+	if (c->json)
 		json_obj_open(&c->jw, NULL);
-		json_arr_open(&c->jw, "nexthops");
-	}
-	for (i = 0; i < n_nh && !err; i++) {
-		int r = sc_map_lookup(c, &x.nhs, &nh_ids[i], &nh);
-
-		if (r < 0)
-			err = r;
-		else if (r)	/* else removed since we listed it */
-			print_nh(&x, nh_ids[i], &nh);
-	}
-	if (c->json) {
-		json_arr_close(&c->jw);
-		json_arr_open(&c->jw, "groups");
-	}
-	for (i = 0; i < n_groups && !err; i++) {
-		int r = sc_map_lookup(c, &x.groups, &group_ids[i], &g);
-
-		if (r < 0)
-			err = r;
-		else if (r)	/* else removed since we listed it */
-			err = print_group(&x, group_ids[i], &g);
-	}
-	if (c->json) {
-		json_arr_close(&c->jw);
+	err = print_each(&x, "nexthops", &x.nhs, nh_ids, n_nh, describe_nh);
+	if (!err)
+		err = print_each(&x, "groups", &x.groups, group_ids, n_groups, describe_group);
+	if (c->json)
 		json_obj_close(&c->jw);
-	}
 out:
 	free(group_ids);
 	free(nh_ids);
-	sc_map_close(&x.groups);
-	sc_map_close(&x.nhs);
+	sc_maps_close(maps);
 	return err;
 }

@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* `steerctl routes [table T]`: the compiled routes of every mirrored table (or of one) with
  * their next hops and multipath groups resolved, worded like `ip route show table all`. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <bpf/bpf.h>
 
 #include "steerctl.h"
 
@@ -26,56 +23,22 @@ struct routes_ctx {
 	char rpath[4096];
 };
 
-/* The members of a multipath route's group, one "nexthop" line (or object) each, with the
- * share of the hash space each takes. Returns 0 or a negative errno. */
-static int print_group(struct routes_ctx *x, __u8 family, const struct steer_group *g)
-{
-	struct steerctl *c = x->c;
-	struct steer_nexthop nh;
-	__u32 i, n = g->count < STEER_MAX_PATHS ? g->count : STEER_MAX_PATHS;
-	int r;
-
-	if (c->json)
-		json_arr_open(&c->jw, "nexthops");
-	for (i = 0; i < n; i++) {
-		r = sc_map_lookup(c, &x->nhs, &g->nh_ids[i], &nh);
-		if (r < 0)
-			return r;
-		if (c->json) {
-			json_obj_open(&c->jw, NULL);
-			json_u64(&c->jw, "nhid", g->nh_ids[i]);
-			if (r)
-				sc_nh_json(&c->jw, family, &nh);
-			json_decimal(&c->jw, "share", sc_path_share(g, i), 2);
-			json_obj_close(&c->jw);
-			continue;
-		}
-		fputs("\tnexthop", c->out);
-		if (r)
-			sc_nh_words(c->out, family, &nh);
-		else
-			fprintf(c->out, " nhid %u (missing)", g->nh_ids[i]);
-		fprintf(c->out, " share %.2f%%\n", sc_path_share(g, i));
-	}
-	if (c->json)
-		json_arr_close(&c->jw);
-	return 0;
-}
-
-/* One route, with its next hop or group resolved. Returns 0 or a negative errno. */
+/* One route as `ip route show` words it, "table T FAMILY DST/LEN" and its next hop, or its
+ * group and a "nexthop" line per member; in JSON with ip -j route's shapes: "dst" as it
+ * prints it, the table by name, and a multipath route of type unicast with "nexthops".
+ * Returns 0 or a negative errno. */
 static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
 		       const struct steer_route *rt)
 {
 	struct steerctl *c = x->c;
-	char fambuf[SC_NAME_STRLEN], tbl[SC_NAME_STRLEN], type[SC_NAME_STRLEN];
-	char dst[SC_ADDR_STRLEN];
+	char buf[SC_ADDR_STRLEN], addr[SC_ADDR_STRLEN];
 	__u32 dstlen = k->prefixlen - STEER_ROUTE_KEY_BITS(0);
-	const char *fam = sc_family_name(k->family, fambuf, sizeof(fambuf));
+	bool resolved = rt->type == STEER_RT_FORWARD || rt->type == STEER_RT_MULTIPATH;
 	struct steer_nexthop nh;
 	struct steer_group g;
+	struct sc_desc d;
 	int have = 0;
 
-	sc_addr(k->family, k->addr, dst, sizeof(dst));
 	if (rt->type == STEER_RT_FORWARD)
 		have = sc_map_lookup(c, &x->nhs, &rt->nh_id, &nh);
 	else if (rt->type == STEER_RT_MULTIPATH)
@@ -83,48 +46,37 @@ static int print_route(struct routes_ctx *x, const struct steer_route_key *k,
 	if (have < 0)
 		return have;
 
-	if (c->json) {
-		char pfx[SC_ADDR_STRLEN];
-
-		/* ip -j route's shapes: "dst" as it prints it, the table by name, and a
-		 * multipath route is of type unicast with "nexthops". */
-		json_obj_open(&c->jw, NULL);
-		json_str(&c->jw, "table", sc_table_name(k->table, tbl, sizeof(tbl)));
-		json_str(&c->jw, "family", fam);
-		json_str(&c->jw, "dst", sc_route_dst(k->family, k->addr, dstlen, pfx, sizeof(pfx)));
-		json_str(&c->jw, "type", rt->type == STEER_RT_MULTIPATH ? "unicast" :
-			 sc_route_type_name(rt->type, type, sizeof(type)));
-		if (rt->type == STEER_RT_FORWARD) {
-			json_u64(&c->jw, "nhid", rt->nh_id);
-			if (have)
-				sc_nh_json(&c->jw, k->family, &nh);
-		} else if (rt->type == STEER_RT_MULTIPATH) {
-			json_u64(&c->jw, "nhgroup", rt->nh_id);
-			if (have) {
-				int err = print_group(x, k->family, &g);
-
-				if (err)
-					return err;
-			}
-		}
-		json_obj_close(&c->jw);
-		return 0;
-	}
-	fprintf(c->out, "table %s %s %s/%u", sc_table_name(k->table, tbl, sizeof(tbl)), fam, dst,
-		dstlen);
+	d.n = 0;
+	sc_desc_add(&d, SC_OBJ, NULL, NULL, NULL);
+	sc_desc_add(&d, SC_STR, "table", "table %s", sc_table_name(k->table, buf, sizeof(buf)));
+	sc_desc_add(&d, SC_STR, "family", " %s", sc_family_name(k->family, buf, sizeof(buf)));
+	snprintf(buf, sizeof(buf), "%s/%u", sc_addr(k->family, k->addr, addr, sizeof(addr)), dstlen);
+	sc_desc_add(&d, SC_TEXT, NULL, " %s", buf);
+	sc_desc_add(&d, SC_STR, "dst", NULL, sc_route_dst(k->family, k->addr, dstlen, buf,
+							   sizeof(buf)));
+	sc_desc_add(&d, SC_STR, "type", resolved ? NULL : " type %s\n",
+		    rt->type == STEER_RT_MULTIPATH ? "unicast" :
+		    sc_route_type_name(rt->type, buf, sizeof(buf)));
 	if (rt->type == STEER_RT_FORWARD) {
+		sc_desc_num(&d, "nhid", have ? NULL : " nhid %s (missing)", rt->nh_id);
 		if (have)
-			sc_nh_words(c->out, k->family, &nh);
-		else
-			fprintf(c->out, " nhid %u (missing)", rt->nh_id);
-		fputc('\n', c->out);
+			sc_nh_desc(&d, k->family, &nh);
+		sc_desc_line(&d, "\n");
 	} else if (rt->type == STEER_RT_MULTIPATH) {
-		fprintf(c->out, " nhgroup %u%s\n", rt->nh_id, have ? "" : " (missing)");
-		if (have)
-			return print_group(x, k->family, &g);
-	} else {
-		fprintf(c->out, " type %s\n", sc_route_type_name(rt->type, type, sizeof(type)));
+		sc_desc_num(&d, "nhgroup", have ? " nhgroup %s\n" : " nhgroup %s (missing)\n",
+			    rt->nh_id);
+		if (have) {
+			int err;
+
+			sc_desc_add(&d, SC_ARR, "nexthops", NULL, NULL);
+			err = sc_group_desc(&d, c, &x->nhs, k->family, &g);
+			if (err)
+				return err;
+			sc_desc_add(&d, SC_ARR_END, NULL, NULL, NULL);
+		}
 	}
+	sc_desc_add(&d, SC_OBJ_END, NULL, NULL, NULL);
+	sc_desc_print(c, &d);
 	return 0;
 }
 
@@ -155,6 +107,8 @@ int cmd_routes(struct steerctl *c)
 {
 	struct routes_ctx x = { .c = c, .routes = { .fd = -1 }, .nhs = { .fd = -1 },
 				.groups = { .fd = -1 } };
+	const struct sc_map_use maps[] = { { MAP_ROUTES, &x.routes }, { MAP_NH, &x.nhs },
+					   { MAP_GROUPS, &x.groups }, {} };
 	struct steer_route_key *keys = NULL;
 	struct steer_route rt;
 	size_t n = 0, i;
@@ -167,11 +121,7 @@ int cmd_routes(struct steerctl *c)
 		return err;
 	err = sc_path(c, STEER_MAP_ROUTES, x.rpath, sizeof(x.rpath));
 	if (!err)
-		err = sc_map_open(c, MAP_ROUTES, &x.routes);
-	if (!err)
-		err = sc_map_open(c, MAP_NH, &x.nhs);
-	if (!err)
-		err = sc_map_open(c, MAP_GROUPS, &x.groups);
+		err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &x.routes, cmp_route_key, (void **)&keys, &n);
 	if (err)
@@ -198,8 +148,6 @@ int cmd_routes(struct steerctl *c)
 		json_arr_close(&c->jw);
 out:
 	free(keys);
-	sc_map_close(&x.groups);
-	sc_map_close(&x.nhs);
-	sc_map_close(&x.routes);
+	sc_maps_close(maps);
 	return err;
 }

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bpf/bpf.h>
-
 #include "steerctl.h"
 
 struct rules_ctx {
@@ -72,33 +70,23 @@ static int addr_sel(__u8 family, const __u32 *addr, const __u32 *mask, char *buf
 	return (int)mask_len(mask, words);
 }
 
-/* "80" or "1000-2000". */
-static void port_range(char *buf, size_t len, __u16 lo, __u16 hi)
+/* A port selector: "80", or a range, "1000-2000" in the line and iproute2's KEY_start and
+ * KEY_end members in JSON. */
+static void describe_ports(struct sc_desc *d, const char *text, const char *key,
+			   const char *start, const char *end, __u16 lo, __u16 hi)
 {
-	if (lo == hi)
-		snprintf(buf, len, "%u", lo);
-	else
-		snprintf(buf, len, "%u-%u", lo, hi);
-}
-
-static void json_ports(struct json *j, const char *key, __u16 lo, __u16 hi)
-{
-	char k[16];
+	char range[16];
 
 	if (lo == hi) {
-		json_u64(j, key, lo);
+		sc_desc_num(d, key, text, lo);
 		return;
 	}
-	/* iproute2's words for a range. */
-	snprintf(k, sizeof(k), "%s_start", key);
-	json_u64(j, k, lo);
-	snprintf(k, sizeof(k), "%s_end", key);
-	json_u64(j, k, hi);
+	snprintf(range, sizeof(range), "%u-%u", lo, hi);
+	sc_desc_add(d, SC_TEXT, NULL, text, range);
+	sc_desc_num(d, start, NULL, lo);
+	sc_desc_num(d, end, NULL, hi);
 }
 
-/* One rule as `ip rule` prints it after "PRIO:", or its JSON members. The `from` comes
- * from the rule itself: an inverted rule matches sources outside it, so it sits in lists
- * its `from` does not cover. */
 /* The rule's `from` as an address in buf and its length, or -1 for "all". An inverted rule
  * carries its own (it sits in the lists its `from` does not cover); for the others the
  * compiler leaves it to the trie: it is the key read_lists() found for it. */
@@ -117,135 +105,90 @@ static int rule_from(const struct rules_ctx *x, size_t key, __u32 pos, __u8 fami
 	return (int)(k->prefixlen - STEER_SRC_KEY_BITS(0));
 }
 
+/* One rule as `ip rule` prints it, from "PRIO:" on, and its members in ip -j rule's shapes:
+ * lengths only short of a host's, "not" and "nop" as null members, tables by name. The
+ * marker that ends a cut list is no rule: it has no priority. */
+static void describe_rule(struct rules_ctx *x, size_t key, __u32 pos, const struct steer_rule *r,
+			  __u64 hits, struct sc_desc *d)
+{
+	__u8 family = x->keys[key].family;
+	int host = family == STEER_AF_INET ? 32 : 128;
+	char buf[SC_ADDR_STRLEN];
+	/* lookup, goto and steer.yaml's forward say what they do in words of their own. */
+	bool own_words = r->action == STEER_RULE_LOOKUP || r->action == STEER_RULE_GOTO ||
+			 r->action == STEER_RULE_FORWARD || r->action == STEER_RULE_GROUP;
+	int plen;
+
+	if (r->action != STEER_RULE_CUT)
+		sc_desc_num(d, "priority", "%s:\t", r->priority);
+	if (r->match & STEER_MATCH_INVERT)
+		sc_desc_add(d, SC_NULL, "not", "not ", NULL);
+	plen = rule_from(x, key, pos, family, r, buf, sizeof(buf));
+	sc_desc_add(d, SC_STR, "src", "from %s", plen < 0 ? "all" : buf);
+	if (plen >= 0 && plen != host)
+		sc_desc_num(d, "srclen", "/%s", (unsigned)plen);
+	if (r->match & STEER_MATCH_DST) {
+		plen = addr_sel(family, r->dst, r->dst_mask, buf, sizeof(buf));
+		sc_desc_add(d, SC_STR, "dst", " to %s",
+			    plen >= 0 ? buf : family == STEER_AF_INET ? "0.0.0.0" : "::");
+		if (plen != host)
+			sc_desc_num(d, "dstlen", "/%s", plen < 0 ? 0 : (unsigned)plen);
+	}
+	if (r->match & STEER_MATCH_TOS) {
+		snprintf(buf, sizeof(buf), "0x%02x", r->tos);
+		sc_desc_add(d, SC_STR, "tos", " tos %s", buf);
+	}
+	if (r->match & STEER_MATCH_MARK) {
+		snprintf(buf, sizeof(buf), "%#x", r->mark);
+		sc_desc_add(d, SC_STR, "fwmark", " fwmark %s", buf);
+		if (r->mark_mask != 0xffffffffu) {
+			snprintf(buf, sizeof(buf), "%#x", r->mark_mask);
+			sc_desc_add(d, SC_STR, "fwmask", "/%s", buf);
+		}
+	}
+	if ((r->match & STEER_MATCH_IIF) && r->iif == STEER_IIF_MISSING)
+		sc_desc_add(d, SC_TRUE, "iif_detached", " iif [detached]", NULL);
+	else if (r->match & STEER_MATCH_IIF)
+		sc_desc_add(d, SC_STR, "iif", " iif %s", sc_ifname(r->iif, buf, sizeof(buf)));
+	if (r->match & STEER_MATCH_PROTO)
+		sc_desc_add(d, SC_STR, "ipproto", " ipproto %s",
+			    sc_proto_name(r->ip_proto, buf, sizeof(buf)));
+	if (r->match & STEER_MATCH_SPORT)
+		describe_ports(d, " sport %s", "sport", "sport_start", "sport_end", r->sport_lo,
+			       r->sport_hi);
+	if (r->match & STEER_MATCH_DPORT)
+		describe_ports(d, " dport %s", "dport", "dport_start", "dport_end", r->dport_lo,
+			       r->dport_hi);
+	sc_desc_add(d, SC_STR, "action", own_words ? NULL : " %s",
+		    sc_rule_action_name(r->action, buf, sizeof(buf)));
+	if (r->action == STEER_RULE_NOP)
+		sc_desc_add(d, SC_NULL, "nop", NULL, NULL);
+	if (r->action == STEER_RULE_LOOKUP)
+		sc_desc_add(d, SC_STR, "table", " lookup %s", sc_table_name(r->table, buf, sizeof(buf)));
+	if (r->action == STEER_RULE_PUNT && r->table)
+		sc_desc_add(d, SC_STR, "table", " (lookup %s)",
+			    sc_table_name(r->table, buf, sizeof(buf)));
+	if (r->action == STEER_RULE_GOTO)
+		sc_desc_num(d, "goto", " goto %s", r->goto_priority);
+	/* steer.yaml's policies: the next hop or group, as `steerctl nexthops` lists them. */
+	if (r->action == STEER_RULE_FORWARD)
+		sc_desc_num(d, "nhid", " forward nhid %s", r->nh_id);
+	if (r->action == STEER_RULE_GROUP)
+		sc_desc_num(d, "nhgroup", " forward nhgroup %s", r->nh_id);
+	if (r->action == STEER_RULE_LOOKUP && (r->match & STEER_MATCH_SUPPRESS))
+		sc_desc_num(d, "suppress_prefixlen", " suppress_prefixlength %s",
+			    r->suppress_prefixlen);
+	sc_desc_num(d, "hits", NULL, hits);
+}
+
 static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const struct steer_rule *r,
 			    __u64 hits)
 {
-	__u8 family = x->keys[key].family;
-	struct steerctl *c = x->c;
-	struct json *j = &c->jw;
-	char buf[SC_ADDR_STRLEN], tbl[SC_NAME_STRLEN], num[32], ifn[SC_NAME_STRLEN];
-	unsigned words = family == STEER_AF_INET ? 1 : 4;
-	FILE *f = c->out;
-	int plen;
+	struct sc_desc d;
 
-	if (c->json) {
-		/* ip -j rule's shapes: lengths only short of a host's, "not" and "nop" as
-		 * null members, tables by name. The marker that ends a cut list is no rule:
-		 * it has no priority. */
-		if (r->action != STEER_RULE_CUT)
-			json_u64(j, "priority", r->priority);
-		if (r->match & STEER_MATCH_INVERT)
-			json_null(j, "not");
-		plen = rule_from(x, key, pos, family, r, buf, sizeof(buf));
-		json_str(j, "src", plen < 0 ? "all" : buf);
-		if (plen >= 0 && plen != (int)(32 * words))
-			json_u64(j, "srclen", (unsigned)plen);
-		if (r->match & STEER_MATCH_DST) {
-			plen = addr_sel(family, r->dst, r->dst_mask, buf, sizeof(buf));
-			json_str(j, "dst", plen < 0 ? (family == STEER_AF_INET ? "0.0.0.0" : "::")
-						    : buf);
-			if (plen != (int)(32 * words))
-				json_u64(j, "dstlen", plen < 0 ? 0 : (unsigned)plen);
-		}
-		if (r->match & STEER_MATCH_TOS) {
-			snprintf(num, sizeof(num), "0x%02x", r->tos);
-			json_str(j, "tos", num);
-		}
-		if (r->match & STEER_MATCH_MARK) {
-			snprintf(num, sizeof(num), "%#x", r->mark);
-			json_str(j, "fwmark", num);
-			if (r->mark_mask != 0xffffffffu) {
-				snprintf(num, sizeof(num), "%#x", r->mark_mask);
-				json_str(j, "fwmask", num);
-			}
-		}
-		if ((r->match & STEER_MATCH_IIF) && r->iif == STEER_IIF_MISSING)
-			json_bool(j, "iif_detached", true);
-		else if (r->match & STEER_MATCH_IIF)
-			json_str(j, "iif", sc_ifname(r->iif, ifn, sizeof(ifn)));
-		if (r->match & STEER_MATCH_PROTO)
-			json_str(j, "ipproto", sc_proto_name(r->ip_proto, num, sizeof(num)));
-		if (r->match & STEER_MATCH_SPORT)
-			json_ports(j, "sport", r->sport_lo, r->sport_hi);
-		if (r->match & STEER_MATCH_DPORT)
-			json_ports(j, "dport", r->dport_lo, r->dport_hi);
-		json_str(j, "action", sc_rule_action_name(r->action, num, sizeof(num)));
-		if (r->action == STEER_RULE_NOP)
-			json_null(j, "nop");
-		if (r->action == STEER_RULE_LOOKUP || (r->action == STEER_RULE_PUNT && r->table))
-			json_str(j, "table", sc_table_name(r->table, tbl, sizeof(tbl)));
-		if (r->action == STEER_RULE_GOTO)
-			json_u64(j, "goto", r->goto_priority);
-		if (r->action == STEER_RULE_FORWARD)
-			json_u64(j, "nhid", r->nh_id);
-		if (r->action == STEER_RULE_GROUP)
-			json_u64(j, "nhgroup", r->nh_id);
-		if (r->action == STEER_RULE_LOOKUP && (r->match & STEER_MATCH_SUPPRESS))
-			json_u64(j, "suppress_prefixlen", r->suppress_prefixlen);
-		json_u64(j, "hits", hits);
-		return;
-	}
-
-	if (r->match & STEER_MATCH_INVERT)
-		fputs("not ", f);
-	plen = rule_from(x, key, pos, family, r, buf, sizeof(buf));
-	fprintf(f, "from %s", plen < 0 ? "all" : buf);
-	if (plen >= 0 && plen != (int)(32 * words))
-		fprintf(f, "/%d", plen);
-	if (r->match & STEER_MATCH_DST) {
-		plen = addr_sel(family, r->dst, r->dst_mask, buf, sizeof(buf));
-		if (plen < 0)
-			fprintf(f, " to %s/0", family == STEER_AF_INET ? "0.0.0.0" : "::");
-		else if (plen != (int)(32 * words))
-			fprintf(f, " to %s/%d", buf, plen);
-		else
-			fprintf(f, " to %s", buf);
-	}
-	if (r->match & STEER_MATCH_TOS)
-		fprintf(f, " tos 0x%02x", r->tos);
-	if (r->match & STEER_MATCH_MARK) {
-		fprintf(f, " fwmark %#x", r->mark);
-		if (r->mark_mask != 0xffffffffu)
-			fprintf(f, "/%#x", r->mark_mask);
-	}
-	if ((r->match & STEER_MATCH_IIF) && r->iif == STEER_IIF_MISSING)
-		fputs(" iif [detached]", f);
-	else if (r->match & STEER_MATCH_IIF)
-		fprintf(f, " iif %s", sc_ifname(r->iif, ifn, sizeof(ifn)));
-	if (r->match & STEER_MATCH_PROTO)
-		fprintf(f, " ipproto %s", sc_proto_name(r->ip_proto, num, sizeof(num)));
-	if (r->match & STEER_MATCH_SPORT) {
-		port_range(num, sizeof(num), r->sport_lo, r->sport_hi);
-		fprintf(f, " sport %s", num);
-	}
-	if (r->match & STEER_MATCH_DPORT) {
-		port_range(num, sizeof(num), r->dport_lo, r->dport_hi);
-		fprintf(f, " dport %s", num);
-	}
-	switch (r->action) {
-	case STEER_RULE_LOOKUP:
-		fprintf(f, " lookup %s", sc_table_name(r->table, tbl, sizeof(tbl)));
-		if (r->match & STEER_MATCH_SUPPRESS)
-			fprintf(f, " suppress_prefixlength %u", r->suppress_prefixlen);
-		break;
-	case STEER_RULE_GOTO:
-		fprintf(f, " goto %u", r->goto_priority);
-		break;
-	/* steer.yaml's policies: the next hop or group, as `steerctl nexthops` lists them. */
-	case STEER_RULE_FORWARD:
-		fprintf(f, " forward nhid %u", r->nh_id);
-		break;
-	case STEER_RULE_GROUP:
-		fprintf(f, " forward nhgroup %u", r->nh_id);
-		break;
-	case STEER_RULE_PUNT:
-		fputs(" punt", f);
-		if (r->table)
-			fprintf(f, " (lookup %s)", sc_table_name(r->table, tbl, sizeof(tbl)));
-		break;
-	default:
-		fprintf(f, " %s", sc_rule_action_name(r->action, num, sizeof(num)));
-	}
+	d.n = 0;
+	describe_rule(x, key, pos, r, hits, &d);
+	sc_desc_print(x->c, &d);
 }
 
 /* One line (or JSON object) for the rule at position pos of key's list. Returns 0 or a
@@ -257,15 +200,12 @@ static int print_rule(struct rules_ctx *x, size_t key, __u32 pos, int src_width)
 	struct steerctl *c = x->c;
 	char fam[SC_NAME_STRLEN], pfx[SC_ADDR_STRLEN];
 	struct steer_rule r;
-	bool have = true;
 	__u64 hits = 0;
-	int err;
+	/* 0: not there, in a list the agent is replacing (or a bug): shown as missing. */
+	int have = sc_map_lookup(c, &x->rules, &id, &r), err;
 
-	if (bpf_map_lookup_elem(x->rules.fd, &id, &r)) {
-		if (errno != ENOENT)
-			return sc_error(c, x->rules_path, -errno);
-		have = false;	/* a list the agent is replacing, or a bug: show it */
-	}
+	if (have < 0)
+		return have;
 	if (have) {
 		err = sc_percpu_sum(c, &x->hits, id, &hits);
 		if (err)
@@ -294,7 +234,7 @@ static int print_rule(struct rules_ctx *x, size_t key, __u32 pos, int src_width)
 			"packets that get here punt (rule_limit)\n", (unsigned long long)hits);
 		return 0;
 	}
-	fprintf(c->out, "%12llu  %u:\t", (unsigned long long)hits, r.priority);
+	fprintf(c->out, "%12llu  ", (unsigned long long)hits);
 	print_rule_body(x, key, pos, &r, hits);
 	fputc('\n', c->out);
 	return 0;
@@ -368,6 +308,7 @@ static int read_lists(struct rules_ctx *x)
 	bool lens[2][129] = {};		/* prefix lengths present, IPv4 and IPv6 */
 	char pfx[SC_ADDR_STRLEN];
 	size_t i;
+	int r;
 
 	x->lists = calloc(x->n ? x->n : 1, sizeof(*x->lists));
 	x->from = calloc(x->n ? x->n : 1, sizeof(*x->from));
@@ -381,12 +322,11 @@ static int read_lists(struct rules_ctx *x)
 			continue;
 		/* Removed by the agent since we listed it: no lines. (A trie lookup is a
 		 * longest match, so a removal can also show the covering entry's list.) */
-		if (bpf_map_lookup_elem(x->src.fd, &x->keys[i], l)) {
-			if (errno != ENOENT)
-				return sc_error(x->c, x->src_path, -errno);
-			l->count = 0;
+		r = sc_map_lookup(x->c, &x->src, &x->keys[i], l);
+		if (r < 0)
+			return r;
+		if (!r)		/* calloc left its count 0 */
 			continue;
-		}
 		if (l->count > STEER_MAX_RULES) {
 			fprintf(stderr, "steerctl: %s: %s lists %u rules, more than the %d an "
 				"entry holds; showing those\n", x->src_path,
@@ -430,6 +370,8 @@ int cmd_rules(struct steerctl *c)
 {
 	struct rules_ctx x = { .c = c, .src = { .fd = -1 }, .rules = { .fd = -1 },
 			       .hits = { .fd = -1 } };
+	const struct sc_map_use maps[] = { { MAP_SRC, &x.src }, { MAP_RULES, &x.rules },
+					   { MAP_HITS, &x.hits }, {} };
 	char pfx[SC_ADDR_STRLEN];
 	size_t i;
 	int err, width = (int)strlen("PREFIX");
@@ -438,11 +380,7 @@ int cmd_rules(struct steerctl *c)
 	if (!err)
 		err = sc_path(c, STEER_MAP_RULES, x.rules_path, sizeof(x.rules_path));
 	if (!err)
-		err = sc_map_open(c, MAP_SRC, &x.src);
-	if (!err)
-		err = sc_map_open(c, MAP_RULES, &x.rules);
-	if (!err)
-		err = sc_map_open(c, MAP_HITS, &x.hits);
+		err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &x.src, cmp_src_key, (void **)&x.keys, &x.n);
 	if (!err)
@@ -475,8 +413,6 @@ out:
 	free(x.from);
 	free(x.lists);
 	free(x.keys);
-	sc_map_close(&x.hits);
-	sc_map_close(&x.rules);
-	sc_map_close(&x.src);
+	sc_maps_close(maps);
 	return err;
 }

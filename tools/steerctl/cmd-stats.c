@@ -15,10 +15,7 @@
 
 static double monotonic_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)sc_clock_ns(CLOCK_MONOTONIC) / 1e9;
 }
 
 /* Widest counter name, for the first column. */

@@ -12,14 +12,6 @@
 	X(overruns) X(resyncs) X(dump_restarts) X(swept) X(reconciles) X(drift) X(applies) \
 	X(apply_failures) X(overflow_punts)
 
-static __u64 monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
 int cmd_status(struct steerctl *c)
 {
 	struct steer_agent_stats ag = {};
@@ -56,9 +48,7 @@ int cmd_status(struct steerctl *c)
 		goto out;
 	sc_check_abi(&st);
 	sc_read_agent(c, &ag);	/* absent before the first steerd of this ABI: zeros */
-	age = st.heartbeat_ns ? (double)(__s64)(monotonic_ns() - st.heartbeat_ns) / 1e9 : -1;
-	if (st.heartbeat_ns && age < 0)
-		age = 0;	/* the coarse clock lags by up to a tick */
+	age = sc_heartbeat_age(&st);
 
 	if (c->json) {
 		struct json *j = &c->jw;

@@ -46,34 +46,32 @@ const char *sc_route_dst(__u8 family, const __u8 *addr, __u32 len, char *buf, si
 	return buf;
 }
 
-/* The names /etc/iproute2/rt_tables reserves. */
-static const struct {
+/* A word and the number it stands for, in a table that ends with a NULL name. */
+struct named {
 	const char *name;
 	__u32 id;
-} reserved_tables[] = {
-	{ "default", STEER_TABLE_DEFAULT }, { "main", STEER_TABLE_MAIN }, { "local", STEER_TABLE_LOCAL },
 };
 
-/* A table's name, or its number, as `ip` would print it without a name file. */
-const char *sc_table_name(__u32 table, char *buf, size_t len)
+/* The first word of names for id, or in buf `unknown` followed by id in decimal. */
+static const char *name_of(const struct named *names, __u32 id, const char *unknown, char *buf,
+			   size_t len)
 {
-	for (size_t i = 0; i < sizeof(reserved_tables) / sizeof(reserved_tables[0]); i++)
-		if (reserved_tables[i].id == table)
-			return reserved_tables[i].name;
-	snprintf(buf, len, "%u", table);
+	for (; names->name; names++)
+		if (names->id == id)
+			return names->name;
+	snprintf(buf, len, "%s%u", unknown, id);
 	return buf;
 }
 
-/* A table as ip-route takes it: local, main, default, or a number (decimal or 0x hex).
- * Returns 0 or -EINVAL. */
-int sc_table_parse(const char *s, __u32 *table)
+/* A word of names, or a number up to max (decimal, or hex with 0x). Returns 0 or -EINVAL. */
+static int parse_named(const struct named *names, const char *s, unsigned long max, __u32 *id)
 {
 	unsigned long v;
 	char *end;
 
-	for (size_t i = 0; i < sizeof(reserved_tables) / sizeof(reserved_tables[0]); i++) {
-		if (!strcmp(s, reserved_tables[i].name)) {
-			*table = reserved_tables[i].id;
+	for (; names->name; names++) {
+		if (!strcmp(s, names->name)) {
+			*id = names->id;
 			return 0;
 		}
 	}
@@ -81,10 +79,29 @@ int sc_table_parse(const char *s, __u32 *table)
 		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 0);
-	if (errno || *end || v > 0xffffffffUL)
+	if (errno || *end || v > max)
 		return -EINVAL;
-	*table = (__u32)v;
+	*id = (__u32)v;
 	return 0;
+}
+
+/* The names /etc/iproute2/rt_tables reserves. */
+static const struct named reserved_tables[] = {
+	{ "default", STEER_TABLE_DEFAULT }, { "main", STEER_TABLE_MAIN }, { "local", STEER_TABLE_LOCAL },
+	{ NULL, 0 },
+};
+
+/* A table's name, or its number, as `ip` would print it without a name file. */
+const char *sc_table_name(__u32 table, char *buf, size_t len)
+{
+	return name_of(reserved_tables, table, "", buf, len);
+}
+
+/* A table as ip-route takes it: local, main, default, or a number (decimal or 0x hex).
+ * Returns 0 or -EINVAL. */
+int sc_table_parse(const char *s, __u32 *table)
+{
+	return parse_named(reserved_tables, s, 0xffffffffUL, table);
 }
 
 const char *sc_ifname(__u32 ifindex, char *buf, size_t len)
@@ -116,98 +133,69 @@ int sc_prefix_cmp(__u8 fa, const __u8 *a, __u32 la, __u8 fb, const __u8 *b, __u3
 
 /* The IP protocols steerctl names, as /etc/protocols spells them; the first name of a
  * number is the one printed. */
-static const struct {
-	const char *name;
-	__u8 proto;
-} protos[] = {
+static const struct named protos[] = {
 	{ "icmp", 1 }, { "tcp", 6 }, { "udp", 17 }, { "dccp", 33 }, { "gre", 47 },
 	{ "esp", 50 }, { "ah", 51 }, { "ipv6-icmp", 58 }, { "icmpv6", 58 }, { "ipv6-nonxt", 59 },
 	{ "sctp", 132 },
 	{ "udplite", 136 },
+	{ NULL, 0 },
 };
 
 const char *sc_proto_name(__u8 proto, char *buf, size_t len)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-		if (protos[i].proto == proto)
-			return protos[i].name;
-	snprintf(buf, len, "%u", proto);
-	return buf;
+	return name_of(protos, proto, "", buf, len);
 }
 
 /* A protocol name above, or a number 0-255 (decimal, or hex with 0x). Returns 0 or -EINVAL. */
 int sc_proto_parse(const char *s, __u8 *proto)
 {
-	unsigned long v;
-	char *end;
-	size_t i;
+	__u32 v;
+	int err = parse_named(protos, s, 255, &v);
 
-	for (i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
-		if (!strcmp(s, protos[i].name)) {
-			*proto = protos[i].proto;
-			return 0;
-		}
-	}
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || *end || v > 255)
-		return -EINVAL;
-	*proto = (__u8)v;
-	return 0;
+	if (!err)
+		*proto = (__u8)v;
+	return err;
 }
 
 /* Route types in iproute2's words (`ip route` has no word for punt: it is ours). */
+static const struct named route_types[] = {
+	{ "unicast", STEER_RT_FORWARD }, { "punt", STEER_RT_PUNT },
+	{ "multipath", STEER_RT_MULTIPATH }, { "blackhole", STEER_RT_BLACKHOLE },
+	{ "unreachable", STEER_RT_UNREACHABLE }, { "prohibit", STEER_RT_PROHIBIT },
+	{ "throw", STEER_RT_THROW }, { "pending", STEER_RT_PENDING },
+	{ NULL, 0 },
+};
+
 const char *sc_route_type_name(__u8 type, char *buf, size_t len)
 {
-	switch (type) {
-	case STEER_RT_FORWARD:     return "unicast";
-	case STEER_RT_PUNT:        return "punt";
-	case STEER_RT_MULTIPATH:   return "multipath";
-	case STEER_RT_BLACKHOLE:   return "blackhole";
-	case STEER_RT_UNREACHABLE: return "unreachable";
-	case STEER_RT_PROHIBIT:    return "prohibit";
-	case STEER_RT_THROW:       return "throw";
-	case STEER_RT_PENDING:     return "pending";
-	}
-	snprintf(buf, len, "type%u", type);
-	return buf;
+	return name_of(route_types, type, "type", buf, len);
 }
 
 /* A rule's action in ip-rule's words; punt, cut and the steer.yaml policies' forward and
  * group are steer's own. */
+static const struct named rule_actions[] = {
+	{ "lookup", STEER_RULE_LOOKUP }, { "punt", STEER_RULE_PUNT }, { "goto", STEER_RULE_GOTO },
+	{ "nop", STEER_RULE_NOP }, { "blackhole", STEER_RULE_BLACKHOLE },
+	{ "unreachable", STEER_RULE_UNREACHABLE }, { "prohibit", STEER_RULE_PROHIBIT },
+	{ "cut", STEER_RULE_CUT }, { "forward", STEER_RULE_FORWARD }, { "group", STEER_RULE_GROUP },
+	{ NULL, 0 },
+};
+
 const char *sc_rule_action_name(__u8 action, char *buf, size_t len)
 {
-	switch (action) {
-	case STEER_RULE_LOOKUP:      return "lookup";
-	case STEER_RULE_PUNT:        return "punt";
-	case STEER_RULE_GOTO:        return "goto";
-	case STEER_RULE_NOP:         return "nop";
-	case STEER_RULE_BLACKHOLE:   return "blackhole";
-	case STEER_RULE_UNREACHABLE: return "unreachable";
-	case STEER_RULE_PROHIBIT:    return "prohibit";
-	case STEER_RULE_CUT:         return "cut";
-	case STEER_RULE_FORWARD:     return "forward";
-	case STEER_RULE_GROUP:       return "group";
-	}
-	snprintf(buf, len, "action%u", action);
-	return buf;
+	return name_of(rule_actions, action, "action", buf, len);
 }
 
 /* How a group picks a member for a flow, in steer.yaml's words. */
+static const struct named group_hashes[] = {
+	{ "kernel", STEER_HASH_KERNEL }, { "l3", STEER_HASH_L3 }, { "l4", STEER_HASH_L4 },
+	{ "consistent", STEER_HASH_CONSISTENT },
+	{ NULL, 0 },
+};
+
 const char *sc_group_hash_name(const struct steer_group *g, char *buf, size_t len)
 {
-	switch (g->hash) {
-	case STEER_HASH_KERNEL:     return "kernel";
-	case STEER_HASH_L3:         return "l3";
-	case STEER_HASH_L4:         return "l4";
-	case STEER_HASH_CONSISTENT: return "consistent";
-	}
-	snprintf(buf, len, "hash%u", g->hash);
-	return buf;
+	return name_of(group_hashes, g->hash, "hash", buf, len);
 }
 
 /* Path i's share of the flows, in percent. A consistent group gives each member the slots
@@ -235,6 +223,25 @@ double sc_path_share(const struct steer_group *g, __u32 i)
 	return up > prev ? (double)(up - prev) * 100.0 / 2147483648.0 : 0;
 }
 
+/* A decision in explain's and monitor's words, or NULL for a number that is none. */
+const char *sc_verdict_name(__u32 verdict)
+{
+	switch (verdict) {
+	case STEER_VERDICT_FORWARD: return "forward";
+	case STEER_VERDICT_PUNT:    return "punt";
+	case STEER_VERDICT_DROP:    return "drop";
+	}
+	return NULL;
+}
+
+/* Why: a counter's name without its "punt_" or "drop_" ("no_route", "forwarded"). */
+const char *sc_reason_name(__u32 stat, char *buf, size_t len)
+{
+	const char *n = sc_stat_name(stat, buf, len);
+
+	return !strncmp(n, "punt_", 5) || !strncmp(n, "drop_", 5) ? n + 5 : n;
+}
+
 /* A counter's name from abi.h; a gap there still gets a unique name. */
 const char *sc_stat_name(__u32 stat, char *buf, size_t len)
 {
@@ -242,44 +249,4 @@ const char *sc_stat_name(__u32 stat, char *buf, size_t len)
 		return steer_stat_names[stat];
 	snprintf(buf, len, "stat_%u", stat);
 	return buf;
-}
-
-/* A next hop in ip-route's words: " via [FAMILY] GW dev DEV" or " dev DEV". */
-void sc_nh_words(FILE *f, __u8 route_family, const struct steer_nexthop *nh)
-{
-	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN], fam[SC_NAME_STRLEN];
-
-	sc_ifname(nh->ifindex, dev, sizeof(dev));
-	if (!nh->family)
-		fprintf(f, " dev %s", dev);
-	else if (nh->family != route_family)	/* e.g. IPv4 via an IPv6 gateway, RFC 5549 */
-		fprintf(f, " via %s %s dev %s", sc_family_name(nh->family, fam, sizeof(fam)),
-			sc_addr(nh->family, nh->gw, gw, sizeof(gw)), dev);
-	else
-		fprintf(f, " via %s dev %s", sc_addr(nh->family, nh->gw, gw, sizeof(gw)), dev);
-	if (nh->flags & STEER_NH_NEIGH_FAILED)
-		fputs(" neigh_failed", f);
-}
-
-/* A next hop's JSON members, with ip-route's key names and shapes: a gateway of another
- * family than the route's (route_family; 0 for a next hop of no route) is "via", an
- * object, as iproute2 prints RTA_VIA. */
-void sc_nh_json(struct json *j, __u8 route_family, const struct steer_nexthop *nh)
-{
-	char gw[SC_ADDR_STRLEN], dev[SC_NAME_STRLEN], fam[SC_NAME_STRLEN];
-
-	if (nh->family && route_family && nh->family != route_family) {
-		json_obj_open(j, "via");
-		json_str(j, "family", sc_family_name(nh->family, fam, sizeof(fam)));
-		json_str(j, "host", sc_addr(nh->family, nh->gw, gw, sizeof(gw)));
-		json_obj_close(j);
-	} else if (nh->family) {
-		json_str(j, "gateway", sc_addr(nh->family, nh->gw, gw, sizeof(gw)));
-	}
-	json_str(j, "dev", sc_ifname(nh->ifindex, dev, sizeof(dev)));
-	if (nh->flags & STEER_NH_NEIGH_FAILED) {
-		json_arr_open(j, "flags");
-		json_str(j, NULL, "neigh_failed");
-		json_arr_close(j);
-	}
 }

@@ -145,6 +145,12 @@ void json_bool(struct json *j, const char *key, bool val)
 	fputs(val ? "true" : "false", j->f);
 }
 
+void json_number(struct json *j, const char *key, const char *literal)
+{
+	member(j, key);
+	fputs(literal, j->f);
+}
+
 void json_decimal(struct json *j, const char *key, double val, int places)
 {
 	member(j, key);

@@ -30,6 +30,8 @@ void json_i64(struct json *j, const char *key, long long val);
 void json_bool(struct json *j, const char *key, bool val);
 /* A member that is there or not, as iproute2 writes flags ("not": null). */
 void json_null(struct json *j, const char *key);
+/* A number already written out, as it goes into the document. */
+void json_number(struct json *j, const char *key, const char *literal);
 /* A number with `places` digits after the point (shares, percentages). */
 void json_decimal(struct json *j, const char *key, double val, int places);
 

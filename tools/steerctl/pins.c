@@ -129,6 +129,22 @@ int sc_map_open(const struct steerctl *c, enum map_id id, struct pinned_map *m)
 	return 0;
 }
 
+/* The maps a command reads, opened and closed as one list. */
+int sc_maps_open(const struct steerctl *c, const struct sc_map_use *use)
+{
+	int err = 0;
+
+	for (; use->m && !err; use++)
+		err = sc_map_open(c, use->id, use->m);
+	return err;
+}
+
+void sc_maps_close(const struct sc_map_use *use)
+{
+	for (; use->m; use++)
+		sc_map_close(use->m);
+}
+
 void sc_map_close(struct pinned_map *m)
 {
 	if (m->fd >= 0)

@@ -39,6 +39,33 @@ static void label(struct prom *p, const char *key, const char *val, bool last)
 	fputs(last ? "\"}" : "\",", p->f);
 }
 
+/* A family of one counter, without labels. */
+static void counter(struct prom *p, const char *name, const char *help, __u64 val)
+{
+	family(p, name, "counter", help);
+	fprintf(p->f, "%s %llu\n", name, (unsigned long long)val);
+}
+
+/* One family of the counters whose names start with prefix ("drop_"), labelled by the
+ * rest of the name. */
+static void write_by_prefix(struct prom *p, const struct sc_counters *s, const char *name,
+			    const char *help, const char *prefix, const char *label_key)
+{
+	size_t len = strlen(prefix);
+	char buf[32];
+	const char *n;
+
+	family(p, name, "counter", help);
+	for (__u32 i = 0; i < STEER_STAT_MAX; i++) {
+		n = sc_stat_name(i, buf, sizeof(buf));
+		if (strncmp(n, prefix, len))
+			continue;
+		fprintf(p->f, "%s{", name);
+		label(p, label_key, n + len, true);
+		fprintf(p->f, " %llu\n", (unsigned long long)s->sum[i]);
+	}
+}
+
 /* The datapath counters by what they mean: rx, forwarded, drop_TYPE, punt_REASON; a
  * counter of another kind gets a family of its own. */
 static void write_counters(struct prom *p, const struct sc_counters *s)
@@ -47,42 +74,22 @@ static void write_counters(struct prom *p, const struct sc_counters *s)
 	const char *n;
 	__u32 i;
 
-	family(p, "steer_received_packets_total", "counter",
-	       "Packets the fast path saw on its interfaces.");
-	fprintf(p->f, "steer_received_packets_total %llu\n",
-		(unsigned long long)s->sum[STEER_STAT_RX]);
-	family(p, "steer_forwarded_packets_total", "counter",
-	       "Packets the fast path forwarded itself.");
-	fprintf(p->f, "steer_forwarded_packets_total %llu\n",
-		(unsigned long long)s->sum[STEER_STAT_FORWARDED]);
-	family(p, "steer_dropped_packets_total", "counter",
-	       "Packets the fast path dropped, by type (as the kernel would, silently).");
-	for (i = 0; i < STEER_STAT_MAX; i++) {
-		n = sc_stat_name(i, buf, sizeof(buf));
-		if (strncmp(n, "drop_", 5))
-			continue;
-		fputs("steer_dropped_packets_total{", p->f);
-		label(p, "type", n + 5, true);
-		fprintf(p->f, " %llu\n", (unsigned long long)s->sum[i]);
-	}
-	family(p, "steer_punted_packets_total", "counter",
-	       "Packets handed to the kernel, by reason.");
-	for (i = 0; i < STEER_STAT_MAX; i++) {
-		n = sc_stat_name(i, buf, sizeof(buf));
-		if (strncmp(n, "punt_", 5))
-			continue;
-		fputs("steer_punted_packets_total{", p->f);
-		label(p, "reason", n + 5, true);
-		fprintf(p->f, " %llu\n", (unsigned long long)s->sum[i]);
-	}
+	counter(p, "steer_received_packets_total", "Packets the fast path saw on its interfaces.",
+		s->sum[STEER_STAT_RX]);
+	counter(p, "steer_forwarded_packets_total", "Packets the fast path forwarded itself.",
+		s->sum[STEER_STAT_FORWARDED]);
+	write_by_prefix(p, s, "steer_dropped_packets_total",
+			"Packets the fast path dropped, by type (as the kernel would, silently).",
+			"drop_", "type");
+	write_by_prefix(p, s, "steer_punted_packets_total", "Packets handed to the kernel, by reason.",
+			"punt_", "reason");
 	for (i = 0; i < STEER_STAT_MAX; i++) {
 		n = sc_stat_name(i, buf, sizeof(buf));
 		if (i == STEER_STAT_RX || i == STEER_STAT_FORWARDED || !strncmp(n, "drop_", 5) ||
 		    !strncmp(n, "punt_", 5))
 			continue;
 		snprintf(name, sizeof(name), "steer_%s_packets_total", n);
-		family(p, name, "counter", "Packets counted by the fast path's counter of this name.");
-		fprintf(p->f, "%s %llu\n", name, (unsigned long long)s->sum[i]);
+		counter(p, name, "Packets counted by the fast path's counter of this name.", s->sum[i]);
 	}
 }
 
@@ -91,6 +98,7 @@ static int write_rule_hits(struct prom *p)
 {
 	const struct steerctl *c = p->c;
 	struct pinned_map rules = { .fd = -1 }, hits = { .fd = -1 };
+	const struct sc_map_use maps[] = { { MAP_RULES, &rules }, { MAP_HITS, &hits }, {} };
 	char num[32], tbl[16], prio[16], id[16], fam[SC_NAME_STRLEN];
 	__u32 *keys = NULL;
 	struct steer_rule r;
@@ -98,9 +106,7 @@ static int write_rule_hits(struct prom *p)
 	__u64 h;
 	int err;
 
-	err = sc_map_open(c, MAP_RULES, &rules);
-	if (!err)
-		err = sc_map_open(c, MAP_HITS, &hits);
+	err = sc_maps_open(c, maps);
 	if (!err)
 		err = sc_map_keys(c, &rules, sc_cmp_u32, (void **)&keys, &n);
 	if (err)
@@ -135,8 +141,7 @@ static int write_rule_hits(struct prom *p)
 	}
 out:
 	free(keys);
-	sc_map_close(&hits);
-	sc_map_close(&rules);
+	sc_maps_close(maps);
 	return err;
 }
 
@@ -196,14 +201,6 @@ static int write_maps(struct prom *p)
 	X(apply_failures, "Map writes that failed (the fast path punts instead).") \
 	X(overflow_punts, "Entries left out of full maps (punting instead).")
 
-static __u64 coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec;
-}
-
 static int write_state(struct prom *p)
 {
 	struct steer_agent_stats ag = {};
@@ -220,15 +217,13 @@ static int write_state(struct prom *p)
 	fprintf(p->f, "steer_synced %d\n", st.synced ? 1 : 0);
 	family(p, "steer_generation", "gauge", "The map generation the agent applied last.");
 	fprintf(p->f, "steer_generation %llu\n", (unsigned long long)st.generation);
-	if (st.heartbeat_ns) {
-		age = (double)(__s64)(coarse_ns() - st.heartbeat_ns) / 1e9;
+	age = sc_heartbeat_age(&st);
+	if (age >= 0) {
 		family(p, "steer_heartbeat_age_seconds", "gauge",
 		       "Time since the agent's last heartbeat.");
-		fprintf(p->f, "steer_heartbeat_age_seconds %.3f\n", age < 0 ? 0 : age);
+		fprintf(p->f, "steer_heartbeat_age_seconds %.3f\n", age);
 	}
-#define AGENT_FAMILY(field, help) \
-	family(p, "steer_agent_" #field "_total", "counter", help); \
-	fprintf(p->f, "steer_agent_" #field "_total %llu\n", (unsigned long long)ag.field);
+#define AGENT_FAMILY(field, help) counter(p, "steer_agent_" #field "_total", help, ag.field);
 	AGENT_COUNTERS(AGENT_FAMILY)
 	return 0;
 }

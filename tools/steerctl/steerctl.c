@@ -45,6 +45,64 @@ static const struct {
 	  "watch the fast path decide, packet by packet, until Ctrl-C" },
 };
 
+/* The long options that have no short one. */
+enum { OPT_PIN_DIR = 256, OPT_BATCH, OPT_COUNT, OPT_PER_CPU, OPT_PROMETHEUS, OPT_RATE,
+       OPT_SAMPLE, OPT_VERDICT, OPT_REASON, OPT_DURATION };
+
+/* Every option once: getopt's row and --help's, in --help's order. */
+static const struct option_row {
+	int key;		/* the short option, or an OPT_ above */
+	const char *name;
+	const char *arg;	/* the argument's name in --help; NULL: it takes none */
+	const char *help;	/* lines, each after a "\n" indented under the first */
+	bool monitor;		/* monitor's own */
+} options[] = {
+	{ 'j', "json", NULL, "print JSON (iproute2's key names) instead of tables" },
+	{ 'p', "pretty", NULL, "print indented JSON (implies -j)" },
+	{ OPT_PIN_DIR, "pin-dir", "DIR", "read the pins under DIR (default "
+	  STEERCTL_DEFAULT_PIN_DIR ")" },
+	{ OPT_BATCH, "batch", "FILE", "explain: one argument list per line of FILE ('-': stdin),\n"
+	  "one result per line, in order" },
+	{ 'i', "interval", "SECONDS", "stats: every SECONDS, the rates (packets/s) of the\n"
+	  "counters that moved, until SIGINT" },
+	{ OPT_COUNT, "count", "N", "stats -i: stop after N intervals; monitor: after N events" },
+	{ OPT_PER_CPU, "per-cpu", NULL, "stats: each CPU's counters besides the sum" },
+	{ OPT_PROMETHEUS, "prometheus", "FILE", "stats: write the counters, rule hits, map fill "
+	  "levels and\nagent counters to FILE for node_exporter's textfile\ncollector (written "
+	  "beside it and renamed; with -i, again\nevery interval) instead of printing them" },
+	{ OPT_RATE, "rate", "N", "monitor: at most N events a second (default 1000)", true },
+	{ OPT_SAMPLE, "sample", "N", "monitor: one in N of the decisions that pass the filters",
+	  true },
+	{ OPT_VERDICT, "verdict", "LIST", "monitor: only these (forward, drop, punt; commas)", true },
+	{ OPT_REASON, "reason", "LIST", "monitor: only these reasons, as stats names them, with "
+	  "or\nwithout punt_/drop_ (netfilter, no_route, forwarded, ...)", true },
+	{ OPT_DURATION, "duration", "SECONDS", "monitor: stop after SECONDS", true },
+	{ 'h', "help", NULL, "print this help and exit" },
+};
+
+#define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
+
+/* "  -j, --json           print JSON ...": the help starts in column 24, or under it on
+ * the next line when the option's words reach it. */
+static void option_help(FILE *f, const struct option_row *o)
+{
+	char words[64];
+	const char *line, *nl;
+
+	snprintf(words, sizeof(words), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+	if (o->key < 256)
+		fprintf(f, "  -%c, ", o->key);
+	else
+		fputs("      ", f);
+	if (strlen(words) < 17)
+		fprintf(f, "%-17s", words);
+	else
+		fprintf(f, "%s\n%23s", words, "");
+	for (line = o->help; (nl = strchr(line, '\n')); line = nl + 1)
+		fprintf(f, "%.*s\n%23s", (int)(nl - line), line, "");
+	fprintf(f, "%s\n", line);
+}
+
 static void usage(FILE *f)
 {
 	size_t i;
@@ -66,32 +124,11 @@ static void usage(FILE *f)
 		"be running), ask the pinned program what it does with a packet, or take it off\n"
 		"an interface.\n"
 		"\n"
-		"Options:\n"
-		"  -j, --json           print JSON (iproute2's key names) instead of tables\n"
-		"  -p, --pretty         print indented JSON (implies -j)\n"
-		"      --pin-dir DIR    read the pins under DIR (default %s)\n"
-		"      --batch FILE     explain: one argument list per line of FILE ('-': stdin),\n"
-		"                       one result per line, in order\n"
-		"  -i, --interval SECONDS\n"
-		"                       stats: every SECONDS, the rates (packets/s) of the\n"
-		"                       counters that moved, until SIGINT\n"
-		"      --count N        stats -i: stop after N intervals; monitor: after N events\n"
-		"      --per-cpu        stats: each CPU's counters besides the sum\n"
-		"      --prometheus FILE\n"
-		"                       stats: write the counters, rule hits, map fill levels and\n"
-		"                       agent counters to FILE for node_exporter's textfile\n"
-		"                       collector (written beside it and renamed; with -i, again\n"
-		"                       every interval) instead of printing them\n"
-		"      --rate N         monitor: at most N events a second (default 1000)\n"
-		"      --sample N       monitor: one in N of the decisions that pass the filters\n"
-		"      --verdict LIST   monitor: only these (forward, drop, punt; commas)\n"
-		"      --reason LIST    monitor: only these reasons, as stats names them, with or\n"
-		"                       without punt_/drop_ (netfilter, no_route, forwarded, ...)\n"
-		"      --duration SECONDS\n"
-		"                       monitor: stop after SECONDS\n"
-		"  -h, --help           print this help and exit\n"
-		"\n"
-		"Commands:\n", STEERCTL_DEFAULT_PIN_DIR);
+		"Options:\n");
+	for (i = 0; i < OPTION_COUNT; i++)
+		option_help(f, &options[i]);
+	fprintf(f, "\n"
+		"Commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 	fprintf(f,
@@ -199,6 +236,83 @@ static int parse_u32(const char *opt, const char *arg, __u32 *out)
 	return 0;
 }
 
+/* What an option of options[] (not -h) sets. Returns 0, or SC_USAGE when its argument is
+ * wrong, already said. */
+static int set_option(struct steerctl *c, int opt, char *arg)
+{
+	size_t len;
+
+	switch (opt) {
+	case 'j':
+		c->json = true;
+		return 0;
+	case 'p':
+		c->json = c->pretty = true;
+		return 0;
+	case 'i':
+		return parse_interval("-i", arg, &c->interval);
+	case OPT_COUNT:
+		return parse_count(arg, &c->count);
+	case OPT_PER_CPU:
+		c->per_cpu = true;
+		return 0;
+	case OPT_PROMETHEUS:
+		c->prometheus = arg;
+		return *arg ? 0 : sc_usage_error("%s", "--prometheus needs a file");
+	case OPT_RATE:
+		return parse_u32("--rate", arg, &c->mon_rate);
+	case OPT_SAMPLE:
+		return parse_u32("--sample", arg, &c->mon_sample);
+	case OPT_VERDICT:
+		c->mon_verdicts = arg;
+		return 0;
+	case OPT_REASON:
+		c->mon_reasons = arg;
+		return 0;
+	case OPT_DURATION:
+		return parse_interval("--duration", arg, &c->mon_duration);
+	case OPT_PIN_DIR:
+		/* "/sys/fs/bpf/steer/" names the same pins; trim so messages read well. */
+		len = strlen(arg);
+		while (len > 1 && arg[len - 1] == '/')
+			arg[--len] = '\0';
+		c->pin_dir = arg;
+		return *arg ? 0 : sc_usage_error("%s", "--pin-dir needs a directory");
+	case OPT_BATCH:
+		c->batch = arg;
+		return *arg ? 0 : sc_usage_error("%s", "--batch needs a file, or '-' for stdin");
+	}
+	return 0;
+}
+
+/* getopt_long's table and its string of short options ("j", "i:"), from options[]; shorts
+ * holds 2 * OPTION_COUNT + 2 characters. */
+static void getopt_rows(struct option *opts, char *shorts)
+{
+	*shorts++ = ':';	/* a missing argument is ':', not '?' */
+	for (size_t i = 0; i < OPTION_COUNT; i++) {
+		const struct option_row *o = &options[i];
+
+		opts[i] = (struct option){ o->name, o->arg ? required_argument : no_argument, NULL,
+					   o->key };
+		if (o->key < 256) {
+			*shorts++ = (char)o->key;
+			if (o->arg)
+				*shorts++ = ':';
+		}
+	}
+	opts[OPTION_COUNT] = (struct option){};
+	*shorts = '\0';
+}
+
+static bool is_monitor_opt(int key)
+{
+	for (size_t i = 0; i < OPTION_COUNT; i++)
+		if (options[i].key == key)
+			return options[i].monitor;
+	return false;
+}
+
 /* Options given to a command they do not belong to are an error, not ignored. */
 static int check_opts(const struct steerctl *c, const char *cmd, unsigned opts,
 		      bool monitor_opts)
@@ -225,98 +339,24 @@ static int check_opts(const struct steerctl *c, const char *cmd, unsigned opts,
 
 int main(int argc, char **argv)
 {
-	enum { OPT_PIN_DIR = 256, OPT_BATCH, OPT_COUNT, OPT_PER_CPU, OPT_PROMETHEUS, OPT_RATE,
-	       OPT_SAMPLE, OPT_VERDICT, OPT_REASON, OPT_DURATION };
-	static const struct option opts[] = {
-		{ "json",       no_argument,       NULL, 'j' },
-		{ "pretty",     no_argument,       NULL, 'p' },
-		{ "pin-dir",    required_argument, NULL, OPT_PIN_DIR },
-		{ "batch",      required_argument, NULL, OPT_BATCH },
-		{ "interval",   required_argument, NULL, 'i' },
-		{ "count",      required_argument, NULL, OPT_COUNT },
-		{ "per-cpu",    no_argument,       NULL, OPT_PER_CPU },
-		{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
-		{ "rate",       required_argument, NULL, OPT_RATE },
-		{ "sample",     required_argument, NULL, OPT_SAMPLE },
-		{ "verdict",    required_argument, NULL, OPT_VERDICT },
-		{ "reason",     required_argument, NULL, OPT_REASON },
-		{ "duration",   required_argument, NULL, OPT_DURATION },
-		{ "help",       no_argument,       NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct steerctl c = { .pin_dir = STEERCTL_DEFAULT_PIN_DIR, .out = stdout, .mon_rate = 1000 };
+	struct option opts[OPTION_COUNT + 1] = {};
+	char shorts[2 * OPTION_COUNT + 2];
 	bool monitor_opts = false;
-	size_t i, len;
+	size_t i;
 	int opt, err;
 
+	getopt_rows(opts, shorts);
 	opterr = 0;	/* our own messages, with the usage hint */
-	while ((opt = getopt_long(argc, argv, ":jpi:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+		monitor_opts |= is_monitor_opt(opt);
 		switch (opt) {
-		case 'j':
-			c.json = true;
-			break;
-		case 'p':
-			c.json = c.pretty = true;
-			break;
-		case 'i':
-			if (parse_interval("-i", optarg, &c.interval))
-				return EXIT_USAGE;
-			break;
-		case OPT_COUNT:
-			if (parse_count(optarg, &c.count))
-				return EXIT_USAGE;
-			break;
-		case OPT_PER_CPU:
-			c.per_cpu = true;
-			break;
-		case OPT_PROMETHEUS:
-			if (!*optarg)
-				return sc_usage_error("%s", "--prometheus needs a file");
-			c.prometheus = optarg;
-			break;
-		case OPT_RATE:
-			if (parse_u32("--rate", optarg, &c.mon_rate))
-				return EXIT_USAGE;
-			monitor_opts = true;
-			break;
-		case OPT_SAMPLE:
-			if (parse_u32("--sample", optarg, &c.mon_sample))
-				return EXIT_USAGE;
-			monitor_opts = true;
-			break;
-		case OPT_VERDICT:
-			c.mon_verdicts = optarg;
-			monitor_opts = true;
-			break;
-		case OPT_REASON:
-			c.mon_reasons = optarg;
-			monitor_opts = true;
-			break;
-		case OPT_DURATION:
-			if (parse_interval("--duration", optarg, &c.mon_duration))
-				return EXIT_USAGE;
-			monitor_opts = true;
-			break;
-		case OPT_PIN_DIR:
-			/* "/sys/fs/bpf/steer/" names the same pins; trim so messages read well. */
-			len = strlen(optarg);
-			while (len > 1 && optarg[len - 1] == '/')
-				optarg[--len] = '\0';
-			if (!*optarg)
-				return sc_usage_error("%s", "--pin-dir needs a directory");
-			c.pin_dir = optarg;
-			break;
-		case OPT_BATCH:
-			if (!*optarg)
-				return sc_usage_error("%s", "--batch needs a file, or '-' for stdin");
-			c.batch = optarg;
-			break;
 		case 'h':
 			usage(stdout);
 			return fflush(stdout) ? EXIT_RUNTIME : EXIT_OK;
 		case ':':
 			return sc_usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default:
+		case '?':
 			/* optopt names a bad short option; for "--json=x" it is 'j', misleading. */
 			if (optopt && strncmp(argv[optind - 1], "--", 2)) {
 				char o[3] = { '-', (char)optopt, '\0' };
@@ -324,6 +364,9 @@ int main(int argc, char **argv)
 				return sc_usage_error("unknown option '%s'", o);
 			}
 			return sc_usage_error("unknown option '%s'", argv[optind - 1]);
+		default:
+			if (set_option(&c, opt, optarg))
+				return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc)

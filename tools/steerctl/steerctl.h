@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 #include <linux/bpf.h>
 #include <linux/types.h>
 
@@ -71,6 +72,16 @@ int sc_percpu_sum(const struct steerctl *c, const struct pinned_map *m, __u32 ke
 int sc_cmp_u32(const void *a, const void *b);
 int sc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* maps.c: the maps a command uses, in a list that ends with a NULL m. Each m starts with
+ * fd -1, so the list closes whole however far the opening got. */
+struct sc_map_use {
+	enum map_id id;
+	struct pinned_map *m;
+};
+/* Opens each in turn; 0, or the first one's negative errno, already said. */
+int sc_maps_open(const struct steerctl *c, const struct sc_map_use *use);
+void sc_maps_close(const struct sc_map_use *use);
+
 /* format.c: words for people. */
 #define SC_ADDR_STRLEN 48	/* INET6_ADDRSTRLEN plus room for "/128" */
 #define SC_NAME_STRLEN 24	/* IF_NAMESIZE, "if4294967295", "4294967295" */
@@ -88,8 +99,58 @@ double sc_path_share(const struct steer_group *g, __u32 i);
 const char *sc_rule_action_name(__u8 action, char *buf, size_t len);
 const char *sc_group_hash_name(const struct steer_group *g, char *buf, size_t len);
 const char *sc_stat_name(__u32 stat, char *buf, size_t len);
-void sc_nh_words(FILE *f, __u8 route_family, const struct steer_nexthop *nh);
-void sc_nh_json(struct json *j, __u8 route_family, const struct steer_nexthop *nh);
+const char *sc_verdict_name(__u32 verdict);
+const char *sc_reason_name(__u32 stat, char *buf, size_t len);
+
+/* describe.c: one description of an object, printed as text or JSON. Each field holds its
+ * value written out once; `text` is a printf format of at most one %s for the line (NULL: not
+ * in the line), `kind` says how JSON shows it under `key` (NULL inside an array). */
+enum sc_kind {
+	SC_TEXT,	/* in the line only */
+	SC_STR,		/* a JSON string */
+	SC_NUM,		/* a JSON number, the value as written */
+	SC_NULL,	/* a JSON null: a flag, as iproute2 writes "not": null */
+	SC_TRUE,	/* a JSON true; in the line the value, a word for it */
+	SC_FALSE,	/* a JSON false; likewise */
+	SC_OBJ,		/* opens a JSON object, closed by SC_OBJ_END */
+	SC_OBJ_END,
+	SC_ARR,		/* opens a JSON array, closed by SC_ARR_END */
+	SC_ARR_END,
+};
+
+struct sc_field {
+	enum sc_kind kind;
+	const char *key;
+	const char *text;
+	char val[SC_ADDR_STRLEN];
+};
+
+/* The most a builder adds: a route and its group of STEER_MAX_PATHS members, at most 12
+ * fields each. */
+#define SC_DESC_MAX (16 + 12 * STEER_MAX_PATHS)
+
+/* A description starts with n = 0 and nothing else set: a field is written when it is
+ * added, so no object clears all SC_DESC_MAX of them. */
+struct sc_desc {
+	size_t n;
+	struct sc_field f[SC_DESC_MAX];
+};
+
+void sc_desc_add(struct sc_desc *d, enum sc_kind kind, const char *key, const char *text,
+		 const char *val);
+void sc_desc_num(struct sc_desc *d, const char *key, const char *text, unsigned long long n);
+void sc_desc_bool(struct sc_desc *d, const char *key, const char *text, bool v, const char *yes,
+		  const char *no);
+void sc_desc_line(struct sc_desc *d, const char *text);
+void sc_desc_print(struct steerctl *c, const struct sc_desc *d);
+void sc_nh_desc(struct sc_desc *d, __u8 route_family, const struct steer_nexthop *nh);
+int sc_group_desc(struct sc_desc *d, const struct steerctl *c, const struct pinned_map *nhs,
+		  __u8 route_family, const struct steer_group *g);
+
+/* clock.c */
+__u64 sc_clock_ns(clockid_t id);
+/* Seconds since steerd's last heartbeat, or -1 when it never beat. */
+double sc_heartbeat_age(const struct steer_state *st);
 
 /* counters.c: the per-CPU datapath counters, read in one go. */
 struct sc_counters {
