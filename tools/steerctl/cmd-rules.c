@@ -1,21 +1,34 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* `steerctl rules`: the compiled rule lists, one line per (source prefix, rule), in the
  * order the datapath walks them, each rule in `ip rule` words with its hit count. Reading
- * this against `ip rule show` shows what the fast path took over and what it punts. */
+ * this against `ip rule show` shows what the fast path took over and what it punts. A list
+ * split by destination shows each of its pieces, "SOURCE to DESTINATION". */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "steerctl.h"
 
+/* One list the datapath walks: a source key's own, or a piece of its split list. */
+struct rules_list {
+	size_t key;			/* index into keys */
+	bool piece;			/* dst says which destinations it is for */
+	struct steer_dst_key dst;
+	struct steer_rule_list l;	/* count 0 when it vanished */
+};
+
 struct rules_ctx {
 	struct steerctl *c;
-	struct pinned_map src, rules, hits;
+	struct pinned_map src, dst, rules, hits;
 	char src_path[4096], rules_path[4096];
 	struct steer_src_key *keys;
-	struct steer_rule_list *lists;	/* lists[i] for keys[i]; count 0 when it vanished */
-	__u32 (*from)[STEER_MAX_RULES];	/* from[i][r]: the key of lists[i].ids[r]'s `from` */
 	size_t n;
+	struct steer_dst_key *dkeys;	/* every piece's key, by split id then prefix */
+	size_t ndkeys;
+	struct rules_list *lists;	/* by key, a key's pieces together */
+	size_t nlists;
+	size_t *first;			/* first[key]: its first list, or nlists when none */
+	__u32 (*from)[STEER_MAX_RULES];	/* from[i][r]: the key of lists[i].l.ids[r]'s `from` */
 };
 
 static int cmp_src_key(const void *pa, const void *pb)
@@ -90,7 +103,7 @@ static void describe_ports(struct sc_desc *d, const char *text, const char *key,
 /* The rule's `from` as an address in buf and its length, or -1 for "all". An inverted rule
  * carries its own (it sits in the lists its `from` does not cover); for the others the
  * compiler leaves it to the trie: it is the key read_lists() found for it. */
-static int rule_from(const struct rules_ctx *x, size_t key, __u32 pos, __u8 family,
+static int rule_from(const struct rules_ctx *x, size_t list, __u32 pos, __u8 family,
 		     const struct steer_rule *r, char *buf, size_t len)
 {
 	unsigned words = family == STEER_AF_INET ? 1 : 4;
@@ -98,7 +111,7 @@ static int rule_from(const struct rules_ctx *x, size_t key, __u32 pos, __u8 fami
 
 	if ((r->match & STEER_MATCH_SRC) || mask_len(r->src_mask, words))
 		return addr_sel(family, r->src, r->src_mask, buf, len);
-	k = &x->keys[x->from[key][pos]];
+	k = &x->keys[x->from[list][pos]];
 	if (k->prefixlen <= STEER_SRC_KEY_BITS(0))
 		return -1;
 	sc_addr(k->family, k->addr, buf, len);
@@ -108,10 +121,10 @@ static int rule_from(const struct rules_ctx *x, size_t key, __u32 pos, __u8 fami
 /* One rule as `ip rule` prints it, from "PRIO:" on, and its members in ip -j rule's shapes:
  * lengths only short of a host's, "not" and "nop" as null members, tables by name. The
  * marker that ends a cut list is no rule: it has no priority. */
-static void describe_rule(struct rules_ctx *x, size_t key, __u32 pos, const struct steer_rule *r,
+static void describe_rule(struct rules_ctx *x, size_t list, __u32 pos, const struct steer_rule *r,
 			  __u64 hits, struct sc_desc *d)
 {
-	__u8 family = x->keys[key].family;
+	__u8 family = x->keys[x->lists[list].key].family;
 	int host = family == STEER_AF_INET ? 32 : 128;
 	char buf[SC_ADDR_STRLEN];
 	/* lookup, goto and steer.yaml's forward say what they do in words of their own. */
@@ -123,7 +136,7 @@ static void describe_rule(struct rules_ctx *x, size_t key, __u32 pos, const stru
 		sc_desc_num(d, "priority", "%s:\t", r->priority);
 	if (r->match & STEER_MATCH_INVERT)
 		sc_desc_add(d, SC_NULL, "not", "not ", NULL);
-	plen = rule_from(x, key, pos, family, r, buf, sizeof(buf));
+	plen = rule_from(x, list, pos, family, r, buf, sizeof(buf));
 	sc_desc_add(d, SC_STR, "src", "from %s", plen < 0 ? "all" : buf);
 	if (plen >= 0 && plen != host)
 		sc_desc_num(d, "srclen", "/%s", (unsigned)plen);
@@ -181,24 +194,41 @@ static void describe_rule(struct rules_ctx *x, size_t key, __u32 pos, const stru
 	sc_desc_num(d, "hits", NULL, hits);
 }
 
-static void print_rule_body(struct rules_ctx *x, size_t key, __u32 pos, const struct steer_rule *r,
+static void print_rule_body(struct rules_ctx *x, size_t list, __u32 pos, const struct steer_rule *r,
 			    __u64 hits)
 {
 	struct sc_desc d;
 
 	d.n = 0;
-	describe_rule(x, key, pos, r, hits, &d);
+	describe_rule(x, list, pos, r, hits, &d);
 	sc_desc_print(x->c, &d);
 }
 
-/* One line (or JSON object) for the rule at position pos of key's list. Returns 0 or a
- * negative errno. */
-static int print_rule(struct rules_ctx *x, size_t key, __u32 pos, int src_width)
+/* The PREFIX column: the source prefix, and for a piece of a split list its destination. */
+static const char *list_label(const struct rules_ctx *x, size_t list, char *buf, size_t len)
 {
-	const struct steer_src_key *k = &x->keys[key];
-	__u32 id = x->lists[key].ids[pos];
+	const struct rules_list *rl = &x->lists[list];
+	char src[SC_ADDR_STRLEN], dst[SC_ADDR_STRLEN];
+
+	if (!src_prefix(&x->keys[rl->key], src, sizeof(src)))
+		return NULL;
+	if (!rl->piece)
+		snprintf(buf, len, "%s", src);
+	else
+		snprintf(buf, len, "%s to %s/%u", src,
+			 sc_addr(rl->dst.family, rl->dst.addr, dst, sizeof(dst)),
+			 rl->dst.prefixlen - STEER_DST_KEY_BITS(0));
+	return buf;
+}
+
+/* One line (or JSON object) for the rule at position pos of a list. Returns 0 or a
+ * negative errno. */
+static int print_rule(struct rules_ctx *x, size_t list, __u32 pos, int src_width)
+{
+	const struct steer_src_key *k = &x->keys[x->lists[list].key];
+	__u32 id = x->lists[list].l.ids[pos];
 	struct steerctl *c = x->c;
-	char fam[SC_NAME_STRLEN], pfx[SC_ADDR_STRLEN];
+	char fam[SC_NAME_STRLEN], pfx[2 * SC_ADDR_STRLEN + 16];
 	struct steer_rule r;
 	__u64 hits = 0;
 	/* 0: not there, in a list the agent is replacing (or a bug): shown as missing. */
@@ -216,14 +246,14 @@ static int print_rule(struct rules_ctx *x, size_t key, __u32 pos, int src_width)
 		json_obj_open(&c->jw, NULL);
 		json_u64(&c->jw, "id", id);
 		if (have)
-			print_rule_body(x, key, pos, &r, hits);
+			print_rule_body(x, list, pos, &r, hits);
 		else
 			json_bool(&c->jw, "missing", true);
 		json_obj_close(&c->jw);
 		return 0;
 	}
 	fprintf(c->out, "%-6s %-*s %-6u ", sc_family_name(k->family, fam, sizeof(fam)),
-		src_width, src_prefix(k, pfx, sizeof(pfx)), id);
+		src_width, list_label(x, list, pfx, sizeof(pfx)), id);
 	if (!have) {
 		fprintf(c->out, "%12s  (missing from %s)\n", "-", x->rules_path);
 		return 0;
@@ -235,7 +265,7 @@ static int print_rule(struct rules_ctx *x, size_t key, __u32 pos, int src_width)
 		return 0;
 	}
 	fprintf(c->out, "%12llu  ", (unsigned long long)hits);
-	print_rule_body(x, key, pos, &r, hits);
+	print_rule_body(x, list, pos, &r, hits);
 	fputc('\n', c->out);
 	return 0;
 }
@@ -267,32 +297,36 @@ static ssize_t find_key(const struct rules_ctx *x, __u8 family, const __u8 *addr
 	return -1;
 }
 
-/* Each rule's `from`, for rules that do not carry it: the shortest key covering key i whose
- * list holds the rule. Rules with equal bodies share one id (the agent stores each body
- * once), so the id alone does not name the `from`; but the list of a prefix holds a rule
- * exactly when the rule's `from` covers the prefix, and the compiler writes a list for
- * every rule's own `from`. */
+/* Whether any list of key (its own, or one of its pieces) holds rule id. */
+static bool key_holds(const struct rules_ctx *x, size_t key, __u32 id)
+{
+	for (size_t i = x->first[key]; i < x->nlists && x->lists[i].key == key; i++) {
+		for (__u32 q = 0; q < x->lists[i].l.count; q++)
+			if (x->lists[i].l.ids[q] == id)
+				return true;
+	}
+	return false;
+}
+
+/* Each rule's `from`, for rules that do not carry it: the shortest key covering list i's key
+ * whose lists hold the rule. Rules with equal bodies share one id (the agent stores each
+ * body once), so the id alone does not name the `from`; but the list of a prefix holds a
+ * rule exactly when the rule's `from` covers the prefix (a split list: one of its pieces
+ * does), and the compiler writes a list for every rule's own `from`. */
 static void find_froms(struct rules_ctx *x, size_t i, const bool *lens)
 {
-	const struct steer_src_key *k = &x->keys[i];
+	const struct steer_src_key *k = &x->keys[x->lists[i].key];
 	unsigned plen = k->prefixlen - STEER_SRC_KEY_BITS(0), l;
-	__u32 r, q, left = x->lists[i].count;
+	__u32 r, left = x->lists[i].l.count;
 	bool done[STEER_MAX_RULES] = {};
 
-	for (r = 0; r < x->lists[i].count; r++)
-		x->from[i][r] = (__u32)i;
+	for (r = 0; r < x->lists[i].l.count; r++)
+		x->from[i][r] = (__u32)x->lists[i].key;
 	for (l = 0; l < plen && left; l++) {
 		ssize_t c = lens[l] ? find_key(x, k->family, k->addr, l) : -1;
 
-		if (c < 0)
-			continue;
-		for (r = 0; r < x->lists[i].count; r++) {
-			if (done[r])
-				continue;
-			for (q = 0; q < x->lists[c].count; q++)
-				if (x->lists[c].ids[q] == x->lists[i].ids[r])
-					break;
-			if (q < x->lists[c].count) {
+		for (r = 0; c >= 0 && r < x->lists[i].l.count; r++) {
+			if (!done[r] && key_holds(x, (size_t)c, x->lists[i].l.ids[r])) {
 				x->from[i][r] = (__u32)c;
 				done[r] = true;
 				left--;
@@ -301,51 +335,115 @@ static void find_froms(struct rules_ctx *x, size_t i, const bool *lens)
 	}
 }
 
+/* Room for one more list. */
+static struct rules_list *add_list(struct rules_ctx *x, size_t *cap)
+{
+	if (x->nlists == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct rules_list *p = realloc(x->lists, ncap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		x->lists = p;
+		*cap = ncap;
+	}
+	memset(&x->lists[x->nlists], 0, sizeof(x->lists[0]));
+	return &x->lists[x->nlists++];
+}
+
+static int cmp_dst_key(const void *pa, const void *pb)
+{
+	const struct steer_dst_key *a = pa, *b = pb;
+
+	if (a->split != b->split)
+		return a->split < b->split ? -1 : 1;
+	return sc_prefix_cmp(a->family, a->addr, a->prefixlen, b->family, b->addr, b->prefixlen);
+}
+
+/* The pieces of key's split list, each a list of its own. Returns 0 or a negative errno. */
+static int read_pieces(struct rules_ctx *x, size_t key, __u32 split, size_t *cap)
+{
+	for (size_t j = 0; j < x->ndkeys; j++) {
+		struct rules_list *rl;
+		int r;
+
+		if (x->dkeys[j].split != split)
+			continue;
+		rl = add_list(x, cap);
+		if (!rl)
+			return sc_error(x->c, x->src_path, -ENOMEM);
+		*rl = (struct rules_list){ .key = key, .piece = true, .dst = x->dkeys[j] };
+		r = sc_map_lookup(x->c, &x->dst, &x->dkeys[j], &rl->l);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Reads every key's list once, so the lines and each rule's `from` come from the same
  * snapshot. Returns 0 or a negative errno. */
 static int read_lists(struct rules_ctx *x)
 {
 	bool lens[2][129] = {};		/* prefix lengths present, IPv4 and IPv6 */
 	char pfx[SC_ADDR_STRLEN];
-	size_t i;
+	size_t i, cap = 0;
 	int r;
 
-	x->lists = calloc(x->n ? x->n : 1, sizeof(*x->lists));
-	x->from = calloc(x->n ? x->n : 1, sizeof(*x->from));
-	if (!x->lists || !x->from)
-		return sc_error(x->c, x->src_path, -ENOMEM);
 	for (i = 0; i < x->n; i++) {
-		struct steer_rule_list *l = &x->lists[i];
+		struct steer_rule_list l = {};
 		unsigned plen = x->keys[i].prefixlen - STEER_SRC_KEY_BITS(0);
+		struct rules_list *rl;
 
 		if (x->keys[i].prefixlen < STEER_SRC_KEY_BITS(0) || plen > 128)
 			continue;
 		/* Removed by the agent since we listed it: no lines. (A trie lookup is a
 		 * longest match, so a removal can also show the covering entry's list.) */
-		r = sc_map_lookup(x->c, &x->src, &x->keys[i], l);
+		r = sc_map_lookup(x->c, &x->src, &x->keys[i], &l);
 		if (r < 0)
 			return r;
-		if (!r)		/* calloc left its count 0 */
+		if (!r)
 			continue;
-		if (l->count > STEER_MAX_RULES) {
+		lens[x->keys[i].family == STEER_AF_INET6][plen] = true;
+		if (l.dst_split) {
+			r = read_pieces(x, i, l.dst_split, &cap);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		rl = add_list(x, &cap);
+		if (!rl)
+			return sc_error(x->c, x->src_path, -ENOMEM);
+		rl->key = i;
+		rl->l = l;
+	}
+	for (i = 0; i < x->nlists; i++) {
+		if (x->lists[i].l.count > STEER_MAX_RULES) {
 			fprintf(stderr, "steerctl: %s: %s lists %u rules, more than the %d an "
 				"entry holds; showing those\n", x->src_path,
-				src_prefix(&x->keys[i], pfx, sizeof(pfx)), l->count,
+				list_label(x, i, pfx, sizeof(pfx)), x->lists[i].l.count,
 				STEER_MAX_RULES);
-			l->count = STEER_MAX_RULES;
+			x->lists[i].l.count = STEER_MAX_RULES;
 		}
-		lens[x->keys[i].family == STEER_AF_INET6][plen] = true;
 	}
+	x->from = calloc(x->nlists ? x->nlists : 1, sizeof(*x->from));
+	x->first = malloc((x->n + 1) * sizeof(*x->first));
+	if (!x->from || !x->first)
+		return sc_error(x->c, x->src_path, -ENOMEM);
 	for (i = 0; i < x->n; i++)
-		if (x->lists[i].count)
-			find_froms(x, i, lens[x->keys[i].family == STEER_AF_INET6]);
+		x->first[i] = x->nlists;
+	for (i = x->nlists; i-- > 0;)
+		x->first[x->lists[i].key] = i;
+	for (i = 0; i < x->nlists; i++)
+		if (x->lists[i].l.count)
+			find_froms(x, i, lens[x->keys[x->lists[i].key].family == STEER_AF_INET6]);
 	return 0;
 }
 
 static int print_list(struct rules_ctx *x, size_t i, int width)
 {
 	struct steerctl *c = x->c;
-	const struct steer_src_key *k = &x->keys[i];
+	const struct rules_list *rl = &x->lists[i];
+	const struct steer_src_key *k = &x->keys[rl->key];
 	char fam[SC_NAME_STRLEN], addr[SC_ADDR_STRLEN];
 	int err = 0;
 	__u32 r;
@@ -355,9 +453,14 @@ static int print_list(struct rules_ctx *x, size_t i, int width)
 		json_str(&c->jw, "family", sc_family_name(k->family, fam, sizeof(fam)));
 		json_str(&c->jw, "prefix", sc_addr(k->family, k->addr, addr, sizeof(addr)));
 		json_u64(&c->jw, "prefixlen", k->prefixlen - STEER_SRC_KEY_BITS(0));
+		if (rl->piece) {
+			json_str(&c->jw, "to", sc_addr(rl->dst.family, rl->dst.addr, addr,
+						       sizeof(addr)));
+			json_u64(&c->jw, "tolen", rl->dst.prefixlen - STEER_DST_KEY_BITS(0));
+		}
 		json_arr_open(&c->jw, "rules");
 	}
-	for (r = 0; r < x->lists[i].count && !err; r++)
+	for (r = 0; r < rl->l.count && !err; r++)
 		err = print_rule(x, i, r, width);
 	if (c->json) {
 		json_arr_close(&c->jw);
@@ -368,11 +471,11 @@ static int print_list(struct rules_ctx *x, size_t i, int width)
 
 int cmd_rules(struct steerctl *c)
 {
-	struct rules_ctx x = { .c = c, .src = { .fd = -1 }, .rules = { .fd = -1 },
-			       .hits = { .fd = -1 } };
-	const struct sc_map_use maps[] = { { MAP_SRC, &x.src }, { MAP_RULES, &x.rules },
-					   { MAP_HITS, &x.hits }, {} };
-	char pfx[SC_ADDR_STRLEN];
+	struct rules_ctx x = { .c = c, .src = { .fd = -1 }, .dst = { .fd = -1 },
+			       .rules = { .fd = -1 }, .hits = { .fd = -1 } };
+	const struct sc_map_use maps[] = { { MAP_SRC, &x.src }, { MAP_DST, &x.dst },
+					   { MAP_RULES, &x.rules }, { MAP_HITS, &x.hits }, {} };
+	char pfx[2 * SC_ADDR_STRLEN + 16];
 	size_t i;
 	int err, width = (int)strlen("PREFIX");
 
@@ -384,35 +487,36 @@ int cmd_rules(struct steerctl *c)
 	if (!err)
 		err = sc_map_keys(c, &x.src, cmp_src_key, (void **)&x.keys, &x.n);
 	if (!err)
+		err = sc_map_keys(c, &x.dst, cmp_dst_key, (void **)&x.dkeys, &x.ndkeys);
+	if (!err)
 		err = read_lists(&x);
 	if (err)
 		goto out;
 
-	for (i = 0; i < x.n; i++) {
-		if (!src_prefix(&x.keys[i], pfx, sizeof(pfx))) {
+	for (i = 0; i < x.n; i++)
+		if (x.keys[i].prefixlen < STEER_SRC_KEY_BITS(0))
 			fprintf(stderr, "steerctl: %s: skipping a key with prefixlen %u, shorter "
 				"than its %u family bits\n", x.src_path, x.keys[i].prefixlen,
 				STEER_SRC_KEY_BITS(0));
-			continue;
-		}
-		if ((int)strlen(pfx) > width)
+	for (i = 0; i < x.nlists; i++)
+		if (list_label(&x, i, pfx, sizeof(pfx)) && (int)strlen(pfx) > width)
 			width = (int)strlen(pfx);
-	}
 
 	if (c->json)
 		json_arr_open(&c->jw, NULL);
 	else
 		fprintf(c->out, "%-6s %-*s %-6s %12s  %s\n", "FAMILY", width, "PREFIX", "ID",
 			"HITS", "RULE");
-	for (i = 0; i < x.n && !err; i++)
-		if (x.keys[i].prefixlen >= STEER_SRC_KEY_BITS(0))
-			err = print_list(&x, i, width);
+	for (i = 0; i < x.nlists && !err; i++)
+		err = print_list(&x, i, width);
 	if (c->json)
 		json_arr_close(&c->jw);
 out:
 	free(x.from);
+	free(x.first);
 	free(x.lists);
 	free(x.keys);
+	free(x.dkeys);
 	sc_maps_close(maps);
 	return err;
 }

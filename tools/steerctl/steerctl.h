@@ -72,7 +72,7 @@ int sc_percpu_sum(const struct steerctl *c, const struct pinned_map *m, __u32 ke
 int sc_cmp_u32(const void *a, const void *b);
 int sc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* maps.c: the maps a command uses, in a list that ends with a NULL m. Each m starts with
+/* pins.c: the maps a command uses, in a list that ends with a NULL m. Each m starts with
  * fd -1, so the list closes whole however far the opening got. */
 struct sc_map_use {
 	enum map_id id;
