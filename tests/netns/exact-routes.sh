@@ -9,8 +9,8 @@
 # did; then with steer detached from cli, where the kernel alone must do the same.
 # Usage: tests/netns/exact-routes.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 st_init
 st_note "exact routes: $NS_CLIENT -- $NS_ROUTER -- {$NS_SINKA, $NS_SINKB, $NS_SINKC}, pins in $PIN_DIR"

@@ -4,8 +4,8 @@
 # where `ip route get ... iif cli` says, with hop limit decremented, and that the fast path did it.
 # Usage: tests/netns/forward-v6.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 N=40          # packets per checked burst
 

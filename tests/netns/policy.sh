@@ -9,8 +9,8 @@
 # Usage: tests/netns/policy.sh 4|6   (root; STEERD/STEERCTL override the binaries;
 #        ST_KERNEL_ONLY=1 checks the kernel half alone)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 F=${1:-}
 case $F in
