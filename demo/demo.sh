@@ -9,8 +9,8 @@
 #   DEMO_V6=0                skip the IPv6 part
 # Exits 0 when everything it claims happened, 1 otherwise. Leaves nothing behind, also on ^C.
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../tests/netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/lib/lib.sh"
 
 COUNT=${DEMO_PACKETS:-100}
 DEMO_V6=${DEMO_V6:-1}

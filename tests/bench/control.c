@@ -22,30 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH "bench-control"
+#include "bench.h"
 #include "abi.h"
 #include "verify.h"
 
 #define PIN "/sys/fs/bpf/steer-bench-control"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench-control: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void sh(const char *cmd)
-{
-	if (system(cmd))
-		fprintf(stderr, "bench-control: failed: %s\n", cmd), exit(1);
-}
 
 static int map(const char *name)
 {

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH "bench-decision"
+#include "bench.h"
 #include "../bpf/pkt.h"
 #include "attach.h"
 #include "compile.h"
@@ -44,26 +46,6 @@ struct result {
 	unsigned long kernel_repeat, steer_repeat;
 	double install_s, sync_s;
 };
-
-static void die(const char *what)
-{
-	fprintf(stderr, "bench-decision: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void sh(const char *cmd)
-{
-	if (system(cmd))
-		fprintf(stderr, "bench-decision: failed: %s\n", cmd), exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* A fresh namespace: in0 (ingress), out0 (table 100's uplink), out1 (main's); N rules
  * `from <other source> lookup 1000` ahead of `from 10.1.0.0/24 lookup 100`. */

@@ -8,8 +8,8 @@
 # attached where it says, its policies compiled, and `steerctl explain` giving the answers
 # the example promises.
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 CONFIG=$ST_ROOT/config
 st_init

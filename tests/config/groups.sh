@@ -15,10 +15,10 @@
 # shellcheck disable=SC2119 # helpers whose arguments are optional
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/netns/lib.sh
-. "$HERE/../netns/lib.sh"
-# shellcheck source=tests/config/lib-config.sh
-. "$HERE/lib-config.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$HERE/../lib/lib.sh"
+# shellcheck source=tests/lib/lib-config.sh
+. "$HERE/../lib/lib-config.sh"
 
 FLOWS=${CFG_FLOWS:-4000}
 # The bound on the share of flows that move when one of 4 equal members of a consistent group

@@ -11,10 +11,10 @@
 # shellcheck disable=SC2119 # helpers whose arguments are optional
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/netns/lib.sh
-. "$HERE/../netns/lib.sh"
-# shellcheck source=tests/config/lib-config.sh
-. "$HERE/lib-config.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$HERE/../lib/lib.sh"
+# shellcheck source=tests/lib/lib-config.sh
+. "$HERE/../lib/lib-config.sh"
 
 if [[ $ST_KERNEL_ONLY == 1 ]]; then
 	echo "not ok - interfaces.sh tests steerd's configuration file; ST_KERNEL_ONLY=1 makes no sense here"

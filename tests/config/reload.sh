@@ -13,12 +13,12 @@
 # shellcheck disable=SC2119 # helpers whose arguments are optional
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/netns/lib.sh
-. "$HERE/../netns/lib.sh"
-# shellcheck source=tests/resilience/lib-traffic.sh
-. "$HERE/../resilience/lib-traffic.sh"
-# shellcheck source=tests/config/lib-config.sh
-. "$HERE/lib-config.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$HERE/../lib/lib.sh"
+# shellcheck source=tests/lib/lib-traffic.sh
+. "$HERE/../lib/lib-traffic.sh"
+# shellcheck source=tests/lib/lib-config.sh
+. "$HERE/../lib/lib-config.sh"
 
 RATE=${CFG_RATE:-1000}
 SLACK=0.05   # s: a packet sent this close to a switch may take either path

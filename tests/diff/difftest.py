@@ -477,6 +477,12 @@ class Flow:
         return self.args()[len('to '):]
 
 
+def pick(r, choices):
+    """What make() gives for the first (bound, make) of choices with r below its bound (a
+    draw in [0, 1) against cumulative shares); only that make() is called."""
+    return next(make for bound, make in choices if r < bound)()
+
+
 def gen_flows(rng, pol, n, in0_share=0.0):
     fam = pol.fam
     links = LINK4 if fam == 4 else LINK6
@@ -489,29 +495,18 @@ def gen_flows(rng, pol, n, in0_share=0.0):
         r = rng.random()
         if in0_share and rng.random() < in0_share:
             src = addr_in(rng, fam, rng.choice([IN0[fam], BEHIND_IN0[fam][0]]))
-        elif r < 0.45:
-            src = addr_in(rng, fam, rng.choice(from_pool))
-        elif r < 0.85:
-            src = addr_in(rng, fam, rng.choice(POOL[fam]))
-        elif r < 0.97:
-            src = addr_random(rng, fam)
-        elif r < 0.985:
-            src = rng.choice(own)
         else:
-            src = addr_in(rng, fam, rng.choice(onlink))
-        r = rng.random()
-        if r < 0.35:
-            dst = addr_in(rng, fam, rng.choice(to_pool))
-        elif r < 0.82:
-            dst = addr_in(rng, fam, rng.choice(POOL[fam]))
-        elif r < 0.90:
-            dst = addr_random(rng, fam)
-        elif r < 0.97:
-            dst = addr_in(rng, fam, rng.choice(onlink))
-        elif r < 0.995:
-            dst = rng.choice(own)
-        else:
-            dst = '224.1.2.3' if fam == 4 else 'ff0e::1'
+            src = pick(r, [(0.45, lambda: addr_in(rng, fam, rng.choice(from_pool))),
+                           (0.85, lambda: addr_in(rng, fam, rng.choice(POOL[fam]))),
+                           (0.97, lambda: addr_random(rng, fam)),
+                           (0.985, lambda: rng.choice(own)),
+                           (1, lambda: addr_in(rng, fam, rng.choice(onlink)))])
+        dst = pick(rng.random(), [(0.35, lambda: addr_in(rng, fam, rng.choice(to_pool))),
+                                  (0.82, lambda: addr_in(rng, fam, rng.choice(POOL[fam]))),
+                                  (0.90, lambda: addr_random(rng, fam)),
+                                  (0.97, lambda: addr_in(rng, fam, rng.choice(onlink))),
+                                  (0.995, lambda: rng.choice(own)),
+                                  (1, lambda: '224.1.2.3' if fam == 4 else 'ff0e::1')])
         r = rng.random()
         if r < 0.65 or not pol.rule_tos and r < 0.85:
             tos = 0

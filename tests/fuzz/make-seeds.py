@@ -167,12 +167,18 @@ def nft_events(out):
     s.setsockopt(270, 1, 7)  # NETLINK_ADD_MEMBERSHIP: NFNLGRP_NFTABLES
     for cmd in NFT_CHANGES:
         subprocess.run(['nft', cmd], check=False)
+    return save_events(s, out, 'nft-event')
+
+
+def save_events(s, out, prefix):
+    """Every message s receives until half a second passes without one, each in its own
+    file OUT/PREFIX-NNN; how many."""
     s.settimeout(0.5)
     n = 0
     try:
         while True:
             buf = s.recv(1 << 20)
-            with open(os.path.join(out, f'nft-event-{n:03d}'), 'wb') as f:
+            with open(os.path.join(out, f'{prefix}-{n:03d}'), 'wb') as f:
                 f.write(buf)
             n += 1
     except socket.timeout:
@@ -210,17 +216,7 @@ def events(out):
     s.bind((0, groups))
     s.setsockopt(270, 1, 32)  # NETLINK_ADD_MEMBERSHIP: RTNLGRP_NEXTHOP
     ip_batch(CHANGES)   # already inside the namespace
-    s.settimeout(0.5)
-    n = 0
-    try:
-        while True:
-            buf = s.recv(1 << 20)
-            with open(os.path.join(out, f'event-{n:03d}'), 'wb') as f:
-                f.write(buf)
-            n += 1
-    except socket.timeout:
-        pass
-    return n
+    return save_events(s, out, 'event')
 
 
 def main():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a fuzz target with clang, libFuzzer, ASan and UBSan, and runs it.
-# Usage: tests/fuzz/run.sh [netlink|config] [SECONDS]   (default netlink, 60 s);
+# Usage: tests/fuzz/run.sh [netlink|config] [SECONDS]   (default netlink, 60 s; MESON_BUILD);
 # `run.sh SECONDS` alone still means the netlink target. Each target builds in
 # build-fuzz-TARGET/ (or $FUZZ_OUT) and grows a scratch corpus there from
 # the committed seeds. New crashes are left in tests/fuzz/crashes/; once fixed, copy each
@@ -15,26 +15,32 @@ esac
 secs=${1:-60}
 out=${FUZZ_OUT:-build-fuzz-$target}
 mkdir -p "$out" tests/fuzz/crashes
-# The compiler is linked by both: the netlink target feeds it the model, the config target
-# the policies and groups of every valid file.
-agent="agent/htab.c agent/model.c agent/model-nf.c agent/compile.c agent/compile-nf.c
-       agent/compile-sel.c agent/compile-policy.c agent/log.c agent/maps.c"
-libs="libnl-3.0 libbpf libsystemd"
+# What to compile and link is asked of meson, not listed again here: every source, include
+# directory and dependency of the agent's library (libsteer, what the replay tests link), so a
+# file added to agent/meson.build is fuzzed without touching this script. Needs a configured
+# and built build directory ($MESON_BUILD, default build/; the skeleton headers live there).
+build=${MESON_BUILD:-build}
+[ -f "$build/meson-info/intro-targets.json" ] ||
+	{ echo "$0: no meson build in $build: meson setup $build && ninja -C $build" >&2; exit 2; }
+mapfile -t args < <(meson introspect "$build" --targets --dependencies | python3 -c '
+import json, sys
+intro = json.load(sys.stdin)
+lib = next(t for t in intro["targets"] if t["name"] == "steer" and t["type"] == "static library")
+out = []
+for s in lib["target_sources"]:
+    out += [p for p in s["parameters"] if p.startswith(("-I", "-D", "-std="))]
+    out += s["sources"]
+for d in intro["dependencies"]:
+    out += d["link_args"]
+print("\n".join(dict.fromkeys(out)))')
+[ ${#args[@]} -gt 0 ] || { echo "$0: meson introspect $build named no sources" >&2; exit 1; }
 case $target in
-netlink)
-	agent="$agent agent/nl.c agent/nl-attr.c agent/nl-addr.c agent/nl-link.c agent/nl-neigh.c agent/nl-netconf.c
-	       agent/nl-nexthop.c agent/nl-route.c agent/nl-rule.c agent/nl-reader.c agent/nf.c"
-	maxlen=65536 ;;
-config)
-	agent="$agent agent/config.c agent/config-tree.c"
-	libs="$libs yaml-0.1"
-	maxlen=8192 ;;
+netlink) maxlen=65536 ;;
+config) maxlen=8192 ;;
 esac
-# shellcheck disable=SC2046,SC2086  # pkg-config prints several flags; $agent is a list
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-D_GNU_SOURCE -DSTEER_LIBFUZZER -DSTEER_VERSION='"fuzz"' -Iagent -Ibpf $(pkg-config --cflags libnl-3.0) \
-	$agent "tests/fuzz/fuzz-$target.c" \
-	$(pkg-config --libs $libs) -lpthread -o "$out/fuzz-$target"
+	-DSTEER_LIBFUZZER -DSTEER_VERSION='"fuzz"' "${args[@]}" "tests/fuzz/fuzz-$target.c" \
+	-lm -o "$out/fuzz-$target"
 mkdir -p "$out/corpus"
 cp -n "tests/fuzz/corpus-$target"/* "$out/corpus/" 2>/dev/null || true
 dict=()

@@ -3,8 +3,8 @@
 # clsact qdisc that older kernels need, each forced with --attach-mode, and --cleanup
 # detaches either.
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 st_init
 st_topology 4

@@ -2,8 +2,8 @@
 # Hostile input: a route "announced" to steerd's netlink socket by a userspace process (not
 # the kernel) must be ignored and counted, never mirrored.
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 st_init
 st_topology 4

@@ -5,8 +5,8 @@
 # filesystem there would make pins that vanish with the mount namespace). Entered with
 # nsenter, a /sys/fs/bpf that is really missing still gets the advice to mount one.
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 st_init
 NS=$NS_ROUTER

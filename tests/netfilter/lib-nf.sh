@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared helpers for steer's netfilter tests (tests/netfilter/*.sh), on top of
-# tests/netns/lib.sh: the client/router/uplinks topology with a third uplink, UDP listeners
+# tests/lib/lib.sh: the client/router/uplinks topology with a third uplink, UDP listeners
 # in every sink that log who sent what, a probe that sends tagged datagrams from the client
 # and collects the ICMP errors that come back, and the comparison of what reaches the wire
 # with steer attached against the same packets through the kernel alone.

@@ -9,10 +9,10 @@
 # Usage: tests/netfilter/modes.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/netns/lib.sh
-. "$HERE/../netns/lib.sh"
-# shellcheck source=tests/config/lib-config.sh
-. "$HERE/../config/lib-config.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$HERE/../lib/lib.sh"
+# shellcheck source=tests/lib/lib-config.sh
+. "$HERE/../lib/lib-config.sh"
 # shellcheck source=tests/netfilter/lib-nf.sh
 . "$HERE/lib-nf.sh"
 

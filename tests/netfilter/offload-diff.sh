@@ -8,8 +8,8 @@
 # (who, from which port, how much) and what each client got back must be the same.
 # Usage: tests/netfilter/offload-diff.sh [SEED] [RULESETS]   (root; STEERD/STEERCTL override)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 SEED=${1:-${OFFLOAD_DIFF_SEED:-1}}
 SETS=${2:-${OFFLOAD_DIFF_SETS:-8}}

@@ -14,8 +14,8 @@
 #   - TCP is offloaded only with nf_conntrack_tcp_be_liberal (or a liberal connection).
 # Usage: tests/netfilter/offload.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 for t in nft conntrack; do
 	command -v $t >/dev/null || { echo "not ok - $t not installed (apt-get install nftables conntrack)"; exit 1; }

@@ -9,8 +9,8 @@
 # did; then with steer detached from cli, where the kernel alone must do the same.
 # Usage: tests/netns/exact-routes.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 st_init
 st_note "exact routes: $NS_CLIENT -- $NS_ROUTER -- {$NS_SINKA, $NS_SINKB, $NS_SINKC}, pins in $PIN_DIR"
@@ -134,14 +134,22 @@ xr_ra_routes() { ip -n "$NS_ROUTER" -6 route show default proto ra | grep -c via
 xr_start
 
 st_note "--- 9. IPv4 local and main: one merged trie until the first rule comes and goes"
-g0=$(st_generation)
-st_ip -n "$NS_ROUTER" route add blackhole 10.5.0.0/16 table local
-st_ip -n "$NS_ROUTER" route add 10.5.1.0/24 via 10.0.2.2
-st_ip -n "$NS_ROUTER" route add throw 10.7.0.0/16 table local
-st_ip -n "$NS_ROUTER" route add 10.7.0.0/16 via 10.0.3.2
-st_ip -n "$NS_ROUTER" -6 route add blackhole 2001:db8:5::/48 table local
-st_ip -n "$NS_ROUTER" -6 route add 2001:db8:5:1::/64 via 2001:db8:b::2
-st_sync_wait "$g0"
+# xr_merged add|del: step 9's routes ("FAMILY ROUTE" each), in the local and main tables.
+XR_MERGED=(
+	"4 blackhole 10.5.0.0/16 table local" "4 10.5.1.0/24 via 10.0.2.2"
+	"4 throw 10.7.0.0/16 table local" "4 10.7.0.0/16 via 10.0.3.2"
+	"6 blackhole 2001:db8:5::/48 table local" "6 2001:db8:5:1::/64 via 2001:db8:b::2"
+)
+xr_merged() {
+	local r g0
+	g0=$(st_generation)
+	for r in "${XR_MERGED[@]}"; do
+		# shellcheck disable=SC2086 # the route's words
+		st_ip -n "$NS_ROUTER" "-${r%% *}" route "$1" ${r#* }
+	done
+	st_sync_wait "$g0"
+}
+xr_merged add
 xr_flow 4 "merged: local blackhole /16 with main's 10.5.1.0/24 inside it" upb punt_route udp \
 	dst=10.5.1.7
 xr_flow 4 "merged: local blackhole /16, outside main's /24" drop punt_route udp dst=10.5.2.7
@@ -168,14 +176,7 @@ xr_flow 4 "custom rules: local blackhole" drop drop_blackhole udp dst=10.5.1.7
 xr_flow 4 "custom rules: local throw, on to the client's rule (table 100)" upb forwarded udp \
 	dst=10.7.1.1
 xr_kernel_alone
-g0=$(st_generation)
-st_ip -n "$NS_ROUTER" route del blackhole 10.5.0.0/16 table local
-st_ip -n "$NS_ROUTER" route del 10.5.1.0/24 via 10.0.2.2
-st_ip -n "$NS_ROUTER" route del throw 10.7.0.0/16 table local
-st_ip -n "$NS_ROUTER" route del 10.7.0.0/16 via 10.0.3.2
-st_ip -n "$NS_ROUTER" -6 route del blackhole 2001:db8:5::/48 table local
-st_ip -n "$NS_ROUTER" -6 route del 2001:db8:5:1::/64 via 2001:db8:b::2
-st_sync_wait "$g0"
+xr_merged del
 
 st_note "--- 2. route twins: one prefix and metric, different types; the kernel uses the first"
 st_policy 4 "blackhole, then a unicast twin appended" <<EOF

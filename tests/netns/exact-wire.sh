@@ -14,10 +14,10 @@
 #
 # Usage: tests/netns/exact-wire.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
-WT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/wiretool.py
+WT=$ST_ROOT/tests/lib/wiretool.py
 PRIO_BPF_OBJ=${PRIO_BPF_OBJ:-$ST_ROOT/build/tests/prio-count.bpf.o}
 N=10                     # packets per probe
 MODE=kernel

@@ -9,8 +9,8 @@
 # Usage: tests/netns/policy.sh 4|6   (root; STEERD/STEERCTL override the binaries;
 #        ST_KERNEL_ONLY=1 checks the kernel half alone)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 F=${1:-}
 case $F in
@@ -330,91 +330,63 @@ EOF
 st_flow "$F" "suppress_prefixlength $NETLEN rejects the /$NETLEN" upc forwarded udp
 
 st_note "--- route types (rule 10: iif cli lookup 300, whose default is via C)"
-st_policy "$F" "unicast via a gateway" <<EOF
-route add $NET via $GA table 300
-rule add priority 10 iif cli lookup 300
-EOF
+# t300 WHAT LINE...: st_policy with the lines given and rule 10 sending all from cli to table 300.
+t300() {
+	local what=$1
+	shift
+	st_policy "$F" "$what" < <(printf '%s\n' "$@" "rule add priority 10 iif cli lookup 300")
+}
+t300 "unicast via a gateway" "route add $NET via $GA table 300"
 st_flow "$F" "$NET via A beats the default" upa forwarded udp
 st_flow "$F" "$NET via A, icmp" upa forwarded icmp
 st_flow "$F" "$NET via A, $D2 takes the default" upc forwarded udp dst=$D2
 
-st_policy "$F" "on-link (dev, no gateway)" <<EOF
-route add $NET dev upa table 300
-rule add priority 10 iif cli lookup 300
-EOF
+t300 "on-link (dev, no gateway)" "route add $NET dev upa table 300"
 st_flow "$F" "$NET dev upa" upa forwarded udp
 st_flow "$F" "$NET dev upa, tcp" upa forwarded tcp
 
-st_policy "$F" "blackhole route" <<EOF
-route add blackhole $NET table 300
-rule add priority 10 iif cli lookup 300
-EOF
+t300 "blackhole route" "route add blackhole $NET table 300"
 st_flow "$F" "blackhole route" drop drop_blackhole udp
 st_flow "$F" "blackhole route, $D2 takes the default" upc forwarded udp dst=$D2
 
-st_policy "$F" "unreachable route" <<EOF
-route add unreachable $NET table 300
-rule add priority 10 iif cli lookup 300
-EOF
+t300 "unreachable route" "route add unreachable $NET table 300"
 esrc
 st_flow "$F" "unreachable route" unreachable punt_unreachable udp src="$ESRC"
 
-st_policy "$F" "prohibit route" <<EOF
-route add prohibit $NET table 300
-rule add priority 10 iif cli lookup 300
-EOF
+t300 "prohibit route" "route add prohibit $NET table 300"
 esrc
 st_flow "$F" "prohibit route" prohibit punt_prohibit icmp src="$ESRC"
 
-st_policy "$F" "throw route (continue with the next rule)" <<EOF
-route add throw $NET table 300
-rule add priority 10 iif cli lookup 300
-EOF
+t300 "throw route (continue with the next rule)" "route add throw $NET table 300"
 st_flow "$F" "throw: on to rule 100" upb forwarded udp
 st_flow "$F" "throw, $D2 takes the default" upc forwarded udp dst=$D2
 
-st_policy "$F" "local: one of the router's addresses (rule 0, table local)" <<EOF
-rule add priority 10 iif cli lookup 300
-EOF
+t300 "local: one of the router's addresses (rule 0, table local)"
 st_flow "$F" "the router's $LOC, icmp" local punt_route icmp dst=$LOC answered=1
 st_flow "$F" "the router's $LOC, udp" local punt_route udp dst=$LOC
-st_policy "$F" "local route in table 300" <<EOF
-route add local $LOC2 dev lo table 300
-rule add priority 10 iif cli lookup 300
-EOF
+t300 "local route in table 300" "route add local $LOC2 dev lo table 300"
 st_flow "$F" "local route, icmp" local punt_route icmp dst=$LOC2
 st_flow "$F" "local route, udp" local punt_route udp dst=$LOC2
 
 # IPv4's broadcast route, IPv6's anycast one: both are the kernel's to answer.
 if [ "$F" = 4 ]; then
-	st_policy "$F" "broadcast route" <<EOF
-route add broadcast $BRD dev lo table 300
-rule add priority 10 iif cli lookup 300
-EOF
+	t300 "broadcast route" "route add broadcast $BRD dev lo table 300"
 	st_flow "$F" "broadcast route, udp" broadcast punt_route udp dst="$BRD"
 else
-	st_policy "$F" "anycast route" <<EOF
-route add anycast $ANY dev lo table 300
-rule add priority 10 iif cli lookup 300
-EOF
+	t300 "anycast route" "route add anycast $ANY dev lo table 300"
 	st_flow "$F" "anycast route, udp" anycast punt_route udp dst="$ANY"
 fi
 
-st_policy "$F" "lowest metric wins" <<EOF
-route add $NET via $GA metric 100 table 300
-route add $NET via $GB metric 50 table 300
-rule add priority 10 iif cli lookup 300
-EOF
+t300 "lowest metric wins" "route add $NET via $GA metric 100 table 300" \
+	"route add $NET via $GB metric 50 table 300"
 st_flow "$F" "metric 50 (B) beats metric 100 (A)" upb forwarded udp
 g0=$(st_generation)
 st_ip -n "$NS_ROUTER" -"$F" route del "$NET" via "$GB" metric 50 table 300
 st_sync_wait "$g0"
 st_flow "$F" "metric 50 deleted: metric 100 (A)" upa forwarded udp
 
-st_policy "$F" "multipath" <<EOF
-route add $NET table 300 nexthop via $GA weight 1 nexthop via $GB weight 1
-rule add priority 10 iif cli lookup 300
-EOF
+t300 "multipath" \
+	"route add $NET table 300 nexthop via $GA weight 1 nexthop via $GB weight 1"
 # Hash policy 1 reads ports, or a hash the sender's socket left in the packet, which TC
 # cannot reproduce: the fast path punts, so every flow keeps the kernel's own path
 # (netns-exact-wire and bpf-datapath show policy 0, where it forwards to the kernel's choice).

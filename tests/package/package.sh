@@ -213,7 +213,7 @@ if [[ $SYSTEMD -eq 0 ]]; then
 	STEERD_PID=
 	check "steerd exits 0 on SIGTERM, leaving its pins (exit $rc)" \
 		test "$rc" -eq 0 -a -e /sys/fs/bpf/steer/tcx-ingress-pk0
-	progs=$(in_ns python3 "$ROOT/tests/config/tc-progs.py" pk0)
+	progs=$(in_ns python3 "$ROOT/tests/lib/tc-progs.py" pk0)
 	check "the program is still attached to pk0 ($progs)" \
 		bash -c '[[ $1 == tcx/ingress:steer* ]]' _ "$progs"
 fi
@@ -242,7 +242,7 @@ done
 check "no enablement state left (deb-systemd-helper)" \
 	bash -c '! ls /var/lib/systemd/deb-systemd-helper-enabled/ 2>/dev/null | grep -q steerd'
 if [[ $SYSTEMD -eq 0 ]]; then
-	progs=$(in_ns python3 "$ROOT/tests/config/tc-progs.py" pk0)
+	progs=$(in_ns python3 "$ROOT/tests/lib/tc-progs.py" pk0)
 	check "purge took the program off pk0 ($progs)" test "$progs" = none
 else
 	check "steerd.service is not active after the purge" \

@@ -19,10 +19,10 @@
 #        (SIGSTOP) for the second half of the churn, to see the checks fail (harness self-test)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/netns/lib.sh
-. "$HERE/../netns/lib.sh"
-# shellcheck source=tests/resilience/lib-traffic.sh
-. "$HERE/lib-traffic.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$HERE/../lib/lib.sh"
+# shellcheck source=tests/lib/lib-traffic.sh
+. "$HERE/../lib/lib-traffic.sh"
 
 SECS=${CHURN_SECONDS:-30}
 SEED=${CHURN_SEED:-$RANDOM}

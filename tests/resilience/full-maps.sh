@@ -6,8 +6,8 @@
 # the extra routes and rules are gone it says everything fits again and the fast path forwards.
 # Usage: tests/resilience/full-maps.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 N=20              # packets per checked burst
 ROUTES=40         # extra routes in table 100

@@ -6,8 +6,8 @@
 # maps unsynced at once: everything punts (punt_not_synced), traffic still arrives.
 # Usage: tests/resilience/heartbeat.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 N=20           # packets per checked burst
 STALE=1        # --stale-after, seconds

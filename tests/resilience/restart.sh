@@ -14,10 +14,10 @@
 #        LT_RATE (packets/s, default 2000), LT_SECONDS (per family, default 6)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/netns/lib.sh
-. "$HERE/../netns/lib.sh"
-# shellcheck source=tests/resilience/lib-traffic.sh
-. "$HERE/lib-traffic.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$HERE/../lib/lib.sh"
+# shellcheck source=tests/lib/lib-traffic.sh
+. "$HERE/../lib/lib-traffic.sh"
 
 RATE=${LT_RATE:-2000}
 SECS=${LT_SECONDS:-6}

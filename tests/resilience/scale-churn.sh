@@ -15,10 +15,10 @@
 #        SCALE_ROUTES (default 200000), SCALE_RATE (default 3000)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/netns/lib.sh
-. "$HERE/../netns/lib.sh"
-# shellcheck source=tests/resilience/lib-traffic.sh
-. "$HERE/lib-traffic.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$HERE/../lib/lib.sh"
+# shellcheck source=tests/lib/lib-traffic.sh
+. "$HERE/../lib/lib-traffic.sh"
 
 ROUTES=${SCALE_ROUTES:-200000}
 RATE=${SCALE_RATE:-3000}

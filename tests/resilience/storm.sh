@@ -7,8 +7,8 @@
 # proves the storm really overran the socket. Traffic still follows the kernel afterwards.
 # Usage: tests/resilience/storm.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 ROUTES=${STORM_ROUTES:-5000}   # per family in the first wave (and again in the second)
 RULES=${STORM_RULES:-1000}     # per family

@@ -9,8 +9,8 @@
 # Usage: tests/resilience/valgrind.sh   (root; STEERD/STEERCTL override the binaries;
 #        VALGRIND_CHURN seconds of churn, default 20)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 CHURN=${VALGRIND_CHURN:-20}
 SUPP=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/valgrind.supp

@@ -12,8 +12,8 @@
 # `steerctl -j rules` against `ip -j rule`: every kernel rule of every selector and action,
 # with ip's keys and values. `steerctl explain` without ipproto against `ip route get`.
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 st_init
 st_topology 46

@@ -7,8 +7,8 @@
 # in the program, the text format, one listener at a time, and a lease that ends with its
 # listener (cleanly or killed).
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 st_init
 st_topology 46

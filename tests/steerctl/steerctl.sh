@@ -6,8 +6,8 @@
 # interface back to the kernel, reading the pins while steerd is stopped, and the errors for
 # no pins and for an unprivileged user.
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 # ctl ARGS...: steerctl in the router's namespace; stdout in $OUT, stderr in $ERR, exit in $RC.
 ctl() {

@@ -15,8 +15,8 @@ if [[ ${ST_JOURNALD_NS:-} != 1 ]]; then
 	ST_JOURNALD_NS=1 exec unshare --mount --propagation private "$BASH" "${BASH_SOURCE[0]}" "$@"
 fi
 
-# shellcheck source=tests/netns/lib.sh
-. "$HERE/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$HERE/../lib/lib.sh"
 
 JOURNALD=
 for p in /lib/systemd/systemd-journald /usr/lib/systemd/systemd-journald; do

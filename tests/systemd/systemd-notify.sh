@@ -5,8 +5,8 @@
 # is ours, RELOADING=1 with MONOTONIC_USEC on SIGHUP followed by READY=1, STOPPING=1 and a
 # clean exit on SIGTERM; every message from steerd's own pid.
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 st_init

@@ -11,8 +11,8 @@
 # Host safety: the namespace's / and /proc/sys are bind-mounted read-only, /run, /tmp and
 # /var/tmp are tmpfs, /dev/console is a file, so this systemd changes nothing outside.
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 st_init

@@ -35,6 +35,18 @@ static const struct image_src *find_list(const struct image *img, const char *pf
 	return NULL;
 }
 
+/* A fresh model holding the rules given, in that order. */
+static void model_of(struct model *m, const struct model_rule_key *const *ks, size_t n)
+{
+	model_init(m);
+	for (size_t i = 0; i < n; i++)
+		model_rule_add(m, ks[i]);
+}
+
+#define MODEL_OF(m, ...)                                                                      \
+	model_of(m, (const struct model_rule_key *const[]){ __VA_ARGS__ },                       \
+		 sizeof((const struct model_rule_key *const[]){ __VA_ARGS__ }) / sizeof(void *))
+
 /* "50:4 100:2" style rendering of a list, for readable comparisons. */
 static const struct image *render_img;
 
@@ -130,13 +142,7 @@ static void test_punt_rules(void)
 	mark.fwmask = 0xff;
 	invuid.invert = 1;
 	invuid.has_uid_range = 1;
-	model_init(&m);
-	model_rule_add(&m, &plain);
-	model_rule_add(&m, &uid);
-	model_rule_add(&m, &inv);
-	model_rule_add(&m, &oif);
-	model_rule_add(&m, &mark);
-	model_rule_add(&m, &invuid);
+	MODEL_OF(&m, &plain, &uid, &inv, &oif, &mark, &invuid);
 	compile_image(&m, NULL, &img);
 	render_img = &img;
 	CHECK(!strcmp(render(find_list(&img, "10.1.0.0/16"), buf, sizeof(buf)),
@@ -183,9 +189,7 @@ static void test_rule_host_bits(void)
 	a.src.addr[3] = 3;
 	b = a;
 	b.src.addr[3] = 4;
-	model_init(&m);
-	model_rule_add(&m, &a);
-	model_rule_add(&m, &b);
+	MODEL_OF(&m, &a, &b);
 	CHECK(m.nrules == 2, "rules differing only in host bits of from are two rules (%zu)", m.nrules);
 	compile_image(&m, NULL, &img);
 	render_img = &img;
@@ -222,14 +226,7 @@ static void test_actions(void)
 	tos.tos = 0x10;
 	tos6.tos = 0xb8;
 	sup.suppress_prefixlen = 0;
-	model_init(&m);
-	model_rule_add(&m, &go);
-	model_rule_add(&m, &dangling);
-	model_rule_add(&m, &target);
-	model_rule_add(&m, &tos);
-	model_rule_add(&m, &tos6);
-	model_rule_add(&m, &sup);
-	model_rule_add(&m, &bh);
+	MODEL_OF(&m, &go, &dangling, &target, &tos, &tos6, &sup, &bh);
 	compile_image(&m, NULL, &img);
 	CHECK(img.rules[0].action == STEER_RULE_GOTO && img.rules[0].goto_priority == 200,
 	      "goto to a priority that has a rule jumps");

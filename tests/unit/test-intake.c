@@ -59,141 +59,111 @@ static int feed(const struct msg *m, size_t *routes, size_t *rules)
 		      "%s (returned %d, %zu routes, %zu rules)", what, r_, nr_, nu_);          \
 	} while (0)
 
+/* One hostile (or well-formed) message of a table: its header's family and prefix lengths, up
+ * to three attributes, and what the handler must answer and leave in a fresh model. */
+struct intake_case {
+	uint8_t family, dst_len, src_len;	/* routes: dst_len; rules: both */
+	struct { uint16_t type; const void *data; uint16_t len; } attrs[3];
+	int r;
+	size_t routes, rules;
+	const char *what;
+};
+
+static const uint32_t two = 2, hundred = 100;
+#define OIF2 { RTA_OIF, &two, 4 }
+#define PRIO100 { FRA_PRIORITY, &hundred, 4 }
+
+/* One next hop whose rtnh_len runs past the attribute. */
+static const struct rtnexthop long_nh = { .rtnh_len = 200, .rtnh_ifindex = 2 };
+
+static const struct intake_case route_cases[] = {
+	{ AF_INET, 16, 0, { { RTA_DST, v4, 4 }, OIF2, { RTA_GATEWAY, v4gw, 4 } }, 0, 1, 0,
+	  "a well-formed IPv4 route is taken" },
+	{ AF_INET, 33, 0, { { RTA_DST, v4, 4 }, OIF2 }, -EINVAL, 0, 0,
+	  "an IPv4 route with prefix length 33 is rejected" },
+	{ AF_INET6, 129, 0, { { RTA_DST, v6, 16 }, OIF2 }, -EINVAL, 0, 0,
+	  "an IPv6 route with prefix length 129 is rejected" },
+	{ AF_INET, 16, 0, { { RTA_DST, v4, 2 }, OIF2 }, -EINVAL, 0, 0,
+	  "a 2-byte IPv4 destination is rejected" },
+	{ AF_INET6, 32, 0, { { RTA_DST, v4, 4 }, OIF2 }, -EINVAL, 0, 0,
+	  "an IPv6 route with a 4-byte destination is rejected" },
+	{ AF_INET, 16, 0, { { RTA_DST, v4, 4 }, OIF2, { RTA_GATEWAY, v4gw, 3 } }, -EINVAL, 0, 0,
+	  "a 3-byte gateway is rejected" },
+	{ 99, 16, 0, { { RTA_DST, v4, 4 }, OIF2 }, 0, 0, 0,
+	  "a route of an unknown family (99) is ignored" },
+	{ AF_INET, 16, 0, { { RTA_DST, v4, 4 }, { RTA_MULTIPATH, &long_nh, sizeof(long_nh) } },
+	  -EINVAL, 0, 0, "a multipath next hop longer than its attribute is rejected" },
+	{ AF_INET, 16, 0, { { RTA_DST, v4, 4 }, OIF2, { RTA_TABLE, (uint8_t[]){ 1 }, 1 } },
+	  -EINVAL, 0, 0, "a 1-byte RTA_TABLE is rejected" },
+};
+
+static const struct intake_case rule_cases[] = {
+	{ AF_INET, 0, 16, { { FRA_SRC, v4, 4 }, PRIO100 }, 0, 0, 1,
+	  "a well-formed IPv4 rule is taken" },
+	{ AF_INET, 0, 33, { { FRA_SRC, v4, 4 }, PRIO100 }, -EINVAL, 0, 0,
+	  "an IPv4 rule with source length 33 is rejected" },
+	{ AF_INET6, 0, 129, { { FRA_SRC, v6, 16 }, PRIO100 }, -EINVAL, 0, 0,
+	  "an IPv6 rule with source length 129 is rejected" },
+	{ AF_INET, 40, 16, { { FRA_DST, v4, 4 }, PRIO100 }, -EINVAL, 0, 0,
+	  "an IPv4 rule with destination length 40 is rejected" },
+	{ AF_INET, 0, 16, { { FRA_SRC, v6, 16 }, PRIO100 }, -EINVAL, 0, 0,
+	  "an IPv4 rule with a 16-byte source is rejected" },
+	{ AF_INET, 0, 0, { { FRA_PRIORITY, (uint8_t[]){ 1, 2 }, 2 } }, -EINVAL, 0, 0,
+	  "a 2-byte FRA_PRIORITY is rejected" },
+	{ AF_INET, 0, 0, { { FRA_IIFNAME, "0123456789abcdefXYZ", 20 }, PRIO100 }, -EINVAL, 0, 0,
+	  "an interface name longer than IFNAMSIZ is rejected" },
+	{ AF_BRIDGE, 0, 0, { PRIO100 }, 0, 0, 0, "a rule of another family (bridge) is ignored" },
+};
+
+/* Each case as an RTM_NEWROUTE or RTM_NEWRULE message, fed to a fresh model. */
+static void feed_cases(uint16_t type, const struct intake_case *c, size_t n)
+{
+	for (; n--; c++) {
+		struct msg m;
+
+		if (type == RTM_NEWROUTE) {
+			struct rtmsg h = rtm(c->family, c->dst_len);
+
+			start(&m, type, &h, sizeof(h));
+		} else {
+			struct fib_rule_hdr h = frh(c->family, c->src_len);
+
+			h.dst_len = c->dst_len;
+			start(&m, type, &h, sizeof(h));
+		}
+		for (size_t i = 0; i < 3 && c->attrs[i].data; i++)
+			attr(&m, c->attrs[i].type, c->attrs[i].data, c->attrs[i].len);
+		EXPECT(&m, c->r, c->routes, c->rules, c->what);
+	}
+}
+
 static void routes(void)
 {
 	struct msg m;
-	struct rtmsg h;
+	struct rtmsg h = rtm(AF_INET, 16);
 
-	h = rtm(AF_INET, 16);
-	start(&m, RTM_NEWROUTE, &h, sizeof(h));
-	attr(&m, RTA_DST, v4, 4);
-	attr_u32(&m, RTA_OIF, 2);
-	attr(&m, RTA_GATEWAY, v4gw, 4);
-	EXPECT(&m, 0, 1, 0, "a well-formed IPv4 route is taken");
+	feed_cases(RTM_NEWROUTE, route_cases, sizeof(route_cases) / sizeof(route_cases[0]));
 
-	h = rtm(AF_INET, 33);
-	start(&m, RTM_NEWROUTE, &h, sizeof(h));
-	attr(&m, RTA_DST, v4, 4);
-	attr_u32(&m, RTA_OIF, 2);
-	EXPECT(&m, -EINVAL, 0, 0, "an IPv4 route with prefix length 33 is rejected");
-
-	h = rtm(AF_INET6, 129);
-	start(&m, RTM_NEWROUTE, &h, sizeof(h));
-	attr(&m, RTA_DST, v6, 16);
-	attr_u32(&m, RTA_OIF, 2);
-	EXPECT(&m, -EINVAL, 0, 0, "an IPv6 route with prefix length 129 is rejected");
-
-	h = rtm(AF_INET, 16);
-	start(&m, RTM_NEWROUTE, &h, sizeof(h));
-	attr(&m, RTA_DST, v4, 2);
-	attr_u32(&m, RTA_OIF, 2);
-	EXPECT(&m, -EINVAL, 0, 0, "a 2-byte IPv4 destination is rejected");
-
-	h = rtm(AF_INET6, 32);
-	start(&m, RTM_NEWROUTE, &h, sizeof(h));
-	attr(&m, RTA_DST, v4, 4);
-	attr_u32(&m, RTA_OIF, 2);
-	EXPECT(&m, -EINVAL, 0, 0, "an IPv6 route with a 4-byte destination is rejected");
-
-	h = rtm(AF_INET, 16);
-	start(&m, RTM_NEWROUTE, &h, sizeof(h));
-	attr(&m, RTA_DST, v4, 4);
-	attr_u32(&m, RTA_OIF, 2);
-	attr(&m, RTA_GATEWAY, v4gw, 3);
-	EXPECT(&m, -EINVAL, 0, 0, "a 3-byte gateway is rejected");
-
-	h = rtm(AF_INET, 16);
 	start(&m, RTM_NEWROUTE, &h, sizeof(h));
 	attr(&m, RTA_DST, v4, 4);
 	attr_claim(&m, RTA_OIF, (uint32_t[]){ 2 }, 4, 200);
 	EXPECT(&m, -EINVAL, 0, 0, "an attribute claiming more bytes than the message has is rejected");
 
-	h = rtm(AF_INET, 16);
 	start(&m, RTM_NEWROUTE, &h, sizeof(h));
 	m.h.nlmsg_len = NLMSG_LENGTH(sizeof(h) - 4);
 	EXPECT(&m, -EINVAL, 0, 0, "a message shorter than its rtmsg header is rejected");
-
-	h = rtm(99, 16);
-	start(&m, RTM_NEWROUTE, &h, sizeof(h));
-	attr(&m, RTA_DST, v4, 4);
-	attr_u32(&m, RTA_OIF, 2);
-	EXPECT(&m, 0, 0, 0, "a route of an unknown family (99) is ignored");
-
-	h = rtm(AF_INET, 16);
-	start(&m, RTM_NEWROUTE, &h, sizeof(h));
-	attr(&m, RTA_DST, v4, 4);
-	{
-		/* One next hop whose rtnh_len runs past the attribute. */
-		struct rtnexthop nh = { .rtnh_len = 200, .rtnh_ifindex = 2 };
-
-		attr(&m, RTA_MULTIPATH, &nh, sizeof(nh));
-	}
-	EXPECT(&m, -EINVAL, 0, 0, "a multipath next hop longer than its attribute is rejected");
-
-	h = rtm(AF_INET, 16);
-	start(&m, RTM_NEWROUTE, &h, sizeof(h));
-	attr(&m, RTA_DST, v4, 4);
-	attr_u32(&m, RTA_OIF, 2);
-	attr(&m, RTA_TABLE, (uint8_t[]){ 1 }, 1);
-	EXPECT(&m, -EINVAL, 0, 0, "a 1-byte RTA_TABLE is rejected");
 }
 
 static void rules(void)
 {
 	struct msg m;
-	struct fib_rule_hdr h;
+	struct fib_rule_hdr h = frh(AF_INET, 0);
 
-	h = frh(AF_INET, 16);
-	start(&m, RTM_NEWRULE, &h, sizeof(h));
-	attr(&m, FRA_SRC, v4, 4);
-	attr_u32(&m, FRA_PRIORITY, 100);
-	EXPECT(&m, 0, 0, 1, "a well-formed IPv4 rule is taken");
+	feed_cases(RTM_NEWRULE, rule_cases, sizeof(rule_cases) / sizeof(rule_cases[0]));
 
-	h = frh(AF_INET, 33);
-	start(&m, RTM_NEWRULE, &h, sizeof(h));
-	attr(&m, FRA_SRC, v4, 4);
-	attr_u32(&m, FRA_PRIORITY, 100);
-	EXPECT(&m, -EINVAL, 0, 0, "an IPv4 rule with source length 33 is rejected");
-
-	h = frh(AF_INET6, 129);
-	start(&m, RTM_NEWRULE, &h, sizeof(h));
-	attr(&m, FRA_SRC, v6, 16);
-	attr_u32(&m, FRA_PRIORITY, 100);
-	EXPECT(&m, -EINVAL, 0, 0, "an IPv6 rule with source length 129 is rejected");
-
-	h = frh(AF_INET, 16);
-	h.dst_len = 40;
-	start(&m, RTM_NEWRULE, &h, sizeof(h));
-	attr(&m, FRA_DST, v4, 4);
-	attr_u32(&m, FRA_PRIORITY, 100);
-	EXPECT(&m, -EINVAL, 0, 0, "an IPv4 rule with destination length 40 is rejected");
-
-	h = frh(AF_INET, 16);
-	start(&m, RTM_NEWRULE, &h, sizeof(h));
-	attr(&m, FRA_SRC, v6, 16);
-	attr_u32(&m, FRA_PRIORITY, 100);
-	EXPECT(&m, -EINVAL, 0, 0, "an IPv4 rule with a 16-byte source is rejected");
-
-	h = frh(AF_INET, 0);
-	start(&m, RTM_NEWRULE, &h, sizeof(h));
-	attr(&m, FRA_PRIORITY, (uint8_t[]){ 1, 2 }, 2);
-	EXPECT(&m, -EINVAL, 0, 0, "a 2-byte FRA_PRIORITY is rejected");
-
-	h = frh(AF_INET, 0);
-	start(&m, RTM_NEWRULE, &h, sizeof(h));
-	attr(&m, FRA_IIFNAME, "0123456789abcdefXYZ", 20);
-	attr_u32(&m, FRA_PRIORITY, 100);
-	EXPECT(&m, -EINVAL, 0, 0, "an interface name longer than IFNAMSIZ is rejected");
-
-	h = frh(AF_INET, 0);
 	start(&m, RTM_NEWRULE, &h, sizeof(h));
 	m.h.nlmsg_len = NLMSG_LENGTH(2);
 	EXPECT(&m, -EINVAL, 0, 0, "a message shorter than its rule header is rejected");
-
-	h = frh(AF_BRIDGE, 0);
-	start(&m, RTM_NEWRULE, &h, sizeof(h));
-	attr_u32(&m, FRA_PRIORITY, 100);
-	EXPECT(&m, 0, 0, 0, "a rule of another family (bridge) is ignored");
 }
 
 /* The rule attributes the kernel knows and this agent does not evaluate, by their numbers

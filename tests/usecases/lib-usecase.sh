@@ -1,11 +1,11 @@
 # shellcheck shell=bash
-# Helpers for steer's use-case tests (tests/usecases/*.sh), on top of tests/netns/lib.sh: each
+# Helpers for steer's use-case tests (tests/usecases/*.sh), on top of tests/lib/lib.sh: each
 # test builds its own topology, starts steerd from a YAML file (--config) in the namespace it
 # names NS_ROUTER, and checks with real traffic: a TCP server and client (python3), a UDP
 # sender, and a recorder that logs every IPv4 packet an interface receives, so a check can say
 # exactly which gateway a reply reached and with which TTL.
 #
-# Source tests/netns/lib.sh first, then this; call st_init, then uc_init.
+# Source tests/lib/lib.sh first, then this; call st_init, then uc_init.
 #
 #   uc_link NS1 IF1 ADDR1 NS2 IF2 ADDR2   a veth pair between two namespaces, addressed, up
 #   uc_config NAME <<EOF                  write $ST_TMP/NAME.yaml; UC_CONFIG is its path

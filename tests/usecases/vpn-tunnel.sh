@@ -17,8 +17,8 @@
 #
 # Usage: tests/usecases/vpn-tunnel.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/netns/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../netns/lib.sh"
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 # shellcheck source=tests/usecases/lib-usecase.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-usecase.sh"
 

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# Helpers for steer's configuration-file tests (tests/config/*.sh), on top of tests/netns/lib.sh:
-# steerd started from a steer.yaml (no --attach: the file names the interfaces), the file
-# rewritten in place and re-read with SIGHUP, sinks beyond lib.sh's three, what is attached
-# where (pins, and the kernel asked directly), and tagged UDP flows checked sink by sink with steerctl's counters.
+# Helpers for steer's configuration-file tests (tests/config/*.sh, netfilter/modes.sh), on top
+# of tests/lib/lib.sh: steerd started from a steer.yaml (no --attach: the file names the
+# interfaces), the file rewritten in place and re-read with SIGHUP, sinks beyond lib.sh's three,
+# what is attached where (pins, and the kernel asked directly), and tagged UDP flows checked
+# sink by sink with steerctl's counters.
 #
-# Source tests/netns/lib.sh first, then this; call st_init, then cfg_init.
+# Source tests/lib/lib.sh first, then this; call st_init, then cfg_init.
 #
 #   cfg_write [FILE] <<EOF          the file's new text (default CFG_FILE), replaced by a rename
 #                                   so a SIGHUP never reads half a file
@@ -77,7 +78,7 @@ cfg_add_sink() {
 
 # tc-progs.py: the kernel's own list (bpftool 7.1 does not show TCX).
 cfg_tc_progs() {
-	ip netns exec "$NS_ROUTER" "$ST_PY" "$ST_ROOT/tests/config/tc-progs.py" "$1" 2>&1 || true
+	ip netns exec "$NS_ROUTER" "$ST_PY" "$ST_ROOT/tests/lib/tc-progs.py" "$1" 2>&1 || true
 }
 
 # cfg_softnet_drops: packets the kernel's per-CPU backlogs dropped, machine-wide (all

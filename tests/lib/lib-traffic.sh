@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034 # LT_* are read by the tests
-# Steady, sequence-numbered traffic for steer's resilience tests (tests/resilience/*.sh), on
-# top of tests/netns/lib.sh (source that first, then this, then call st_init and lt_init).
+# Steady, sequence-numbered traffic for steer's resilience tests and the reload and netfilter
+# churn tests, on top of tests/lib/lib.sh (source that first, then this, then call st_init and lt_init).
 #
 #   lt_recv_start [PORT]      a receiver in every sink of ST_SINKS: plain UDP sockets (IPv4
 #                             and IPv6) bound to PORT (default 5000), so no ICMP errors come

@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-"""Senders for tests/netns/exact-wire.sh and the wire phase of tests/diff/difftest.py, for
-what lib.sh's sttool cannot send: UDP GSO (UDP_SEGMENT), IP packets written into a tun
-device, and a TCP bulk transfer. Payloads carry lib.sh's tag ("STEERTAG" + 8 characters),
+"""Senders for tests/netns/exact-wire.sh, for what lib.sh's sttool cannot send: UDP GSO
+(UDP_SEGMENT), IP packets written into a tun device, and a TCP bulk transfer. Payloads carry lib.sh's tag ("STEERTAG" + 8 characters),
 so its recorders in the sinks count them.
 
   gso FAM SRC DST DPORT SEG NSEG COUNT TAG DF WAIT

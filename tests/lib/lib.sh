@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for steer's network-namespace tests (tests/netns/*.sh) and demo/demo.sh:
+# Shared helpers for steer's shell tests (tests/*/*.sh) and demo/demo.sh:
 # the client/router/uplinks topology, steerd's lifecycle, traffic with a tiny python3 pinger
 # (no ping binary needed), and checks that packets arrive where `ip route get` says; for the
 # policy tests also tagged UDP/TCP/ICMP packets with chosen tos and ports, recorders in the
@@ -581,7 +581,7 @@ st_wait_follow() {
 	done
 }
 
-# ---- any packet, any policy: helpers for tests/netns/policy-*.sh ----------------------------
+# ---- any packet, any policy: helpers for tests/netns/policy.sh and most suites -------------
 #
 # st_capture_start records every tagged packet that reaches a sink (AF_PACKET on its eth0, so
 # also packets the sink does not own); st_send sends tagged UDP, TCP SYN or ICMP echo packets
@@ -1030,7 +1030,7 @@ st_policy_undo_() {
 # ---- the python helper: ICMP echo sender and sniffer over raw sockets ----------------------
 
 st_write_tool() {
-	cp "$ST_ROOT/tests/netns/inet.py" "$ST_TMP/inet.py"
+	cp "$ST_ROOT/tests/lib/inet.py" "$ST_TMP/inet.py"
 	cat >"$ST_TMP/sttool.py" <<'EOF'
 # ping FAM SRC DST COUNT INTERVAL TTL WAIT -> prints "sent received ttl:n,..." ; exit 1 if any lost
 # sniff FAM DST OUTFILE                -> until SIGTERM, writes "count ttl:n,..." of echo requests
