@@ -5,10 +5,12 @@
  * steer is measured twice: hot (the same flow again, as BPF_PROG_TEST_RUN repeats it: the
  * flow cache answers) and cold (a copy of the program to which every packet is a new flow:
  * the whole walk, and the cache slot written, every time). --routes adds that many IPv4
- * routes (and a fifth as many IPv6 ones) to main, as a full Internet table would.
+ * routes (and a fifth as many IPv6 ones) to main, as a full Internet table would. --shape to
+ * makes the N rules `from all to <another destination>` instead (split tunnelling): every one
+ * of them sits in every source's list, which steer splits by destination.
  *
  *   bench-decision [--rules 4,100,1000,10000,100000] [--family 4|6|46] [--repeat R]
- *                  [--routes N] [--json FILE]
+ *                  [--routes N] [--shape from|to] [--json FILE]
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -50,6 +52,7 @@ struct result {
 /* A fresh namespace: in0 (ingress), out0 (table 100's uplink), out1 (main's); N rules
  * `from <other source> lookup 1000` ahead of `from 10.1.0.0/24 lookup 100`. */
 static unsigned nroutes;	/* --routes */
+static bool shape_to;		/* --shape to */
 
 /* N IPv4 /24s and N/5 IPv6 /64s in main, by the uplink of main's default; the packet's
  * rule then looks up main, and its destination is in one of them. */
@@ -111,12 +114,14 @@ static void setup(unsigned nrules, int family, double *install_s)
 	/* Priorities stay below main's 32766 (rules share them past 30,000): every one of the
 	 * N rules is walked before the match. */
 	for (unsigned i = 0; i < nrules; i++) {
+		const char *sel = shape_to ? "to" : "from";
+
 		if (family == 4)
-			fprintf(f, "rule add from 10.%u.%u.%u lookup 1000 pref %u\n", 100 + i / 65536,
+			fprintf(f, "rule add %s 10.%u.%u.%u lookup 1000 pref %u\n", sel, 100 + i / 65536,
 				i / 256 % 256, i % 256, 1 + i % 30000);
 		else
-			fprintf(f, "rule add from 2001:db8:200::%x:%x lookup 1000 pref %u\n", i / 65536,
-				i % 65536, 1 + i % 30000);
+			fprintf(f, "rule add %s 2001:db8:200::%x:%x lookup 1000 pref %u\n", sel,
+				i / 65536, i % 65536, 1 + i % 30000);
 	}
 	fprintf(f, "rule add from %s lookup %s pref 30001\n", family == 4 ? "10.1.0.0/24" : "2001:db8:1::/64",
 		nroutes ? "main" : "100");
@@ -228,6 +233,7 @@ static struct result run_one(unsigned nrules, int family, unsigned long repeat)
 	if (!steer)
 		die("steer_bpf__open");
 	bpf_map__set_max_entries(steer->maps.steer_src, BIG);
+	bpf_map__set_max_entries(steer->maps.steer_dst, BIG);
 	bpf_map__set_max_entries(steer->maps.steer_rules, BIG);
 	bpf_map__set_max_entries(steer->maps.steer_rule_hits, BIG);
 	if (nroutes)
@@ -286,7 +292,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "rules", required_argument, NULL, 'r' }, { "family", required_argument, NULL, 'f' },
 		{ "repeat", required_argument, NULL, 'n' }, { "json", required_argument, NULL, 'j' },
-		{ "routes", required_argument, NULL, 'R' }, {}
+		{ "routes", required_argument, NULL, 'R' }, { "shape", required_argument, NULL, 's' },
+		{}
 	};
 	char *list = strdup("4,100,1000,10000,100000"), *tok, *save = NULL;
 	const char *json = NULL, *families = "46";
@@ -306,6 +313,8 @@ int main(int argc, char **argv)
 			json = optarg;
 		else if (c == 'R')
 			nroutes = (unsigned)strtoul(optarg, NULL, 10);
+		else if (c == 's' && (!strcmp(optarg, "to") || !strcmp(optarg, "from")))
+			shape_to = !strcmp(optarg, "to");
 		else
 			return 2;
 	}
@@ -328,11 +337,11 @@ int main(int argc, char **argv)
 	if (json && (jf = fopen(json, "w"))) {
 		fprintf(jf, "{\"benchmark\": \"decision\", \"results\": [\n");
 		for (int i = 0; i < nres; i++)
-			fprintf(jf, "  {\"family\": %d, \"rules\": %u, \"routes\": %u, \"empty_ns\": %.1f, "
+			fprintf(jf, "  {\"family\": %d, \"rules\": %u, \"shape\": \"%s\", \"routes\": %u, \"empty_ns\": %.1f, "
 				"\"kernel_ns\": %.1f, \"steer_ns\": %.1f, \"steer_cold_ns\": %.1f, "
 				"\"ratio\": %.2f, \"cold_ratio\": %.2f, \"kernel_repeat\": %lu, "
 				"\"steer_repeat\": %lu, \"kernel_install_s\": %.3f, \"steer_sync_s\": %.3f}%s\n",
-				res[i].family, res[i].rules, nroutes, res[i].empty_ns, res[i].kernel_ns,
+				res[i].family, res[i].rules, shape_to ? "to" : "from", nroutes, res[i].empty_ns, res[i].kernel_ns,
 				res[i].steer_ns, res[i].cold_ns, res[i].kernel_ns / res[i].steer_ns,
 				res[i].kernel_ns / res[i].cold_ns, res[i].kernel_repeat, res[i].steer_repeat,
 				res[i].install_s, res[i].sync_s, i + 1 < nres ? "," : "");

@@ -13,6 +13,10 @@ trap 'rm -rf "$tmp"' EXIT
 echo "== decision cost (ns per packet; N from-rules ahead of the match; hot and cold flow cache)"
 "$BUILD/tests/bench/bench-decision" --rules "${BENCH_RULES:-4,100,1000,10000}" --json "$tmp/decision.json"
 echo
+echo "== decision cost, N rules 'from all to <another destination>' ahead of the match (split lists)"
+"$BUILD/tests/bench/bench-decision" --shape to --rules "${BENCH_RULES:-4,100,1000,10000}" \
+	--json "$tmp/decision-to.json"
+echo
 echo "== decision cost with a full table (1,000,000 IPv4 + 200,000 IPv6 routes in main, 4 rules)"
 "$BUILD/tests/bench/bench-decision" --rules 4 --routes "${BENCH_TABLE_ROUTES:-1000000}" \
 	--json "$tmp/decision-table.json"
@@ -48,6 +52,7 @@ tmp, out = sys.argv[1], sys.argv[2]
 cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
 doc = {'machine': {'cpu': cpu, 'cores': os.cpu_count(), 'kernel': platform.release()},
        'decision': json.load(open(os.path.join(tmp, 'decision.json')))['results'],
+       'decision_to_rules': json.load(open(os.path.join(tmp, 'decision-to.json')))['results'],
        'decision_full_table': json.load(open(os.path.join(tmp, 'decision-table.json')))['results'],
        'control': json.load(open(os.path.join(tmp, 'control.json'))),
        'forward': json.load(open(os.path.join(tmp, 'forward.json'))),
