@@ -90,6 +90,17 @@ int sc_path(const struct steerctl *c, const char *name, char *buf, size_t len)
 	return 0;
 }
 
+/* What the kernel says of the object behind an open pin; on failure says why and closes
+ * fd. */
+static int pin_info(const struct steerctl *c, const char *path, int fd, void *info, __u32 *len)
+{
+	int err = bpf_obj_get_info_by_fd(fd, info, len) ? -errno : 0;
+
+	if (err)
+		close(fd);
+	return err ? sc_error(c, path, err) : 0;
+}
+
 int sc_map_open(const struct steerctl *c, enum map_id id, struct pinned_map *m)
 {
 	const struct map_def *spec = &map_defs[id];
@@ -105,12 +116,9 @@ int sc_map_open(const struct steerctl *c, enum map_id id, struct pinned_map *m)
 	fd = bpf_obj_get_opts(path, &opts);
 	if (fd < 0)
 		return sc_pin_error(c, path, -errno);
-	err = bpf_obj_get_info_by_fd(fd, &info, &len);
-	if (err) {
-		err = -errno;
-		close(fd);
-		return sc_error(c, path, err);
-	}
+	err = pin_info(c, path, fd, &info, &len);
+	if (err)
+		return err;
 	if (info.key_size != spec->key_size || info.value_size != spec->val_size ||
 	    (spec->type && info.type != spec->type &&
 	     !(spec->alt_type && info.type == spec->alt_type))) {
@@ -274,12 +282,9 @@ int sc_pin_prog_id(const struct steerctl *c, const char *pin, __u32 *id)
 		}
 		return sc_pin_error(c, path, -errno);
 	}
-	err = bpf_obj_get_info_by_fd(fd, &info, &len);
-	if (err) {
-		err = -errno;
-		close(fd);
-		return sc_error(c, path, err);
-	}
+	err = pin_info(c, path, fd, &info, &len);
+	if (err)
+		return err;
 	close(fd);
 	*id = info.id;
 	return 0;
