@@ -142,6 +142,14 @@ struct steer_walk {
 	int quiet;
 };
 
+/* The walk ends in a punt, for reason. */
+static __always_inline long walk_punt(struct steer_walk *w, __u32 reason)
+{
+	w->res->reason = reason;
+	w->verdict = STEER_LOOKUP_PUNT;
+	return 1;
+}
+
 /* One rule of the list: a bpf_loop() step, so the verifier checks it once rather than once
  * per rule. Returns 0 to go on with the next rule, 1 when the walk is decided. */
 static long steer_rule_step(__u64 i, void *ctx)
@@ -155,11 +163,8 @@ static long steer_rule_step(__u64 i, void *ctx)
 		return 1;
 	id = w->list->ids[i];
 	rule = bpf_map_lookup_elem(&steer_rules, &id);
-	if (!rule) {
-		res->reason = STEER_STAT_PUNT_MISSING_REF;
-		w->verdict = STEER_LOOKUP_PUNT;
-		return 1;
-	}
+	if (!rule)
+		return walk_punt(w, STEER_STAT_PUNT_MISSING_REF);
 	if (rule->priority < w->skip_below)
 		return 0;
 	/* A cut list ends every walk: what lies past it is unknown. */
@@ -186,17 +191,11 @@ static long steer_rule_step(__u64 i, void *ctx)
 		w->verdict = STEER_LOOKUP_DROP;
 		return 1;
 	case STEER_RULE_UNREACHABLE:
-		res->reason = STEER_STAT_PUNT_UNREACHABLE;
-		w->verdict = STEER_LOOKUP_PUNT;
-		return 1;
+		return walk_punt(w, STEER_STAT_PUNT_UNREACHABLE);
 	case STEER_RULE_PROHIBIT:
-		res->reason = STEER_STAT_PUNT_PROHIBIT;
-		w->verdict = STEER_LOOKUP_PUNT;
-		return 1;
+		return walk_punt(w, STEER_STAT_PUNT_PROHIBIT);
 	case STEER_RULE_CUT:
-		res->reason = STEER_STAT_PUNT_RULE_LIMIT;
-		w->verdict = STEER_LOOKUP_PUNT;
-		return 1;
+		return walk_punt(w, STEER_STAT_PUNT_RULE_LIMIT);
 	case STEER_RULE_FORWARD:
 	case STEER_RULE_GROUP:
 		res->table = 0;
@@ -206,9 +205,7 @@ static long steer_rule_step(__u64 i, void *ctx)
 		w->verdict = STEER_LOOKUP_FORWARD;
 		return 1;
 	default:
-		res->reason = STEER_STAT_PUNT_RULE;
-		w->verdict = STEER_LOOKUP_PUNT;
-		return 1;
+		return walk_punt(w, STEER_STAT_PUNT_RULE);
 	}
 }
 
