@@ -137,7 +137,7 @@ static int wait_dumps(struct intake *nl)
 		int efd = epoll_create1(EPOLL_CLOEXEC), r;
 
 		ev = (struct epoll_event){ .events = EPOLLIN };
-		epoll_ctl(efd, EPOLL_CTL_ADD, nl->fd, &ev);
+		epoll_ctl(efd, EPOLL_CTL_ADD, nl->conn.fd, &ev);
 		r = epoll_wait(efd, &ev, 1, 10000);
 		close(efd);
 		if (r <= 0)
@@ -236,7 +236,7 @@ static int start(struct daemon *d)
 	d->stats.pid = (uint64_t)getpid();
 	d->stats.started_ns = monotonic_ns();
 	r = r ?: intake_open(&d->nl, &d->model, d->opt.rcvbuf);
-	r = r ?: reader_start(&d->reader, d->nl.fd, d->nl.port, &(struct reader_hooks){
+	r = r ?: reader_start(&d->reader, d->nl.conn.fd, d->nl.conn.port, &(struct reader_hooks){
 		.ctx = &d->sync, .route = pending_route, .other = pending_other });
 	if (!r)
 		d->nl.reader = &d->reader;
@@ -304,11 +304,11 @@ static int open_loop(struct daemon *d, struct loop *l)
 		arm_timer(l->wdfd, (double)watchdog_usec / 2e6);
 	arm_timer(l->lgfd, NF_LEGACY_POLL);
 	for (int i = 0; i < 7; i++) {
-		int fd = (int[]){ d->reader.wake, l->sfd, l->hbfd, l->rcfd, l->wdfd, d->nf.fd,
+		int fd = (int[]){ d->reader.wake, l->sfd, l->hbfd, l->rcfd, l->wdfd, d->nf.conn.fd,
 				  l->lgfd }[i];
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
-		if (fd >= 0)	/* nf.fd is -1 without nfnetlink in this kernel */
+		if (fd >= 0)	/* nf.conn.fd is -1 without nfnetlink in this kernel */
 			epoll_ctl(l->efd, EPOLL_CTL_ADD, fd, &ev);
 	}
 	return 0;
@@ -370,7 +370,7 @@ static int on_ready(struct daemon *d, const struct loop *l, int fd)
 		return on_signals(d, fd);
 	if (fd == d->reader.wake)
 		return intake_process(&d->nl);
-	if (fd == d->nf.fd)
+	if (fd == d->nf.conn.fd)
 		return nf_process(&d->nf);
 	drain(fd);	/* the rest are timers */
 	if (fd == l->hbfd) {

@@ -24,10 +24,6 @@
 #include "log.h"
 #include "nl-attr.h"
 
-#ifndef SO_RCVBUFFORCE
-#define SO_RCVBUFFORCE 33
-#endif
-
 _Static_assert((int)NF_FAMILY_INET == NFPROTO_INET && (int)NF_FAMILY_IPV4 == NFPROTO_IPV4 &&
 	       (int)NF_FAMILY_NETDEV == NFPROTO_NETDEV && (int)NF_FAMILY_IPV6 == NFPROTO_IPV6,
 	       "families");
@@ -61,64 +57,28 @@ static uint64_t now_ns(void)
 
 int nf_open(struct nf_intake *nf, struct model *m, int rcvbuf)
 {
-	socklen_t sl = sizeof(int);
-	int r, got = 0;
+	static const int groups[] = { NFNLGRP_NFTABLES };
+	int r;
 
-	*nf = (struct nf_intake){ .model = m, .dump = -1, .fd = -1 };
-	nf->buflen = 1 << 20;
-	nf->buf = malloc(nf->buflen);
-	nf->sk = nl_socket_alloc();
-	if (!nf->buf || !nf->sk) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	nl_socket_disable_seq_check(nf->sk);
-	nl_socket_disable_auto_ack(nf->sk);
-	r = nl_connect(nf->sk, NETLINK_NETFILTER);
-	if (r == -NLE_PROTO_MISMATCH) {
+	*nf = (struct nf_intake){ .model = m, .dump = -1 };
+	r = nl_conn_open(&nf->conn, NETLINK_NETFILTER, groups, 1, rcvbuf, "nfnetlink");
+	if (r == -EPROTONOSUPPORT) {
 		log_notice("nfnetlink: not in this kernel, so no nftables ruleset to follow");
 		nf->absent = true;
 		m->nf.known = true;
 		return 0;
 	}
-	if (r < 0) {
-		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, NULL,
-			  "nfnetlink: cannot open a socket: %s", nl_geterror(r));
-		r = -EIO;
-		goto fail;
-	}
-	nf->fd = nl_socket_get_fd(nf->sk);
-	nf->port = nl_socket_get_local_port(nf->sk);
-	/* Subscribe before the first read, so no change goes unseen in between. */
-	r = nl_socket_add_membership(nf->sk, NFNLGRP_NFTABLES);
-	if (r < 0) {
-		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, NULL,
-			  "nfnetlink: cannot join the nftables group: %s", nl_geterror(r));
-		r = -EIO;
-		goto fail;
-	}
-	if (setsockopt(nf->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
-	    setsockopt(nf->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
-		log_warning("nfnetlink: cannot set the receive buffer to %d bytes: %m", rcvbuf);
-	getsockopt(nf->fd, SOL_SOCKET, SO_RCVBUF, &got, &sl);
-	log_debug("nfnetlink: receive buffer %d bytes", got);
-	nl_socket_set_nonblocking(nf->sk);
+	if (r < 0)
+		return r;
+	log_debug("nfnetlink: receive buffer %d bytes", nf->conn.rcvbuf);
 	m->nf.known = false;
 	return 0;
-fail:
-	nf_close(nf);
-	return r;
 }
 
 void nf_close(struct nf_intake *nf)
 {
 	nf->absent = false;
-	if (nf->sk)
-		nl_socket_free(nf->sk);
-	free(nf->buf);
-	nf->sk = NULL;
-	nf->buf = NULL;
-	nf->fd = -1;
+	nl_conn_close(&nf->conn);
 }
 
 static int start_dump(struct nf_intake *nf, int d)
@@ -134,7 +94,7 @@ static int start_dump(struct nf_intake *nf, int d)
 	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.h.nlmsg_seq = ++nf->seq;
 	req.g = (struct nfgenmsg){ .nfgen_family = NFPROTO_UNSPEC, .version = NFNETLINK_V0 };
-	if (sendto(nf->fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+	if (sendto(nf->conn.fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
 		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
 			  "nfnetlink: cannot request a dump of %s: %m", dumps[d].name);
 		return -errno;
@@ -476,13 +436,13 @@ int nf_message(struct model *m, const struct nlmsghdr *h, bool event)
 
 static void handle_buffer(struct nf_intake *nf, size_t len)
 {
-	struct nlmsghdr *h = nf->buf;
+	struct nlmsghdr *h = nf->conn.buf;
 	int rem = (int)len;
 
 	for (; nlmsg_ok(h, rem); h = nlmsg_next(h, &rem)) {
 		/* Replies to our requests carry our port; events carry the port of whoever made
 		 * the change. A reply to a read given up on is dropped. */
-		bool reply = h->nlmsg_pid == nf->port;
+		bool reply = h->nlmsg_pid == nf->conn.port;
 		bool ours = reply && nf->dump >= 0 && h->nlmsg_seq == nf->dump_seq;
 		int r;
 
@@ -550,10 +510,10 @@ int nf_process(struct nf_intake *nf)
 {
 	while (!nf->absent) {
 		struct sockaddr_nl from;
-		struct iovec iov = { nf->buf, nf->buflen };
+		struct iovec iov = { nf->conn.buf, nf->conn.buflen };
 		struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof(from),
 				      .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = recvmsg(nf->fd, &msg, 0);
+		ssize_t n = recvmsg(nf->conn.fd, &msg, 0);
 
 		if (n < 0) {
 			if (errno == EINTR)

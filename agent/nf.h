@@ -10,6 +10,7 @@
 #include <linux/netlink.h>
 
 #include "model.h"
+#include "nl-sock.h"
 
 /* iptables-legacy has no change events: it is read this often (seconds). A rule added
  * with iptables-legacy reaches the fast path within this window; nftables (and
@@ -23,9 +24,7 @@ struct nf_stats {
 };
 
 struct nf_intake {
-	struct nl_sock *sk;
-	int fd;
-	uint32_t port;		/* our netlink port id: replies carry it, events do not */
+	struct nl_conn conn;	/* its port: replies carry it, events do not */
 	struct model *model;
 	uint32_t seq;
 	int dump;		/* enum nf_dump in flight, -1 when idle */
@@ -39,8 +38,6 @@ struct nf_intake {
 	bool changed;
 	bool absent;		/* this kernel has no nftables: nothing to read or follow */
 	struct nf_stats stats;
-	void *buf;
-	size_t buflen;
 };
 
 int nf_open(struct nf_intake *nf, struct model *m, int rcvbuf);

@@ -19,10 +19,6 @@
 #include "nl-msg.h"
 #include "nl-reader.h"
 
-#ifndef SO_RCVBUFFORCE
-#define SO_RCVBUFFORCE 33
-#endif
-
 static const struct {
 	uint16_t type;
 	uint8_t family;
@@ -50,61 +46,26 @@ static const int groups[] = {
 
 int intake_open(struct intake *nl, struct model *m, int rcvbuf)
 {
-	socklen_t sl = sizeof(nl->rcvbuf);
 	int r;
 
-	*nl = (struct intake){ .model = m, .dump = -1, .fd = -1 };
+	*nl = (struct intake){ .model = m, .dump = -1 };
 	intake_probe_kernel(m);
-	nl->buflen = 1 << 20;
-	nl->buf = malloc(nl->buflen);
-	nl->sk = nl_socket_alloc();
-	if (!nl->buf || !nl->sk) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	/* Events and dump replies share the socket: sequence checks would drop events. */
-	nl_socket_disable_seq_check(nl->sk);
-	nl_socket_disable_auto_ack(nl->sk);
-	r = nl_connect(nl->sk, NETLINK_ROUTE);
-	if (r < 0) {
-		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, NULL, "netlink: cannot open a route socket: %s",
-			  nl_geterror(r));
+	r = nl_conn_open(&nl->conn, NETLINK_ROUTE, groups, sizeof(groups) / sizeof(groups[0]),
+			 rcvbuf, "netlink");
+	if (r == -EPROTONOSUPPORT) {
+		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, NULL, "netlink: no route socket in this kernel");
 		r = -EIO;
-		goto fail;
 	}
-	nl->fd = nl_socket_get_fd(nl->sk);
-	nl->port = nl_socket_get_local_port(nl->sk);
-	/* Subscribe before the first dump, so nothing changes unseen in between. */
-	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
-		r = nl_socket_add_membership(nl->sk, groups[i]);
-		if (r < 0) {
-			log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, NULL, "netlink: cannot join group %d: %s",
-				  groups[i], nl_geterror(r));
-			r = -EIO;
-			goto fail;
-		}
-	}
-	if (setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
-	    setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
-		log_warning("netlink: cannot set the receive buffer to %d bytes: %m", rcvbuf);
-	getsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &nl->rcvbuf, &sl);
+	if (r < 0)
+		return r;
 	log_event(LOG_INFO, LOG_EV_NETLINK_OPENED, NULL, "netlink: receive buffer %d bytes (asked for %d)",
-		  nl->rcvbuf, rcvbuf);
-	nl_socket_set_nonblocking(nl->sk);
+		  nl->conn.rcvbuf, rcvbuf);
 	return 0;
-fail:
-	intake_close(nl);
-	return r;
 }
 
 void intake_close(struct intake *nl)
 {
-	if (nl->sk)
-		nl_socket_free(nl->sk);
-	free(nl->buf);
-	nl->sk = NULL;
-	nl->buf = NULL;
-	nl->fd = -1;
+	nl_conn_close(&nl->conn);
 }
 
 static uint64_t now_ns(void)
@@ -128,7 +89,7 @@ static int start_dump(struct intake *nl, int d)
 	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.h.nlmsg_seq = ++nl->seq;
 	req.payload[0] = (char)dumps[d].family;	/* every request header starts with family */
-	if (sendto(nl->fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+	if (sendto(nl->conn.fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
 		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
 			  "netlink: cannot request a dump of %s: %m", dumps[d].name);
 		return -errno;
@@ -332,10 +293,10 @@ static int receive(struct intake *nl)
 {
 	for (;;) {
 		struct sockaddr_nl from;
-		struct iovec iov = { nl->buf, nl->buflen };
+		struct iovec iov = { nl->conn.buf, nl->conn.buflen };
 		struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof(from),
 				      .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = recvmsg(nl->fd, &msg, 0);
+		ssize_t n = recvmsg(nl->conn.fd, &msg, 0);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -360,7 +321,7 @@ static int receive(struct intake *nl)
 				  "netlink: ignored a message from port %u (not the kernel)", from.nl_pid);
 			continue;
 		}
-		handle_buffer(nl, nl->buf, (size_t)n);
+		handle_buffer(nl, nl->conn.buf, (size_t)n);
 		if (nl->dump < 0 && next_dump(nl) < 0)
 			return -EIO;
 	}

@@ -9,6 +9,7 @@
 #include <linux/netlink.h>
 
 #include "model.h"
+#include "nl-sock.h"
 
 enum intake_dump {
 	INTAKE_DUMP_LINK, INTAKE_DUMP_NETCONF4, INTAKE_DUMP_NETCONF6, INTAKE_DUMP_ADDR, INTAKE_DUMP_NEIGH,
@@ -26,8 +27,7 @@ struct intake_stats {
 struct reader;
 
 struct intake {
-	struct nl_sock *sk;
-	int fd;
+	struct nl_conn conn;	/* its port: our dumps' replies carry it */
 	struct model *model;
 	uint32_t seq;
 	int dump;		/* enum intake_dump in flight, -1 when idle */
@@ -39,12 +39,8 @@ struct intake {
 	uint32_t orphan_seq;	/* a dump given up as stalled that may still run; 0: none */
 	uint64_t orphan_heard_ns;
 	bool lost;		/* events were lost and not all re-read yet: our picture is stale */
-	int rcvbuf;		/* what the kernel granted */
 	struct intake_stats stats;
-	void *buf;
-	size_t buflen;
 	struct reader *reader;	/* receives on its own thread (nl-reader.h); NULL: this one */
-	uint32_t port;		/* our port id: our dumps' replies carry it */
 };
 
 int intake_open(struct intake *nl, struct model *m, int rcvbuf);

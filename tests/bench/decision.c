@@ -155,7 +155,7 @@ static void mirror(struct steer_bpf *skel, double *sync_s)
 	    intake_request(&nl, INTAKE_DUMP_ALL) < 0)
 		die("agent setup");
 	s.ids[MAP_RULES].max_id = BIG;
-	pfd = (struct pollfd){ .fd = nl.fd, .events = POLLIN };
+	pfd = (struct pollfd){ .fd = nl.conn.fd, .events = POLLIN };
 	intake_process(&nl);
 	while (!intake_idle(&nl)) {
 		poll(&pfd, 1, 1000);

@@ -220,7 +220,7 @@ static void setup_netns(struct t *t)
  * start) until the intake is idle, then compile and apply, as steerd's loop does. */
 static void mirror(struct t *t)
 {
-	struct pollfd pfd = { .fd = t->nl.fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = t->nl.conn.fd, .events = POLLIN };
 	time_t deadline = time(NULL) + 10;
 	struct image img;
 
@@ -933,7 +933,7 @@ static void step_carrier_down(struct t *t)
  * and applied, and the program punts the family, or the device, they concern. */
 static void nf_mirror(struct t *t, struct nf_intake *nf)
 {
-	struct pollfd pfd = { .fd = nf->fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = nf->conn.fd, .events = POLLIN };
 	time_t deadline = time(NULL) + 10;
 
 	/* The ruleset's own events first, then a whole read to be sure of the result. */
