@@ -152,33 +152,26 @@ static void finish_dump(struct intake *nl, bool ok)
 	}
 }
 
+/* The handler of each object kind, by its RTM_NEW* type over 4: rtnetlink numbers its types
+ * in fours (new, del, get, set), and a RTM_DEL* is its RTM_NEW* plus one. */
+static int (*const handlers[])(struct model *, const struct nlmsghdr *) = {
+	[RTM_NEWLINK / 4] = intake_link_msg,	[RTM_NEWNETCONF / 4] = intake_netconf_msg,
+	[RTM_NEWADDR / 4] = intake_addr_msg,	[RTM_NEWNEIGH / 4] = intake_neigh_msg,
+	[RTM_NEWROUTE / 4] = intake_route_msg,	[RTM_NEWRULE / 4] = intake_rule_msg,
+	[RTM_NEWNEXTHOP / 4] = intake_nexthop_msg,
+};
+
 int intake_message(struct model *m, const struct nlmsghdr *h)
 {
-	switch (h->nlmsg_type) {
-	case RTM_NEWLINK:
-	case RTM_DELLINK:
-		return intake_link_msg(m, h);
-	case RTM_NEWNETCONF:
-	case RTM_DELNETCONF:
-		return intake_netconf_msg(m, h);
-	case RTM_NEWADDR:
-	case RTM_DELADDR:
-		return intake_addr_msg(m, h);
-	case RTM_NEWNEIGH:
-	case RTM_DELNEIGH:
-		return intake_neigh_msg(m, h);
-	case RTM_NEWROUTE:
-	case RTM_DELROUTE:
-		return intake_route_msg(m, h);
-	case RTM_NEWRULE:
-	case RTM_DELRULE:
-		return intake_rule_msg(m, h);
-	case RTM_NEWNEXTHOP:
-	case RTM_DELNEXTHOP:
-		return intake_nexthop_msg(m, h);
-	default:
+	unsigned t = h->nlmsg_type;
+
+	_Static_assert(RTM_NEWLINK % 4 == 0 && RTM_DELLINK == RTM_NEWLINK + 1 &&
+		       RTM_NEWNETCONF % 4 == 0 && RTM_DELNETCONF == RTM_NEWNETCONF + 1 &&
+		       RTM_NEWNEXTHOP % 4 == 0 && RTM_DELNEXTHOP == RTM_NEWNEXTHOP + 1,
+		       "rtnetlink numbers its message types in fours");
+	if (t % 4 > 1 || t / 4 >= sizeof(handlers) / sizeof(handlers[0]) || !handlers[t / 4])
 		return 0;
-	}
+	return handlers[t / 4](m, h);
 }
 
 static void dispatch(struct intake *nl, const struct nlmsghdr *h)
