@@ -150,3 +150,18 @@ void htab_mark(const struct htab *t, size_t off)
 	while ((o = htab_iter_next(&it)))
 		*(bool *)(o + off) = true;
 }
+
+size_t htab_sweep(const struct htab *t, size_t off, void (*drop)(void *ctx, void *obj), void *ctx)
+{
+	struct htab_iter it;
+	size_t n = 0;
+	char *o;
+
+	htab_iter_init(&it, t);
+	while ((o = htab_iter_next(&it)))
+		if (*(bool *)(o + off)) {
+			drop(ctx, o);
+			n++;
+		}
+	return n;
+}

@@ -35,6 +35,9 @@ void htab_iter_init(struct htab_iter *it, const struct htab *t);
 void *htab_iter_next(struct htab_iter *it);
 /* Sets the bool at byte offset off of every object (a "stale" flag before a dump). */
 void htab_mark(const struct htab *t, size_t off);
+/* Calls drop(ctx, obj) for every object whose bool at off is set (drop may remove it from
+ * t, and free it); returns how many. */
+size_t htab_sweep(const struct htab *t, size_t off, void (*drop)(void *ctx, void *obj), void *ctx);
 
 uint64_t hash_bytes(const void *p, size_t len);
 

@@ -238,42 +238,34 @@ void model_nf_mark_stale(struct model_nf *nf, enum model_nf_kind kind)
 	}
 }
 
+static void drop_table(void *nf, void *o)
+{
+	struct model_nf_table *t = o;
+
+	model_nf_table_del(nf, t->key.family, t->key.name);
+}
+
+static void drop_chain(void *nf, void *o)
+{
+	chain_remove(nf, o);
+}
+
+static void drop_rule(void *nf, void *o)
+{
+	rule_remove(nf, o);
+}
+
 size_t model_nf_sweep(struct model_nf *nf, enum model_nf_kind kind)
 {
-	struct htab_iter it;
-	size_t n = 0;
-	void *o;
-
 	switch (kind) {
 	case MODEL_NF_TABLES:
-		htab_iter_init(&it, &nf->tables);
-		while ((o = htab_iter_next(&it))) {
-			struct model_nf_table *t = o;
-
-			if (t->stale) {
-				model_nf_table_del(nf, t->key.family, t->key.name);
-				n++;
-			}
-		}
-		break;
+		return htab_sweep(&nf->tables, offsetof(struct model_nf_table, stale), drop_table, nf);
 	case MODEL_NF_CHAINS:
-		htab_iter_init(&it, &nf->chains);
-		while ((o = htab_iter_next(&it)))
-			if (((struct model_nf_chain *)o)->stale) {
-				chain_remove(nf, o);
-				n++;
-			}
-		break;
+		return htab_sweep(&nf->chains, offsetof(struct model_nf_chain, stale), drop_chain, nf);
 	case MODEL_NF_RULES:
-		htab_iter_init(&it, &nf->rules);
-		while ((o = htab_iter_next(&it)))
-			if (((struct model_nf_rule *)o)->stale) {
-				rule_remove(nf, o);
-				n++;
-			}
-		break;
+		return htab_sweep(&nf->rules, offsetof(struct model_nf_rule, stale), drop_rule, nf);
 	}
-	return n;
+	return 0;
 }
 
 bool model_nf_set_legacy(struct model_nf *nf, struct model_nf_legacy *v, size_t n)

@@ -763,6 +763,23 @@ void model_mark_stale(struct model *m, enum model_kind kind)
 	}
 }
 
+static void drop_link(void *m, void *o)
+{
+	model_link_del(m, ((struct model_link *)o)->ifindex);
+}
+
+/* An address or a neighbour: out of its table (ctx), and freed. */
+static void drop_free(void *table, void *o)
+{
+	htab_remove(table, o);
+	free(o);
+}
+
+static void drop_nhobj(void *m, void *o)
+{
+	model_nhobj_del(m, ((struct model_nhobj *)o)->id);
+}
+
 size_t model_sweep(struct model *m, enum model_kind kind)
 {
 	struct htab_iter it;
@@ -771,29 +788,14 @@ size_t model_sweep(struct model *m, enum model_kind kind)
 
 	switch (kind) {
 	case MODEL_LINK:
-		htab_iter_init(&it, &m->links);
-		while ((o = htab_iter_next(&it)))
-			if (((struct model_link *)o)->stale) {
-				model_link_del(m, ((struct model_link *)o)->ifindex);
-				n++;
-			}
+		n = htab_sweep(&m->links, offsetof(struct model_link, stale), drop_link, m);
 		break;
 	case MODEL_ADDR:
-	case MODEL_NEIGH: {
-		struct htab *t = kind == MODEL_ADDR ? &m->addrs : &m->neighs;
-
-		htab_iter_init(&it, t);
-		while ((o = htab_iter_next(&it))) {
-			bool stale = kind == MODEL_ADDR ? ((struct model_addr *)o)->stale
-							: ((struct model_neigh *)o)->stale;
-			if (stale) {
-				htab_remove(t, o);
-				free(o);
-				n++;
-			}
-		}
+		n = htab_sweep(&m->addrs, offsetof(struct model_addr, stale), drop_free, &m->addrs);
 		break;
-	}
+	case MODEL_NEIGH:
+		n = htab_sweep(&m->neighs, offsetof(struct model_neigh, stale), drop_free, &m->neighs);
+		break;
 	case MODEL_ROUTE4:
 	case MODEL_ROUTE6:
 		htab_iter_init(&it, &m->routes);
@@ -805,12 +807,7 @@ size_t model_sweep(struct model *m, enum model_kind kind)
 			}
 		break;
 	case MODEL_NHOBJ:
-		htab_iter_init(&it, &m->nhobjs);
-		while ((o = htab_iter_next(&it)))
-			if (((struct model_nhobj *)o)->stale) {
-				model_nhobj_del(m, ((struct model_nhobj *)o)->id);
-				n++;
-			}
+		n = htab_sweep(&m->nhobjs, offsetof(struct model_nhobj, stale), drop_nhobj, m);
 		break;
 	case MODEL_RULE4:
 	case MODEL_RULE6:
