@@ -28,9 +28,10 @@ static bool rule_action_known(uint8_t action)
 	}
 }
 
-const char *compile_rule_punt_reason(const struct model_rule_key *k)
+/* The reason, uid ranges aside when uid_known: they are then evaluated. */
+static const char *rule_punt_reason(const struct model_rule_key *k, bool uid_known)
 {
-	if (k->has_uid_range)
+	if (k->has_uid_range && !uid_known)
 		return "uidrange";
 	if (k->has_l3mdev)
 		return "l3mdev";
@@ -43,6 +44,11 @@ const char *compile_rule_punt_reason(const struct model_rule_key *k)
 	if (k->unknown_attrs)
 		return "unknown attribute";
 	return rule_action_known(k->action) ? NULL : "action";
+}
+
+const char *compile_rule_punt_reason(const struct model_rule_key *k)
+{
+	return rule_punt_reason(k, false);
 }
 
 const char *compile_route_punt_reason(const struct model_route *r)
@@ -226,7 +232,7 @@ static void compile_rule_body(const struct model *m, const struct model_override
 			      const struct model_rule_key *k,
 			      struct steer_rule *r)
 {
-	const char *why = compile_rule_punt_reason(k);
+	const char *why = rule_punt_reason(k, m->fwd_uid0);
 
 	/* Outside what steer.yaml mirrors, whatever the rule would decide the kernel decides. */
 	if (!why && (!model_priority_mirrored(ov, k->priority) ||
@@ -283,7 +289,9 @@ static void compile_rule_body(const struct model *m, const struct model_override
 	/* The kernel looks a forwarded packet up with no output device (flowi4_oif and
 	 * flowi6_oif 0), its source check too: an oif selector never matches there, as an iif
 	 * whose device does not exist never does. Inverted, such a rule matches everything. */
-	if (k->oifname[0]) {
+	/* A forwarded packet is looked up as uid 0 (fwd_uid0): a range without it never
+	 * matches, as an oif never does; a range with it always does. */
+	if (k->oifname[0] || (m->fwd_uid0 && k->has_uid_range && k->uid_start > 0)) {
 		r->match |= STEER_MATCH_IIF;
 		r->iif = STEER_IIF_MISSING;
 	}

@@ -285,6 +285,10 @@ struct model {
 	int8_t fwd_use_pmtu4;		/* net.ipv4.ip_forward_use_pmtu, likewise polled */
 	int8_t fwd_update_prio4;	/* net.ipv4.ip_forward_update_priority, likewise */
 	int8_t router_pref6;		/* the kernel ranks IPv6 routes by preference (-1: unknown) */
+	/* 1: the kernel looks a forwarded packet up as uid 0 of the uidrange values read here
+	 * (this namespace and this process are both the initial user namespace's), so uidrange
+	 * rules can be evaluated; 0: unknown, they punt. */
+	int8_t fwd_uid0;
 	bool dirty;			/* changed since the last compile */
 	bool routes_need_dump;		/* the kernel changed routes without telling (link down) */
 };

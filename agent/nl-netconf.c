@@ -2,8 +2,13 @@
  * from RTM_NEWNETCONF: the kernel forwards only where these allow it. And what the kernel
  * was built with, where the routing decision depends on it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/netconf.h>
+#include <linux/nsfs.h>
 #include <linux/rtnetlink.h>
 #include <netlink/attr.h>
 #include <netlink/msg.h>
@@ -69,8 +74,38 @@ int intake_netconf_msg(struct model *m, const struct nlmsghdr *h)
 	return 0;
 }
 
+/* Whether this process and its network namespace both belong to the initial user
+ * namespace: then the uid a forwarded packet is looked up with (the namespace's uid 0 for
+ * IPv4, the initial namespace's for IPv6) is 0 as the rules' uid ranges read here. */
+static bool initial_user_ns(void)
+{
+	char map[128] = "";
+	FILE *f = fopen("/proc/self/uid_map", "r");
+	struct stat own, owner;
+	unsigned long a, b, n;
+	int net, user;
+	bool ok;
+
+	ok = f && fgets(map, sizeof(map), f) && sscanf(map, "%lu %lu %lu", &a, &b, &n) == 3 &&
+	     a == 0 && b == 0 && n == 4294967295ul;
+	if (f)
+		fclose(f);
+	net = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	user = net >= 0 ? ioctl(net, NS_GET_USERNS) : -1;
+	ok = ok && user >= 0 && !fstat(user, &owner) && !stat("/proc/self/ns/user", &own) &&
+	     own.st_ino == owner.st_ino && own.st_dev == owner.st_dev;
+	if (user >= 0)
+		close(user);
+	if (net >= 0)
+		close(net);
+	return ok;
+}
+
 void intake_probe_kernel(struct model *m)
 {
+	m->fwd_uid0 = initial_user_ns();
+	log_debug("uidrange rules %s", m->fwd_uid0 ? "are evaluated (uid 0 for forwarded packets)" :
+		  "punt (not the initial user namespace)");
 	/* IPv6 ranks routes by router preference only with CONFIG_IPV6_ROUTER_PREF, whose
 	 * sysctl exists only then (in the namespace this process is in). */
 	if (access("/proc/sys/net/ipv6/conf/all/accept_ra_rtr_pref", F_OK) == 0)

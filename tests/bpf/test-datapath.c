@@ -146,7 +146,8 @@ static void sysctl(const char *path, const char *val)
 		bail(path);
 }
 
-/* The device the kernel's own forwarding lookup picks (`ip route get ... iif`), or 0. */
+/* The device the kernel's own forwarding lookup picks (`ip route get ... iif`), or 0. As uid
+ * 0, as the kernel looks up what it forwards (IPv6's `route get` would use no uid at all). */
 static int kernel_oif(const struct pkt_spec *p, const char *iif)
 {
 	char cmd[512], line[1024], name[IF_NAMESIZE + 1];
@@ -155,7 +156,7 @@ static int kernel_oif(const struct pkt_spec *p, const char *iif)
 	FILE *f;
 
 	snprintf(cmd, sizeof(cmd),
-		 "ip -%d -o route get %s from %s iif %s mark %u tos 0x%x ipproto udp sport %u dport %u 2>/dev/null",
+		 "ip -%d -o route get %s from %s iif %s uid 0 mark %u tos 0x%x ipproto udp sport %u dport %u 2>/dev/null",
 		 p->family, p->dst, p->src, iif, p->mark, p->tos, p->sport ? p->sport : 12345,
 		 p->dport ? p->dport : 53);
 	f = popen(cmd, "r");
@@ -469,8 +470,15 @@ static const struct tcase dst_split[] = {
 };
 
 static const struct tcase unseen_rule[] = {
-	{ "v4 behind a uidrange rule", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE, 0, 50, 0 },
-	{ "v6 behind a uidrange rule", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_RULE, 0, 50, 0 },
+	{ "v4 behind a suppress_ifgroup rule", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE, 0, 50, 0 },
+	{ "v6 behind a suppress_ifgroup rule", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_RULE, 0, 50, 0 },
+};
+
+/* uidrange 1000-2000 blackhole, then uidrange 0-100 lookup 100: forwarded packets are looked
+ * up as uid 0, so the first never matches and the second always does. */
+static const struct tcase uid_rules[] = {
+	{ "v4 uidrange: uid 0 matches 0-100, not 1000-2000", V4("10.2.0.2", INET), WANT_FORWARD, OIF_OUT0, 50, 100 },
+	{ "v6 uidrange: uid 0 matches 0-100, not 1000-2000", V6("2001:db8:2::2", INET6), WANT_FORWARD, OIF_OUT0, 50, 100 },
 };
 
 /* fwmark 7/0xff lookup main, tos 0x10 lookup main, udp dport 5000-5010 lookup main, all
@@ -744,7 +752,7 @@ static void kernel_dev(const struct pkt_spec *p, char *name, size_t len)
 	FILE *f;
 
 	name[0] = '\0';
-	snprintf(cmd, sizeof(cmd), "ip -%d -o route get %s from %s iif in0 ipproto udp sport %u dport %u 2>/dev/null",
+	snprintf(cmd, sizeof(cmd), "ip -%d -o route get %s from %s iif in0 uid 0 ipproto udp sport %u dport %u 2>/dev/null",
 		 p->family, p->dst, p->src, p->sport, p->dport);
 	f = popen(cmd, "r");
 	if (!f)
@@ -1155,11 +1163,16 @@ int main(void)
 	RUN(&t, kernel_drops);
 	RUN(&t, route_punts);
 
-	sh(true, "ip rule add uidrange 0-100 table 100 priority 50 && "
-		 "ip -6 rule add uidrange 0-100 table 100 priority 50");
+	sh(true, "ip rule add suppress_ifgroup 5 table 100 priority 50 && "
+		 "ip -6 rule add suppress_ifgroup 5 table 100 priority 50");
 	mirror(&t);
 	RUN(&t, unseen_rule);
 	sh(true, "ip rule del priority 50 && ip -6 rule del priority 50");
+	sh(true, "for f in 4 6; do ip -$f rule add uidrange 1000-2000 blackhole priority 49 && "
+		 "ip -$f rule add uidrange 0-100 table 100 priority 50; done");
+	mirror(&t);
+	RUN(&t, uid_rules);
+	sh(true, "for f in 4 6; do ip -$f rule del priority 49 && ip -$f rule del priority 50; done");
 
 	sh(true, "ip rule add fwmark 7/0xff table main priority 50 && ip rule add tos 0x10 table main priority 51 && "
 		 "ip rule add ipproto udp dport 5000-5010 table main priority 52 && "

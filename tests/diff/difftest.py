@@ -17,8 +17,8 @@ is where the kernel silently drops (blackhole: EINVAL); a steer "punt" is always
 is counted by reason. Anything else is a disagreement, printed with both answers, and the
 test fails. Output is TAP.
 
-Two phases per seed: "full" (all selectors, uidrange rules that must punt, oif rules that
-never match a forwarded packet, rp_filter 0, 1 or 2) and "supported" (only selectors steer evaluates, rp_filter 0), whose punt rate among
+Two phases per seed: "full" (all selectors, uidrange rules (a forwarded packet is uid 0) and
+oif rules that never match a forwarded packet, rp_filter 0, 1 or 2) and "supported" (only selectors steer evaluates, rp_filter 0), whose punt rate among
 flows the kernel forwards is the number to drive down.
 
 Then the wire: explain is what the program decides, not what reaches the wire (an on-link
@@ -1033,8 +1033,11 @@ class Phase:
 
     # -- asking both sides
     def ask_kernel(self, flows):
-        plain = ip_batch(self.ns_r, ['route get ' + f.args() for f in flows], json_out=True)
-        fib = ip_batch(self.ns_r, ['route get fibmatch ' + f.args() for f in flows],
+        # As uid 0, as the kernel looks up what it forwards (uidrange rules match it);
+        # IPv6's `route get ... iif` would otherwise use no uid at all.
+        plain = ip_batch(self.ns_r, ['route get ' + f.args() + ' uid 0' for f in flows],
+                         json_out=True)
+        fib = ip_batch(self.ns_r, ['route get fibmatch ' + f.args() + ' uid 0' for f in flows],
                        json_out=True)
         skip = {'dead', 'linkdown'} if self.linkdown else {'dead'}
         out = [classify_kernel(p, m, skip) for p, m in zip(plain, fib)]

@@ -2,8 +2,8 @@
 # Routing state where the kernel's answer depends on more than one route or rule at a time,
 # with real packets (issue 12, the agent's cases): local and main merged or parted (9), route
 # twins of different types (2), the source check meeting an unmirrored table (6), routes
-# learned from router advertisements (7), rules whose from has host bits (8), and rule
-# attributes the agent does not evaluate (11). For every state each flow is sent twice: with
+# learned from router advertisements (7), rules whose from has host bits (8), rule
+# attributes the agent does not evaluate (11), and uid ranges (12). For every state each flow is sent twice: with
 # steer attached, where it must reach the sink the kernel's `ip route get ... iif cli` names
 # (or none, with the kernel's ICMP error) and move the counter that says what the fast path
 # did; then with steer detached from cli, where the kernel alone must do the same.
@@ -274,6 +274,20 @@ xr_nlrule add 6 80 400 flowlabel=0x12345
 xr_flow 6 "flow label 0x12345 rule: a packet with label 0 does not match" upb punt_rule udp
 xr_kernel_alone
 xr_nlrule del 6 80 400 flowlabel=0x12345
+st_policy_reset
+
+st_note "--- 12. uid ranges: the kernel looks a packet it forwards up as uid 0"
+for f in 4 6; do
+	gw=10.0.1.2
+	[[ $f == 6 ]] && gw=2001:db8:a::2
+	st_policy $f "uidrange 1000-2000 blackhole, then uidrange 0-100 lookup 400 (via A)" <<EOF
+route add default via $gw table 400
+rule add priority 79 iif cli uidrange 1000-2000 blackhole
+rule add priority 80 iif cli uidrange 0-100 lookup 400
+EOF
+	xr_flow $f "uid 0: past 1000-2000, into 0-100's table 400" upa forwarded udp
+	xr_kernel_alone
+done
 st_policy_reset
 
 st_note "--- 6. the source check meets a table steer.yaml leaves unmirrored (300)"

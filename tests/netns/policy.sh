@@ -393,12 +393,22 @@ t300 "multipath" \
 st_multipath "$F" "multipath A+B" 64 3 "upa upb" counter=punt_multipath
 st_multipath "$F" "multipath, one flow of 30 packets" 1 30 "upa upb" counter=punt_multipath
 
-st_note "--- rules the fast path cannot evaluate"
+st_note "--- rules with selectors a forwarded packet settles (uid 0, no output device)"
 st_policy "$F" "uidrange before the matching rule (forwarded packets have uid 0: it matches)" <<EOF
 rule add priority 5 iif cli uidrange 0-100 lookup 300
 rule add priority 10 iif cli lookup 400
 EOF
-st_flow "$F" "uidrange 0-100 first" upc punt_rule udp
+st_flow "$F" "uidrange 0-100 first: table 300 decides" upc forwarded udp
+st_policy "$F" "uidrange without uid 0 before the matching rule (never matches)" <<EOF
+rule add priority 5 iif cli uidrange 1000-2000 lookup 300
+rule add priority 10 iif cli lookup 400
+EOF
+st_flow "$F" "uidrange 1000-2000 first: rule 10 decides" upa forwarded udp
+st_policy "$F" "not uidrange without uid 0 (inverted, it matches every forwarded packet)" <<EOF
+rule add priority 5 not iif cli uidrange 1000-2000 lookup 300
+rule add priority 10 iif cli lookup 400
+EOF
+st_flow "$F" "not uidrange 1000-2000 first: table 300 decides" upc forwarded udp
 st_policy "$F" "oif before the matching rule (never matches on input)" <<EOF
 rule add priority 5 iif cli oif upa lookup 300
 rule add priority 10 iif cli lookup 400

@@ -298,6 +298,42 @@ static void test_dst_split(void)
 	model_free(&m);
 }
 
+/* Where the kernel looks forwarded packets up as uid 0 (fwd_uid0), a uid range is
+ * evaluated: with 0 in it the rule matches as if it had none, without it never (and, not
+ * inverted, always). */
+static void test_uid_ranges(void)
+{
+	struct model_rule_key with0 = rule(10, NULL, 7), without0 = rule(20, NULL, 8),
+			      inv = rule(30, NULL, 9);
+	struct model m;
+	struct image img;
+
+	with0.has_uid_range = without0.has_uid_range = inv.has_uid_range = 1;
+	with0.uid_end = 100;
+	without0.uid_start = inv.uid_start = 1000;
+	without0.uid_end = inv.uid_end = 2000;
+	inv.invert = 1;
+	MODEL_OF(&m, &with0, &without0, &inv);
+	m.fwd_uid0 = 1;
+	compile_image(&m, NULL, &img);
+	CHECK(img.rules[0].action == STEER_RULE_LOOKUP && !(img.rules[0].match & STEER_MATCH_IIF),
+	      "uidrange 0-100: evaluated, it matches every forwarded packet");
+	CHECK(img.rules[1].action == STEER_RULE_LOOKUP && (img.rules[1].match & STEER_MATCH_IIF) &&
+		      img.rules[1].iif == STEER_IIF_MISSING,
+	      "uidrange 1000-2000: evaluated, it never matches");
+	CHECK(img.rules[2].action == STEER_RULE_LOOKUP && (img.rules[2].match & STEER_MATCH_INVERT) &&
+		      img.rules[2].iif == STEER_IIF_MISSING,
+	      "not uidrange 1000-2000: it always matches");
+	image_free(&img);
+	m.fwd_uid0 = 0;
+	compile_image(&m, NULL, &img);
+	CHECK(img.rules[0].action == STEER_RULE_PUNT && img.rules[1].action == STEER_RULE_PUNT &&
+		      !(img.rules[1].match & STEER_MATCH_IIF),
+	      "where the uid is not known, uid ranges punt");
+	image_free(&img);
+	model_free(&m);
+}
+
 static void test_truncation(void)
 {
 	struct model m;
@@ -594,6 +630,7 @@ int main(void)
 	test_rule_host_bits();
 	test_actions();
 	test_truncation();
+	test_uid_ranges();
 	test_dst_split();
 	test_routes();
 	test_source_check_shortcut();
