@@ -29,6 +29,20 @@ static inline void *vec_push(struct vec *v)
 	return memset((char *)v->p + v->n++ * v->size, 0, v->size);
 }
 
+/* One step of the walk: a kernel rule, or a steer.yaml policy for one family. */
+struct crule {
+	const struct model_rule_key *k;		/* NULL for a policy */
+	const struct model_policy *p;
+	uint8_t family;
+	uint32_t priority;
+};
+
+/* The rule lists of the rules cr (compile-lists.c): bodies[i] is cr[i] compiled and rule
+ * ncr is the marker that ends a cut list; lists refer to rules by index. Adds image_src,
+ * image_dst and image_sel records; counts cut lists. 0 or -ENOMEM. */
+int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *bodies,
+		  struct vec *srcs, struct vec *dsts, struct vec *sels, size_t *truncated);
+
 /* The selectors kernel rules and policies share, as the rule body holds them. */
 struct compile_sel {
 	uint8_t family;

@@ -119,105 +119,6 @@ static void sort(void *p, size_t n, size_t size, int (*cmp)(const void *, const 
 
 /* ---- rules ---- */
 
-/* The prefix a rule applies under: its `from`, or everything for rules that have none and
- * for rules the datapath punts on (an inverted `from` covers what lies outside it). */
-static struct prefix rule_cover(const struct model_rule_key *k)
-{
-	struct prefix all = { .family = k->family }, p = k->src;
-
-	if (k->invert || !k->src.len)
-		return all;
-	prefix_mask(&p);	/* the key keeps the host bits the rule was given */
-	return p;
-}
-
-struct cover_entry {
-	struct hnode node;
-	struct prefix key;
-	struct vec rules;	/* size_t indices into model->rules, ascending */
-};
-
-static int cmp_size(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The rules under every prefix of p (those whose cover covers it), in the kernel's order. */
-static int collect(const struct htab *covers, const struct prefix *p, struct vec *idx)
-{
-	for (int len = 0; len <= p->len; len++) {
-		struct prefix q = *p;
-		struct cover_entry *c;
-
-		q.len = len;
-		prefix_mask(&q);
-		c = htab_find(covers, &q);
-		for (size_t i = 0; c && i < c->rules.n; i++) {
-			size_t *slot = vec_push(idx);
-
-			if (!slot)
-				return -ENOMEM;
-			*slot = ((size_t *)c->rules.p)[i];
-		}
-	}
-	if (idx->n > 1)
-		qsort(idx->p, idx->n, sizeof(size_t), cmp_size);
-	return 0;
-}
-
-/* A list of the rules ix; past what a list holds, the cut marker (rule nrules) ends it. */
-static void fill_list(const size_t *ix, size_t n, size_t nrules, struct steer_rule_list *out,
-		      size_t *truncated)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (out->count == STEER_MAX_RULES - 1 && n > STEER_MAX_RULES) {
-			/* No room for the rest: whatever they would decide, the kernel decides. */
-			out->ids[out->count++] = (uint32_t)nrules;
-			(*truncated)++;
-			break;
-		}
-		out->ids[out->count++] = (uint32_t)ix[i];
-	}
-}
-
-static int add_cover(struct htab *covers, const struct prefix *p, size_t rule)
-{
-	struct cover_entry *c = htab_find(covers, p);
-	size_t *slot;
-
-	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		c->key = *p;
-		c->rules.size = sizeof(size_t);
-		if (htab_insert(covers, c) < 0) {
-			free(c);
-			return -ENOMEM;
-		}
-	}
-	slot = vec_push(&c->rules);
-	if (!slot)
-		return -ENOMEM;
-	*slot = rule;
-	return 0;
-}
-
-static void free_covers(struct htab *covers)
-{
-	struct htab_iter it;
-	struct cover_entry *c;
-
-	htab_iter_init(&it, covers);
-	while ((c = htab_iter_next(&it))) {
-		free(c->rules.p);
-		free(c);
-	}
-	htab_free(covers);
-}
-
 /* Does any rule of this family have this priority? A goto to a priority nobody has is
  * "unresolved" in the kernel and acts like nop. */
 static bool priority_exists(const struct model *m, uint8_t family, uint32_t prio)
@@ -301,14 +202,6 @@ static void compile_rule_body(const struct model *m, const struct model_override
 		.dport_lo = k->dport_lo, .dport_hi = k->dport_hi });
 }
 
-/* One step of the walk: a kernel rule, or a steer.yaml policy for one family. */
-struct crule {
-	const struct model_rule_key *k;		/* NULL for a policy */
-	const struct model_policy *p;
-	uint8_t family;
-	uint32_t priority;
-};
-
 /* The kernel's rules and the policies in one order: by priority, a policy after the kernel's
  * rules of its priority (as `ip rule add` puts a new rule after its equals), so a policy at
  * priority 0 never comes before `lookup local`. */
@@ -340,155 +233,10 @@ static struct crule *merge_rules(const struct model *m, const struct model_overr
 	return c;
 }
 
-static struct prefix crule_cover(const struct crule *c)
-{
-	struct prefix all = { .family = c->family };
-
-	if (c->k)
-		return rule_cover(c->k);
-	return c->p->src.len ? c->p->src : all;
-}
-
-/* The destinations a rule applies to, as its cover for the source: its `to`, or everything
- * (no `to`, or inverted: an inverted rule may match on either side of it). */
-static struct prefix crule_dst(const struct crule *c)
-{
-	struct prefix all = { .family = c->family }, p;
-
-	if (c->k && (c->k->invert || !c->k->dst.len))
-		return all;
-	if (!c->k && !c->p->dst.len)
-		return all;
-	p = c->k ? c->k->dst : c->p->dst;
-	prefix_mask(&p);
-	return p;
-}
-
-/* The lists being made: the rules in the walk's order, their source covers, and the split
- * ids given out. */
-struct lists {
-	const struct crule *cr;
-	size_t ncr;
-	struct htab covers;	/* struct cover_entry by source prefix */
-	struct htab splits;	/* struct split_seen by id */
-	struct vec *srcs, *dsts;
-	size_t *truncated;
-};
-
-struct split_seen {
-	struct hnode node;
-	uint32_t id;
-};
-
-/* A split list's id: a hash of its source prefix, so that an id names the same prefix in
- * every image and a packet between two applies never meets another prefix's pieces. Two
- * prefixes that hash alike: the second is not split (0). */
-static uint32_t split_id(struct lists *l, const struct prefix *p)
-{
-	uint32_t h = 2166136261u;
-	struct split_seen *seen;
-
-	h = (h ^ p->family) * 16777619u;
-	h = (h ^ p->len) * 16777619u;
-	for (int i = 0; i < 16; i++)
-		h = (h ^ p->addr[i]) * 16777619u;
-	h = h ? h : 1;
-	if (htab_find(&l->splits, &h) || !(seen = calloc(1, sizeof(*seen))))
-		return 0;
-	seen->id = h;
-	if (htab_insert(&l->splits, seen) < 0) {
-		free(seen);
-		return 0;
-	}
-	return h;
-}
-
-/* One piece of a split list: the rules ix whose destination covers d. */
-static int dst_piece(struct lists *l, uint32_t id, const struct htab *dcovers,
-		     const struct prefix *d)
-{
-	struct vec sub = { .size = sizeof(size_t) };
-	struct image_dst *e = vec_push(l->dsts);
-	int r = -ENOMEM;
-
-	if (e && !collect(dcovers, d, &sub)) {
-		e->key = (struct steer_dst_key){ .prefixlen = STEER_DST_KEY_BITS(d->len),
-						 .split = id, .family = d->family };
-		memcpy(e->key.addr, d->addr, 16);
-		fill_list(sub.p, sub.n, l->ncr, &e->val, l->truncated);
-		r = 0;
-	}
-	free(sub.p);
-	return r;
-}
-
-/* A list too long for one, split by destination: a piece per destination prefix the rules
- * name, each holding the rules whose `to` covers it (as source lists do for `from`), and
- * one for everything else. 1 when it cannot be split (the caller cuts it), 0, -ENOMEM. */
-static int split_by_dst(struct lists *l, const struct prefix *p, const size_t *ix, size_t n,
-			struct image_src *s)
-{
-	struct htab dcovers = HTAB_INIT(struct cover_entry, node, key);
-	struct prefix all = { .family = p->family };
-	struct htab_iter it;
-	struct cover_entry *c;
-	uint32_t id = 0;
-	int r = 0;
-
-	for (size_t i = 0; i < n && !r; i++) {
-		struct prefix d = crule_dst(&l->cr[ix[i]]);
-
-		r = add_cover(&dcovers, &d, ix[i]);
-	}
-	/* Rules without a `to` are in every piece: with nothing else, a split helps nothing. */
-	if (!r && (dcovers.count == 1 || !(id = split_id(l, p)))) {
-		free_covers(&dcovers);
-		return 1;
-	}
-	r = r ?: dst_piece(l, id, &dcovers, &all);
-	htab_iter_init(&it, &dcovers);
-	while (!r && (c = htab_iter_next(&it)))
-		if (c->key.len)
-			r = dst_piece(l, id, &dcovers, &c->key);
-	free_covers(&dcovers);
-	s->val = (struct steer_rule_list){ .dst_split = id };
-	return r;
-}
-
-/* The list of the rules whose `from` covers p; split by destination when too long. */
-static int src_list(struct lists *l, const struct prefix *p)
-{
-	struct vec idx = { .size = sizeof(size_t) };
-	struct image_src *s = vec_push(l->srcs);
-	int r = -ENOMEM;
-
-	if (s && !collect(&l->covers, p, &idx)) {
-		s->key.prefixlen = STEER_SRC_KEY_BITS(p->len);
-		s->key.family = p->family;
-		memcpy(s->key.addr, p->addr, 16);
-		r = idx.n > STEER_MAX_RULES ? split_by_dst(l, p, idx.p, idx.n, s) : 1;
-		if (r == 1) {
-			fill_list(idx.p, idx.n, l->ncr, &s->val, l->truncated);
-			r = 0;
-		}
-	}
-	free(idx.p);
-	return r;
-}
-
 static int compile_rules(const struct model *m, const struct model_overrides *ov,
-			 const struct crule *cr, size_t ncr, struct vec *srcs, struct vec *dsts,
-			 struct vec *bodies, struct vec *nhs, struct vec *groups, size_t *truncated)
+			 const struct crule *cr, size_t ncr, struct vec *bodies, struct vec *nhs,
+			 struct vec *groups)
 {
-	struct lists l = { .cr = cr, .ncr = ncr, .covers = HTAB_INIT(struct cover_entry, node, key),
-			   .splits = HTAB_INIT(struct split_seen, node, id), .srcs = srcs,
-			   .dsts = dsts, .truncated = truncated };
-	static const uint8_t families[] = { AF_INET, AF_INET6 };
-	struct htab_iter it;
-	struct cover_entry *c;
-	void *seen;
-	int r = 0;
-
 	/* Bodies: one per rule or policy, then the marker that ends a cut list. */
 	for (size_t i = 0; i <= ncr; i++) {
 		struct steer_rule *b = vec_push(bodies);
@@ -502,24 +250,7 @@ static int compile_rules(const struct model *m, const struct model_overrides *ov
 		else if (compile_policy_body(m, ov, cr[i].p, cr[i].family, nhs, groups, b) < 0)
 			return -ENOMEM;
 	}
-	for (size_t i = 0; i < ncr && !r; i++) {
-		struct prefix p = crule_cover(&cr[i]);
-
-		r = add_cover(&l.covers, &p, i);
-	}
-	/* Every family gets a /0 list, even an empty one: "no list" means "not synced". */
-	for (size_t f = 0; f < sizeof(families) && !r; f++)
-		r = src_list(&l, &(struct prefix){ .family = families[f] });
-	htab_iter_init(&it, &l.covers);
-	while (!r && (c = htab_iter_next(&it)))
-		if (c->key.len)
-			r = src_list(&l, &c->key);
-	free_covers(&l.covers);
-	htab_iter_init(&it, &l.splits);
-	while ((seen = htab_iter_next(&it)))
-		free(seen);
-	htab_free(&l.splits);
-	return r;
+	return 0;
 }
 
 /* ---- routes ---- */
@@ -1095,6 +826,7 @@ static int compile_links(const struct model *m, struct vec *links, struct vec *v
 	}
 DEFINE_KEY_CMP(cmp_src, struct image_src)
 DEFINE_KEY_CMP(cmp_dst, struct image_dst)
+DEFINE_KEY_CMP(cmp_sel, struct image_sel)
 DEFINE_KEY_CMP(cmp_route, struct image_route)
 DEFINE_KEY_CMP(cmp_vlan, struct image_vlan)
 
@@ -1204,16 +936,19 @@ int compile_image(const struct model *m, const struct model_overrides *ov, struc
 	struct vec links = { .size = sizeof(struct image_link) };
 	struct vec vlans = { .size = sizeof(struct image_vlan) };
 	struct vec dsts = { .size = sizeof(struct image_dst) };
+	struct vec sels = { .size = sizeof(struct image_sel) };
 	size_t truncated = 0, ncr = 0;
 	uint32_t state_flags = 0;
 	struct crule *cr = merge_rules(m, ov, &ncr);
 
 	if (!cr || compile_routes(m, ov, &routes, &nhs, &groups) < 0 ||
-	    compile_rules(m, ov, cr, ncr, &srcs, &dsts, &rules, &nhs, &groups, &truncated) < 0 ||
+	    compile_rules(m, ov, cr, ncr, &rules, &nhs, &groups) < 0 ||
+	    compile_lists(cr, ncr, rules.p, &srcs, &dsts, &sels, &truncated) < 0 ||
 	    dedupe_nexthops(&nhs, &routes, &groups, &rules) < 0 || compile_links(m, &links, &vlans) < 0) {
 		free(cr);
 		free(srcs.p);
 		free(dsts.p);
+		free(sels.p);
 		free(rules.p);
 		free(groups.p);
 		free(routes.p);
@@ -1225,6 +960,7 @@ int compile_image(const struct model *m, const struct model_overrides *ov, struc
 	free(cr);
 	sort(srcs.p, srcs.n, srcs.size, cmp_src);
 	sort(dsts.p, dsts.n, dsts.size, cmp_dst);
+	sort(sels.p, sels.n, sels.size, cmp_sel);
 	/* compile_routes makes them in this order already; the check costs one pass. */
 	if (!sorted(routes.p, routes.n, routes.size, cmp_route))
 		sort(routes.p, routes.n, routes.size, cmp_route);
@@ -1245,7 +981,7 @@ int compile_image(const struct model *m, const struct model_overrides *ov, struc
 	state_flags |= compile_nf_flags(m) | compile_nf_links(m, links.p, links.n);
 	*out = (struct image){
 		.state_flags = state_flags,
-		.srcs = srcs.p, .nsrcs = srcs.n, .dsts = dsts.p, .ndsts = dsts.n, .routes = routes.p, .nroutes = routes.n,
+		.srcs = srcs.p, .nsrcs = srcs.n, .dsts = dsts.p, .ndsts = dsts.n, .sels = sels.p, .nsels = sels.n, .routes = routes.p, .nroutes = routes.n,
 		.nhs = nhs.p, .nnhs = nhs.n, .links = links.p, .nlinks = links.n,
 		.vlans = vlans.p, .nvlans = vlans.n, .truncated_lists = truncated,
 		.rules = rules.p, .nrules = rules.n, .groups = groups.p, .ngroups = groups.n,
@@ -1346,6 +1082,12 @@ static size_t fit_routes(struct image *img, size_t limit)
 	return given;
 }
 
+/* A list that punts at once: only the marker that ends a cut list (the image's last rule). */
+static struct steer_rule_list cut_list(const struct image *img)
+{
+	return (struct steer_rule_list){ .count = 1, .ids = { (uint32_t)(img->nrules - 1) } };
+}
+
 size_t image_fit(struct image *img, const struct image_limits *lim)
 {
 	size_t given = 0;
@@ -1364,12 +1106,23 @@ size_t image_fit(struct image *img, const struct image_limits *lim)
 	}
 	if (img->nroutes > lim->n[MAP_ROUTES])
 		given += fit_routes(img, lim->n[MAP_ROUTES]);
+	if (img->nsels > lim->n[MAP_SEL]) {
+		/* The lists split by device or mark go back to being cut: just the marker,
+		 * punting at once. */
+		for (size_t i = 0; i < img->nsrcs; i++)
+			if (img->srcs[i].val.sel_split)
+				img->srcs[i].val = cut_list(img);
+		for (size_t i = 0; i < img->ndsts; i++)
+			if (img->dsts[i].val.sel_split)
+				img->dsts[i].val = cut_list(img);
+		given += img->nsels;
+		img->nsels = 0;
+	}
 	if (img->ndsts > lim->n[MAP_DST]) {
-		/* The split lists go back to being cut: just the marker, punting at once. */
+		/* The lists split by destination likewise. */
 		for (size_t i = 0; i < img->nsrcs; i++)
 			if (img->srcs[i].val.dst_split)
-				img->srcs[i].val = (struct steer_rule_list){
-					.count = 1, .ids = { (uint32_t)(img->nrules - 1) } };
+				img->srcs[i].val = cut_list(img);
 		given += img->ndsts;
 		img->ndsts = 0;
 	}
@@ -1385,8 +1138,8 @@ size_t image_fit(struct image *img, const struct image_limits *lim)
 			img->srcs[i].val = (struct steer_rule_list){ .count = 1, .ids = { (uint32_t)cut } };
 			img->srcs[out++] = img->srcs[i];
 		}
-		given += img->nrules - 1 + img->ndsts;
-		img->ndsts = 0;
+		given += img->nrules - 1 + img->ndsts + img->nsels;
+		img->ndsts = img->nsels = 0;
 		img->rules[0] = img->rules[cut];
 		for (size_t i = 0; i < out; i++)
 			img->srcs[i].val.ids[0] = 0;

@@ -20,6 +20,12 @@ struct image_dst {
 	struct steer_rule_list val;	/* ids are indices into image.rules until sync maps them */
 };
 
+/* A piece of a list split by input device or mark (steer_rule_list.sel_split). */
+struct image_sel {
+	struct steer_sel_key key;
+	struct steer_rule_list val;	/* ids are indices into image.rules until sync maps them */
+};
+
 struct image_route {
 	struct steer_route_key key;
 	/* val.nh_id indexes image.nhs (FORWARD) or image.groups (MULTIPATH) until sync maps it */
@@ -45,6 +51,8 @@ struct image {
 	size_t nsrcs;
 	struct image_dst *dsts;
 	size_t ndsts;
+	struct image_sel *sels;
+	size_t nsels;
 	struct image_route *routes;
 	size_t nroutes;
 	struct steer_nexthop *nhs;	/* distinct next hops, sorted */

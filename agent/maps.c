@@ -27,6 +27,9 @@ const struct map_def map_defs[MAP_COUNT] = {
 	[MAP_DST] = { STEER_MAP_DST, "split rule list", "dsts", .pinned_verify = true, .listed = true,
 		.key_size = sizeof(struct steer_dst_key), .val_size = sizeof(struct steer_rule_list),
 		.type = BPF_MAP_TYPE_LPM_TRIE, IMAGE_KEYED(dsts, struct image_dst, val) },
+	[MAP_SEL] = { STEER_MAP_SEL, "rule list piece", "sels", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(struct steer_sel_key), .val_size = sizeof(struct steer_rule_list),
+		.type = BPF_MAP_TYPE_HASH, IMAGE_KEYED(sels, struct image_sel, val) },
 	[MAP_ROUTES] = { STEER_MAP_ROUTES, "route", "routes", .pinned_verify = true, .listed = true,
 		.key_size = sizeof(struct steer_route_key), .val_size = sizeof(struct steer_route),
 		.type = BPF_MAP_TYPE_LPM_TRIE, IMAGE_KEYED(routes, struct image_route, val) },
@@ -162,6 +165,7 @@ size_t map_refs(enum map_id m, void *val, struct map_ref out[MAP_MAX_REFS])
 	switch (m) {
 	case MAP_SRC:
 	case MAP_DST:
+	case MAP_SEL:
 		return ref_array(list->ids, list->count, STEER_MAX_RULES, MAP_RULES, out);
 	case MAP_ROUTES:
 		return ref_nh(&route->nh_id, route->type == STEER_RT_FORWARD,

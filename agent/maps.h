@@ -16,6 +16,7 @@
 enum map_id {
 	MAP_SRC,
 	MAP_DST,
+	MAP_SEL,
 	MAP_ROUTES,
 	MAP_RULES,
 	MAP_GROUPS,

@@ -119,6 +119,7 @@ static void describe_key(enum map_id m, const void *key, char *buf, size_t len,
 	const struct steer_src_key *src = key;
 	const struct steer_route_key *route = key;
 	const struct steer_dst_key *dst = key;
+	const struct steer_sel_key *sel = key;
 	const struct steer_vlan_key *vlan = key;
 
 	switch (m) {
@@ -129,6 +130,10 @@ static void describe_key(enum map_id m, const void *key, char *buf, size_t len,
 	case MAP_DST:
 		snprintf(buf, len, "split %u family %u, to /%u", dst->split, dst->family,
 			 dst->prefixlen - STEER_DST_KEY_BITS(0));
+		break;
+	case MAP_SEL:
+		snprintf(buf, len, "split %u, %s %u", sel->split, sel->other ? "other than" : "value",
+			 sel->value);
 		break;
 	case MAP_ROUTES:
 		snprintf(buf, len, "table %u family %u /%u", route->table, route->family,

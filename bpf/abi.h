@@ -22,6 +22,7 @@
 /* Default map sizes. */
 #define STEER_SRC_ENTRIES   65536
 #define STEER_DST_ENTRIES   65536
+#define STEER_SEL_ENTRIES   65536
 #define STEER_RULE_ENTRIES  65536
 #define STEER_ROUTE_ENTRIES 262144
 #define STEER_NH_ENTRIES    65536
@@ -58,6 +59,10 @@ struct steer_rule_list {
 	/* Non-zero: a list too long for one, split by destination. It holds no rules (count
 	 * 0): the packet's destination is looked up in steer_dst under this id instead. */
 	__u32 dst_split;
+	/* Non-zero: split by input device (sel_mask 0) or by mark & sel_mask, after any split
+	 * by destination: steer_sel holds the pieces under this id. */
+	__u32 sel_split;
+	__u32 sel_mask;
 	__u32 ids[STEER_MAX_RULES];	/* keys into steer_rules */
 };
 
@@ -72,6 +77,15 @@ struct steer_dst_key {
 	__u8  addr[16];
 };
 #define STEER_DST_KEY_BITS(plen) (64u + (plen))
+
+/* The pieces of a list split by input device or mark: (split id, the packet's ifindex or
+ * mark & sel_mask) -> the rules that can match such a packet, in the kernel's order. The
+ * piece for a value no rule names has `other` set and value 0. */
+struct steer_sel_key {
+	__u32 split;
+	__u32 value;
+	__u32 other;
+};
 
 enum steer_rule_action {
 	STEER_RULE_LOOKUP      = 1,	/* look up `table`; a miss or a throw continues */
@@ -570,6 +584,7 @@ static inline const char *steer_nf_mode_name(__u8 mode)
 
 #define STEER_MAP_SRC    "steer_src"
 #define STEER_MAP_DST    "steer_dst"
+#define STEER_MAP_SEL    "steer_sel"
 #define STEER_MAP_ROUTES "steer_routes"
 #define STEER_MAP_RULES  "steer_rules"
 #define STEER_MAP_NH     "steer_nexthops"
@@ -592,7 +607,7 @@ _Static_assert(sizeof(struct steer_flow) == 48, "steer_flow layout: no padding i
 _Static_assert(sizeof(struct steer_event) == 96, "steer_event layout");
 _Static_assert(STEER_STAT_MAX <= 64, "a monitor reason filter has a bit per counter");
 _Static_assert(sizeof(struct steer_rule) == 112, "steer_rule layout");
-_Static_assert(sizeof(struct steer_rule_list) == 8 + 4 * STEER_MAX_RULES, "steer_rule_list layout");
+_Static_assert(sizeof(struct steer_rule_list) == 16 + 4 * STEER_MAX_RULES, "steer_rule_list layout");
 _Static_assert(sizeof(struct steer_group) == 8 + 8 * STEER_MAX_PATHS + STEER_MAGLEV_SLOTS + 1, "steer_group layout");
 _Static_assert(sizeof(struct steer_route_key) == 28, "steer_route_key layout");
 _Static_assert(sizeof(struct steer_dst_key) == 28, "steer_dst_key layout");

@@ -228,9 +228,26 @@ static __always_inline int steer_policy_lookup(const struct steer_flow *f,
 		__builtin_memcpy(dkey.addr, f->dst, 16);
 		w.list = bpf_map_lookup_elem(&steer_dst, &dkey);
 	}
+	/* By input device or mark, and a piece again by the other one. */
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		struct steer_sel_key key = {};
+
+		if (!w.list || !w.list->sel_split)
+			break;
+		key.split = w.list->sel_split;
+		key.value = w.list->sel_mask ? f->mark & w.list->sel_mask : f->iif;
+		w.list = bpf_map_lookup_elem(&steer_sel, &key);
+		if (!w.list) {
+			key.value = 0;
+			key.other = 1;
+			w.list = bpf_map_lookup_elem(&steer_sel, &key);
+		}
+	}
 	if (!w.list) {
-		/* The compiler always writes the /0 lists, and a /0 list under every split: a
-		 * sync is in flight or a map is full. */
+		/* The compiler always writes the /0 lists, a /0 piece under every split by
+		 * destination, an `other` one under every other split: a sync is in flight or a
+		 * map is full. */
 		res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
 		return STEER_LOOKUP_PUNT;
 	}

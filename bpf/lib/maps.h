@@ -25,6 +25,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_SEL_ENTRIES);
+	__type(key, struct steer_sel_key);
+	__type(value, struct steer_rule_list);
+} steer_sel SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, STEER_RULE_ENTRIES);
 	__type(key, __u32);

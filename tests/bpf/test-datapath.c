@@ -469,6 +469,17 @@ static const struct tcase dst_split[] = {
 	{ "v4 the from-rule's source, a `to` rule's destination: the from-rule first", V4("10.1.0.2", "198.18.77.5"), FWD_OUT0 },
 };
 
+/* 80 rules `fwmark 0x20+I/0xff lookup 900+I` at priority 300+I (table 907 holds a route),
+ * then 70 rules `iif out1 lookup 1000+I`: the lists split by mark, and each piece again by
+ * input device; only packets from out1 meet a cut piece. */
+static const struct tcase sel_split[] = {
+	{ "v4 the 8th of 80 mark rules decides", V4("10.2.0.2", INET, .mark = 0x27), WANT_FORWARD, OIF_OUT0, 307, 907 },
+	{ "v4 mark 0x127 is 0x27 under the mask", V4("10.2.0.2", INET, .mark = 0x127), WANT_FORWARD, OIF_OUT0, 307, 907 },
+	{ "v4 a mark no rule names: main", V4("10.2.0.2", INET, .mark = 0x99), FWD_OUT1 },
+	{ "v4 no mark, past 70 iif out1 rules: main", V4("10.2.0.2", INET), FWD_OUT1 },
+	{ "v4 a mark rule on an empty table goes on to main", V4("10.2.0.2", INET, .mark = 0x30), FWD_OUT1 },
+};
+
 static const struct tcase unseen_rule[] = {
 	{ "v4 behind a suppress_ifgroup rule", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE, 0, 50, 0 },
 	{ "v6 behind a suppress_ifgroup rule", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_RULE, 0, 50, 0 },
@@ -647,6 +658,36 @@ static void step_dst_split(struct t *t)
 	image_free(&img);
 	sh(true, "for i in $(seq 0 99); do echo rule del priority $((200 + i)); done | ip -batch - && "
 		 "ip route flush table 777 && ip route flush table 707");
+	mirror(t);
+}
+
+static void step_sel_split(struct t *t)
+{
+	size_t out1_pieces = 0;
+	struct verify_report rep;
+	struct image img = {};
+	struct sync_fds fds;
+
+	sh(true, "for i in $(seq 0 79); do echo rule add fwmark $((0x20 + i))/0xff table $((900 + i)) "
+		 "priority $((300 + i)); done | ip -batch - && "
+		 "for i in $(seq 0 69); do echo rule add iif out1 table $((1000 + i)) priority $((400 + i)); "
+		 "done | ip -batch - && ip route add 198.51.100.0/24 via 192.0.2.2 dev out0 table 907");
+	mirror(t);
+	RUN(t, sel_split);
+	attach_skel_fds(t->skel, &fds);
+	if (compile_image(&t->m, NULL, &img) < 0)
+		bail("compile_image failed");
+	verify_maps(&fds, &img, &rep);
+	for (size_t i = 0; i < img.nsels; i++)
+		out1_pieces += !img.sels[i].key.other && img.sels[i].key.value == (uint32_t)t->out1;
+	check(t, img.nsels > 80 && img.truncated_lists == out1_pieces && !rep.differences,
+	      "lists split by mark, then by device: cut only where a packet from out1 meets all 70 of its rules, verify agrees",
+	      "%zu pieces, %zu cut, %zu for out1, %zu differences", img.nsels, img.truncated_lists,
+	      out1_pieces, rep.differences);
+	image_free(&img);
+	sh(true, "for i in $(seq 0 79); do echo rule del priority $((300 + i)); done | ip -batch - && "
+		 "for i in $(seq 0 69); do echo rule del priority $((400 + i)); done | ip -batch - && "
+		 "ip route flush table 907");
 	mirror(t);
 }
 
@@ -1199,6 +1240,7 @@ int main(void)
 	sh(true, "for i in $(seq 1 70); do echo rule del priority $i; done | ip -batch -");
 
 	step_dst_split(&t);
+	step_sel_split(&t);
 
 	sh(true, "ip route add 198.51.100.128/25 via 192.0.2.2 dev out0 table 100 && "
 		 "ip rule add table 100 suppress_prefixlength 0 priority 40");

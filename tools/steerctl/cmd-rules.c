@@ -14,17 +14,22 @@ struct rules_list {
 	size_t key;			/* index into keys */
 	bool piece;			/* dst says which destinations it is for */
 	struct steer_dst_key dst;
+	int nsel;			/* skey and smask say which devices or marks */
+	struct steer_sel_key skey[2];	/* a piece of a piece: the outer first */
+	__u32 smask[2];			/* 0: by input device */
 	struct steer_rule_list l;	/* count 0 when it vanished */
 };
 
 struct rules_ctx {
 	struct steerctl *c;
-	struct pinned_map src, dst, rules, hits;
+	struct pinned_map src, dst, sel, rules, hits;
 	char src_path[4096], rules_path[4096];
 	struct steer_src_key *keys;
 	size_t n;
 	struct steer_dst_key *dkeys;	/* every piece's key, by split id then prefix */
 	size_t ndkeys;
+	struct steer_sel_key *skeys;	/* every device or mark piece's key, by split id */
+	size_t nskeys;
 	struct rules_list *lists;	/* by key, a key's pieces together */
 	size_t nlists;
 	size_t *first;			/* first[key]: its first list, or nlists when none */
@@ -218,6 +223,17 @@ static const char *list_label(const struct rules_ctx *x, size_t list, char *buf,
 		snprintf(buf, len, "%s to %s/%u", src,
 			 sc_addr(rl->dst.family, rl->dst.addr, dst, sizeof(dst)),
 			 rl->dst.prefixlen - STEER_DST_KEY_BITS(0));
+	for (int i = 0; i < rl->nsel; i++) {
+		size_t at = strlen(buf);
+
+		if (rl->skey[i].other)
+			snprintf(buf + at, len - at, " %s other", rl->smask[i] ? "mark" : "iif");
+		else if (rl->smask[i])
+			snprintf(buf + at, len - at, " mark %#x/%#x", rl->skey[i].value, rl->smask[i]);
+		else
+			snprintf(buf + at, len - at, " iif %s",
+				 sc_ifname(rl->skey[i].value, dst, sizeof(dst)));
+	}
 	return buf;
 }
 
@@ -228,7 +244,7 @@ static int print_rule(struct rules_ctx *x, size_t list, __u32 pos, int src_width
 	const struct steer_src_key *k = &x->keys[x->lists[list].key];
 	__u32 id = x->lists[list].l.ids[pos];
 	struct steerctl *c = x->c;
-	char fam[SC_NAME_STRLEN], pfx[2 * SC_ADDR_STRLEN + 16];
+	char fam[SC_NAME_STRLEN], pfx[3 * SC_ADDR_STRLEN + 32];
 	struct steer_rule r;
 	__u64 hits = 0;
 	/* 0: not there, in a list the agent is replacing (or a bug): shown as missing. */
@@ -351,6 +367,53 @@ static struct rules_list *add_list(struct rules_ctx *x, size_t *cap)
 	return &x->lists[x->nlists++];
 }
 
+static int cmp_sel_key(const void *pa, const void *pb)
+{
+	const struct steer_sel_key *a = pa, *b = pb;
+
+	if (a->split != b->split)
+		return a->split < b->split ? -1 : 1;
+	if (a->other != b->other)
+		return a->other ? 1 : -1;	/* every other device or mark last */
+	return a->value < b->value ? -1 : a->value > b->value;
+}
+
+/* Where the list at `at` is split by device or mark: it becomes the first of its pieces, the
+ * rest follow it (a piece split again, its own pieces). Returns 0 or a negative errno. */
+static int read_sel_pieces(struct rules_ctx *x, size_t at, size_t *cap)
+{
+	struct rules_list first = x->lists[at];
+	bool placed = false;
+
+	for (size_t j = 0; j < x->nskeys && first.nsel < 2; j++) {
+		struct rules_list *rl;
+		size_t here;
+		int r;
+
+		if (x->skeys[j].split != first.l.sel_split)
+			continue;
+		rl = placed ? add_list(x, cap) : &x->lists[at];
+		if (!rl)
+			return sc_error(x->c, x->src_path, -ENOMEM);
+		here = (size_t)(rl - x->lists);
+		*rl = first;
+		rl->skey[first.nsel] = x->skeys[j];
+		rl->smask[first.nsel] = first.l.sel_mask;
+		rl->nsel = first.nsel + 1;
+		placed = true;
+		r = sc_map_lookup(x->c, &x->sel, &x->skeys[j], &rl->l);
+		if (r < 0)
+			return r;
+		if (!r)
+			rl->l.count = 0;
+		if (r && rl->l.sel_split && (r = read_sel_pieces(x, here, cap)) < 0)
+			return r;
+	}
+	if (!placed)		/* its pieces vanished since the keys were read: no lines */
+		x->lists[at].l.count = 0;
+	return 0;
+}
+
 static int cmp_dst_key(const void *pa, const void *pb)
 {
 	const struct steer_dst_key *a = pa, *b = pb;
@@ -375,6 +438,8 @@ static int read_pieces(struct rules_ctx *x, size_t key, __u32 split, size_t *cap
 		*rl = (struct rules_list){ .key = key, .piece = true, .dst = x->dkeys[j] };
 		r = sc_map_lookup(x->c, &x->dst, &x->dkeys[j], &rl->l);
 		if (r < 0)
+			return r;
+		if (r && rl->l.sel_split && (r = read_sel_pieces(x, x->nlists - 1, cap)) < 0)
 			return r;
 	}
 	return 0;
@@ -415,6 +480,8 @@ static int read_lists(struct rules_ctx *x)
 			return sc_error(x->c, x->src_path, -ENOMEM);
 		rl->key = i;
 		rl->l = l;
+		if (l.sel_split && (r = read_sel_pieces(x, x->nlists - 1, &cap)) < 0)
+			return r;
 	}
 	for (i = 0; i < x->nlists; i++) {
 		if (x->lists[i].l.count > STEER_MAX_RULES) {
@@ -458,6 +525,16 @@ static int print_list(struct rules_ctx *x, size_t i, int width)
 						       sizeof(addr)));
 			json_u64(&c->jw, "tolen", rl->dst.prefixlen - STEER_DST_KEY_BITS(0));
 		}
+		for (int s = 0; s < rl->nsel; s++) {
+			if (rl->skey[s].other)
+				json_str(&c->jw, rl->smask[s] ? "fwmark" : "iif", "other");
+			else if (rl->smask[s])
+				json_u64(&c->jw, "fwmark", rl->skey[s].value);
+			else
+				json_str(&c->jw, "iif", sc_ifname(rl->skey[s].value, addr, sizeof(addr)));
+			if (rl->smask[s])
+				json_u64(&c->jw, "fwmask", rl->smask[s]);
+		}
 		json_arr_open(&c->jw, "rules");
 	}
 	for (r = 0; r < rl->l.count && !err; r++)
@@ -472,10 +549,11 @@ static int print_list(struct rules_ctx *x, size_t i, int width)
 int cmd_rules(struct steerctl *c)
 {
 	struct rules_ctx x = { .c = c, .src = { .fd = -1 }, .dst = { .fd = -1 },
-			       .rules = { .fd = -1 }, .hits = { .fd = -1 } };
+			       .sel = { .fd = -1 }, .rules = { .fd = -1 }, .hits = { .fd = -1 } };
 	const struct sc_map_use maps[] = { { MAP_SRC, &x.src }, { MAP_DST, &x.dst },
-					   { MAP_RULES, &x.rules }, { MAP_HITS, &x.hits }, {} };
-	char pfx[2 * SC_ADDR_STRLEN + 16];
+					   { MAP_SEL, &x.sel }, { MAP_RULES, &x.rules },
+					   { MAP_HITS, &x.hits }, {} };
+	char pfx[3 * SC_ADDR_STRLEN + 32];
 	size_t i;
 	int err, width = (int)strlen("PREFIX");
 
@@ -488,6 +566,8 @@ int cmd_rules(struct steerctl *c)
 		err = sc_map_keys(c, &x.src, cmp_src_key, (void **)&x.keys, &x.n);
 	if (!err)
 		err = sc_map_keys(c, &x.dst, cmp_dst_key, (void **)&x.dkeys, &x.ndkeys);
+	if (!err)
+		err = sc_map_keys(c, &x.sel, cmp_sel_key, (void **)&x.skeys, &x.nskeys);
 	if (!err)
 		err = read_lists(&x);
 	if (err)
@@ -517,6 +597,7 @@ out:
 	free(x.lists);
 	free(x.keys);
 	free(x.dkeys);
+	free(x.skeys);
 	sc_maps_close(maps);
 	return err;
 }

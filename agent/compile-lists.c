@@ -1,0 +1,474 @@
+/* The rule lists (the compiler's part that decides which rules a packet's walk meets): a
+ * list per source prefix of every rule whose `from` covers it, in the kernel's order; a list
+ * too long for one split by destination, and a list or piece still too long split by input
+ * device or by mark. Only more than 63 rules that can all match one packet are still cut. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile-internal.h"
+#include "htab.h"
+#include "image.h"
+
+/* The prefix a rule applies under: its `from`, or everything for rules that have none and
+ * for rules the datapath punts on (an inverted `from` covers what lies outside it). */
+static struct prefix rule_cover(const struct model_rule_key *k)
+{
+	struct prefix all = { .family = k->family }, p = k->src;
+
+	if (k->invert || !k->src.len)
+		return all;
+	prefix_mask(&p);	/* the key keeps the host bits the rule was given */
+	return p;
+}
+
+struct cover_entry {
+	struct hnode node;
+	struct prefix key;
+	struct vec rules;	/* size_t indices into model->rules, ascending */
+};
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The rules under every prefix of p (those whose cover covers it), in the kernel's order. */
+static int collect(const struct htab *covers, const struct prefix *p, struct vec *idx)
+{
+	for (int len = 0; len <= p->len; len++) {
+		struct prefix q = *p;
+		struct cover_entry *c;
+
+		q.len = len;
+		prefix_mask(&q);
+		c = htab_find(covers, &q);
+		for (size_t i = 0; c && i < c->rules.n; i++) {
+			size_t *slot = vec_push(idx);
+
+			if (!slot)
+				return -ENOMEM;
+			*slot = ((size_t *)c->rules.p)[i];
+		}
+	}
+	if (idx->n > 1)
+		qsort(idx->p, idx->n, sizeof(size_t), cmp_size);
+	return 0;
+}
+
+/* A list of the rules ix; past what a list holds, the cut marker (rule nrules) ends it. */
+static void fill_list(const size_t *ix, size_t n, size_t nrules, struct steer_rule_list *out,
+		      size_t *truncated)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (out->count == STEER_MAX_RULES - 1 && n > STEER_MAX_RULES) {
+			/* No room for the rest: whatever they would decide, the kernel decides. */
+			out->ids[out->count++] = (uint32_t)nrules;
+			(*truncated)++;
+			break;
+		}
+		out->ids[out->count++] = (uint32_t)ix[i];
+	}
+}
+
+static int add_cover(struct htab *covers, const struct prefix *p, size_t rule)
+{
+	struct cover_entry *c = htab_find(covers, p);
+	size_t *slot;
+
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		c->key = *p;
+		c->rules.size = sizeof(size_t);
+		if (htab_insert(covers, c) < 0) {
+			free(c);
+			return -ENOMEM;
+		}
+	}
+	slot = vec_push(&c->rules);
+	if (!slot)
+		return -ENOMEM;
+	*slot = rule;
+	return 0;
+}
+
+static void free_covers(struct htab *covers)
+{
+	struct htab_iter it;
+	struct cover_entry *c;
+
+	htab_iter_init(&it, covers);
+	while ((c = htab_iter_next(&it))) {
+		free(c->rules.p);
+		free(c);
+	}
+	htab_free(covers);
+}
+
+static struct prefix crule_cover(const struct crule *c)
+{
+	struct prefix all = { .family = c->family };
+
+	if (c->k)
+		return rule_cover(c->k);
+	return c->p->src.len ? c->p->src : all;
+}
+
+/* The destinations a rule applies to, as its cover for the source: its `to`, or everything
+ * (no `to`, or inverted: an inverted rule may match on either side of it). */
+static struct prefix crule_dst(const struct crule *c)
+{
+	struct prefix all = { .family = c->family }, p;
+
+	if (c->k && (c->k->invert || !c->k->dst.len))
+		return all;
+	if (!c->k && !c->p->dst.len)
+		return all;
+	p = c->k ? c->k->dst : c->p->dst;
+	prefix_mask(&p);
+	return p;
+}
+
+/* The lists being made: the rules in the walk's order, their source covers, and the split
+ * ids given out. */
+struct lists {
+	const struct crule *cr;
+	const struct steer_rule *bodies;	/* bodies[i]: cr[i] compiled */
+	size_t ncr;
+	struct htab covers;	/* struct cover_entry by source prefix */
+	struct htab splits;	/* struct split_seen by id */
+	struct vec *srcs, *dsts, *sels;
+	size_t *truncated;
+	size_t budget;		/* rule indices the nested splits may still copy */
+};
+
+struct split_seen {
+	struct hnode node;
+	uint32_t id;
+};
+
+static uint32_t hash_prefix(uint32_t h, const struct prefix *p)
+{
+	h = (h ^ p->family) * 16777619u;
+	h = (h ^ p->len) * 16777619u;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ p->addr[i]) * 16777619u;
+	return h;
+}
+
+/* A split's id: a hash of where its list stands (its source prefix, and for a piece split
+ * again its destination and kind), so that an id names the same list in every image and a
+ * packet between two applies never meets another list's pieces. Two lists that hash alike:
+ * the second is not split (0). */
+static uint32_t split_id(struct lists *l, uint32_t h)
+{
+	struct split_seen *seen;
+
+	h = h ? h : 1;
+	if (htab_find(&l->splits, &h) || !(seen = calloc(1, sizeof(*seen))))
+		return 0;
+	seen->id = h;
+	if (htab_insert(&l->splits, seen) < 0) {
+		free(seen);
+		return 0;
+	}
+	return h;
+}
+
+#define HASH_SEED 2166136261u
+
+/* ---- split by input device or mark ---- */
+
+/* For a split by input device (mask 0) or by mark & mask: whether the rule names one value
+ * a packet must have to match it (*v), or may match packets of any value (false: inverted
+ * rules, rules without that selector or with another mask). */
+static bool sel_key(const struct steer_rule *r, uint32_t mask, uint32_t *v)
+{
+	if (r->match & STEER_MATCH_INVERT)
+		return false;
+	if (!mask && (r->match & STEER_MATCH_IIF) && r->iif != STEER_IIF_MISSING) {
+		*v = r->iif;
+		return true;
+	}
+	if (mask && (r->match & STEER_MATCH_MARK) && r->mark_mask == mask) {
+		*v = r->mark & mask;
+		return true;
+	}
+	return false;
+}
+
+struct keyed {
+	uint32_t v;
+	size_t rule;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+
+	if (x->v != y->v)
+		return x->v < y->v ? -1 : 1;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+/* The rules of ix split for mask: keyed ones sorted by (value, rule), the others in order.
+ * Returns how good a split it is, lower better: by the longest piece, then the piece for
+ * every other value; n + 1 when no rule is keyed (no split at all). */
+static uint64_t sel_sort(const struct lists *l, const size_t *ix, size_t n, uint32_t mask,
+			 struct keyed *k, size_t *nk, size_t *any, size_t *nany)
+{
+	size_t longest = 0, run = 0;
+
+	*nk = *nany = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v;
+
+		if (sel_key(&l->bodies[ix[i]], mask, &v))
+			k[(*nk)++] = (struct keyed){ v, ix[i] };
+		else
+			any[(*nany)++] = ix[i];
+	}
+	qsort(k, *nk, sizeof(*k), cmp_keyed);
+	for (size_t i = 0; i < *nk; i++) {
+		run = i && k[i].v == k[i - 1].v ? run + 1 : 1;
+		longest = run > longest ? run : longest;
+	}
+	return *nk ? (uint64_t)(*nany + longest) << 32 | *nany : (uint64_t)(n + 1) << 32;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The mark mask most mark rules of ix use (masks: room for n), or 0 when none uses one. */
+static uint32_t common_mask(const struct lists *l, const size_t *ix, size_t n, uint32_t *masks)
+{
+	size_t nm = 0, best_n = 0, run = 0;
+	uint32_t best = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct steer_rule *r = &l->bodies[ix[i]];
+
+		if ((r->match & STEER_MATCH_MARK) && !(r->match & STEER_MATCH_INVERT) && r->mark_mask)
+			masks[nm++] = r->mark_mask;
+	}
+	if (nm > 1)
+		qsort(masks, nm, sizeof(*masks), cmp_u32);
+	for (size_t i = 0; i < nm; i++) {
+		run = i && masks[i] == masks[i - 1] ? run + 1 : 1;
+		if (run > best_n) {
+			best = masks[i];
+			best_n = run;
+		}
+	}
+	return best;
+}
+
+static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t seed, int depth,
+			 struct steer_rule_list *out);
+
+/* The rules of any (in order) merged with the keyed ones k[0..nk), at most max of them. */
+static size_t merge(size_t *ix, size_t max, const size_t *any, size_t nany, const struct keyed *k,
+		    size_t nk)
+{
+	size_t n = 0, a = 0, b = 0;
+
+	while (n < max && (a < nany || b < nk))
+		ix[n++] = b == nk || (a < nany && any[a] < k[b].rule) ? any[a++] : k[b++].rule;
+	return n;
+}
+
+/* One piece: the rules of any merged with the keyed ones k[0..nk). Too long for a list, it
+ * is split again, by the other selector, while the budget lasts (a piece of one value splits
+ * nothing by the same one); else only as many as a list can tell apart from a cut one. */
+static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *key,
+		     const size_t *any, size_t nany, const struct keyed *k, size_t nk, uint32_t seed,
+		     int depth)
+{
+	size_t small[STEER_MAX_RULES + 1], *ix = small, n = nany + nk;
+	struct steer_rule_list val = {};
+	struct image_sel *e;
+	int r = 0;
+
+	if (n > STEER_MAX_RULES && depth < 1 && l->budget >= n && (ix = malloc(n * sizeof(*ix)))) {
+		l->budget -= n;
+		merge(ix, n, any, nany, k, nk);
+		r = list_or_split(l, ix, n, ((seed ^ key->other) * 16777619u ^ key->value) * 16777619u,
+				  depth + 1, &val);
+		free(ix);
+	} else {
+		ix = small;
+		fill_list(ix, merge(ix, STEER_MAX_RULES + 1, any, nany, k, nk), l->ncr, &val,
+			  l->truncated);
+	}
+	if (!r && !(e = vec_push(l->sels)))
+		r = -ENOMEM;
+	if (!r) {
+		e->key = *key;
+		e->key.split = id;
+		e->val = val;
+	}
+	return r;
+}
+
+/* The rules ix as a list, or, when too long, split by input device or by mark (whichever
+ * leaves the shorter longest piece): a piece per value the rules name, each with the rules a
+ * packet of that value can match, and one for every other value. A piece still too long is
+ * cut. seed says where the list stands (split_id). Returns 0 or -ENOMEM. */
+static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t seed, int depth,
+			 struct steer_rule_list *out)
+{
+	struct keyed *k = n > STEER_MAX_RULES ? malloc(n * sizeof(*k)) : NULL;
+	size_t *any = k ? malloc(n * sizeof(*any)) : NULL;	/* room for n masks too */
+	size_t nk = 0, nany = 0;
+	uint64_t by_iif, by_mark;
+	uint32_t mask = 0, id = 0;
+	int r = 0;
+
+	/* Split whenever some rule is keyed: the pieces of the values no rule (or few) names
+	 * are short, even where the others stay long. */
+	if (k && any) {
+		by_iif = sel_sort(l, ix, n, 0, k, &nk, any, &nany);
+		mask = common_mask(l, ix, n, (uint32_t *)any);
+		by_mark = mask ? sel_sort(l, ix, n, mask, k, &nk, any, &nany) : (uint64_t)(n + 1) << 32;
+		if (by_iif <= by_mark)
+			mask = 0;
+		if ((mask ? by_mark : by_iif) >> 32 <= n &&
+		    (id = split_id(l, (seed ^ 's') * 16777619u)) && !mask)
+			sel_sort(l, ix, n, 0, k, &nk, any, &nany);
+	}
+	if (!id) {
+		fill_list(ix, n, l->ncr, out, l->truncated);
+		r = n > STEER_MAX_RULES && !k ? -ENOMEM : 0;
+	} else {
+		*out = (struct steer_rule_list){ .sel_split = id, .sel_mask = mask };
+		r = sel_piece(l, id, &(struct steer_sel_key){ .other = 1 }, any, nany, NULL, 0, seed,
+			      depth);
+		for (size_t i = 0, j; !r && i < nk; i = j) {
+			for (j = i; j < nk && k[j].v == k[i].v; j++)
+				;
+			r = sel_piece(l, id, &(struct steer_sel_key){ .value = k[i].v }, any, nany,
+				      k + i, j - i, seed, depth);
+		}
+	}
+	free(k);
+	free(any);
+	return r;
+}
+
+/* One piece of a split list: the rules whose destination covers d (src's list, split
+ * under id), itself split by input device or mark when too long. */
+static int dst_piece(struct lists *l, uint32_t id, const struct htab *dcovers,
+		     const struct prefix *src, const struct prefix *d)
+{
+	struct vec sub = { .size = sizeof(size_t) };
+	struct steer_rule_list val = {};
+	struct image_dst *e;
+	int r = collect(dcovers, d, &sub);
+
+	r = r ?: list_or_split(l, sub.p, sub.n, hash_prefix(hash_prefix(HASH_SEED, src), d), 0, &val);
+	if (!r && !(e = vec_push(l->dsts)))
+		r = -ENOMEM;
+	if (!r) {
+		e->key = (struct steer_dst_key){ .prefixlen = STEER_DST_KEY_BITS(d->len),
+						 .split = id, .family = d->family };
+		memcpy(e->key.addr, d->addr, 16);
+		e->val = val;
+	}
+	free(sub.p);
+	return r;
+}
+
+/* A list too long for one, split by destination: a piece per destination prefix the rules
+ * name, each holding the rules whose `to` covers it (as source lists do for `from`), and
+ * one for everything else. 1 when it cannot be split (the caller cuts it), 0, -ENOMEM. */
+static int split_by_dst(struct lists *l, const struct prefix *p, const size_t *ix, size_t n,
+			struct image_src *s)
+{
+	struct htab dcovers = HTAB_INIT(struct cover_entry, node, key);
+	struct prefix all = { .family = p->family };
+	struct htab_iter it;
+	struct cover_entry *c;
+	uint32_t id = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < n && !r; i++) {
+		struct prefix d = crule_dst(&l->cr[ix[i]]);
+
+		r = add_cover(&dcovers, &d, ix[i]);
+	}
+	/* Rules without a `to` are in every piece: with nothing else, a split helps nothing. */
+	if (!r && (dcovers.count == 1 || !(id = split_id(l, hash_prefix(HASH_SEED, p))))) {
+		free_covers(&dcovers);
+		return 1;
+	}
+	r = r ?: dst_piece(l, id, &dcovers, p, &all);
+	htab_iter_init(&it, &dcovers);
+	while (!r && (c = htab_iter_next(&it)))
+		if (c->key.len)
+			r = dst_piece(l, id, &dcovers, p, &c->key);
+	free_covers(&dcovers);
+	s->val = (struct steer_rule_list){ .dst_split = id };
+	return r;
+}
+
+/* The list of the rules whose `from` covers p; split by destination when too long, or
+ * else by input device or mark. */
+static int src_list(struct lists *l, const struct prefix *p)
+{
+	struct vec idx = { .size = sizeof(size_t) };
+	struct image_src *s = vec_push(l->srcs);
+	int r = -ENOMEM;
+
+	if (s && !collect(&l->covers, p, &idx)) {
+		s->key.prefixlen = STEER_SRC_KEY_BITS(p->len);
+		s->key.family = p->family;
+		memcpy(s->key.addr, p->addr, 16);
+		r = idx.n > STEER_MAX_RULES ? split_by_dst(l, p, idx.p, idx.n, s) : 1;
+		if (r == 1)
+			r = list_or_split(l, idx.p, idx.n, hash_prefix(HASH_SEED, p), 0, &s->val);
+	}
+	free(idx.p);
+	return r;
+}
+
+int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *bodies,
+		  struct vec *srcs, struct vec *dsts, struct vec *sels, size_t *truncated)
+{
+	struct lists l = { .cr = cr, .bodies = bodies, .ncr = ncr,
+			   .covers = HTAB_INIT(struct cover_entry, node, key),
+			   .splits = HTAB_INIT(struct split_seen, node, id), .srcs = srcs,
+			   .dsts = dsts, .sels = sels, .truncated = truncated, .budget = 1u << 24 };
+	static const uint8_t families[] = { AF_INET, AF_INET6 };
+	struct htab_iter it;
+	struct cover_entry *c;
+	void *seen;
+	int r = 0;
+
+	for (size_t i = 0; i < ncr && !r; i++) {
+		struct prefix p = crule_cover(&cr[i]);
+
+		r = add_cover(&l.covers, &p, i);
+	}
+	/* Every family gets a /0 list, even an empty one: "no list" means "not synced". */
+	for (size_t f = 0; f < sizeof(families) && !r; f++)
+		r = src_list(&l, &(struct prefix){ .family = families[f] });
+	htab_iter_init(&it, &l.covers);
+	while (!r && (c = htab_iter_next(&it)))
+		if (c->key.len)
+			r = src_list(&l, &c->key);
+	free_covers(&l.covers);
+	htab_iter_init(&it, &l.splits);
+	while ((seen = htab_iter_next(&it)))
+		free(seen);
+	htab_free(&l.splits);
+	return r;
+}
