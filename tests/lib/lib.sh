@@ -18,6 +18,10 @@
 #   ST_VERBOSE=1       print every ip command the helpers run
 #   ST_BUDGET          ms allowed for traffic to follow a routing change (default 1000)
 
+# The suite libraries (lib-config.sh, lib-traffic.sh, ...) source this file themselves: once is
+# enough.
+[[ -z ${ST_LIB_SOURCED:-} ]] || return 0
+ST_LIB_SOURCED=1
 ST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STEERD=${STEERD:-$ST_ROOT/build/agent/steerd}
 STEERCTL=${STEERCTL:-$ST_ROOT/build/tools/steerctl/steerctl}
@@ -73,6 +77,15 @@ st_check() {
 	if "$@"; then st_ok "$desc"; else st_not_ok "$desc"; fi
 }
 st_die() { st_not_ok "$*"; exit 1; }
+
+# st_steerd_needed WHAT: a test of WHAT (steerd itself, its configuration file) has nothing to
+# check with ST_KERNEL_ONLY=1: it fails at once and says so.
+st_steerd_needed() {
+	[[ $ST_KERNEL_ONLY == 1 ]] || return 0
+	echo "not ok - ${0##*/} tests $1; ST_KERNEL_ONLY=1 makes no sense here"
+	echo "1..1"
+	exit 1
+}
 
 # Run an ip(8) command, echoing it when verbose. Failures abort the test (set -e).
 st_ip() {
@@ -355,7 +368,8 @@ print(" ".join("%s=%d" % (k, v) for k, v in s.items() if isinstance(v, int)))' "
 		echo "steerctl_failed=1"
 }
 
-# st_stat_of "STATS LINE" KEY: one counter out of st_stats' output (0 when absent).
+# st_stat_of "KEY=VALUE ..." KEY: one value out of st_stats' or st_rx_counts' output (0 when
+# absent).
 st_stat_of() {
 	local kv
 	for kv in $1; do
@@ -392,15 +406,6 @@ st_rx_counts() {
 		out+="$ns=$(ip -n "$ns" -s link show dev eth0 | awk '/RX:/ { getline; print $2; exit }') "
 	done
 	printf '%s' "$out"
-}
-
-# st_count_of "COUNTS" NS
-st_count_of() {
-	local kv
-	for kv in $1; do
-		[[ ${kv%%=*} == "$2" ]] && { printf '%s' "${kv#*=}"; return; }
-	done
-	printf 0
 }
 
 # st_ping FAMILY COUNT [INTERVAL] [WAIT]: echo requests client -> internet with TTL/hop limit
@@ -473,7 +478,7 @@ st_expect_path() {
 	tol=$((count / 10 > 2 ? count / 10 : 2))
 	local arrived=1 detail="" sn
 	for ns in "${ST_SINKS[@]}"; do
-		d=$(($(st_count_of "$rx1" "$ns") - $(st_count_of "$rx0" "$ns")))
+		d=$(($(st_stat_of "$rx1" "$ns") - $(st_stat_of "$rx0" "$ns")))
 		sn=$(cat "$ST_TMP/sniff-$ns" 2>/dev/null || echo "? none")
 		detail+="${ST_UPLINK_OF[$ns]}:rx+$d,echo=${sn%% *} "
 		if [[ $ns == "$sink" ]]; then
@@ -564,7 +569,7 @@ st_wait_follow() {
 		good=1
 		[[ ${out#* } == 3* ]] || good=
 		for ns in "${ST_SINKS[@]}"; do
-			local d=$(($(st_count_of "$rx1" "$ns") - $(st_count_of "$rx0" "$ns")))
+			local d=$(($(st_stat_of "$rx1" "$ns") - $(st_stat_of "$rx0" "$ns")))
 			if [[ $ns == "$sink" ]]; then ((d >= 3)) || good=; else ((d == 0)) || good=; fi
 		done
 		ms=$(st_ms_since "$t0")
@@ -599,24 +604,31 @@ st_new_tag() {
 	printf -v ST_TAG 't%07d' "$ST_TAG_SEQ"
 }
 
+# st_spawn NS READY WHAT CMD...: CMD in namespace NS, in the background (st_cleanup stops it);
+# returns once CMD has created the file READY, and fails the test naming WHAT when 3 s pass
+# without it. The recorders, listeners and servers of every suite start this way.
+st_spawn() {
+	local ns=$1 ready=$2 what=$3 i
+	shift 3
+	rm -f "$ready"
+	nsenter --net="/run/netns/$ns" "$@" &
+	ST_CAPTURE_PIDS+=($!)
+	for ((i = 0; i < 150; i++)); do
+		[[ -e $ready ]] && return 0
+		sleep 0.02
+	done
+	st_die "$what started"
+}
+
 # st_capture_start: a recorder in every sink of ST_SINKS (call it once the sinks exist); each
 # appends "TAG PROTO TTL SPORT DPORT" to $ST_TMP/capture-NS for every tagged packet received
 # on eth0 (for ICMP echo SPORT is the identifier). st_cleanup stops them.
 st_capture_start() {
-	local ns i
+	local ns f
 	for ns in "${ST_SINKS[@]}"; do
-		rm -f "$ST_TMP/capture-$ns.ready"
-		: >"$ST_TMP/capture-$ns"
-		nsenter --net="/run/netns/$ns" "$ST_PY" "$ST_TMP/sttool.py" capture eth0 \
-			"$ST_TMP/capture-$ns" &
-		ST_CAPTURE_PIDS+=($!)
-	done
-	for ns in "${ST_SINKS[@]}"; do
-		for ((i = 0; i < 150; i++)); do
-			[[ -e $ST_TMP/capture-$ns.ready ]] && break
-			sleep 0.02
-		done
-		[[ -e $ST_TMP/capture-$ns.ready ]] || st_die "packet recorder in $ns started"
+		f=$ST_TMP/capture-$ns
+		: >"$f"
+		st_spawn "$ns" "$f.ready" "packet recorder in $ns" "$ST_PY" "$ST_TMP/sttool.py" capture eth0 "$f"
 	done
 }
 
@@ -625,6 +637,35 @@ st_captured() {
 	awk -v t="$2" '$1 == t { n++; h[$3]++ }
 		END { s = ""; for (k in h) s = s (s == "" ? "" : ",") k ":" h[k]; print n + 0, (s == "" ? "none" : s) }' \
 		"$ST_TMP/capture-$1"
+}
+
+# st_sinks_got SINK TAG COUNT: waits (1 s at most) for COUNT packets tagged TAG at SINK (none:
+# SINK empty), then succeeds when all COUNT reached SINK with TTL/hop limit 63 and none any
+# other sink. ST_SINKS_GOT: what each sink got, "upa:N(ttl 63:N) upb:0 ...".
+ST_SINKS_GOT=
+st_sinks_got() {
+	local sink=$1 tag=$2 count=$3 ns c i good=1
+	if [[ -n $sink ]]; then
+		for ((i = 0; i < 100; i++)); do
+			(($(st_captured "$sink" "$tag" | cut -d' ' -f1) >= count)) && break
+			sleep 0.01
+		done
+	fi
+	sleep 0.02
+	ST_SINKS_GOT=
+	for ns in "${ST_SINKS[@]}"; do
+		c=$(st_captured "$ns" "$tag")
+		ST_SINKS_GOT+="${ST_UPLINK_OF[$ns]}:${c%% *}"
+		[[ ${c#* } != none ]] && ST_SINKS_GOT+="(ttl ${c#* })"
+		ST_SINKS_GOT+=" "
+		if [[ $ns == "$sink" ]]; then
+			[[ $c == "$count 63:$count" ]] || good=
+		else
+			[[ ${c%% *} == 0 ]] || good=
+		fi
+	done
+	ST_SINKS_GOT=${ST_SINKS_GOT% }
+	[[ -n $good ]]
 }
 
 # st_send FAM PROTO SRC DST TOS SPORTS DPORT COUNT TAG WAIT WANT: from the client, COUNT packets
@@ -732,39 +773,18 @@ st_flow() {
 	local | anycast) [[ -n $answered ]] && { wait=1.5 want=$count; } || wait=0.2 ;;
 	*) [[ -z $sink ]] && wait=0.2 ;;
 	esac
-	local tag st0 st1 out i
+	local st0 st1 out good=1
 	st_new_tag
-	tag=$ST_TAG
 	st0=$(st_stats)
-	out=$(st_send "$fam" "$proto" "$src" "$dst" "$tos" "$sport" "$dport" "$count" "$tag" \
+	out=$(st_send "$fam" "$proto" "$src" "$dst" "$tos" "$sport" "$dport" "$count" "$ST_TAG" \
 		"$wait" "$want") || out="sender failed: $out"
-	if [[ -n $sink ]]; then
-		for ((i = 0; i < 100; i++)); do
-			(($(st_captured "$sink" "$tag" | cut -d' ' -f1) >= count)) && break
-			sleep 0.01
-		done
-	fi
-	sleep 0.02
+	st_sinks_got "$sink" "$ST_TAG" "$count" || good=
 	st1=$(st_stats)
-
-	local ns c detail="" good=1
-	for ns in "${ST_SINKS[@]}"; do
-		c=$(st_captured "$ns" "$tag")
-		detail+="${ST_UPLINK_OF[$ns]}:${c%% *}"
-		[[ ${c#* } != none ]] && detail+="(ttl ${c#* })"
-		detail+=" "
-		if [[ $ns == "$sink" ]]; then
-			[[ $c == "$count 63:$count" ]] || good=
-		else
-			[[ ${c%% *} == 0 ]] || good=
-		fi
-	done
-	detail=${detail% }
 	if [[ -n $sink ]]; then
-		st_check "$what: $count x $pkt reached the sink behind $kind only, TTL 63 ($detail)" \
+		st_check "$what: $count x $pkt reached the sink behind $kind only, TTL 63 ($ST_SINKS_GOT)" \
 			test -n "$good"
 	else
-		st_check "$what: $count x $pkt reached no sink ($detail)" test -n "$good"
+		st_check "$what: $count x $pkt reached no sink ($ST_SINKS_GOT)" test -n "$good"
 	fi
 	local replies errors
 	replies=$(sed -n 's/.*replies=\([0-9]*\).*/\1/p' <<<"$out")

@@ -7,8 +7,6 @@
 # the kernel alone does with the same packets; where no chain acts, the fast path forwards.
 # Usage: tests/netfilter/nftables.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 # shellcheck source=tests/netfilter/lib-nf.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-nf.sh"
 

@@ -15,12 +15,9 @@
 #
 # Usage: tests/usecases/multihoming.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 # shellcheck source=tests/usecases/lib-usecase.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-usecase.sh"
 
-ST_FAMILIES=4
 NS_CLIENT=st$$-cust
 NS_ROUTER=st$$-router
 NS_ISP1=st$$-isp1
@@ -31,10 +28,8 @@ C2=10.10.2.2
 N=20          # datagrams per check
 SPORT=42000   # each check its own source port (and tag)
 
-st_init
-uc_init
-st_note "topology $NS_CLIENT -- $NS_ROUTER -- {$NS_ISP1, $NS_ISP2}, pins in $PIN_DIR"
-for ns in "$NS_CLIENT" "$NS_ROUTER" "$NS_ISP1" "$NS_ISP2"; do st_netns_add "$ns"; done
+uc_init "$NS_CLIENT -- $NS_ROUTER -- {$NS_ISP1, $NS_ISP2}" \
+	"$NS_CLIENT" "$NS_ROUTER" "$NS_ISP1" "$NS_ISP2"
 uc_link "$NS_CLIENT" eth0 $C1/24 "$NS_ROUTER" cust 10.10.1.1/24
 st_ip -n "$NS_CLIENT" addr add $C2/24 dev eth0
 st_ip -n "$NS_ROUTER" addr add 10.10.2.1/24 dev cust
