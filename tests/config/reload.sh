@@ -30,9 +30,9 @@ st_note "reload: $NS_CLIENT -- $NS_ROUTER -- {sinka, sinkb, sinkc}, pins in $PIN
 st_topology 4
 st_add_sink c
 
-# policy_file GATEWAY DEV: the client's traffic via GATEWAY, before the kernel's rule 100.
-policy_file() {
-	cfg_write "${3:-$CFG_FILE}" <<EOF
+# policy_yaml GATEWAY DEV: the client's traffic via GATEWAY, before the kernel's rule 100.
+policy_yaml() {
+	cat <<EOF
 interfaces:
   $IF_CLIENT:
 policies:
@@ -43,24 +43,23 @@ policies:
     dev: $2
 EOF
 }
+# policy_file GATEWAY DEV [FILE]: that, as the file (default CFG_FILE).
+policy_file() {
+	policy_yaml "$1" "$2" | cfg_write "${3:-$CFG_FILE}"
+}
 # The bad file: the second policy repeats priority 50 (line 10, its value at column 15).
 BAD_LINE=10 BAD_COL=15
 bad_file() {
-	cfg_write "${1:-$CFG_FILE}" <<EOF
-interfaces:
-  $IF_CLIENT:
-policies:
-  - name: client-out
-    priority: 50
-    from: ${ST_CLIENT_NET[4]}
-    via: 10.0.3.2
-    dev: upc
+	{
+		policy_yaml 10.0.3.2 upc
+		cat <<EOF
   - name: duplicate
     priority: 50
     from: ${ST_CLIENT_NET[4]}
     via: 10.0.1.2
     dev: upa
 EOF
+	} | cfg_write "${1:-$CFG_FILE}"
 }
 
 # ---- steerd --check ----
