@@ -1004,6 +1004,15 @@ st_policy_add() {
 	st_sync_wait "$g0"
 }
 
+# st_batch FAM <<EOF ... EOF: `ip -batch` lines run on the router in that family, kept (not
+# remembered for st_policy_reset); waits for steerd to apply the change.
+st_batch() {
+	local g0
+	g0=$(st_generation)
+	st_ip -n "$NS_ROUTER" "-$1" -batch -
+	st_sync_wait "$g0"
+}
+
 # st_policy_reset: remove what st_policy_add added, newest first; waits for steerd.
 st_policy_reset() {
 	local g0

@@ -29,13 +29,6 @@ no_new_failures() {
 	st_check "$1: no map write failed (apply_failures $FAILS0 -> $f)" test "$f" -eq "$FAILS0"
 	FAILS0=$f
 }
-# batch <<EOF: `ip -4 -batch` lines run in the router; returns once steerd applied them.
-batch() {
-	local g0
-	g0=$(st_generation)
-	st_ip -n "$NS_ROUTER" -4 -batch -
-	st_sync_wait "$g0"
-}
 # log_count PATTERN: lines of steerd's log matching PATTERN (grep -E).
 log_count() { grep -cE "$1" "$ST_STEERD_LOG" || true; }
 TOO_SMALL='maps are too small'
@@ -66,7 +59,7 @@ for ((i = 0; i < ROUTES - 1; i++)); do
 	lines+="route add 10.100.$i.0/24 via 10.0.2.2 table 100"$'\n'
 done
 lines+="route add ${ST_INTERNET[4]%.*}.0/24 via 10.0.1.2 table 100"
-batch <<<"$lines"
+st_batch 4 <<<"$lines"
 sleep 0.3   # the counters are published with the apply and with each heartbeat
 st_check "steerd still running with $ROUTES routes too many" st_steerd_alive
 st_check "steerd logged that the maps are too small ($(grep -m1 "$TOO_SMALL" "$ST_STEERD_LOG" || echo none))" \
@@ -83,7 +76,7 @@ lines=""
 for ((i = 1; i <= RULES; i++)); do
 	lines+="rule add from 100.64.0.$i/32 lookup 100 priority $((1000 + i))"$'\n'
 done
-batch <<<"${lines%$'\n'}"
+st_batch 4 <<<"${lines%$'\n'}"
 sleep 0.3
 st_check "steerd still running with $RULES rules too many" st_steerd_alive
 over2=$(agent overflow_punts)
@@ -107,7 +100,7 @@ for ((i = 0; i < ROUTES - 1; i++)); do
 	lines+="route del 10.100.$i.0/24 table 100"$'\n'
 done
 lines+="route del ${ST_INTERNET[4]%.*}.0/24 table 100"
-batch <<<"$lines"
+st_batch 4 <<<"$lines"
 sleep 0.3
 st_check "steerd logged that everything fits again ($(grep -m1 "$FITS" "$ST_STEERD_LOG" || echo none))" \
 	test "$(log_count "$FITS")" -ge 1
@@ -133,7 +126,7 @@ wait_synced() {
 	done
 	st_check "$1: steerd wrote the fitted image, the maps are synced" synced
 }
-batch <<EOF
+st_batch 4 <<EOF
 route add 10.100.0.0/24 via 10.0.2.2 table 100
 route add 10.100.1.0/24 via 10.0.2.2 table 100
 route add 10.100.2.0/24 via 10.0.2.2 table 100
@@ -145,7 +138,7 @@ st_note "with 3 routes more: overflow_punts=$(agent overflow_punts), $(st_steerc
 wait_synced "3 routes too many"
 no_new_failures "3 routes too many"
 punted "routes map full again" upb
-batch <<EOF
+st_batch 4 <<EOF
 route del 10.100.0.0/24 table 100
 route del 10.100.1.0/24 table 100
 route del 10.100.2.0/24 table 100

@@ -111,23 +111,23 @@ flow "A1 no rules, 10.10.2.0/24" $C2 isp1 fast
 tcp "A1 no rules" $C2 fail
 
 st_note "A2. ip rule from 10.10.1.0/24 lookup 101 (isp1), from 10.10.2.0/24 lookup 102 (isp2)"
-g0=$(st_generation)
-st_ip -n "$NS_ROUTER" route add default via 10.0.1.2 dev isp1 table 101
-st_ip -n "$NS_ROUTER" route add default via 10.0.2.2 dev isp2 table 102
-st_ip -n "$NS_ROUTER" rule add from 10.10.1.0/24 table 101 priority 1000
-st_ip -n "$NS_ROUTER" rule add from 10.10.2.0/24 table 102 priority 1001
-st_sync_wait "$g0"
+st_batch 4 <<EOF
+route add default via 10.0.1.2 dev isp1 table 101
+route add default via 10.0.2.2 dev isp2 table 102
+rule add from 10.10.1.0/24 table 101 priority 1000
+rule add from 10.10.2.0/24 table 102 priority 1001
+EOF
 flow "A2 rules, 10.10.1.0/24" $C1 isp1 fast
 flow "A2 rules, 10.10.2.0/24" $C2 isp2 fast
 tcp "A2 rules, 10.10.2.0/24" $C2 ok
 tcp "A2 rules, 10.10.1.0/24" $C1 fail
 
 st_note "A3. 10.10.2.0/24 moved to table 103, which the file does not mirror: the kernel decides"
-g0=$(st_generation)
-st_ip -n "$NS_ROUTER" route add default via 10.0.2.2 dev isp2 table 103
-st_ip -n "$NS_ROUTER" rule del from 10.10.2.0/24 table 102 priority 1001
-st_ip -n "$NS_ROUTER" rule add from 10.10.2.0/24 table 103 priority 1001
-st_sync_wait "$g0"
+st_batch 4 <<EOF
+route add default via 10.0.2.2 dev isp2 table 103
+rule del from 10.10.2.0/24 table 102 priority 1001
+rule add from 10.10.2.0/24 table 103 priority 1001
+EOF
 flow "A3 unmirrored table 103" $C2 isp2 none
 flow "A3 unmirrored table 103, 10.10.1.0/24 still fast" $C1 isp1 fast
 st_stop_steerd
