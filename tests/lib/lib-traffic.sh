@@ -180,12 +180,11 @@ lt_restart_steerd() {
 
 # lt_verify: `steerd --verify` in the router's namespace must exit 0 (maps == kernel).
 lt_verify() {
-	local out rc
-	out=$(nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --verify --pin-dir "$PIN_DIR" 2>&1) &&
-		rc=0 || rc=$?
-	st_check "steerd --verify exits 0: the maps match the kernel (exit $rc: $(tail -n 3 <<<"$out" | tr '\n' ' '))" \
+	local rc=0
+	st_verify || rc=$?
+	st_check "steerd --verify exits 0: the maps match the kernel (exit $rc: $(tail -n 3 <<<"$ST_VERIFY_LOG" | tr '\n' ' '))" \
 		test "$rc" -eq 0
-	((rc == 0)) || head -n 40 <<<"$out" | while IFS= read -r l; do st_note "  verify: $l"; done
+	((rc == 0)) || head -n 40 <<<"$ST_VERIFY_LOG" | while IFS= read -r l; do st_note "  verify: $l"; done
 }
 
 # lt_diag: what to look at when packets went missing: per-sink UDP counters, the router's

@@ -1070,6 +1070,7 @@ st_write_tool() {
 ST_STEERD_WRAP=()    # a command steerd runs under (e.g. valgrind ...), set before starting it
 ST_VERIFY_OUT=       # st_verify's last summary line
 ST_VERIFY_DETAIL=    # and the first differences it named
+ST_VERIFY_LOG=       # and all it printed
 
 # st_start_steerd_with TENTHS [STEERD-ARGS...]: st_start_steerd with extra options (and under
 # ST_STEERD_WRAP), waiting up to TENTHS/10 s for "synced". ST_STEERD_PID is steerd's own pid
@@ -1138,15 +1139,16 @@ print(" ".join("%s=%d" % (k, v[k]) for k in names if k in v))' "$json" 2>/dev/nu
 
 # st_verify: `steerd --verify` in the router's namespace; its exit status returned (0: the pinned
 # maps say what the kernel holds), its summary line ("N map entries checked, M differ ...") in
-# ST_VERIFY_OUT, the first three differences it names in ST_VERIFY_DETAIL (one line each).
+# ST_VERIFY_OUT, the first three differences it names in ST_VERIFY_DETAIL (one line each), all
+# it printed in ST_VERIFY_LOG.
 st_verify() {
-	local rc out
-	out=$(nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --verify --pin-dir "$PIN_DIR" 2>&1) &&
+	local rc
+	ST_VERIFY_LOG=$(nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --verify --pin-dir "$PIN_DIR" 2>&1) &&
 		rc=0 || rc=$?
-	ST_VERIFY_OUT=$(grep -v '^steerd\[' <<<"$out" | tail -n 1)
-	[[ -n $ST_VERIFY_OUT ]] || ST_VERIFY_OUT=$(tail -n 1 <<<"$out")
+	ST_VERIFY_OUT=$(grep -v '^steerd\[' <<<"$ST_VERIFY_LOG" | tail -n 1)
+	[[ -n $ST_VERIFY_OUT ]] || ST_VERIFY_OUT=$(tail -n 1 <<<"$ST_VERIFY_LOG")
 	# shellcheck disable=SC2034 # for the tests that source this
-	ST_VERIFY_DETAIL=$(grep '^steerd\[notice\]' <<<"$out" | head -n 3) || true
+	ST_VERIFY_DETAIL=$(grep '^steerd\[notice\]' <<<"$ST_VERIFY_LOG" | head -n 3) || true
 	return "$rc"
 }
 
