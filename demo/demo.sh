@@ -56,8 +56,8 @@ burst() {
 	out=$(st_ping "$fam" "$COUNT") || true
 	rx1=$(st_rx_counts)
 	st1=$(st_stats)
-	a=$(($(st_count_of "$rx1" "$NS_SINKA") - $(st_count_of "$rx0" "$NS_SINKA")))
-	b=$(($(st_count_of "$rx1" "$NS_SINKB") - $(st_count_of "$rx0" "$NS_SINKB")))
+	a=$(($(st_stat_of "$rx1" "$NS_SINKA") - $(st_stat_of "$rx0" "$NS_SINKA")))
+	b=$(($(st_stat_of "$rx1" "$NS_SINKB") - $(st_stat_of "$rx0" "$NS_SINKB")))
 	fwd=$(($(st_stat_of "$st1" forwarded) - $(st_stat_of "$st0" forwarded)))
 	# shellcheck disable=SC2086 # "sent received ttls"
 	set -- ${out:-$COUNT 0 none}
@@ -100,7 +100,7 @@ follow() {
 		rx0=$(st_rx_counts)
 		st_ping "$fam" 3 0.005 0.2 >/dev/null || true
 		rx1=$(st_rx_counts)
-		d=$(($(st_count_of "$rx1" "$sink") - $(st_count_of "$rx0" "$sink")))
+		d=$(($(st_stat_of "$rx1" "$sink") - $(st_stat_of "$rx0" "$sink")))
 		ms=$(st_ms_since "$t0")
 		if ((d >= 3)); then
 			say "  Traffic was on $dev ${ms} ms after the change (measured with 3-ping probes)."

@@ -15,8 +15,6 @@
 # shellcheck disable=SC2119 # helpers whose arguments are optional
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/lib/lib.sh
-. "$HERE/../lib/lib.sh"
 # shellcheck source=tests/lib/lib-config.sh
 . "$HERE/../lib/lib-config.sh"
 
@@ -33,11 +31,7 @@ FLOWS=${CFG_FLOWS:-4000}
 MAX_MOVED=0.35
 WEIGHT_TOL=0.05
 
-if [[ $ST_KERNEL_ONLY == 1 ]]; then
-	echo "not ok - groups.sh tests steerd's configuration file; ST_KERNEL_ONLY=1 makes no sense here"
-	echo "1..1"
-	exit 1
-fi
+st_steerd_needed "steerd's configuration file"
 
 st_init
 cfg_init

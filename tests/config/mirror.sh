@@ -9,16 +9,10 @@
 # shellcheck disable=SC2119 # helpers whose arguments are optional
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/lib/lib.sh
-. "$HERE/../lib/lib.sh"
 # shellcheck source=tests/lib/lib-config.sh
 . "$HERE/../lib/lib-config.sh"
 
-if [[ $ST_KERNEL_ONLY == 1 ]]; then
-	echo "not ok - mirror.sh tests steerd's configuration file; ST_KERNEL_ONLY=1 makes no sense here"
-	echo "1..1"
-	exit 1
-fi
+st_steerd_needed "steerd's configuration file"
 
 st_init
 cfg_init

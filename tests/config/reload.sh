@@ -13,8 +13,6 @@
 # shellcheck disable=SC2119 # helpers whose arguments are optional
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/lib/lib.sh
-. "$HERE/../lib/lib.sh"
 # shellcheck source=tests/lib/lib-traffic.sh
 . "$HERE/../lib/lib-traffic.sh"
 # shellcheck source=tests/lib/lib-config.sh
@@ -23,11 +21,7 @@ HERE=$(dirname "${BASH_SOURCE[0]}")
 RATE=${CFG_RATE:-1000}
 SLACK=0.05   # s: a packet sent this close to a switch may take either path
 
-if [[ $ST_KERNEL_ONLY == 1 ]]; then
-	echo "not ok - reload.sh tests steerd's configuration file; ST_KERNEL_ONLY=1 makes no sense here"
-	echo "1..1"
-	exit 1
-fi
+st_steerd_needed "steerd's configuration file"
 
 st_init
 lt_init
@@ -36,9 +30,9 @@ st_note "reload: $NS_CLIENT -- $NS_ROUTER -- {sinka, sinkb, sinkc}, pins in $PIN
 st_topology 4
 st_add_sink c
 
-# policy_file GATEWAY DEV: the client's traffic via GATEWAY, before the kernel's rule 100.
-policy_file() {
-	cfg_write "${3:-$CFG_FILE}" <<EOF
+# policy_yaml GATEWAY DEV: the client's traffic via GATEWAY, before the kernel's rule 100.
+policy_yaml() {
+	cat <<EOF
 interfaces:
   $IF_CLIENT:
 policies:
@@ -49,24 +43,23 @@ policies:
     dev: $2
 EOF
 }
+# policy_file GATEWAY DEV [FILE]: that, as the file (default CFG_FILE).
+policy_file() {
+	policy_yaml "$1" "$2" | cfg_write "${3:-$CFG_FILE}"
+}
 # The bad file: the second policy repeats priority 50 (line 10, its value at column 15).
 BAD_LINE=10 BAD_COL=15
 bad_file() {
-	cfg_write "${1:-$CFG_FILE}" <<EOF
-interfaces:
-  $IF_CLIENT:
-policies:
-  - name: client-out
-    priority: 50
-    from: ${ST_CLIENT_NET[4]}
-    via: 10.0.3.2
-    dev: upc
+	{
+		policy_yaml 10.0.3.2 upc
+		cat <<EOF
   - name: duplicate
     priority: 50
     from: ${ST_CLIENT_NET[4]}
     via: 10.0.1.2
     dev: upa
 EOF
+	} | cfg_write "${1:-$CFG_FILE}"
 }
 
 # ---- steerd --check ----
@@ -137,29 +130,16 @@ drops=$(($(cfg_softnet_drops) - drops0))
 # Every sequence number exactly once, TTL 63; by send time: before the first SIGHUP at A,
 # from its applied generation to the last SIGHUP at C (the bad file changed nothing), after
 # the last one at A again; B (the kernel's way) never.
-res=$("$ST_PY" - "$ST_TMP/lt-send-reload" "$SLACK" "$t_c0" "$t_c1" "$t_bad" "$t_a0" "$t_a1" \
+res=$(lt_py - "$ST_TMP/lt-send-reload" "$SLACK" "$t_c0" "$t_c1" "$t_bad" "$t_a0" "$t_a1" \
 	upa="$ST_TMP/lt-recv-$NS_SINKA" upb="$ST_TMP/lt-recv-$NS_SINKB" upc="$ST_TMP/lt-recv-$NS_SINKC" <<'EOF'
 import sys
+from lttraffic import arrivals, sent_log
 sent_file, slack = sys.argv[1], float(sys.argv[2])
 c0, c1, bad, a0, a1 = (float(x) for x in sys.argv[3:8])
-sent = {}
-for line in open(sent_file):
-    if line.startswith("#"):
-        continue
-    seq, _, t = line.split()
-    if float(t) > 0:
-        sent[int(seq)] = float(t)
-got, ttls, where = {}, {}, {}
-for spec in sys.argv[8:]:
-    up, path = spec.split("=", 1)
-    for line in open(path):
-        tag, seq, _, ttl, ts, _ = line.split()
-        if tag != "reload..":
-            continue
-        seq = int(seq)
-        got[seq] = got.get(seq, 0) + 1
-        where[seq] = up
-        ttls[ttl] = ttls.get(ttl, 0) + 1
+sent = {seq: t for seq, _, t in sent_log(sent_file) if t > 0}
+arrived, ttls = arrivals("reload..", sys.argv[8:])
+got = {seq: len(ups) for seq, ups in arrived.items()}
+where = {seq: ups[-1] for seq, ups in arrived.items()}
 lost = [s for s in sent if s not in got]
 dups = [s for s, n in got.items() if n > 1]
 per = {}

@@ -48,6 +48,9 @@ import tempfile
 import time
 from collections import Counter
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
+from inet import csum  # noqa: E402  the tests' one Internet checksum (tests/lib/inet.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEERD = os.environ.get('STEERD', os.path.join(ROOT, 'build/agent/steerd'))
 STEERCTL = os.environ.get('STEERCTL', os.path.join(ROOT, 'build/tools/steerctl/steerctl'))
@@ -620,15 +623,6 @@ WIRE_MAGIC = b'STEERWIRE'
 PROTO_NUM = {'tcp': 6, 'udp': 17, 'icmp': 1, 'ipv6-icmp': 58}
 
 
-def csum16(b):
-    if len(b) % 2:
-        b += b'\0'
-    v = sum(int.from_bytes(b[i:i + 2], 'big') for i in range(0, len(b), 2))
-    while v >> 16:
-        v = (v & 0xffff) + (v >> 16)
-    return ~v & 0xffff
-
-
 def wire_frame(dmac, smac, fam, src, dst, tos, proto, sport, dport, size, idx, label):
     """One Ethernet frame of the flow: IP (TTL 64, DF), TCP SYN / UDP / ICMP echo, and a payload
     tagged with idx, padded so the IP packet is size bytes."""
@@ -651,15 +645,15 @@ def wire_frame(dmac, smac, fam, src, dst, tos, proto, sport, dport, size, idx, l
     if p != 1:
         ph = (sa + da + struct.pack('!BBH', 0, p, len(seg)) if fam == 4 else
               sa + da + struct.pack('!I3xB', len(seg), p))
-        c = csum16(ph + seg)
+        c = csum(ph + seg)
     else:
-        c = csum16(seg)
+        c = csum(seg)
     off = {6: 16, 17: 6}.get(p, 2)
     seg = seg[:off] + struct.pack('!H', c or 0xffff) + seg[off + 2:]
     if fam == 4:
         ip = struct.pack('!BBHHHBBH4s4s', 0x45, tos, 20 + len(seg), idx & 0xffff, 0x4000, 64, p, 0,
                          sa, da)
-        ip = ip[:10] + struct.pack('!H', csum16(ip)) + ip[12:]
+        ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
         etype = 0x0800
     else:
         ip = struct.pack('!IHBB16s16s', 6 << 28 | tos << 20 | label, len(seg), p, 64, sa, da)

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """What the tests' packet tools share: the Internet checksum (RFC 1071) over bytes.
 
-wiretool.py imports it from here; lib.sh copies this file next to the tools it writes
-(sttool.py, and lib-usecase.sh's uctool.py), which import it from there."""
+wiretool.py and diff/difftest.py import it from here; lib.sh copies it into $ST_TMP beside
+sttool.py, where sttool.py and lib-usecase.sh's uctool.py import it."""
 import struct
 
 

@@ -5,7 +5,7 @@
 # what is attached where (pins, and the kernel asked directly), and tagged UDP flows checked
 # sink by sink with steerctl's counters.
 #
-# Source tests/lib/lib.sh first, then this; call st_init, then cfg_init.
+# Source this (it sources tests/lib/lib.sh); call st_init, then cfg_init.
 #
 #   cfg_write [FILE] <<EOF          the file's new text (default CFG_FILE), replaced by a rename
 #                                   so a SIGHUP never reads half a file
@@ -27,6 +27,9 @@
 #                                   (steerctl forwarded +N), kernel (forwarded +0) or a
 #                                   counter's name, e.g. punt_rule (that counter +N and
 #                                   forwarded +0)
+
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CFG_FILE=
 CFG_REJECTED=
@@ -72,7 +75,7 @@ cfg_add_sink() {
 	st_ip -n "$ns" link set eth0 up
 	st_ip -n "$ns" route add "${ST_CLIENT_NET[4]}" via "10.0.$n.1"
 	ST_SINKS+=("$ns")
-	# shellcheck disable=SC2004 # associative arrays (lib.sh declares them)
+	# shellcheck disable=SC2004,SC2034 # associative arrays (lib.sh declares and reads them)
 	ST_SINK_OF[$up]=$ns ST_UPLINK_OF[$ns]=$up
 }
 
@@ -112,31 +115,15 @@ cfg_udp() {
 		*) st_die "cfg_udp: unknown argument '$kv'" ;;
 		esac
 	done
-	local sink=${ST_SINK_OF[$expect]:-} tag st0 st1 out i s c detail="" good=1
+	local sink=${ST_SINK_OF[$expect]:-} st0 st1 out good=1
 	[[ -n $sink ]] || st_die "cfg_udp: '$expect' is not an uplink"
 	st_new_tag
-	tag=$ST_TAG
 	st0=$(st_stats)
 	out=$(nsenter --net="/run/netns/$ns" "$ST_PY" "$ST_TMP/sttool.py" send 4 udp "$src" \
-		"${ST_INTERNET[4]}" 0 "$sport" 4000 "$count" "$tag" 0 0 2>&1) || out="sender failed: $out"
-	for ((i = 0; i < 100; i++)); do
-		(($(st_captured "$sink" "$tag" | cut -d' ' -f1) >= count)) && break
-		sleep 0.01
-	done
-	sleep 0.05
+		"${ST_INTERNET[4]}" 0 "$sport" 4000 "$count" "$ST_TAG" 0 0 2>&1) || out="sender failed: $out"
+	st_sinks_got "$sink" "$ST_TAG" "$count" || good=
 	st1=$(st_stats)
-	for s in "${ST_SINKS[@]}"; do
-		c=$(st_captured "$s" "$tag")
-		detail+="${ST_UPLINK_OF[$s]}:${c%% *}"
-		[[ ${c#* } != none ]] && detail+="(ttl ${c#* })"
-		detail+=" "
-		if [[ $s == "$sink" ]]; then
-			[[ $c == "$count 63:$count" ]] || good=
-		else
-			[[ ${c%% *} == 0 ]] || good=
-		fi
-	done
-	st_check "$what: $count x udp $src:$sport reached the sink behind $expect only, TTL 63 (${detail% }; $out)" \
+	st_check "$what: $count x udp $src:$sport reached the sink behind $expect only, TTL 63 ($ST_SINKS_GOT; $out)" \
 		test -n "$good"
 	local fwd d delta
 	delta=$(st_stats_delta "$st0" "$st1")

@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034 # LT_* are read by the tests
 # Steady, sequence-numbered traffic for steer's resilience tests and the reload and netfilter
-# churn tests, on top of tests/lib/lib.sh (source that first, then this, then call st_init and lt_init).
+# churn tests, on top of tests/lib/lib.sh (source this, which sources that, then call st_init
+# and lt_init).
 #
 #   lt_recv_start [PORT]      a receiver in every sink of ST_SINKS: plain UDP sockets (IPv4
 #                             and IPv6) bound to PORT (default 5000), so no ICMP errors come
@@ -22,167 +23,31 @@
 # Files (all under $ST_TMP): lt-send-TAG (sender's log: "SEQ FLOW T_SEND" per packet, then
 # "# sent=N errors=E"), lt-recv-NS (per sink: "TAG SEQ FLOW TTL T_SEND T_RX" per packet).
 
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 LT_SEND_PID=
 LT_SYNC_T=
 LT_PORT=5000
 
 lt_init() {
-	cat >"$ST_TMP/lttraffic.py" <<'EOF'
-# send FAM DST DPORT RATE SECONDS TAG OUT FLOW...   paced UDP sender (see lib-traffic.sh)
-# recv PORT OUT                                     UDP receiver, until SIGTERM / parent gone
-import os, select, signal, socket, struct, sys, time
+	cp "$ST_ROOT/tests/lib/lttraffic.py" "$ST_TMP/lttraffic.py"
+}
 
-MAGIC = b"STEERSEQ"
-HDR = struct.Struct("!8sIId")   # tag, seq, flow, send time
-
-def flows_of(specs):
-    out = []
-    for spec in specs:
-        src, _, ports = spec.rpartition(":")
-        lo, _, hi = ports.partition("-")
-        for p in range(int(lo), int(hi or lo) + 1):
-            out.append((src.strip("[]"), p))
-    return out
-
-def send(fam, dst, dport, rate, seconds, tag, out, specs):
-    af = socket.AF_INET if fam == "4" else socket.AF_INET6
-    flows = flows_of(specs)
-    socks = []
-    for src, port in flows:
-        s = socket.socket(af, socket.SOCK_DGRAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
-        if fam == "4":
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
-        else:
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 64)
-        s.bind((src, port))
-        socks.append(s)
-    n = int(rate * seconds)
-    tagb = tag.encode()[:8].ljust(8, b".")
-    times = [0.0] * n
-    errors = {}
-    nf = len(flows)
-    addr = (dst, dport)
-    # SIGTERM ends the run early, its log written for what was sent.
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-    with open(out + ".start", "w") as f:
-        f.write("%.6f\n" % time.time())
-    t0 = time.monotonic()
-    for i in range(n):
-        if stop:
-            n = i
-            times = times[:n]
-            break
-        target = t0 + i / rate
-        now = time.monotonic()
-        if target - now > 0.0003:
-            time.sleep(target - now)
-        t = time.time()
-        try:
-            socks[i % nf].sendto(MAGIC + HDR.pack(tagb, i, i % nf, t), addr)
-        except OSError as e:
-            errors[i] = e.strerror
-            t = -t
-        times[i] = t
-    late = 0.0 if stop else time.monotonic() - (t0 + (n - 1) / rate)
-    with open(out + ".tmp", "w") as f:
-        f.write("# flows %s\n" % " ".join("%s:%d" % fl for fl in flows))
-        for i, t in enumerate(times):
-            f.write("%d %d %.6f\n" % (i, i % nf, t))
-        f.write("# sent=%d errors=%d late=%.3f %s\n" % (n - len(errors), len(errors), late,
-                ",".join("%d:%s" % kv for kv in list(errors.items())[:5])))
-    os.rename(out + ".tmp", out)
-    print("sent=%d errors=%d late=%.3fs" % (n - len(errors), len(errors), late))
-    return 0 if not errors else 1
-
-def recv(port, out):
-    socks = []
-    for af in (socket.AF_INET, socket.AF_INET6):
-        try:
-            s = socket.socket(af, socket.SOCK_DGRAM)
-        except OSError:
-            continue
-        try:
-            if af == socket.AF_INET6:
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
-            else:
-                s.setsockopt(socket.IPPROTO_IP, 12, 1)   # IP_RECVTTL
-            s.setsockopt(socket.SOL_SOCKET, 35, 1)   # SO_TIMESTAMPNS
-            try:
-                s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)   # SO_RCVBUFFORCE
-            except OSError:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
-            s.bind(("::" if af == socket.AF_INET6 else "0.0.0.0", port))
-        except (OSError, AttributeError):
-            s.close()   # e.g. IPv6 disabled in this namespace
-            continue
-        s.setblocking(False)
-        socks.append(s)
-    if not socks:
-        return 1
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-    f = open(out, "w")
-    open(out + ".ready", "w").close()
-    parent = os.getppid()
-    while True:
-        try:
-            r = select.select(socks, [], [], 0.2)[0]
-        except InterruptedError:
-            r = []
-        lines = []
-        for s in (r if not stop else socks):
-            while True:
-                try:
-                    data, anc, _, _ = s.recvmsg(2048, 256)
-                except (BlockingIOError, InterruptedError):
-                    break
-                if len(data) < 8 + HDR.size or not data.startswith(MAGIC):
-                    continue
-                tag, seq, flow, ts = HDR.unpack_from(data, 8)
-                ttl, rx = -1, 0.0
-                for lvl, typ, val in anc:
-                    if typ == 35 and lvl == socket.SOL_SOCKET:    # SCM_TIMESTAMPNS
-                        sec, nsec = struct.unpack("qq", val[:16])
-                        rx = sec + nsec / 1e9
-                    elif (lvl, typ) in ((socket.IPPROTO_IP, socket.IP_TTL),
-                                        (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT)):
-                        ttl = struct.unpack("i", val[:4])[0] if len(val) >= 4 else val[0]
-                lines.append("%s %d %d %d %.6f %.6f\n" % (tag.decode(errors="replace"), seq,
-                             flow, ttl, ts, rx))
-        if lines:
-            f.write("".join(lines))
-            f.flush()
-        if stop or os.getppid() != parent:
-            f.close()
-            return 0
-
-a = sys.argv
-if a[1] == "send":
-    sys.exit(send(a[2], a[3], int(a[4]), float(a[5]), float(a[6]), a[7], a[8], a[9:]))
-sys.exit(recv(int(a[2]), a[3]))
-EOF
+# lt_py ARGS...: python3 with lttraffic.py importable (its readers of the senders' and the
+# receivers' logs), for the tests' analyses.
+lt_py() {
+	PYTHONPATH=$ST_TMP "$ST_PY" "$@"
 }
 
 # lt_recv_start [PORT]: receivers in every sink (stopped by st_cleanup, like st_capture_start's).
 lt_recv_start() {
-	local port=${1:-$LT_PORT} ns i
+	local port=${1:-$LT_PORT} ns
 	LT_PORT=$port
 	for ns in "${ST_SINKS[@]}"; do
-		rm -f "$ST_TMP/lt-recv-$ns" "$ST_TMP/lt-recv-$ns.ready"
-		nsenter --net="/run/netns/$ns" "$ST_PY" "$ST_TMP/lttraffic.py" recv "$port" \
-			"$ST_TMP/lt-recv-$ns" &
-		ST_CAPTURE_PIDS+=($!)
-	done
-	for ns in "${ST_SINKS[@]}"; do
-		for ((i = 0; i < 150; i++)); do
-			[[ -e $ST_TMP/lt-recv-$ns.ready ]] && break
-			sleep 0.02
-		done
-		[[ -e $ST_TMP/lt-recv-$ns.ready ]] || st_die "UDP receiver in $ns started"
+		rm -f "$ST_TMP/lt-recv-$ns"
+		st_spawn "$ns" "$ST_TMP/lt-recv-$ns.ready" "UDP receiver in $ns" \
+			"$ST_PY" "$ST_TMP/lttraffic.py" recv "$port" "$ST_TMP/lt-recv-$ns"
 	done
 }
 
@@ -315,12 +180,11 @@ lt_restart_steerd() {
 
 # lt_verify: `steerd --verify` in the router's namespace must exit 0 (maps == kernel).
 lt_verify() {
-	local out rc
-	out=$(nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --verify --pin-dir "$PIN_DIR" 2>&1) &&
-		rc=0 || rc=$?
-	st_check "steerd --verify exits 0: the maps match the kernel (exit $rc: $(tail -n 3 <<<"$out" | tr '\n' ' '))" \
+	local rc=0
+	st_verify || rc=$?
+	st_check "steerd --verify exits 0: the maps match the kernel (exit $rc: $(tail -n 3 <<<"$ST_VERIFY_LOG" | tr '\n' ' '))" \
 		test "$rc" -eq 0
-	((rc == 0)) || head -n 40 <<<"$out" | while IFS= read -r l; do st_note "  verify: $l"; done
+	((rc == 0)) || head -n 40 <<<"$ST_VERIFY_LOG" | while IFS= read -r l; do st_note "  verify: $l"; done
 }
 
 # lt_diag: what to look at when packets went missing: per-sink UDP counters, the router's

@@ -18,6 +18,10 @@
 #   ST_VERBOSE=1       print every ip command the helpers run
 #   ST_BUDGET          ms allowed for traffic to follow a routing change (default 1000)
 
+# The suite libraries (lib-config.sh, lib-traffic.sh, ...) source this file themselves: once is
+# enough.
+[[ -z ${ST_LIB_SOURCED:-} ]] || return 0
+ST_LIB_SOURCED=1
 ST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STEERD=${STEERD:-$ST_ROOT/build/agent/steerd}
 STEERCTL=${STEERCTL:-$ST_ROOT/build/tools/steerctl/steerctl}
@@ -73,6 +77,15 @@ st_check() {
 	if "$@"; then st_ok "$desc"; else st_not_ok "$desc"; fi
 }
 st_die() { st_not_ok "$*"; exit 1; }
+
+# st_steerd_needed WHAT: a test of WHAT (steerd itself, its configuration file) has nothing to
+# check with ST_KERNEL_ONLY=1: it fails at once and says so.
+st_steerd_needed() {
+	[[ $ST_KERNEL_ONLY == 1 ]] || return 0
+	echo "not ok - ${0##*/} tests $1; ST_KERNEL_ONLY=1 makes no sense here"
+	echo "1..1"
+	exit 1
+}
 
 # Run an ip(8) command, echoing it when verbose. Failures abort the test (set -e).
 st_ip() {
@@ -355,7 +368,8 @@ print(" ".join("%s=%d" % (k, v) for k, v in s.items() if isinstance(v, int)))' "
 		echo "steerctl_failed=1"
 }
 
-# st_stat_of "STATS LINE" KEY: one counter out of st_stats' output (0 when absent).
+# st_stat_of "KEY=VALUE ..." KEY: one value out of st_stats' or st_rx_counts' output (0 when
+# absent).
 st_stat_of() {
 	local kv
 	for kv in $1; do
@@ -392,15 +406,6 @@ st_rx_counts() {
 		out+="$ns=$(ip -n "$ns" -s link show dev eth0 | awk '/RX:/ { getline; print $2; exit }') "
 	done
 	printf '%s' "$out"
-}
-
-# st_count_of "COUNTS" NS
-st_count_of() {
-	local kv
-	for kv in $1; do
-		[[ ${kv%%=*} == "$2" ]] && { printf '%s' "${kv#*=}"; return; }
-	done
-	printf 0
 }
 
 # st_ping FAMILY COUNT [INTERVAL] [WAIT]: echo requests client -> internet with TTL/hop limit
@@ -473,7 +478,7 @@ st_expect_path() {
 	tol=$((count / 10 > 2 ? count / 10 : 2))
 	local arrived=1 detail="" sn
 	for ns in "${ST_SINKS[@]}"; do
-		d=$(($(st_count_of "$rx1" "$ns") - $(st_count_of "$rx0" "$ns")))
+		d=$(($(st_stat_of "$rx1" "$ns") - $(st_stat_of "$rx0" "$ns")))
 		sn=$(cat "$ST_TMP/sniff-$ns" 2>/dev/null || echo "? none")
 		detail+="${ST_UPLINK_OF[$ns]}:rx+$d,echo=${sn%% *} "
 		if [[ $ns == "$sink" ]]; then
@@ -564,7 +569,7 @@ st_wait_follow() {
 		good=1
 		[[ ${out#* } == 3* ]] || good=
 		for ns in "${ST_SINKS[@]}"; do
-			local d=$(($(st_count_of "$rx1" "$ns") - $(st_count_of "$rx0" "$ns")))
+			local d=$(($(st_stat_of "$rx1" "$ns") - $(st_stat_of "$rx0" "$ns")))
 			if [[ $ns == "$sink" ]]; then ((d >= 3)) || good=; else ((d == 0)) || good=; fi
 		done
 		ms=$(st_ms_since "$t0")
@@ -599,24 +604,31 @@ st_new_tag() {
 	printf -v ST_TAG 't%07d' "$ST_TAG_SEQ"
 }
 
+# st_spawn NS READY WHAT CMD...: CMD in namespace NS, in the background (st_cleanup stops it);
+# returns once CMD has created the file READY, and fails the test naming WHAT when 3 s pass
+# without it. The recorders, listeners and servers of every suite start this way.
+st_spawn() {
+	local ns=$1 ready=$2 what=$3 i
+	shift 3
+	rm -f "$ready"
+	nsenter --net="/run/netns/$ns" "$@" &
+	ST_CAPTURE_PIDS+=($!)
+	for ((i = 0; i < 150; i++)); do
+		[[ -e $ready ]] && return 0
+		sleep 0.02
+	done
+	st_die "$what started"
+}
+
 # st_capture_start: a recorder in every sink of ST_SINKS (call it once the sinks exist); each
 # appends "TAG PROTO TTL SPORT DPORT" to $ST_TMP/capture-NS for every tagged packet received
 # on eth0 (for ICMP echo SPORT is the identifier). st_cleanup stops them.
 st_capture_start() {
-	local ns i
+	local ns f
 	for ns in "${ST_SINKS[@]}"; do
-		rm -f "$ST_TMP/capture-$ns.ready"
-		: >"$ST_TMP/capture-$ns"
-		nsenter --net="/run/netns/$ns" "$ST_PY" "$ST_TMP/sttool.py" capture eth0 \
-			"$ST_TMP/capture-$ns" &
-		ST_CAPTURE_PIDS+=($!)
-	done
-	for ns in "${ST_SINKS[@]}"; do
-		for ((i = 0; i < 150; i++)); do
-			[[ -e $ST_TMP/capture-$ns.ready ]] && break
-			sleep 0.02
-		done
-		[[ -e $ST_TMP/capture-$ns.ready ]] || st_die "packet recorder in $ns started"
+		f=$ST_TMP/capture-$ns
+		: >"$f"
+		st_spawn "$ns" "$f.ready" "packet recorder in $ns" "$ST_PY" "$ST_TMP/sttool.py" capture eth0 "$f"
 	done
 }
 
@@ -625,6 +637,35 @@ st_captured() {
 	awk -v t="$2" '$1 == t { n++; h[$3]++ }
 		END { s = ""; for (k in h) s = s (s == "" ? "" : ",") k ":" h[k]; print n + 0, (s == "" ? "none" : s) }' \
 		"$ST_TMP/capture-$1"
+}
+
+# st_sinks_got SINK TAG COUNT: waits (1 s at most) for COUNT packets tagged TAG at SINK (none:
+# SINK empty), then succeeds when all COUNT reached SINK with TTL/hop limit 63 and none any
+# other sink. ST_SINKS_GOT: what each sink got, "upa:N(ttl 63:N) upb:0 ...".
+ST_SINKS_GOT=
+st_sinks_got() {
+	local sink=$1 tag=$2 count=$3 ns c i good=1
+	if [[ -n $sink ]]; then
+		for ((i = 0; i < 100; i++)); do
+			(($(st_captured "$sink" "$tag" | cut -d' ' -f1) >= count)) && break
+			sleep 0.01
+		done
+	fi
+	sleep 0.02
+	ST_SINKS_GOT=
+	for ns in "${ST_SINKS[@]}"; do
+		c=$(st_captured "$ns" "$tag")
+		ST_SINKS_GOT+="${ST_UPLINK_OF[$ns]}:${c%% *}"
+		[[ ${c#* } != none ]] && ST_SINKS_GOT+="(ttl ${c#* })"
+		ST_SINKS_GOT+=" "
+		if [[ $ns == "$sink" ]]; then
+			[[ $c == "$count 63:$count" ]] || good=
+		else
+			[[ ${c%% *} == 0 ]] || good=
+		fi
+	done
+	ST_SINKS_GOT=${ST_SINKS_GOT% }
+	[[ -n $good ]]
 }
 
 # st_send FAM PROTO SRC DST TOS SPORTS DPORT COUNT TAG WAIT WANT: from the client, COUNT packets
@@ -732,39 +773,18 @@ st_flow() {
 	local | anycast) [[ -n $answered ]] && { wait=1.5 want=$count; } || wait=0.2 ;;
 	*) [[ -z $sink ]] && wait=0.2 ;;
 	esac
-	local tag st0 st1 out i
+	local st0 st1 out good=1
 	st_new_tag
-	tag=$ST_TAG
 	st0=$(st_stats)
-	out=$(st_send "$fam" "$proto" "$src" "$dst" "$tos" "$sport" "$dport" "$count" "$tag" \
+	out=$(st_send "$fam" "$proto" "$src" "$dst" "$tos" "$sport" "$dport" "$count" "$ST_TAG" \
 		"$wait" "$want") || out="sender failed: $out"
-	if [[ -n $sink ]]; then
-		for ((i = 0; i < 100; i++)); do
-			(($(st_captured "$sink" "$tag" | cut -d' ' -f1) >= count)) && break
-			sleep 0.01
-		done
-	fi
-	sleep 0.02
+	st_sinks_got "$sink" "$ST_TAG" "$count" || good=
 	st1=$(st_stats)
-
-	local ns c detail="" good=1
-	for ns in "${ST_SINKS[@]}"; do
-		c=$(st_captured "$ns" "$tag")
-		detail+="${ST_UPLINK_OF[$ns]}:${c%% *}"
-		[[ ${c#* } != none ]] && detail+="(ttl ${c#* })"
-		detail+=" "
-		if [[ $ns == "$sink" ]]; then
-			[[ $c == "$count 63:$count" ]] || good=
-		else
-			[[ ${c%% *} == 0 ]] || good=
-		fi
-	done
-	detail=${detail% }
 	if [[ -n $sink ]]; then
-		st_check "$what: $count x $pkt reached the sink behind $kind only, TTL 63 ($detail)" \
+		st_check "$what: $count x $pkt reached the sink behind $kind only, TTL 63 ($ST_SINKS_GOT)" \
 			test -n "$good"
 	else
-		st_check "$what: $count x $pkt reached no sink ($detail)" test -n "$good"
+		st_check "$what: $count x $pkt reached no sink ($ST_SINKS_GOT)" test -n "$good"
 	fi
 	local replies errors
 	replies=$(sed -n 's/.*replies=\([0-9]*\).*/\1/p' <<<"$out")
@@ -984,6 +1004,15 @@ st_policy_add() {
 	st_sync_wait "$g0"
 }
 
+# st_batch FAM <<EOF ... EOF: `ip -batch` lines run on the router in that family, kept (not
+# remembered for st_policy_reset); waits for steerd to apply the change.
+st_batch() {
+	local g0
+	g0=$(st_generation)
+	st_ip -n "$NS_ROUTER" "-$1" -batch -
+	st_sync_wait "$g0"
+}
+
 # st_policy_reset: remove what st_policy_add added, newest first; waits for steerd.
 st_policy_reset() {
 	local g0
@@ -1027,236 +1056,10 @@ st_policy_undo_() {
 	ST_UNDO=()
 }
 
-# ---- the python helper: ICMP echo sender and sniffer over raw sockets ----------------------
+# ---- the python helper: sttool.py, senders and recorders over raw sockets -------------------
 
 st_write_tool() {
-	cp "$ST_ROOT/tests/lib/inet.py" "$ST_TMP/inet.py"
-	cat >"$ST_TMP/sttool.py" <<'EOF'
-# ping FAM SRC DST COUNT INTERVAL TTL WAIT -> prints "sent received ttl:n,..." ; exit 1 if any lost
-# sniff FAM DST OUTFILE                -> until SIGTERM, writes "count ttl:n,..." of echo requests
-# send FAM PROTO SRC DST TOS SPORTS DPORT COUNT TAG WAIT WANT
-#                                      -> tagged udp/tcp(SYN)/icmp(echo) packets, COUNT per source
-#                                         port of SPORTS ("P" or "P-Q"); prints
-#                                         "sent=N replies=R errors=SRC/TYPE/CODE:n,..."
-# capture IFNAME OUTFILE               -> until SIGTERM, appends "TAG PROTO TTL SPORT DPORT" for
-#                                         every tagged packet received on IFNAME
-import os, select, signal, socket, struct, sys, time
-from inet import csum
-
-def hist(ttls):
-    h = {}
-    for t in ttls:
-        h[t] = h.get(t, 0) + 1
-    return ",".join("%d:%d" % kv for kv in sorted(h.items())) or "none"
-
-def open_raw(fam):
-    if fam == "4":
-        return socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-    return s
-
-def recv(fam, s):
-    """-> (icmp type, id, seq, ttl, destination address) of one packet."""
-    if fam == "4":
-        data = s.recv(65535)
-        ihl = (data[0] & 15) * 4
-        t, _, _, ident, seq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
-        return t, ident, seq, data[8], socket.inet_ntop(socket.AF_INET, data[16:20])
-    data, anc, _, _ = s.recvmsg(65535, 256)
-    ttl, dst = -1, ""
-    for lvl, typ, val in anc:
-        if lvl == socket.IPPROTO_IPV6 and typ == socket.IPV6_HOPLIMIT:
-            ttl = struct.unpack("i", val[:4])[0]
-        elif lvl == socket.IPPROTO_IPV6 and typ == socket.IPV6_PKTINFO:
-            dst = socket.inet_ntop(socket.AF_INET6, val[:16])
-    t, _, _, ident, seq = struct.unpack("!BBHHH", data[:8])
-    return t, ident, seq, ttl, dst
-
-def ping(fam, src, dst, count, interval, ttl, wait):
-    s = open_raw(fam)
-    if fam == "4":
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
-        req, rep = 8, 0
-    else:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
-        req, rep = 128, 129
-    s.bind((src, 0))
-    ident = os.getpid() & 0xFFFF
-    got, ttls = set(), []
-    payload = b"steer-test".ljust(56, b".")
-    def drain(until):
-        while True:
-            left = until - time.monotonic()
-            if left <= 0 or len(got) == count:
-                return
-            if not select.select([s], [], [], left)[0]:
-                return
-            t, i, q, h, _ = recv(fam, s)
-            if t == rep and i == ident and q < count and q not in got:
-                got.add(q)
-                ttls.append(h)
-    for seq in range(count):
-        hdr = struct.pack("!BBHHH", req, 0, 0, ident, seq)
-        if fam == "4":
-            hdr = struct.pack("!BBHHH", req, 0, csum(hdr + payload), ident, seq)
-        s.sendto(hdr + payload, (dst, 0))  # the kernel sums ICMPv6 itself
-        drain(time.monotonic() + interval)
-    drain(time.monotonic() + wait)
-    print(count, len(got), hist(ttls))
-    return 0 if len(got) == count else 1
-
-def sniff(fam, dst, out):
-    s = open_raw(fam)
-    req = 8 if fam == "4" else 128
-    ttls, stop = [], []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-    open(out + ".ready", "w").close()
-    deadline = time.monotonic() + 30
-    # After SIGTERM, one more pass without waiting picks up what is already queued.
-    last = False
-    while not last:
-        last = bool(stop) or time.monotonic() > deadline
-        r = select.select([s], [], [], 0 if last else 0.05)[0]
-        while r:
-            t, _, _, h, d = recv(fam, s)
-            if t == req and d == dst:
-                ttls.append(h)
-            r = select.select([s], [], [], 0)[0]
-    with open(out + ".tmp", "w") as f:
-        f.write("%d %s\n" % (len(ttls), hist(ttls)))
-    os.rename(out + ".tmp", out)
-    return 0
-
-MAGIC = b"STEERTAG"
-
-def l4sum(fam, src, dst, proto, seg):
-    if fam == "4":
-        ph = socket.inet_pton(socket.AF_INET, src) + socket.inet_pton(socket.AF_INET, dst) + \
-            struct.pack("!BBH", 0, proto, len(seg))
-    else:
-        ph = socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst) + \
-            struct.pack("!I3xB", len(seg), proto)
-    return csum(ph + seg)
-
-def send(fam, proto, src, dst, tos, sports, dport, count, tag, wait, want):
-    af = socket.AF_INET if fam == "4" else socket.AF_INET6
-    lo, _, hi = sports.partition("-")
-    lo, hi = int(lo), int(hi or lo)
-    payload = (MAGIC + tag.encode()).ljust(32, b".")
-    # Everything ICMP that comes back: errors quoting our packets, echo replies.
-    r = open_raw(fam)
-    if proto == "udp":
-        s = None
-    elif proto == "tcp":
-        s = socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_TCP)
-    else:
-        s = open_raw(fam)
-    def setup(sock):
-        if fam == "4":
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
-        else:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 64)
-    if s is not None:
-        setup(s)
-        s.bind((src, 0))
-    replies, errors, sent = 0, {}, 0
-    def drain(until):
-        nonlocal replies
-        while True:
-            left = until - time.monotonic()
-            if left <= 0 or (want and replies + sum(errors.values()) >= want):
-                return
-            if not select.select([r], [], [], left)[0]:
-                return
-            if fam == "4":
-                data, addr = r.recvfrom(65535)
-                ihl = (data[0] & 15) * 4
-                data = data[ihl:]
-                errtypes, rep = (3, 4, 5, 11, 12), 0
-            else:
-                data, addr = r.recvfrom(65535)
-                errtypes, rep = (1, 2, 3, 4), 129
-            if len(data) < 8 or MAGIC + tag.encode() not in data:
-                continue
-            if data[0] == rep:
-                replies += 1
-            elif data[0] in errtypes:
-                k = "%s/%d/%d" % (addr[0], data[0], data[1])
-                errors[k] = errors.get(k, 0) + 1
-    for port in range(lo, hi + 1):
-        if proto == "udp":
-            u = socket.socket(af, socket.SOCK_DGRAM)
-            u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            setup(u)
-            u.bind((src, port))
-        for seq in range(count):
-            if proto == "udp":
-                u.sendto(payload, (dst, dport))
-            elif proto == "tcp":
-                hdr = struct.pack("!HHIIBBHHH", port, dport, 1000 + seq, 0, 5 << 4, 0x02, 65535, 0, 0)
-                c = l4sum(fam, src, dst, socket.IPPROTO_TCP, hdr + payload)
-                hdr = hdr[:16] + struct.pack("!H", c) + hdr[18:]
-                s.sendto(hdr + payload, (dst, 0))
-            else:
-                req = 8 if fam == "4" else 128
-                hdr = struct.pack("!BBHHH", req, 0, 0, port, seq)
-                if fam == "4":
-                    hdr = struct.pack("!BBHHH", req, 0, csum(hdr + payload), port, seq)
-                s.sendto(hdr + payload, (dst, 0))  # the kernel sums ICMPv6 itself
-            sent += 1
-            drain(time.monotonic())
-        if proto == "udp":
-            u.close()
-    drain(time.monotonic() + wait)
-    print("sent=%d replies=%d errors=%s" % (sent, replies,
-          ",".join("%s:%d" % kv for kv in sorted(errors.items())) or "none"))
-    return 0
-
-def capture(ifname, out):
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))  # ETH_P_ALL
-    s.bind((ifname, 3))
-    f = open(out, "a", buffering=1)
-    open(out + ".ready", "w").close()
-    parent = os.getppid()
-    while True:
-        if not select.select([s], [], [], 0.5)[0]:
-            if os.getppid() != parent:  # the test is gone: so are we
-                return 0
-            continue
-        data, addr = s.recvfrom(65535)
-        if addr[2] == socket.PACKET_OUTGOING:
-            continue
-        i = data.find(MAGIC)
-        if i < 0 or len(data) < 40:
-            continue
-        tag = data[i + len(MAGIC):i + len(MAGIC) + 8].decode(errors="replace")
-        if data[0] >> 4 == 4:
-            proto, ttl, l4 = data[9], data[8], data[(data[0] & 15) * 4:]
-        else:
-            proto, ttl, l4 = data[6], data[7], data[40:]
-        sport = dport = 0
-        if proto in (6, 17) and len(l4) >= 4:
-            sport, dport = struct.unpack("!HH", l4[:4])
-        elif proto in (1, 58) and len(l4) >= 6 and l4[0] in (8, 128):
-            sport = struct.unpack("!H", l4[4:6])[0]
-        else:
-            continue  # not one of ours: an ICMP error or echo reply quoting it
-        f.write("%s %d %d %d %d\n" % (tag, proto, ttl, sport, dport))
-
-a = sys.argv
-if a[1] == "ping":
-    sys.exit(ping(a[2], a[3], a[4], int(a[5]), float(a[6]), int(a[7]), float(a[8])))
-if a[1] == "send":
-    sys.exit(send(a[2], a[3], a[4], a[5], int(a[6], 0), a[7], int(a[8]), int(a[9]), a[10],
-                  float(a[11]), int(a[12])))
-if a[1] == "capture":
-    sys.exit(capture(a[2], a[3]))
-sys.exit(sniff(a[2], a[3], a[4]))
-EOF
+	cp "$ST_ROOT/tests/lib/inet.py" "$ST_ROOT/tests/lib/sttool.py" "$ST_TMP/"
 }
 
 # ---- resilience helpers (tests/resilience/*.sh) ---------------------------------------------
@@ -1267,6 +1070,7 @@ EOF
 ST_STEERD_WRAP=()    # a command steerd runs under (e.g. valgrind ...), set before starting it
 ST_VERIFY_OUT=       # st_verify's last summary line
 ST_VERIFY_DETAIL=    # and the first differences it named
+ST_VERIFY_LOG=       # and all it printed
 
 # st_start_steerd_with TENTHS [STEERD-ARGS...]: st_start_steerd with extra options (and under
 # ST_STEERD_WRAP), waiting up to TENTHS/10 s for "synced". ST_STEERD_PID is steerd's own pid
@@ -1335,15 +1139,16 @@ print(" ".join("%s=%d" % (k, v[k]) for k in names if k in v))' "$json" 2>/dev/nu
 
 # st_verify: `steerd --verify` in the router's namespace; its exit status returned (0: the pinned
 # maps say what the kernel holds), its summary line ("N map entries checked, M differ ...") in
-# ST_VERIFY_OUT, the first three differences it names in ST_VERIFY_DETAIL (one line each).
+# ST_VERIFY_OUT, the first three differences it names in ST_VERIFY_DETAIL (one line each), all
+# it printed in ST_VERIFY_LOG.
 st_verify() {
-	local rc out
-	out=$(nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --verify --pin-dir "$PIN_DIR" 2>&1) &&
+	local rc
+	ST_VERIFY_LOG=$(nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --verify --pin-dir "$PIN_DIR" 2>&1) &&
 		rc=0 || rc=$?
-	ST_VERIFY_OUT=$(grep -v '^steerd\[' <<<"$out" | tail -n 1)
-	[[ -n $ST_VERIFY_OUT ]] || ST_VERIFY_OUT=$(tail -n 1 <<<"$out")
+	ST_VERIFY_OUT=$(grep -v '^steerd\[' <<<"$ST_VERIFY_LOG" | tail -n 1)
+	[[ -n $ST_VERIFY_OUT ]] || ST_VERIFY_OUT=$(tail -n 1 <<<"$ST_VERIFY_LOG")
 	# shellcheck disable=SC2034 # for the tests that source this
-	ST_VERIFY_DETAIL=$(grep '^steerd\[notice\]' <<<"$out" | head -n 3) || true
+	ST_VERIFY_DETAIL=$(grep '^steerd\[notice\]' <<<"$ST_VERIFY_LOG" | head -n 3) || true
 	return "$rc"
 }
 

@@ -12,8 +12,6 @@
 #        NF_TRIALS (default 5), NF_RATE (default 2000)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/lib/lib.sh
-. "$HERE/../lib/lib.sh"
 # shellcheck source=tests/lib/lib-traffic.sh
 . "$HERE/../lib/lib-traffic.sh"
 # shellcheck source=tests/netfilter/lib-nf.sh

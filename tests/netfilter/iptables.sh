@@ -6,8 +6,6 @@
 # must be what the kernel alone does with the same packets.
 # Usage: tests/netfilter/iptables.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 # shellcheck source=tests/netfilter/lib-nf.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-nf.sh"
 

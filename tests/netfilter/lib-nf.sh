@@ -18,10 +18,34 @@
 #                           (forwarded, punt_netfilter, ...) grew by COUNT. Restarts steerd
 #                           with NF_STEERD_ARGS.
 #   nf_stat_delta STAT CMD...  run CMD and print how much counter STAT grew.
+#   nf_need_offload         the offload tests' tools (nft, conntrack), or not ok and exit.
+#   nf_serve NS KIND PORT [ADDR...]
+#                           an ofltool.py server (tcpserve, udpecho) in NS, logging to
+#                           $ST_TMP/NS-KIND-PORT.log; returns once it listens.
+
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 
 NF_PORT=7000
 declare -A NF_BLOCKED=([4]=198.51.100.7 [6]=2001:db8:77::7)
 NF_STEERD_ARGS=()
+
+NF_OFLTOOL=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/ofltool.py
+
+nf_need_offload() {
+	local t
+	for t in nft conntrack; do
+		command -v $t >/dev/null ||
+			{ echo "not ok - $t not installed (apt-get install nftables conntrack)"; exit 1; }
+	done
+}
+
+nf_serve() {
+	local ns=$1 kind=$2 port=$3 log=$ST_TMP/$1-$2-$3.log
+	shift 3
+	st_spawn "$ns" "$log.ready" "$kind server on $ns:$port" \
+		"$ST_PY" "$NF_OFLTOOL" "$kind" "$port" "$log" "$@"
+}
 
 nf_router() {
 	nsenter --net="/run/netns/$NS_ROUTER" "$@"
@@ -113,21 +137,13 @@ nf_init() {
 	nf_write_tool
 	st_topology 46
 	st_add_sink c
-	local ns i
+	local ns
 	for ns in "${ST_SINKS[@]}"; do
 		st_ip -n "$ns" addr add "${NF_BLOCKED[4]}/32" dev lo
 		st_ip -n "$ns" addr add "${NF_BLOCKED[6]}/128" dev lo nodad
-		rm -f "$ST_TMP/nf-$ns" "$ST_TMP/nf-$ns.ready"
-		nsenter --net="/run/netns/$ns" "$ST_PY" "$ST_TMP/nfprobe.py" listen "$NF_PORT" \
-			"$ST_TMP/nf-$ns" &
-		ST_CAPTURE_PIDS+=($!)
-	done
-	for ns in "${ST_SINKS[@]}"; do
-		for ((i = 0; i < 150; i++)); do
-			[[ -e $ST_TMP/nf-$ns.ready ]] && break
-			sleep 0.02
-		done
-		[[ -e $ST_TMP/nf-$ns.ready ]] || st_die "UDP listener in $ns started"
+		rm -f "$ST_TMP/nf-$ns"
+		st_spawn "$ns" "$ST_TMP/nf-$ns.ready" "UDP listener in $ns" \
+			"$ST_PY" "$ST_TMP/nfprobe.py" listen "$NF_PORT" "$ST_TMP/nf-$ns"
 	done
 	# Every reject answered: the ICMP rate limits would make the counts depend on timing.
 	nf_router sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 \

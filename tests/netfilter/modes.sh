@@ -9,8 +9,6 @@
 # Usage: tests/netfilter/modes.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/lib/lib.sh
-. "$HERE/../lib/lib.sh"
 # shellcheck source=tests/lib/lib-config.sh
 . "$HERE/../lib/lib-config.sh"
 # shellcheck source=tests/netfilter/lib-nf.sh

@@ -7,8 +7,6 @@
 # the kernel alone does with the same packets; where no chain acts, the fast path forwards.
 # Usage: tests/netfilter/nftables.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 # shellcheck source=tests/netfilter/lib-nf.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-nf.sh"
 
@@ -132,28 +130,25 @@ st_check "empty ip nat chain: IPv6 is still fast (forwarded +$d)" test "$d" -ge 
 nf_router nft flush ruleset
 
 st_note "7. netdev ingress on cli, netdev egress on upb: the devices punt, whatever the family"
-nf_router nft -f - <<EOF
+# edge CHAIN HOOK DEV: table netdev edge, its chain at HOOK on DEV dropping the blocked address.
+edge() {
+	nf_router nft -f - <<EOF
 table netdev edge {
-	chain in {
-		type filter hook ingress device "cli" priority 0
+	chain $1 {
+		type filter hook $2 device "$3" priority 0
 		ip daddr ${NF_BLOCKED[4]} drop
 	}
 }
 EOF
+}
+edge in ingress cli
 nf_same "netdev ingress drop" 4 "${NF_BLOCKED[4]}" $N punt_netfilter '^upa=0 upb=0 upc=0 icmp=-$'
 nf_same "netdev ingress, other traffic from cli, IPv6" 6 "${ST_INTERNET[6]}" $N punt_netfilter \
 	"^upa=0 upb=$N\\(${ST_CLIENT_ADDR[6]}\\) upc=0 icmp=-\$"
 expl=$(st_steerctl explain "${ST_INTERNET[6]}" from "${ST_CLIENT_ADDR[6]}" iif cli)
 st_check "explain names the device chain: $expl" test "$expl" = "punt (netfilter: netdev edge in) ipproto ipv6-nonxt"
 nf_router nft flush ruleset
-nf_router nft -f - <<EOF
-table netdev edge {
-	chain out {
-		type filter hook egress device "upb" priority 0
-		ip daddr ${NF_BLOCKED[4]} drop
-	}
-}
-EOF
+edge out egress upb
 nf_same "netdev egress drop on upb" 4 "${NF_BLOCKED[4]}" $N punt_netfilter '^upa=0 upb=0 upc=0 icmp=-$'
 st_ip -n "$NS_ROUTER" route add "${NF_BLOCKED[4]}/32" via 10.0.3.2 table 100
 sleep 0.2

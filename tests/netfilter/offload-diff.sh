@@ -8,15 +8,12 @@
 # (who, from which port, how much) and what each client got back must be the same.
 # Usage: tests/netfilter/offload-diff.sh [SEED] [RULESETS]   (root; STEERD/STEERCTL override)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
+# shellcheck source=tests/netfilter/lib-nf.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-nf.sh"
 
 SEED=${1:-${OFFLOAD_DIFF_SEED:-1}}
 SETS=${2:-${OFFLOAD_DIFF_SETS:-8}}
-OFL=$(dirname "${BASH_SOURCE[0]}")/ofltool.py
-for t in nft conntrack; do
-	command -v $t >/dev/null || { echo "not ok - $t not installed"; exit 1; }
-done
+nf_need_offload
 st_init
 st_topology 4
 R=(nsenter --net="/run/netns/$NS_ROUTER")
@@ -27,24 +24,16 @@ st_ip -n "$NS_ROUTER" rule add to 203.0.113.0/24 lookup main pref 50
 st_ip -n "$NS_SINKB" route add 10.0.0.0/8 via 10.0.2.1
 "${R[@]}" sysctl -qw net.netfilter.nf_conntrack_tcp_be_liberal=1
 
-serve() {	# NS KIND PORT ADDR...
-	local ns=$1 kind=$2 port=$3 log=$ST_TMP/$1-$2-$3.log i
-	shift 3
-	nsenter --net="/run/netns/$ns" "$ST_PY" "$OFL" "$kind" "$port" "$log" "$@" &
-	ST_CAPTURE_PIDS+=($!)
-	for ((i = 0; i < 100; i++)); do [[ -e $log.ready ]] && return 0; sleep 0.02; done
-	st_die "$kind server on $ns:$port started"
-}
 declare -A OWN=([$NS_SINKA]="$DST_A $DST_B" [$NS_SINKB]="$DST_B")
 for ns in "$NS_SINKA" "$NS_SINKB"; do
-	serve "$ns" tcpserve 5001
-	serve "$ns" tcpserve 5004
+	nf_serve "$ns" tcpserve 5001
+	nf_serve "$ns" tcpserve 5004
 	# shellcheck disable=SC2086 # a list
-	serve "$ns" udpecho 5002 ${OWN[$ns]}
+	nf_serve "$ns" udpecho 5002 ${OWN[$ns]}
 	# shellcheck disable=SC2086
-	serve "$ns" udpecho 5003 ${OWN[$ns]}
+	nf_serve "$ns" udpecho 5003 ${OWN[$ns]}
 done
-serve "$NS_CLIENT" tcpserve 80
+nf_serve "$NS_CLIENT" tcpserve 80
 
 # The flows: "WHO KIND DST PORT SPORT".
 FLOWS=(
@@ -100,10 +89,10 @@ run_flows() {
 		ns=$NS_CLIENT
 		[[ $who == sinkb ]] && ns=$NS_SINKB
 		if [[ $kind == tcp ]]; then
-			out=$(timeout 10 nsenter --net="/run/netns/$ns" "$ST_PY" "$OFL" tcpsend "$dst" "$port" \
+			out=$(timeout 10 nsenter --net="/run/netns/$ns" "$ST_PY" "$NF_OFLTOOL" tcpsend "$dst" "$port" \
 				$((256 << 10)) "$sport" 2>&1 | tail -n1) || out="timeout"
 		else
-			out=$(nsenter --net="/run/netns/$ns" "$ST_PY" "$OFL" udpsend "$dst" "$port" "$sport" 40 0.002)
+			out=$(nsenter --net="/run/netns/$ns" "$ST_PY" "$NF_OFLTOOL" udpsend "$dst" "$port" "$sport" 40 0.002)
 		fi
 		echo "$f: $out"
 	done

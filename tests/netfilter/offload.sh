@@ -14,29 +14,16 @@
 #   - TCP is offloaded only with nf_conntrack_tcp_be_liberal (or a liberal connection).
 # Usage: tests/netfilter/offload.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
+# shellcheck source=tests/netfilter/lib-nf.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-nf.sh"
 
-for t in nft conntrack; do
-	command -v $t >/dev/null || { echo "not ok - $t not installed (apt-get install nftables conntrack)"; exit 1; }
-done
+nf_need_offload
 st_init
 st_topology 46
 R=(nsenter --net="/run/netns/$NS_ROUTER")
-OFL=$(dirname "${BASH_SOURCE[0]}")/ofltool.py
 
-
-# serve NS KIND PORT [ADDR...]: a server in NS, logging to $ST_TMP/NS-KIND-PORT.log.
-serve() {
-	local ns=$1 kind=$2 port=$3 log=$ST_TMP/$1-$2-$3.log i
-	shift 3
-	nsenter --net="/run/netns/$ns" "$ST_PY" "$OFL" "$kind" "$port" "$log" "$@" &
-	ST_CAPTURE_PIDS+=($!)
-	for ((i = 0; i < 100; i++)); do [[ -e $log.ready ]] && return 0; sleep 0.02; done
-	st_die "$kind server on $ns:$port started"
-}
-client() { nsenter --net="/run/netns/$NS_CLIENT" "$ST_PY" "$OFL" "$@"; }
-sinkb() { nsenter --net="/run/netns/$NS_SINKB" "$ST_PY" "$OFL" "$@"; }
+client() { nsenter --net="/run/netns/$NS_CLIENT" "$ST_PY" "$NF_OFLTOOL" "$@"; }
+sinkb() { nsenter --net="/run/netns/$NS_SINKB" "$ST_PY" "$NF_OFLTOOL" "$@"; }
 stat_now() { st_stat_of "$(st_stats)" "$1"; }
 ct_ids() { "${R[@]}" conntrack -L -p udp --sport "$1" -o id 2>/dev/null | sed -n 's/.* id=\([0-9]*\).*/\1/p' | sort -u | paste -sd,; }
 
@@ -66,11 +53,11 @@ EOF
 # The sinks answer the router's addresses (masquerade) by their uplink; sink B reaches the
 # forwarded port through the router.
 st_ip -n "$NS_SINKB" route add 10.0.0.0/8 via 10.0.2.1 || true
-serve "$NS_SINKB" tcpserve 5001
-serve "$NS_SINKB" udpecho 5002 "${ST_INTERNET[4]}" "${ST_INTERNET[6]}"
-serve "$NS_SINKB" udpecho 5003 "${ST_INTERNET[4]}" "${ST_INTERNET[6]}"
-serve "$NS_SINKB" udpecho 5004 "${ST_INTERNET[4]}" "${ST_INTERNET[6]}"
-serve "$NS_CLIENT" tcpserve 80
+nf_serve "$NS_SINKB" tcpserve 5001
+nf_serve "$NS_SINKB" udpecho 5002 "${ST_INTERNET[4]}" "${ST_INTERNET[6]}"
+nf_serve "$NS_SINKB" udpecho 5003 "${ST_INTERNET[4]}" "${ST_INTERNET[6]}"
+nf_serve "$NS_SINKB" udpecho 5004 "${ST_INTERNET[4]}" "${ST_INTERNET[6]}"
+nf_serve "$NS_CLIENT" tcpserve 80
 st_run_steerd 50 --attach cli --attach upa --attach upb --config /dev/null --netfilter offload
 st_check "steerd loaded the program with conntrack offload" \
 	grep -q "BPF program loaded (with conntrack offload)" "$ST_STEERD_LOG"

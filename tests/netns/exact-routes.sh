@@ -202,31 +202,29 @@ xr_change 4 route replace unreachable 10.8.0.0/24 table 100
 xr_flow 4 "replace takes the first twin's place" unreachable punt_unreachable udp dst=10.8.0.5 \
 	src=10.1.0.$((XR_ESRC++))
 xr_kernel_alone
-g0=$(st_generation)
-st_ip -n "$NS_ROUTER" route del unreachable 10.8.0.0/24 table 100
-st_ip -n "$NS_ROUTER" route del 10.8.0.0/24 via 10.0.3.2 table 100
-st_sync_wait "$g0"
+st_batch 4 <<EOF
+route del unreachable 10.8.0.0/24 table 100
+route del 10.8.0.0/24 via 10.0.3.2 table 100
+EOF
 xr_flow 4 "both unicast twins deleted: the blackhole is left" drop drop_blackhole udp dst=10.8.0.5
 xr_kernel_alone
 st_policy_reset
 
 st_note "IPv6 keeps such routes apart and ranks them by preference, then by order and device"
-st_policy 6 "blackhole (pref medium) and a unicast route of high preference" <<EOF
+# twins6 WHAT [PREF]: a blackhole 2001:db8:8::/64 in table 100 and a unicast twin (of PREF).
+twins6() {
+	st_policy 6 "$1" <<EOF
 route add blackhole 2001:db8:8::/64 table 100
-route append 2001:db8:8::/64 via 2001:db8:c::2 table 100 pref high
+route append 2001:db8:8::/64 via 2001:db8:c::2 table 100${2:+ pref $2}
 EOF
+}
+twins6 "blackhole (pref medium) and a unicast route of high preference" high
 xr_flow 6 "blackhole + unicast pref high: the unicast route" upc forwarded udp dst=2001:db8:8::5
 xr_kernel_alone
-st_policy 6 "blackhole (pref medium) and a unicast route of low preference" <<EOF
-route add blackhole 2001:db8:8::/64 table 100
-route append 2001:db8:8::/64 via 2001:db8:c::2 table 100 pref low
-EOF
+twins6 "blackhole (pref medium) and a unicast route of low preference" low
 xr_flow 6 "blackhole + unicast pref low: the blackhole" drop drop_blackhole udp dst=2001:db8:8::5
 xr_kernel_alone
-st_policy 6 "blackhole and a unicast route of equal preference" <<EOF
-route add blackhole 2001:db8:8::/64 table 100
-route append 2001:db8:8::/64 via 2001:db8:c::2 table 100
-EOF
+twins6 "blackhole and a unicast route of equal preference"
 xr_flow 6 "equal preference: the kernel's order and input device decide; punted" drop punt_route \
 	udp dst=2001:db8:8::5
 xr_kernel_alone

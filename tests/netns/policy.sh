@@ -113,30 +113,25 @@ st_flow "$F" "to $NET, packet to $D" upc forwarded udp dst=$D
 st_flow "$F" "to $NET, packet to $D2" upb forwarded udp dst=$D2
 st_flow "$F" "to $NET, icmp to $D" upc forwarded icmp dst=$D
 
+# `tos 0x10` against UDP of each tos (IPv4) or traffic class (IPv6): "TOS UPLINK [WHY]" a row.
 if [ "$F" = 4 ]; then
-	st_policy "$F" "tos" <<EOF
-rule add priority 10 tos 0x10 lookup 300
-EOF
-	st_flow "$F" "tos 0x10, packet tos 0x10" upc forwarded udp tos=0x10
-	st_flow "$F" "tos 0x10, packet tos 0" upb forwarded udp tos=0
-	st_flow "$F" "tos 0x10, packet tos 0x12 (ECN bits ignored)" upc forwarded udp tos=0x12
-	st_flow "$F" "tos 0x10, packet tos 0x30 (only tos & 0x1c compared)" upc forwarded udp tos=0x30
-	st_flow "$F" "tos 0x10, packet tos 0x14" upb forwarded udp tos=0x14
-	st_flow "$F" "tos 0x10, tcp tos 0x10" upc forwarded tcp tos=0x10
-	st_flow "$F" "tos 0x10, icmp tos 0x10" upc forwarded icmp tos=0x10
+	what="tos" field=tos packet="packet tos"
+	tos_rows=("0x10 upc" "0 upb" "0x12 upc (ECN bits ignored)"
+		"0x30 upc (only tos & 0x1c compared)" "0x14 upb")
 else
-	st_policy "$F" "dsfield (tos): the kernel compares traffic class & 0xfc" <<EOF
+	what="dsfield (tos): the kernel compares traffic class & 0xfc" field=tclass packet=tclass
+	tos_rows=("0x10 upc" "0 upb" "0x12 upc (ECN bits ignored)" "0x11 upc (ECN bits ignored)"
+		"0x30 upb (the whole DSCP compared, unlike IPv4)" "0x14 upb")
+fi
+st_policy "$F" "$what" <<EOF
 rule add priority 10 tos 0x10 lookup 300
 EOF
-	st_flow "$F" "tos 0x10, tclass 0x10" upc forwarded udp tos=0x10
-	st_flow "$F" "tos 0x10, tclass 0" upb forwarded udp tos=0
-	st_flow "$F" "tos 0x10, tclass 0x12 (ECN bits ignored)" upc forwarded udp tos=0x12
-	st_flow "$F" "tos 0x10, tclass 0x11 (ECN bits ignored)" upc forwarded udp tos=0x11
-	st_flow "$F" "tos 0x10, tclass 0x30 (the whole DSCP compared, unlike IPv4)" upb forwarded udp tos=0x30
-	st_flow "$F" "tos 0x10, tclass 0x14" upb forwarded udp tos=0x14
-	st_flow "$F" "tos 0x10, tcp tclass 0x10" upc forwarded tcp tos=0x10
-	st_flow "$F" "tos 0x10, icmp tclass 0x10" upc forwarded icmp tos=0x10
-fi
+for row in "${tos_rows[@]}"; do
+	read -r tos up why <<<"$row"
+	st_flow "$F" "tos 0x10, $packet $tos${why:+ $why}" "$up" forwarded udp tos="$tos"
+done
+st_flow "$F" "tos 0x10, tcp $field 0x10" upc forwarded tcp tos=0x10
+st_flow "$F" "tos 0x10, icmp $field 0x10" upc forwarded icmp tos=0x10
 
 st_policy "$F" "iif (the client's interface)" <<EOF
 rule add priority 10 iif cli lookup 300

@@ -19,8 +19,6 @@
 #        (SIGSTOP) for the second half of the churn, to see the checks fail (harness self-test)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/lib/lib.sh
-. "$HERE/../lib/lib.sh"
 # shellcheck source=tests/lib/lib-traffic.sh
 . "$HERE/../lib/lib-traffic.sh"
 
@@ -30,11 +28,7 @@ RATE=${LT_RATE:-1000}
 FAMS=${CHURN_FAMILIES:-46}
 STABLE_MS=50      # a change is applied by then (the budget for "follows" is ms, not this)
 
-if [[ $ST_KERNEL_ONLY == 1 ]]; then
-	echo "not ok - churn.sh tests steerd itself; ST_KERNEL_ONLY=1 makes no sense here"
-	echo "1..1"
-	exit 1
-fi
+st_steerd_needed "steerd itself"
 
 st_init
 lt_init
@@ -66,6 +60,7 @@ cat >"$ST_TMP/churn.py" <<'EOF'
 # have passed; OUT gets one JSON line per state: {"i", "t0", "t1", "fam", "cmd",
 # "sets": {fam: ["upa upb", ...] per flow}, "kernel": {...}, "bad": [...]}.
 import ipaddress, json, random, re, subprocess, sys, time
+from lttraffic import flows_of
 
 ns, secs, seed, out, fams = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 flowspec = {"4": sys.argv[6].split(), "6": sys.argv[7].split()}
@@ -87,15 +82,6 @@ RULES = {
 CHOICES = ["A", "B", "C", "AB", "BC", "AC", "ABC"]
 # Table 101 may also lose its default route ("-"): its lookups then fall through to the next rule.
 CHOICES_101 = CHOICES + ["-"]
-
-def flows_of(specs):
-    res = []
-    for spec in specs:
-        src, _, ports = spec.rpartition(":")
-        lo, _, hi = ports.partition("-")
-        for p in range(int(lo), int(hi or lo) + 1):
-            res.append((src.strip("[]"), p))
-    return res
 
 FLOWS = {f: flows_of(flowspec[f]) for f in fams}
 state = {f: {"rules": {"R0"}, "t100": "B", "t101": "C"} for f in fams}
@@ -274,27 +260,16 @@ st_check "the driver's model of every state agrees with the kernel (ip route sho
 mapfile -t RECV_FILES < <(lt_recv_files)
 for f in 4 6; do
 	[[ $FAMS == *$f* ]] || continue
-	res=$("$ST_PY" - "$f" "churn$f" "$ST_TMP/lt-send-churn$f" "$ST_TMP/changes" "$STABLE_MS" \
+	res=$(lt_py - "$f" "churn$f" "$ST_TMP/lt-send-churn$f" "$ST_TMP/changes" "$STABLE_MS" \
 		"${RECV_FILES[@]}" <<'EOF'
 import bisect, json, sys
+from lttraffic import arrivals, sent_log
 fam, tag, sendlog, changes, stable = sys.argv[1], sys.argv[2].ljust(8, ".")[:8], sys.argv[3], sys.argv[4], float(sys.argv[5]) / 1000
 states = [json.loads(l) for l in open(changes)]
 sets = [[set(s.split()) for s in st["sets"][fam]] for st in states]
 mids = [(st["t0"] + st["t1"]) / 2 for st in states]
-sent = {}
-for line in open(sendlog):
-    if line.startswith("#"):
-        continue
-    seq, flow, t = line.split()
-    sent[int(seq)] = (int(flow), float(t))
-got, ttl = {}, {}
-for arg in sys.argv[6:]:
-    dev, path = arg.split("=", 1)
-    for line in open(path):
-        f = line.split()
-        if len(f) == 6 and f[0] == tag:
-            got.setdefault(int(f[1]), []).append(dev)
-            ttl[f[3]] = ttl.get(f[3], 0) + 1
+sent = {seq: (flow, t) for seq, flow, t in sent_log(sendlog)}
+got, ttl = arrivals(tag, sys.argv[6:])
 lost = [s for s in sent if s not in got]
 dup = [s for s, d in got.items() if len(d) > 1]
 wrong, examples = 0, []

@@ -59,9 +59,7 @@ for ((i = 0; i < ROUTES - 1; i++)); do
 	lines+="route add 10.100.$i.0/24 via 10.0.2.2 table 100"$'\n'
 done
 lines+="route add ${ST_INTERNET[4]%.*}.0/24 via 10.0.1.2 table 100"
-g0=$(st_generation)
-ip -n "$NS_ROUTER" -4 -batch - <<<"$lines"
-st_sync_wait "$g0"
+st_batch 4 <<<"$lines"
 sleep 0.3   # the counters are published with the apply and with each heartbeat
 st_check "steerd still running with $ROUTES routes too many" st_steerd_alive
 st_check "steerd logged that the maps are too small ($(grep -m1 "$TOO_SMALL" "$ST_STEERD_LOG" || echo none))" \
@@ -78,9 +76,7 @@ lines=""
 for ((i = 1; i <= RULES; i++)); do
 	lines+="rule add from 100.64.0.$i/32 lookup 100 priority $((1000 + i))"$'\n'
 done
-g0=$(st_generation)
-ip -n "$NS_ROUTER" -4 -batch - <<<"${lines%$'\n'}"
-st_sync_wait "$g0"
+st_batch 4 <<<"${lines%$'\n'}"
 sleep 0.3
 st_check "steerd still running with $RULES rules too many" st_steerd_alive
 over2=$(agent overflow_punts)
@@ -104,9 +100,7 @@ for ((i = 0; i < ROUTES - 1; i++)); do
 	lines+="route del 10.100.$i.0/24 table 100"$'\n'
 done
 lines+="route del ${ST_INTERNET[4]%.*}.0/24 table 100"
-g0=$(st_generation)
-ip -n "$NS_ROUTER" -4 -batch - <<<"$lines"
-st_sync_wait "$g0"
+st_batch 4 <<<"$lines"
 sleep 0.3
 st_check "steerd logged that everything fits again ($(grep -m1 "$FITS" "$ST_STEERD_LOG" || echo none))" \
 	test "$(log_count "$FITS")" -ge 1
@@ -132,13 +126,11 @@ wait_synced() {
 	done
 	st_check "$1: steerd wrote the fitted image, the maps are synced" synced
 }
-g0=$(st_generation)
-st_ip -n "$NS_ROUTER" -4 -batch - <<EOF
+st_batch 4 <<EOF
 route add 10.100.0.0/24 via 10.0.2.2 table 100
 route add 10.100.1.0/24 via 10.0.2.2 table 100
 route add 10.100.2.0/24 via 10.0.2.2 table 100
 EOF
-st_sync_wait "$g0"
 sleep 0.3
 st_check "too small again: logged a second time" test "$(log_count "$TOO_SMALL")" -ge 2
 st_note "with 3 routes more: overflow_punts=$(agent overflow_punts), $(st_steerctl -j status |
@@ -146,13 +138,11 @@ st_note "with 3 routes more: overflow_punts=$(agent overflow_punts), $(st_steerc
 wait_synced "3 routes too many"
 no_new_failures "3 routes too many"
 punted "routes map full again" upb
-g0=$(st_generation)
-st_ip -n "$NS_ROUTER" -4 -batch - <<EOF
+st_batch 4 <<EOF
 route del 10.100.0.0/24 table 100
 route del 10.100.1.0/24 table 100
 route del 10.100.2.0/24 table 100
 EOF
-st_sync_wait "$g0"
 wait_synced "the 3 routes gone"
 fast_ok=0
 for ((i = 0; i < 20; i++)); do

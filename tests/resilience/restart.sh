@@ -14,8 +14,6 @@
 #        LT_RATE (packets/s, default 2000), LT_SECONDS (per family, default 6)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/lib/lib.sh
-. "$HERE/../lib/lib.sh"
 # shellcheck source=tests/lib/lib-traffic.sh
 . "$HERE/../lib/lib-traffic.sh"
 
@@ -28,11 +26,7 @@ STALE=            # phase 3: steerd runs with --stale-after STALE; from STALE + 
                   # the kill until the restart the kernel must be forwarding (punt_stale)
 FOLLOW_MS=1000    # after the new steerd synced, traffic follows the change within this
 
-if [[ $ST_KERNEL_ONLY == 1 ]]; then
-	echo "not ok - restart.sh tests steerd itself; ST_KERNEL_ONLY=1 makes no sense here"
-	echo "1..1"
-	exit 1
-fi
+st_steerd_needed "steerd itself"
 
 st_init
 lt_init
@@ -96,28 +90,15 @@ restart_phase() {
 
 	local res RECV_FILES
 	mapfile -t RECV_FILES < <(lt_recv_files)
-	res=$("$ST_PY" - "$tag" "$ST_TMP/lt-send-$tag" "$t_kill" "$t_change" "$LT_RESTART_T" \
+	res=$(lt_py - "$tag" "$ST_TMP/lt-send-$tag" "$t_kill" "$t_change" "$LT_RESTART_T" \
 		"$LT_SYNC_T" "$old" "$new" "$FOLLOW_MS" "${STALE:-0}" "${RECV_FILES[@]}" <<'EOF'
 import sys
+from lttraffic import arrivals, sent_log
 tag, sendlog = sys.argv[1].ljust(8, ".")[:8], sys.argv[2]
 t_kill, t_change, t_restart, t_sync = map(float, sys.argv[3:7])
 old, new, follow, stale = sys.argv[7], sys.argv[8], float(sys.argv[9]) / 1000, float(sys.argv[10])
-sent = {}
-for line in open(sendlog):
-    if line.startswith("#"):
-        continue
-    seq, flow, t = line.split()
-    sent[int(seq)] = (int(flow), float(t))
-got = {}            # seq -> [dev, ...]
-ttls = {}
-for arg in sys.argv[11:]:
-    dev, path = arg.split("=", 1)
-    for line in open(path):
-        f = line.split()
-        if len(f) != 6 or f[0] != tag:
-            continue
-        got.setdefault(int(f[1]), []).append(dev)
-        ttls[f[3]] = ttls.get(f[3], 0) + 1
+sent = {seq: (flow, t) for seq, flow, t in sent_log(sendlog)}
+got, ttls = arrivals(tag, sys.argv[11:])   # seq -> [dev, ...], ttl -> count
 lost = sorted(s for s in sent if s not in got)
 dups = sorted(s for s, d in got.items() if len(d) > 1)
 extra = sorted(s for s in got if s not in sent)

@@ -15,8 +15,6 @@
 #        SCALE_ROUTES (default 200000), SCALE_RATE (default 3000)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
-# shellcheck source=tests/lib/lib.sh
-. "$HERE/../lib/lib.sh"
 # shellcheck source=tests/lib/lib-traffic.sh
 . "$HERE/../lib/lib-traffic.sh"
 
@@ -106,29 +104,24 @@ run() {
 analyse() {
 	local tag=$1 t0=$2 t1=$3 files=() i res
 	for ((i = 0; i < FLOWS; i++)); do files+=("$ST_TMP/lt-send-$tag$i"); done
-	res=$("$ST_PY" - "$tag" "$t0" "$t1" "$(lt_recv_files | tr '\n' ' ')" "${files[@]}" <<'EOF'
+	res=$(lt_py - "$tag" "$t0" "$t1" "$(lt_recv_files | tr '\n' ' ')" "${files[@]}" <<'EOF'
 import sys
+from lttraffic import received, sent_log
 tag, t0, t1, recv_spec = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 sent = {}
 for path in sys.argv[5:]:
     flow = path.rsplit("-", 1)[1]
-    for line in open(path):
-        if line.startswith("#"):
-            continue
-        seq, _, t = line.split()
-        sent[(flow, int(seq))] = float(t)
+    for seq, _, t in sent_log(path):
+        sent[(flow, seq)] = t
 arrived = {}
 dup = 0
-for spec in recv_spec.split():
-    up, path = spec.split("=", 1)
-    for line in open(path):
-        f = line.split()
-        if len(f) != 6 or not f[0].rstrip(".").startswith(tag):
-            continue
-        key = (f[0].rstrip("."), int(f[1]))
-        if key in arrived:
-            dup += 1
-        arrived[key] = up
+for up, f in received(recv_spec.split()):
+    if not f[0].rstrip(".").startswith(tag):
+        continue
+    key = (f[0].rstrip("."), int(f[1]))
+    if key in arrived:
+        dup += 1
+    arrived[key] = up
 lost = [k for k in sent if k not in arrived]
 stale, late_a, moved_at = 0, 0, {}
 for (flow, seq), t in sorted(sent.items(), key=lambda kv: kv[1]):

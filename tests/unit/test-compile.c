@@ -559,6 +559,19 @@ static void test_merged_local_main(void)
 	};
 	struct model_nexthop hnh;
 	struct model_route host = route("10.10.3.4/32", 254, 100, 4, "10.0.2.9", &hnh);
+	/* With the default rules only: what each prefix compiles to. */
+	static const struct { uint32_t table; const char *prefix; uint8_t type; const char *what; } merged[] = {
+		{ 255, "10.5.0.0/16", STEER_RT_PUNT,
+		  "default rules: a local blackhole over a more specific main route punts" },
+		{ 255, "10.6.0.0/16", STEER_RT_BLACKHOLE,
+		  "default rules: a local blackhole with only wider main routes drops, as in both worlds" },
+		{ 255, "10.7.0.0/16", STEER_RT_PUNT, "default rules: a local throw punts (merged, it skips main)" },
+		{ 255, "10.9.0.0/16", STEER_RT_FORWARD,
+		  "default rules: local and main at one prefix: local first in both worlds" },
+		{ 255, "10.10.0.0/16", STEER_RT_PUNT,
+		  "default rules: a more specific main route of any metric makes the local route punt" },
+		{ 254, "10.5.1.0/24", STEER_RT_FORWARD, "main's own routes are untouched" },
+	};
 	struct model m;
 	struct image img;
 
@@ -575,18 +588,9 @@ static void test_merged_local_main(void)
 		model_route_add(&m, &rs[i], ROUTE_OP_NEW);
 	model_route_add(&m, &host, ROUTE_OP_NEW);
 	compile_image(&m, NULL, &img);
-	CHECK(find_route(&img, 255, "10.5.0.0/16")->val.type == STEER_RT_PUNT,
-	      "default rules: a local blackhole over a more specific main route punts");
-	CHECK(find_route(&img, 255, "10.6.0.0/16")->val.type == STEER_RT_BLACKHOLE,
-	      "default rules: a local blackhole with only wider main routes drops, as in both worlds");
-	CHECK(find_route(&img, 255, "10.7.0.0/16")->val.type == STEER_RT_PUNT,
-	      "default rules: a local throw punts (merged, it skips main)");
-	CHECK(find_route(&img, 255, "10.9.0.0/16")->val.type == STEER_RT_FORWARD,
-	      "default rules: local and main at one prefix: local first in both worlds");
-	CHECK(find_route(&img, 255, "10.10.0.0/16")->val.type == STEER_RT_PUNT,
-	      "default rules: a more specific main route of any metric makes the local route punt");
-	CHECK(find_route(&img, 254, "10.5.1.0/24")->val.type == STEER_RT_FORWARD,
-	      "main's own routes are untouched");
+	for (size_t i = 0; i < sizeof(merged) / sizeof(merged[0]); i++)
+		CHECK(find_route(&img, merged[i].table, merged[i].prefix)->val.type == merged[i].type,
+		      "%s", merged[i].what);
 	image_free(&img);
 
 	model_rule_add(&m, &custom);

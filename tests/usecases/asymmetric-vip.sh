@@ -13,12 +13,9 @@
 #
 # Usage: tests/usecases/asymmetric-vip.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 # shellcheck source=tests/usecases/lib-usecase.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-usecase.sh"
 
-ST_FAMILIES=4
 NS_CLIENT=st$$-client
 NS_GWA=st$$-gwa
 NS_GWB=st$$-gwb
@@ -28,10 +25,8 @@ CLIENT=10.9.0.2
 GWB=10.0.2.1
 PORT=80
 
-st_init
-uc_init
-st_note "topology $NS_CLIENT -- $NS_GWB -- $NS_ROUTER (VIP $VIP) -- $NS_GWA, pins in $PIN_DIR"
-for ns in "$NS_CLIENT" "$NS_GWA" "$NS_GWB" "$NS_ROUTER"; do st_netns_add "$ns"; done
+uc_init "$NS_CLIENT -- $NS_GWB -- $NS_ROUTER (VIP $VIP) -- $NS_GWA" \
+	"$NS_CLIENT" "$NS_GWA" "$NS_GWB" "$NS_ROUTER"
 uc_link "$NS_CLIENT" eth0 $CLIENT/24 "$NS_GWB" eth1 10.9.0.1/24
 uc_link "$NS_ROUTER" ethB 10.0.2.2/24 "$NS_GWB" eth0 $GWB/24
 uc_link "$NS_ROUTER" ethA 10.0.1.2/24 "$NS_GWA" eth0 10.0.1.1/24

@@ -5,8 +5,10 @@
 # sender, and a recorder that logs every IPv4 packet an interface receives, so a check can say
 # exactly which gateway a reply reached and with which TTL.
 #
-# Source tests/lib/lib.sh first, then this; call st_init, then uc_init.
+# Source this (it sources tests/lib/lib.sh), name the namespaces, then call uc_init.
 #
+#   uc_init TOPOLOGY NS...                st_init (IPv4 only), the tools, a note of TOPOLOGY,
+#                                         and the namespaces NS... (empty)
 #   uc_link NS1 IF1 ADDR1 NS2 IF2 ADDR2   a veth pair between two namespaces, addressed, up
 #   uc_config NAME <<EOF                  write $ST_TMP/NAME.yaml; UC_CONFIG is its path
 #   uc_check_config FILE                  `steerd --check FILE` exits 0 (ok / not ok)
@@ -29,10 +31,23 @@
 #
 # Background processes go into ST_CAPTURE_PIDS, which st_cleanup stops.
 
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
+
 UC_CONFIG=
 UC_TIMEOUT=${UC_TIMEOUT:-2.5}   # seconds a TCP connection or a UDP query may take
 
 uc_init() {
+	local topology=$1 ns
+	shift
+	ST_FAMILIES=4
+	st_init
+	uc_write_tool
+	st_note "topology $topology, pins in $PIN_DIR"
+	for ns in "$@"; do st_netns_add "$ns"; done
+}
+
+uc_write_tool() {
 	cat >"$ST_TMP/uctool.py" <<'EOF'
 # Traffic and recorders for tests/usecases (see lib-usecase.sh for the commands).
 import fcntl, os, select, socket, struct, sys, time
@@ -142,37 +157,35 @@ def describe(data):
     tag = data[i + len(MAGIC):i + len(MAGIC) + 8].decode(errors="replace") if i >= 0 else "-"
     return "%s %s %d %d %d %d %s %s\n" % (src, dst, proto, sport, dport, ttl, flags, tag)
 
-def watch(ifname, out):
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
-    s.bind((ifname, 0x0800))  # python byte-swaps it itself
+def recorded(src, read, out):
+    """Yields (log file, what read() returns) each time src is readable, once OUT is open and
+    announced ready; ends when the test that started this is gone."""
     f = open(out, "a", buffering=1)
     ready(out)
     parent = os.getppid()
     while True:
-        if not select.select([s], [], [], 0.5)[0]:
+        if not select.select([src], [], [], 0.5)[0]:
             if parent_gone(parent):
-                return 0
+                return
             continue
-        data, addr = s.recvfrom(65535)
+        yield f, read()
+
+def watch(ifname, out):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+    s.bind((ifname, 0x0800))  # python byte-swaps it itself
+    for f, (data, addr) in recorded(s, lambda: s.recvfrom(65535), out):
         if addr[2] == socket.PACKET_OUTGOING:
             continue
         line = describe(data)
         if line:
             f.write(line)
+    return 0
 
 def tun(ifname, out):
     TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
     fd = os.open("/dev/net/tun", os.O_RDWR)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", ifname.encode(), IFF_TUN | IFF_NO_PI))
-    f = open(out, "a", buffering=1)
-    ready(out)
-    parent = os.getppid()
-    while True:
-        if not select.select([fd], [], [], 0.5)[0]:
-            if parent_gone(parent):
-                return 0
-            continue
-        data = os.read(fd, 65535)
+    for f, data in recorded(fd, lambda: os.read(fd, 65535), out):
         line = describe(data)
         if not line:
             continue
@@ -188,6 +201,7 @@ def tun(ifname, out):
                           17, 0, data[16:20], data[12:16])
         iph = iph[:10] + struct.pack("!H", csum(iph)) + iph[12:]
         os.write(fd, iph + udph + body)
+    return 0
 
 a = sys.argv
 if a[1] == "serve":

@@ -20,12 +20,9 @@
 #
 # Usage: tests/usecases/mgmt-split.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 # shellcheck source=tests/usecases/lib-usecase.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-usecase.sh"
 
-ST_FAMILIES=4
 NS_ROUTER=st$$-pod   # where steerd runs
 NS_SVCGW=st$$-svcgw
 NS_MGMTGW=st$$-mgmtgw
@@ -36,10 +33,8 @@ WEB=198.51.100.1
 N=10
 SPORT=44000
 
-st_init
-uc_init
-st_note "topology $NS_SVCGW -- svc0 $NS_ROUTER mgmt0 -- $NS_MGMTGW, pins in $PIN_DIR"
-for ns in "$NS_ROUTER" "$NS_SVCGW" "$NS_MGMTGW"; do st_netns_add "$ns"; done
+uc_init "$NS_SVCGW -- svc0 $NS_ROUTER mgmt0 -- $NS_MGMTGW" \
+	"$NS_ROUTER" "$NS_SVCGW" "$NS_MGMTGW"
 uc_link "$NS_ROUTER" svc0 $SVC/24 "$NS_SVCGW" eth0 10.30.1.1/24
 uc_link "$NS_ROUTER" mgmt0 $MGMT/24 "$NS_MGMTGW" eth0 10.30.2.1/24
 st_ip -n "$NS_ROUTER" route add default via 10.30.1.1

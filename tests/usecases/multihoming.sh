@@ -15,12 +15,9 @@
 #
 # Usage: tests/usecases/multihoming.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 # shellcheck source=tests/usecases/lib-usecase.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-usecase.sh"
 
-ST_FAMILIES=4
 NS_CLIENT=st$$-cust
 NS_ROUTER=st$$-router
 NS_ISP1=st$$-isp1
@@ -31,10 +28,8 @@ C2=10.10.2.2
 N=20          # datagrams per check
 SPORT=42000   # each check its own source port (and tag)
 
-st_init
-uc_init
-st_note "topology $NS_CLIENT -- $NS_ROUTER -- {$NS_ISP1, $NS_ISP2}, pins in $PIN_DIR"
-for ns in "$NS_CLIENT" "$NS_ROUTER" "$NS_ISP1" "$NS_ISP2"; do st_netns_add "$ns"; done
+uc_init "$NS_CLIENT -- $NS_ROUTER -- {$NS_ISP1, $NS_ISP2}" \
+	"$NS_CLIENT" "$NS_ROUTER" "$NS_ISP1" "$NS_ISP2"
 uc_link "$NS_CLIENT" eth0 $C1/24 "$NS_ROUTER" cust 10.10.1.1/24
 st_ip -n "$NS_CLIENT" addr add $C2/24 dev eth0
 st_ip -n "$NS_ROUTER" addr add 10.10.2.1/24 dev cust
@@ -116,23 +111,23 @@ flow "A1 no rules, 10.10.2.0/24" $C2 isp1 fast
 tcp "A1 no rules" $C2 fail
 
 st_note "A2. ip rule from 10.10.1.0/24 lookup 101 (isp1), from 10.10.2.0/24 lookup 102 (isp2)"
-g0=$(st_generation)
-st_ip -n "$NS_ROUTER" route add default via 10.0.1.2 dev isp1 table 101
-st_ip -n "$NS_ROUTER" route add default via 10.0.2.2 dev isp2 table 102
-st_ip -n "$NS_ROUTER" rule add from 10.10.1.0/24 table 101 priority 1000
-st_ip -n "$NS_ROUTER" rule add from 10.10.2.0/24 table 102 priority 1001
-st_sync_wait "$g0"
+st_batch 4 <<EOF
+route add default via 10.0.1.2 dev isp1 table 101
+route add default via 10.0.2.2 dev isp2 table 102
+rule add from 10.10.1.0/24 table 101 priority 1000
+rule add from 10.10.2.0/24 table 102 priority 1001
+EOF
 flow "A2 rules, 10.10.1.0/24" $C1 isp1 fast
 flow "A2 rules, 10.10.2.0/24" $C2 isp2 fast
 tcp "A2 rules, 10.10.2.0/24" $C2 ok
 tcp "A2 rules, 10.10.1.0/24" $C1 fail
 
 st_note "A3. 10.10.2.0/24 moved to table 103, which the file does not mirror: the kernel decides"
-g0=$(st_generation)
-st_ip -n "$NS_ROUTER" route add default via 10.0.2.2 dev isp2 table 103
-st_ip -n "$NS_ROUTER" rule del from 10.10.2.0/24 table 102 priority 1001
-st_ip -n "$NS_ROUTER" rule add from 10.10.2.0/24 table 103 priority 1001
-st_sync_wait "$g0"
+st_batch 4 <<EOF
+route add default via 10.0.2.2 dev isp2 table 103
+rule del from 10.10.2.0/24 table 102 priority 1001
+rule add from 10.10.2.0/24 table 103 priority 1001
+EOF
 flow "A3 unmirrored table 103" $C2 isp2 none
 flow "A3 unmirrored table 103, 10.10.1.0/24 still fast" $C1 isp1 fast
 st_stop_steerd

@@ -17,12 +17,9 @@
 #
 # Usage: tests/usecases/vpn-tunnel.sh   (root; STEERD/STEERCTL override the binaries)
 set -euo pipefail
-# shellcheck source=tests/lib/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
 # shellcheck source=tests/usecases/lib-usecase.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib-usecase.sh"
 
-ST_FAMILIES=4
 NS_CLIENT=st$$-client
 NS_ROUTER=st$$-vpngw
 NS_INET=st$$-inet
@@ -33,10 +30,8 @@ TUNHOST=10.210.1.1  # a host behind the tun VPN (the daemon answers for it)
 N=20
 SPORT=43000
 
-st_init
-uc_init
-st_note "topology $NS_CLIENT -- $NS_ROUTER -- {$NS_INET, vxlan over $NS_PEER, tun0}, pins in $PIN_DIR"
-for ns in "$NS_CLIENT" "$NS_ROUTER" "$NS_INET" "$NS_PEER"; do st_netns_add "$ns"; done
+uc_init "$NS_CLIENT -- $NS_ROUTER -- {$NS_INET, vxlan over $NS_PEER, tun0}" \
+	"$NS_CLIENT" "$NS_ROUTER" "$NS_INET" "$NS_PEER"
 uc_link "$NS_CLIENT" eth0 $CLIENT/24 "$NS_ROUTER" cli 10.1.0.1/24
 st_ip -n "$NS_CLIENT" route add default via 10.1.0.1
 uc_link "$NS_ROUTER" upa 10.0.1.1/30 "$NS_INET" eth0 10.0.1.2/30
