@@ -637,21 +637,28 @@ static void step_vlan(struct t *t)
 	RUN(t, vlan);
 }
 
+/* A fresh image of the kernel's state, and how the maps compare with it. */
+static void fresh_image(struct t *t, struct image *img, struct verify_report *rep)
+{
+	struct sync_fds fds;
+
+	attach_skel_fds(t->skel, &fds);
+	if (compile_image(&t->m, NULL, img) < 0)
+		bail("compile_image failed");
+	verify_maps(&fds, img, rep);
+}
+
 static void step_dst_split(struct t *t)
 {
 	struct verify_report rep;
 	struct image img = {};
-	struct sync_fds fds;
 
 	sh(true, "for i in $(seq 0 99); do echo rule add to 198.18.$i.0/24 table $((700 + i)) priority $((200 + i)); "
 		 "done | ip -batch - && ip route add 198.18.77.0/24 via 192.0.2.2 dev out0 table 777 && "
 		 "ip route add 198.18.7.0/24 via 203.0.113.2 dev out1 table 707");
 	mirror(t);
 	RUN(t, dst_split);
-	attach_skel_fds(t->skel, &fds);
-	if (compile_image(&t->m, NULL, &img) < 0)
-		bail("compile_image failed");
-	verify_maps(&fds, &img, &rep);
+	fresh_image(t, &img, &rep);
 	check(t, img.ndsts >= 101 && !img.truncated_lists && !rep.differences,
 	      "split lists: a piece per destination, none cut, verify agrees",
 	      "%zu pieces, %zu cut, %zu differences", img.ndsts, img.truncated_lists, rep.differences);
@@ -666,7 +673,6 @@ static void step_sel_split(struct t *t)
 	size_t out1_pieces = 0;
 	struct verify_report rep;
 	struct image img = {};
-	struct sync_fds fds;
 
 	sh(true, "for i in $(seq 0 79); do echo rule add fwmark $((0x20 + i))/0xff table $((900 + i)) "
 		 "priority $((300 + i)); done | ip -batch - && "
@@ -674,10 +680,7 @@ static void step_sel_split(struct t *t)
 		 "done | ip -batch - && ip route add 198.51.100.0/24 via 192.0.2.2 dev out0 table 907");
 	mirror(t);
 	RUN(t, sel_split);
-	attach_skel_fds(t->skel, &fds);
-	if (compile_image(&t->m, NULL, &img) < 0)
-		bail("compile_image failed");
-	verify_maps(&fds, &img, &rep);
+	fresh_image(t, &img, &rep);
 	for (size_t i = 0; i < img.nsels; i++)
 		out1_pieces += !img.sels[i].key.other && img.sels[i].key.value == (uint32_t)t->out1;
 	check(t, img.nsels > 80 && img.truncated_lists == out1_pieces && !rep.differences,
