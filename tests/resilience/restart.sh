@@ -162,8 +162,10 @@ EOF
 	st_check "IPv$fam: every packet arrived with TTL/hop limit 63 (ttl:count $ttl)" \
 		test "$ttl" = "63:$sent"
 	st_check "IPv$fam: before the kill every packet left by $old (others: ${bkb:-?})" test "${bkb:-x}" = 0
+	# At least a fifth of a second of traffic: the last phase restarts at 4 s of 6, so a slow
+	# start on a busy machine leaves little more than half a second after the settle time.
 	st_check "IPv$fam: from ${FOLLOW_MS} ms after the new steerd synced, all $sn packets left by $new (others: ${sb:-?})" \
-		test "${sb:-x}" = 0 -a "${sn:-0}" -gt $((RATE / 2))
+		test "${sb:-x}" = 0 -a "${sn:-0}" -gt $((RATE / 5))
 	# The switch, relative to the moment the new steerd was seen synced (negative: before).
 	st_check "IPv$fam: traffic followed the change to $new within ${FOLLOW_MS} ms of the sync (last by $old at ${lo} ms, first by $new at ${fn} ms)" \
 		follow_ok "$lo" "$fn"
