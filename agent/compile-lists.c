@@ -161,10 +161,12 @@ static uint32_t hash_prefix(uint32_t h, const struct prefix *p)
 	return h;
 }
 
-/* A split's id: a hash of where its list stands (its source prefix, and for a piece split
- * again its destination and kind), so that an id names the same list in every image and a
- * packet between two applies never meets another list's pieces. Two lists that hash alike:
- * the second is not split (0). */
+/* A split's id: a hash of where its list stands (its source prefix, for a piece its
+ * destination or its parent's id, and for a split by device or mark the selector and its
+ * mask), so that an id names the same split in every image. (Pieces are still written one
+ * at a time: the daemon hands everything to the kernel while an apply rewrites lists
+ * without an event that punts already, see sync_hold.) Two lists that hash alike: the
+ * second is not split (0). */
 static uint32_t split_id(struct lists *l, uint32_t h)
 {
 	struct split_seen *seen;
@@ -287,11 +289,10 @@ static size_t merge(size_t *ix, size_t max, const size_t *any, size_t nany, cons
 }
 
 /* One piece: the rules of any merged with the keyed ones k[0..nk). Too long for a list, it
- * is split again, by the other selector, while the budget lasts (a piece of one value splits
- * nothing by the same one); else only as many as a list can tell apart from a cut one. */
+ * is split again while the budget lasts (by the other selector, as a rule: by the same one
+ * it would only repeat itself); else only as many as a list can tell apart from a cut one. */
 static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *key,
-		     const size_t *any, size_t nany, const struct keyed *k, size_t nk, uint32_t seed,
-		     int depth)
+		     const size_t *any, size_t nany, const struct keyed *k, size_t nk, int depth)
 {
 	size_t small[STEER_MAX_RULES + 1], *ix = small, n = nany + nk;
 	struct steer_rule_list val = {};
@@ -301,7 +302,8 @@ static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *k
 	if (n > STEER_MAX_RULES && depth < 1 && l->budget >= n && (ix = malloc(n * sizeof(*ix)))) {
 		l->budget -= n;
 		merge(ix, n, any, nany, k, nk);
-		r = list_or_split(l, ix, n, ((seed ^ key->other) * 16777619u ^ key->value) * 16777619u,
+		/* Seeded by the parent's id, which names its selector and mask too. */
+		r = list_or_split(l, ix, n, ((id ^ key->other) * 16777619u ^ key->value) * 16777619u,
 				  depth + 1, &val);
 		free(ix);
 	} else {
@@ -341,8 +343,12 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 		by_mark = mask ? sel_sort(l, ix, n, mask, k, &nk, any, &nany) : (uint64_t)(n + 1) << 32;
 		if (by_iif <= by_mark)
 			mask = 0;
+		/* The selector and its mask are part of the id: a split that changes them is
+		 * another split, and a packet between two applies never reads new pieces with
+		 * the old selector. */
 		if ((mask ? by_mark : by_iif) >> 32 <= n &&
-		    (id = split_id(l, (seed ^ 's') * 16777619u)) && !mask)
+		    (id = split_id(l, (((seed ^ 's') * 16777619u ^ mask) * 16777619u ^ !mask) *
+				      16777619u)) && !mask)
 			sel_sort(l, ix, n, 0, k, &nk, any, &nany);
 	}
 	if (!id) {
@@ -350,13 +356,12 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 		r = n > STEER_MAX_RULES && !k ? -ENOMEM : 0;
 	} else {
 		*out = (struct steer_rule_list){ .sel_split = id, .sel_mask = mask };
-		r = sel_piece(l, id, &(struct steer_sel_key){ .other = 1 }, any, nany, NULL, 0, seed,
-			      depth);
+		r = sel_piece(l, id, &(struct steer_sel_key){ .other = 1 }, any, nany, NULL, 0, depth);
 		for (size_t i = 0, j; !r && i < nk; i = j) {
 			for (j = i; j < nk && k[j].v == k[i].v; j++)
 				;
 			r = sel_piece(l, id, &(struct steer_sel_key){ .value = k[i].v }, any, nany,
-				      k + i, j - i, seed, depth);
+				      k + i, j - i, depth);
 		}
 	}
 	free(k);
