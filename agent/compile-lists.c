@@ -243,15 +243,8 @@ static uint64_t sel_sort(const struct lists *l, const size_t *ix, size_t n, uint
 	return *nk ? (uint64_t)(*nany + longest) << 32 | *nany : (uint64_t)(n + 1) << 32;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The mark mask most mark rules of ix use (masks: room for n), or 0 when none uses one. */
-static uint32_t common_mask(const struct lists *l, const size_t *ix, size_t n, uint32_t *masks)
+/* The mark mask most mark rules of ix use, or 0 when none uses one; k is room for n. */
+static uint32_t common_mask(const struct lists *l, const size_t *ix, size_t n, struct keyed *k)
 {
 	size_t nm = 0, best_n = 0, run = 0;
 	uint32_t best = 0;
@@ -260,14 +253,13 @@ static uint32_t common_mask(const struct lists *l, const size_t *ix, size_t n, u
 		const struct steer_rule *r = &l->bodies[ix[i]];
 
 		if ((r->match & STEER_MATCH_MARK) && !(r->match & STEER_MATCH_INVERT) && r->mark_mask)
-			masks[nm++] = r->mark_mask;
+			k[nm++] = (struct keyed){ r->mark_mask, ix[i] };
 	}
-	if (nm > 1)
-		qsort(masks, nm, sizeof(*masks), cmp_u32);
+	qsort(k, nm, sizeof(*k), cmp_keyed);
 	for (size_t i = 0; i < nm; i++) {
-		run = i && masks[i] == masks[i - 1] ? run + 1 : 1;
+		run = i && k[i].v == k[i - 1].v ? run + 1 : 1;
 		if (run > best_n) {
-			best = masks[i];
+			best = k[i].v;
 			best_n = run;
 		}
 	}
@@ -329,27 +321,30 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 			 struct steer_rule_list *out)
 {
 	struct keyed *k = n > STEER_MAX_RULES ? malloc(n * sizeof(*k)) : NULL;
-	size_t *any = k ? malloc(n * sizeof(*any)) : NULL;	/* room for n masks too */
+	size_t *any = k ? malloc(n * sizeof(*any)) : NULL;
 	size_t nk = 0, nany = 0;
-	uint64_t by_iif, by_mark;
+	uint64_t by_iif, by_mark = (uint64_t)(n + 1) << 32;
 	uint32_t mask = 0, id = 0;
 	int r = 0;
 
 	/* Split whenever some rule is keyed: the pieces of the values no rule (or few) names
-	 * are short, even where the others stay long. */
+	 * are short, even where the others stay long. The chosen selector's sort comes last:
+	 * k and any then hold its split. */
 	if (k && any) {
+		mask = common_mask(l, ix, n, k);
+		if (mask)
+			by_mark = sel_sort(l, ix, n, mask, k, &nk, any, &nany);
 		by_iif = sel_sort(l, ix, n, 0, k, &nk, any, &nany);
-		mask = common_mask(l, ix, n, (uint32_t *)any);
-		by_mark = mask ? sel_sort(l, ix, n, mask, k, &nk, any, &nany) : (uint64_t)(n + 1) << 32;
-		if (by_iif <= by_mark)
+		if (by_mark < by_iif)
+			sel_sort(l, ix, n, mask, k, &nk, any, &nany);
+		else
 			mask = 0;
 		/* The selector and its mask are part of the id: a split that changes them is
 		 * another split, and a packet between two applies never reads new pieces with
 		 * the old selector. */
-		if ((mask ? by_mark : by_iif) >> 32 <= n &&
-		    (id = split_id(l, (((seed ^ 's') * 16777619u ^ mask) * 16777619u ^ !mask) *
-				      16777619u)) && !mask)
-			sel_sort(l, ix, n, 0, k, &nk, any, &nany);
+		if ((mask ? by_mark : by_iif) >> 32 <= n)
+			id = split_id(l, (((seed ^ 's') * 16777619u ^ mask) * 16777619u ^ !mask) *
+					 16777619u);
 	}
 	if (!id) {
 		fill_list(ix, n, l->ncr, out, l->truncated);

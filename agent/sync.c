@@ -369,10 +369,14 @@ static int adopt(struct sync *s)
 	int r = 0;
 
 	for (int m = 0; m < MAP_APPLIED && !r; m++) {
-		struct table t = keyed_table(s, m);
+		struct table t;
 
-		r = map_defs[m].kind == MAP_CONTENT ? idtab_adopt(&s->ids[m]) :
-			adopt_keys(&t, map_image_arr(&s->applied, m), map_image_count(&s->applied, m));
+		if (map_defs[m].kind == MAP_CONTENT) {
+			r = idtab_adopt(&s->ids[m]);
+			continue;
+		}
+		t = keyed_table(s, m);
+		r = adopt_keys(&t, map_image_arr(&s->applied, m), map_image_count(&s->applied, m));
 	}
 	return r;
 }

@@ -214,15 +214,15 @@ static void verify_unreached(struct check *c, enum map_id m, struct verify_repor
 		qsort(c->ids[m], nids, sizeof(uint32_t), cmp_id);
 	snprintf(what, sizeof(what), "%s differs or is missing", d->what);
 	while (!bpf_map_get_next_key(c->fds->fd[m], cur, &key)) {
-		bool found = false;
+		bool found = false, have;
 
 		cur = &key;
 		if (nids && bsearch(&key, c->ids[m], nids, sizeof(uint32_t), cmp_id))
 			continue;
 		r->checked++;
-		for (size_t i = 0; !found && i < n; i++)
-			if (!c->reached[m][i] && !bpf_map_lookup_elem(c->fds->fd[m], &key, got) &&
-			    same_value(c, m, got, image_value(c, m, i)))
+		have = !bpf_map_lookup_elem(c->fds->fd[m], &key, got);
+		for (size_t i = 0; have && !found && i < n; i++)
+			if (!c->reached[m][i] && same_value(c, m, got, image_value(c, m, i)))
 				found = matched[i] = true;
 		if (!found) {
 			snprintf(buf, sizeof(buf), "id %u, named by nothing", key);
