@@ -60,7 +60,6 @@ struct daemon {
 	int rcfd;		/* the reconcile timer, re-armed when the file changes it */
 	bool first_sync_done;
 	bool reload_pending;	/* SIGHUP: READY=1 again once the re-read is applied */
-	bool hold_next;		/* the next apply punts everything while it writes (sync_hold) */
 	bool reconciling;	/* a periodic full re-read is in flight */
 	size_t last_truncated, last_given;
 	/* What the logs last said netfilter means, per family (0: IPv4, 1: IPv6). */

@@ -87,13 +87,6 @@ static int compile_and_apply(struct daemon *d)
 	d->stats.overflow_punts = given;
 	/* The image holds every event the reader had received when the intake took them. */
 	d->sync.upto = d->reader.running ? d->reader.taken_seq : UINT64_MAX;
-	/* Rule lists change without an event of their own after a reload (steer.yaml's
-	 * policies) and over adopted pins: their pieces are written one at a time, so the fast
-	 * path hands everything to the kernel until all are. */
-	if (d->hold_next) {
-		sync_hold(&d->sync);
-		d->hold_next = false;
-	}
 	r = sync_apply(&d->sync, &img);
 	t2 = monotonic_ns();
 	if (r == 0) {
@@ -235,10 +228,8 @@ static int start(struct daemon *d)
 	attach_obj_fds(d->bpf.obj, &fds);
 	attach_capacity(&d->bpf, &d->capacity);
 	/* Pins left by an earlier steerd keep forwarding (until its heartbeat goes stale) while
-	 * we read the kernel; our first apply then replaces every entry, make-before-break,
-	 * with everything handed to the kernel while it writes (the lists may have changed). */
+	 * we read the kernel; our first apply then replaces every entry, make-before-break. */
 	r = sync_init(&d->sync, &fds);
-	d->hold_next = true;
 	d->sync.ids[MAP_RULES].max_id = (uint32_t)d->capacity.n[MAP_RULES] + 1;
 	d->sync.stale_after_ns = (uint64_t)(d->opt.stale_after * 1e9);
 	d->sync.nf_mode = d->model.nf_mode;
@@ -334,7 +325,6 @@ static void reload(struct daemon *d)
 	log_event(LOG_INFO, LOG_EV_RELOADING, NULL, "SIGHUP: re-reading %s and the kernel's state",
 		  d->opt.config ? d->opt.config : "no configuration file");
 	load_config(d, false);
-	d->hold_next = true;
 	d->stats.resyncs++;
 	d->reload_pending = true;
 	intake_request(&d->nl, INTAKE_DUMP_ALL);

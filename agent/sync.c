@@ -656,7 +656,6 @@ static void made(struct sync *s, const struct image *img, struct change *c)
 	pthread_mutex_lock(&s->lock);
 	if (s->pending_all && s->pending_all <= s->upto)
 		s->pending_all = 0;	/* the state written next says so */
-	s->hold = false;
 	s->generation++;
 	s->state_flags = img->state_flags;
 	s->ct_mark = img->ct_mark;
@@ -725,7 +724,7 @@ static int write_state(struct sync *s, bool synced)
 				  .ct_timeout_udp_ms = s->ct_timeout_udp_ms };
 	uint32_t zero = 0;
 
-	if (s->pending_all || s->hold)
+	if (s->pending_all)
 		st.flags |= STEER_STATE_PENDING;
 	/* The shortcut assumes only the local table punts; a pending key elsewhere breaks that
 	 * until the apply. */
@@ -819,22 +818,12 @@ out:
 	pthread_mutex_unlock(&s->lock);
 }
 
-void sync_hold(struct sync *s)
-{
-	pthread_mutex_lock(&s->lock);
-	if (!s->hold) {
-		s->hold = true;
-		write_state(s, s->synced);
-	}
-	pthread_mutex_unlock(&s->lock);
-}
-
 bool sync_has_pending(struct sync *s)
 {
 	bool r;
 
 	pthread_mutex_lock(&s->lock);
-	r = s->pending.count || s->pending_all || s->hold;
+	r = s->pending.count || s->pending_all;
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }

@@ -63,7 +63,6 @@ struct sync {
 	pthread_mutex_t lock;
 	struct htab pending;		/* struct sync_pending by route key */
 	uint64_t pending_all;		/* the last event that punts everything; 0: none */
-	bool hold;			/* everything punts until an apply goes through whole */
 	uint64_t upto;
 };
 
@@ -89,10 +88,6 @@ int sync_write_agent_stats(struct sync *s, const struct steer_agent_stats *st);
  * apply includes it. Anything else (or lost events): everything punts until then. */
 void sync_pending_route(struct sync *s, const struct steer_route_key *k, uint64_t seq);
 void sync_pending_all(struct sync *s, uint64_t seq);
-/* Everything punts from now until the next apply has gone through whole: for an apply that
- * may rewrite rule lists (and their pieces, one at a time) without an event that punts
- * already, such as a reload's or the first over adopted pins. */
-void sync_hold(struct sync *s);
 /* Whether anything is still pending (the maps are then not the image alone). */
 bool sync_has_pending(struct sync *s);
 void sync_free(struct sync *s);
