@@ -163,10 +163,10 @@ static uint32_t hash_prefix(uint32_t h, const struct prefix *p)
 
 /* A split's id: a hash of where its list stands (its source prefix, for a piece its
  * destination or its parent's id, and for a split by device or mark the selector and its
- * mask), so that an id names the same split in every image. (Pieces are still written one
+ * mask), so that an id names the same split in every image. Pieces are still written one
  * at a time: during an apply that changes a list without an event that punts everything
- * (a reload of steer.yaml's policies), a packet can meet some new pieces and not others.) Two lists that hash alike: the
- * second is not split (0). */
+ * (a reload of steer.yaml's policies), a packet can meet some new pieces and not others.
+ * Two lists that hash alike: the second is not split (0). */
 static uint32_t split_id(struct lists *l, uint32_t h)
 {
 	struct split_seen *seen;
