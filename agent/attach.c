@@ -1,5 +1,6 @@
 /* Skeleton lifecycle (open, pin paths, load, attach) and the pins under the pin directory:
- * one per map, "prog" for the program, "tcx-ingress-IFNAME" per TCX link. */
+ * one per map, "prog" for the program, "tcx-ingress-IFNAME" per TCX link, "xdp-IFNAME" per
+ * XDP link. */
 #include "attach.h"
 
 #include <bpf/bpf.h>
@@ -156,8 +157,11 @@ static int open_object(struct attach *a, bool ct, const struct attach_limits *li
 	}
 	a->ingress = bpf_object__find_program_by_name(a->obj, "steer_ingress");
 	a->egress = bpf_object__find_program_by_name(a->obj, "steer_egress");
-	if (!a->ingress || !a->egress)
+	a->xdp_prog = bpf_object__find_program_by_name(a->obj, "steer_xdp");
+	if (!a->ingress || !a->egress || !a->xdp_prog)
 		return -ENOENT;
+	/* Loaded only for the XDP stage: an older kernel without a helper it calls keeps TC. */
+	bpf_program__set_autoload(a->xdp_prog, a->xdp);
 	return bpf_object__load(a->obj);
 }
 
@@ -165,7 +169,7 @@ static void close_object(struct attach *a)
 {
 	bpf_object__close(a->obj);
 	a->obj = NULL;
-	a->ingress = a->egress = NULL;
+	a->ingress = a->egress = a->xdp_prog = NULL;
 }
 
 int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
@@ -174,7 +178,10 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 	char path[PATH_MAX];
 	int r;
 
-	*a = (struct attach){ .mode = mode };
+	*a = (struct attach){ .mode = mode, .xdp = mode == ATTACH_XDP || mode == ATTACH_XDP_GENERIC,
+			      .xdp_generic = mode == ATTACH_XDP_GENERIC };
+	if (a->xdp)
+		a->mode = ATTACH_AUTO;
 	snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", pin_dir);
 	r = check_bpffs(pin_dir);
 	if (r < 0)
@@ -202,12 +209,17 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 			goto fail;
 		}
 	}
-	for (int egress = 0; egress < 2; egress++) {
-		r = pin_path(path, sizeof(path), pin_dir, egress ? STEER_PIN_PROG_EGRESS : STEER_PIN_PROG);
+	for (int k = 0; k < 3; k++) {
+		static const char *const pins[] = { STEER_PIN_PROG, STEER_PIN_PROG_EGRESS, STEER_PIN_PROG_XDP };
+		struct bpf_program *p = k == 0 ? a->ingress : k == 1 ? a->egress : a->xdp_prog;
+
+		r = pin_path(path, sizeof(path), pin_dir, pins[k]);
 		if (r < 0)
 			goto fail;
 		unlink(path);
-		r = bpf_program__pin(egress ? a->egress : a->ingress, path);
+		if (k == 2 && !a->xdp)
+			continue;
+		r = bpf_program__pin(p, path);
 		if (r < 0) {
 			log_event(LOG_ERR, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
 				  "cannot pin the program at %s: %s", path, strerror(-r));
@@ -314,7 +326,70 @@ static int attach_clsact(struct attach *a, int ifindex, const char *ifname, bool
 	return 0;
 }
 
-int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress)
+static int xdp_pin_path(const struct attach *a, const char *ifname, char *path)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s%s", STEER_PIN_XDP, ifname);
+	return pin_path(path, PATH_MAX, a->pin_dir, name);
+}
+
+/* The XDP stage in front of TC ingress, as a pinned link: a later steerd swaps the program
+ * in place. Native mode only unless generic was asked for: generic XDP runs on the skb the
+ * kernel already built, which is slower than TC alone. */
+static int attach_xdp(struct attach *a, int ifindex, const char *ifname)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts,
+		    .flags = a->xdp_generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
+	int prog = bpf_program__fd(a->xdp_prog), fd, r;
+	char path[PATH_MAX];
+
+	r = xdp_pin_path(a, ifname, path);
+	if (r < 0)
+		return r;
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		r = bpf_link_update(fd, prog, NULL);
+		close(fd);
+		if (!r) {
+			log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
+				  "%s: replaced the program on the pinned XDP link", ifname);
+			return 0;
+		}
+		unlink(path);
+	}
+	fd = bpf_link_create(prog, ifindex, BPF_XDP, &opts);
+	if (fd < 0) {
+		r = -errno;
+		log_event(LOG_ERR, LOG_EV_ATTACH_FAILED, &(struct log_ctx){ .ifname = ifname, .error = r },
+			  "%s: cannot attach XDP in %s mode: %s%s; TC alone forwards there", ifname,
+			  a->xdp_generic ? "generic" : "native", strerror(-r),
+			  a->xdp_generic ? "" : " (its driver may lack native XDP; --attach-mode "
+						"xdp-generic forces the slower generic mode)");
+		return r;
+	}
+	r = bpf_obj_pin(fd, path) < 0 ? -errno : 0;
+	if (r < 0)
+		log_event(LOG_ERR, LOG_EV_ATTACH_FAILED, &(struct log_ctx){ .ifname = ifname, .error = r },
+			  "%s: cannot pin the XDP link at %s: %s", ifname, path, strerror(-r));
+	else
+		log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
+			  "%s: XDP stage attached in %s mode", ifname, a->xdp_generic ? "generic" : "native");
+	close(fd);
+	return r;
+}
+
+void attach_detach_xdp(struct attach *a, const char *ifname)
+{
+	char path[PATH_MAX];
+
+	/* The pin holds the link's last reference: removing it detaches. */
+	if (xdp_pin_path(a, ifname, path) == 0 && unlink(path) == 0)
+		log_event(LOG_INFO, LOG_EV_DETACHED, &(struct log_ctx){ .ifname = ifname },
+			  "%s: XDP stage detached", ifname);
+}
+
+static int attach_tc(struct attach *a, int ifindex, const char *ifname, bool egress)
 {
 	int r;
 
@@ -333,6 +408,17 @@ int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress)
 	return r;
 }
 
+int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress)
+{
+	int r = attach_tc(a, ifindex, ifname, egress);
+
+	/* TC behind it decides whatever XDP passes on: XDP goes in front only once TC is
+	 * there, and TC alone still forwards where XDP cannot attach. */
+	if (!r && !egress && a->xdp)
+		attach_xdp(a, ifindex, ifname);
+	return r;
+}
+
 int attach_detach(struct attach *a, int ifindex, const char *ifname, bool egress)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
@@ -341,6 +427,8 @@ int attach_detach(struct attach *a, int ifindex, const char *ifname, bool egress
 	char path[PATH_MAX];
 	int r = 0;
 
+	if (!egress)
+		attach_detach_xdp(a, ifname);
 	/* TCX: the pin holds the link's last reference, so removing it detaches. */
 	if (tcx_pin_path(a, ifname, egress, path) == 0 && unlink(path) < 0 && errno != ENOENT)
 		r = -errno;

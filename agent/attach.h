@@ -11,7 +11,9 @@
 #include "maps.h"
 #include "sync.h"
 
-enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_CLSACT };
+/* How TC is attached; the XDP modes attach as AUTO does, with the XDP stage in front on
+ * every ingress (native mode, or generic when asked for by name). */
+enum attach_mode { ATTACH_AUTO, ATTACH_TCX, ATTACH_CLSACT, ATTACH_XDP, ATTACH_XDP_GENERIC };
 
 struct steer_bpf;
 struct bpf_object;
@@ -19,11 +21,13 @@ struct bpf_program;
 
 struct attach {
 	struct bpf_object *obj;	/* steer.bpf.o, or steer-ct.bpf.o (offload) */
-	struct bpf_program *ingress, *egress;
+	struct bpf_program *ingress, *egress, *xdp_prog;
 	bool offload;		/* the object with conntrack offload is the one loaded */
 	char pin_dir[PATH_MAX];
 	enum attach_mode mode;
 	bool tcx_missing;	/* learnt at the first attach in auto mode */
+	bool xdp;		/* the XDP stage goes in front of TC ingress */
+	bool xdp_generic;	/* in generic (skb) mode: asked for by name only */
 };
 
 /* Map sizes by map (only the sizeable ones: map_defs[].limit); 0 keeps the built-in size. */
@@ -45,7 +49,10 @@ void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds);
 /* Attach the program at ingress (or egress) of one interface; replaces a previous steer
  * program there. */
 int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress);
-/* Remove steer from one hook of an interface (the interface may be gone: ifindex 0). */
+/* Remove steer's XDP stage from an interface (by its pin). */
+void attach_detach_xdp(struct attach *a, const char *ifname);
+/* Remove steer from one hook of an interface (the interface may be gone: ifindex 0); at
+ * ingress, its XDP stage too. */
 int attach_detach(struct attach *a, int ifindex, const char *ifname, bool egress);
 void attach_close(struct attach *a);	/* frees; pins and attachments stay */
 /* Detach steer from every interface of this namespace and remove the pins. */

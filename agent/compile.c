@@ -4,6 +4,7 @@
 #include "compile.h"
 #include "compile-internal.h"
 #include "compile-nf.h"
+#include "compile-xdp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -799,6 +800,7 @@ static int compile_links(const struct model *m, struct vec *links, struct vec *v
 		/* Past 65535 no IPv6 packet without a jumbo option (which punts) is too big. */
 		il->val.mtu6 = l->mtu6 <= 0 ? 0 : l->mtu6 > 65535 ? 65535 : (uint16_t)l->mtu6;
 		il->val.mtu = l->mtu;
+		memcpy(il->val.mac, l->mac, 6);
 
 		if (l->vlan_lower > 0) {
 			struct image_vlan *v = vec_push(vlans);
@@ -987,6 +989,10 @@ int compile_image(const struct model *m, const struct model_overrides *ov, struc
 		.rules = rules.p, .nrules = rules.n, .groups = groups.p, .ngroups = groups.n,
 	};
 	out->nnf = compile_nf_chains(m, out->nf, STEER_NF_CHAINS);
+	if (compile_xdp(m, out) < 0) {
+		image_free(out);
+		return -ENOMEM;
+	}
 	out->ct_mark = m->ct_mark & m->ct_mask;
 	out->ct_mask = m->ct_mask;
 	out->ct_timeout_tcp_ms = m->ct_timeout_tcp_s > 0 ? (uint32_t)m->ct_timeout_tcp_s * 1000u : 0;
@@ -1153,6 +1159,10 @@ size_t image_fit(struct image *img, const struct image_limits *lim)
 	if (img->nvlans > lim->n[MAP_VLANS]) {
 		given += img->nvlans - lim->n[MAP_VLANS];
 		img->nvlans = lim->n[MAP_VLANS];
+	}
+	if (img->nneighs > lim->n[MAP_NEIGHS]) {
+		given += img->nneighs - lim->n[MAP_NEIGHS];
+		img->nneighs = lim->n[MAP_NEIGHS];	/* theirs pass from XDP to TC */
 	}
 	return given;
 }

@@ -102,18 +102,22 @@ static void set_interfaces(struct daemon *d, const struct config *c)
 	}
 }
 
-static int prune_link(void *arg, const char *ifname, bool egress)
+static int prune_link(void *arg, const char *ifname, enum map_hook hook)
 {
 	struct daemon *d = arg;
 	struct iface *f = iface_find(&d->opt, ifname);
 
-	if (!f || !(egress ? f->egress : f->ingress))
-		attach_detach(&d->bpf, 0, ifname, egress);
+	if (hook == HOOK_XDP) {
+		if (!f || !f->ingress || !d->bpf.xdp)
+			attach_detach_xdp(&d->bpf, ifname);
+	} else if (!f || !(hook == HOOK_EGRESS ? f->egress : f->ingress)) {
+		attach_detach(&d->bpf, 0, ifname, hook == HOOK_EGRESS);
+	}
 	return 0;
 }
 
-/* TCX links pinned by an earlier run for interfaces no longer configured keep running an
- * old program on the shared maps: remove them. */
+/* TCX and XDP links pinned by an earlier run for interfaces (or an XDP stage) no longer
+ * configured keep running an old program on the shared maps: remove them. */
 void prune_pinned_links(struct daemon *d)
 {
 	map_pinned_links(d->opt.pin_dir, prune_link, d);

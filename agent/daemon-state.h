@@ -15,6 +15,7 @@
 #include "nl.h"
 #include "nl-reader.h"
 #include "sync.h"
+#include "xdp-tx.h"
 
 #define MAX_ATTACH 64
 #define DEFAULT_CONFIG "/etc/steer/steer.yaml"
@@ -53,6 +54,7 @@ struct daemon {
 	struct reader reader;	/* drains the rtnetlink socket on its own thread */
 	struct nf_intake nf;
 	struct attach bpf;
+	struct xdp_tx xtx;	/* which devices the XDP stage may redirect to (daemon-xdp.c) */
 	struct sync sync;
 	struct image_limits capacity;
 	struct steer_agent_stats stats;

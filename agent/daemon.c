@@ -17,6 +17,7 @@
 
 #include "daemon-config.h"
 #include "daemon-nf.h"
+#include "daemon-xdp.h"
 #include "log.h"
 #include "verify.h"
 
@@ -225,6 +226,7 @@ static int start(struct daemon *d)
 		return r;
 	if (d->model.nf_mode == STEER_NF_OFFLOAD && !d->bpf.offload)
 		d->model.nf_mode = STEER_NF_RESPECT;	/* said by attach_open */
+	d->model.xdp = d->bpf.xdp;	/* neighbours into the image before the first dump */
 	attach_obj_fds(d->bpf.obj, &fds);
 	attach_capacity(&d->bpf, &d->capacity);
 	/* Pins left by an earlier steerd keep forwarding (until its heartbeat goes stale) while
@@ -235,6 +237,7 @@ static int start(struct daemon *d)
 	d->sync.nf_mode = d->model.nf_mode;
 	d->stats.pid = (uint64_t)getpid();
 	d->stats.started_ns = monotonic_ns();
+	r = r ?: xdp_targets_open(d);
 	r = r ?: intake_open(&d->nl, &d->model, d->opt.rcvbuf);
 	r = r ?: reader_start(&d->reader, d->nl.conn.fd, d->nl.conn.port, &(struct reader_hooks){
 		.ctx = &d->sync, .route = pending_route, .other = pending_other });
@@ -303,12 +306,14 @@ static int open_loop(struct daemon *d, struct loop *l)
 	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec)
 		arm_timer(l->wdfd, (double)watchdog_usec / 2e6);
 	arm_timer(l->lgfd, NF_LEGACY_POLL);
-	for (int i = 0; i < 7; i++) {
+	for (int i = 0; i < 8; i++) {
 		int fd = (int[]){ d->reader.wake, l->sfd, l->hbfd, l->rcfd, l->wdfd, d->nf.conn.fd,
-				  l->lgfd }[i];
+				  l->lgfd, xdp_targets_fd(d) }[i];
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
-		if (fd >= 0)	/* nf.conn.fd is -1 without nfnetlink in this kernel */
+		/* nf.conn.fd is -1 without nfnetlink in this kernel, the XDP targets' without
+		 * the XDP stage */
+		if (fd >= 0)
 			epoll_ctl(l->efd, EPOLL_CTL_ADD, fd, &ev);
 	}
 	return 0;
@@ -372,6 +377,8 @@ static int on_ready(struct daemon *d, const struct loop *l, int fd)
 		return intake_process(&d->nl);
 	if (fd == d->nf.conn.fd)
 		return nf_process(&d->nf);
+	if (fd == xdp_targets_fd(d))
+		return xdp_targets_process(d);
 	drain(fd);	/* the rest are timers */
 	if (fd == l->hbfd) {
 		on_heartbeat(d);
@@ -458,5 +465,6 @@ int daemon_run(struct daemon *d)
 	}
 	sync_set_synced(&d->sync, false);
 	close_loop(&l);
+	xdp_targets_close(d);
 	return r < 0 ? r : 0;
 }

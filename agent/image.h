@@ -42,6 +42,12 @@ struct image_vlan {
 	struct steer_vlan val;
 };
 
+/* A neighbour the XDP stage may send to (only with XDP on). */
+struct image_neigh {
+	struct steer_neigh_key key;
+	struct steer_neigh val;
+};
+
 struct image {
 	struct steer_rule *rules;	/* one per model rule, in the model's order */
 	size_t nrules;
@@ -61,6 +67,8 @@ struct image {
 	size_t nlinks;
 	struct image_vlan *vlans;
 	size_t nvlans;
+	struct image_neigh *neighs;
+	size_t nneighs;
 	struct steer_nf_chain nf[STEER_NF_CHAINS];	/* netfilter base chains, for steerctl */
 	size_t nnf;
 	size_t truncated_lists;		/* lists cut at STEER_MAX_RULES */

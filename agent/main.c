@@ -41,7 +41,8 @@ static void usage(FILE *f)
 		"                              (default %g; 0: never)\n"
 		"      --limit MAP=N           size of a map: src, dsts, sels, rules, routes,\n"
 		"                              nexthops, groups, links, vlans, flows (repeatable)\n"
-		"      --attach-mode MODE      auto (default), tcx or clsact\n"
+		"      --attach-mode MODE      auto (default), tcx or clsact; xdp puts an XDP stage\n"
+		"                              (native mode) in front of TC, xdp-generic in generic mode\n"
 		"      --netfilter MODE        respect (default): hand a family to the kernel while\n"
 		"                              its firewall or NAT would see forwarded packets;\n"
 		"                              bypass: forward past them (warns); offload: as\n"
@@ -148,8 +149,12 @@ static int parse_attach_mode(const char *arg, struct options *o)
 		o->mode = ATTACH_TCX;
 	else if (!strcmp(arg, "clsact"))
 		o->mode = ATTACH_CLSACT;
+	else if (!strcmp(arg, "xdp"))
+		o->mode = ATTACH_XDP;
+	else if (!strcmp(arg, "xdp-generic"))
+		o->mode = ATTACH_XDP_GENERIC;
 	else {
-		fprintf(stderr, "steerd: --attach-mode is auto, tcx or clsact\n");
+		fprintf(stderr, "steerd: --attach-mode is auto, tcx, clsact, xdp or xdp-generic\n");
 		return -EINVAL;
 	}
 	return 0;

@@ -49,6 +49,9 @@ const struct map_def map_defs[MAP_COUNT] = {
 	[MAP_LINKS] = { STEER_MAP_LINKS, "link", "links", .pinned_verify = true, .listed = true,
 		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_link),
 		IMAGE_KEYED(links, struct image_link, val) },
+	[MAP_NEIGHS] = { STEER_MAP_NEIGHS, "neighbour", "neighbours", .pinned_verify = true, .listed = true,
+		.key_size = sizeof(struct steer_neigh_key), .val_size = sizeof(struct steer_neigh),
+		.type = BPF_MAP_TYPE_HASH, IMAGE_KEYED(neighs, struct image_neigh, val) },
 	/* Hit counters are indexed by rule id: they size with the rules. Per-CPU either way:
 	 * a lookup returns one __u64 per possible CPU; a hash may lack a rule that never
 	 * matched, which reads as 0. */
@@ -75,6 +78,12 @@ const struct map_def map_defs[MAP_COUNT] = {
 	[MAP_MONITOR] = { STEER_MAP_MONITOR, "monitor lease", .key_size = sizeof(__u32),
 		.val_size = sizeof(struct steer_monitor), .type = BPF_MAP_TYPE_ARRAY },
 	[MAP_EVENTS] = { STEER_MAP_EVENTS, "monitor event", .type = BPF_MAP_TYPE_RINGBUF },
+	/* The devices the XDP stage may redirect to: steerd keeps it from the kernel's
+	 * xdp_features as they change, not from an image. */
+	[MAP_XDP_TX] = { STEER_MAP_XDP_TX, "XDP redirect target", .key_size = sizeof(__u32),
+		.val_size = sizeof(__u32), .type = BPF_MAP_TYPE_DEVMAP_HASH },
+	[MAP_XDP_STATS] = { STEER_MAP_XDP_STATS, "XDP counter", .listed = true, .key_size = sizeof(__u32),
+		.val_size = sizeof(__u64), .type = BPF_MAP_TYPE_PERCPU_ARRAY },
 };
 
 void **map_image_arr(const struct image *img, enum map_id m)
@@ -109,11 +118,12 @@ const char *const *map_limit_names(void)
 	return names;
 }
 
-int map_pinned_links(const char *pin_dir, int (*fn)(void *arg, const char *ifname, bool egress),
+int map_pinned_links(const char *pin_dir, int (*fn)(void *arg, const char *ifname, enum map_hook hook),
 		     void *arg)
 {
-	static const struct { const char *prefix; bool egress; } kinds[] = {
-		{ STEER_PIN_TCX_INGRESS, false }, { STEER_PIN_TCX_EGRESS, true },
+	static const struct { const char *prefix; enum map_hook hook; } kinds[] = {
+		{ STEER_PIN_TCX_INGRESS, HOOK_INGRESS }, { STEER_PIN_TCX_EGRESS, HOOK_EGRESS },
+		{ STEER_PIN_XDP, HOOK_XDP },
 	};
 	DIR *dir = opendir(pin_dir);
 	struct dirent *de;
@@ -127,7 +137,7 @@ int map_pinned_links(const char *pin_dir, int (*fn)(void *arg, const char *ifnam
 
 			if (!strncmp(de->d_name, kinds[k].prefix, strlen(kinds[k].prefix)) && *name &&
 			    strlen(name) < IF_NAMESIZE)
-				r = fn(arg, name, kinds[k].egress);
+				r = fn(arg, name, kinds[k].hook);
 		}
 	}
 	closedir(dir);

@@ -23,6 +23,7 @@ enum map_id {
 	MAP_NH,
 	MAP_VLANS,
 	MAP_LINKS,
+	MAP_NEIGHS,
 	MAP_APPLIED,			/* the maps above are the ones sync applies */
 	MAP_HITS = MAP_APPLIED,
 	MAP_STATE,
@@ -32,6 +33,8 @@ enum map_id {
 	MAP_FLOWS,
 	MAP_MONITOR,
 	MAP_EVENTS,
+	MAP_XDP_TX,
+	MAP_XDP_STATS,
 	MAP_COUNT,
 };
 
@@ -72,11 +75,14 @@ int map_by_limit(const char *limit);
 /* The sizeable maps' limit names, NULL-terminated (for `limits:` and --limit). */
 const char *const *map_limit_names(void);
 
-/* Calls fn for every TCX link pinned under pin_dir, with the interface its pin's name gives
- * and whether it is the egress one, until fn returns non-zero (returned). The pin names are
+/* The hooks steer pins a link for, per interface. */
+enum map_hook { HOOK_INGRESS, HOOK_EGRESS, HOOK_XDP };
+
+/* Calls fn for every TCX or XDP link pinned under pin_dir, with the interface its pin's name
+ * gives and its hook, until fn returns non-zero (returned). The pin names are
  * the only record: a link's own info names no interface in the kernel headers libbpf 1.1
  * ships with. -errno when the directory cannot be read. */
-int map_pinned_links(const char *pin_dir, int (*fn)(void *arg, const char *ifname, bool egress),
+int map_pinned_links(const char *pin_dir, int (*fn)(void *arg, const char *ifname, enum map_hook hook),
 		     void *arg);
 
 /* An id in a value that names an entry of another map (a rule list's rule ids, a route's

@@ -273,18 +273,28 @@ int model_addr_set(struct model *m, const struct model_addr_key *k, bool present
 	return r;
 }
 
-int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t state, bool present)
+int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t state,
+		    const uint8_t *lladdr, bool present)
 {
 	struct model_neigh *n;
 	int r = keyed_set(m, &m->neighs, k, sizeof(*n), offsetof(struct model_neigh, key), present,
 			  (void **)&n);
 
 	if (n) {
-		/* Only FAILED matters to the compiler; REACHABLE/STALE churn does not. */
+		/* Only FAILED matters to the rules and routes; REACHABLE/STALE churn does not.
+		 * With XDP on, so do whether the neighbour is usable and its address. */
+		bool was = n->has_lladdr && (n->state & MODEL_NUD_VALID);
+		bool is = lladdr && (state & MODEL_NUD_VALID);
+
 		if ((n->state ^ state) & MODEL_NUD_FAILED)
+			m->dirty = true;
+		if (m->xdp && (was != is || (is && memcmp(n->lladdr, lladdr, 6))))
 			m->dirty = true;
 		n->state = state;
 		n->stale = false;
+		n->has_lladdr = lladdr != NULL;
+		if (lladdr)
+			memcpy(n->lladdr, lladdr, 6);
 	} else if (!present) {
 		m->dirty = true;
 	}

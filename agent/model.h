@@ -28,6 +28,9 @@ enum model_rule_action {
 };
 
 #define MODEL_NUD_FAILED 0x20	/* the kernel's NUD_FAILED */
+/* The kernel's NUD_VALID: states it sends to with the address it holds, without asking
+ * first (PERMANENT, NOARP, REACHABLE, PROBE, STALE, DELAY). */
+#define MODEL_NUD_VALID 0xde
 
 enum model_nh_flags {
 	NH_DEAD = 1, NH_PERVASIVE = 2, NH_ONLINK = 4, NH_OFFLOAD = 8, NH_LINKDOWN = 16,
@@ -60,6 +63,7 @@ struct model_link {
 	int8_t fwd4, rp_filter4, fwd6;
 	bool stale;
 	int32_t mtu6;		/* net.ipv6.conf.DEV.mtu; -1 unknown (no IPv6 on it) */
+	uint8_t mac[6];		/* IFLA_ADDRESS when it is an Ethernet address, else zero */
 };
 
 struct model_addr_key {
@@ -85,6 +89,8 @@ struct model_neigh {
 	struct model_neigh_key key;
 	uint16_t state;		/* NUD_* */
 	bool stale;
+	bool has_lladdr;	/* lladdr holds an Ethernet address (NDA_LLADDR) */
+	uint8_t lladdr[6];
 };
 
 /* An entry: the routes of one (table, destination, source, tos, metric). IPv4 keeps every
@@ -289,6 +295,9 @@ struct model {
 	 * (this namespace and this process are both the initial user namespace's), so uidrange
 	 * rules can be evaluated; 0: unknown, they punt. */
 	int8_t fwd_uid0;
+	/* The XDP stage is on: usable neighbours and their addresses are compiled too, so a
+	 * change to them is one to the image. */
+	bool xdp;
 	bool dirty;			/* changed since the last compile */
 	bool routes_need_dump;		/* the kernel changed routes without telling (link down) */
 };
@@ -303,7 +312,9 @@ void model_link_del(struct model *m, int32_t ifindex);
 
 int model_addr_set(struct model *m, const struct model_addr_key *k, bool present);
 uint16_t model_neigh_state(const struct model *m, int32_t ifindex, uint8_t family, const uint8_t *dst);
-int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t state, bool present);
+/* lladdr: the neighbour's Ethernet address, or NULL when the message carries none. */
+int model_neigh_set(struct model *m, const struct model_neigh_key *k, uint16_t state,
+		    const uint8_t *lladdr, bool present);
 
 /* Where a route the kernel announced goes among its entry's routes, from the message's
  * flags (fib_table_insert / fib6_add_rt2node set them so). */

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <netlink/attr.h>
 #include <netlink/msg.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 static struct nla_policy link_policy[IFLA_MAX + 1] = {
 	[IFLA_IFNAME] = { .type = NLA_STRING, .maxlen = IF_NAMESIZE },
 	[IFLA_MTU] = { .type = NLA_U32 },
+	[IFLA_ADDRESS] = { .type = NLA_UNSPEC },
 	[IFLA_LINK] = { .type = NLA_U32 },
 	[IFLA_MASTER] = { .type = NLA_U32 },
 	[IFLA_LINKINFO] = { .type = NLA_NESTED },
@@ -77,6 +79,19 @@ static int32_t mtu6_of(struct nlattr *af_spec)
 	return -1;
 }
 
+/* The device's own MAC, the source of the frames the XDP stage sends from it. */
+static void mac_of(struct model_link *l, uint16_t type, struct nlattr *addr, struct model *m)
+{
+	uint8_t mac[6] = { 0 };
+
+	if (type == ARPHRD_ETHER && addr && nla_len(addr) == 6)
+		memcpy(mac, nla_data(addr), 6);
+	if (memcmp(l->mac, mac, 6)) {
+		memcpy(l->mac, mac, 6);
+		m->dirty = true;
+	}
+}
+
 int intake_link_msg(struct model *m, const struct nlmsghdr *h)
 {
 	struct nlattr *tb[IFLA_MAX + 1];
@@ -116,6 +131,7 @@ int intake_link_msg(struct model *m, const struct nlmsghdr *h)
 		l->mtu6 = mtu6_of(tb[IFLA_AF_SPEC]);
 		m->dirty = true;
 	}
+	mac_of(l, ifi->ifi_type, tb[IFLA_ADDRESS], m);
 	l->vlan_id = vlan_id_of(tb[IFLA_LINKINFO]);
 	if (l->master != (tb[IFLA_MASTER] ? (int32_t)nla_get_u32(tb[IFLA_MASTER]) : 0)) {
 		l->master = tb[IFLA_MASTER] ? (int32_t)nla_get_u32(tb[IFLA_MASTER]) : 0;

@@ -13,6 +13,7 @@ _Static_assert(NUD_FAILED == MODEL_NUD_FAILED, "model NUD_FAILED is the kernel's
 
 static struct nla_policy neigh_policy[NDA_MAX + 1] = {
 	[NDA_DST] = { .type = NLA_UNSPEC },
+	[NDA_LLADDR] = { .type = NLA_UNSPEC },
 };
 
 int intake_neigh_msg(struct model *m, const struct nlmsghdr *h)
@@ -20,6 +21,7 @@ int intake_neigh_msg(struct model *m, const struct nlmsghdr *h)
 	struct nlattr *tb[NDA_MAX + 1];
 	struct model_neigh_key k = {};
 	struct prefix p;
+	const uint8_t *lladdr = NULL;
 	struct ndmsg *nd;
 
 	if (intake_parse(h, sizeof(*nd), tb, NDA_MAX, neigh_policy) < 0)
@@ -33,5 +35,8 @@ int intake_neigh_msg(struct model *m, const struct nlmsghdr *h)
 	k.ifindex = nd->ndm_ifindex;
 	k.family = nd->ndm_family;
 	memcpy(k.dst, p.addr, 16);
-	return model_neigh_set(m, &k, nd->ndm_state, h->nlmsg_type == RTM_NEWNEIGH);
+	/* Ethernet's six bytes only: what the XDP stage can write into a frame. */
+	if (tb[NDA_LLADDR] && nla_len(tb[NDA_LLADDR]) == 6)
+		lladdr = nla_data(tb[NDA_LLADDR]);
+	return model_neigh_set(m, &k, nd->ndm_state, lladdr, h->nlmsg_type == RTM_NEWNEIGH);
 }

@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 6
+#define STEER_ABI_VERSION 7
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
@@ -30,6 +30,8 @@
 #define STEER_LINK_ENTRIES  4096
 #define STEER_VLAN_ENTRIES  4096
 #define STEER_FLOW_ENTRIES  16384	/* flow cache slots per CPU: a power of two */
+#define STEER_NEIGH_ENTRIES 65536
+#define STEER_XDP_TX_ENTRIES 1024	/* devices an XDP redirect may send out of */
 
 /* Address families as the kernel spells them; repeated here so BPF code needs no libc. */
 #define STEER_AF_INET  2
@@ -216,6 +218,9 @@ enum steer_link_flags {
 	 * ingress skips the egress chains of the device it leaves by. */
 	STEER_LINK_NF_INGRESS = 1u << 5,
 	STEER_LINK_NF_EGRESS  = 1u << 6,
+	/* VLAN sub-interfaces sit on it: a NIC may take their tags off before XDP sees the
+	 * frame, so the XDP stage leaves its frames to TC (set only with XDP on). */
+	STEER_LINK_VLAN_LOWER = 1u << 7,
 };
 
 struct steer_link {
@@ -224,6 +229,8 @@ struct steer_link {
 	__u8  pad;
 	__u16 mtu6;		/* net.ipv6.conf.DEV.mtu, what ip6_forward() checks; 0: unknown */
 	__u32 mtu;		/* the device's MTU (IFLA_MTU); 0: unknown, ask the kernel */
+	__u8  mac[6];		/* its Ethernet address (IFLA_ADDRESS); zero without one */
+	__u8  pad2[2];
 };
 
 /* One 802.1Q sub-interface: (lower ifindex, VLAN id) -> its own ifindex. */
@@ -235,6 +242,22 @@ struct steer_vlan_key {
 
 struct steer_vlan {
 	__u32 ifindex;
+};
+
+/* A neighbour the XDP program may send to without the kernel: (device, family, address) ->
+ * its MAC (the source MAC is the device's own, in steer_link). Only neighbours in a state the kernel
+ * itself sends to without asking (REACHABLE, STALE, DELAY, PROBE, PERMANENT, NOARP) and with
+ * a link-layer address are here; TC's bpf_redirect_neigh() resolves the others. */
+struct steer_neigh_key {
+	__u32 ifindex;
+	__u8  family;
+	__u8  pad[3];
+	__u32 addr[4];		/* network order words, IPv4 in word 0 */
+};
+
+struct steer_neigh {
+	__u8 mac[6];
+	__u8 pad[2];
 };
 
 /* Global state, one entry. `synced` is 0 until the agent's first full sync and after a
@@ -399,6 +422,9 @@ enum steer_stat {
 	STEER_STAT_DROP_REWRITE,	/* NAT rewrite failed halfway: the packet can go nowhere */
 	STEER_STAT_CACHED,		/* decided by the flow cache (then forwarded, or punted for
 					 * what depends on the packet: MTU, TTL) */
+	STEER_STAT_PASS_NEIGH,		/* XDP: no usable neighbour in steer_neighs; TC resolves it */
+	STEER_STAT_PASS_XDP_TX,		/* XDP: the device cannot take an XDP redirect; TC sends */
+	STEER_STAT_PASS_TC,		/* XDP: what only TC does (VLAN, kernel multipath, offload) */
 	STEER_STAT_MAX,
 };
 
@@ -543,6 +569,9 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_OFFLOADED]           = "offloaded",
 	[STEER_STAT_DROP_REWRITE]        = "drop_rewrite",
 	[STEER_STAT_CACHED]              = "cached",
+	[STEER_STAT_PASS_NEIGH]          = "pass_neigh",
+	[STEER_STAT_PASS_XDP_TX]         = "pass_xdp_tx",
+	[STEER_STAT_PASS_TC]             = "pass_tc",
 };
 
 /* Names of netfilter families and hooks as nft(8) writes them. */
@@ -581,6 +610,8 @@ static inline const char *steer_nf_mode_name(__u8 mode)
 #define STEER_PIN_TCX_INGRESS "tcx-ingress-"	/* + interface name */
 #define STEER_PIN_TCX_EGRESS  "tcx-egress-"	/* + interface name */
 #define STEER_PIN_PROG_EGRESS "prog-egress"
+#define STEER_PIN_PROG_XDP    "prog-xdp"
+#define STEER_PIN_XDP         "xdp-"		/* + interface name */
 
 #define STEER_MAP_SRC    "steer_src"
 #define STEER_MAP_DST    "steer_dst"
@@ -599,10 +630,13 @@ static inline const char *steer_nf_mode_name(__u8 mode)
 #define STEER_MAP_MONITOR "steer_monitor"
 #define STEER_MAP_FLOWS   "steer_flows"
 #define STEER_MAP_EVENTS  "steer_events"
+#define STEER_MAP_NEIGHS  "steer_neighs"
+#define STEER_MAP_XDP_TX  "steer_xdp_tx"
+#define STEER_MAP_XDP_STATS "steer_xdp_stats"
 
 _Static_assert(sizeof(struct steer_src_key) == 24, "steer_src_key layout");
 _Static_assert(sizeof(struct steer_monitor) == 112, "steer_monitor layout");
-_Static_assert(sizeof(struct steer_flow_slot) == 112, "steer_flow_slot layout");
+_Static_assert(sizeof(struct steer_flow_slot) == 120, "steer_flow_slot layout");
 _Static_assert(sizeof(struct steer_flow) == 48, "steer_flow layout: no padding in a hashed key");
 _Static_assert(sizeof(struct steer_event) == 96, "steer_event layout");
 _Static_assert(STEER_STAT_MAX <= 64, "a monitor reason filter has a bit per counter");
@@ -613,8 +647,10 @@ _Static_assert(sizeof(struct steer_route_key) == 28, "steer_route_key layout");
 _Static_assert(sizeof(struct steer_dst_key) == 28, "steer_dst_key layout");
 _Static_assert(sizeof(struct steer_route) == 8, "steer_route layout");
 _Static_assert(sizeof(struct steer_nexthop) == 24, "steer_nexthop layout");
-_Static_assert(sizeof(struct steer_link) == 12, "steer_link layout");
+_Static_assert(sizeof(struct steer_link) == 20, "steer_link layout");
 _Static_assert(sizeof(struct steer_vlan_key) == 8, "steer_vlan_key layout");
+_Static_assert(sizeof(struct steer_neigh_key) == 24, "steer_neigh_key layout");
+_Static_assert(sizeof(struct steer_neigh) == 8, "steer_neigh layout");
 _Static_assert(sizeof(struct steer_state) == 72, "steer_state layout");
 _Static_assert(sizeof(struct steer_nf_chain) == 16 + 2 * STEER_NF_NAME, "steer_nf_chain layout");
 _Static_assert(sizeof(struct steer_agent_stats) == 14 * 8, "steer_agent_stats layout");

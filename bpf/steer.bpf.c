@@ -372,6 +372,16 @@ static __always_inline int check_source(const struct steer_flow *fwd, __u32 oif,
 	return steer_check_source(fwd, oif, rp_filter);
 }
 
+/* ip_decrease_ttl(): one less TTL, and the header checksum fixed to match. */
+static __always_inline void ipv4_ttl_dec(struct iphdr *iph)
+{
+	__u32 check = iph->check;
+
+	check += bpf_htons(0x0100);
+	iph->check = (__u16)(check + (check >= 0xffff));
+	iph->ttl--;
+}
+
 /* Returns 0 after decrementing TTL (and fixing the header checksum, as ip_decrease_ttl()
  * does) or the hop limit; a punt reason if the header is out of reach. */
 static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u8 l2)
@@ -380,14 +390,10 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb, __u8 family, __u
 
 	if (family == STEER_AF_INET) {
 		struct iphdr *iph = l3_header(skb, l2);
-		__u32 check;
 
 		if ((void *)(iph + 1) > data_end)
 			return STEER_STAT_PUNT_MALFORMED;
-		check = iph->check;
-		check += bpf_htons(0x0100);
-		iph->check = (__u16)(check + (check >= 0xffff));
-		iph->ttl--;
+		ipv4_ttl_dec(iph);
 	} else {
 		struct ipv6hdr *ip6h = l3_header(skb, l2);
 
@@ -535,6 +541,96 @@ static __always_inline int flow_eq(const struct steer_flow *a, const struct stee
 	return !d;
 }
 
+/* Whether the state lets the maps decide at all: 0, or why not. */
+static __always_inline int state_gate(const struct steer_state *st)
+{
+	if (!st->synced)
+		return STEER_STAT_PUNT_NOT_SYNCED;
+	/* The coarse clock (one tick of resolution) costs a load, not a clocksource read. */
+	if (st->stale_after_ns &&
+	    (__s64)(bpf_ktime_get_coarse_ns() - st->heartbeat_ns) > (__s64)st->stale_after_ns)
+		return STEER_STAT_PUNT_STALE;
+	if (st->flags & STEER_STATE_PENDING)
+		return STEER_STAT_PUNT_PENDING;
+	return 0;
+}
+
+/* Whether the kernel forwards this family from the routing ingress `in`, with nothing
+ * between XDP or TC and the routing decision that a redirect would skip. */
+static __always_inline int check_ingress(const struct steer_link *in, __u8 family)
+{
+	if (!in || !(in->flags & STEER_LINK_UP) ||
+	    !(in->flags & (family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
+		return STEER_STAT_PUNT_IIF;
+	/* An ingress chain on this device runs after TC: redirecting would skip it. */
+	if (in->flags & STEER_LINK_NF_INGRESS)
+		return STEER_STAT_PUNT_NETFILTER;
+	return 0;
+}
+
+static __always_inline void make_flow(struct steer_flow *flow, const struct steer_pkt *pkt,
+				      __u32 mark, const int egress)
+{
+	__builtin_memcpy(flow->src, pkt->src, 16);
+	__builtin_memcpy(flow->dst, pkt->dst, 16);
+	flow->iif = egress ? 0 : pkt->iif;
+	flow->mark = mark;
+	flow->mode = egress ? STEER_WALK_EGRESS : STEER_WALK_INGRESS;
+	flow->sport = pkt->sport;
+	flow->dport = pkt->dport;
+	flow->family = pkt->family;
+	flow->tos = pkt->tos;
+	flow->proto = pkt->proto;
+}
+
+/* The flow's slot in this CPU's flow cache (*fs, NULL when the cache is off), and whether
+ * it holds this flow decided under this epoch: then its rule, table, next hop and link
+ * stand until steerd writes anything. */
+static __always_inline int flow_cache_find(const struct steer_state *st, const struct steer_flow *flow,
+					   __u64 epoch, struct steer_flow_slot **fs)
+{
+	__u32 slot;
+
+	*fs = NULL;
+	if (!st->flow_mask)
+		return 0;
+	slot = flow_slot(flow) & st->flow_mask;
+	*fs = bpf_map_lookup_elem(&steer_flows, &slot);
+	return *fs && (*fs)->epoch == epoch && cfg_bench != 2 && flow_eq(&(*fs)->key, flow);
+}
+
+/* Everything the decision depends on is the flow's and the maps': keep it. This CPU's
+ * slot: nobody else writes it, and nothing reads it half-written (neither an XDP nor a TC
+ * program is interrupted by another on its CPU). */
+static __always_inline void flow_cache_fill(struct steer_flow_slot *fs, const struct steer_flow *flow,
+					    __u64 epoch, __u32 nh_id, const struct steer_lookup *res,
+					    const struct steer_nexthop *nh, const struct steer_link *out)
+{
+	fs->key = *flow;
+	fs->epoch = epoch;
+	fs->nh_id = nh_id;
+	fs->rule_id = res->rule_id;
+	fs->priority = res->priority;
+	fs->table = res->table;
+	fs->nh = *nh;
+	fs->out = *out;
+}
+
+/* What the chosen next hop must pass, from the maps alone: not back out the way it came
+ * (the kernel also sends a redirect then; iif 0 at egress), a link that is up, and no
+ * egress netfilter chain there, which a redirect would skip. */
+static __always_inline int check_out(const struct steer_nexthop *nh, const struct steer_link *out,
+				     __u32 iif)
+{
+	if (nh->ifindex == iif)
+		return STEER_STAT_PUNT_HAIRPIN;
+	if (!out || !(out->flags & STEER_LINK_UP))
+		return STEER_STAT_PUNT_LINK_DOWN;
+	if (out->flags & STEER_LINK_NF_EGRESS)
+		return STEER_STAT_PUNT_NETFILTER;
+	return 0;
+}
+
 /* One body for both directions; `egress` is a constant at each call, so the verifier sees
  * two straight programs. Ingress routes like the kernel would; egress only applies the
  * steer.yaml policies to what the kernel has already routed. */
@@ -560,18 +656,15 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 	skb->cb[STEER_CB_VERDICT] = 0;
 	count(STEER_STAT_RX, quiet);
 	st = bpf_map_lookup_elem(&steer_state, &zero);
-	if (!st || !st->synced)
+	if (!st)
 		return punt(skb, STEER_STAT_PUNT_NOT_SYNCED, quiet);
 	/* The epoch before any map the decision reads: steerd writes the maps first and the
 	 * state last, so what is cached below under this epoch is no newer than it. */
 	epoch = st->epoch;
 	barrier();
-	/* The coarse clock (one tick of resolution) costs a load, not a clocksource read. */
-	if (st->stale_after_ns &&
-	    (__s64)(bpf_ktime_get_coarse_ns() - st->heartbeat_ns) > (__s64)st->stale_after_ns)
-		return punt(skb, STEER_STAT_PUNT_STALE, quiet);
-	if (st->flags & STEER_STATE_PENDING)
-		return punt(skb, STEER_STAT_PUNT_PENDING, quiet);
+	r = state_gate(st);
+	if (r)
+		return punt(skb, r, quiet);
 	if (!egress && skb->pkt_type != PACKET_HOST)
 		return punt(skb, STEER_STAT_PUNT_NOT_FOR_US, quiet);
 
@@ -581,9 +674,9 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 	if (r)
 		return punt(skb, r, quiet);
 	if (proto == bpf_htons(ETH_P_IP))
-		r = parse_ipv4(skb, pkt);
+		r = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, pkt);
 	else if (proto == bpf_htons(ETH_P_IPV6))
-		r = parse_ipv6(skb, pkt);
+		r = parse_ipv6((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, pkt);
 	else
 		r = STEER_STAT_PUNT_NOT_IP;
 	if (!r)
@@ -606,42 +699,24 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 	if (!egress) {
 		/* Untagged, the routing ingress is the device the frame is on, looked up above. */
 		in = pkt->iif == ifindex ? dev : bpf_map_lookup_elem(&steer_links, &pkt->iif);
-		if (!in || !(in->flags & STEER_LINK_UP) ||
-		    !(in->flags & (pkt->family == STEER_AF_INET ? STEER_LINK_FWD4 : STEER_LINK_FWD6)))
-			return punt(skb, STEER_STAT_PUNT_IIF, quiet);
-		/* An ingress chain on this device runs after TC: redirecting would skip it. */
-		if (in->flags & STEER_LINK_NF_INGRESS)
-			return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
+		r = check_ingress(in, pkt->family);
+		if (r)
+			return punt(skb, r, quiet);
 	}
 
-	__builtin_memcpy(flow.src, pkt->src, 16);
-	__builtin_memcpy(flow.dst, pkt->dst, 16);
-	flow.iif = egress ? 0 : pkt->iif;
-	flow.mark = skb->mark;
-	flow.mode = egress ? STEER_WALK_EGRESS : STEER_WALK_INGRESS;
-	flow.sport = pkt->sport;
-	flow.dport = pkt->dport;
-	flow.family = pkt->family;
-	flow.tos = pkt->tos;
-	flow.proto = pkt->proto;
+	make_flow(&flow, pkt, skb->mark, egress);
 
-	/* A flow decided under this epoch needs no walk: its rule, table, next hop and link
-	 * stand until steerd writes anything. explain always walks. */
-	if (st->flow_mask && !quiet) {
-		__u32 slot = flow_slot(&flow) & st->flow_mask;
-
-		fs = bpf_map_lookup_elem(&steer_flows, &slot);
-		if (fs && fs->epoch == epoch && cfg_bench != 2 && flow_eq(&fs->key, &flow)) {
-			nh_id = fs->nh_id;
-			res.priority = fs->priority;
-			res.table = fs->table;
-			count_hit(fs->rule_id, quiet);
-			nh = &fs->nh;
-			out = &fs->out;
-			cached = 1;
-			count(STEER_STAT_CACHED, quiet);
-			goto have_link;
-		}
+	/* A flow decided under this epoch needs no walk. explain always walks. */
+	if (!quiet && flow_cache_find(st, &flow, epoch, &fs)) {
+		nh_id = fs->nh_id;
+		res.priority = fs->priority;
+		res.table = fs->table;
+		count_hit(fs->rule_id, quiet);
+		nh = &fs->nh;
+		out = &fs->out;
+		cached = 1;
+		count(STEER_STAT_CACHED, quiet);
+		goto have_link;
 	}
 
 	r = steer_lookup(&flow, &res, quiet);
@@ -680,13 +755,9 @@ have_link:
 	 * way itself; redirecting it again would loop. */
 	if (egress && nh->ifindex == skb->ifindex)
 		return punt(skb, STEER_STAT_EGRESS_PASS, quiet);
-	if (!egress && nh->ifindex == pkt->iif)
-		return punt(skb, STEER_STAT_PUNT_HAIRPIN, quiet);
-	if (!out || !(out->flags & STEER_LINK_UP))
-		return punt(skb, STEER_STAT_PUNT_LINK_DOWN, quiet);
-	/* A packet redirected from TC ingress skips the egress chains of its new device. */
-	if (out->flags & STEER_LINK_NF_EGRESS)
-		return punt(skb, STEER_STAT_PUNT_NETFILTER, quiet);
+	r = check_out(nh, out, egress ? 0 : pkt->iif);
+	if (r)
+		return punt(skb, r, quiet);
 
 	if (!cached && !egress && pkt->family == STEER_AF_INET && cfg_source_check) {
 		r = check_source(&flow, nh->ifindex, in->rp_filter, st->flags);
@@ -694,18 +765,9 @@ have_link:
 			return punt(skb, r, quiet);
 	}
 	/* Everything so far depends on the flow and the maps alone; what follows (MTU, TTL)
-	 * on the packet, and is checked on every one. This CPU's slot: nobody else writes it,
-	 * and nothing reads it half-written (a TC program is not interrupted by another). */
-	if (fs && !cached && !kernel_pick) {
-		fs->key = flow;
-		fs->epoch = epoch;
-		fs->nh_id = nh_id;
-		fs->rule_id = res.rule_id;
-		fs->priority = res.priority;
-		fs->table = res.table;
-		fs->nh = *nh;
-		fs->out = *out;
-	}
+	 * on the packet, and is checked on every one. */
+	if (fs && !cached && !kernel_pick)
+		flow_cache_fill(fs, &flow, epoch, nh_id, &res, nh, out);
 
 	r = check_mtu(skb, pkt, nh->ifindex, out, st->flags);
 	if (r)
@@ -914,6 +976,281 @@ SEC("tc")
 int steer_egress(struct __sk_buff *skb)
 {
 	return steer_run(skb, 1);
+}
+
+/* ---- The XDP stage ----
+ *
+ * The same decision from the same maps, before the kernel builds an skb. It finishes only
+ * what it can finish alone: an untagged Ethernet frame for this host, a next hop whose
+ * neighbour steerd mirrored with its MAC, out of a device in steer_xdp_tx, within its MTU.
+ * Everything else goes on unchanged (XDP_PASS) to the TC program behind it, which decides
+ * as it always has. Its counters are its own (steer_xdp_stats): a packet passed on is
+ * counted again by TC. */
+
+static __always_inline void xdp_count(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&steer_xdp_stats, &stat);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int xdp_pass(__u32 reason)
+{
+	xdp_count(reason);
+	return XDP_PASS;
+}
+
+static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
+{
+	return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) |
+		(a[5] ^ b[5])) == 0;
+}
+
+/* The transport ports (and ICMP's error flag) straight from the frame: only a transport
+ * header right after the fixed IP header, as TC reads it in place. Extension headers, AH
+ * and a header past the frame go to TC, which reads further. */
+static __always_inline int xdp_parse_l4(void *data, void *data_end, struct steer_pkt *pkt)
+{
+	__u8 *p = l3_at(data, STEER_L2_ETH);
+
+	if (pkt->family == STEER_AF_INET) {
+		p += sizeof(struct iphdr);
+		barrier_var(p);
+	} else {
+		p += sizeof(struct ipv6hdr);
+		barrier_var(p);
+	}
+	switch (pkt->proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+	case IPPROTO_DCCP:
+	case IPPROTO_ESP:
+	case IPPROTO_SCTP:
+	case IPPROTO_UDPLITE:
+		if ((void *)(p + 4) > data_end)
+			return STEER_STAT_PUNT_L4;
+		pkt->sport = (__u16)p[0] << 8 | p[1];
+		pkt->dport = (__u16)p[2] << 8 | p[3];
+		return 0;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if ((void *)(p + 1) > data_end)
+			return STEER_STAT_PUNT_L4;
+		pkt->icmp_err = icmp_is_error(pkt->proto, p[0]);
+		return 0;
+	case IPPROTO_AH:
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_FRAGMENT:
+		return STEER_STAT_PASS_TC;
+	default:
+		return 0;
+	}
+}
+
+/* The frame as the kernel's IP input would take it, into pkt; 0 or why not. */
+static __always_inline int xdp_parse(struct xdp_md *ctx, const struct steer_link *in,
+				     struct steer_pkt *pkt)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	int r;
+
+	if ((void *)(eth + 1) > data_end)
+		return STEER_STAT_PUNT_MALFORMED;
+	/* A frame not for this host's MAC: what the kernel marks broadcast, multicast or
+	 * another host's (pkt_type) and does not forward. */
+	if ((eth->h_dest[0] & 1) || !mac_eq(eth->h_dest, in->mac))
+		return STEER_STAT_PUNT_NOT_FOR_US;
+	pkt->iif = ctx->ingress_ifindex;
+	pkt->l2 = STEER_L2_ETH;
+	/* The program is loaded without frags: the frame is all in data..data_end. */
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		r = parse_ipv4(data, data_end, data_end - data, pkt);
+	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		r = parse_ipv6(data, data_end, data_end - data, pkt);
+	else if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(0x88a8))
+		return STEER_STAT_PASS_TC;
+	else
+		return STEER_STAT_PUNT_NOT_IP;
+	return r ? r : xdp_parse_l4(data, data_end, pkt);
+}
+
+/* ip_forward()'s and ip6_forward()'s MTU checks for a frame that is never GSO: the L3 length
+ * against the device's MTU as steerd last heard it (a link change punts everything until the
+ * maps have it), and for IPv6 against the device's IPv6 MTU. */
+static __always_inline int xdp_check_mtu(const struct steer_pkt *pkt, const struct steer_link *out,
+					 __u32 state_flags)
+{
+	if (!out->mtu || pkt->ip_len > out->mtu)
+		return STEER_STAT_PUNT_MTU;
+	if (pkt->family == STEER_AF_INET)
+		return (state_flags & STEER_STATE_FWD_PMTU4) && pkt->ip_len > STEER_IPV4_MIN_MTU ?
+		       STEER_STAT_PUNT_MTU : 0;
+	return pkt->ip_len > (out->mtu6 ? out->mtu6 : STEER_IPV6_MIN_MTU) ? STEER_STAT_PUNT_MTU : 0;
+}
+
+/* The neighbour the frame goes to: the gateway, or the destination of an on-link route. */
+static __always_inline struct steer_neigh *xdp_neigh(const struct steer_nexthop *nh,
+						     const struct steer_pkt *pkt)
+{
+	struct steer_neigh_key k = { .ifindex = nh->ifindex };
+
+	if (nh->family) {
+		k.family = nh->family;
+		__builtin_memcpy(k.addr, nh->gw, 16);
+	} else {
+		k.family = pkt->family;
+		__builtin_memcpy(k.addr, pkt->dst, 16);
+	}
+	return bpf_map_lookup_elem(&steer_neighs, &k);
+}
+
+/* The forwarding's rewrite, once nothing can fail: TTL or hop limit, and the MACs. */
+static __always_inline int xdp_rewrite(struct xdp_md *ctx, const struct steer_pkt *pkt,
+				       const struct steer_neigh *n, const struct steer_link *out)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	if (pkt->family == STEER_AF_INET) {
+		struct iphdr *iph = (void *)(eth + 1);
+
+		if ((void *)(iph + 1) > data_end)
+			return -1;
+		ipv4_ttl_dec(iph);
+	} else {
+		struct ipv6hdr *ip6h = (void *)(eth + 1);
+
+		if ((void *)(ip6h + 1) > data_end)
+			return -1;
+		ip6h->hop_limit--;
+	}
+	__builtin_memcpy(eth->h_dest, n->mac, 6);
+	__builtin_memcpy(eth->h_source, out->mac, 6);
+	return 0;
+}
+
+/* The route's next hop for the flow from the walk: 0 with *nh_id, or why XDP passes. */
+static __always_inline int xdp_route(const struct steer_flow *flow, struct steer_lookup *res,
+				     __u32 *nh_id)
+{
+	int r = steer_lookup(flow, res, 1);
+
+	if (r == STEER_LOOKUP_NO_ROUTE)
+		return STEER_STAT_PUNT_NO_ROUTE;
+	if (r == STEER_LOOKUP_DROP)
+		return STEER_STAT_DROP_BLACKHOLE;
+	if (r != STEER_LOOKUP_FORWARD)
+		return res->reason;
+	r = steer_pick_nexthop(res, flow, nh_id);
+	if (r == STEER_PICK_KERNEL)
+		return STEER_STAT_PASS_TC;	/* the kernel's pick needs the skb's fib lookup */
+	if (r)
+		return res->route_type == STEER_RT_MULTIPATH ? STEER_STAT_PUNT_LINK_DOWN
+							     : STEER_STAT_PUNT_MISSING_REF;
+	return 0;
+}
+
+SEC("xdp")
+int steer_xdp(struct xdp_md *ctx)
+{
+	struct steer_pkt pkt = {};
+	struct steer_flow flow = {};
+	struct steer_lookup res = {};
+	struct steer_flow_slot *fs;
+	struct steer_nexthop *nh;
+	struct steer_link *in, *out;
+	struct steer_neigh *n;
+	struct steer_state *st;
+	__u32 zero = 0, nh_id = 0, rule_id, ifindex = ctx->ingress_ifindex;
+	__u64 epoch;
+	int r, cached;
+
+	xdp_count(STEER_STAT_RX);
+	st = bpf_map_lookup_elem(&steer_state, &zero);
+	if (!st)
+		return xdp_pass(STEER_STAT_PUNT_NOT_SYNCED);
+	epoch = st->epoch;	/* before any map the decision reads, as at TC */
+	barrier();
+	r = state_gate(st);
+	if (r)
+		return xdp_pass(r);
+	in = bpf_map_lookup_elem(&steer_links, &ifindex);
+	if (!in || (in->flags & (STEER_LINK_L3 | STEER_LINK_L2_OTHER)))
+		return xdp_pass(STEER_STAT_PUNT_IIF);
+	if (in->flags & STEER_LINK_VLAN_LOWER)
+		return xdp_pass(STEER_STAT_PASS_TC);
+	r = xdp_parse(ctx, in, &pkt);
+	if (r)
+		return xdp_pass(r);
+	/* netfilter would see it: respect passes it on; offload is TC's (its conntrack
+	 * lookup and NAT need the skb). */
+	if (st->flags & (pkt.family == STEER_AF_INET ? STEER_STATE_NF4 : STEER_STATE_NF6))
+		return xdp_pass(st->nf_mode == STEER_NF_OFFLOAD ? STEER_STAT_PASS_TC
+								: STEER_STAT_PUNT_NETFILTER);
+	r = check_ingress(in, pkt.family);
+	if (r)
+		return xdp_pass(r);
+	/* No mark yet: nothing before XDP sets one, and nothing between XDP and TC ingress
+	 * does in a namespace steer runs in (netfilter's ingress chains punt above). */
+	make_flow(&flow, &pkt, 0, 0);
+
+	cached = flow_cache_find(st, &flow, epoch, &fs);
+	if (cached) {
+		nh = &fs->nh;
+		out = &fs->out;
+		rule_id = fs->rule_id;
+	} else {
+		r = xdp_route(&flow, &res, &nh_id);
+		if (r == STEER_STAT_DROP_BLACKHOLE) {
+			count_hit(res.rule_id, 0);
+			xdp_count(r);
+			return XDP_DROP;	/* the kernel drops it silently too */
+		}
+		if (r)
+			return xdp_pass(r);
+		nh = bpf_map_lookup_elem(&steer_nexthops, &nh_id);
+		if (!nh)
+			return xdp_pass(STEER_STAT_PUNT_MISSING_REF);
+		out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
+		rule_id = res.rule_id;
+	}
+	r = check_out(nh, out, pkt.iif);
+	if (r)
+		return xdp_pass(r);
+	if (!cached && pkt.family == STEER_AF_INET && cfg_source_check) {
+		r = check_source(&flow, nh->ifindex, in->rp_filter, st->flags);
+		if (r)
+			return xdp_pass(r);
+	}
+	if (fs && !cached)
+		flow_cache_fill(fs, &flow, epoch, nh_id, &res, nh, out);
+
+	r = xdp_check_mtu(&pkt, out, st->flags);
+	if (r)
+		return xdp_pass(r);
+	n = xdp_neigh(nh, &pkt);
+	if (!n)
+		return xdp_pass(STEER_STAT_PASS_NEIGH);
+	/* Whether the device takes the frame, before anything in it changes: a miss passes
+	 * it on as it came. */
+	if (bpf_redirect_map(&steer_xdp_tx, nh->ifindex, XDP_PASS) != XDP_REDIRECT)
+		return xdp_pass(STEER_STAT_PASS_XDP_TX);
+	/* The kernel trims link-layer padding before forwarding; so do we. */
+	if (pkt.pad_len && bpf_xdp_adjust_tail(ctx, -(int)pkt.pad_len))
+		return xdp_pass(STEER_STAT_PUNT_MALFORMED);
+	if (xdp_rewrite(ctx, &pkt, n, out))
+		return xdp_pass(STEER_STAT_PUNT_MALFORMED);
+	if (cached)
+		xdp_count(STEER_STAT_CACHED);
+	count_hit(rule_id, 0);
+	xdp_count(STEER_STAT_FORWARDED);
+	return XDP_REDIRECT;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEPS=(meson ninja-build pkg-config gcc clang llvm bpftool libbpf-dev libnl-3-dev libnl-route-3-dev
+DEPS=(meson ninja-build pkg-config gcc clang llvm bpftool libbpf-dev libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
       libelf-dev libyaml-dev libsystemd-dev iproute2 util-linux python3 valgrind systemd
-      nftables iptables conntrack)
+      nftables iptables conntrack ethtool)
 # What building and checking the Debian package needs besides DEPS (debian/control's
 # Build-Depends are DEPS plus debhelper and bash-completion's dh addon).
 PKG_DEPS=(debhelper dpkg-dev bash-completion lintian man-db)

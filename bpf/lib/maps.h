@@ -127,6 +127,30 @@ struct {
 	__uint(max_entries, STEER_EVENTS_BYTES);
 } steer_events SEC(".maps");
 
+/* The XDP stage's neighbours (struct steer_neigh), the devices it may redirect to (keyed
+ * and valued by ifindex: steerd lists only those whose driver takes XDP frames), and its
+ * counters, indexed like steer_stats. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, STEER_NEIGH_ENTRIES);
+	__type(key, struct steer_neigh_key);
+	__type(value, struct steer_neigh);
+} steer_neighs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, STEER_XDP_TX_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u32);
+} steer_xdp_tx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STEER_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} steer_xdp_stats SEC(".maps");
+
 /* Written by steerd only; pinned so steerctl and tests can read it while steerd runs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -117,9 +117,8 @@ static __always_inline int parse_l2(struct __sk_buff *skb, struct steer_pkt *pkt
  * barrier_var() keeps clang from folding them into data + (tag ? 18 : 14): without CAP_PERFMON
  * the verifier's Spectre v1 hardening refuses any register added to a packet pointer ("pointer
  * arithmetic with it prohibited for !root"). */
-static __always_inline void *l3_header(struct __sk_buff *skb, __u8 l2)
+static __always_inline void *l3_at(void *data, __u8 l2)
 {
-	void *data = (void *)(long)skb->data;
 	void *l3;
 
 	if (l2 == STEER_L2_ETH_TAG) {
@@ -135,6 +134,11 @@ static __always_inline void *l3_header(struct __sk_buff *skb, __u8 l2)
 	return l3;
 }
 
+static __always_inline void *l3_header(struct __sk_buff *skb, __u8 l2)
+{
+	return l3_at((void *)(long)skb->data, l2);
+}
+
 /* The IP header's offset in the frame, as a number (for lengths and bpf_skb_load_bytes). */
 static __always_inline __u32 l3_offset(__u8 l2)
 {
@@ -145,14 +149,13 @@ static __always_inline __u32 l3_offset(__u8 l2)
 /* How many bytes the frame holds from the IP header on, against how many the IP header says
  * it has: fewer is a truncated packet the kernel drops, more is link-layer padding the kernel
  * trims. Returns 0 and sets pkt->pad_len, or a punt reason. */
-static __always_inline int check_ip_length(struct __sk_buff *skb, struct steer_pkt *pkt,
-					   __u32 ip_len)
+static __always_inline int check_ip_length(__u32 frame_len, struct steer_pkt *pkt, __u32 ip_len)
 {
 	__u32 l3_off = l3_offset(pkt->l2);
 
-	if (skb->len < l3_off + ip_len)
+	if (frame_len < l3_off + ip_len)
 		return STEER_STAT_PUNT_MALFORMED;
-	pkt->pad_len = skb->len - l3_off - ip_len;
+	pkt->pad_len = frame_len - l3_off - ip_len;
 	pkt->ip_len = ip_len;
 	return 0;
 }
@@ -178,11 +181,12 @@ static __always_inline int ipv4_special(__u32 a /* network order */)
 	return first == 0 || first == 127 || first >= 224;
 }
 
-/* Returns 0 for an IPv4 header the fast path can forward as-is, a punt reason otherwise. */
-static __always_inline int parse_ipv4(struct __sk_buff *skb, struct steer_pkt *pkt)
+/* Returns 0 for an IPv4 header the fast path can forward as-is, a punt reason otherwise.
+ * data..data_end is the frame's linear part, frame_len its whole length (TC and XDP alike). */
+static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_len,
+				      struct steer_pkt *pkt)
 {
-	void *data_end = (void *)(long)skb->data_end;
-	struct iphdr *iph = l3_header(skb, pkt->l2);
+	struct iphdr *iph = l3_at(data, pkt->l2);
 
 	if ((void *)(iph + 1) > data_end)
 		return STEER_STAT_PUNT_MALFORMED;
@@ -190,7 +194,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct steer_pkt *p
 		return STEER_STAT_PUNT_MALFORMED;
 	if (iph->ihl != 5)
 		return STEER_STAT_PUNT_IP_OPTIONS;
-	if (!ipv4_csum_ok(iph) || check_ip_length(skb, pkt, bpf_ntohs(iph->tot_len)))
+	if (!ipv4_csum_ok(iph) || check_ip_length(frame_len, pkt, bpf_ntohs(iph->tot_len)))
 		return STEER_STAT_PUNT_MALFORMED;
 	/* Filled in before the punts below, so the monitor can say whose packet it was. */
 	pkt->family = STEER_AF_INET;
@@ -225,11 +229,12 @@ static __always_inline int ipv6_special(const __u8 *a)
 	return 0;
 }
 
-/* Returns 0 for an IPv6 header the fast path can forward as-is, a punt reason otherwise. */
-static __always_inline int parse_ipv6(struct __sk_buff *skb, struct steer_pkt *pkt)
+/* Returns 0 for an IPv6 header the fast path can forward as-is, a punt reason otherwise
+ * (arguments as parse_ipv4()'s). */
+static __always_inline int parse_ipv6(void *data, void *data_end, __u32 frame_len,
+				      struct steer_pkt *pkt)
 {
-	void *data_end = (void *)(long)skb->data_end;
-	struct ipv6hdr *ip6h = l3_header(skb, pkt->l2);
+	struct ipv6hdr *ip6h = l3_at(data, pkt->l2);
 
 	if ((void *)(ip6h + 1) > data_end)
 		return STEER_STAT_PUNT_MALFORMED;
@@ -238,7 +243,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct steer_pkt *p
 	/* Hop-by-hop options are processed by every router on the path: the kernel's job. */
 	if (ip6h->nexthdr == 0)
 		return STEER_STAT_PUNT_IP_OPTIONS;
-	if (check_ip_length(skb, pkt, sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len)))
+	if (check_ip_length(frame_len, pkt, sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len)))
 		return STEER_STAT_PUNT_MALFORMED;
 	__builtin_memcpy(pkt->src, &ip6h->saddr, 16);
 	__builtin_memcpy(pkt->dst, &ip6h->daddr, 16);
@@ -253,6 +258,16 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct steer_pkt *p
 	if (ipv6_special((const __u8 *)pkt->src) || ipv6_special((const __u8 *)pkt->dst))
 		return STEER_STAT_PUNT_SPECIAL_ADDR;
 	return 0;
+}
+
+/* Whether an ICMP (or ICMPv6) message of this type is an error, quoting a packet. */
+static __always_inline __u8 icmp_is_error(__u8 proto, __u8 type)
+{
+	if (proto == IPPROTO_ICMP)
+		return type == ICMP_DEST_UNREACH || type == ICMP_SOURCE_QUENCH ||
+		       type == ICMP_REDIRECT || type == ICMP_TIME_EXCEEDED ||
+		       type == ICMP_PARAMETERPROB;
+	return type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB;
 }
 
 /* IPv6 extension headers the flow dissector walks to the transport header. */
@@ -308,11 +323,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct steer_pkt *pkt
 			/* Unreadable: taken for an error, which only makes multipath punt. */
 			if (bpf_skb_load_bytes(skb, off, &type, 1))
 				type = ICMP_DEST_UNREACH;
-			pkt->icmp_err = pkt->proto == IPPROTO_ICMP ?
-				(type == ICMP_DEST_UNREACH || type == ICMP_SOURCE_QUENCH ||
-				 type == ICMP_REDIRECT || type == ICMP_TIME_EXCEEDED ||
-				 type == ICMP_PARAMETERPROB) :
-				(type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB);
+			pkt->icmp_err = icmp_is_error(pkt->proto, type);
 		}
 		return 0;
 	default:
