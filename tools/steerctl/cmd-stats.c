@@ -56,7 +56,30 @@ static bool cpu_moved(const struct sc_counters *a, const struct sc_counters *b, 
 	return false;
 }
 
-static void print_counts(struct steerctl *c, const struct sc_counters *s)
+/* The XDP stage's counters (x, NULL without one), after TC's: each prefixed "xdp_", then
+ * what both stages forwarded. A packet XDP passed on is counted by TC too, so only the
+ * forwards and drops add up. */
+static void print_xdp_counts(struct steerctl *c, const struct sc_counters *s,
+			     const struct sc_counters *x)
+{
+	int width = name_width() + 4;
+	char buf[32], name[48];
+	__u64 total = s->sum[STEER_STAT_FORWARDED] + x->sum[STEER_STAT_FORWARDED];
+
+	for (__u32 i = 0; i < STEER_STAT_MAX; i++) {
+		snprintf(name, sizeof(name), "xdp_%s", sc_stat_name(i, buf, sizeof(buf)));
+		if (c->json)
+			json_u64(&c->jw, name, x->sum[i]);
+		else
+			fprintf(c->out, "%-*s %llu\n", width, name, (unsigned long long)x->sum[i]);
+	}
+	if (c->json)
+		json_u64(&c->jw, "total_forwarded", total);
+	else
+		fprintf(c->out, "%-*s %llu\n", width, "total_forwarded", (unsigned long long)total);
+}
+
+static void print_counts(struct steerctl *c, const struct sc_counters *s, const struct sc_counters *x)
 {
 	int width = name_width(), vw = (int)strlen("TOTAL"), k;
 	struct json *j = &c->jw;
@@ -79,6 +102,8 @@ static void print_counts(struct steerctl *c, const struct sc_counters *s)
 			}
 			json_arr_close(j);
 		}
+		if (x)
+			print_xdp_counts(c, s, x);
 		json_obj_close(j);
 		return;
 	}
@@ -86,6 +111,8 @@ static void print_counts(struct steerctl *c, const struct sc_counters *s)
 		for (i = 0; i < STEER_STAT_MAX; i++)
 			fprintf(c->out, "%-*s %llu\n", width, sc_stat_name(i, buf, sizeof(buf)),
 				(unsigned long long)s->sum[i]);
+		if (x)
+			print_xdp_counts(c, s, x);
 		return;
 	}
 	/* One column per CPU, as wide as the largest total (no CPU's value is larger). */
@@ -271,11 +298,29 @@ out_mask:
 	return err;
 }
 
+/* The XDP stage's counters, when steerd runs one (its pinned XDP program); 0 without. */
+static int read_xdp(struct steerctl *c, struct sc_counters *x)
+{
+	struct pinned_map m = { .fd = -1 };
+	char path[4096];
+	int err;
+
+	if (sc_path(c, STEER_PIN_PROG_XDP, path, sizeof(path)) || access(path, F_OK))
+		return 0;
+	err = sc_map_open(c, MAP_XDP_STATS, &m);
+	if (!err && m.info.max_entries < STEER_STAT_MAX)
+		err = -EPROTO;
+	if (!err)
+		err = sc_counters_read(c, &m, x);
+	sc_map_close(&m);
+	return err ? err : 1;
+}
+
 int cmd_stats(struct steerctl *c)
 {
 	struct pinned_map m = { .fd = -1 };
-	struct sc_counters s = {};
-	int err;
+	struct sc_counters s = {}, x = {};
+	int err, xdp = 0;
 
 	err = sc_counters_open(c, &m);
 	if (err)
@@ -284,11 +329,16 @@ int cmd_stats(struct steerctl *c)
 		err = watch(c, &m);
 	} else {
 		err = sc_counters_read(c, &m, &s);
+		if (!err && !c->prometheus)
+			err = xdp = read_xdp(c, &x);
+		if (xdp > 0)
+			err = 0;
 		if (!err && c->prometheus)
 			err = sc_prometheus_write(c, &s);
 		else if (!err)
-			print_counts(c, &s);
+			print_counts(c, &s, xdp > 0 ? &x : NULL);
 	}
+	sc_counters_free(&x);
 	sc_counters_free(&s);
 	sc_map_close(&m);
 	return err;

@@ -18,8 +18,8 @@ int cmd_status(struct steerctl *c)
 	double age;
 	__u64 counts[MAP_COUNT] = {};
 	struct steer_state st;
-	char **attached = NULL, **egress = NULL;
-	size_t n_attached = 0, n_egress = 0, i;
+	char **attached = NULL, **egress = NULL, **xdp = NULL;
+	size_t n_attached = 0, n_egress = 0, n_xdp = 0, i;
 	__u32 prog_id;
 	int err, width = 0;
 
@@ -41,9 +41,11 @@ int cmd_status(struct steerctl *c)
 	err = sc_prog_id(c, &prog_id);
 	if (err)
 		return err;
-	err = sc_attached(c, false, &attached, &n_attached);
+	err = sc_attached(c, HOOK_INGRESS, &attached, &n_attached);
 	if (!err)
-		err = sc_attached(c, true, &egress, &n_egress);
+		err = sc_attached(c, HOOK_EGRESS, &egress, &n_egress);
+	if (!err)
+		err = sc_attached(c, HOOK_XDP, &xdp, &n_xdp);
 	if (err)
 		goto out;
 	sc_check_abi(&st);
@@ -77,6 +79,10 @@ int cmd_status(struct steerctl *c)
 		json_arr_open(j, "attached_egress");
 		for (i = 0; i < n_egress; i++)
 			json_str(j, NULL, egress[i]);
+		json_arr_close(j);
+		json_arr_open(j, "attached_xdp");
+		for (i = 0; i < n_xdp; i++)
+			json_str(j, NULL, xdp[i]);
 		json_arr_close(j);
 		json_obj_open(j, "maps");
 		for (i = 0; i < MAP_COUNT; i++)
@@ -118,6 +124,11 @@ int cmd_status(struct steerctl *c)
 			fprintf(c->out, "egress:     ");
 		for (i = 0; i < n_egress; i++)
 			fprintf(c->out, " %s%s", egress[i], i + 1 < n_egress ? "" : "\n");
+		/* Only --attach-mode xdp puts an XDP stage in front. */
+		if (n_xdp)
+			fprintf(c->out, "xdp:        ");
+		for (i = 0; i < n_xdp; i++)
+			fprintf(c->out, " %s%s", xdp[i], i + 1 < n_xdp ? "" : "\n");
 		fprintf(c->out, "maps:\n");
 		for (i = 0; i < MAP_COUNT; i++) {
 			int w = map_defs[i].listed ? (int)strlen(map_defs[i].name) : 0;
@@ -141,5 +152,8 @@ out:
 	for (i = 0; i < n_egress; i++)
 		free(egress[i]);
 	free(egress);
+	for (i = 0; i < n_xdp; i++)
+		free(xdp[i]);
+	free(xdp);
 	return err;
 }

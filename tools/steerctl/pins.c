@@ -308,16 +308,16 @@ static int cmp_name(const void *a, const void *b)
 }
 
 struct name_list {
-	bool egress;
+	enum map_hook hook;
 	char **names;
 	size_t n, cap;
 };
 
-static int add_link_name(void *arg, const char *ifname, bool egress)
+static int add_link_name(void *arg, const char *ifname, enum map_hook hook)
 {
 	struct name_list *l = arg;
 
-	if (egress != l->egress)
+	if (hook != l->hook)
 		return 0;
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 8;
@@ -335,9 +335,9 @@ static int add_link_name(void *arg, const char *ifname, bool egress)
 }
 
 /* Interfaces with a pinned TCX link at ingress (or egress), sorted by name. */
-int sc_attached(const struct steerctl *c, bool egress, char ***names_out, size_t *n_out)
+int sc_attached(const struct steerctl *c, enum map_hook hook, char ***names_out, size_t *n_out)
 {
-	struct name_list l = { .egress = egress };
+	struct name_list l = { .hook = hook };
 	int err = map_pinned_links(c->pin_dir, add_link_name, &l);
 
 	if (err) {

@@ -64,7 +64,7 @@ int sc_map_keys(const struct steerctl *c, const struct pinned_map *m,
 		int (*cmp)(const void *, const void *), void **keys, size_t *n);
 int sc_prog_id(const struct steerctl *c, __u32 *id);
 int sc_pin_prog_id(const struct steerctl *c, const char *pin, __u32 *id);
-int sc_attached(const struct steerctl *c, bool egress, char ***names, size_t *n);
+int sc_attached(const struct steerctl *c, enum map_hook hook, char ***names, size_t *n);
 void sc_check_abi(const struct steer_state *st);
 int sc_read_state(const struct steerctl *c, struct steer_state *st);
 int sc_read_agent(const struct steerctl *c, struct steer_agent_stats *st);
