@@ -17,6 +17,8 @@
 #                      the router's own 10.1.0.1 and its reverse path then points to uplink B)
 #   ST_VERBOSE=1       print every ip command the helpers run
 #   ST_BUDGET          ms allowed for traffic to follow a routing change (default 1000)
+#   ST_XDP=1           steerd with --attach-mode xdp, and GRO on every veth peer (a veth takes
+#                      redirected XDP frames only then); forwards and drops count both stages
 
 # The suite libraries (lib-config.sh, lib-traffic.sh, ...) source this file themselves: once is
 # enough.
@@ -29,6 +31,7 @@ ST_KERNEL_ONLY=${ST_KERNEL_ONLY:-0}
 ST_RP_FILTER=${ST_RP_FILTER:-0}
 ST_VERBOSE=${ST_VERBOSE:-0}
 ST_BUDGET=${ST_BUDGET:-1000}   # ms for the fast path to follow a routing change
+ST_XDP=${ST_XDP:-0}
 
 NS_CLIENT=st$$-client
 NS_ROUTER=st$$-router
@@ -221,6 +224,7 @@ st_add_sink() {
 	fi
 	st_ip -n "$NS_ROUTER" link set "$up" up
 	st_ip -n "$ns" link set eth0 up
+	st_xdp_target "$ns"
 	if [[ $ST_FAMILIES == *4* ]]; then
 		st_ip -n "$ns" route add "${ST_CLIENT_NET[4]}" via "10.0.$n.1"
 	fi
@@ -228,6 +232,14 @@ st_add_sink() {
 		st_ip -n "$ns" -6 route add "${ST_CLIENT_NET[6]}" via "2001:db8:$x::1"
 	fi
 	ST_SINKS+=("$ns")
+}
+
+# st_xdp_target NS: with ST_XDP=1, GRO on NS's eth0, so that the router's end of the veth
+# can take frames the XDP stage redirects (the kernel drops them otherwise; steerd only
+# redirects to devices that say they can).
+st_xdp_target() {
+	[[ $ST_XDP == 1 ]] || return 0
+	ip netns exec "$1" ethtool -K eth0 gro on >/dev/null || st_die "ethtool -K eth0 gro on in $1"
 }
 
 # st_topology FAMILIES ("4", "6" or "46") [norules]: client -- router -- uplinks A and B, the
@@ -254,6 +266,7 @@ st_topology() {
 	fi
 	st_ip -n "$NS_ROUTER" link set "$IF_CLIENT" up
 	st_ip -n "$NS_CLIENT" link set eth0 up
+	st_xdp_target "$NS_CLIENT"
 	[[ $ST_FAMILIES == *4* ]] && st_ip -n "$NS_CLIENT" route add default via 10.1.0.1
 	[[ $ST_FAMILIES == *6* ]] && st_ip -n "$NS_CLIENT" -6 route add default via 2001:db8:1::1
 
@@ -364,6 +377,9 @@ st_stats() {
 	"$ST_PY" -c '
 import json, sys
 s = json.loads(sys.argv[1])
+# With an XDP stage, what it forwarded or dropped never reached TC: count both stages.
+for k in ("forwarded", "drop_blackhole", "cached"):
+    s[k] = s.get(k, 0) + s.get("xdp_" + k, 0)
 print(" ".join("%s=%d" % (k, v) for k, v in s.items() if isinstance(v, int)))' "$json" ||
 		echo "steerctl_failed=1"
 }
@@ -1079,7 +1095,9 @@ ST_VERIFY_LOG=       # and all it printed
 st_start_steerd_with() {
 	local tenths=$1
 	shift
-	st_run_steerd "$tenths" --attach "$IF_CLIENT" --config /dev/null "$@"
+	local xdp=()
+	[[ $ST_XDP == 1 ]] && xdp=(--attach-mode xdp)
+	st_run_steerd "$tenths" --attach "$IF_CLIENT" --config /dev/null "${xdp[@]}" "$@"
 }
 
 # st_run_steerd TENTHS STEERD-ARGS...: steerd in NS_ROUTER with the test's pin directory and

@@ -189,7 +189,7 @@ out=$(complete_line "steerctl explain 198.51.100.1 from 10.1.0.2 iif ")
 check "completion: steerctl explain ... iif offers this namespace's interfaces ($out)" \
 	test "$out" = "lo pk0 pk1"
 out=$(complete_line "steerd --attach-mode ")
-check "completion: steerd --attach-mode offers the modes ($out)" test "$out" = "auto tcx clsact"
+check "completion: steerd --attach-mode offers the modes ($out)" test "$out" = "auto tcx clsact xdp xdp-generic"
 
 # The installed steerd and steerctl: attach (from the shipped file plus --attach) and pin in
 # the default pin directory, then stop, leaving the pins and the attachment for the purge.

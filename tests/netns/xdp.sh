@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The XDP stage on the wire: client -- router(steerd --attach-mode xdp on "cli") -- uplinks A,
+# B, both families. Real packets reach the sinks one hop on (TTL/hop limit 63), and the XDP
+# stage forwarded them; a neighbour's new MAC is followed under traffic within a second; a
+# neighbour gone and a device that stops taking XDP frames hand the packets to TC, which
+# forwards them, and nothing is lost on the way.
+# Usage: tests/netns/xdp.sh   (root; STEERD/STEERCTL override the binaries)
+set -euo pipefail
+# shellcheck source=tests/lib/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/lib.sh"
+
+ST_XDP=1
+N=40
+declare -A GW=([4]=10.0.2.2 [6]=2001:db8:b::2)
+
+# xdp_stat "STATS" KEY: one of steerctl's xdp_* counters from st_stats-like raw JSON.
+xdp_stats() {
+	st_steerctl -j stats | "$ST_PY" -c '
+import json, sys
+s = json.load(sys.stdin)
+print(" ".join("%s=%d" % (k, v) for k, v in s.items() if k.startswith("xdp_") or k == "forwarded"))'
+}
+
+# xdp_delta BEFORE AFTER KEY
+xdp_delta() { echo $(($(st_stat_of "$2" "$3") - $(st_stat_of "$1" "$3"))); }
+
+# neigh_mac FAMILY: the MAC steer_neighs holds for uplink B's gateway of that family, or "".
+# (bpftool prints the key's address words as host-order numbers.)
+neigh_mac() {
+	local ifindex
+	ifindex=$(ip -n "$NS_ROUTER" -j link show dev upb | "$ST_PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["ifindex"])')
+	nsenter --net="/run/netns/$NS_ROUTER" bpftool -j map dump pinned "$PIN_DIR/steer_neighs" |
+		"$ST_PY" -c '
+import json, socket, struct, sys
+fam = {"4": socket.AF_INET, "6": socket.AF_INET6}[sys.argv[2]]
+want = socket.inet_pton(fam, sys.argv[3]).ljust(16, b"\0")
+for e in json.load(sys.stdin):
+    k, v = e["formatted"]["key"], e["formatted"]["value"]
+    if (k["ifindex"] == int(sys.argv[1]) and k["family"] == fam and
+            struct.pack("=4I", *k["addr"]) == want):
+        print(":".join("%02x" % b for b in v["mac"]))' "$ifindex" "$1" "${GW[$1]}"
+}
+neigh_is() { [[ $(neigh_mac "$1") == "$2" ]]; }
+neigh_not() { ! neigh_is "$@"; }
+# wait_neigh FAMILY MAC: waits up to a second for steer_neighs to hold MAC; prints the ms.
+wait_neigh() {
+	local t0
+	t0=$(st_now)
+	while ! neigh_is "$1" "$2" && (($(st_ms_since "$t0") < 1000)); do sleep 0.02; done
+	st_ms_since "$t0"
+}
+
+st_init
+st_note "topology $NS_CLIENT -- $NS_ROUTER -- {$NS_SINKA, $NS_SINKB}, XDP in front of TC on cli"
+st_topology 46
+st_start_steerd
+xdp_listed() { st_steerctl -j status | "$ST_PY" -c 'import json,sys; sys.exit(json.load(sys.stdin)["attached_xdp"] != ["cli"])'; }
+st_check "steerctl status lists cli's XDP stage" xdp_listed
+
+for f in 4 6; do
+	st_note "IPv$f: 1. the XDP stage forwards by the rule (uplink B), TTL/hop limit 63 on the wire"
+	x0=$(xdp_stats)
+	st_expect_path "$f" "$N" "IPv$f warm-up" fast upb
+	x1=$(xdp_stats)
+	# Before the first packet the router had never talked to the gateway (IPv6's router
+	# solicitations may have told it already).
+	if [[ $f == 4 ]]; then
+		st_check "IPv4: XDP handed the packets to TC until the neighbour was known (xdp_pass_neigh +$(xdp_delta "$x0" "$x1" xdp_pass_neigh))" \
+			test "$(xdp_delta "$x0" "$x1" xdp_pass_neigh)" -ge 1
+	fi
+	x0=$(xdp_stats)
+	st_expect_path "$f" "$N" "IPv$f through XDP" fast upb
+	x1=$(xdp_stats)
+	st_check "IPv$f: the XDP stage forwarded all $N (xdp_forwarded +$(xdp_delta "$x0" "$x1" xdp_forwarded), TC forwarded +$(xdp_delta "$x0" "$x1" forwarded))" \
+		test "$(xdp_delta "$x0" "$x1" xdp_forwarded)" -ge "$N"
+
+	st_note "IPv$f: 2. the gateway's MAC changes under traffic: followed within a second"
+	mac=02:5e:7e:00:0$f:0b
+	nsenter --net="/run/netns/$NS_CLIENT" "$ST_PY" "$ST_TMP/sttool.py" ping "$f" \
+		"${ST_CLIENT_ADDR[$f]}" "${ST_INTERNET[$f]}" 300 0.01 64 1 >"$ST_TMP/ping-mac-$f" &
+	pinger=$!
+	sleep 1
+	# The sink answers to its new address only; the router learns it at once, in both
+	# families (the other family's entry would point at the old address otherwise).
+	st_ip -n "$NS_SINKB" link set eth0 address "$mac"
+	for g in 4 6; do
+		st_ip -n "$NS_ROUTER" "-$g" neigh replace "${GW[$g]}" lladdr "$mac" dev upb nud reachable
+	done
+	wait "$pinger" || true
+	read -r sent got _ <"$ST_TMP/ping-mac-$f" || true
+	lost=$((${sent:-0} - ${got:-0}))
+	st_check "IPv$f: echo requests lost while the MAC changed: $lost of ${sent:-0} at 10 ms apart (< 100: under a second)" \
+		test "${sent:-0}" -eq 300 -a "$lost" -lt 100
+	x0=$(xdp_stats)
+	st_expect_path "$f" "$N" "IPv$f after the MAC change" fast upb
+	x1=$(xdp_stats)
+	st_check "IPv$f: the XDP stage forwards to the new MAC (xdp_forwarded +$(xdp_delta "$x0" "$x1" xdp_forwarded))" \
+		test "$(xdp_delta "$x0" "$x1" xdp_forwarded)" -ge "$N"
+
+	st_note "IPv$f: 3. a neighbour entry made by hand is in the XDP stage's map within a second, and gone with it"
+	st_ip -n "$NS_ROUTER" "-$f" neigh replace "${GW[$f]}" lladdr 02:00:00:00:00:99 dev upb nud permanent
+	st_check "IPv$f: steer_neighs holds the new MAC within a second ($(wait_neigh "$f" 02:00:00:00:00:99) ms)" \
+		neigh_is "$f" 02:00:00:00:00:99
+	st_ip -n "$NS_ROUTER" "-$f" neigh del "${GW[$f]}" dev upb
+	# The kernel may learn the gateway again at once (its ARP or ND): then the map holds
+	# that. Either way, never the address the kernel dropped.
+	t0=$(st_now)
+	while neigh_is "$f" 02:00:00:00:00:99 && (($(st_ms_since "$t0") < 1000)); do sleep 0.02; done
+	st_check "IPv$f: steer_neighs let the deleted MAC go within a second ($(st_ms_since "$t0") ms)" \
+		neigh_not "$f" 02:00:00:00:00:99
+	st_ip -n "$NS_ROUTER" "-$f" neigh replace "${GW[$f]}" lladdr "$mac" dev upb nud reachable
+	st_expect_path "$f" "$N" "IPv$f after the neighbour came back" fast upb
+done
+
+st_note "4. uplink B's peer stops taking XDP frames (GRO off): TC forwards, nothing lost"
+ip netns exec "$NS_SINKB" ethtool -K eth0 gro off >/dev/null
+sleep 0.3
+for f in 4 6; do
+	x0=$(xdp_stats)
+	st_expect_path "$f" "$N" "IPv$f with upb unable to take XDP frames" fast upb
+	x1=$(xdp_stats)
+	st_check "IPv$f: XDP handed them to TC (xdp_pass_xdp_tx +$(xdp_delta "$x0" "$x1" xdp_pass_xdp_tx), TC forwarded +$(xdp_delta "$x0" "$x1" forwarded))" \
+		test "$(xdp_delta "$x0" "$x1" xdp_pass_xdp_tx)" -ge "$N" -a "$(xdp_delta "$x0" "$x1" forwarded)" -ge "$N"
+done
+ip netns exec "$NS_SINKB" ethtool -K eth0 gro on >/dev/null
+sleep 0.3
+x0=$(xdp_stats)
+st_expect_path 4 "$N" "IPv4 with GRO back on" fast upb
+x1=$(xdp_stats)
+st_check "the XDP stage sends to upb again (xdp_forwarded +$(xdp_delta "$x0" "$x1" xdp_forwarded))" \
+	test "$(xdp_delta "$x0" "$x1" xdp_forwarded)" -ge "$N"
+
+st_note "5. a restart swaps the program on the pinned XDP link"
+st_stop_steerd
+st_start_steerd
+st_check "steerd log: the pinned XDP link was reused" grep -q "replaced the program on the pinned XDP link" "$ST_STEERD_LOG"
+st_expect_path 4 "$N" "IPv4 after restart" fast upb
+
+st_note "6. --cleanup removes the XDP stage with everything else"
+st_stop_steerd
+st_cleanup_steerd
+st_check "no XDP program left on cli" \
+	bash -c "! ip -n $NS_ROUTER link show dev cli | grep -q 'xdp'"
+st_finish
