@@ -263,6 +263,21 @@ static int tcx_pin_path(const struct attach *a, const char *ifname, bool egress,
 	return pin_path(path, PATH_MAX, a->pin_dir, name);
 }
 
+/* A link pinned by an earlier steerd: its program swapped in place, without a gap (0). A
+ * pin whose device is gone (ENOLINK) is removed, to start over (-1). */
+static int swap_pinned_link(const char *path, int prog)
+{
+	int fd = bpf_obj_get(path), r;
+
+	if (fd < 0)
+		return -1;
+	r = bpf_link_update(fd, prog, NULL);
+	close(fd);
+	if (r)
+		unlink(path);
+	return r ? -1 : 0;
+}
+
 static int attach_tcx(struct attach *a, int ifindex, const char *ifname, bool egress)
 {
 	int prog = bpf_program__fd(egress ? a->egress : a->ingress);
@@ -272,18 +287,10 @@ static int attach_tcx(struct attach *a, int ifindex, const char *ifname, bool eg
 	r = tcx_pin_path(a, ifname, egress, path);
 	if (r < 0)
 		return r;
-	/* A link pinned by an earlier steerd: swap the program in place, without a gap. */
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		r = bpf_link_update(fd, prog, NULL);
-		close(fd);
-		if (!r) {
-			log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
-				  "%s: replaced the program on the pinned TCX %s link", ifname, dir_name(egress));
-			return 0;
-		}
-		/* The device it was on is gone (ENOLINK): start over. */
-		unlink(path);
+	if (!swap_pinned_link(path, prog)) {
+		log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
+			  "%s: replaced the program on the pinned TCX %s link", ifname, dir_name(egress));
+		return 0;
 	}
 	fd = bpf_link_create(prog, ifindex, egress ? STEER_BPF_TCX_EGRESS : STEER_BPF_TCX_INGRESS, NULL);
 	if (fd < 0)
@@ -347,16 +354,10 @@ static int attach_xdp(struct attach *a, int ifindex, const char *ifname)
 	r = xdp_pin_path(a, ifname, path);
 	if (r < 0)
 		return r;
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		r = bpf_link_update(fd, prog, NULL);
-		close(fd);
-		if (!r) {
-			log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
-				  "%s: replaced the program on the pinned XDP link", ifname);
-			return 0;
-		}
-		unlink(path);
+	if (!swap_pinned_link(path, prog)) {
+		log_event(LOG_INFO, LOG_EV_ATTACHED, &(struct log_ctx){ .ifname = ifname },
+			  "%s: replaced the program on the pinned XDP link", ifname);
+		return 0;
 	}
 	fd = bpf_link_create(prog, ifindex, BPF_XDP, &opts);
 	if (fd < 0) {
@@ -472,6 +473,13 @@ void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim)
 	/* Rule id 0 means "none": one slot fewer. */
 	if (lim->n[MAP_RULES])
 		lim->n[MAP_RULES]--;
+}
+
+bool attach_xdp_pinned(const char *pin_dir)
+{
+	char path[PATH_MAX];
+
+	return pin_path(path, sizeof(path), pin_dir, STEER_PIN_PROG_XDP) == 0 && access(path, F_OK) == 0;
 }
 
 int attach_open_pins(const char *pin_dir, struct sync_fds *fds)

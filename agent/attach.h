@@ -41,6 +41,8 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 		const struct attach_limits *lim, bool offload);
 /* The sizes the loaded maps really have. */
 void attach_capacity(const struct attach *a, struct image_limits *lim);
+/* Whether the steerd of pin_dir runs the XDP stage (its program is pinned). */
+bool attach_xdp_pinned(const char *pin_dir);
 /* Open the pinned maps of a running (or stopped) steerd, read-only use. */
 int attach_open_pins(const char *pin_dir, struct sync_fds *fds);
 void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim);

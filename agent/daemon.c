@@ -174,6 +174,8 @@ int daemon_verify(struct daemon *d)
 	int r;
 
 	r = attach_open_pins(d->opt.pin_dir, &fds);
+	/* A steerd with the XDP stage (its program pinned) also keeps the neighbours. */
+	d->model.xdp = attach_xdp_pinned(d->opt.pin_dir);
 	r = r ?: intake_open(&d->nl, &d->model, d->opt.rcvbuf);
 	r = r ?: intake_request(&d->nl, INTAKE_DUMP_ALL);
 	r = r ?: wait_dumps(&d->nl);

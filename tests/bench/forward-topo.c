@@ -125,17 +125,23 @@ static int pinned(const struct bench *b, const char *name)
 	return bpf_obj_get(path);
 }
 
-void steerd_start(struct bench *b)
+void steerd_start(struct bench *b, bool xdp)
 {
-	char *argv[] = { (char *)b->opt->steerd, "--attach", "cli", "--pin-dir", b->pin,
-			 "--log-level", "warning", NULL, NULL, NULL };
+	char *argv[16] = { (char *)b->opt->steerd, "--attach", "cli", "--pin-dir", b->pin,
+			   "--log-level", "warning" };
+	int argc = 7;
 	double t0 = now();
 
 	if (b->opt->firewall != FW_NONE) {
-		argv[7] = "--netfilter";
-		argv[8] = "offload";
+		argv[argc++] = "--netfilter";
+		argv[argc++] = "offload";
+	}
+	if (xdp) {
+		argv[argc++] = "--attach-mode";
+		argv[argc++] = "xdp";
 	}
 	b->steerd = spawn_router(b, argv);
+	b->steerd_xdp = xdp;
 	while (now() - t0 < 30) {
 		struct steer_state st = {};
 		uint32_t zero = 0;
@@ -155,10 +161,21 @@ void steerd_start(struct bench *b)
 	fail("steerd did not sync within 30 s (log: %s)", b->log);
 }
 
-/* Stops steerd and detaches its program (SIGTERM leaves it attached, for restarts). */
-void steerd_stop(struct bench *b)
+/* 1 when an XDP program is attached to the router's cli, 0 when none is, or -errno. */
+static int cli_has_xdp(void *arg)
+{
+	const struct bench *b = arg;
+	__u32 id = 0;
+	int r = bpf_xdp_query_id(b->cli_ifindex, 0, &id);
+
+	return r < 0 ? r : id != 0;
+}
+
+/* Stops steerd and detaches its programs (SIGTERM leaves them attached, for restarts). */
+int steerd_stop(struct bench *b)
 {
 	char *argv[] = { (char *)b->opt->steerd, "--cleanup", "--pin-dir", b->pin, NULL };
+	int r = 0;
 
 	if (b->steerd > 0) {
 		kill(b->steerd, SIGTERM);
@@ -166,15 +183,25 @@ void steerd_stop(struct bench *b)
 		b->steerd = 0;
 	}
 	if (access(b->pin, F_OK) == 0) {
-		if (wait_exit(spawn_router(b, argv)) != 0)
+		if (wait_exit(spawn_router(b, argv)) != 0) {
 			fprintf(stderr, "bench-forward: steerd --cleanup failed (log: %s)\n", b->log);
+			r = -EIO;
+		}
 		rmdir(b->pin);
 	}
+	/* The next path must not run behind a stage left over from this one. */
+	if (b->steerd_xdp && b->ns_fd[ROUTER] >= 0 && tg_in_netns(b->ns_fd[ROUTER], cli_has_xdp, b)) {
+		fprintf(stderr, "bench-forward: an XDP program stayed on the router's cli after "
+			"steerd --cleanup (log: %s)\n", b->log);
+		r = -EBUSY;
+	}
+	b->steerd_xdp = false;
+	return r;
 }
 
-int steer_stats(const struct bench *b, uint64_t *v)
+int steer_stats(const struct bench *b, const char *map, uint64_t *v)
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = pinned(b, STEER_MAP_STATS), r = 0;
+	int ncpu = libbpf_num_possible_cpus(), fd = pinned(b, map), r = 0;
 	uint64_t per_cpu[ncpu > 0 ? ncpu : 1];
 
 	memset(v, 0, STEER_STAT_MAX * sizeof(*v));
@@ -195,15 +222,22 @@ static int ifindex_of(void *name)
 	return (int)if_nametoindex(name);
 }
 
-/* GRO on a veth gives it NAPI, which is what lets frames sent with XDP_TX on its peer in. */
-static int router_gro_on(void *arg)
+/* GRO on a veth gives it NAPI, and only a veth with NAPI takes the XDP frames its peer
+ * sends: the generator's XDP_TX into cli, and the XDP stage's redirect out of `out` (which
+ * advertises NDO_XMIT, and so is in steerd's redirect map, only while the sink's eth0 has
+ * NAPI). On at every end, for every path alike, so that all of them pay the same receive. */
+static const struct {
+	int ns;
+	const char *dev;
+} gro_at[] = { { CLIENT, "eth0" }, { ROUTER, "cli" }, { ROUTER, "out" }, { SINK, "eth0" } };
+
+static int gro_on(void *dev)
 {
 	struct ethtool_value v = { .cmd = ETHTOOL_SGRO, .data = 1 };
 	struct ifreq ifr = { .ifr_data = (void *)&v };
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
 
-	(void)arg;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "cli");
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", (const char *)dev);
 	if (fd < 0 || ioctl(fd, SIOCETHTOOL, &ifr) < 0)
 		r = -errno;
 	if (fd >= 0)
@@ -396,9 +430,12 @@ void bench_up(struct bench *b, unsigned nrules)
 	   /* Resolved, as on a router that is busy forwarding. */
 	   "ip -n %1$s neigh replace 10.0.1.2 lladdr %2$s dev out nud permanent",
 	   b->ns[ROUTER], sink_mac);
-	fd = tg_in_netns(b->ns_fd[ROUTER], router_gro_on, NULL);
-	if (fd < 0)
-		fail("GRO on the router's cli (veth NAPI): %s", strerror(-fd));
+	for (size_t i = 0; i < sizeof(gro_at) / sizeof(gro_at[0]); i++) {
+		fd = tg_in_netns(b->ns_fd[gro_at[i].ns], gro_on, (void *)gro_at[i].dev);
+		if (fd < 0)
+			fail("GRO on the %s's %s (veth NAPI): %s", ns_role[gro_at[i].ns], gro_at[i].dev,
+			     strerror(-fd));
+	}
 	if (b->opt->router_cpu >= 0)
 		sh("ip netns exec %s sh -c 'printf %%x %u > /sys/class/net/cli/queues/rx-0/rps_cpus'",
 		   b->ns[ROUTER], 1u << b->opt->router_cpu);

@@ -1,19 +1,26 @@
 /* Forwarding rate: 64-byte UDP frames (60 bytes and the FCS the wire would add) from a client
  * namespace through a router namespace to a sink namespace over veth, the router forwarding
- * by the kernel or by steer (the real steerd attached at its ingress), with N `from` rules
- * ahead of the one that matches. Packets per second counted at the sink, medians of several
- * runs with the paths interleaved, steer's median against the kernel's measured in the same
- * run. Nothing here asserts a rate; it fails only when packets did not flow as they should.
+ * by the kernel, by steer (the real steerd attached at its ingress) or by steer's XDP stage
+ * (`xdp`: steerd --attach-mode xdp), with N `from` rules ahead of the one that matches.
+ * Packets per second counted at the sink, medians of several runs with the paths
+ * interleaved, steer's medians against the kernel's measured in the same run. Nothing here
+ * asserts a rate; it fails only when packets did not flow as they should: steer's paths
+ * when steer's programs did not forward nearly all of them (for `xdp`, the XDP stage
+ * itself, read from steer_xdp_stats: TC behind it only takes what XDP passes).
  *
- *   bench-forward [--rules 4,1000] [--runs 5] [--duration 3] [--warmup 0.5] [--flows 1]
- *                 [--paths kernel,steer,floor] [--gen-cpu C] [--router-cpu C] [--nice N]
- *                 [--firewall none|filter|nat] [--json FILE]
+ *   STEERD=build/agent/steerd bench-forward [--rules 4,1000] [--runs 5] [--duration 3]
+ *       [--warmup 0.5] [--flows 1] [--paths kernel,steer,xdp,floor] [--gen-cpu C]
+ *       [--router-cpu C] [--nice N] [--firewall none|filter|nat] [--json FILE]
  *
+ * Every veth end has GRO on, for every path: a veth takes XDP frames from its peer only with
+ * NAPI, which GRO gives it (the generator's into the router, the XDP stage's into the sink).
  * The generator (trafficgen.c) sends from its own thread. A veth hands frames to its peer's
  * NAPI on the sending CPU, so by default the router's and the sink's softirq work runs there
  * too, right after each batch: the rate is one CPU's worth of generator + router + sink, and
  * `floor` (a TC program that redirects every frame out without deciding anything) measures
  * what all but the router's decision costs, so the router's own share can be told apart.
+ * The floor is an skb path; the XDP stage builds no skb at the router, so its "router ns"
+ * can fall below zero.
  * --router-cpu moves the router's work to another CPU with RPS (for machines with CPUs to
  * spare); --nice gives the benchmark an autogroup of its own at that nice level, so niced
  * jobs in other sessions (which autogroup would otherwise treat as equals) yield to it.
@@ -22,7 +29,8 @@
  * accepted, the generator's port marked for offload; `nat` masquerades out of the uplink too)
  * and runs steerd with `--netfilter offload`: the kernel's path then pays for conntrack (and
  * NAT) on every packet, and steer's for a conntrack lookup (and the rewrite). Every flow is
- * primed with one packet each way before a run, as a connection would be. */
+ * primed with one packet each way before a run, as a connection would be. The XDP stage
+ * leaves offload to TC, so `xdp` is not a path there. */
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
@@ -38,20 +46,35 @@
 #include "abi.h"
 #include "forward.h"
 
-static const char *const path_name[NPATH] = { "kernel", "steer", "floor" };
+static const char *const path_name[NPATH] = { "kernel", "steer", "xdp", "floor" };
 static const char *const firewall_name[NFIREWALL] = { "none", "filter", "nat" };
+
+static bool measured(const struct options *o, enum path p)
+{
+	return o->paths & 1u << p;
+}
 
 struct sample {
 	double pps, offered;	/* at the sink, and out of the generator */
 	double routed;		/* fraction of what arrived one hop (TTL - 1) away */
-	double by_steer;	/* fraction of what arrived that steer's program forwarded */
+	double by_steer;	/* fraction of what arrived that steer's programs forwarded */
+	double by_xdp;		/* ... that its XDP stage forwarded itself */
 };
 
 /* One path's runs at one N, and their summary. */
 struct series {
 	struct sample s[MAX_RUNS];
-	double median, min, max, offered, by_steer_min;
+	double median, min, max, offered, by_steer_min, by_xdp_min;
 };
+
+/* Below this fraction forwarded by steer (by its XDP stage, on the xdp path), a steer run is
+ * not what it claims to measure. The window's edges let a few frames count on one side. */
+#define BY_STEER_MIN 0.9
+
+/* steer's counter maps: TC's, and its XDP stage's. */
+enum { TC_STATS, XDP_STATS, NSTATS };
+static const char *const stats_map[NSTATS] = { STEER_MAP_STATS, STEER_MAP_XDP_STATS };
+static const char *const stats_name[NSTATS] = { "tc", "xdp" };
 
 struct result {
 	unsigned rules, runs;
@@ -72,11 +95,22 @@ static double load1(void)
 	return l;
 }
 
+/* steer's counters for path p: TC's, and the XDP stage's under xdp; zeros where the path has
+ * none, or where they cannot be read (the run then fails its check). */
+static void read_stats(const struct bench *b, enum path p, uint64_t v[NSTATS][STEER_STAT_MAX])
+{
+	if (p == STEER || p == XDP)
+		steer_stats(b, stats_map[TC_STATS], v[TC_STATS]);
+	if (p == XDP)
+		steer_stats(b, stats_map[XDP_STATS], v[XDP_STATS]);
+}
+
 /* One run: the generator for warmup + duration, counted over the duration only. */
 static struct sample measure(struct bench *b, enum path p)
 {
 	const struct options *o = b->opt;
-	uint64_t r0, r1, s0, s1, h0, h1, st0[STEER_STAT_MAX] = {}, st1[STEER_STAT_MAX] = {};
+	uint64_t r0, r1, s0, s1, h0, h1, st0[NSTATS][STEER_STAT_MAX] = {};
+	uint64_t st1[NSTATS][STEER_STAT_MAX] = {}, fwd, xfwd;
 	struct sample s = {};
 	double t0, t1;
 	unsigned k;
@@ -86,8 +120,7 @@ static struct sample measure(struct bench *b, enum path p)
 	if (r < 0)
 		fail("generator: %s", strerror(-r));
 	pause_s(o->warmup);
-	if (p == STEER)
-		steer_stats(b, st0);
+	read_stats(b, p, st0);
 	s0 = tg_read(&b->tg, TG_SENT);
 	h0 = tg_read(&b->tg, TG_ROUTED);
 	r0 = tg_read(&b->tg, TG_RECEIVED);
@@ -97,8 +130,7 @@ static struct sample measure(struct bench *b, enum path p)
 	t1 = now();
 	h1 = tg_read(&b->tg, TG_ROUTED);
 	s1 = tg_read(&b->tg, TG_SENT);
-	if (p == STEER)
-		steer_stats(b, st1);
+	read_stats(b, p, st1);
 	r = tg_stop(&b->tg);
 	if (r < 0)
 		fail("generator (BPF_PROG_TEST_RUN, live frames): %s", strerror(-r));
@@ -112,22 +144,28 @@ static struct sample measure(struct bench *b, enum path p)
 	s.pps = (double)(r1 - r0) / (t1 - t0);
 	s.offered = (double)(s1 - s0) / (t1 - t0);
 	s.routed = (double)(h1 - h0) / (double)(r1 - r0);
-	/* Under a firewall, only what the connection's offload forwarded counts as steer's. */
+	/* Under a firewall, only what the connection's offload forwarded counts as steer's. A
+	 * frame XDP forwards never reaches TC; one it passes is TC's to forward. */
 	k = o->firewall != FW_NONE ? STEER_STAT_OFFLOADED : STEER_STAT_FORWARDED;
-	s.by_steer = p == STEER ? (double)(st1[k] - st0[k]) / (double)(r1 - r0) : 0;
+	xfwd = st1[XDP_STATS][STEER_STAT_FORWARDED] - st0[XDP_STATS][STEER_STAT_FORWARDED];
+	fwd = st1[TC_STATS][k] - st0[TC_STATS][k] + xfwd;
+	s.by_steer = (double)fwd / (double)(r1 - r0);
+	s.by_xdp = (double)xfwd / (double)(r1 - r0);
 	/* Arrived, but not through the router's forwarding (or steer's): not what we measure.
 	 * The window's edges let a few frames be counted on one side only. The floor does not
 	 * route (no TTL decrement): nothing to check there. */
 	if (p != FLOOR && s.routed < 0.99)
 		fail("only %.1f%% of the frames at the sink were one hop away (%s)", 100 * s.routed,
 		     path_name[p]);
-	if (p == STEER && s.by_steer < 0.9) {
-		for (k = 0; k < STEER_STAT_MAX; k++)
-			if (st1[k] != st0[k])
-				fprintf(stderr, "bench-forward: steer %s +%llu\n", steer_stat_names[k],
-					(unsigned long long)(st1[k] - st0[k]));
-		fail("steer forwarded only %.1f%% of the frames that arrived (log: %s)", 100 * s.by_steer,
-		     b->log);
+	if ((p == STEER && s.by_steer < BY_STEER_MIN) || (p == XDP && s.by_xdp < BY_STEER_MIN)) {
+		for (int m = 0; m < NSTATS; m++)
+			for (k = 0; k < STEER_STAT_MAX; k++)
+				if (st1[m][k] != st0[m][k])
+					fprintf(stderr, "bench-forward: steer %s %s +%llu\n", stats_name[m],
+						steer_stat_names[k],
+						(unsigned long long)(st1[m][k] - st0[m][k]));
+		fail("steer%s forwarded only %.1f%% of the frames that arrived (log: %s)",
+		     p == XDP ? "'s XDP stage" : "", 100 * (p == XDP ? s.by_xdp : s.by_steer), b->log);
 	}
 	return s;
 }
@@ -138,8 +176,8 @@ static struct sample run_path(struct bench *b, enum path p)
 	struct sample s;
 	int r = 0;
 
-	if (p == STEER)
-		steerd_start(b);
+	if (p == STEER || p == XDP)
+		steerd_start(b, p == XDP);
 	else if (p == FLOOR)
 		r = tg_attach(&b->tg, TG_HOOK_FLOOR, b->ns_fd[ROUTER], b->cli_ifindex);
 	if (r < 0)
@@ -147,8 +185,8 @@ static struct sample run_path(struct bench *b, enum path p)
 	if (p != FLOOR && b->opt->firewall != FW_NONE)
 		bench_prime(b);
 	s = measure(b, p);
-	if (p == STEER)
-		steerd_stop(b);
+	if ((p == STEER || p == XDP) && steerd_stop(b) < 0)
+		fail("steerd did not leave the router as it found it");
 	else if (p == FLOOR)
 		tg_detach(&b->tg, TG_HOOK_FLOOR);
 	return s;
@@ -171,12 +209,12 @@ static void summarise(struct series *x, unsigned n)
 {
 	double pps[MAX_RUNS], off[MAX_RUNS];
 
-	x->by_steer_min = 1;
+	x->by_steer_min = x->by_xdp_min = 1;
 	for (unsigned i = 0; i < n; i++) {
 		pps[i] = x->s[i].pps;
 		off[i] = x->s[i].offered;
-		if (x->s[i].by_steer < x->by_steer_min)
-			x->by_steer_min = x->s[i].by_steer;
+		x->by_steer_min = fmin(x->by_steer_min, x->s[i].by_steer);
+		x->by_xdp_min = fmin(x->by_xdp_min, x->s[i].by_xdp);
 	}
 	x->median = median(pps, n);
 	x->min = pps[0];
@@ -210,7 +248,7 @@ static struct result run_rules(struct bench *b, unsigned nrules)
 			enum path p = (enum path)((i + k) % NPATH);
 			struct sample s;
 
-			if (!(o->paths & 1u << p))
+			if (!measured(o, p))
 				continue;
 			s = run_path(b, p);
 			res.path[p].s[i] = s;
@@ -221,7 +259,7 @@ static struct result run_rules(struct bench *b, unsigned nrules)
 	}
 	bench_down(b);
 	for (int p = 0; p < NPATH; p++)
-		if (o->paths & 1u << p)
+		if (measured(o, (enum path)p))
 			summarise(&res.path[p], o->runs);
 	res.load_after = load1();
 	return res;
@@ -250,6 +288,39 @@ static double router_ns(const struct result *r, enum path p)
 	return 1e9 / x->median - 1e9 / f->median;
 }
 
+/* steer's paths as the report sets them against the kernel: the rate's ratio and the
+ * router's (kernel ns / the path's ns), and what its check read. The JSON keeps the keys
+ * steer's path has always had. */
+static const struct {
+	enum path p;
+	const char *ratio, *router_ratio, *fraction;
+} versus[] = {
+	{ STEER, "ratio", "router_ratio", "steer_forwarded_fraction_min" },
+	{ XDP, "xdp_ratio", "xdp_router_ratio", "xdp_forwarded_fraction_min" },
+};
+
+static double pps_ratio(const struct result *r, enum path p)
+{
+	double k = r->path[KERNEL].median, x = r->path[p].median;
+
+	return k > 0 && x > 0 ? x / k : NAN;
+}
+
+/* NAN unless both are above the floor (XDP can be below it: see the header). */
+static double router_ratio(const struct result *r, enum path p)
+{
+	double k = router_ns(r, KERNEL), x = router_ns(r, p);
+
+	return k > 0 && x > 0 ? k / x : NAN;
+}
+
+/* The smallest fraction of a run's frames forwarded by what the path is about: steer's
+ * programs, or for xdp its XDP stage alone. */
+static double fraction_min(const struct result *r, enum path p)
+{
+	return p == XDP ? r->path[p].by_xdp_min : r->path[p].by_steer_min;
+}
+
 static void json_num(FILE *f, const char *key, double v, const char *fmt)
 {
 	fprintf(f, ", \"%s\": ", key);
@@ -266,19 +337,18 @@ static void write_json(const struct options *o, const struct result *res, unsign
 	if (!f)
 		fail("%s: %s", o->json, strerror(errno));
 	fprintf(f, "{\"benchmark\": \"forward\", \"frame_bytes\": %d, \"wire_bytes\": %d, "
-		"\"generator\": \"xdp-live-frames\", \"sink\": \"tc-ingress-drop\", \"runs\": %u, "
-		"\"duration_s\": %.2f, \"warmup_s\": %.2f, \"flows\": %u, \"gen_cpu\": %d, "
-		"\"router_cpu\": %d, \"nice\": %d, \"firewall\": \"%s\", \"results\": [\n", FRAME_LEN,
-		FRAME_LEN + 4, o->runs, o->duration, o->warmup, o->flows, o->gen_cpu, o->router_cpu,
-		o->nice, firewall_name[o->firewall]);
+		"\"generator\": \"xdp-live-frames\", \"sink\": \"tc-ingress-drop\", \"gro\": \"on\", "
+		"\"runs\": %u, \"duration_s\": %.2f, \"warmup_s\": %.2f, \"flows\": %u, "
+		"\"gen_cpu\": %d, \"router_cpu\": %d, \"nice\": %d, \"firewall\": \"%s\", "
+		"\"results\": [\n", FRAME_LEN, FRAME_LEN + 4, o->runs, o->duration, o->warmup,
+		o->flows, o->gen_cpu, o->router_cpu, o->nice, firewall_name[o->firewall]);
 	for (unsigned i = 0; i < n; i++) {
 		const struct result *r = &res[i];
-		double kns = router_ns(r, KERNEL), sns = router_ns(r, STEER);
 
 		fprintf(f, "  {\"rules\": %u", r->rules);
 		for (int p = 0; p < NPATH; p++) {
 			const struct series *x = &r->path[p];
-			bool on = o->paths & 1u << p;
+			bool on = measured(o, (enum path)p);
 			char key[64];
 
 			snprintf(key, sizeof(key), "%s_pps", path_name[p]);
@@ -293,12 +363,18 @@ static void write_json(const struct options *o, const struct result *res, unsign
 			for (unsigned j = 0; on && j < r->runs; j++)
 				fprintf(f, "%s%.0f", j ? ", " : "", x->s[j].pps);
 			fputc(']', f);
+			if (p != FLOOR) {
+				snprintf(key, sizeof(key), "%s_router_ns", path_name[p]);
+				json_num(f, key, router_ns(r, (enum path)p), "%.1f");
+			}
 		}
-		json_num(f, "ratio", r->path[STEER].median / r->path[KERNEL].median, "%.3f");
-		json_num(f, "steer_forwarded_fraction_min", r->path[STEER].by_steer_min, "%.4f");
-		json_num(f, "kernel_router_ns", kns, "%.1f");
-		json_num(f, "steer_router_ns", sns, "%.1f");
-		json_num(f, "router_ratio", kns > 0 && sns > 0 ? kns / sns : NAN, "%.3f");
+		for (size_t v = 0; v < sizeof(versus) / sizeof(versus[0]); v++) {
+			bool on = measured(o, versus[v].p);
+
+			json_num(f, versus[v].ratio, pps_ratio(r, versus[v].p), "%.3f");
+			json_num(f, versus[v].router_ratio, router_ratio(r, versus[v].p), "%.3f");
+			json_num(f, versus[v].fraction, on ? fraction_min(r, versus[v].p) : NAN, "%.4f");
+		}
 		json_num(f, "load1_before", r->load_before, "%.2f");
 		json_num(f, "load1_after", r->load_after, "%.2f");
 		fprintf(f, "}%s\n", i + 1 < n ? "," : "");
@@ -307,27 +383,54 @@ static void write_json(const struct options *o, const struct result *res, unsign
 	fclose(f);
 }
 
+/* The table: each path's rate (and steer's against the kernel's), then the router's ns per
+ * packet above the floor (and steer's against the kernel's); "-" where not measured. */
+static void print_header(const struct options *o)
+{
+	printf("# pps at the sink, median of %u runs of %.1f s, ± half the range; ratios: against the "
+	       "kernel; router ns: per packet above the (TC) floor; GRO on; firewall: %s\n", o->runs,
+	       o->duration, firewall_name[o->firewall]);
+	printf("%6s", "rules");
+	for (int p = 0; p < NPATH; p++)
+		printf(" %12s pps%s", path_name[p], p == STEER || p == XDP ? "    ratio" : "");
+	for (int p = 0; p < FLOOR; p++)
+		printf(" %6s ns%s", path_name[p], p == STEER || p == XDP ? "    ratio" : "");
+	printf(" load1\n");
+}
+
+static void print_ratio(double v)
+{
+	if (isfinite(v))
+		printf(" %7.2fx", v);
+	else
+		printf(" %8s", "-");
+}
+
 static void print_row(const struct options *o, const struct result *r)
 {
-	double kns = router_ns(r, KERNEL), sns = router_ns(r, STEER);
-	double ratio = r->path[STEER].median / r->path[KERNEL].median;
-	char cell[NPATH][40], rns[2][16], rat[2][16];
-
+	printf("%6u", r->rules);
 	for (int p = 0; p < NPATH; p++) {
 		const struct series *x = &r->path[p];
+		char cell[40] = "-";
 
-		if (o->paths & 1u << p)
-			snprintf(cell[p], sizeof(cell[p]), "%.0f ±%.0f%%", x->median,
+		if (measured(o, (enum path)p))
+			snprintf(cell, sizeof(cell), "%.0f ±%.0f%%", x->median,
 				 50 * (x->max - x->min) / x->median);
-		else
-			snprintf(cell[p], sizeof(cell[p]), "-");
+		printf(" %16s", cell);
+		if (p == STEER || p == XDP)
+			print_ratio(pps_ratio(r, (enum path)p));
 	}
-	snprintf(rns[0], sizeof(rns[0]), isnan(kns) ? "-" : "%.0f", kns);
-	snprintf(rns[1], sizeof(rns[1]), isnan(sns) ? "-" : "%.0f", sns);
-	snprintf(rat[0], sizeof(rat[0]), isfinite(ratio) && ratio > 0 ? "%.2fx" : "-", ratio);
-	snprintf(rat[1], sizeof(rat[1]), kns > 0 && sns > 0 ? "%.2fx" : "-", kns / sns);
-	printf("%6u %17s %17s %8s %17s %9s %9s %8s %.2f-%.2f\n", r->rules, cell[KERNEL], cell[STEER],
-	       rat[0], cell[FLOOR], rns[0], rns[1], rat[1], r->load_before, r->load_after);
+	for (int p = 0; p < FLOOR; p++) {
+		double ns = router_ns(r, (enum path)p);
+
+		if (isfinite(ns))
+			printf(" %9.0f", ns);
+		else
+			printf(" %9s", "-");
+		if (p == STEER || p == XDP)
+			print_ratio(router_ratio(r, (enum path)p));
+	}
+	printf(" %.2f-%.2f\n", r->load_before, r->load_after);
 	fflush(stdout);
 }
 
@@ -342,7 +445,7 @@ static void parse_paths(struct options *o, const char *arg)
 		while (p < NPATH && strcmp(t, path_name[p]))
 			p++;
 		if (p == NPATH)
-			fail("--paths: kernel, steer, floor; not '%s'", t);
+			fail("--paths: kernel, steer, xdp, floor; not '%s'", t);
 		o->paths |= 1u << p;
 	}
 	free(list);
@@ -407,7 +510,7 @@ int main(int argc, char **argv)
 		{ "firewall", required_argument, NULL, 'F' }, {}
 	};
 	struct options o = { .runs = 5, .flows = 1, .duration = 3, .warmup = 0.5, .gen_cpu = -1,
-			     .router_cpu = -1, .paths = 1u << KERNEL | 1u << STEER | 1u << FLOOR,
+			     .router_cpu = -1,
 			     .steerd = getenv("STEERD") ? getenv("STEERD") : "build/agent/steerd" };
 	struct bench b = { .opt = &o, .ns_fd = { -1, -1, -1 } };
 	struct result res[MAX_RULE_COUNTS];
@@ -441,11 +544,17 @@ int main(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (!o.runs || o.runs > MAX_RUNS || !o.nrules || !(o.duration > 0) || o.warmup < 0 || !o.paths)
+	/* Every path by default; behind a firewall, steer's XDP stage passes everything to TC
+	 * (offload needs the skb): nothing of its own to measure there. */
+	if (!o.paths)
+		o.paths = ((1u << NPATH) - 1) & ~(o.firewall != FW_NONE ? 1u << XDP : 0);
+	if (!o.runs || o.runs > MAX_RUNS || !o.nrules || !(o.duration > 0) || o.warmup < 0)
 		fail("--runs 1..%d, --rules N[,N...], --duration > 0, --warmup >= 0", MAX_RUNS);
 	if (!o.flows || (o.firewall != FW_NONE && o.flows > 4096))
 		fail("--flows 1.., at most 4096 under a firewall (a socket each to prime them)");
-	if ((o.paths & 1u << STEER) && access(o.steerd, X_OK) < 0)
+	if (o.firewall != FW_NONE && measured(&o, XDP))
+		fail("--paths xdp: under --firewall steer's XDP stage leaves offload to TC");
+	if ((o.paths & (1u << STEER | 1u << XDP)) && access(o.steerd, X_OK) < 0)
 		fail("steerd at %s (set STEERD=)", o.steerd);
 	/* Signals wait for pause_s, which exits cleanly: no handler runs mid-setup. */
 	sigemptyset(&block);
@@ -463,10 +572,7 @@ int main(int argc, char **argv)
 	snprintf(b.log, sizeof(b.log), "/tmp/bench-forward-%d.log", (int)getpid());
 	libbpf_set_print(NULL);
 
-	printf("# pps at the sink, median of %u runs of %.1f s, ± half the range; router ns: per packet "
-	       "above the floor; firewall: %s\n", o.runs, o.duration, firewall_name[o.firewall]);
-	printf("%6s %17s %17s %8s %17s %9s %9s %8s %s\n", "rules", "kernel pps", "steer pps",
-	       "ratio", "floor pps", "kernel ns", "steer ns", "ratio", "load1");
+	print_header(&o);
 	for (unsigned i = 0; i < o.nrules; i++) {
 		res[i] = run_rules(&b, o.rules[i]);
 		print_row(&o, &res[i]);

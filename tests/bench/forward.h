@@ -15,8 +15,9 @@
 
 enum { CLIENT, ROUTER, SINK, NNS };
 
-/* Who forwards at the router. */
-enum path { KERNEL, STEER, FLOOR, NPATH };
+/* Who forwards at the router: the kernel; steer's TC program; steer's XDP stage in front of
+ * it (steerd --attach-mode xdp); a TC program that redirects everything without deciding. */
+enum path { KERNEL, STEER, XDP, FLOOR, NPATH };
 
 /* The router's nftables ruleset: none; a stateful forward filter that marks the allowed port's
  * connections for offload; the same with masquerade out of the uplink. steer runs with
@@ -40,6 +41,7 @@ struct bench {
 	bool ns_made[NNS];
 	char pin[64], log[64];
 	pid_t steerd;
+	bool steerd_xdp;	/* the running steerd has its XDP stage */
 	struct tg tg;
 	bool tg_open;
 	int gen_ifindex, sink_ifindex, cli_ifindex, out_ifindex;
@@ -59,13 +61,17 @@ void pause_s(double s);
 /* Builds the topology with N rules ahead of the match (and registers its removal at exit). */
 void bench_up(struct bench *b, unsigned nrules);
 void bench_down(struct bench *b);
-/* steerd at the router's ingress, back once it has synced; and stopped and detached. */
-void steerd_start(struct bench *b);
-void steerd_stop(struct bench *b);
+/* steerd at the router's ingress (with its XDP stage in front: xdp), back once it has
+ * synced; and stopped and detached: 0, or -EIO / -EBUSY when its cleanup failed or left
+ * an XDP program on cli. */
+void steerd_start(struct bench *b, bool xdp);
+int steerd_stop(struct bench *b);
 /* Under a firewall: one packet each way for every flow, so that conntrack has seen a reply
  * (and the ruleset has marked it) before the generator starts. */
 void bench_prime(struct bench *b);
-/* steer's counters, summed over CPUs, into v[STEER_STAT_MAX]; 0 or a negative errno. */
-int steer_stats(const struct bench *b, uint64_t *v);
+/* steer's counters in the pinned per-CPU array `map` (STEER_MAP_STATS: TC's;
+ * STEER_MAP_XDP_STATS: the XDP stage's), summed over CPUs, into v[STEER_STAT_MAX]; 0 or a
+ * negative errno (v all zero). */
+int steer_stats(const struct bench *b, const char *map, uint64_t *v);
 
 #endif

@@ -8,17 +8,23 @@
 #include <fcntl.h>
 #include <linux/if_link.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "trafficgen.h"
 #include "trafficgen.skel.h"
 
-/* Frames per BPF_PROG_TEST_RUN call: long enough to amortise the call's page-pool setup,
- * short enough (tens of ms) that tg_stop returns promptly. */
-#define TG_REPEAT (1u << 16)
+/* Frames per BPF_PROG_TEST_RUN call: more than any run sends. Every call installs the
+ * program in the XDP dispatcher and takes it out again, each time waiting for an RCU grace
+ * period (tens of ms on a small VM, the CPU idle): calls of 65,536 frames spent a third of
+ * the generator's time asleep there. So one call lasts the run, and tg_stop ends it with
+ * TG_STOP_SIGNAL (the kernel looks for a pending signal after every batch). */
+#define TG_REPEAT UINT32_MAX
 #define TG_BATCH  64
+#define TG_STOP_SIGNAL SIGUSR1
 
 int tg_in_netns(int netns_fd, int (*fn)(void *), void *arg)
 {
@@ -133,17 +139,21 @@ static void *gen_main(void *arg)
 		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = TG_REPEAT,
 		    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = g->batch);
 	int fd = bpf_program__fd(g->skel->progs.gen);
+	sigset_t set;
 
 	if (g->gen_cpu >= 0) {
-		cpu_set_t set;
+		cpu_set_t cpus;
 
-		CPU_ZERO(&set);
-		CPU_SET(g->gen_cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		CPU_ZERO(&cpus);
+		CPU_SET(g->gen_cpu, &cpus);
+		if (sched_setaffinity(0, sizeof(cpus), &cpus) < 0) {
 			g->err = -errno;
 			return NULL;
 		}
 	}
+	sigemptyset(&set);
+	sigaddset(&set, TG_STOP_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	/* This thread only: the process stays where it is. */
 	if (setns(g->gen_netns, CLONE_NEWNET) < 0) {
 		g->err = -errno;
@@ -158,12 +168,23 @@ static void *gen_main(void *arg)
 	return NULL;
 }
 
+/* Only interrupts: the call returns -EINTR, and the thread looks at g->stop. */
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+}
+
 int tg_start(struct tg *g, int netns_fd, int ifindex, int cpu)
 {
+	struct sigaction sa = { .sa_handler = on_stop_signal };
 	int r;
 
 	if (g->running)
 		return -EBUSY;
+	/* No SA_RESTART: the kernel would not restart the call anyway (it says -EINTR), but
+	 * nothing else should be restarted behind the thread's back either. */
+	if (sigaction(TG_STOP_SIGNAL, &sa, NULL) < 0)
+		return -errno;
 	g->gen_netns = netns_fd;
 	g->gen_ifindex = ifindex;
 	g->gen_cpu = cpu;
@@ -178,10 +199,22 @@ int tg_start(struct tg *g, int netns_fd, int ifindex, int cpu)
 
 int tg_stop(struct tg *g)
 {
+	struct timespec until;
+
 	if (!g->running)
 		return 0;
 	g->stop = true;
-	pthread_join(g->thread, NULL);
+	/* Again every 10 ms until it has gone: a signal that lands between the thread's look at
+	 * g->stop and its next call interrupts nothing. */
+	do {
+		pthread_kill(g->thread, TG_STOP_SIGNAL);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 10 * 1000 * 1000;
+		if (until.tv_nsec >= 1000 * 1000 * 1000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000 * 1000 * 1000;
+		}
+	} while (pthread_timedjoin_np(g->thread, NULL, &until) == ETIMEDOUT);
 	g->running = false;
 	return g->err;
 }

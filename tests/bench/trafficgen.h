@@ -45,7 +45,9 @@ int tg_open(struct tg *g, const uint8_t *frame, size_t len, unsigned flows, int 
 int tg_attach(struct tg *g, enum tg_hook which, int netns_fd, int ifindex);
 int tg_detach(struct tg *g, enum tg_hook which);
 /* Starts sending out of ifindex (the device's XDP_TX) in that namespace, from a thread
- * pinned to cpu (-1: anywhere); tg_stop ends it and returns its first error. */
+ * pinned to cpu (-1: anywhere); tg_stop ends it and returns its first error. The thread
+ * sends in one long BPF_PROG_TEST_RUN call that tg_stop interrupts with SIGUSR1 (tg_start
+ * installs a handler for it that does nothing). */
 int tg_start(struct tg *g, int netns_fd, int ifindex, int cpu);
 int tg_stop(struct tg *g);
 /* A counter summed over CPUs; 0 when it cannot be read. */

@@ -112,6 +112,8 @@ for f in 4 6; do
 	st_expect_path "$f" "$N" "IPv$f after the neighbour came back" fast upb
 done
 
+verify_ok() { st_verify; }
+st_check "steerd --verify: the maps, neighbours included, match the kernel" verify_ok
 st_note "4. uplink B's peer stops taking XDP frames (GRO off): TC forwards, nothing lost"
 ip netns exec "$NS_SINKB" ethtool -K eth0 gro off >/dev/null
 sleep 0.3
