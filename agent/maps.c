@@ -49,7 +49,9 @@ const struct map_def map_defs[MAP_COUNT] = {
 	[MAP_LINKS] = { STEER_MAP_LINKS, "link", "links", .pinned_verify = true, .listed = true,
 		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_link),
 		IMAGE_KEYED(links, struct image_link, val) },
+	/* A neighbour is looked up after the flow cache: its changes keep the cache warm. */
 	[MAP_NEIGHS] = { STEER_MAP_NEIGHS, "neighbour", "neighbours", .pinned_verify = true, .listed = true,
+		.uncached = true,
 		.key_size = sizeof(struct steer_neigh_key), .val_size = sizeof(struct steer_neigh),
 		.type = BPF_MAP_TYPE_HASH, IMAGE_KEYED(neighs, struct image_neigh, val) },
 	/* Hit counters are indexed by rule id: they size with the rules. Per-CPU either way:

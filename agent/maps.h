@@ -53,6 +53,8 @@ struct map_def {
 	bool pow2;		/* its size is rounded down to a power of two */
 	bool pinned_verify;	/* --verify opens it from its pin */
 	bool listed;		/* steerctl status and metrics count its entries */
+	bool uncached;		/* the program reads it after the flow cache, on every packet:
+				 * writing it leaves cached decisions standing */
 	uint32_t key_size, val_size;
 	uint32_t type;		/* what readers of the pin expect; 0: any type iterates alike */
 	uint32_t alt_type;	/* a second type read the same way, or 0 */

@@ -20,6 +20,7 @@ struct table {
 	size_t rec, key_len, val_off, val_len;
 	int (*cmp)(const void *, const void *);
 	bool guarded;		/* the route map: the reader's thread punts keys in it too */
+	bool uncached;		/* read after the flow cache, on every packet: no new epoch */
 };
 
 /* A route key the reader punted for an event the maps do not include yet. */
@@ -71,7 +72,7 @@ static int write_one(struct sync *s, const struct table *t, const char *rec, boo
 		r = -errno;
 	else if (!r && !del && bpf_map_update_elem(t->fd, rec, rec + t->val_off, BPF_ANY) < 0)
 		r = -errno;
-	if (!r)
+	if (!r && !t->uncached)
 		__atomic_fetch_add(&s->map_writes, 1, __ATOMIC_RELAXED);
 	if (t->guarded)
 		pthread_mutex_unlock(&s->lock);
@@ -361,7 +362,7 @@ static struct table keyed_table(const struct sync *s, enum map_id m)
 
 	/* The route map is the one the reader's thread punts keys in. */
 	return (struct table){ d->what, s->fd.fd[m], d->rec_size, d->key_size, d->val_off,
-			       d->val_size, .guarded = m == MAP_ROUTES };
+			       d->val_size, .guarded = m == MAP_ROUTES, .uncached = d->uncached };
 }
 
 static int adopt(struct sync *s)
