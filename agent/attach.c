@@ -161,7 +161,7 @@ static int open_object(struct attach *a, bool ct, const struct attach_limits *li
 	if (!a->ingress || !a->egress || !a->xdp_prog)
 		return -ENOENT;
 	/* Loaded only for the XDP stage: an older kernel without a helper it calls keeps TC. */
-	bpf_program__set_autoload(a->xdp_prog, a->xdp);
+	bpf_program__set_autoload(a->xdp_prog, a->xdp_loaded);
 	return bpf_object__load(a->obj);
 }
 
@@ -173,7 +173,7 @@ static void close_object(struct attach *a)
 }
 
 int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
-		const struct attach_limits *lim, bool offload)
+		const struct attach_limits *lim, bool offload, bool load_xdp)
 {
 	char path[PATH_MAX];
 	int r;
@@ -182,6 +182,7 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 			      .xdp_generic = mode == ATTACH_XDP_GENERIC };
 	if (a->xdp)
 		a->mode = ATTACH_AUTO;
+	a->xdp_loaded = a->xdp || load_xdp;
 	snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", pin_dir);
 	r = check_bpffs(pin_dir);
 	if (r < 0)
@@ -217,7 +218,7 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 		if (r < 0)
 			goto fail;
 		unlink(path);
-		if (k == 2 && !a->xdp)
+		if (k == 2 && !a->xdp_loaded)
 			continue;
 		r = bpf_program__pin(p, path);
 		if (r < 0) {
@@ -351,6 +352,12 @@ static int attach_xdp(struct attach *a, int ifindex, const char *ifname)
 	int prog = bpf_program__fd(a->xdp_prog), fd, r;
 	char path[PATH_MAX];
 
+	if (!a->xdp_loaded) {
+		log_event(LOG_WARNING, LOG_EV_ATTACH_FAILED, &(struct log_ctx){ .ifname = ifname },
+			  "%s: xdp: the XDP program was not loaded at start (no interface wanted it "
+			  "then); restart steerd to put the XDP stage in front", ifname);
+		return -EOPNOTSUPP;
+	}
 	r = xdp_pin_path(a, ifname, path);
 	if (r < 0)
 		return r;
@@ -409,15 +416,25 @@ static int attach_tc(struct attach *a, int ifindex, const char *ifname, bool egr
 	return r;
 }
 
-int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress)
+int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress, bool xdp)
 {
 	int r = attach_tc(a, ifindex, ifname, egress);
 
 	/* TC behind it decides whatever XDP passes on: XDP goes in front only once TC is
 	 * there, and TC alone still forwards where XDP cannot attach. */
-	if (!r && !egress && a->xdp)
+	if (!r && !egress && (a->xdp || xdp))
 		attach_xdp(a, ifindex, ifname);
 	return r;
+}
+
+void attach_set_xdp(struct attach *a, int ifindex, const char *ifname, bool on)
+{
+	if (a->xdp)
+		return;		/* every ingress has it */
+	if (on)
+		attach_xdp(a, ifindex, ifname);
+	else
+		attach_detach_xdp(a, ifname);
 }
 
 int attach_detach(struct attach *a, int ifindex, const char *ifname, bool egress)

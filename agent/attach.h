@@ -26,7 +26,8 @@ struct attach {
 	char pin_dir[PATH_MAX];
 	enum attach_mode mode;
 	bool tcx_missing;	/* learnt at the first attach in auto mode */
-	bool xdp;		/* the XDP stage goes in front of TC ingress */
+	bool xdp;		/* the XDP stage goes in front of every TC ingress */
+	bool xdp_loaded;	/* its program is loaded: for those or for steer.yaml's xdp: */
 	bool xdp_generic;	/* in generic (skb) mode: asked for by name only */
 };
 
@@ -38,7 +39,7 @@ struct attach_limits {
 /* Load the program (with conntrack offload when asked and the kernel allows; a->offload
  * says) with its maps pinned. */
 int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
-		const struct attach_limits *lim, bool offload);
+		const struct attach_limits *lim, bool offload, bool load_xdp);
 /* The sizes the loaded maps really have. */
 void attach_capacity(const struct attach *a, struct image_limits *lim);
 /* Whether the steerd of pin_dir runs the XDP stage (its program is pinned). */
@@ -49,8 +50,11 @@ void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim);
 void attach_obj_fds(const struct bpf_object *obj, struct sync_fds *fds);
 void attach_skel_fds(const struct steer_bpf *skel, struct sync_fds *fds);
 /* Attach the program at ingress (or egress) of one interface; replaces a previous steer
- * program there. */
-int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress);
+ * program there. At ingress the XDP stage goes in front too, with the XDP modes or xdp. */
+int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress, bool xdp);
+/* Put the XDP stage in front of an attached ingress, or take it away (steer.yaml's xdp:
+ * changed on a reload). */
+void attach_set_xdp(struct attach *a, int ifindex, const char *ifname, bool on);
 /* Remove steer's XDP stage from an interface (by its pin). */
 void attach_detach_xdp(struct attach *a, const char *ifname);
 /* Remove steer from one hook of an interface (the interface may be gone: ifindex 0); at

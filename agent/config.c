@@ -261,7 +261,7 @@ static int ifname(struct walk *w, const struct ynode *n, const char *key, char *
 
 static int parse_interfaces(struct walk *w, const struct ynode *n)
 {
-	static const char *const keys[] = { "direction", NULL };
+	static const char *const keys[] = { "direction", "xdp", NULL };
 
 	if (ynode_is_null(n))
 		return 0;
@@ -281,7 +281,7 @@ static int parse_interfaces(struct walk *w, const struct ynode *n)
 			if (!strcmp(w->c->ifaces[j].name, f->name))
 				return fail(w, k, f->name, "interface given twice");
 		if (!ynode_is_null(v)) {
-			if (want(w, v, YNODE_MAP, f->name, "a mapping (direction:) or nothing") < 0 ||
+			if (want(w, v, YNODE_MAP, f->name, "a mapping (direction:, xdp:) or nothing") < 0 ||
 			    check_keys(w, v, f->name, keys) < 0)
 				return -EINVAL;
 			d = lookup(v, "direction");
@@ -292,6 +292,17 @@ static int parse_interfaces(struct walk *w, const struct ynode *n)
 					return fail(w, d, "direction", "expected ingress, egress or both");
 				f->ingress = strcmp(dir, "egress") != 0;
 				f->egress = strcmp(dir, "ingress") != 0;
+			}
+			d = lookup(v, "xdp");
+			if (d) {
+				const char *x = d->kind == YNODE_SCALAR ? d->value : "";
+
+				if (strcmp(x, "true") && strcmp(x, "false"))
+					return fail(w, d, "xdp", "expected true or false");
+				f->xdp = !strcmp(x, "true");
+				if (f->xdp && !f->ingress)
+					return fail(w, d, "xdp", "the XDP stage goes in front of ingress; "
+						    "direction egress has none");
 			}
 		}
 		w->c->nifaces++;

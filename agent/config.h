@@ -20,6 +20,7 @@
 struct config_iface {
 	char name[IF_NAMESIZE];
 	bool ingress, egress;
+	bool xdp;		/* the XDP stage in front of TC ingress here */
 };
 
 struct config_limit {

@@ -32,7 +32,7 @@ static void reconcile_hook(struct daemon *d, struct iface *f, bool egress)
 			  "%s: no such interface yet; waiting for it", f->name);
 		f->said_waiting = true;
 	}
-	if (!*at && l && attach_iface(&d->bpf, l->ifindex, f->name, egress) == 0) {
+	if (!*at && l && attach_iface(&d->bpf, l->ifindex, f->name, egress, f->xdp) == 0) {
 		*at = l->ifindex;
 		f->said_waiting = false;
 	}
@@ -86,14 +86,18 @@ static void set_interfaces(struct daemon *d, const struct config *c)
 		}
 		f->ingress |= c->ifaces[i].ingress;
 		f->egress |= c->ifaces[i].egress;
+		f->xdp |= c->ifaces[i].xdp;
 	}
-	/* Carry over where each kept hook is attached; detach the rest. */
+	/* Carry over where each kept hook is attached (its XDP stage put in front or taken
+	 * away as the file now says); detach the rest. */
 	for (int i = 0; i < nold; i++) {
 		struct iface *f = iface_find(o, old[i].name);
 
-		if (old[i].at_ingress && f && f->ingress)
+		if (old[i].at_ingress && f && f->ingress) {
 			f->at_ingress = old[i].at_ingress;
-		else if (old[i].at_ingress)
+			if (f->xdp != old[i].xdp)
+				attach_set_xdp(&d->bpf, f->at_ingress, f->name, f->xdp);
+		} else if (old[i].at_ingress)
 			attach_detach(&d->bpf, old[i].at_ingress, old[i].name, false);
 		if (old[i].at_egress && f && f->egress)
 			f->at_egress = old[i].at_egress;
@@ -108,7 +112,7 @@ static int prune_link(void *arg, const char *ifname, enum map_hook hook)
 	struct iface *f = iface_find(&d->opt, ifname);
 
 	if (hook == HOOK_XDP) {
-		if (!f || !f->ingress || !d->bpf.xdp)
+		if (!f || !f->ingress || !(d->bpf.xdp || f->xdp))
 			attach_detach_xdp(&d->bpf, ifname);
 	} else if (!f || !(hook == HOOK_EGRESS ? f->egress : f->ingress)) {
 		attach_detach(&d->bpf, 0, ifname, hook == HOOK_EGRESS);

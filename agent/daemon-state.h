@@ -24,6 +24,7 @@
 struct iface {
 	char name[IF_NAMESIZE];
 	bool ingress, egress;	/* wanted */
+	bool xdp;		/* the XDP stage wanted in front of ingress (steer.yaml xdp:) */
 	bool from_cli;
 	bool said_waiting;	/* logged that it does not exist (once per absence) */
 	int at_ingress, at_egress;	/* ifindex attached to now; 0 while waiting */

@@ -44,7 +44,7 @@ int xdp_targets_open(struct daemon *d)
 	int r;
 
 	d->xtx.fd = -1;
-	if (!d->bpf.xdp)
+	if (!d->bpf.xdp_loaded)
 		return 0;
 	r = xdp_tx_open(&d->xtx);
 	if (r == -EOPNOTSUPP) {
@@ -61,7 +61,7 @@ int xdp_targets_open(struct daemon *d)
 
 int xdp_targets_fd(const struct daemon *d)
 {
-	return d->bpf.xdp ? xdp_tx_fd(&d->xtx) : -1;
+	return d->bpf.xdp_loaded ? xdp_tx_fd(&d->xtx) : -1;
 }
 
 int xdp_targets_process(struct daemon *d)
@@ -77,6 +77,6 @@ int xdp_targets_process(struct daemon *d)
 
 void xdp_targets_close(struct daemon *d)
 {
-	if (d->bpf.xdp && xdp_tx_fd(&d->xtx) >= 0)
+	if (d->bpf.xdp_loaded && xdp_tx_fd(&d->xtx) >= 0)
 		xdp_tx_close(&d->xtx);
 }

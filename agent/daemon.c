@@ -215,6 +215,15 @@ static void pending_other(void *ctx, uint64_t seq, bool lost)
 
 /* Loads the program, opens the maps and starts reading the kernel: rtnetlink (on the reader's
  * thread) and the netfilter ruleset. */
+/* Whether steer.yaml wants the XDP stage on some interface: its program is loaded then. */
+static bool xdp_wanted(const struct daemon *d)
+{
+	for (int i = 0; i < d->opt.nifaces; i++)
+		if (d->opt.ifaces[i].xdp)
+			return true;
+	return false;
+}
+
 static int start(struct daemon *d)
 {
 	struct sync_fds fds;
@@ -223,12 +232,12 @@ static int start(struct daemon *d)
 	log_event(LOG_INFO, LOG_EV_STARTED, NULL, "steerd %s starting; pins under %s", STEER_VERSION,
 		  d->opt.pin_dir);
 	r = attach_open(&d->bpf, d->opt.pin_dir, d->opt.mode, &d->opt.limits,
-			d->model.nf_mode == STEER_NF_OFFLOAD);
+			d->model.nf_mode == STEER_NF_OFFLOAD, xdp_wanted(d));
 	if (r < 0)
 		return r;
 	if (d->model.nf_mode == STEER_NF_OFFLOAD && !d->bpf.offload)
 		d->model.nf_mode = STEER_NF_RESPECT;	/* said by attach_open */
-	d->model.xdp = d->bpf.xdp;	/* neighbours into the image before the first dump */
+	d->model.xdp = d->bpf.xdp_loaded;	/* neighbours into the image before the first dump */
 	attach_obj_fds(d->bpf.obj, &fds);
 	attach_capacity(&d->bpf, &d->capacity);
 	/* Pins left by an earlier steerd keep forwarding (until its heartbeat goes stale) while

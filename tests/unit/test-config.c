@@ -42,7 +42,7 @@ static const char full[] =
 	"# Every key of steer.yaml, each value form at least once.\n"
 	"interfaces:\n"
 	"  eth0:\n"
-	"  eth1: {direction: ingress}\n"
+	"  eth1: {direction: ingress, xdp: true}\n"
 	"  eth2:\n"
 	"    direction: egress\n"
 	"  wg0:\n"
@@ -124,6 +124,7 @@ static void test_full(void)
 	      "an interface with nothing under it is ingress only");
 	CHECK(!strcmp(c.ifaces[1].name, "eth1") && c.ifaces[1].ingress && !c.ifaces[1].egress,
 	      "direction: ingress");
+	CHECK(c.ifaces[1].xdp && !c.ifaces[0].xdp && !c.ifaces[3].xdp, "xdp: true, and off by default");
 	CHECK(!strcmp(c.ifaces[2].name, "eth2") && !c.ifaces[2].ingress && c.ifaces[2].egress,
 	      "direction: egress");
 	CHECK(!strcmp(c.ifaces[3].name, "wg0") && c.ifaces[3].ingress && c.ifaces[3].egress,
@@ -264,7 +265,7 @@ static void test_errors(void)
 	    "t.yaml:1:1: interface: unknown key in the top level (expected one of: interfaces, mirror, policies, "
 	    "groups, limits, stale-after, reconcile-interval, log-level, netfilter, offload-mark)", "unknown key at the top level");
 	bad("interfaces:\n  eth0: {dir: ingress}\n",
-	    "t.yaml:2:10: dir: unknown key in eth0 (expected one of: direction)", "unknown key in an interface");
+	    "t.yaml:2:10: dir: unknown key in eth0 (expected one of: direction, xdp)", "unknown key in an interface");
 	bad("policies:\n  - priority: 1\n    table: 5\n    color: red\n",
 	    "t.yaml:4:5: color: unknown key in policies (expected one of: name, priority, from, to, mark, "
 	    "type-of-service, ipproto, dport, sport, via, dev, table, group, blackhole)", "unknown key in a policy");
@@ -359,6 +360,11 @@ static void test_errors(void)
 	    "t.yaml:2:36: type-of-service: 256 is out of range (expected 1 to 255)", "tos too big");
 	bad("interfaces:\n  eth0: {direction: sideways}\n",
 	    "t.yaml:2:21: direction: expected ingress, egress or both", "bad direction");
+	bad("interfaces:\n  eth0: {xdp: yes}\n",
+	    "t.yaml:2:15: xdp: expected true or false", "xdp not a boolean");
+	bad("interfaces:\n  eth0: {direction: egress, xdp: true}\n",
+	    "t.yaml:2:34: xdp: the XDP stage goes in front of ingress; direction egress has none",
+	    "xdp on an egress-only interface");
 	bad("interfaces:\n  a/b:\n",
 	    "t.yaml:2:3: interfaces: expected an interface name (1 to 15 characters, no '/', ':', spaces or "
 	    "control characters)", "bad interface name");
