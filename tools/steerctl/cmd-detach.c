@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
-/* `steerctl detach IFACE [ingress|egress]`: takes steer's program off one interface of
+/* `steerctl detach IFACE [ingress|egress|xdp]`: takes steer's program off one interface of
  * this network namespace, the one way out of the fast path that needs no restart of steerd:
- * the pinned TCX link is detached and its pin removed, or the clsact filter that runs
- * steer's pinned program for that hook is deleted. The only command that changes anything. */
+ * the pinned TCX (or XDP) link is detached and its pin removed, or the clsact filter that
+ * runs steer's pinned program for that hook is deleted. Ingress takes the XDP stage in front
+ * of it too. The only command that changes anything. */
 #include <errno.h>
 #include <net/if.h>
 #include <string.h>
@@ -19,14 +20,17 @@
 
 struct hook {
 	const char *name;
-	const char *pin_prefix;		/* + interface name: the pinned TCX link */
+	const char *pin_prefix;		/* + interface name: the pinned TCX or XDP link */
 	const char *prog_pin;		/* the program steerd attaches there */
-	enum bpf_tc_attach_point tc;
+	enum bpf_tc_attach_point tc;	/* 0: no clsact variant (XDP) */
+	const char *mode;		/* what the pinned link is */
 };
 
+/* The XDP stage first: taken away before the TC ingress behind it. */
 static const struct hook hooks[] = {
-	{ "ingress", STEER_PIN_TCX_INGRESS, STEER_PIN_PROG,        BPF_TC_INGRESS },
-	{ "egress",  STEER_PIN_TCX_EGRESS,  STEER_PIN_PROG_EGRESS, BPF_TC_EGRESS },
+	{ "xdp",     STEER_PIN_XDP,         STEER_PIN_PROG_XDP,    0,              "xdp" },
+	{ "ingress", STEER_PIN_TCX_INGRESS, STEER_PIN_PROG,        BPF_TC_INGRESS, "tcx" },
+	{ "egress",  STEER_PIN_TCX_EGRESS,  STEER_PIN_PROG_EGRESS, BPF_TC_EGRESS,  "tcx" },
 };
 
 struct detach_ctx {
@@ -53,8 +57,8 @@ static void report(struct detach_ctx *x, const struct hook *h, const char *pin, 
 	x->detached++;
 	if (!c->json) {
 		if (pin)
-			fprintf(c->out, "%s: detached steer from %s (TCX link; removed %s)\n",
-				x->ifname, h->name, pin);
+			fprintf(c->out, "%s: detached steer from %s (%s link; removed %s)\n",
+				x->ifname, h->name, !strcmp(h->mode, "xdp") ? "XDP" : "TCX", pin);
 		else
 			fprintf(c->out, "%s: detached steer from %s (clsact filter of program %u)\n",
 				x->ifname, h->name, prog_id);
@@ -62,7 +66,7 @@ static void report(struct detach_ctx *x, const struct hook *h, const char *pin, 
 	}
 	json_obj_open(&c->jw, NULL);
 	json_str(&c->jw, "hook", h->name);
-	json_str(&c->jw, "mode", pin ? "tcx" : "clsact");
+	json_str(&c->jw, "mode", pin ? h->mode : "clsact");
 	if (pin)
 		json_str(&c->jw, "pin", pin);
 	else
@@ -143,7 +147,7 @@ int cmd_detach(struct steerctl *c)
 
 	if (c->argc < 1)
 		return sc_usage_error("%s", "detach needs an interface: detach IFACE "
-				      "[ingress|egress]");
+				      "[ingress|egress|xdp]");
 	if (c->argc > 2)
 		return sc_usage_error("detach: unexpected argument '%s'", c->argv[2]);
 	x.ifname = c->argv[0];
@@ -151,8 +155,8 @@ int cmd_detach(struct steerctl *c)
 		return sc_usage_error("detach: '%s' is not an interface name", x.ifname);
 	if (c->argc == 2) {
 		which = c->argv[1];
-		if (strcmp(which, "ingress") && strcmp(which, "egress"))
-			return sc_usage_error("detach: '%s' is not a hook: ingress or egress",
+		if (strcmp(which, "ingress") && strcmp(which, "egress") && strcmp(which, "xdp"))
+			return sc_usage_error("detach: '%s' is not a hook: ingress, egress or xdp",
 					      which);
 	}
 	ifindex = (int)if_nametoindex(x.ifname);
@@ -163,10 +167,12 @@ int cmd_detach(struct steerctl *c)
 		json_arr_open(&c->jw, "detached");
 	}
 	for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]) && !err; i++) {
-		if (which && strcmp(which, hooks[i].name))
+		/* Ingress goes with the XDP stage in front of it. */
+		if (which && strcmp(which, hooks[i].name) &&
+		    !(!strcmp(which, "ingress") && !strcmp(hooks[i].name, "xdp")))
 			continue;
 		err = detach_tcx(&x, &hooks[i]);
-		if (!err && ifindex)
+		if (!err && ifindex && hooks[i].tc)
 			err = detach_clsact(&x, &hooks[i], ifindex);
 	}
 	if (c->json) {
