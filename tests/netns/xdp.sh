@@ -132,7 +132,14 @@ x1=$(xdp_stats)
 st_check "the XDP stage sends to upb again (xdp_forwarded +$(xdp_delta "$x0" "$x1" xdp_forwarded))" \
 	test "$(xdp_delta "$x0" "$x1" xdp_forwarded)" -ge "$N"
 
-st_note "5. a restart swaps the program on the pinned XDP link"
+st_note "5. steerctl detach cli ingress takes the XDP stage away with TC; a restart brings both back"
+st_check "steerctl detach cli ingress" st_steerctl detach cli ingress
+st_check "no XDP program left on cli after detach" \
+	bash -c "! ip -n $NS_ROUTER link show dev cli | grep -q 'xdp'"
+st_expect_path 4 "$N" "IPv4 after steerctl detach" none upb
+st_stop_steerd
+st_start_steerd
+st_note "   and a restart swaps the program on the pinned XDP link"
 st_stop_steerd
 st_start_steerd
 st_check "steerd log: the pinned XDP link was reused" grep -q "replaced the program on the pinned XDP link" "$ST_STEERD_LOG"
@@ -143,4 +150,30 @@ st_stop_steerd
 st_cleanup_steerd
 st_check "no XDP program left on cli" \
 	bash -c "! ip -n $NS_ROUTER link show dev cli | grep -q 'xdp'"
+
+st_note "7. steer.yaml's xdp: per interface, put in front and taken away by a reload"
+cfg=$ST_TMP/steer.yaml
+printf 'interfaces:\n  cli: { xdp: true }\n' >"$cfg"
+st_run_steerd 50 --config "$cfg"
+st_check "steerctl status lists cli's XDP stage (from steer.yaml)" xdp_listed
+x0=$(xdp_stats)
+st_expect_path 4 "$N" "IPv4 with xdp: true" fast upb
+x1=$(xdp_stats)
+st_check "the XDP stage forwarded them (xdp_forwarded +$(xdp_delta "$x0" "$x1" xdp_forwarded))" \
+	test "$(xdp_delta "$x0" "$x1" xdp_forwarded)" -ge "$N"
+printf 'interfaces:\n  cli: { xdp: false }\n' >"$cfg"
+st_reload "xdp: false"
+st_check "the reload took the XDP stage off cli" \
+	bash -c "! ip -n $NS_ROUTER link show dev cli | grep -q 'xdp'"
+x0=$(xdp_stats)
+st_expect_path 4 "$N" "IPv4 with xdp: false" fast upb
+x1=$(xdp_stats)
+st_check "TC alone forwarded them (xdp_rx +$(xdp_delta "$x0" "$x1" xdp_rx))" \
+	test "$(xdp_delta "$x0" "$x1" xdp_rx)" -eq 0
+printf 'interfaces:\n  cli: { xdp: true }\n' >"$cfg"
+st_reload "xdp: true again"
+st_check "the reload put the XDP stage back on cli" xdp_listed
+st_expect_path 4 "$N" "IPv4 with xdp: true again" fast upb
+st_stop_steerd
+st_cleanup_steerd
 st_finish
