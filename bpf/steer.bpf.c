@@ -987,18 +987,63 @@ int steer_egress(struct __sk_buff *skb)
  * as it always has. Its counters are its own (steer_xdp_stats): a packet passed on is
  * counted again by TC. */
 
+/* What the XDP stage decided, for its counters: the verdict word TC leaves in
+ * skb->cb[STEER_CB_VERDICT]. Kept small: the stack is shared with the source check's walk. */
+struct steer_xdp_out {
+	__u32 verdict;
+	__u32 rule_id;		/* a forward's or a drop's rule, for its hit counter */
+	__u32 cached;
+};
+
+/* The XDP stage's parsed packet, off the stack: its chain of calls (the decision, the
+ * source check's reverse walk) would not fit the 512 bytes with it there. One per CPU,
+ * used from start to end of one run: XDP runs and test runs (softirqs off) do not
+ * interleave on a CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct steer_pkt);
+} steer_xdp_pkt SEC(".maps");
+
+static __always_inline int xdp_pass(struct steer_xdp_out *o, __u32 reason)
+{
+	o->verdict = STEER_VERDICT_PUNT << 16 | reason;
+	return XDP_PASS;
+}
+
+/* `steerctl explain` asks with STEER_CB_EXPLAIN in the frame's first metadata word and
+ * reads the decision back from the metadata, in skb->cb[]'s layout (STEER_CB_*); a live
+ * frame has no metadata. */
+static __always_inline __u32 *xdp_explain_meta(struct xdp_md *ctx)
+{
+	__u32 *meta = (void *)(long)ctx->data_meta;
+
+	if ((void *)(meta + STEER_CB_NH + 1) > (void *)(long)ctx->data)
+		return NULL;
+	return meta;
+}
+
+/* For explain: the rule's priority and table, the device and next hop, once known. */
+static __always_inline void xdp_explain_note(struct xdp_md *ctx, __u32 priority, __u32 table,
+					     __u32 oif, __u32 nh_id)
+{
+	__u32 *meta = xdp_explain_meta(ctx);
+
+	if (!meta)
+		return;
+	meta[STEER_CB_PRIORITY] = priority;
+	meta[STEER_CB_TABLE] = table;
+	meta[STEER_CB_OIF] = oif;
+	meta[STEER_CB_NH] = nh_id;
+}
+
 static __always_inline void xdp_count(__u32 stat)
 {
 	__u64 *v = bpf_map_lookup_elem(&steer_xdp_stats, &stat);
 
 	if (v)
 		*v += 1;
-}
-
-static __always_inline int xdp_pass(__u32 reason)
-{
-	xdp_count(reason);
-	return XDP_PASS;
 }
 
 static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
@@ -1021,6 +1066,11 @@ static __always_inline int xdp_parse_l4(void *data, void *data_end, struct steer
 		p += sizeof(struct ipv6hdr);
 		barrier_var(p);
 	}
+	/* IPv6's extension headers; in IPv4 these numbers are protocols without ports. */
+	if (pkt->family == STEER_AF_INET6 &&
+	    (pkt->proto == IPPROTO_HOPOPTS || pkt->proto == IPPROTO_ROUTING ||
+	     pkt->proto == IPPROTO_DSTOPTS || pkt->proto == IPPROTO_FRAGMENT))
+		return STEER_STAT_PASS_TC;
 	switch (pkt->proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
@@ -1040,10 +1090,6 @@ static __always_inline int xdp_parse_l4(void *data, void *data_end, struct steer
 		pkt->icmp_err = icmp_is_error(pkt->proto, p[0]);
 		return 0;
 	case IPPROTO_AH:
-	case IPPROTO_HOPOPTS:
-	case IPPROTO_ROUTING:
-	case IPPROTO_DSTOPTS:
-	case IPPROTO_FRAGMENT:
 		return STEER_STAT_PASS_TC;
 	default:
 		return 0;
@@ -1156,10 +1202,11 @@ static __always_inline int xdp_route(const struct steer_flow *flow, struct steer
 	return 0;
 }
 
-SEC("xdp")
-int steer_xdp(struct xdp_md *ctx)
+/* The decision; o says what it was. quiet: asked by `steerctl explain`, which must leave
+ * the flow cache as it is. */
+static __always_inline int xdp_decide(struct xdp_md *ctx, struct steer_xdp_out *o, const int quiet)
 {
-	struct steer_pkt pkt = {};
+	struct steer_pkt *pkt;
 	struct steer_flow flow = {};
 	struct steer_lookup res = {};
 	struct steer_flow_slot *fs;
@@ -1167,90 +1214,123 @@ int steer_xdp(struct xdp_md *ctx)
 	struct steer_link *in, *out;
 	struct steer_neigh *n;
 	struct steer_state *st;
-	__u32 zero = 0, nh_id = 0, rule_id, ifindex = ctx->ingress_ifindex;
+	__u32 zero = 0, nh_id = 0, ifindex = ctx->ingress_ifindex;
 	__u64 epoch;
-	int r, cached;
+	int r, cached = 0;
 
-	xdp_count(STEER_STAT_RX);
+	pkt = bpf_map_lookup_elem(&steer_xdp_pkt, &zero);
+	if (!pkt)
+		return xdp_pass(o, STEER_STAT_PUNT_NOT_SYNCED);
+	__builtin_memset(pkt, 0, sizeof(*pkt));
 	st = bpf_map_lookup_elem(&steer_state, &zero);
 	if (!st)
-		return xdp_pass(STEER_STAT_PUNT_NOT_SYNCED);
+		return xdp_pass(o, STEER_STAT_PUNT_NOT_SYNCED);
 	epoch = st->epoch;	/* before any map the decision reads, as at TC */
 	barrier();
 	r = state_gate(st);
 	if (r)
-		return xdp_pass(r);
+		return xdp_pass(o, r);
 	in = bpf_map_lookup_elem(&steer_links, &ifindex);
 	if (!in || (in->flags & (STEER_LINK_L3 | STEER_LINK_L2_OTHER)))
-		return xdp_pass(STEER_STAT_PUNT_IIF);
+		return xdp_pass(o, STEER_STAT_PUNT_IIF);
 	if (in->flags & STEER_LINK_VLAN_LOWER)
-		return xdp_pass(STEER_STAT_PASS_TC);
-	r = xdp_parse(ctx, in, &pkt);
+		return xdp_pass(o, STEER_STAT_PASS_TC);
+	r = xdp_parse(ctx, in, pkt);
 	if (r)
-		return xdp_pass(r);
+		return xdp_pass(o, r);
 	/* netfilter would see it: respect passes it on; offload is TC's (its conntrack
 	 * lookup and NAT need the skb). */
-	if (st->flags & (pkt.family == STEER_AF_INET ? STEER_STATE_NF4 : STEER_STATE_NF6))
-		return xdp_pass(st->nf_mode == STEER_NF_OFFLOAD ? STEER_STAT_PASS_TC
+	if (st->flags & (pkt->family == STEER_AF_INET ? STEER_STATE_NF4 : STEER_STATE_NF6))
+		return xdp_pass(o, st->nf_mode == STEER_NF_OFFLOAD ? STEER_STAT_PASS_TC
 								: STEER_STAT_PUNT_NETFILTER);
-	r = check_ingress(in, pkt.family);
+	r = check_ingress(in, pkt->family);
 	if (r)
-		return xdp_pass(r);
+		return xdp_pass(o, r);
 	/* No mark yet: nothing before XDP sets one, and nothing between XDP and TC ingress
 	 * does in a namespace steer runs in (netfilter's ingress chains punt above). */
-	make_flow(&flow, &pkt, 0, 0);
+	make_flow(&flow, pkt, 0, 0);
 
-	cached = flow_cache_find(st, &flow, epoch, &fs);
+	fs = NULL;
+	if (!quiet)
+		cached = flow_cache_find(st, &flow, epoch, &fs);
 	if (cached) {
 		nh = &fs->nh;
 		out = &fs->out;
-		rule_id = fs->rule_id;
+		o->rule_id = fs->rule_id;
 	} else {
 		r = xdp_route(&flow, &res, &nh_id);
+		o->rule_id = res.rule_id;
+		if (quiet)
+			xdp_explain_note(ctx, res.priority, res.table, 0, 0);
 		if (r == STEER_STAT_DROP_BLACKHOLE) {
-			count_hit(res.rule_id, 0);
-			xdp_count(r);
+			o->verdict = STEER_VERDICT_DROP << 16 | r;
 			return XDP_DROP;	/* the kernel drops it silently too */
 		}
 		if (r)
-			return xdp_pass(r);
+			return xdp_pass(o, r);
 		nh = bpf_map_lookup_elem(&steer_nexthops, &nh_id);
 		if (!nh)
-			return xdp_pass(STEER_STAT_PUNT_MISSING_REF);
+			return xdp_pass(o, STEER_STAT_PUNT_MISSING_REF);
 		out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
-		rule_id = res.rule_id;
+		if (quiet)
+			xdp_explain_note(ctx, res.priority, res.table, nh->ifindex, nh_id);
 	}
-	r = check_out(nh, out, pkt.iif);
+	o->cached = cached;
+	r = check_out(nh, out, pkt->iif);
 	if (r)
-		return xdp_pass(r);
-	if (!cached && pkt.family == STEER_AF_INET && cfg_source_check) {
+		return xdp_pass(o, r);
+	if (!cached && pkt->family == STEER_AF_INET && cfg_source_check) {
 		r = check_source(&flow, nh->ifindex, in->rp_filter, st->flags);
 		if (r)
-			return xdp_pass(r);
+			return xdp_pass(o, r);
 	}
 	if (fs && !cached)
-		flow_cache_fill(fs, &flow, epoch, nh_id, &res, nh, out);
+		flow_cache_fill(fs, &flow, epoch, nh_id, &res, nh, out);	/* never quiet */
 
-	r = xdp_check_mtu(&pkt, out, st->flags);
+	r = xdp_check_mtu(pkt, out, st->flags);
 	if (r)
-		return xdp_pass(r);
-	n = xdp_neigh(nh, &pkt);
+		return xdp_pass(o, r);
+	n = xdp_neigh(nh, pkt);
 	if (!n)
-		return xdp_pass(STEER_STAT_PASS_NEIGH);
+		return xdp_pass(o, STEER_STAT_PASS_NEIGH);
 	/* Whether the device takes the frame, before anything in it changes: a miss passes
 	 * it on as it came. */
 	if (bpf_redirect_map(&steer_xdp_tx, nh->ifindex, XDP_PASS) != XDP_REDIRECT)
-		return xdp_pass(STEER_STAT_PASS_XDP_TX);
+		return xdp_pass(o, STEER_STAT_PASS_XDP_TX);
 	/* The kernel trims link-layer padding before forwarding; so do we. */
-	if (pkt.pad_len && bpf_xdp_adjust_tail(ctx, -(int)pkt.pad_len))
-		return xdp_pass(STEER_STAT_PUNT_MALFORMED);
-	if (xdp_rewrite(ctx, &pkt, n, out))
-		return xdp_pass(STEER_STAT_PUNT_MALFORMED);
-	if (cached)
-		xdp_count(STEER_STAT_CACHED);
-	count_hit(rule_id, 0);
-	xdp_count(STEER_STAT_FORWARDED);
+	if (pkt->pad_len && bpf_xdp_adjust_tail(ctx, -(int)pkt->pad_len))
+		return xdp_pass(o, STEER_STAT_PUNT_MALFORMED);
+	if (xdp_rewrite(ctx, pkt, n, out))
+		return xdp_pass(o, STEER_STAT_PUNT_MALFORMED);
+	o->verdict = STEER_VERDICT_FORWARD << 16 | STEER_STAT_FORWARDED;
 	return XDP_REDIRECT;
+}
+
+SEC("xdp")
+int steer_xdp(struct xdp_md *ctx)
+{
+	struct steer_xdp_out o = {};
+	__u32 *meta = xdp_explain_meta(ctx);
+	int quiet = meta && meta[STEER_CB_VERDICT] == STEER_CB_EXPLAIN, r;
+	__u32 verdict;
+
+	if (!quiet)
+		xdp_count(STEER_STAT_RX);
+	r = xdp_decide(ctx, &o, quiet);
+	if (quiet) {
+		/* The rewrite and the trim move data, never the metadata before it. */
+		meta = xdp_explain_meta(ctx);
+		if (meta)
+			meta[STEER_CB_VERDICT] = o.verdict;
+		return r;
+	}
+	verdict = o.verdict >> 16;
+	xdp_count(o.verdict & 0xffff);
+	if (verdict != STEER_VERDICT_PUNT)
+		count_hit(o.rule_id, 0);
+	if (o.cached)
+		xdp_count(STEER_STAT_CACHED);
+	return r;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
