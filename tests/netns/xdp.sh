@@ -71,6 +71,14 @@ for f in 4 6; do
 	x0=$(xdp_stats)
 	st_expect_path "$f" "$N" "IPv$f through XDP" fast upb
 	x1=$(xdp_stats)
+	e0=$(xdp_stats)
+	out=$(st_steerctl explain "${ST_INTERNET[$f]}" from "${ST_CLIENT_ADDR[$f]}" iif cli)
+	e1=$(xdp_stats)
+	st_check "IPv$f: explain runs the XDP stage first, which decides ($out)" \
+		grep -q "dev upb .*stage xdp" <<<"$out"
+	st_check "IPv$f: explain moved no counter of the XDP stage" test "$e0" = "$e1"
+	out=$(st_steerctl -j explain "${ST_INTERNET[$f]}" from "${ST_CLIENT_ADDR[$f]}" iif cli ipproto tcp dport 1)
+	st_check "IPv$f: explain -j says stage xdp ($out)" grep -q '"stage": *"xdp"' <<<"$out"
 	st_check "IPv$f: the XDP stage forwarded all $N (xdp_forwarded +$(xdp_delta "$x0" "$x1" xdp_forwarded), TC forwarded +$(xdp_delta "$x0" "$x1" forwarded))" \
 		test "$(xdp_delta "$x0" "$x1" xdp_forwarded)" -ge "$N"
 
@@ -121,6 +129,9 @@ for f in 4 6; do
 	x0=$(xdp_stats)
 	st_expect_path "$f" "$N" "IPv$f with upb unable to take XDP frames" fast upb
 	x1=$(xdp_stats)
+	out=$(st_steerctl explain "${ST_INTERNET[$f]}" from "${ST_CLIENT_ADDR[$f]}" iif cli)
+	st_check "IPv$f: explain says TC decided, XDP having passed it on ($out)" \
+		grep -q "dev upb .*stage tc (xdp: pass_xdp_tx)" <<<"$out"
 	st_check "IPv$f: XDP handed them to TC (xdp_pass_xdp_tx +$(xdp_delta "$x0" "$x1" xdp_pass_xdp_tx), TC forwarded +$(xdp_delta "$x0" "$x1" forwarded))" \
 		test "$(xdp_delta "$x0" "$x1" xdp_pass_xdp_tx)" -ge "$N" -a "$(xdp_delta "$x0" "$x1" forwarded)" -ge "$N"
 done

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* `steerctl explain`: the fast path's own `ip route get`. It runs the pinned program on one
  * frame with BPF_PROG_TEST_RUN and prints the decision the program left in skb->cb[]; it
- * never decides anything itself, so what it prints is what the datapath does. The maps are
- * read only to put words on that decision (a gateway, whether the route was multipath). */
+ * never decides anything itself, so what it prints is what the datapath does. Where the
+ * XDP stage sits in front of the ingress, it runs first, and TC only when it passes the
+ * frame on, as with a live one. The maps are read only to put words on that decision (a
+ * gateway, whether the route was multipath). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <linux/if_link.h>
 #include <linux/pkt_cls.h>
 
 #include "steerctl.h"
@@ -22,9 +25,10 @@
 struct explain_ctx {
 	struct steerctl *c;
 	int prog_fd, egress_fd;	/* egress: opened at the first `oif` question */
+	int xdp_fd;		/* the XDP stage's: opened at the first question it is in front of */
 	int sock;		/* for the ingress device's index and address */
 	struct pinned_map nhs, routes, rules, links;
-	char prog_path[4096], egress_path[4096];
+	char prog_path[4096], egress_path[4096], xdp_path[4096];
 	bool policies_read;
 	bool nonxt_rule;	/* an IPv6 rule selects ipproto 59, explain's IPv6 default */
 	size_t npolicies;
@@ -35,6 +39,9 @@ struct explain_ctx {
 struct explain_res {
 	__u32 retval;
 	__u32 cb[5];
+	bool xdp_ran;		/* the XDP stage is in front of the ingress and was asked */
+	bool xdp_decided;	/* ... and it decided: forwarded or dropped, not passed on */
+	__u32 xdp_pass;		/* why it passed the frame on to TC (a STEER_STAT_*) */
 };
 
 /* An error for one question: usage (SC_USAGE) or runtime (negative errno), with words. */
@@ -92,6 +99,8 @@ static void ctx_close(struct explain_ctx *x)
 		close(x->prog_fd);
 	if (x->egress_fd >= 0)
 		close(x->egress_fd);
+	if (x->xdp_fd >= 0)
+		close(x->xdp_fd);
 	sc_map_close(&x->links);
 	sc_map_close(&x->rules);
 	sc_map_close(&x->routes);
@@ -116,6 +125,53 @@ static int resolve_iif(struct explain_ctx *x, const char *name, __u32 *ifindex, 
 	if (ioctl(x->sock, SIOCGIFHWADDR, &ifr) < 0)
 		return set_err(e, -errno, "%s: SIOCGIFHWADDR: %s", name, strerror(errno));
 	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	return 0;
+}
+
+/* The XDP stage, when steerd put it in front of this ingress: asked first, with
+ * STEER_CB_EXPLAIN in the frame's metadata, where it leaves its words (the cb[] layout).
+ * Sets res->xdp_decided when it forwarded or dropped the frame; 0 or an error in e. */
+static int run_xdp(struct explain_ctx *x, const struct explain_req *req, __u32 ifindex,
+		   const __u8 *frame, size_t len, struct explain_res *res, struct explain_err *e)
+{
+	enum { META = sizeof(res->cb) + 4 };	/* a multiple of 4, as the kernel wants */
+	__u8 in[META + EXPLAIN_FRAME_MAX], out[META + EXPLAIN_FRAME_MAX + 64];
+	struct xdp_md ctx = { .data = META, .data_end = (__u32)(META + len),
+			      .ingress_ifindex = ifindex };
+	__u32 magic = STEER_CB_EXPLAIN;
+	char name[64], path[4096];
+
+	snprintf(name, sizeof(name), "%s%s", STEER_PIN_XDP, req->ifname);
+	if (sc_path(x->c, name, path, sizeof(path)) || access(path, F_OK))
+		return 0;	/* no XDP stage there */
+	if (x->xdp_fd < 0) {
+		if (sc_path(x->c, STEER_PIN_PROG_XDP, x->xdp_path, sizeof(x->xdp_path)))
+			return set_err(e, -ENAMETOOLONG, "%s: path too long", x->c->pin_dir);
+		x->xdp_fd = bpf_obj_get(x->xdp_path);
+		if (x->xdp_fd < 0)
+			return set_err(e, -errno, "%s: %s", x->xdp_path, strerror(errno));
+	}
+	memset(in, 0, META);
+	memcpy(in, &magic, sizeof(magic));
+	memcpy(in + META, frame, len);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)(META + len),
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	if (bpf_prog_test_run_opts(x->xdp_fd, &o) < 0)
+		return set_err(e, -errno, "%s: BPF_PROG_TEST_RUN: %s", x->xdp_path, strerror(errno));
+	/* The output starts at the metadata, which the program leaves where it was. */
+	if (o.data_size_out < META)
+		return set_err(e, -EPROTO, "%s: no metadata came back", x->xdp_path);
+	res->xdp_ran = true;
+	memcpy(res->cb, out, sizeof(res->cb));
+	if (o.retval == XDP_PASS) {
+		res->xdp_pass = res->cb[STEER_CB_VERDICT] & 0xffff;
+		return 0;
+	}
+	res->xdp_decided = true;
+	/* What the TC program returns for the same verdicts, for report()'s check. */
+	res->retval = o.retval == XDP_REDIRECT ? TC_ACT_REDIRECT : o.retval == XDP_DROP ? TC_ACT_SHOT
+										   : o.retval;
 	return 0;
 }
 
@@ -144,6 +200,12 @@ static int run(struct explain_ctx *x, const struct explain_req *req, struct expl
 				       "Ethernet frames, which never arrive there", req->ifname);
 	}
 	len = explain_frame(req, mac, frame);
+	*res = (struct explain_res){ 0 };
+	if (!req->egress) {
+		err = run_xdp(x, req, ifindex, frame, len, res, e);
+		if (err || res->xdp_decided)
+			return err;
+	}
 	ctx.ifindex = ifindex;
 	ctx.mark = req->mark;
 	ctx.cb[0] = STEER_CB_EXPLAIN;	/* the program counts nothing for this packet */
@@ -351,6 +413,11 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 			json_str(j, "reason", reason);
 		if (chains[0])
 			json_str(j, "netfilter", chains);
+		if (res->xdp_ran) {
+			json_str(j, "stage", res->xdp_decided ? "xdp" : "tc");
+			if (!res->xdp_decided)
+				json_str(j, "xdp", sc_reason_name(res->xdp_pass, why, sizeof(why)));
+		}
 		json_obj_close(j);
 		return 0;
 	}
@@ -390,6 +457,11 @@ static int report(struct explain_ctx *x, const struct explain_req *req,
 		fprintf(c->out, " table %s rule %u", sc_table_name(table, tbl, sizeof(tbl)), prio);
 	else if (rule && !pass)
 		fprintf(c->out, " rule %u", prio);
+	/* Only where an XDP stage is in front: which stage decided, and why XDP passed. */
+	if (res->xdp_ran && res->xdp_decided)
+		fprintf(c->out, " stage xdp");
+	else if (res->xdp_ran)
+		fprintf(c->out, " stage tc (xdp: %s)", sc_reason_name(res->xdp_pass, why, sizeof(why)));
 	fputc('\n', c->out);
 	return 0;
 }
@@ -467,7 +539,7 @@ static int batch(struct explain_ctx *x)
 
 int cmd_explain(struct steerctl *c)
 {
-	struct explain_ctx x = { .c = c, .prog_fd = -1, .egress_fd = -1, .sock = -1,
+	struct explain_ctx x = { .c = c, .prog_fd = -1, .egress_fd = -1, .xdp_fd = -1, .sock = -1,
 				 .nhs = { .fd = -1 }, .routes = { .fd = -1 }, .rules = { .fd = -1 },
 				 .links = { .fd = -1 } };
 	struct explain_req req;
