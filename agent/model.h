@@ -64,6 +64,7 @@ struct model_link {
 	bool stale;
 	int32_t mtu6;		/* net.ipv6.conf.DEV.mtu; -1 unknown (no IPv6 on it) */
 	uint8_t mac[6];		/* IFLA_ADDRESS when it is an Ethernet address, else zero */
+	bool local_csum;	/* a kind whose frames may carry a partial checksum (veth, ...) */
 };
 
 struct model_addr_key {

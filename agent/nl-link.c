@@ -39,6 +39,23 @@ static struct nla_policy vlan_policy[IFLA_VLAN_MAX + 1] = {
 	[IFLA_VLAN_PROTOCOL] = { .type = NLA_U16 },
 };
 
+/* Whether the link is of a kind whose received frames may come straight from a local
+ * stack, the transport checksum still to be filled in (CHECKSUM_PARTIAL): a veth's or
+ * netkit's peer, a tap's user (virtio-net headers). */
+static bool local_csum_of(struct nlattr *linkinfo)
+{
+	static const char *const kinds[] = { "veth", "netkit", "tun" };
+	struct nlattr *info[IFLA_INFO_MAX + 1];
+
+	if (!linkinfo || nla_parse_nested(info, IFLA_INFO_MAX, linkinfo, info_policy) < 0 ||
+	    !info[IFLA_INFO_KIND])
+		return false;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(nla_get_string(info[IFLA_INFO_KIND]), kinds[i]))
+			return true;
+	return false;
+}
+
 /* For an 802.1Q link, its VLAN id; 0 otherwise (802.1ad and other kinds included). */
 static uint16_t vlan_id_of(struct nlattr *linkinfo)
 {
@@ -133,6 +150,10 @@ int intake_link_msg(struct model *m, const struct nlmsghdr *h)
 	}
 	mac_of(l, ifi->ifi_type, tb[IFLA_ADDRESS], m);
 	l->vlan_id = vlan_id_of(tb[IFLA_LINKINFO]);
+	if (tb[IFLA_LINKINFO] && l->local_csum != local_csum_of(tb[IFLA_LINKINFO])) {
+		l->local_csum = !l->local_csum;
+		m->dirty = true;
+	}
 	if (l->master != (tb[IFLA_MASTER] ? (int32_t)nla_get_u32(tb[IFLA_MASTER]) : 0)) {
 		l->master = tb[IFLA_MASTER] ? (int32_t)nla_get_u32(tb[IFLA_MASTER]) : 0;
 		m->dirty = true;

@@ -221,6 +221,11 @@ enum steer_link_flags {
 	/* VLAN sub-interfaces sit on it: a NIC may take their tags off before XDP sees the
 	 * frame, so the XDP stage leaves its frames to TC (set only with XDP on). */
 	STEER_LINK_VLAN_LOWER = 1u << 7,
+	/* A device whose frames may come from a local stack with the transport checksum left
+	 * to "hardware" (veth, netkit, tun/tap): the kernel knows it from the skb, an XDP
+	 * redirect loses that, and the receiver drops the frame as corrupt. The XDP stage
+	 * forwards from it only what carries a checksum it verified (set only with XDP on). */
+	STEER_LINK_CSUM_PARTIAL = 1u << 8,
 };
 
 struct steer_link {
@@ -425,6 +430,8 @@ enum steer_stat {
 	STEER_STAT_PASS_NEIGH,		/* XDP: no usable neighbour in steer_neighs; TC resolves it */
 	STEER_STAT_PASS_XDP_TX,		/* XDP: the device cannot take an XDP redirect; TC sends */
 	STEER_STAT_PASS_TC,		/* XDP: what only TC does (VLAN, kernel multipath, offload) */
+	STEER_STAT_PASS_CSUM,		/* XDP: a transport checksum not verified on a device whose
+					 * frames may leave it to offload (veth): TC keeps that state */
 	STEER_STAT_MAX,
 };
 
@@ -572,6 +579,7 @@ static const char *const steer_stat_names[STEER_STAT_MAX] = {
 	[STEER_STAT_PASS_NEIGH]          = "pass_neigh",
 	[STEER_STAT_PASS_XDP_TX]         = "pass_xdp_tx",
 	[STEER_STAT_PASS_TC]             = "pass_tc",
+	[STEER_STAT_PASS_CSUM]           = "pass_csum",
 };
 
 /* Names of netfilter families and hooks as nft(8) writes them. */

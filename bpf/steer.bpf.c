@@ -1124,6 +1124,105 @@ static __always_inline int xdp_parse(struct xdp_md *ctx, const struct steer_link
 	return r ? r : xdp_parse_l4(data, data_end, pkt);
 }
 
+#define STEER_CSUM_CHUNK  512	/* bpf_csum_diff()'s most at once */
+
+/* One piece of sz bytes (a constant) of the segment into sum, when `take` says so: p
+ * bounds-checked against the frame first, then moved on. Straight-line, not a loop, so
+ * every packet pointer has a constant offset the verifier follows. */
+#define CSUM_PIECE(take, sz)							\
+	do {									\
+		if (take) {							\
+			if ((void *)(p + (sz)) > data_end)			\
+				return STEER_STAT_PASS_CSUM;			\
+			sum = bpf_csum_diff(NULL, 0, (__be32 *)p, (sz), sum);	\
+			p += (sz);						\
+			left -= (sz);						\
+		}								\
+	} while (0)
+
+/* Whether the transport checksum of the segment right after the fixed IP header is right:
+ * TCP, UDP (IPv4's "none" too), ICMP and ICMPv6, summed with the pseudo header where the
+ * protocol has one. 0 when it is, or for a protocol whose checksum the stack never leaves
+ * to offload; STEER_STAT_PASS_CSUM otherwise, and for SCTP and GRE. Only for frames that may come from a local stack with the checksum left to
+ * offload (STEER_LINK_CSUM_PARTIAL): the skb said so, and an XDP redirect forgets it. A
+ * function of its own, off the stack the decision's calls share. */
+static __attribute__((noinline)) int xdp_l4_csum(struct xdp_md *ctx, const struct steer_pkt *pkt)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	__u8 *p = l3_at(data, STEER_L2_ETH), tail[4] = {};
+	__u32 alen = pkt->family == STEER_AF_INET ? 4 : 16, left, s;
+	__be32 w[2];
+	__s64 sum;
+
+	if (!pkt)
+		return STEER_STAT_PASS_CSUM;
+	if (pkt->family == STEER_AF_INET) {
+		p += sizeof(struct iphdr);
+		barrier_var(p);
+		left = pkt->ip_len - sizeof(struct iphdr);
+	} else {
+		p += sizeof(struct ipv6hdr);
+		barrier_var(p);
+		left = pkt->ip_len - sizeof(struct ipv6hdr);
+	}
+	if (pkt->proto == IPPROTO_UDP && pkt->family == STEER_AF_INET) {
+		if ((void *)(p + 8) > data_end)
+			return STEER_STAT_PASS_CSUM;
+		if (!p[6] && !p[7])
+			return 0;	/* sent without a checksum */
+	} else if (pkt->proto == IPPROTO_SCTP || pkt->proto == IPPROTO_GRE) {
+		return STEER_STAT_PASS_CSUM;	/* offloaded too (CRC32c, GRE's), not checked here */
+	} else if (pkt->proto != IPPROTO_TCP && pkt->proto != IPPROTO_UDP &&
+		   pkt->proto != IPPROTO_ICMP && pkt->proto != IPPROTO_ICMPV6) {
+		return 0;	/* no checksum the stack leaves to offload */
+	}
+	sum = 0;
+	if (pkt->proto != IPPROTO_ICMP) {
+		/* The pseudo header, in the order of its bytes on the wire. */
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)pkt->src, alen, 0);
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)pkt->dst, alen, sum);
+		w[0] = bpf_htonl(pkt->family == STEER_AF_INET ? (__u32)pkt->proto << 16 | left : left);
+		w[1] = bpf_htonl(pkt->proto);
+		sum = bpf_csum_diff(NULL, 0, w, pkt->family == STEER_AF_INET ? 4 : 8, sum);
+	}
+	/* Segments up to 2 KiB and a bit; longer ones (jumbo frames) go to TC. */
+	CSUM_PIECE(left >= STEER_CSUM_CHUNK, STEER_CSUM_CHUNK);
+	CSUM_PIECE(left >= STEER_CSUM_CHUNK, STEER_CSUM_CHUNK);
+	CSUM_PIECE(left >= STEER_CSUM_CHUNK, STEER_CSUM_CHUNK);
+	CSUM_PIECE(left >= STEER_CSUM_CHUNK, STEER_CSUM_CHUNK);
+	if (left >= STEER_CSUM_CHUNK)
+		return STEER_STAT_PASS_CSUM;
+	CSUM_PIECE(left & 256, 256);
+	CSUM_PIECE(left & 128, 128);
+	CSUM_PIECE(left & 64, 64);
+	CSUM_PIECE(left & 32, 32);
+	CSUM_PIECE(left & 16, 16);
+	CSUM_PIECE(left & 8, 8);
+	CSUM_PIECE(left & 4, 4);
+	/* The last bytes, padded with zeros as the checksum pads an odd end. */
+	if (left) {
+		/* 1 to 3 bytes: each is in the frame unless the packet is cut short. */
+		if ((void *)(p + 1) > data_end)
+			return STEER_STAT_PASS_CSUM;
+		tail[0] = p[0];
+		if (left > 1) {
+			if ((void *)(p + 2) > data_end)
+				return STEER_STAT_PASS_CSUM;
+			tail[1] = p[1];
+		}
+		if (left > 2) {
+			if ((void *)(p + 3) > data_end)
+				return STEER_STAT_PASS_CSUM;
+			tail[2] = p[2];
+		}
+		sum = bpf_csum_diff(NULL, 0, (__be32 *)tail, 4, sum);
+	}
+	s = (__u32)sum;
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return s == 0xffff ? 0 : STEER_STAT_PASS_CSUM;
+}
+
 /* ip_forward()'s and ip6_forward()'s MTU checks for a frame that is never GSO: the L3 length
  * against the device's MTU as steerd last heard it (a link change punts everything until the
  * maps have it), and for IPv6 against the device's IPv6 MTU. */
@@ -1236,6 +1335,8 @@ static __always_inline int xdp_decide(struct xdp_md *ctx, struct steer_xdp_out *
 	if (in->flags & STEER_LINK_VLAN_LOWER)
 		return xdp_pass(o, STEER_STAT_PASS_TC);
 	r = xdp_parse(ctx, in, pkt);
+	if (!r && (in->flags & STEER_LINK_CSUM_PARTIAL))
+		r = xdp_l4_csum(ctx, pkt);
 	if (r)
 		return xdp_pass(o, r);
 	/* netfilter would see it: respect passes it on; offload is TC's (its conntrack

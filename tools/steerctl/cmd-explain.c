@@ -201,7 +201,9 @@ static int run(struct explain_ctx *x, const struct explain_req *req, struct expl
 	}
 	len = explain_frame(req, mac, frame);
 	*res = (struct explain_res){ 0 };
-	if (!req->egress) {
+	/* A frame meets the XDP stage before anything can mark it: a question with a mark is
+	 * about one that got it later, in front of TC. */
+	if (!req->egress && !req->mark) {
 		err = run_xdp(x, req, ifindex, frame, len, res, e);
 		if (err || res->xdp_decided)
 			return err;
