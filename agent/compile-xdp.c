@@ -36,6 +36,18 @@ static void mark_vlan_lowers(struct image *img)
 	}
 }
 
+/* Whether a neighbour is a unicast one with a unicast MAC: the kernel makes entries for
+ * the multicast and broadcast addresses it sends to (NOARP, a group MAC) without a word on
+ * netlink, so only a dump would show them; no next hop is one. */
+static bool unicast_neigh(const struct model_neigh *n)
+{
+	if (n->lladdr[0] & 1)
+		return false;
+	if (n->key.family == AF_INET)
+		return n->key.dst[0] < 224;
+	return n->key.dst[0] != 0xff;
+}
+
 /* The neighbours the kernel itself would send to without asking (NUD_VALID), with an
  * Ethernet address; the others are TC's, whose bpf_redirect_neigh() resolves them. */
 static int compile_neighs(const struct model *m, struct image *img)
@@ -52,7 +64,7 @@ static int compile_neighs(const struct model *m, struct image *img)
 		struct image_neigh *in = &img->neighs[k];
 
 		if (!n->has_lladdr || !(n->state & MODEL_NUD_VALID) ||
-		    (n->key.family != AF_INET && n->key.family != AF_INET6))
+		    (n->key.family != AF_INET && n->key.family != AF_INET6) || !unicast_neigh(n))
 			continue;
 		in->key.ifindex = (uint32_t)n->key.ifindex;
 		in->key.family = n->key.family;

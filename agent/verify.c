@@ -4,6 +4,7 @@
 #include "verify.h"
 
 #include <bpf/bpf.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,8 @@ static void describe_key(enum map_id m, const void *key, char *buf, size_t len,
 	const struct steer_dst_key *dst = key;
 	const struct steer_sel_key *sel = key;
 	const struct steer_vlan_key *vlan = key;
+	const struct steer_neigh_key *neigh = key;
+	char a[INET6_ADDRSTRLEN];
 
 	switch (m) {
 	case MAP_SRC:
@@ -142,6 +145,11 @@ static void describe_key(enum map_id m, const void *key, char *buf, size_t len,
 		break;
 	case MAP_VLANS:
 		snprintf(buf, len, "ifindex %u vid %u", vlan->ifindex, vlan->vid);
+		break;
+	case MAP_NEIGHS:
+		if (!inet_ntop(neigh->family, neigh->addr, a, sizeof(a)))
+			snprintf(a, sizeof(a), "family %u", neigh->family);
+		snprintf(buf, len, "ifindex %u %s", neigh->ifindex, a);
 		break;
 	default:
 		snprintf(buf, len, "ifindex %u", *(const uint32_t *)key);
