@@ -1,36 +1,47 @@
 /* Forwarding rate: 64-byte UDP frames (60 bytes and the FCS the wire would add) from a client
- * namespace through a router namespace to a sink namespace over veth, the router forwarding
- * by the kernel, by steer (the real steerd attached at its ingress) or by steer's XDP stage
- * (`xdp`: steerd --attach-mode xdp), with N `from` rules ahead of the one that matches.
+ * namespace through a router namespace to a sink namespace over veth, with N `from` rules
+ * ahead of the one that matches. Paths, at the router:
+ *   kernel     the kernel's forwarding
+ *   steer      the real steerd attached at cli's ingress (TC)
+ *   xdp        the same with --attach-mode xdp: steer's XDP stage in front of TC
+ *   floor      a TC program that redirects every frame out without deciding anything
+ *   xdp_floor  the same at XDP (native), as XDP frames
  * Packets per second counted at the sink, medians of several runs with the paths
  * interleaved, steer's medians against the kernel's measured in the same run. Nothing here
- * asserts a rate; it fails only when packets did not flow as they should: steer's paths
- * when steer's programs did not forward nearly all of them (for `xdp`, the XDP stage
- * itself, read from steer_xdp_stats: TC behind it only takes what XDP passes).
+ * asserts a rate; it fails only when packets did not flow as they should: when steer's
+ * programs did not forward nearly all of a steer run's frames, or on the xdp path its XDP
+ * stage itself (steer_xdp_stats; TC behind it forwards only what XDP passed on).
  *
  *   STEERD=build/agent/steerd bench-forward [--rules 4,1000] [--runs 5] [--duration 3]
- *       [--warmup 0.5] [--flows 1] [--paths kernel,steer,xdp,floor] [--gen-cpu C]
+ *       [--warmup 0.5] [--flows 1] [--paths kernel,steer,xdp,floor,xdp_floor] [--gen-cpu C]
  *       [--router-cpu C] [--nice N] [--firewall none|filter|nat] [--json FILE]
  *
+ * The generator (trafficgen.c) sends from its own thread pinned to --gen-cpu (0 by default;
+ * -1: anywhere). A veth hands frames to its peer's NAPI on the sending CPU, so the router's
+ * and the sink's softirq work runs there too, right after each batch: the rate is one CPU's
+ * worth of generator + router + sink. (Unpinned, the router's NAPI may run on another CPU
+ * while the generator overruns its ring; a run says so when fewer frames arrived than were
+ * sent.) A floor measures what all but the router's decision costs, so that "router ns" can
+ * tell the router's own share apart: a TC path's above `floor`, which builds the skb at the
+ * router as they do, the xdp path's above `xdp_floor`, which builds it at the sink as xdp
+ * does (a veth turns an XDP frame into an skb where it is received). `xdp_floor` against
+ * the kernel is the most any XDP forwarder could show here.
+ *
  * Every veth end has GRO on, for every path: a veth takes XDP frames from its peer only with
- * NAPI, which GRO gives it (the generator's into the router, the XDP stage's into the sink).
- * The generator (trafficgen.c) sends from its own thread. A veth hands frames to its peer's
- * NAPI on the sending CPU, so by default the router's and the sink's softirq work runs there
- * too, right after each batch: the rate is one CPU's worth of generator + router + sink, and
- * `floor` (a TC program that redirects every frame out without deciding anything) measures
- * what all but the router's decision costs, so the router's own share can be told apart.
- * The floor is an skb path; the XDP stage builds no skb at the router, so its "router ns"
- * can fall below zero.
- * --router-cpu moves the router's work to another CPU with RPS (for machines with CPUs to
- * spare); --nice gives the benchmark an autogroup of its own at that nice level, so niced
- * jobs in other sessions (which autogroup would otherwise treat as equals) yield to it.
+ * NAPI, which GRO gives it (the generator's into the router, the XDP stage's and xdp_floor's
+ * into the sink).
+ *
+ * --router-cpu moves the router's skb work to another CPU with RPS (for machines with CPUs
+ * to spare; XDP runs before RPS, so not the XDP paths'); --nice gives the benchmark an
+ * autogroup of its own at that nice level, so niced jobs in other sessions (which autogroup
+ * would otherwise treat as equals) yield to it.
  *
  * --firewall puts a stateful nftables ruleset on the router (forward policy drop, established
  * accepted, the generator's port marked for offload; `nat` masquerades out of the uplink too)
  * and runs steerd with `--netfilter offload`: the kernel's path then pays for conntrack (and
  * NAT) on every packet, and steer's for a conntrack lookup (and the rewrite). Every flow is
  * primed with one packet each way before a run, as a connection would be. The XDP stage
- * leaves offload to TC, so `xdp` is not a path there. */
+ * leaves offload to TC, so the XDP paths are not run there by default, and `xdp` not at all. */
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
@@ -46,7 +57,21 @@
 #include "abi.h"
 #include "forward.h"
 
-static const char *const path_name[NPATH] = { "kernel", "steer", "xdp", "floor" };
+/* What runs at the router for each path (steerd, with its XDP stage or not; or a floor
+ * program), and the floor its router ns are counted above: the one that builds an skb at
+ * the router where the path does, and where not, the one that does not. */
+static const struct {
+	const char *name;
+	bool steerd, xdp;
+	int floor_hook;		/* enum tg_hook; -1: none */
+	enum path floor;
+} path_def[NPATH] = {
+	[KERNEL] = { "kernel", false, false, -1, FLOOR },
+	[STEER] = { "steer", true, false, -1, FLOOR },
+	[XDP] = { "xdp", true, true, -1, XDP_FLOOR },
+	[FLOOR] = { "floor", false, false, TG_HOOK_FLOOR, FLOOR },
+	[XDP_FLOOR] = { "xdp_floor", false, false, TG_HOOK_FLOOR_XDP, XDP_FLOOR },
+};
 static const char *const firewall_name[NFIREWALL] = { "none", "filter", "nat" };
 
 static bool measured(const struct options *o, enum path p)
@@ -99,9 +124,9 @@ static double load1(void)
  * none, or where they cannot be read (the run then fails its check). */
 static void read_stats(const struct bench *b, enum path p, uint64_t v[NSTATS][STEER_STAT_MAX])
 {
-	if (p == STEER || p == XDP)
+	if (path_def[p].steerd)
 		steer_stats(b, stats_map[TC_STATS], v[TC_STATS]);
-	if (p == XDP)
+	if (path_def[p].xdp)
 		steer_stats(b, stats_map[XDP_STATS], v[XDP_STATS]);
 }
 
@@ -139,10 +164,14 @@ static struct sample measure(struct bench *b, enum path p)
 		sh("ip -n %1$s -s link show cli >&2; ip -n %1$s -s link show out >&2; "
 		   "ip netns exec %1$s nstat -as | grep -Ev ' 0 |Tcp' >&2", b->ns[ROUTER]);
 		fail("no packets reached the sink through the %s path (the generator sent %.0f/s)",
-		     path_name[p], (double)(s1 - s0) / (t1 - t0));
+		     path_def[p].name, (double)(s1 - s0) / (t1 - t0));
 	}
 	s.pps = (double)(r1 - r0) / (t1 - t0);
 	s.offered = (double)(s1 - s0) / (t1 - t0);
+	if (s.pps < 0.99 * s.offered)
+		printf("# %s: %.1f%% of the frames sent did not arrive: not one CPU's worth of the "
+		       "path%s\n", path_def[p].name, 100 * (1 - s.pps / s.offered),
+		       o->gen_cpu < 0 ? " (the generator is not pinned: --gen-cpu)" : "");
 	s.routed = (double)(h1 - h0) / (double)(r1 - r0);
 	/* Under a firewall, only what the connection's offload forwarded counts as steer's. A
 	 * frame XDP forwards never reaches TC; one it passes is TC's to forward. */
@@ -152,12 +181,12 @@ static struct sample measure(struct bench *b, enum path p)
 	s.by_steer = (double)fwd / (double)(r1 - r0);
 	s.by_xdp = (double)xfwd / (double)(r1 - r0);
 	/* Arrived, but not through the router's forwarding (or steer's): not what we measure.
-	 * The window's edges let a few frames be counted on one side only. The floor does not
+	 * The window's edges let a few frames be counted on one side only. The floors do not
 	 * route (no TTL decrement): nothing to check there. */
-	if (p != FLOOR && s.routed < 0.99)
+	if (path_def[p].floor_hook < 0 && s.routed < 0.99)
 		fail("only %.1f%% of the frames at the sink were one hop away (%s)", 100 * s.routed,
-		     path_name[p]);
-	if ((p == STEER && s.by_steer < BY_STEER_MIN) || (p == XDP && s.by_xdp < BY_STEER_MIN)) {
+		     path_def[p].name);
+	if (path_def[p].steerd && (path_def[p].xdp ? s.by_xdp : s.by_steer) < BY_STEER_MIN) {
 		for (int m = 0; m < NSTATS; m++)
 			for (k = 0; k < STEER_STAT_MAX; k++)
 				if (st1[m][k] != st0[m][k])
@@ -165,7 +194,8 @@ static struct sample measure(struct bench *b, enum path p)
 						steer_stat_names[k],
 						(unsigned long long)(st1[m][k] - st0[m][k]));
 		fail("steer%s forwarded only %.1f%% of the frames that arrived (log: %s)",
-		     p == XDP ? "'s XDP stage" : "", 100 * (p == XDP ? s.by_xdp : s.by_steer), b->log);
+		     path_def[p].xdp ? "'s XDP stage" : "",
+		     100 * (path_def[p].xdp ? s.by_xdp : s.by_steer), b->log);
 	}
 	return s;
 }
@@ -173,22 +203,23 @@ static struct sample measure(struct bench *b, enum path p)
 /* One run of one path, with what that path needs at the router around it. */
 static struct sample run_path(struct bench *b, enum path p)
 {
+	enum tg_hook hook = (enum tg_hook)path_def[p].floor_hook;
 	struct sample s;
 	int r = 0;
 
-	if (p == STEER || p == XDP)
-		steerd_start(b, p == XDP);
-	else if (p == FLOOR)
-		r = tg_attach(&b->tg, TG_HOOK_FLOOR, b->ns_fd[ROUTER], b->cli_ifindex);
+	if (path_def[p].steerd)
+		steerd_start(b, path_def[p].xdp);
+	else if (path_def[p].floor_hook >= 0)
+		r = tg_attach(&b->tg, hook, b->ns_fd[ROUTER], b->cli_ifindex);
 	if (r < 0)
-		fail("attaching the floor program: %s", strerror(-r));
-	if (p != FLOOR && b->opt->firewall != FW_NONE)
+		fail("attaching the %s program: %s", path_def[p].name, strerror(-r));
+	if (path_def[p].floor_hook < 0 && b->opt->firewall != FW_NONE)
 		bench_prime(b);
 	s = measure(b, p);
-	if ((p == STEER || p == XDP) && steerd_stop(b) < 0)
+	if (path_def[p].steerd && steerd_stop(b) < 0)
 		fail("steerd did not leave the router as it found it");
-	else if (p == FLOOR)
-		tg_detach(&b->tg, TG_HOOK_FLOOR);
+	else if (path_def[p].floor_hook >= 0 && (r = tg_detach(&b->tg, hook)) < 0)
+		fail("detaching the %s program: %s", path_def[p].name, strerror(-r));
 	return s;
 }
 
@@ -252,8 +283,8 @@ static struct result run_rules(struct bench *b, unsigned nrules)
 				continue;
 			s = run_path(b, p);
 			res.path[p].s[i] = s;
-			printf("# rules %u, run %u, %-6s %10.0f pps (generator %.0f/s)\n", nrules, i + 1,
-			       path_name[p], s.pps, s.offered);
+			printf("# rules %u, run %u, %-9s %10.0f pps (generator %.0f/s)\n", nrules, i + 1,
+			       path_def[p].name, s.pps, s.offered);
 			fflush(stdout);
 		}
 	}
@@ -276,12 +307,12 @@ static void parse_rules(struct options *o, const char *arg)
 	free(list);
 }
 
-/* Router cost per packet above the floor, in ns: the rate is one CPU's worth of everything,
+/* Router cost per packet above its floor, in ns: the rate is one CPU's worth of everything,
  * so per-packet times add up (with --router-cpu they do not: read it as a rough guide).
- * NAN when a path was not measured. */
+ * NAN when a path or its floor was not measured. */
 static double router_ns(const struct result *r, enum path p)
 {
-	const struct series *x = &r->path[p], *f = &r->path[FLOOR];
+	const struct series *x = &r->path[p], *f = &r->path[path_def[p].floor];
 
 	if (!(x->median > 0) || !(f->median > 0))
 		return NAN;
@@ -306,7 +337,7 @@ static double pps_ratio(const struct result *r, enum path p)
 	return k > 0 && x > 0 ? x / k : NAN;
 }
 
-/* NAN unless both are above the floor (XDP can be below it: see the header). */
+/* NAN unless both are above their floors. */
 static double router_ratio(const struct result *r, enum path p)
 {
 	double k = router_ns(r, KERNEL), x = router_ns(r, p);
@@ -318,7 +349,7 @@ static double router_ratio(const struct result *r, enum path p)
  * programs, or for xdp its XDP stage alone. */
 static double fraction_min(const struct result *r, enum path p)
 {
-	return p == XDP ? r->path[p].by_xdp_min : r->path[p].by_steer_min;
+	return path_def[p].xdp ? r->path[p].by_xdp_min : r->path[p].by_steer_min;
 }
 
 static void json_num(FILE *f, const char *key, double v, const char *fmt)
@@ -351,20 +382,20 @@ static void write_json(const struct options *o, const struct result *res, unsign
 			bool on = measured(o, (enum path)p);
 			char key[64];
 
-			snprintf(key, sizeof(key), "%s_pps", path_name[p]);
+			snprintf(key, sizeof(key), "%s_pps", path_def[p].name);
 			json_num(f, key, on ? x->median : NAN, "%.0f");
-			snprintf(key, sizeof(key), "%s_min_pps", path_name[p]);
+			snprintf(key, sizeof(key), "%s_min_pps", path_def[p].name);
 			json_num(f, key, on ? x->min : NAN, "%.0f");
-			snprintf(key, sizeof(key), "%s_max_pps", path_name[p]);
+			snprintf(key, sizeof(key), "%s_max_pps", path_def[p].name);
 			json_num(f, key, on ? x->max : NAN, "%.0f");
-			snprintf(key, sizeof(key), "%s_offered_pps", path_name[p]);
+			snprintf(key, sizeof(key), "%s_offered_pps", path_def[p].name);
 			json_num(f, key, on ? x->offered : NAN, "%.0f");
-			fprintf(f, ", \"%s_runs_pps\": [", path_name[p]);
+			fprintf(f, ", \"%s_runs_pps\": [", path_def[p].name);
 			for (unsigned j = 0; on && j < r->runs; j++)
 				fprintf(f, "%s%.0f", j ? ", " : "", x->s[j].pps);
 			fputc(']', f);
-			if (p != FLOOR) {
-				snprintf(key, sizeof(key), "%s_router_ns", path_name[p]);
+			if (path_def[p].floor_hook < 0) {
+				snprintf(key, sizeof(key), "%s_router_ns", path_def[p].name);
 				json_num(f, key, router_ns(r, (enum path)p), "%.1f");
 			}
 		}
@@ -388,13 +419,15 @@ static void write_json(const struct options *o, const struct result *res, unsign
 static void print_header(const struct options *o)
 {
 	printf("# pps at the sink, median of %u runs of %.1f s, ± half the range; ratios: against the "
-	       "kernel; router ns: per packet above the (TC) floor; GRO on; firewall: %s\n", o->runs,
-	       o->duration, firewall_name[o->firewall]);
+	       "kernel; router ns: per packet above the path's floor (xdp: xdp_floor); GRO on; "
+	       "generator on CPU %d; firewall: %s\n", o->runs, o->duration, o->gen_cpu,
+	       firewall_name[o->firewall]);
 	printf("%6s", "rules");
 	for (int p = 0; p < NPATH; p++)
-		printf(" %12s pps%s", path_name[p], p == STEER || p == XDP ? "    ratio" : "");
-	for (int p = 0; p < FLOOR; p++)
-		printf(" %6s ns%s", path_name[p], p == STEER || p == XDP ? "    ratio" : "");
+		printf(" %12s pps%s", path_def[p].name, path_def[p].steerd ? "    ratio" : "");
+	for (int p = 0; p < NPATH; p++)
+		if (path_def[p].floor_hook < 0)
+			printf(" %6s ns%s", path_def[p].name, path_def[p].steerd ? "    ratio" : "");
 	printf(" load1\n");
 }
 
@@ -417,17 +450,19 @@ static void print_row(const struct options *o, const struct result *r)
 			snprintf(cell, sizeof(cell), "%.0f ±%.0f%%", x->median,
 				 50 * (x->max - x->min) / x->median);
 		printf(" %16s", cell);
-		if (p == STEER || p == XDP)
+		if (path_def[p].steerd)
 			print_ratio(pps_ratio(r, (enum path)p));
 	}
-	for (int p = 0; p < FLOOR; p++) {
+	for (int p = 0; p < NPATH; p++) {
 		double ns = router_ns(r, (enum path)p);
 
+		if (path_def[p].floor_hook >= 0)
+			continue;
 		if (isfinite(ns))
 			printf(" %9.0f", ns);
 		else
 			printf(" %9s", "-");
-		if (p == STEER || p == XDP)
+		if (path_def[p].steerd)
 			print_ratio(router_ratio(r, (enum path)p));
 	}
 	printf(" %.2f-%.2f\n", r->load_before, r->load_after);
@@ -442,10 +477,10 @@ static void parse_paths(struct options *o, const char *arg)
 	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		int p = 0;
 
-		while (p < NPATH && strcmp(t, path_name[p]))
+		while (p < NPATH && strcmp(t, path_def[p].name))
 			p++;
 		if (p == NPATH)
-			fail("--paths: kernel, steer, xdp, floor; not '%s'", t);
+			fail("--paths: kernel, steer, xdp, floor, xdp_floor; not '%s'", t);
 		o->paths |= 1u << p;
 	}
 	free(list);
@@ -509,7 +544,7 @@ int main(int argc, char **argv)
 		{ "nice", required_argument, NULL, 'i' }, { "json", required_argument, NULL, 'j' },
 		{ "firewall", required_argument, NULL, 'F' }, {}
 	};
-	struct options o = { .runs = 5, .flows = 1, .duration = 3, .warmup = 0.5, .gen_cpu = -1,
+	struct options o = { .runs = 5, .flows = 1, .duration = 3, .warmup = 0.5, .gen_cpu = 0,
 			     .router_cpu = -1,
 			     .steerd = getenv("STEERD") ? getenv("STEERD") : "build/agent/steerd" };
 	struct bench b = { .opt = &o, .ns_fd = { -1, -1, -1 } };
@@ -545,9 +580,10 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	/* Every path by default; behind a firewall, steer's XDP stage passes everything to TC
-	 * (offload needs the skb): nothing of its own to measure there. */
+	 * (offload needs the skb): nothing of its own to measure there, nor its floor. */
 	if (!o.paths)
-		o.paths = ((1u << NPATH) - 1) & ~(o.firewall != FW_NONE ? 1u << XDP : 0);
+		o.paths = ((1u << NPATH) - 1) &
+			  ~(o.firewall != FW_NONE ? 1u << XDP | 1u << XDP_FLOOR : 0);
 	if (!o.runs || o.runs > MAX_RUNS || !o.nrules || !(o.duration > 0) || o.warmup < 0)
 		fail("--runs 1..%d, --rules N[,N...], --duration > 0, --warmup >= 0", MAX_RUNS);
 	if (!o.flows || (o.firewall != FW_NONE && o.flows > 4096))

@@ -16,8 +16,9 @@
 enum { CLIENT, ROUTER, SINK, NNS };
 
 /* Who forwards at the router: the kernel; steer's TC program; steer's XDP stage in front of
- * it (steerd --attach-mode xdp); a TC program that redirects everything without deciding. */
-enum path { KERNEL, STEER, XDP, FLOOR, NPATH };
+ * it (steerd --attach-mode xdp); a program that redirects everything without deciding, at TC
+ * and at XDP. */
+enum path { KERNEL, STEER, XDP, FLOOR, XDP_FLOOR, NPATH };
 
 /* The router's nftables ruleset: none; a stateful forward filter that marks the allowed port's
  * connections for offload; the same with masquerade out of the uplink. steer runs with

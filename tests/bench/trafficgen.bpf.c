@@ -2,8 +2,9 @@
 /* The forwarding benchmark's packet generator and sink counter. `gen` runs under
  * BPF_PROG_TEST_RUN in live-frames mode and returns XDP_TX, so each run sends one frame out of
  * the device named as ingress; `sink` counts the generator's frames where they arrive and
- * drops them there, so the sink's own stack costs nothing; `floor_redirect` stands in for a
- * router that decides nothing, to tell what the rest of the path costs. */
+ * drops them there, so the sink's own stack costs nothing; `floor_redirect` and `floor_xdp`
+ * stand in for a router that decides nothing (at TC, and at XDP), to tell what the rest of
+ * the path costs. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -80,6 +81,13 @@ int sink(struct __sk_buff *skb)
 /* Every frame straight out of the uplink: no lookup, no neighbour, no rewrite. */
 SEC("tc")
 int floor_redirect(struct __sk_buff *skb)
+{
+	return bpf_redirect(cfg_floor_ifindex, 0);
+}
+
+/* The same before there is an skb: out of the uplink as an XDP frame. */
+SEC("xdp")
+int floor_xdp(struct xdp_md *ctx)
 {
 	return bpf_redirect(cfg_floor_ifindex, 0);
 }

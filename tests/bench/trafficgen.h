@@ -14,10 +14,11 @@
 
 struct trafficgen_bpf;
 
-/* The TC programs, each attached at one device's ingress at a time. */
+/* The programs that go on a device, each at one device's ingress at a time. */
 enum tg_hook {
-	TG_HOOK_SINK,	/* counts and drops the generator's frames */
-	TG_HOOK_FLOOR,	/* redirects everything to the floor device */
+	TG_HOOK_SINK,		/* TC: counts and drops the generator's frames */
+	TG_HOOK_FLOOR,		/* TC: redirects everything to the floor device */
+	TG_HOOK_FLOOR_XDP,	/* XDP (native): the same, as XDP frames */
 	TG_HOOK_MAX,
 };
 
@@ -41,7 +42,8 @@ struct tg {
  * bytes whose UDP destination port is TG_DPORT), its source port spread over `flows`
  * ports from the frame's own; the floor program redirects to floor_ifindex. */
 int tg_open(struct tg *g, const uint8_t *frame, size_t len, unsigned flows, int floor_ifindex);
-/* Attaches a TC program at ingress of ifindex in that namespace (clsact), or detaches it. */
+/* Attaches a program at ingress of ifindex in that namespace (TC: clsact; XDP: native
+ * mode), or detaches it. */
 int tg_attach(struct tg *g, enum tg_hook which, int netns_fd, int ifindex);
 int tg_detach(struct tg *g, enum tg_hook which);
 /* Starts sending out of ifindex (the device's XDP_TX) in that namespace, from a thread
