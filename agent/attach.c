@@ -85,16 +85,19 @@ static int check_bpffs(const char *dir)
 static void drop_incompatible_pin(struct bpf_map *map, const char *path)
 {
 	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
+	__u32 len = sizeof(info), added = 0;
 	int fd = bpf_obj_get(path);
 
 	if (fd < 0)
 		return;
+	/* The kernel makes every device map read-only to programs, whatever was asked. */
+	if (bpf_map__type(map) == BPF_MAP_TYPE_DEVMAP || bpf_map__type(map) == BPF_MAP_TYPE_DEVMAP_HASH)
+		added = BPF_F_RDONLY_PROG;
 	if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
 	    (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
 	     info.value_size != bpf_map__value_size(map) ||
 	     info.max_entries != bpf_map__max_entries(map) ||
-	     info.map_flags != bpf_map__map_flags(map))) {
+	     (info.map_flags & ~added) != bpf_map__map_flags(map))) {
 		log_event(LOG_NOTICE, LOG_EV_PIN_REPLACED, NULL,
 			  "pinned map %s has another layout (an older steer?); replacing it", path);
 		unlink(path);
@@ -421,9 +424,12 @@ int attach_iface(struct attach *a, int ifindex, const char *ifname, bool egress,
 	int r = attach_tc(a, ifindex, ifname, egress);
 
 	/* TC behind it decides whatever XDP passes on: XDP goes in front only once TC is
-	 * there, and TC alone still forwards where XDP cannot attach. */
+	 * there, and TC alone still forwards where XDP cannot attach. An XDP stage an earlier
+	 * steerd left where none is wanted now goes at once, not after the first sync. */
 	if (!r && !egress && (a->xdp || xdp))
 		attach_xdp(a, ifindex, ifname);
+	else if (!r && !egress)
+		attach_detach_xdp(a, ifname);
 	return r;
 }
 

@@ -91,9 +91,9 @@ static void mark_local_csum(const struct model *m, struct image *img)
 
 int compile_xdp(const struct model *m, struct image *img)
 {
-	if (!m->xdp)
-		return 0;
+	/* Facts about the links, kept with or without the XDP stage: an XDP program left
+	 * attached by an earlier steerd (started again without it) stays safe until it goes. */
 	mark_vlan_lowers(img);
 	mark_local_csum(m, img);
-	return compile_neighs(m, img);
+	return m->xdp ? compile_neighs(m, img) : 0;
 }

@@ -5,8 +5,9 @@
 #include "image.h"
 #include "model.h"
 
-/* With the model's XDP switch on: the neighbours the XDP stage may send to, and the
- * STEER_LINK_VLAN_LOWER flag on the links (img->links sorted by ifindex). 0 or -ENOMEM. */
+/* The links' STEER_LINK_VLAN_LOWER and STEER_LINK_CSUM_PARTIAL flags (img->links sorted by
+ * ifindex), and with the model's XDP switch on the neighbours the XDP stage may send to.
+ * 0 or -ENOMEM. */
 int compile_xdp(const struct model *m, struct image *img);
 
 #endif

@@ -219,12 +219,12 @@ enum steer_link_flags {
 	STEER_LINK_NF_INGRESS = 1u << 5,
 	STEER_LINK_NF_EGRESS  = 1u << 6,
 	/* VLAN sub-interfaces sit on it: a NIC may take their tags off before XDP sees the
-	 * frame, so the XDP stage leaves its frames to TC (set only with XDP on). */
+	 * frame, so the XDP stage leaves its frames to TC. */
 	STEER_LINK_VLAN_LOWER = 1u << 7,
 	/* A device whose frames may come from a local stack with the transport checksum left
 	 * to "hardware" (veth, netkit, tun/tap): the kernel knows it from the skb, an XDP
 	 * redirect loses that, and the receiver drops the frame as corrupt. The XDP stage
-	 * forwards from it only what carries a checksum it verified (set only with XDP on). */
+	 * forwards from it only what carries a checksum it verified. */
 	STEER_LINK_CSUM_PARTIAL = 1u << 8,
 };
 

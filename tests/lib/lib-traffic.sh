@@ -155,8 +155,10 @@ lt_restart_steerd() {
 	shift
 	n0=$(grep -c 'first sync applied' "$ST_STEERD_LOG" 2>/dev/null || true)
 	t0=$(st_now)
+	local xdp=()
+	[[ $ST_XDP == 1 ]] && xdp=(--attach-mode xdp)
 	nsenter --net="/run/netns/$NS_ROUTER" "$STEERD" --attach "$IF_CLIENT" --pin-dir "$PIN_DIR" \
-		--log-level debug "$@" >>"$ST_STEERD_LOG" 2>&1 &
+		--log-level debug "${xdp[@]}" "$@" >>"$ST_STEERD_LOG" 2>&1 &
 	ST_STEERD_PID=$!
 	LT_RESTART_T=$(lt_now)
 	while (($(st_ms_since "$t0") < 5000)); do
