@@ -85,19 +85,16 @@ static int check_bpffs(const char *dir)
 static void drop_incompatible_pin(struct bpf_map *map, const char *path)
 {
 	struct bpf_map_info info = {};
-	__u32 len = sizeof(info), added = 0;
+	__u32 len = sizeof(info);
 	int fd = bpf_obj_get(path);
 
 	if (fd < 0)
 		return;
-	/* The kernel makes every device map read-only to programs, whatever was asked. */
-	if (bpf_map__type(map) == BPF_MAP_TYPE_DEVMAP || bpf_map__type(map) == BPF_MAP_TYPE_DEVMAP_HASH)
-		added = BPF_F_RDONLY_PROG;
 	if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
 	    (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
 	     info.value_size != bpf_map__value_size(map) ||
 	     info.max_entries != bpf_map__max_entries(map) ||
-	     (info.map_flags & ~added) != bpf_map__map_flags(map))) {
+	     info.map_flags != bpf_map__map_flags(map))) {
 		log_event(LOG_NOTICE, LOG_EV_PIN_REPLACED, NULL,
 			  "pinned map %s has another layout (an older steer?); replacing it", path);
 		unlink(path);
@@ -153,6 +150,13 @@ static int open_object(struct attach *a, bool ct, const struct attach_limits *li
 		r = pin_path(path, sizeof(path), a->pin_dir, bpf_map__name(map));
 		if (r < 0)
 			return r;
+		/* The XDP stage's device map is made anew at every start and filled before the
+		 * XDP link gets the new program: the kernel marks a device map read-only to
+		 * programs, which libbpf 1.1 takes for another layout and will not reuse. */
+		if (bpf_map__type(map) == BPF_MAP_TYPE_DEVMAP_HASH) {
+			unlink(path);
+			continue;
+		}
 		drop_incompatible_pin(map, path);
 		r = bpf_map__set_pin_path(map, path);
 		if (r < 0)

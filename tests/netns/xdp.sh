@@ -198,7 +198,7 @@ st_stop_steerd
 st_start_steerd
 st_check "steerd log: the pinned XDP link was reused" grep -q "replaced the program on the pinned XDP link" "$ST_STEERD_LOG"
 no_layout_change() { ! grep -q "has another layout" "$ST_STEERD_LOG"; }
-st_check "steerd log: the restarts adopted every pinned map (the device map too)" no_layout_change
+st_check "steerd log: the restarts adopted every pinned map" no_layout_change
 st_expect_path 4 "$N" "IPv4 after restart" fast upb
 
 st_note "6. --cleanup removes the XDP stage with everything else"
