@@ -77,23 +77,10 @@ static int compile_neighs(const struct model *m, struct image *img)
 	return 0;
 }
 
-/* The links whose frames XDP must check the transport checksum of (STEER_LINK_CSUM_PARTIAL). */
-static void mark_local_csum(const struct model *m, struct image *img)
-{
-	for (size_t i = 0; i < img->nlinks; i++) {
-		int32_t ifindex = (int32_t)img->links[i].ifindex;
-		const struct model_link *l = htab_find(&m->links, &ifindex);
-
-		if (l && l->local_csum)
-			img->links[i].val.flags |= STEER_LINK_CSUM_PARTIAL;
-	}
-}
-
 int compile_xdp(const struct model *m, struct image *img)
 {
-	/* Facts about the links, kept with or without the XDP stage: an XDP program left
+	/* A fact about the links, kept with or without the XDP stage: an XDP program left
 	 * attached by an earlier steerd (started again without it) stays safe until it goes. */
 	mark_vlan_lowers(img);
-	mark_local_csum(m, img);
 	return m->xdp ? compile_neighs(m, img) : 0;
 }

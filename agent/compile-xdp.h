@@ -5,8 +5,8 @@
 #include "image.h"
 #include "model.h"
 
-/* The links' STEER_LINK_VLAN_LOWER and STEER_LINK_CSUM_PARTIAL flags (img->links sorted by
- * ifindex), and with the model's XDP switch on the neighbours the XDP stage may send to.
+/* The links' STEER_LINK_VLAN_LOWER flag (img->links sorted by ifindex), and with the
+ * model's XDP switch on the neighbours the XDP stage may send to.
  * 0 or -ENOMEM. */
 int compile_xdp(const struct model *m, struct image *img);
 

@@ -797,6 +797,10 @@ static int compile_links(const struct model *m, struct vec *links, struct vec *v
 			il->val.flags |= STEER_LINK_FWD6;
 		il->val.rp_filter = rp < 0 ? 0 : (uint8_t)rp;
 		il->val.flags |= link_layer_flags(l->type);
+		/* For the XDP stage (one an earlier steerd left attached included), with or
+		 * without it now. */
+		if (l->local_csum)
+			il->val.flags |= STEER_LINK_CSUM_PARTIAL;
 		/* Past 65535 no IPv6 packet without a jumbo option (which punts) is too big. */
 		il->val.mtu6 = l->mtu6 <= 0 ? 0 : l->mtu6 > 65535 ? 65535 : (uint16_t)l->mtu6;
 		il->val.mtu = l->mtu;

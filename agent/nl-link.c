@@ -39,16 +39,20 @@ static struct nla_policy vlan_policy[IFLA_VLAN_MAX + 1] = {
 	[IFLA_VLAN_PROTOCOL] = { .type = NLA_U16 },
 };
 
+/* IFLA_LINKINFO's parts into info; false when the message has none (or a broken one). */
+static bool link_info(struct nlattr *linkinfo, struct nlattr **info)
+{
+	return linkinfo && nla_parse_nested(info, IFLA_INFO_MAX, linkinfo, info_policy) >= 0;
+}
+
 /* Whether the link is of a kind whose received frames may come straight from a local
  * stack, the transport checksum still to be filled in (CHECKSUM_PARTIAL): a veth's or
  * netkit's peer, a tap's user (virtio-net headers). */
-static bool local_csum_of(struct nlattr *linkinfo)
+static bool local_csum_of(struct nlattr **info)
 {
 	static const char *const kinds[] = { "veth", "netkit", "tun" };
-	struct nlattr *info[IFLA_INFO_MAX + 1];
 
-	if (!linkinfo || nla_parse_nested(info, IFLA_INFO_MAX, linkinfo, info_policy) < 0 ||
-	    !info[IFLA_INFO_KIND])
+	if (!info[IFLA_INFO_KIND])
 		return false;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (!strcmp(nla_get_string(info[IFLA_INFO_KIND]), kinds[i]))
@@ -57,12 +61,10 @@ static bool local_csum_of(struct nlattr *linkinfo)
 }
 
 /* For an 802.1Q link, its VLAN id; 0 otherwise (802.1ad and other kinds included). */
-static uint16_t vlan_id_of(struct nlattr *linkinfo)
+static uint16_t vlan_id_of(struct nlattr **info)
 {
-	struct nlattr *info[IFLA_INFO_MAX + 1], *vlan[IFLA_VLAN_MAX + 1];
+	struct nlattr *vlan[IFLA_VLAN_MAX + 1];
 
-	if (!linkinfo || nla_parse_nested(info, IFLA_INFO_MAX, linkinfo, info_policy) < 0)
-		return 0;
 	if (!info[IFLA_INFO_KIND] || strcmp(nla_get_string(info[IFLA_INFO_KIND]), "vlan") ||
 	    !info[IFLA_INFO_DATA] ||
 	    nla_parse_nested(vlan, IFLA_VLAN_MAX, info[IFLA_INFO_DATA], vlan_policy) < 0 ||
@@ -115,7 +117,8 @@ int intake_link_msg(struct model *m, const struct nlmsghdr *h)
 	struct ifinfomsg *ifi;
 	struct model_link *l;
 	uint32_t oldflags;
-	bool known;
+	struct nlattr *info[IFLA_INFO_MAX + 1];
+	bool known, has_info;
 
 	if (intake_parse(h, sizeof(*ifi), tb, IFLA_MAX, link_policy) < 0)
 		return -EINVAL;
@@ -149,8 +152,9 @@ int intake_link_msg(struct model *m, const struct nlmsghdr *h)
 		m->dirty = true;
 	}
 	mac_of(l, ifi->ifi_type, tb[IFLA_ADDRESS], m);
-	l->vlan_id = vlan_id_of(tb[IFLA_LINKINFO]);
-	if (tb[IFLA_LINKINFO] && l->local_csum != local_csum_of(tb[IFLA_LINKINFO])) {
+	has_info = link_info(tb[IFLA_LINKINFO], info);
+	l->vlan_id = has_info ? vlan_id_of(info) : 0;
+	if (has_info && l->local_csum != local_csum_of(info)) {
 		l->local_csum = !l->local_csum;
 		m->dirty = true;
 	}

@@ -298,7 +298,8 @@ out_mask:
 	return err;
 }
 
-/* The XDP stage's counters, when steerd runs one (its pinned XDP program); 0 without. */
+/* The XDP stage's counters into x, when steerd runs one (its XDP program is pinned):
+ * 1, 0 without one, or a negative errno. */
 static int read_xdp(struct steerctl *c, struct sc_counters *x)
 {
 	struct pinned_map m = { .fd = -1 };
@@ -307,9 +308,7 @@ static int read_xdp(struct steerctl *c, struct sc_counters *x)
 
 	if (sc_path(c, STEER_PIN_PROG_XDP, path, sizeof(path)) || access(path, F_OK))
 		return 0;
-	err = sc_map_open(c, MAP_XDP_STATS, &m);
-	if (!err && m.info.max_entries < STEER_STAT_MAX)
-		err = -EPROTO;
+	err = sc_counters_open(c, MAP_XDP_STATS, &m);
 	if (!err)
 		err = sc_counters_read(c, &m, x);
 	sc_map_close(&m);
@@ -322,21 +321,19 @@ int cmd_stats(struct steerctl *c)
 	struct sc_counters s = {}, x = {};
 	int err, xdp = 0;
 
-	err = sc_counters_open(c, &m);
+	err = sc_counters_open(c, MAP_STATS, &m);
 	if (err)
 		return err;
 	if (c->interval > 0) {
 		err = watch(c, &m);
 	} else {
 		err = sc_counters_read(c, &m, &s);
-		if (!err && !c->prometheus)
-			err = xdp = read_xdp(c, &x);
-		if (xdp > 0)
-			err = 0;
 		if (!err && c->prometheus)
 			err = sc_prometheus_write(c, &s);
+		else if (!err && (xdp = read_xdp(c, &x)) < 0)
+			err = xdp;
 		else if (!err)
-			print_counts(c, &s, xdp > 0 ? &x : NULL);
+			print_counts(c, &s, xdp ? &x : NULL);
 	}
 	sc_counters_free(&x);
 	sc_counters_free(&s);

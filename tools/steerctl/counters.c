@@ -10,18 +10,19 @@
 
 #include "steerctl.h"
 
-/* Opens steer_stats and checks it holds every counter this steerctl names. */
-int sc_counters_open(const struct steerctl *c, struct pinned_map *m)
+/* Opens a counter map (steer_stats, steer_xdp_stats) and checks it holds every counter
+ * this steerctl names. */
+int sc_counters_open(const struct steerctl *c, enum map_id id, struct pinned_map *m)
 {
 	char path[4096];
 	int err;
 
-	err = sc_map_open(c, MAP_STATS, m);
+	err = sc_map_open(c, id, m);
 	if (err)
 		return err;
 	if (m->info.max_entries >= STEER_STAT_MAX)
 		return 0;
-	if (!sc_path(c, STEER_MAP_STATS, path, sizeof(path)))
+	if (!sc_path(c, map_defs[id].name, path, sizeof(path)))
 		fprintf(stderr, "steerctl: %s: %u counters, this steerctl knows %d: steerd and "
 			"steerctl are from different builds\n", path, m->info.max_entries,
 			STEER_STAT_MAX);

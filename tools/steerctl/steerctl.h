@@ -158,7 +158,7 @@ struct sc_counters {
 	__u64 *percpu;			/* percpu[stat * ncpus + cpu] */
 	__u64 sum[STEER_STAT_MAX];
 };
-int sc_counters_open(const struct steerctl *c, struct pinned_map *m);
+int sc_counters_open(const struct steerctl *c, enum map_id id, struct pinned_map *m);
 int sc_counters_read(const struct steerctl *c, const struct pinned_map *m,
 		     struct sc_counters *s);
 void sc_counters_free(struct sc_counters *s);
