@@ -581,6 +581,18 @@ static int maglev_owners(uint32_t n, const uint16_t *weights, int down, int owne
 	return r;
 }
 
+/* How many slots each member of that group owns, none down: cnt[i] for member i (all 0 when
+ * the group did not build, -1 then). */
+static int maglev_counts(uint32_t n, const uint16_t *weights, int owner[M], size_t cnt[STEER_MAX_PATHS])
+{
+	memset(cnt, 0, STEER_MAX_PATHS * sizeof(cnt[0]));
+	if (maglev_owners(n, weights, -1, owner) < 0)
+		return -1;
+	for (uint32_t s = 0; s < M; s++)
+		cnt[owner[s]]++;
+	return 0;
+}
+
 /* Maglev promises balance, not minimal disruption: when a member goes the fill runs again
  * and the survivors' races for slots come out a little differently. How much moves depends
  * on M/N (251/16 is about 16 here; the Maglev paper sizes M at 100 N or more for about 1%) and
@@ -630,16 +642,14 @@ static void test_maglev(void)
 
 	/* As steerd builds them: members eth0..eth(N-1) via 10.0.0.(i+1), one of them down. */
 	for (uint32_t n = 2; n <= STEER_MAX_PATHS; n++) {
-		size_t own[STEER_MAX_PATHS] = {}, n_worst = 0;
+		size_t own[STEER_MAX_PATHS], n_worst = 0;
 
-		if (maglev_owners(n, NULL, -1, before) < 0) {
+		if (maglev_counts(n, NULL, before, own) < 0) {
 			built = false;
 			continue;
 		}
 		/* Equal weights claim one slot each per round, so the shares differ by at most one:
 		 * every member owns floor(M/N) or ceil(M/N), the best any table of M slots can do. */
-		for (uint32_t s = 0; s < M; s++)
-			own[before[s]]++;
 		for (uint32_t i = 0; i < n; i++)
 			balanced &= own[i] == M / n || own[i] == (M + n - 1) / n;
 		for (uint32_t k = 0; k < n; k++) {
@@ -698,13 +708,11 @@ static void test_maglev_weights(void)
 {
 	static const uint16_t w31[2] = { 3, 1 };
 	int owner[M];
-	size_t cnt[STEER_MAX_PATHS] = {};
+	size_t cnt[STEER_MAX_PATHS];
 	bool within = true;
 	double off = 0;
 
-	if (maglev_owners(2, w31, -1, owner) == 0)
-		for (uint32_t s = 0; s < M; s++)
-			cnt[owner[s]]++;
+	maglev_counts(2, w31, owner, cnt);
 	printf("# weights 3:1 -> %zu and %zu of %d slots (%.1f%% / %.1f%%)\n", cnt[0], cnt[1], M,
 	       100.0 * cnt[0] / M, 100.0 * cnt[1] / M);
 	CHECK(fabs((double)cnt[0] - M * 0.75) <= 2 && cnt[0] + cnt[1] == M,
@@ -716,13 +724,10 @@ static void test_maglev_weights(void)
 
 		for (uint32_t i = 0; i < n; i++)
 			sum += w[i] = (uint16_t)(1 + (splitmix(n * 100 + i) % 256));
-		memset(cnt, 0, sizeof(cnt));
-		if (maglev_owners(n, w, -1, owner) < 0) {
+		if (maglev_counts(n, w, owner, cnt) < 0) {
 			within = false;
 			continue;
 		}
-		for (uint32_t s = 0; s < M; s++)
-			cnt[owner[s]]++;
 		for (uint32_t i = 0; i < n; i++)
 			off = fmax(off, fabs((double)cnt[i] - M * w[i] / sum));
 	}
