@@ -18,13 +18,11 @@ int intake_addr_msg(struct model *m, const struct nlmsghdr *h)
 {
 	struct nlattr *tb[IFA_MAX + 1];
 	struct model_addr_key k = {};
-	struct ifaddrmsg *ifa;
+	struct ifaddrmsg *ifa = nlmsg_data(h);
+	int r = intake_parse_ip(h, sizeof(*ifa), tb, IFA_MAX, addr_policy);
 
-	if (intake_parse(h, sizeof(*ifa), tb, IFA_MAX, addr_policy) < 0)
-		return -EINVAL;
-	ifa = nlmsg_data(h);
-	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
-		return 0;
+	if (r <= 0)
+		return r;
 	k.ifindex = (int32_t)ifa->ifa_index;
 	/* IFA_LOCAL is the address itself on point-to-point links; IFA_ADDRESS the peer. */
 	if (intake_attr_prefix(tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS], ifa->ifa_family,

@@ -50,3 +50,14 @@ int intake_parse(const struct nlmsghdr *h, size_t hdrlen, struct nlattr **tb, in
 		return -EINVAL;
 	return nlmsg_parse((struct nlmsghdr *)h, (int)hdrlen, tb, max, (struct nla_policy *)policy) < 0 ? -EINVAL : 0;
 }
+
+int intake_parse_ip(const struct nlmsghdr *h, size_t hdrlen, struct nlattr **tb, int max,
+		    const struct nla_policy *policy)
+{
+	uint8_t family;
+
+	if (intake_parse(h, hdrlen, tb, max, policy) < 0)
+		return -EINVAL;
+	family = *(const uint8_t *)NLMSG_DATA(h);	/* struct rtgenmsg's, and so theirs */
+	return family == AF_INET || family == AF_INET6;
+}

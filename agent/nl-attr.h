@@ -21,5 +21,10 @@ int intake_attr_addr(const struct nlattr *a, uint8_t family, uint8_t len, struct
  * end) is -EINVAL rather than the attributes before it. */
 int intake_parse(const struct nlmsghdr *h, size_t hdrlen, struct nlattr **tb, int max,
 		 const struct nla_policy *policy);
+/* intake_parse for the rtnetlink messages of one address family (addresses, neighbours,
+ * routes, rules), whose header starts with it: 1 for IPv4 or IPv6, 0 for another family
+ * (not ours: the handler ignores the message), -EINVAL for one that does not parse. */
+int intake_parse_ip(const struct nlmsghdr *h, size_t hdrlen, struct nlattr **tb, int max,
+		    const struct nla_policy *policy);
 
 #endif

@@ -22,13 +22,11 @@ int intake_neigh_msg(struct model *m, const struct nlmsghdr *h)
 	struct model_neigh_key k = {};
 	struct prefix p;
 	const uint8_t *lladdr = NULL;
-	struct ndmsg *nd;
+	struct ndmsg *nd = nlmsg_data(h);
+	int r = intake_parse_ip(h, sizeof(*nd), tb, NDA_MAX, neigh_policy);
 
-	if (intake_parse(h, sizeof(*nd), tb, NDA_MAX, neigh_policy) < 0)
-		return -EINVAL;
-	nd = nlmsg_data(h);
-	if (nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6)
-		return 0;	/* bridge FDB entries and the like */
+	if (r <= 0)
+		return r;	/* 0: bridge FDB entries and the like */
 	if (!tb[NDA_DST] ||
 	    intake_attr_prefix(tb[NDA_DST], nd->ndm_family, nd->ndm_family == AF_INET ? 32 : 128, &p) < 0)
 		return -EINVAL;

@@ -36,10 +36,23 @@ static void set_switch(int8_t *dst, struct nlattr *a, struct model *m)
 	}
 }
 
+/* The switches one message carries: of its family, for every device or for one. */
+static void set_switches(struct model *m, uint8_t family, struct nlattr **tb, int8_t *fwd4,
+			 int8_t *rp_filter4, int8_t *fwd6)
+{
+	if (family == AF_INET) {
+		set_switch(fwd4, tb[NETCONFA_FORWARDING], m);
+		set_switch(rp_filter4, tb[NETCONFA_RP_FILTER], m);
+	} else if (family == AF_INET6) {
+		set_switch(fwd6, tb[NETCONFA_FORWARDING], m);
+	}
+}
+
 int intake_netconf_msg(struct model *m, const struct nlmsghdr *h)
 {
 	struct nlattr *tb[NETCONFA_MAX + 1];
 	struct netconfmsg *ncm;
+	struct model_link *l;
 	int32_t ifindex;
 
 	if (intake_parse(h, sizeof(*ncm), tb, NETCONFA_MAX, netconf_policy) < 0)
@@ -51,26 +64,13 @@ int intake_netconf_msg(struct model *m, const struct nlmsghdr *h)
 	if (ifindex == NETCONFA_IFINDEX_DEFAULT)
 		return 0;
 	if (ifindex == NETCONFA_IFINDEX_ALL) {
-		if (ncm->ncm_family == AF_INET) {
-			set_switch(&m->all_fwd4, tb[NETCONFA_FORWARDING], m);
-			set_switch(&m->all_rp_filter4, tb[NETCONFA_RP_FILTER], m);
-		} else if (ncm->ncm_family == AF_INET6) {
-			set_switch(&m->all_fwd6, tb[NETCONFA_FORWARDING], m);
-		}
+		set_switches(m, ncm->ncm_family, tb, &m->all_fwd4, &m->all_rp_filter4, &m->all_fwd6);
 		return 0;
 	}
-	{
-		struct model_link *l = model_link_upsert(m, ifindex);
-
-		if (!l)
-			return -ENOMEM;
-		if (ncm->ncm_family == AF_INET) {
-			set_switch(&l->fwd4, tb[NETCONFA_FORWARDING], m);
-			set_switch(&l->rp_filter4, tb[NETCONFA_RP_FILTER], m);
-		} else if (ncm->ncm_family == AF_INET6) {
-			set_switch(&l->fwd6, tb[NETCONFA_FORWARDING], m);
-		}
-	}
+	l = model_link_upsert(m, ifindex);
+	if (!l)
+		return -ENOMEM;
+	set_switches(m, ncm->ncm_family, tb, &l->fwd4, &l->rp_filter4, &l->fwd6);
 	return 0;
 }
 

@@ -159,13 +159,11 @@ int intake_route_msg(struct model *m, const struct nlmsghdr *h)
 	struct nlattr *tb[ROUTE_ATTR_MAX + 1];
 	struct model_nexthop nhs[MAX_NEXTHOPS];
 	struct model_route r = { .nh = nhs };
-	struct rtmsg *rtm;
+	struct rtmsg *rtm = nlmsg_data(h);
+	int ours = intake_parse_ip(h, sizeof(*rtm), tb, ROUTE_ATTR_MAX, route_policy);
 
-	if (intake_parse(h, sizeof(*rtm), tb, ROUTE_ATTR_MAX, route_policy) < 0)
-		return -EINVAL;
-	rtm = nlmsg_data(h);
-	if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6)
-		return 0;
+	if (ours <= 0)
+		return ours;
 	/* Cached clones and exceptions are not routes anyone configured. */
 	if (rtm->rtm_flags & RTM_F_CLONED)
 		return 0;

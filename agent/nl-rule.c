@@ -94,6 +94,18 @@ static struct nla_policy rule_policy[RULE_ATTR_MAX + 1] = {
 	[RULE_ATTR_DPORT_MASK] = { .type = NLA_U16 },
 };
 
+/* A port range selector into lo and hi; left as they are when the rule has none. */
+static void port_range(const struct nlattr *a, uint16_t *lo, uint16_t *hi)
+{
+	const struct fib_rule_port_range *p;
+
+	if (!a)
+		return;
+	p = nla_data(a);
+	*lo = p->start;
+	*hi = p->end;
+}
+
 static void count_unknown(const struct nlmsghdr *h, struct model_rule_key *k)
 {
 	struct nlattr *a;
@@ -115,13 +127,11 @@ int intake_rule_msg(struct model *m, const struct nlmsghdr *h)
 {
 	struct nlattr *tb[RULE_ATTR_MAX + 1];
 	struct model_rule_key k = { .suppress_prefixlen = -1, .suppress_ifgroup = -1 };
-	struct fib_rule_hdr *frh;
+	struct fib_rule_hdr *frh = nlmsg_data(h);
+	int r = intake_parse_ip(h, sizeof(*frh), tb, RULE_ATTR_MAX, rule_policy);
 
-	if (intake_parse(h, sizeof(*frh), tb, RULE_ATTR_MAX, rule_policy) < 0)
-		return -EINVAL;
-	frh = nlmsg_data(h);
-	if (frh->family != AF_INET && frh->family != AF_INET6)
-		return 0;	/* DECnet, MPLS and others: not ours */
+	if (r <= 0)
+		return r;	/* 0: DECnet, MPLS and others */
 
 	k.family = frh->family;
 	k.action = frh->action;
@@ -169,18 +179,8 @@ int intake_rule_msg(struct model *m, const struct nlmsghdr *h)
 		k.protocol = nla_get_u8(tb[RULE_ATTR_PROTOCOL]);
 	if (tb[RULE_ATTR_IP_PROTO])
 		k.ip_proto = nla_get_u8(tb[RULE_ATTR_IP_PROTO]);
-	if (tb[RULE_ATTR_SPORT_RANGE]) {
-		const struct fib_rule_port_range *p = nla_data(tb[RULE_ATTR_SPORT_RANGE]);
-
-		k.sport_lo = p->start;
-		k.sport_hi = p->end;
-	}
-	if (tb[RULE_ATTR_DPORT_RANGE]) {
-		const struct fib_rule_port_range *p = nla_data(tb[RULE_ATTR_DPORT_RANGE]);
-
-		k.dport_lo = p->start;
-		k.dport_hi = p->end;
-	}
+	port_range(tb[RULE_ATTR_SPORT_RANGE], &k.sport_lo, &k.sport_hi);
+	port_range(tb[RULE_ATTR_DPORT_RANGE], &k.dport_lo, &k.dport_hi);
 	/* A partial mask matches (port & mask) == start: not a range; let the kernel decide.
 	 * The masks are part of identity: two rules may differ in nothing else. */
 	if (tb[RULE_ATTR_SPORT_MASK])
