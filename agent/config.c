@@ -310,6 +310,19 @@ static int parse_interfaces(struct walk *w, const struct ynode *n)
 	return 0;
 }
 
+/* One of mirror:'s lists (its items described in expected), with room for them in *items,
+ * each size bytes. An empty list would mirror nothing: an error, not "all". */
+static int mirror_list(struct walk *w, const struct ynode *n, const char *key,
+		       const char *expected, size_t size, void **items)
+{
+	if (want(w, n, YNODE_SEQ, key, expected) < 0)
+		return -EINVAL;
+	if (!n->nkids)
+		return fail(w, n, key, "an empty list would mirror nothing; leave %s out to mirror all", key);
+	*items = calloc(n->nkids, size);
+	return *items ? 0 : fail(w, n, key, "out of memory");
+}
+
 static int parse_mirror(struct walk *w, const struct ynode *n)
 {
 	static const char *const keys[] = { "tables", "priorities", NULL };
@@ -323,26 +336,18 @@ static int parse_mirror(struct walk *w, const struct ynode *n)
 		return -EINVAL;
 	t = lookup(n, "tables");
 	if (t) {
-		if (want(w, t, YNODE_SEQ, "tables", "a list of tables, e.g. [main, 100]") < 0)
+		if (mirror_list(w, t, "tables", "a list of tables, e.g. [main, 100]",
+				sizeof(*ov->tables), (void **)&ov->tables) < 0)
 			return -EINVAL;
-		if (!t->nkids)
-			return fail(w, t, "tables", "an empty list would mirror nothing; leave tables out to mirror all");
-		ov->tables = calloc(t->nkids, sizeof(*ov->tables));
-		if (!ov->tables)
-			return fail(w, t, "tables", "out of memory");
 		for (size_t i = 0; i < t->nkids; i++)
 			if (table_id(w, t->kids[i], "tables", &ov->tables[ov->ntables++]) < 0)
 				return -EINVAL;
 	}
 	p = lookup(n, "priorities");
 	if (p) {
-		if (want(w, p, YNODE_SEQ, "priorities", "a list of priorities or ranges, e.g. [0-32767]") < 0)
+		if (mirror_list(w, p, "priorities", "a list of priorities or ranges, e.g. [0-32767]",
+				sizeof(*ov->prios), (void **)&ov->prios) < 0)
 			return -EINVAL;
-		if (!p->nkids)
-			return fail(w, p, "priorities", "an empty list would mirror nothing; leave priorities out to mirror all");
-		ov->prios = calloc(p->nkids, sizeof(*ov->prios));
-		if (!ov->prios)
-			return fail(w, p, "priorities", "out of memory");
 		for (size_t i = 0; i < p->nkids; i++, ov->nprios++)
 			if (range(w, p->kids[i], "priorities", UINT32_MAX, &ov->prios[i].lo, &ov->prios[i].hi) < 0)
 				return -EINVAL;
@@ -824,12 +829,9 @@ static int walk_root(struct walk *w, const struct ynode *root)
 
 int config_parse_nf_mode(const char *s)
 {
-	if (!strcmp(s, "respect"))
-		return STEER_NF_RESPECT;
-	if (!strcmp(s, "bypass"))
-		return STEER_NF_BYPASS;
-	if (!strcmp(s, "offload"))
-		return STEER_NF_OFFLOAD;
+	for (int mode = STEER_NF_RESPECT; mode <= STEER_NF_OFFLOAD; mode++)
+		if (!strcmp(s, steer_nf_mode_name((uint8_t)mode)))
+			return mode;
 	return -1;
 }
 

@@ -223,21 +223,6 @@ void model_nf_rule_del(struct model_nf *nf, uint8_t family, const char *table, c
 	}
 }
 
-void model_nf_mark_stale(struct model_nf *nf, enum model_nf_kind kind)
-{
-	switch (kind) {
-	case MODEL_NF_TABLES:
-		htab_mark(&nf->tables, offsetof(struct model_nf_table, stale));
-		break;
-	case MODEL_NF_CHAINS:
-		htab_mark(&nf->chains, offsetof(struct model_nf_chain, stale));
-		break;
-	case MODEL_NF_RULES:
-		htab_mark(&nf->rules, offsetof(struct model_nf_rule, stale));
-		break;
-	}
-}
-
 static void drop_table(void *nf, void *o)
 {
 	struct model_nf_table *t = o;
@@ -255,17 +240,30 @@ static void drop_rule(void *nf, void *o)
 	rule_remove(nf, o);
 }
 
+/* Each kind's container in struct model_nf, its objects' stale flag, and how a stale one
+ * goes. */
+static const struct {
+	size_t table, stale;
+	void (*drop)(void *nf, void *obj);
+} kinds[] = {
+	[MODEL_NF_TABLES] = { offsetof(struct model_nf, tables), offsetof(struct model_nf_table, stale), drop_table },
+	[MODEL_NF_CHAINS] = { offsetof(struct model_nf, chains), offsetof(struct model_nf_chain, stale), drop_chain },
+	[MODEL_NF_RULES]  = { offsetof(struct model_nf, rules),  offsetof(struct model_nf_rule, stale),  drop_rule },
+};
+
+static struct htab *kind_table(struct model_nf *nf, enum model_nf_kind kind)
+{
+	return (struct htab *)((char *)nf + kinds[kind].table);
+}
+
+void model_nf_mark_stale(struct model_nf *nf, enum model_nf_kind kind)
+{
+	htab_mark(kind_table(nf, kind), kinds[kind].stale);
+}
+
 size_t model_nf_sweep(struct model_nf *nf, enum model_nf_kind kind)
 {
-	switch (kind) {
-	case MODEL_NF_TABLES:
-		return htab_sweep(&nf->tables, offsetof(struct model_nf_table, stale), drop_table, nf);
-	case MODEL_NF_CHAINS:
-		return htab_sweep(&nf->chains, offsetof(struct model_nf_chain, stale), drop_chain, nf);
-	case MODEL_NF_RULES:
-		return htab_sweep(&nf->rules, offsetof(struct model_nf_rule, stale), drop_rule, nf);
-	}
-	return 0;
+	return htab_sweep(kind_table(nf, kind), kinds[kind].stale, kinds[kind].drop, nf);
 }
 
 bool model_nf_set_legacy(struct model_nf *nf, struct model_nf_legacy *v, size_t n)
