@@ -32,13 +32,7 @@ const volatile __u8 cfg_bench = 0;
 
 static __always_inline void count(__u32 stat, int quiet)
 {
-	__u64 *v;
-
-	if (quiet)
-		return;
-	v = bpf_map_lookup_elem(&steer_stats, &stat);
-	if (v)
-		*v += 1;
+	count_in(&steer_stats, stat, quiet);
 }
 
 /* Hands the packet to the kernel, unchanged, and says why. The barrier keeps clang from
@@ -711,7 +705,7 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 		nh_id = fs->nh_id;
 		res.priority = fs->priority;
 		res.table = fs->table;
-		count_hit(fs->rule_id, quiet);
+		count_in(&steer_rule_hits, fs->rule_id, quiet);
 		nh = &fs->nh;
 		out = &fs->out;
 		cached = 1;
@@ -1036,14 +1030,6 @@ static __always_inline void xdp_explain_note(struct xdp_md *ctx, __u32 priority,
 	meta[STEER_CB_TABLE] = table;
 	meta[STEER_CB_OIF] = oif;
 	meta[STEER_CB_NH] = nh_id;
-}
-
-static __always_inline void xdp_count(__u32 stat)
-{
-	__u64 *v = bpf_map_lookup_elem(&steer_xdp_stats, &stat);
-
-	if (v)
-		*v += 1;
 }
 
 static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
@@ -1416,7 +1402,7 @@ int steer_xdp(struct xdp_md *ctx)
 	__u32 verdict;
 
 	if (!quiet)
-		xdp_count(STEER_STAT_RX);
+		count_in(&steer_xdp_stats, STEER_STAT_RX, 0);
 	r = xdp_decide(ctx, &o, quiet);
 	if (quiet) {
 		/* The rewrite and the trim move data, never the metadata before it. */
@@ -1426,11 +1412,11 @@ int steer_xdp(struct xdp_md *ctx)
 		return r;
 	}
 	verdict = o.verdict >> 16;
-	xdp_count(o.verdict & 0xffff);
+	count_in(&steer_xdp_stats, o.verdict & 0xffff, 0);
 	if (verdict != STEER_VERDICT_PUNT)
-		count_hit(o.rule_id, 0);
+		count_in(&steer_rule_hits, o.rule_id, 0);
 	if (o.cached)
-		xdp_count(STEER_STAT_CACHED);
+		count_in(&steer_xdp_stats, STEER_STAT_CACHED, 0);
 	return r;
 }
 

@@ -67,17 +67,6 @@ static __always_inline int rule_matches(const struct steer_rule *r, const struct
 	return selectors_hit(r, f) ^ !!(r->match & STEER_MATCH_INVERT);
 }
 
-static __always_inline void count_hit(__u32 id, int quiet)
-{
-	__u64 *v;
-
-	if (quiet)
-		return;
-	v = bpf_map_lookup_elem(&steer_rule_hits, &id);
-	if (v)
-		*v += 1;
-}
-
 /* What a table lookup's result means for the walk: 1 to continue with the next rule (no
  * route, throw, suppressed), 0 when it decided (res filled). */
 static __always_inline int table_result(const struct steer_rule *rule, struct steer_route *rt,
@@ -174,7 +163,7 @@ static long steer_rule_step(__u64 i, void *ctx)
 		return 0;
 	if (!rule_matches(rule, w->f))
 		return 0;
-	count_hit(id, w->quiet);
+	count_in(&steer_rule_hits, id, w->quiet);
 	res->priority = rule->priority;
 	res->rule_id = id;
 	switch (rule->action) {

@@ -159,4 +159,18 @@ struct {
 	__type(value, struct steer_agent_stats);
 } steer_agent SEC(".maps");
 
+/* Adds one to key's counter in a per-CPU counter map (steer_stats, steer_xdp_stats,
+ * steer_rule_hits), unless quiet: BPF_PROG_TEST_RUN callers (steerctl explain) ask without
+ * moving counters. */
+static __always_inline void count_in(void *map, __u32 key, int quiet)
+{
+	__u64 *v;
+
+	if (quiet)
+		return;
+	v = bpf_map_lookup_elem(map, &key);
+	if (v)
+		*v += 1;
+}
+
 #endif
