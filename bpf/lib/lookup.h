@@ -67,59 +67,6 @@ static __always_inline int rule_matches(const struct steer_rule *r, const struct
 	return selectors_hit(r, f) ^ !!(r->match & STEER_MATCH_INVERT);
 }
 
-/* What a table lookup's result means for the walk: 1 to continue with the next rule (no
- * route, throw, suppressed), 0 when it decided (res filled). */
-static __always_inline int table_result(const struct steer_rule *rule, struct steer_route *rt,
-					struct steer_lookup *res, int *verdict)
-{
-	if (!rt || rt->type == STEER_RT_THROW)
-		return 1;
-	/* fib_rules_lookup() offers only successful lookups to suppress: a reject stands. A
-	 * route we punt may be either (a dead lowest-metric route hides what the kernel falls
-	 * back to), so with suppress in play it punts too. */
-	if ((rule->match & STEER_MATCH_SUPPRESS) &&
-	    (rt->type == STEER_RT_FORWARD || rt->type == STEER_RT_MULTIPATH)) {
-		if (rt->dst_len <= rule->suppress_prefixlen)
-			return 1;
-	} else if ((rule->match & STEER_MATCH_SUPPRESS) &&
-		   (rt->type == STEER_RT_PUNT || rt->type == STEER_RT_PENDING)) {
-		res->table = rule->table;
-		res->reason = rt->type == STEER_RT_PENDING ? STEER_STAT_PUNT_PENDING : STEER_STAT_PUNT_ROUTE;
-		*verdict = STEER_LOOKUP_PUNT;
-		return 0;
-	}
-	res->table = rule->table;
-	res->route_type = rt->type;
-	res->dst_len = rt->dst_len;
-	res->nh_id = rt->nh_id;
-	switch (rt->type) {
-	case STEER_RT_FORWARD:
-	case STEER_RT_MULTIPATH:
-		*verdict = STEER_LOOKUP_FORWARD;
-		break;
-	case STEER_RT_BLACKHOLE:
-		*verdict = STEER_LOOKUP_DROP;
-		break;
-	case STEER_RT_UNREACHABLE:
-		res->reason = STEER_STAT_PUNT_UNREACHABLE;
-		*verdict = STEER_LOOKUP_PUNT;
-		break;
-	case STEER_RT_PROHIBIT:
-		res->reason = STEER_STAT_PUNT_PROHIBIT;
-		*verdict = STEER_LOOKUP_PUNT;
-		break;
-	case STEER_RT_PENDING:
-		res->reason = STEER_STAT_PUNT_PENDING;
-		*verdict = STEER_LOOKUP_PUNT;
-		break;
-	default:
-		res->reason = STEER_STAT_PUNT_ROUTE;
-		*verdict = STEER_LOOKUP_PUNT;
-		break;
-	}
-	return 0;
-}
-
 /* The walk's state, shared by the rule steps of one lookup. */
 struct steer_walk {
 	const struct steer_flow *f;
@@ -137,6 +84,57 @@ static __always_inline long walk_punt(struct steer_walk *w, __u32 reason)
 	w->res->reason = reason;
 	w->verdict = STEER_LOOKUP_PUNT;
 	return 1;
+}
+
+/* Why the kernel must decide where a route of this type leads. */
+static __always_inline __u32 route_punt_reason(__u8 type)
+{
+	switch (type) {
+	case STEER_RT_UNREACHABLE:
+		return STEER_STAT_PUNT_UNREACHABLE;
+	case STEER_RT_PROHIBIT:
+		return STEER_STAT_PUNT_PROHIBIT;
+	case STEER_RT_PENDING:
+		return STEER_STAT_PUNT_PENDING;
+	default:
+		return STEER_STAT_PUNT_ROUTE;
+	}
+}
+
+/* What a table lookup's result means for the walk, as a rule step returns it: 0 to go on
+ * with the next rule (no route, throw, suppressed), 1 when it decided (res filled). */
+static __always_inline long table_result(struct steer_walk *w, struct steer_lookup *res,
+					 const struct steer_rule *rule, const struct steer_route *rt)
+{
+	if (!rt || rt->type == STEER_RT_THROW)
+		return 0;
+	/* fib_rules_lookup() offers only successful lookups to suppress: a reject stands. A
+	 * route we punt may be either (a dead lowest-metric route hides what the kernel falls
+	 * back to), so with suppress in play it punts too. */
+	if ((rule->match & STEER_MATCH_SUPPRESS) &&
+	    (rt->type == STEER_RT_FORWARD || rt->type == STEER_RT_MULTIPATH)) {
+		if (rt->dst_len <= rule->suppress_prefixlen)
+			return 0;
+	} else if ((rule->match & STEER_MATCH_SUPPRESS) &&
+		   (rt->type == STEER_RT_PUNT || rt->type == STEER_RT_PENDING)) {
+		res->table = rule->table;
+		return walk_punt(w, route_punt_reason(rt->type));
+	}
+	res->table = rule->table;
+	res->route_type = rt->type;
+	res->dst_len = rt->dst_len;
+	res->nh_id = rt->nh_id;
+	switch (rt->type) {
+	case STEER_RT_FORWARD:
+	case STEER_RT_MULTIPATH:
+		w->verdict = STEER_LOOKUP_FORWARD;
+		return 1;
+	case STEER_RT_BLACKHOLE:
+		w->verdict = STEER_LOOKUP_DROP;
+		return 1;
+	default:
+		return walk_punt(w, route_punt_reason(rt->type));
+	}
 }
 
 /* One rule of the list: a bpf_loop() step, so the verifier checks it once rather than once
@@ -169,8 +167,7 @@ static long steer_rule_step(__u64 i, void *ctx)
 	switch (rule->action) {
 	case STEER_RULE_LOOKUP:
 		w->rkey.table = rule->table;
-		return !table_result(rule, bpf_map_lookup_elem(&steer_routes, &w->rkey), res,
-				     &w->verdict);
+		return table_result(w, res, rule, bpf_map_lookup_elem(&steer_routes, &w->rkey));
 	case STEER_RULE_GOTO:
 		w->skip_below = rule->goto_priority;
 		return 0;
