@@ -252,22 +252,19 @@ xr_kernel_alone
 st_policy_reset
 
 st_note "--- 11. rule attributes steer does not evaluate (dscp, flow label) punt the rule"
-st_policy 4 "table 400 via A" <<EOF
-route add default via 10.0.1.2 table 400
+for f in 4 6; do
+	gw=10.0.1.2 field=tos
+	[[ $f == 6 ]] && gw=2001:db8:a::2 field="traffic class"
+	st_policy $f "table 400 via A" <<EOF
+route add default via $gw table 400
 EOF
-xr_nlrule add 4 80 400 dscp=4
-xr_flow 4 "dscp 4 rule: tos 0x10 matches it" upa punt_rule udp tos=0x10
-xr_flow 4 "dscp 4 rule: tos 0 does not" upb punt_rule udp
-xr_kernel_alone
-xr_nlrule del 4 80 400 dscp=4
-st_policy 6 "table 400 via A" <<EOF
-route add default via 2001:db8:a::2 table 400
-EOF
-xr_nlrule add 6 80 400 dscp=4
-xr_flow 6 "dscp 4 rule: traffic class 0x10 matches it" upa punt_rule udp tos=0x10
-xr_flow 6 "dscp 4 rule: traffic class 0 does not" upb punt_rule udp
-xr_kernel_alone
-xr_nlrule del 6 80 400 dscp=4
+	xr_nlrule add $f 80 400 dscp=4
+	xr_flow $f "dscp 4 rule: $field 0x10 matches it" upa punt_rule udp tos=0x10
+	xr_flow $f "dscp 4 rule: $field 0 does not" upb punt_rule udp
+	xr_kernel_alone
+	xr_nlrule del $f 80 400 dscp=4
+done
+# IPv6's table 400 via A stays for the flow label.
 xr_nlrule add 6 80 400 flowlabel=0x12345
 xr_flow 6 "flow label 0x12345 rule: a packet with label 0 does not match" upb punt_rule udp
 xr_kernel_alone
