@@ -99,6 +99,12 @@ all() {
 	udp "$what, another port to the admin net from the service address" $SVC $ADMIN 2222 svc
 }
 
+# split_config <<EOF: steer at egress of svc0 with the policies given (YAML list items), in
+# $UC_CONFIG.
+split_config() {
+	uc_config split < <(printf 'interfaces:\n  svc0:\n    direction: egress\npolicies:\n'; cat)
+}
+
 st_note "1. the kernel alone: everything, management included, follows the default route (svc0)"
 for a in "$ADMIN from $MGMT" "$ADMIN"; do
 	# shellcheck disable=SC2086 # the words of the question
@@ -118,11 +124,7 @@ st_ip -n "$NS_ROUTER" rule del ipproto tcp dport 22 table 300 priority 110
 st_ip -n "$NS_ROUTER" route del default via 10.30.2.1 dev mgmt0 table 300
 
 st_note "3. steer policies at egress of svc0: from $MGMT, and tcp dport 22, by mgmt0"
-uc_config split <<EOF
-interfaces:
-  svc0:
-    direction: egress
-policies:
+split_config <<EOF
   - priority: 100
     from: $MGMT/32
     via: 10.30.2.1
@@ -147,11 +149,7 @@ st_note "4. SIGHUP, the split by table: policies look up kernel table 300, which
 st_note "   admin net (a miss goes on to the next policy); the service address never reaches it;"
 st_note "   the management address's NTP leaves by mgmt0"
 st_ip -n "$NS_ROUTER" route add 10.99.0.0/16 via 10.30.2.1 dev mgmt0 table 300
-uc_config split >/dev/null <<EOF
-interfaces:
-  svc0:
-    direction: egress
-policies:
+split_config <<EOF
   - priority: 100
     from: $MGMT/32
     table: 300
