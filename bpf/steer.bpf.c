@@ -993,12 +993,7 @@ struct steer_xdp_out {
  * source check's reverse walk) would not fit the 512 bytes with it there. One per CPU,
  * used from start to end of one run: XDP runs and test runs (softirqs off) do not
  * interleave on a CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct steer_pkt);
-} steer_xdp_pkt SEC(".maps");
+STEER_MAP(steer_xdp_pkt, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_pkt, 1);
 
 static __always_inline int xdp_pass(struct steer_xdp_out *o, __u32 reason)
 {

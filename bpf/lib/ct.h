@@ -107,12 +107,7 @@ struct steer_nat {
 
 /* Where steer_ct_offload() leaves the NAT for the rest of the decision: off the stack, which
  * the decision's call chain otherwise fills past the verifier's 512 bytes. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct steer_nat);
-} steer_ct_scratch SEC(".maps");
+STEER_MAP(steer_ct_scratch, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_nat, 1);
 
 /* The TCP flags byte, thirteen bytes into the header. */
 #define STEER_TCP_FLAGS_OFF 13

@@ -7,120 +7,47 @@
 #include <bpf/bpf_helpers.h>
 #include "abi.h"
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, STEER_SRC_ENTRIES);
-	__type(key, struct steer_src_key);
-	__type(value, struct steer_rule_list);
-} steer_src SEC(".maps");
+/* A map, as one row: name, type, key, value, entries, and map_flags where it has any (the
+ * definition it expands to has a map_flags member only then). */
+#define STEER_MAP(_name, _type, _key, _value, _entries, ...)		\
+	struct {							\
+		__uint(type, _type);					\
+		__VA_OPT__(__uint(map_flags, __VA_ARGS__);)		\
+		__uint(max_entries, _entries);				\
+		__type(key, _key);					\
+		__type(value, _value);					\
+	} _name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, STEER_DST_ENTRIES);
-	__type(key, struct steer_dst_key);
-	__type(value, struct steer_rule_list);
-} steer_dst SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STEER_SEL_ENTRIES);
-	__type(key, struct steer_sel_key);
-	__type(value, struct steer_rule_list);
-} steer_sel SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, STEER_RULE_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct steer_rule);
-} steer_rules SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STEER_RULE_ENTRIES);
-	__type(key, __u32);
-	__type(value, __u64);
-} steer_rule_hits SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, STEER_ROUTE_ENTRIES);
-	__type(key, struct steer_route_key);
-	__type(value, struct steer_route);
-} steer_routes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STEER_NH_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct steer_nexthop);
-} steer_nexthops SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STEER_GROUP_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct steer_group);
-} steer_groups SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STEER_LINK_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct steer_link);
-} steer_links SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STEER_VLAN_ENTRIES);
-	__type(key, struct steer_vlan_key);
-	__type(value, struct steer_vlan);
-} steer_vlans SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct steer_state);
-} steer_state SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STEER_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} steer_stats SEC(".maps");
+STEER_MAP(steer_src, BPF_MAP_TYPE_LPM_TRIE, struct steer_src_key, struct steer_rule_list,
+	  STEER_SRC_ENTRIES, BPF_F_NO_PREALLOC);
+STEER_MAP(steer_dst, BPF_MAP_TYPE_LPM_TRIE, struct steer_dst_key, struct steer_rule_list,
+	  STEER_DST_ENTRIES, BPF_F_NO_PREALLOC);
+STEER_MAP(steer_sel, BPF_MAP_TYPE_HASH, struct steer_sel_key, struct steer_rule_list,
+	  STEER_SEL_ENTRIES);
+STEER_MAP(steer_rules, BPF_MAP_TYPE_HASH, __u32, struct steer_rule,
+	  STEER_RULE_ENTRIES, BPF_F_NO_PREALLOC);
+STEER_MAP(steer_rule_hits, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, __u64, STEER_RULE_ENTRIES);
+STEER_MAP(steer_routes, BPF_MAP_TYPE_LPM_TRIE, struct steer_route_key, struct steer_route,
+	  STEER_ROUTE_ENTRIES, BPF_F_NO_PREALLOC);
+STEER_MAP(steer_nexthops, BPF_MAP_TYPE_HASH, __u32, struct steer_nexthop, STEER_NH_ENTRIES);
+STEER_MAP(steer_groups, BPF_MAP_TYPE_HASH, __u32, struct steer_group, STEER_GROUP_ENTRIES);
+STEER_MAP(steer_links, BPF_MAP_TYPE_HASH, __u32, struct steer_link, STEER_LINK_ENTRIES);
+STEER_MAP(steer_vlans, BPF_MAP_TYPE_HASH, struct steer_vlan_key, struct steer_vlan,
+	  STEER_VLAN_ENTRIES);
+STEER_MAP(steer_state, BPF_MAP_TYPE_ARRAY, __u32, struct steer_state, 1);
+STEER_MAP(steer_stats, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, __u64, STEER_STAT_MAX);
 
 /* The netfilter chains steerd found: written by steerd for steerctl; the program only
  * reads the flags derived from them (steer_state, steer_links). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, STEER_NF_CHAINS);
-	__type(key, __u32);
-	__type(value, struct steer_nf_chain);
-} steer_netfilter SEC(".maps");
+STEER_MAP(steer_netfilter, BPF_MAP_TYPE_ARRAY, __u32, struct steer_nf_chain, STEER_NF_CHAINS);
 
 /* The flow cache (see struct steer_flow_slot): max_entries slots on every CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STEER_FLOW_ENTRIES);
-	__type(key, __u32);
-	__type(value, struct steer_flow_slot);
-} steer_flows SEC(".maps");
+STEER_MAP(steer_flows, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_flow_slot,
+	  STEER_FLOW_ENTRIES);
 
 /* steerctl monitor's lease and filters (written in place by the listener through mmap) and
  * the events the program writes while the lease holds. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct steer_monitor);
-} steer_monitor SEC(".maps");
+STEER_MAP(steer_monitor, BPF_MAP_TYPE_ARRAY, __u32, struct steer_monitor, 1, BPF_F_MMAPABLE);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -130,34 +57,13 @@ struct {
 /* The XDP stage's neighbours (struct steer_neigh), the devices it may redirect to (keyed
  * and valued by ifindex: steerd lists only those whose driver takes XDP frames), and its
  * counters, indexed like steer_stats. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, STEER_NEIGH_ENTRIES);
-	__type(key, struct steer_neigh_key);
-	__type(value, struct steer_neigh);
-} steer_neighs SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
-	__uint(max_entries, STEER_XDP_TX_ENTRIES);
-	__type(key, __u32);
-	__type(value, __u32);
-} steer_xdp_tx SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STEER_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} steer_xdp_stats SEC(".maps");
+STEER_MAP(steer_neighs, BPF_MAP_TYPE_HASH, struct steer_neigh_key, struct steer_neigh,
+	  STEER_NEIGH_ENTRIES);
+STEER_MAP(steer_xdp_tx, BPF_MAP_TYPE_DEVMAP_HASH, __u32, __u32, STEER_XDP_TX_ENTRIES);
+STEER_MAP(steer_xdp_stats, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, __u64, STEER_STAT_MAX);
 
 /* Written by steerd only; pinned so steerctl and tests can read it while steerd runs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct steer_agent_stats);
-} steer_agent SEC(".maps");
+STEER_MAP(steer_agent, BPF_MAP_TYPE_ARRAY, __u32, struct steer_agent_stats, 1);
 
 /* Adds one to key's counter in a per-CPU counter map (steer_stats, steer_xdp_stats,
  * steer_rule_hits), unless quiet: BPF_PROG_TEST_RUN callers (steerctl explain) ask without
