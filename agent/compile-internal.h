@@ -43,6 +43,12 @@ struct crule {
 int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *bodies,
 		  struct vec *srcs, struct vec *dsts, struct vec *sels, size_t *truncated);
 
+struct image;
+/* Gives every split of a finished image (next hops deduplicated) its final id, which
+ * follows what the split's pieces hold (compile-lists.c). The pieces' order is left to the
+ * caller to restore. 0 or -ENOMEM. */
+int compile_split_ids(struct image *img);
+
 /* The selectors kernel rules and policies share, as the rule body holds them. */
 struct compile_sel {
 	uint8_t family;

@@ -10,6 +10,7 @@
 #include "compile-internal.h"
 #include "htab.h"
 #include "image.h"
+#include "maps.h"
 
 /* The prefix a rule applies under: its `from`, or everything for rules that have none and
  * for rules the datapath punts on (an inverted `from` covers what lies outside it). */
@@ -161,12 +162,10 @@ static uint32_t hash_prefix(uint32_t h, const struct prefix *p)
 	return h;
 }
 
-/* A split's id: a hash of where its list stands (its source prefix, for a piece its
- * destination or its parent's id, and for a split by device or mark the selector and its
- * mask), so that an id names the same split in every image. Pieces are still written one
- * at a time: during an apply that changes a list without an event that punts everything
- * (a reload of steer.yaml's policies), a packet can meet some new pieces and not others.
- * Two lists that hash alike: the second is not split (0). */
+/* A split's provisional id: a hash of where its list stands (its source prefix, for a
+ * piece its destination or its parent's id, and for a split by device or mark the selector
+ * and its mask). compile_split_ids later makes it follow the pieces' content too. Two lists
+ * that hash alike: the second is not split (0). */
 static uint32_t split_id(struct lists *l, uint32_t h)
 {
 	struct split_seen *seen;
@@ -470,5 +469,263 @@ int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *b
 	while ((seen = htab_iter_next(&it)))
 		free(seen);
 	htab_free(&l.splits);
+	return r;
+}
+
+/* ---- split ids that follow content ---- */
+
+/* Sync writes a split's pieces before the list that names the split, and deletes the old
+ * pieces after. A packet in the middle of an apply then reads old pieces through the old
+ * list or new pieces through the new one, never a mix, but only if an id never gets new
+ * pieces while a list names it. So the final id hashes the provisional one (where the split
+ * stands) with everything its pieces hold, down to the rule bodies and their next hops: a
+ * split whose content changes gets another id, one that keeps its content keeps its id
+ * (and sync writes nothing for it). */
+
+struct stamped {
+	struct hnode node;
+	uint32_t old;		/* the provisional id */
+	uint32_t id;		/* the final one; 0 while being stamped */
+	uint64_t fp;		/* what the split holds */
+};
+
+struct stamp {
+	const struct image *img;
+	uint64_t *rule_fp;	/* per rule in img->rules */
+	size_t *dst_ix, *sel_ix;	/* img's pieces by (provisional split id, key) */
+	struct htab done;	/* struct stamped by old */
+	struct htab taken;	/* struct split_seen: final ids given out */
+};
+
+/* What an entry of content map m holds, with the entries it names (a rule's next hop or
+ * group, a group's next hops) hashed in instead of their indices. */
+static uint64_t entry_fp(const struct image *img, enum map_id m, uint32_t i)
+{
+	const struct map_def *d = &map_defs[m];
+	union {
+		struct steer_rule rule;
+		struct steer_group group;
+		struct steer_nexthop nh;
+	} v;
+	struct map_ref refs[MAP_MAX_REFS];
+	uint64_t words[MAP_MAX_REFS + 2] = { m };
+	size_t n;
+
+	if (i >= *map_image_count(img, m) || d->val_size > sizeof(v))
+		return ~0ull;
+	memcpy(&v, (const char *)*map_image_arr(img, m) + (size_t)i * d->rec_size + d->val_off,
+	       d->val_size);
+	n = map_refs(m, &v, refs);
+	for (size_t k = 0; k < n; k++) {
+		words[k + 2] = entry_fp(img, refs[k].map, *refs[k].id);
+		*refs[k].id = 0;
+	}
+	words[1] = hash_bytes(&v, d->val_size);
+	return hash_bytes(words, (n + 2) * sizeof(words[0]));
+}
+
+static const struct stamped *stamp_split(struct stamp *st, uint32_t old, bool dst);
+
+/* What a list holds: its rules' content in order, its cut, and the splits it names. */
+static int list_fp(struct stamp *st, const struct steer_rule_list *l, uint64_t *fp)
+{
+	uint64_t words[STEER_MAX_RULES + 6] = { l->count, l->sel_mask };
+	const struct stamped *d = NULL, *s = NULL;
+	uint32_t n = l->count < STEER_MAX_RULES ? l->count : STEER_MAX_RULES;
+
+	if ((l->dst_split && !(d = stamp_split(st, l->dst_split, true))) ||
+	    (l->sel_split && !(s = stamp_split(st, l->sel_split, false))))
+		return -ENOMEM;
+	words[2] = d ? d->fp : 0;
+	words[3] = d ? d->id : 0;
+	words[4] = s ? s->fp : 0;
+	words[5] = s ? s->id : 0;
+	for (uint32_t k = 0; k < n; k++)
+		words[k + 6] = l->ids[k] < st->img->nrules ? st->rule_fp[l->ids[k]] : ~0ull;
+	*fp = hash_bytes(words, (n + 6) * sizeof(words[0]));
+	return 0;
+}
+
+static uint32_t dst_split_of(const struct image *img, size_t i) { return img->dsts[i].key.split; }
+static uint32_t sel_split_of(const struct image *img, size_t i) { return img->sels[i].key.split; }
+
+/* The pieces of split old: [*lo, *hi) of ix, sorted by split id. */
+static void pieces_of(const struct image *img, const size_t *ix, size_t n,
+		      uint32_t (*split_of)(const struct image *, size_t), uint32_t old, size_t *lo,
+		      size_t *hi)
+{
+	size_t a = 0, b = n;
+
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (split_of(img, ix[mid]) < old)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*lo = a;
+	for (b = a; b < n && split_of(img, ix[b]) == old; b++)
+		;
+	*hi = b;
+}
+
+/* The split's final id and fingerprint, stamped once; NULL on -ENOMEM (or a split that
+ * names itself, which the compiler never makes). */
+static const struct stamped *stamp_split(struct stamp *st, uint32_t old, bool dst)
+{
+	const struct image *img = st->img;
+	struct stamped *e = htab_find(&st->done, &old);
+	struct split_seen *taken;
+	struct vec words = { .size = sizeof(uint64_t) };
+	size_t lo, hi;
+	uint64_t *w;
+	int r = 0;
+
+	if (e)
+		return e->id ? e : NULL;
+	if (!(e = calloc(1, sizeof(*e))))
+		return NULL;
+	e->old = old;
+	if (htab_insert(&st->done, e) < 0) {
+		free(e);
+		return NULL;
+	}
+	if (dst)
+		pieces_of(img, st->dst_ix, img->ndsts, dst_split_of, old, &lo, &hi);
+	else
+		pieces_of(img, st->sel_ix, img->nsels, sel_split_of, old, &lo, &hi);
+	/* Where the split stands, then each piece: its key and what its list holds. */
+	if ((w = vec_push(&words)))
+		*w = (uint64_t)dst << 32 | old;
+	for (size_t i = lo; i < hi && w; i++) {
+		const struct steer_rule_list *l;
+		uint64_t piece[3];
+
+		if (dst) {
+			const struct steer_dst_key *k = &img->dsts[st->dst_ix[i]].key;
+
+			piece[0] = (uint64_t)k->prefixlen << 8 | k->family;
+			piece[1] = hash_bytes(k->addr, sizeof(k->addr));
+			l = &img->dsts[st->dst_ix[i]].val;
+		} else {
+			const struct steer_sel_key *k = &img->sels[st->sel_ix[i]].key;
+
+			piece[0] = k->value;
+			piece[1] = k->other;
+			l = &img->sels[st->sel_ix[i]].val;
+		}
+		r = list_fp(st, l, &piece[2]);
+		for (int j = 0; j < 3 && !r && (w = vec_push(&words)); j++)
+			*w = piece[j];
+		if (r)
+			break;
+	}
+	if (!w)
+		r = -ENOMEM;
+	if (!r) {
+		uint32_t id;
+
+		e->fp = hash_bytes(words.p, words.n * sizeof(uint64_t));
+		/* Two splits that hash alike in one image: the second takes the next free id. */
+		for (id = (uint32_t)(e->fp ^ e->fp >> 32); !id || htab_find(&st->taken, &id); id++)
+			;
+		if ((taken = calloc(1, sizeof(*taken)))) {
+			taken->id = id;
+			if (htab_insert(&st->taken, taken) < 0)
+				free(taken);
+			else
+				e->id = id;
+		}
+	}
+	free(words.p);
+	return e->id ? e : NULL;
+}
+
+static int cmp_dst_ix(const void *a, const void *b, void *arg)
+{
+	const struct image *img = arg;
+	const struct steer_dst_key *x = &img->dsts[*(const size_t *)a].key;
+	const struct steer_dst_key *y = &img->dsts[*(const size_t *)b].key;
+
+	if (x->split != y->split)
+		return x->split < y->split ? -1 : 1;
+	return memcmp(x, y, sizeof(*x));
+}
+
+static int cmp_sel_ix(const void *a, const void *b, void *arg)
+{
+	const struct image *img = arg;
+	const struct steer_sel_key *x = &img->sels[*(const size_t *)a].key;
+	const struct steer_sel_key *y = &img->sels[*(const size_t *)b].key;
+
+	if (x->split != y->split)
+		return x->split < y->split ? -1 : 1;
+	return memcmp(x, y, sizeof(*x));
+}
+
+static size_t *sorted_ix(size_t n, int (*cmp)(const void *, const void *, void *), struct image *img)
+{
+	size_t *ix = malloc((n + 1) * sizeof(*ix));
+
+	for (size_t i = 0; ix && i < n; i++)
+		ix[i] = i;
+	if (ix)
+		qsort_r(ix, n, sizeof(*ix), cmp, img);
+	return ix;
+}
+
+/* The final id of provisional split old (0 stays 0). */
+static uint32_t final_id(const struct stamp *st, uint32_t old)
+{
+	const struct stamped *e = old ? htab_find(&st->done, &old) : NULL;
+
+	return e ? e->id : 0;
+}
+
+int compile_split_ids(struct image *img)
+{
+	struct stamp st = { .img = img, .done = HTAB_INIT(struct stamped, node, old),
+			    .taken = HTAB_INIT(struct split_seen, node, id) };
+	struct htab_iter it;
+	void *e;
+	int r = 0;
+
+	st.rule_fp = malloc((img->nrules + 1) * sizeof(*st.rule_fp));
+	st.dst_ix = sorted_ix(img->ndsts, cmp_dst_ix, img);
+	st.sel_ix = sorted_ix(img->nsels, cmp_sel_ix, img);
+	if (!st.rule_fp || !st.dst_ix || !st.sel_ix)
+		r = -ENOMEM;
+	for (size_t i = 0; !r && i < img->nrules; i++)
+		st.rule_fp[i] = entry_fp(img, MAP_RULES, (uint32_t)i);
+	/* Every split hangs under a source list; stamping those stamps them all, leaves first. */
+	for (size_t i = 0; !r && i < img->nsrcs; i++) {
+		uint64_t fp;
+
+		r = list_fp(&st, &img->srcs[i].val, &fp);
+	}
+	for (size_t i = 0; !r && i < img->nsrcs; i++) {
+		img->srcs[i].val.dst_split = final_id(&st, img->srcs[i].val.dst_split);
+		img->srcs[i].val.sel_split = final_id(&st, img->srcs[i].val.sel_split);
+	}
+	for (size_t i = 0; !r && i < img->ndsts; i++) {
+		img->dsts[i].key.split = final_id(&st, img->dsts[i].key.split);
+		img->dsts[i].val.sel_split = final_id(&st, img->dsts[i].val.sel_split);
+	}
+	for (size_t i = 0; !r && i < img->nsels; i++) {
+		img->sels[i].key.split = final_id(&st, img->sels[i].key.split);
+		img->sels[i].val.sel_split = final_id(&st, img->sels[i].val.sel_split);
+	}
+	htab_iter_init(&it, &st.done);
+	while ((e = htab_iter_next(&it)))
+		free(e);
+	htab_free(&st.done);
+	htab_iter_init(&it, &st.taken);
+	while ((e = htab_iter_next(&it)))
+		free(e);
+	htab_free(&st.taken);
+	free(st.rule_fp);
+	free(st.dst_ix);
+	free(st.sel_ix);
 	return r;
 }

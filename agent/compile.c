@@ -965,8 +965,6 @@ int compile_image(const struct model *m, const struct model_overrides *ov, struc
 	}
 	free(cr);
 	sort(srcs.p, srcs.n, srcs.size, cmp_src);
-	sort(dsts.p, dsts.n, dsts.size, cmp_dst);
-	sort(sels.p, sels.n, sels.size, cmp_sel);
 	/* compile_routes makes them in this order already; the check costs one pass. */
 	if (!sorted(routes.p, routes.n, routes.size, cmp_route))
 		sort(routes.p, routes.n, routes.size, cmp_route);
@@ -993,10 +991,12 @@ int compile_image(const struct model *m, const struct model_overrides *ov, struc
 		.rules = rules.p, .nrules = rules.n, .groups = groups.p, .ngroups = groups.n,
 	};
 	out->nnf = compile_nf_chains(m, out->nf, STEER_NF_CHAINS);
-	if (compile_xdp(m, out) < 0) {
+	if (compile_split_ids(out) < 0 || compile_xdp(m, out) < 0) {
 		image_free(out);
 		return -ENOMEM;
 	}
+	sort(out->dsts, out->ndsts, sizeof(*out->dsts), cmp_dst);
+	sort(out->sels, out->nsels, sizeof(*out->sels), cmp_sel);
 	out->ct_mark = m->ct_mark & m->ct_mask;
 	out->ct_mask = m->ct_mask;
 	out->ct_timeout_tcp_ms = m->ct_timeout_tcp_s > 0 ? (uint32_t)m->ct_timeout_tcp_s * 1000u : 0;

@@ -55,6 +55,10 @@ struct map_def {
 	bool listed;		/* steerctl status and metrics count its entries */
 	bool uncached;		/* the program reads it after the flow cache, on every packet:
 				 * writing it leaves cached decisions standing */
+	/* Its keys are the pieces of split lists: the split id (a rule list's dst_split or
+	 * sel_split) stands at split_off in the key. */
+	bool split_piece;
+	uint32_t split_off;
 	uint32_t key_size, val_size;
 	uint32_t type;		/* what readers of the pin expect; 0: any type iterates alike */
 	uint32_t alt_type;	/* a second type read the same way, or 0 */

@@ -21,6 +21,9 @@ struct table {
 	int (*cmp)(const void *, const void *);
 	bool guarded;		/* the route map: the reader's thread punts keys in it too */
 	bool uncached;		/* read after the flow cache, on every packet: no new epoch */
+	bool lpm;		/* an LPM trie: prefixlen is the key's first word */
+	bool split_piece;	/* keys are split pieces: the split id at split_off */
+	size_t split_off;
 };
 
 /* A route key the reader punted for an event the maps do not include yet. */
@@ -79,53 +82,119 @@ static int write_one(struct sync *s, const struct table *t, const char *rec, boo
 	return r;
 }
 
+/* The records of b that a lacks (by key), or, with values, holds with another value: their
+ * indices into b, in b's order. NULL on -ENOMEM. */
+static uint32_t *differ(const struct table *t, const void *a, size_t na, const void *b, size_t nb,
+			bool values, size_t *n)
+{
+	uint32_t *ix = malloc((nb + 1) * sizeof(*ix));
+	size_t i = 0;
+
+	*n = 0;
+	for (size_t j = 0; ix && j < nb; j++) {
+		const char *rec = rec_at(t, b, j);
+		int c = 1;
+
+		while (i < na && (c = cmp_key(t, rec_at(t, a, i), rec)) < 0)
+			i++;
+		if (i < na && c == 0 &&
+		    (!values || !memcmp(rec_at(t, a, i) + t->val_off, rec + t->val_off, t->val_len)))
+			continue;
+		ix[(*n)++] = (uint32_t)j;
+	}
+	return ix;
+}
+
+/* An LPM trie's records in ix (of recs), most specific first (or last), else as they are.
+ * Writes go most specific first and deletes least specific first: then a lookup during an
+ * apply finds what the old maps or the new maps would answer, never a shorter new prefix
+ * standing in for a longer new one not written yet, or a shorter old one for a longer old
+ * one already gone. A counting sort on prefixlen, the key's first word. */
+static int order_by_prefix(const struct table *t, const void *recs, uint32_t *ix, size_t n,
+			   bool longest_first)
+{
+	size_t nlen = (t->key_len - sizeof(uint32_t)) * 8 + 1, *at;
+	uint32_t *out;
+
+	if (!t->lpm || n < 2)
+		return 0;
+	at = calloc(nlen + 1, sizeof(*at));
+	out = malloc(n * sizeof(*out));
+	if (!at || !out) {
+		free(at);
+		free(out);
+		return -ENOMEM;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t len;
+
+			memcpy(&len, rec_at(t, recs, ix[i]), sizeof(len));
+			len = len < nlen ? len : (uint32_t)nlen - 1;
+			len = longest_first ? (uint32_t)nlen - 1 - len : len;
+			if (!pass)
+				at[len + 1]++;
+			else
+				out[at[len]++] = ix[i];
+		}
+		for (size_t l = 0; !pass && l < nlen; l++)
+			at[l + 1] += at[l];
+	}
+	memcpy(ix, out, n * sizeof(*ix));
+	free(at);
+	free(out);
+	return 0;
+}
+
 /* Write every record of new that old lacks or holds with another value. */
 static int write_changes(struct sync *s, const struct table *t, const void *old, size_t nold,
 			 const void *new, size_t nnew)
 {
-	size_t i = 0;
+	size_t n;
+	uint32_t *ix = differ(t, old, nold, new, nnew, true, &n);
+	int r = ix ? order_by_prefix(t, new, ix, n, true) : -ENOMEM;
 
-	for (size_t j = 0; j < nnew; j++) {
-		const char *n = rec_at(t, new, j);
-		int c = 1, r;
+	for (size_t k = 0; !r && k < n; k++) {
+		int w = write_one(s, t, rec_at(t, new, ix[k]), false);
 
-		while (i < nold && (c = cmp_key(t, rec_at(t, old, i), n)) < 0)
-			i++;
-		if (i < nold && c == 0 && !memcmp(rec_at(t, old, i) + t->val_off, n + t->val_off, t->val_len))
-			continue;
-		r = write_one(s, t, n, false);
-		if (r < 0) {
-			s->failed_table = t->name;
-			return r;
-		}
-		s->stats.updates += !r;
+		if (w < 0)
+			r = w;
+		s->stats.updates += !w;
 	}
-	return 0;
+	if (r < 0)
+		s->failed_table = t->name;
+	free(ix);
+	return r;
 }
 
 /* Delete every record of old that new lacks. */
 static void delete_stale(struct sync *s, const struct table *t, const void *old, size_t nold,
 			 const void *new, size_t nnew)
 {
-	size_t j = 0;
+	size_t n;
+	uint32_t *ix = differ(t, new, nnew, old, nold, false, &n);
+	int r = ix ? 0 : -ENOMEM;
 
-	for (size_t i = 0; i < nold; i++) {
-		const char *o = rec_at(t, old, i);
-		int c = 1, r;
+	/* Out of memory to order them: old's own order still deletes every one. */
+	if (ix)
+		order_by_prefix(t, old, ix, n, false);
+	for (size_t k = 0; k < n && !r; k++) {
+		int d = write_one(s, t, rec_at(t, old, ix[k]), true);
 
-		while (j < nnew && (c = cmp_key(t, rec_at(t, new, j), o)) < 0)
-			j++;
-		if (j < nnew && c == 0)
-			continue;
-		r = write_one(s, t, o, true);
-		if (r < 0) {
+		if (d < 0) {
 			s->stats.failures++;
-			log_event(LOG_WARNING, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = r },
-				  "sync: cannot delete %s entry: %s", t->name, strerror(-r));
+			log_event(LOG_WARNING, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = d },
+				  "sync: cannot delete %s entry: %s", t->name, strerror(-d));
 			continue;
 		}
-		s->stats.deletes += !r;
+		s->stats.deletes += !d;
 	}
+	if (r < 0) {
+		s->stats.failures++;
+		log_event(LOG_WARNING, LOG_EV_APPLY_FAILED, &(struct log_ctx){ .error = r },
+			  "sync: cannot delete stale %s entries: out of memory", t->name);
+	}
+	free(ix);
 }
 
 /* One map in an apply: what it holds (the records last applied, replaced when the apply
@@ -362,7 +431,9 @@ static struct table keyed_table(const struct sync *s, enum map_id m)
 
 	/* The route map is the one the reader's thread punts keys in. */
 	return (struct table){ d->what, s->fd.fd[m], d->rec_size, d->key_size, d->val_off,
-			       d->val_size, .guarded = m == MAP_ROUTES, .uncached = d->uncached };
+			       d->val_size, .guarded = m == MAP_ROUTES, .uncached = d->uncached,
+			       .lpm = d->type == BPF_MAP_TYPE_LPM_TRIE,
+			       .split_piece = d->split_piece, .split_off = d->split_off };
 }
 
 static int adopt(struct sync *s)
@@ -607,6 +678,74 @@ static int stage_ids(struct sync *s, const struct image *img, struct change *c)
 	return r;
 }
 
+/* A value adopted from the maps or forgotten after a failed apply: not known. */
+static bool value_unknown(const struct table *t, const char *rec)
+{
+	for (size_t i = 0; i < t->val_len; i++)
+		if ((uint8_t)rec[t->val_off + i] != 0xff)
+			return false;
+	return true;
+}
+
+/* The split ids of recs' pieces (known ones only: known), sorted. */
+static uint32_t *split_ids(const struct table *t, const void *recs, size_t n, bool known,
+			   size_t *nout)
+{
+	uint32_t *ids = malloc((n + 1) * sizeof(*ids));
+
+	*nout = 0;
+	for (size_t i = 0; ids && i < n; i++)
+		if (!known || !value_unknown(t, rec_at(t, recs, i)))
+			memcpy(&ids[(*nout)++], rec_at(t, recs, i) + t->split_off, sizeof(*ids));
+	if (ids)
+		qsort(ids, *nout, sizeof(*ids), cmp_u32);
+	return ids;
+}
+
+/* Whether records ix of recs change a split that the maps and the image both name. */
+static bool touches(const struct table *t, const void *recs, const uint32_t *ix, size_t n,
+		    const uint32_t *was, size_t nwas, const uint32_t *is, size_t nis)
+{
+	for (size_t k = 0; k < n; k++) {
+		uint32_t id;
+
+		memcpy(&id, rec_at(t, recs, ix[k]) + t->split_off, sizeof(id));
+		if (bsearch(&id, was, nwas, sizeof(id), cmp_u32) && bsearch(&id, is, nis, sizeof(id), cmp_u32))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the apply would change the pieces of a split that a list in the maps names and
+ * the image names too. Split ids follow their content (compile-lists.c), so only two
+ * contents whose 32-bit hashes collide do that; a packet could then meet old and new
+ * pieces of the split together. Out of memory counts as yes. */
+static bool splits_change_in_place(const struct change *c)
+{
+	bool yes = false;
+
+	for (int m = 0; m < MAP_APPLIED && !yes; m++) {
+		const struct table *t = &c[m].t;
+		size_t nwas, nis, nw, nd;
+		uint32_t *was, *is, *w, *d;
+
+		if (!t->split_piece)
+			continue;
+		was = split_ids(t, *c[m].old, *c[m].nold, true, &nwas);
+		is = split_ids(t, c[m].new, c[m].nnew, false, &nis);
+		w = differ(t, *c[m].old, *c[m].nold, c[m].new, c[m].nnew, true, &nw);
+		d = differ(t, c[m].new, c[m].nnew, *c[m].old, *c[m].nold, false, &nd);
+		yes = !was || !is || !w || !d ||
+		      touches(t, c[m].new, w, nw, was, nwas, is, nis) ||
+		      touches(t, *c[m].old, d, nd, was, nwas, is, nis);
+		free(was);
+		free(is);
+		free(w);
+		free(d);
+	}
+	return yes;
+}
+
 /* Make: everything a packet can reach, leaves first. */
 static int make(struct sync *s, const struct change *c)
 {
@@ -679,6 +818,12 @@ int sync_apply(struct sync *s, const struct image *img)
 	r = mark_pending(s) < 0 ? -ENOMEM : stage_ids(s, img, c);
 	if (!r) {
 		reset_hits(s, s->ids[MAP_RULES].recs, s->ids[MAP_RULES].n, c[MAP_RULES].new, c[MAP_RULES].nnew);
+		if (splits_change_in_place(c)) {
+			s->stats.splits_in_place++;
+			log_notice("sync: a split rule list changes in place (its id's hash collided); "
+				   "the fast path hands everything to the kernel during this apply");
+			sync_set_synced(s, false);
+		}
 		r = make(s, c);
 		if (r < 0) {
 			make_failed(s, c, r);

@@ -33,6 +33,7 @@ struct idtab {
 
 struct sync_stats {
 	uint64_t applies, updates, deletes, failures;
+	uint64_t splits_in_place;	/* applies that punted through: see sync.c */
 };
 
 struct sync {

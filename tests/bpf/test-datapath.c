@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -648,6 +649,70 @@ static void fresh_image(struct t *t, struct image *img, struct verify_report *re
 	verify_maps(&fds, img, rep);
 }
 
+/* The IPv4 catch-all list's destination split id in img (0: not split). */
+static uint32_t catchall_split(const struct image *img)
+{
+	for (size_t i = 0; i < img->nsrcs; i++)
+		if (img->srcs[i].key.family == AF_INET && img->srcs[i].key.prefixlen == STEER_SRC_KEY_BITS(0))
+			return img->srcs[i].val.dst_split;
+	return 0;
+}
+
+/* How many pieces steer_dst holds under split id. */
+static size_t pieces_under(struct t *t, uint32_t id)
+{
+	struct steer_dst_key k, next;
+	size_t n = 0;
+	void *cur = NULL;
+
+	while (!bpf_map_get_next_key(bpf_map__fd(t->skel->maps.steer_dst), cur, &next)) {
+		n += next.split == id;
+		k = next;
+		cur = &k;
+	}
+	return n;
+}
+
+/* A split is never changed where a list names it: new content comes under a new id, written
+ * beside the old pieces, and the list switches to it in one write. Unchanged content keeps
+ * its id and costs no write. Forced to change in place (as a hash collision would), the
+ * apply punts everything until it is done. */
+static void split_ids_follow_content(struct t *t)
+{
+	struct verify_report rep;
+	struct image img = {};
+	uint64_t updates, in_place = t->s.stats.splits_in_place;
+	uint32_t before, after;
+
+	fresh_image(t, &img, &rep);
+	before = catchall_split(&img);
+	image_free(&img);
+	sh(true, "ip rule del priority 250 && ip rule add to 198.18.50.0/24 table 751 priority 250");
+	mirror(t);
+	fresh_image(t, &img, &rep);
+	after = catchall_split(&img);
+	check(t, before && after && before != after && pieces_under(t, after) == 101 &&
+		      !pieces_under(t, before) && t->s.stats.splits_in_place == in_place && !rep.differences,
+	      "a changed split comes under a new id; the old pieces are gone after the switch",
+	      "id %#x -> %#x, %zu new pieces, %zu old, %" PRIu64 " in place", before, after,
+	      pieces_under(t, after), pieces_under(t, before), t->s.stats.splits_in_place - in_place);
+	updates = t->s.stats.updates;
+	mirror(t);
+	check(t, t->s.stats.updates == updates, "unchanged content keeps its id: nothing written",
+	      "%" PRIu64 " writes", t->s.stats.updates - updates);
+	for (size_t i = 0; i < img.ndsts; i++)
+		if (img.dsts[i].key.split == after && img.dsts[i].val.count > 1) {
+			img.dsts[i].val.count--;
+			break;
+		}
+	check(t, sync_apply(&t->s, &img) == 0 && t->s.stats.splits_in_place == in_place + 1 &&
+		      !t->s.last_state.synced,
+	      "a piece changed under a live id: the apply punts through", "%" PRIu64 " in place, synced %u",
+	      t->s.stats.splits_in_place - in_place, t->s.last_state.synced);
+	image_free(&img);
+	mirror(t);
+}
+
 static void step_dst_split(struct t *t)
 {
 	struct verify_report rep;
@@ -663,6 +728,7 @@ static void step_dst_split(struct t *t)
 	      "split lists: a piece per destination, none cut, verify agrees",
 	      "%zu pieces, %zu cut, %zu differences", img.ndsts, img.truncated_lists, rep.differences);
 	image_free(&img);
+	split_ids_follow_content(t);
 	sh(true, "for i in $(seq 0 99); do echo rule del priority $((200 + i)); done | ip -batch - && "
 		 "ip route flush table 777 && ip route flush table 707");
 	mirror(t);

@@ -298,6 +298,46 @@ static void test_dst_split(void)
 	model_free(&m);
 }
 
+/* Split ids follow what the pieces hold: a compile of the same rules gives the same ids
+ * and pieces; a change in one list's rules moves that list's split to a new id and leaves
+ * the other's alone. 80 mark rules split both the catch-all list and 10/8's by mark. */
+static void test_split_ids(void)
+{
+	struct model_rule_key ten = rule(5, "10.0.0.0/8", 50), k;
+	uint32_t all1, ten1, all2, ten2;
+	struct image a, b;
+	struct model m;
+
+	model_init(&m);
+	model_rule_add(&m, &ten);
+	for (uint32_t i = 0; i < 80; i++) {
+		k = rule(100 + i, NULL, 900 + i);
+		k.fwmark = 0x20 + i;
+		k.fwmask = 0xff;
+		model_rule_add(&m, &k);
+	}
+	compile_image(&m, NULL, &a);
+	compile_image(&m, NULL, &b);
+	all1 = find_list(&a, "0.0.0.0/0") ? find_list(&a, "0.0.0.0/0")->val.sel_split : 0;
+	ten1 = find_list(&a, "10.0.0.0/8") ? find_list(&a, "10.0.0.0/8")->val.sel_split : 0;
+	CHECK(all1 && ten1 && all1 != ten1 && a.nsels == b.nsels &&
+	      !memcmp(a.sels, b.sels, a.nsels * sizeof(*a.sels)),
+	      "the same rules: the same split ids and pieces (%#x, %#x)", all1, ten1);
+	image_free(&b);
+	model_rule_del(&m, &ten);
+	ten.table = 51;
+	model_rule_add(&m, &ten);
+	compile_image(&m, NULL, &b);
+	all2 = find_list(&b, "0.0.0.0/0") ? find_list(&b, "0.0.0.0/0")->val.sel_split : 0;
+	ten2 = find_list(&b, "10.0.0.0/8") ? find_list(&b, "10.0.0.0/8")->val.sel_split : 0;
+	CHECK(all2 == all1 && ten2 && ten2 != ten1,
+	      "10/8's rule changed: its split has a new id, the catch-all's keeps its own (%#x, %#x)",
+	      all2, ten2);
+	image_free(&a);
+	image_free(&b);
+	model_free(&m);
+}
+
 /* Where the kernel looks forwarded packets up as uid 0 (fwd_uid0), a uid range is
  * evaluated: with 0 in it the rule matches as if it had none, without it never (and, not
  * inverted, always). */
@@ -636,6 +676,7 @@ int main(void)
 	test_truncation();
 	test_uid_ranges();
 	test_dst_split();
+	test_split_ids();
 	test_routes();
 	test_source_check_shortcut();
 	test_merged_local_main();
