@@ -31,10 +31,7 @@ FLOWS=${CFG_FLOWS:-4000}
 MAX_MOVED=0.35
 WEIGHT_TOL=0.05
 
-st_steerd_needed "steerd's configuration file"
-
-st_init
-cfg_init
+cfg_test_init
 st_note "groups: $NS_CLIENT -- $NS_ROUTER -- {sinka, sinkb, sinkc, sinkd}, pins in $PIN_DIR"
 st_topology 4
 st_add_sink c

@@ -14,10 +14,7 @@ HERE=$(dirname "${BASH_SOURCE[0]}")
 # shellcheck source=tests/lib/lib-config.sh
 . "$HERE/../lib/lib-config.sh"
 
-st_steerd_needed "steerd's configuration file"
-
-st_init
-cfg_init
+cfg_test_init
 NS_CLIENT2=st$$-client2
 LATE=late0
 CLIENT2=10.2.0.2

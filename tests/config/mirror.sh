@@ -12,10 +12,7 @@ HERE=$(dirname "${BASH_SOURCE[0]}")
 # shellcheck source=tests/lib/lib-config.sh
 . "$HERE/../lib/lib-config.sh"
 
-st_steerd_needed "steerd's configuration file"
-
-st_init
-cfg_init
+cfg_test_init
 A=${ST_CLIENT_ADDR[4]}   # 10.1.0.2: lib.sh's `from 10.1.0.0/24 lookup 100` at 100, to sink B
 B=10.2.0.2               # `from 10.2.0.0/24 lookup 200` at 200, to sink C
 st_note "mirror: $NS_CLIENT ($A, $B) -- $NS_ROUTER -- {sinka, sinkb, sinkc}, pins in $PIN_DIR"

@@ -21,11 +21,8 @@ HERE=$(dirname "${BASH_SOURCE[0]}")
 RATE=${CFG_RATE:-1000}
 SLACK=0.05   # s: a packet sent this close to a switch may take either path
 
-st_steerd_needed "steerd's configuration file"
-
-st_init
+cfg_test_init
 lt_init
-cfg_init
 st_note "reload: $NS_CLIENT -- $NS_ROUTER -- {sinka, sinkb, sinkc}, pins in $PIN_DIR"
 st_topology 4
 st_add_sink c

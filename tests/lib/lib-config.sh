@@ -5,7 +5,8 @@
 # what is attached where (pins, and the kernel asked directly), and tagged UDP flows checked
 # sink by sink with steerctl's counters.
 #
-# Source this (it sources tests/lib/lib.sh); call st_init, then cfg_init.
+# Source this (it sources tests/lib/lib.sh); call st_init, then cfg_init (or cfg_test_init,
+# all three steps of a test of steerd's configuration file).
 #
 #   cfg_write [FILE] <<EOF          the file's new text (default CFG_FILE), replaced by a rename
 #                                   so a SIGHUP never reads half a file
@@ -37,6 +38,14 @@ CFG_REJECTED=
 cfg_init() {
 	CFG_FILE=$ST_TMP/steer.yaml
 	command -v bpftool >/dev/null || st_die "bpftool installed (a build dependency)"
+}
+
+# cfg_test_init: a test of steerd's configuration file starts: st_steerd_needed (it has nothing
+# to check with ST_KERNEL_ONLY=1), st_init, cfg_init.
+cfg_test_init() {
+	st_steerd_needed "steerd's configuration file"
+	st_init
+	cfg_init
 }
 
 cfg_write() {
