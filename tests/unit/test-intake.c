@@ -328,6 +328,13 @@ static const char *verdict(struct model *md, uint8_t family)
 	return buf;
 }
 
+/* verdict() of the entry is `want`; `what` (a literal) names the check. */
+#define EXPECT_VERDICT(md, family, want, what)                                                  \
+	do {                                                                                    \
+		const char *v_ = verdict(md, family);                                           \
+		CHECK(!strcmp(v_, want), what " (%s)", v_);                                     \
+	} while (0)
+
 /* 10.8.0.0/24 in table 100: `type` via 10.2.0.GW (GW 0: no gateway), flags as the kernel
  * sets them on its notification. */
 static void route4(struct model *md, uint16_t msgtype, uint16_t flags, uint8_t type, uint8_t gw)
@@ -358,33 +365,26 @@ static void ipv4_twins(void)
 	model_init(&md);
 	route4(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_BLACKHOLE, 0);
 	route4(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND, RTN_UNICAST, 2);
-	v = verdict(&md, AF_INET);
-	CHECK(!strcmp(v, "blackhole"), "blackhole, then a unicast twin appended: the first, blackhole (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET, "blackhole", "blackhole, then a unicast twin appended: the first, blackhole");
 	route4(&md, RTM_DELROUTE, 0, RTN_BLACKHOLE, 0);
-	v = verdict(&md, AF_INET);
-	CHECK(!strcmp(v, "fwd:.2"), "deleting the blackhole twin leaves the unicast one (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET, "fwd:.2", "deleting the blackhole twin leaves the unicast one");
 	model_free(&md);
 
 	/* The reverse order forwards; deleting the unicast twin leaves the blackhole. */
 	model_init(&md);
 	route4(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_UNICAST, 2);
 	route4(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND, RTN_BLACKHOLE, 0);
-	v = verdict(&md, AF_INET);
-	CHECK(!strcmp(v, "fwd:.2"), "unicast, then a blackhole twin appended: forwards (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET, "fwd:.2", "unicast, then a blackhole twin appended: forwards");
 	/* ip route prepend: before the others. */
 	route4(&md, RTM_NEWROUTE, NLM_F_CREATE, RTN_UNICAST, 4);
-	v = verdict(&md, AF_INET);
-	CHECK(!strcmp(v, "fwd:.4"), "a prepended twin comes first (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET, "fwd:.4", "a prepended twin comes first");
 	/* ip route replace: in place of the first, the others stay. */
 	route4(&md, RTM_NEWROUTE, NLM_F_REPLACE, RTN_UNREACHABLE, 0);
-	v = verdict(&md, AF_INET);
-	CHECK(!strcmp(v, "unreachable"), "replace takes the first twin's place (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET, "unreachable", "replace takes the first twin's place");
 	route4(&md, RTM_DELROUTE, 0, RTN_UNREACHABLE, 0);
-	v = verdict(&md, AF_INET);
-	CHECK(!strcmp(v, "fwd:.2"), "and deleting it leaves the other two in order (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET, "fwd:.2", "and deleting it leaves the other two in order");
 	route4(&md, RTM_DELROUTE, 0, RTN_UNICAST, 2);
-	v = verdict(&md, AF_INET);
-	CHECK(!strcmp(v, "blackhole"), "deleting the unicast twin leaves the blackhole (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET, "blackhole", "deleting the unicast twin leaves the blackhole");
 	/* Hardware offload news (no flags) about the route that is there changes nothing. */
 	route4(&md, RTM_NEWROUTE, 0, RTN_BLACKHOLE, 0);
 	v = verdict(&md, AF_INET);
@@ -400,8 +400,7 @@ static void ipv4_twins(void)
 	route4(&md, RTM_NEWROUTE, NLM_F_MULTI, RTN_UNICAST, 3);
 	route4(&md, RTM_NEWROUTE, NLM_F_MULTI, RTN_BLACKHOLE, 0);
 	model_sweep(&md, MODEL_ROUTE4);
-	v = verdict(&md, AF_INET);
-	CHECK(!strcmp(v, "fwd:.3"), "a dump's first route comes first, and ends the doubt (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET, "fwd:.3", "a dump's first route comes first, and ends the doubt");
 	model_free(&md);
 }
 
@@ -446,8 +445,7 @@ static void ipv6_alternatives(void)
 	route6(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_UNICAST, 1, 2, RTPROT_RA, PREF_HIGH, 180000);
 	route6(&md, RTM_NEWROUTE, NLM_F_CREATE, RTN_UNICAST, 2, 3, RTPROT_RA, PREF_LOW, 180000);
 	CHECK(md.routes.count == 1, "two advertised routes are one entry (%zu)", md.routes.count);
-	v = verdict(&md, AF_INET6);
-	CHECK(!strcmp(v, "punt"), "routes from router advertisements are not spread over, they punt (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET6, "punt", "routes from router advertisements are not spread over, they punt");
 	model_free(&md);
 
 	/* Without RA, without lifetimes: the preference decides, where the kernel ranks by it. */
@@ -455,18 +453,14 @@ static void ipv6_alternatives(void)
 	md.router_pref6 = 1;
 	route6(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_UNICAST, 1, 2, RTPROT_STATIC, PREF_HIGH, 0);
 	route6(&md, RTM_NEWROUTE, NLM_F_CREATE, RTN_UNICAST, 2, 3, RTPROT_STATIC, PREF_LOW, 0);
-	v = verdict(&md, AF_INET6);
-	CHECK(!strcmp(v, "fwd:.1"), "two separate routes: the one of high preference, alone (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET6, "fwd:.1", "two separate routes: the one of high preference, alone");
 	md.router_pref6 = -1;
-	v = verdict(&md, AF_INET6);
-	CHECK(!strcmp(v, "punt"), "not knowing whether the kernel ranks by preference: punt (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET6, "punt", "not knowing whether the kernel ranks by preference: punt");
 	md.router_pref6 = 1;
 	route6(&md, RTM_DELROUTE, 0, RTN_UNICAST, 1, 2, RTPROT_STATIC, PREF_HIGH, 0);
-	v = verdict(&md, AF_INET6);
-	CHECK(!strcmp(v, "fwd:.2"), "the high one deleted: the low one (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET6, "fwd:.2", "the high one deleted: the low one");
 	route6(&md, RTM_NEWROUTE, NLM_F_CREATE, RTN_UNICAST, 4, 4, RTPROT_STATIC, PREF_LOW, 0);
-	v = verdict(&md, AF_INET6);
-	CHECK(!strcmp(v, "punt"), "two of equal preference: the kernel's order and input device decide, punt (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET6, "punt", "two of equal preference: the kernel's order and input device decide, punt");
 	model_free(&md);
 
 	/* A blackhole of high preference beside a unicast route of low. */
@@ -474,16 +468,14 @@ static void ipv6_alternatives(void)
 	md.router_pref6 = 1;
 	route6(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, RTN_BLACKHOLE, 0, 1, RTPROT_BOOT, PREF_HIGH, 0);
 	route6(&md, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_APPEND, RTN_UNICAST, 2, 3, RTPROT_BOOT, PREF_LOW, 0);
-	v = verdict(&md, AF_INET6);
-	CHECK(!strcmp(v, "blackhole"), "blackhole (high) and unicast (low): blackhole (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET6, "blackhole", "blackhole (high) and unicast (low): blackhole");
 	/* A lifetime, even on a lone static route: the kernel may change it unannounced. */
 	route6(&md, RTM_DELROUTE, 0, RTN_BLACKHOLE, 0, 1, RTPROT_BOOT, PREF_HIGH, 0);
 	route6(&md, RTM_NEWROUTE, NLM_F_REPLACE, RTN_UNICAST, 2, 3, RTPROT_BOOT, PREF_LOW, 3000);
 	v = verdict(&md, AF_INET6);
 	CHECK(!strcmp(v, "punt") && md.routes.count == 1, "a route with a lifetime punts (%s)", v);
 	route6(&md, RTM_NEWROUTE, NLM_F_REPLACE, RTN_UNICAST, 2, 3, RTPROT_BOOT, PREF_LOW, 0);
-	v = verdict(&md, AF_INET6);
-	CHECK(!strcmp(v, "fwd:.2"), "replaced without one: forwards (%s)", v);
+	EXPECT_VERDICT(&md, AF_INET6, "fwd:.2", "replaced without one: forwards");
 	model_free(&md);
 }
 
