@@ -78,12 +78,19 @@ struct steer_walk {
 	int quiet;
 };
 
+/* The walk ends with verdict (enum steer_lookup_res). Returns 1, as a rule step that
+ * decided does. */
+static __always_inline long walk_end(struct steer_walk *w, int verdict)
+{
+	w->verdict = verdict;
+	return 1;
+}
+
 /* The walk ends in a punt, for reason. */
 static __always_inline long walk_punt(struct steer_walk *w, __u32 reason)
 {
 	w->res->reason = reason;
-	w->verdict = STEER_LOOKUP_PUNT;
-	return 1;
+	return walk_end(w, STEER_LOOKUP_PUNT);
 }
 
 /* Why the kernel must decide where a route of this type leads. */
@@ -127,11 +134,9 @@ static __always_inline long table_result(struct steer_walk *w, struct steer_look
 	switch (rt->type) {
 	case STEER_RT_FORWARD:
 	case STEER_RT_MULTIPATH:
-		w->verdict = STEER_LOOKUP_FORWARD;
-		return 1;
+		return walk_end(w, STEER_LOOKUP_FORWARD);
 	case STEER_RT_BLACKHOLE:
-		w->verdict = STEER_LOOKUP_DROP;
-		return 1;
+		return walk_end(w, STEER_LOOKUP_DROP);
 	default:
 		return walk_punt(w, route_punt_reason(rt->type));
 	}
@@ -174,8 +179,7 @@ static long steer_rule_step(__u64 i, void *ctx)
 	case STEER_RULE_NOP:
 		return 0;
 	case STEER_RULE_BLACKHOLE:
-		w->verdict = STEER_LOOKUP_DROP;
-		return 1;
+		return walk_end(w, STEER_LOOKUP_DROP);
 	case STEER_RULE_UNREACHABLE:
 		return walk_punt(w, STEER_STAT_PUNT_UNREACHABLE);
 	case STEER_RULE_PROHIBIT:
@@ -188,8 +192,7 @@ static long steer_rule_step(__u64 i, void *ctx)
 		res->nh_id = rule->nh_id;
 		res->route_type = rule->action == STEER_RULE_FORWARD ? STEER_RT_FORWARD
 								     : STEER_RT_MULTIPATH;
-		w->verdict = STEER_LOOKUP_FORWARD;
-		return 1;
+		return walk_end(w, STEER_LOOKUP_FORWARD);
 	default:
 		return walk_punt(w, STEER_STAT_PUNT_RULE);
 	}
