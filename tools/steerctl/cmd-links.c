@@ -76,17 +76,15 @@ static int print_vlan(struct steerctl *c, const struct pinned_map *vlans,
 int cmd_links(struct steerctl *c)
 {
 	struct pinned_map links = { .fd = -1 }, vlans = { .fd = -1 };
-	const struct sc_map_use maps[] = { { MAP_LINKS, &links }, { MAP_VLANS, &vlans }, {} };
 	struct steer_vlan_key *vkeys = NULL;
 	__u32 *lkeys = NULL;
 	size_t nl = 0, nv = 0, i;
+	const struct sc_map_use maps[] = {
+		{ MAP_LINKS, &links, sc_cmp_u32, (void **)&lkeys, &nl },
+		{ MAP_VLANS, &vlans, cmp_vlan_key, (void **)&vkeys, &nv }, {} };
 	int err;
 
 	err = sc_maps_open(c, maps);
-	if (!err)
-		err = sc_map_keys(c, &links, sc_cmp_u32, (void **)&lkeys, &nl);
-	if (!err)
-		err = sc_map_keys(c, &vlans, cmp_vlan_key, (void **)&vkeys, &nv);
 	if (err)
 		goto out;
 
@@ -112,8 +110,6 @@ int cmd_links(struct steerctl *c)
 		json_obj_close(&c->jw);
 	}
 out:
-	free(vkeys);
-	free(lkeys);
 	sc_maps_close(maps);
 	return err;
 }

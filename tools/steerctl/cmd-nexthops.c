@@ -79,16 +79,14 @@ static int print_each(struct nh_ctx *x, const char *key, const struct pinned_map
 int cmd_nexthops(struct steerctl *c)
 {
 	struct nh_ctx x = { .c = c, .nhs = { .fd = -1 }, .groups = { .fd = -1 } };
-	const struct sc_map_use maps[] = { { MAP_NH, &x.nhs }, { MAP_GROUPS, &x.groups }, {} };
 	__u32 *nh_ids = NULL, *group_ids = NULL;
 	size_t n_nh = 0, n_groups = 0;
+	const struct sc_map_use maps[] = {
+		{ MAP_NH, &x.nhs, sc_cmp_u32, (void **)&nh_ids, &n_nh },
+		{ MAP_GROUPS, &x.groups, sc_cmp_u32, (void **)&group_ids, &n_groups }, {} };
 	int err;
 
 	err = sc_maps_open(c, maps);
-	if (!err)
-		err = sc_map_keys(c, &x.nhs, sc_cmp_u32, (void **)&nh_ids, &n_nh);
-	if (!err)
-		err = sc_map_keys(c, &x.groups, sc_cmp_u32, (void **)&group_ids, &n_groups);
 	if (err)
 		goto out;
 
@@ -100,8 +98,6 @@ int cmd_nexthops(struct steerctl *c)
 	if (c->json)
 		json_obj_close(&c->jw);
 out:
-	free(group_ids);
-	free(nh_ids);
 	sc_maps_close(maps);
 	return err;
 }

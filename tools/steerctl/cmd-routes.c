@@ -107,11 +107,12 @@ int cmd_routes(struct steerctl *c)
 {
 	struct routes_ctx x = { .c = c, .routes = { .fd = -1 }, .nhs = { .fd = -1 },
 				.groups = { .fd = -1 } };
-	const struct sc_map_use maps[] = { { MAP_ROUTES, &x.routes }, { MAP_NH, &x.nhs },
-					   { MAP_GROUPS, &x.groups }, {} };
 	struct steer_route_key *keys = NULL;
-	struct steer_route rt;
 	size_t n = 0, i;
+	const struct sc_map_use maps[] = {
+		{ MAP_ROUTES, &x.routes, cmp_route_key, (void **)&keys, &n }, { MAP_NH, &x.nhs },
+		{ MAP_GROUPS, &x.groups }, {} };
+	struct steer_route rt;
 	bool one_table;
 	__u32 table = 0;
 	int err;
@@ -122,8 +123,6 @@ int cmd_routes(struct steerctl *c)
 	err = sc_path(c, STEER_MAP_ROUTES, x.rpath, sizeof(x.rpath));
 	if (!err)
 		err = sc_maps_open(c, maps);
-	if (!err)
-		err = sc_map_keys(c, &x.routes, cmp_route_key, (void **)&keys, &n);
 	if (err)
 		goto out;
 
@@ -147,7 +146,6 @@ int cmd_routes(struct steerctl *c)
 	if (c->json)
 		json_arr_close(&c->jw);
 out:
-	free(keys);
 	sc_maps_close(maps);
 	return err;
 }

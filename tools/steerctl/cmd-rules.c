@@ -550,9 +550,11 @@ int cmd_rules(struct steerctl *c)
 {
 	struct rules_ctx x = { .c = c, .src = { .fd = -1 }, .dst = { .fd = -1 },
 			       .sel = { .fd = -1 }, .rules = { .fd = -1 }, .hits = { .fd = -1 } };
-	const struct sc_map_use maps[] = { { MAP_SRC, &x.src }, { MAP_DST, &x.dst },
-					   { MAP_SEL, &x.sel }, { MAP_RULES, &x.rules },
-					   { MAP_HITS, &x.hits }, {} };
+	const struct sc_map_use maps[] = {
+		{ MAP_SRC, &x.src, cmp_src_key, (void **)&x.keys, &x.n },
+		{ MAP_DST, &x.dst, cmp_dst_key, (void **)&x.dkeys, &x.ndkeys },
+		{ MAP_SEL, &x.sel, cmp_sel_key, (void **)&x.skeys, &x.nskeys },
+		{ MAP_RULES, &x.rules }, { MAP_HITS, &x.hits }, {} };
 	char pfx[3 * SC_ADDR_STRLEN + 32];
 	size_t i;
 	int err, width = (int)strlen("PREFIX");
@@ -562,12 +564,6 @@ int cmd_rules(struct steerctl *c)
 		err = sc_path(c, STEER_MAP_RULES, x.rules_path, sizeof(x.rules_path));
 	if (!err)
 		err = sc_maps_open(c, maps);
-	if (!err)
-		err = sc_map_keys(c, &x.src, cmp_src_key, (void **)&x.keys, &x.n);
-	if (!err)
-		err = sc_map_keys(c, &x.dst, cmp_dst_key, (void **)&x.dkeys, &x.ndkeys);
-	if (!err)
-		err = sc_map_keys(c, &x.sel, cmp_sel_key, (void **)&x.skeys, &x.nskeys);
 	if (!err)
 		err = read_lists(&x);
 	if (err)
@@ -595,9 +591,6 @@ out:
 	free(x.from);
 	free(x.first);
 	free(x.lists);
-	free(x.keys);
-	free(x.dkeys);
-	free(x.skeys);
 	sc_maps_close(maps);
 	return err;
 }

@@ -12,14 +12,28 @@
 	X(overruns) X(resyncs) X(dump_restarts) X(swept) X(reconciles) X(drift) X(applies) \
 	X(apply_failures) X(overflow_punts)
 
+/* The interfaces the program is attached to, by hook, in both outputs. Only steer.yaml
+ * attaches at egress and only --attach-mode xdp puts an XDP stage in front: no text line
+ * for those where nothing is. */
+static const struct {
+	enum map_hook hook;
+	const char *key, *label;
+	bool always;
+} hooks[] = {
+	{ HOOK_INGRESS, "attached", "attached:", true },
+	{ HOOK_EGRESS, "attached_egress", "egress:", false },
+	{ HOOK_XDP, "attached_xdp", "xdp:", false },
+};
+#define NHOOKS (sizeof(hooks) / sizeof(hooks[0]))
+
 int cmd_status(struct steerctl *c)
 {
 	struct steer_agent_stats ag = {};
 	double age;
 	__u64 counts[MAP_COUNT] = {};
 	struct steer_state st;
-	char **attached = NULL, **egress = NULL, **xdp = NULL;
-	size_t n_attached = 0, n_egress = 0, n_xdp = 0, i;
+	char **attached[NHOOKS] = {};
+	size_t n_attached[NHOOKS] = {}, i, h;
 	__u32 prog_id;
 	int err, width = 0;
 
@@ -41,11 +55,8 @@ int cmd_status(struct steerctl *c)
 	err = sc_prog_id(c, &prog_id);
 	if (err)
 		return err;
-	err = sc_attached(c, HOOK_INGRESS, &attached, &n_attached);
-	if (!err)
-		err = sc_attached(c, HOOK_EGRESS, &egress, &n_egress);
-	if (!err)
-		err = sc_attached(c, HOOK_XDP, &xdp, &n_xdp);
+	for (h = 0; h < NHOOKS && !err; h++)
+		err = sc_attached(c, hooks[h].hook, &attached[h], &n_attached[h]);
 	if (err)
 		goto out;
 	sc_check_abi(&st);
@@ -72,18 +83,12 @@ int cmd_status(struct steerctl *c)
 		AGENT_FIELDS(JSON_FIELD)
 		json_obj_close(j);
 		json_u64(j, "program_id", prog_id);
-		json_arr_open(j, "attached");
-		for (i = 0; i < n_attached; i++)
-			json_str(j, NULL, attached[i]);
-		json_arr_close(j);
-		json_arr_open(j, "attached_egress");
-		for (i = 0; i < n_egress; i++)
-			json_str(j, NULL, egress[i]);
-		json_arr_close(j);
-		json_arr_open(j, "attached_xdp");
-		for (i = 0; i < n_xdp; i++)
-			json_str(j, NULL, xdp[i]);
-		json_arr_close(j);
+		for (h = 0; h < NHOOKS; h++) {
+			json_arr_open(j, hooks[h].key);
+			for (i = 0; i < n_attached[h]; i++)
+				json_str(j, NULL, attached[h][i]);
+			json_arr_close(j);
+		}
 		json_obj_open(j, "maps");
 		for (i = 0; i < MAP_COUNT; i++)
 			if (map_defs[i].listed)
@@ -115,20 +120,14 @@ int cmd_status(struct steerctl *c)
 		else
 			fprintf(c->out, "program id:  none (no %s/%s)\n", c->pin_dir,
 				STEERCTL_PROG_PIN);
-		fprintf(c->out, "attached:   ");
-		for (i = 0; i < n_attached; i++)
-			fprintf(c->out, " %s", attached[i]);
-		fprintf(c->out, "%s\n", n_attached ? "" : " none");
-		/* Only steer.yaml attaches at egress: no line where nothing is. */
-		if (n_egress)
-			fprintf(c->out, "egress:     ");
-		for (i = 0; i < n_egress; i++)
-			fprintf(c->out, " %s%s", egress[i], i + 1 < n_egress ? "" : "\n");
-		/* Only --attach-mode xdp puts an XDP stage in front. */
-		if (n_xdp)
-			fprintf(c->out, "xdp:        ");
-		for (i = 0; i < n_xdp; i++)
-			fprintf(c->out, " %s%s", xdp[i], i + 1 < n_xdp ? "" : "\n");
+		for (h = 0; h < NHOOKS; h++) {
+			if (!n_attached[h] && !hooks[h].always)
+				continue;
+			fprintf(c->out, "%-12s", hooks[h].label);
+			for (i = 0; i < n_attached[h]; i++)
+				fprintf(c->out, " %s", attached[h][i]);
+			fprintf(c->out, "%s\n", n_attached[h] ? "" : " none");
+		}
 		fprintf(c->out, "maps:\n");
 		for (i = 0; i < MAP_COUNT; i++) {
 			int w = map_defs[i].listed ? (int)strlen(map_defs[i].name) : 0;
@@ -146,14 +145,10 @@ int cmd_status(struct steerctl *c)
 	}
 
 out:
-	for (i = 0; i < n_attached; i++)
-		free(attached[i]);
-	free(attached);
-	for (i = 0; i < n_egress; i++)
-		free(egress[i]);
-	free(egress);
-	for (i = 0; i < n_xdp; i++)
-		free(xdp[i]);
-	free(xdp);
+	for (h = 0; h < NHOOKS; h++) {
+		for (i = 0; i < n_attached[h]; i++)
+			free(attached[h][i]);
+		free(attached[h]);
+	}
 	return err;
 }

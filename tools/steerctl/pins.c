@@ -140,17 +140,26 @@ int sc_map_open(const struct steerctl *c, enum map_id id, struct pinned_map *m)
 /* The maps a command reads, opened and closed as one list. */
 int sc_maps_open(const struct steerctl *c, const struct sc_map_use *use)
 {
+	const struct sc_map_use *u;
 	int err = 0;
 
-	for (; use->m && !err; use++)
-		err = sc_map_open(c, use->id, use->m);
+	for (u = use; u->m && !err; u++)
+		err = sc_map_open(c, u->id, u->m);
+	for (u = use; u->m && !err; u++)
+		if (u->keys)
+			err = sc_map_keys(c, u->m, u->cmp, u->keys, u->n);
 	return err;
 }
 
 void sc_maps_close(const struct sc_map_use *use)
 {
-	for (; use->m; use++)
+	for (; use->m; use++) {
 		sc_map_close(use->m);
+		if (use->keys) {
+			free(*use->keys);
+			*use->keys = NULL;
+		}
+	}
 }
 
 void sc_map_close(struct pinned_map *m)

@@ -98,17 +98,16 @@ static int write_rule_hits(struct prom *p)
 {
 	const struct steerctl *c = p->c;
 	struct pinned_map rules = { .fd = -1 }, hits = { .fd = -1 };
-	const struct sc_map_use maps[] = { { MAP_RULES, &rules }, { MAP_HITS, &hits }, {} };
-	char num[32], tbl[16], prio[16], id[16], fam[SC_NAME_STRLEN];
 	__u32 *keys = NULL;
-	struct steer_rule r;
 	size_t n = 0, i;
+	const struct sc_map_use maps[] = {
+		{ MAP_RULES, &rules, sc_cmp_u32, (void **)&keys, &n }, { MAP_HITS, &hits }, {} };
+	char num[32], tbl[16], prio[16], id[16], fam[SC_NAME_STRLEN];
+	struct steer_rule r;
 	__u64 h;
 	int err;
 
 	err = sc_maps_open(c, maps);
-	if (!err)
-		err = sc_map_keys(c, &rules, sc_cmp_u32, (void **)&keys, &n);
 	if (err)
 		goto out;
 	family(p, "steer_rule_hits_total", "counter",
@@ -140,7 +139,6 @@ static int write_rule_hits(struct prom *p)
 		fprintf(p->f, " %llu\n", (unsigned long long)h);
 	}
 out:
-	free(keys);
 	sc_maps_close(maps);
 	return err;
 }

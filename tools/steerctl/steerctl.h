@@ -73,12 +73,17 @@ int sc_cmp_u32(const void *a, const void *b);
 int sc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* pins.c: the maps a command uses, in a list that ends with a NULL m. Each m starts with
- * fd -1, so the list closes whole however far the opening got. */
+ * fd -1 (and each *keys NULL), so the list closes whole however far the opening got. */
 struct sc_map_use {
 	enum map_id id;
 	struct pinned_map *m;
+	/* Where the command walks the map: its keys, sorted by cmp (sc_map_keys). */
+	int (*cmp)(const void *, const void *);
+	void **keys;
+	size_t *n;
 };
-/* Opens each in turn; 0, or the first one's negative errno, already said. */
+/* Opens each in turn, then lists the keys of those that ask; 0, or the first negative
+ * errno, already said. Closing frees the keys. */
 int sc_maps_open(const struct steerctl *c, const struct sc_map_use *use);
 void sc_maps_close(const struct sc_map_use *use);
 
