@@ -49,7 +49,8 @@ CLEN=${CNET#*/} NETLEN=${NET#*/}
 # Fresh sources for the checks that expect ICMP errors: the kernel rate-limits them per source.
 esrc_addr() { if [ "$F" = 4 ]; then echo "10.1.0.$1"; else echo "2001:db8:1::$1"; fi; }
 E=10
-esrc() { E=$((E + 1)); ESRC=$(esrc_addr "$E"); }
+# eflow WHAT EXPECT COUNTER PROTO: st_flow from the next fresh source.
+eflow() { E=$((E + 1)); st_flow "$F" "$@" src="$(esrc_addr "$E")"; }
 
 st_init
 st_note "IPv$F policy: $NS_CLIENT -- $NS_ROUTER -- {$NS_SINKA, $NS_SINKB, $NS_SINKC}, pins in $PIN_DIR"
@@ -99,16 +100,25 @@ st_flow "$F" "baseline udp" upb forwarded udp
 st_flow "$F" "baseline tcp" upb forwarded tcp
 st_flow "$F" "baseline icmp" upb forwarded icmp
 
+# sel WHAT SELECTOR: st_policy with rule 10 sending what matches SELECTOR to table 300 (C).
+sel() { st_policy "$F" "$1" <<<"rule add priority 10 $2 lookup 300"; }
+# edges FIELD LO HI [PROTO]: udp packets just outside and at both ends of rule 10's port range
+# FIELD LO-HI: table 300 (C) for those in it, rule 100 (B) for the others; the one at HI is a
+# PROTO packet (default udp).
+edges() {
+	local field=$1 lo=$2 hi=$3 proto=${4:-udp}
+	st_flow "$F" "$field $lo-$hi, $field $((lo - 1))" upb forwarded udp "$field=$((lo - 1))"
+	st_flow "$F" "$field $lo-$hi, $field $lo" upc forwarded udp "$field=$lo"
+	st_flow "$F" "$field $lo-$hi, $field $hi" upc forwarded "$proto" "$field=$hi"
+	st_flow "$F" "$field $lo-$hi, $field $((hi + 1))" upb forwarded udp "$field=$((hi + 1))"
+}
+
 st_note "--- selectors"
-st_policy "$F" "from" <<EOF
-rule add priority 10 from $C1/$HOST lookup 300
-EOF
+sel "from" "from $C1/$HOST"
 st_flow "$F" "from $C1/$HOST, packet from $C1" upc forwarded udp src=$C1
 st_flow "$F" "from $C1/$HOST, packet from $C2" upb forwarded udp src=$C2
 
-st_policy "$F" "to" <<EOF
-rule add priority 10 to $NET lookup 300
-EOF
+sel "to" "to $NET"
 st_flow "$F" "to $NET, packet to $D" upc forwarded udp dst=$D
 st_flow "$F" "to $NET, packet to $D2" upb forwarded udp dst=$D2
 st_flow "$F" "to $NET, icmp to $D" upc forwarded icmp dst=$D
@@ -123,9 +133,7 @@ else
 	tos_rows=("0x10 upc" "0 upb" "0x12 upc (ECN bits ignored)" "0x11 upc (ECN bits ignored)"
 		"0x30 upb (the whole DSCP compared, unlike IPv4)" "0x14 upb")
 fi
-st_policy "$F" "$what" <<EOF
-rule add priority 10 tos 0x10 lookup 300
-EOF
+sel "$what" "tos 0x10"
 for row in "${tos_rows[@]}"; do
 	read -r tos up why <<<"$row"
 	st_flow "$F" "tos 0x10, $packet $tos${why:+ $why}" "$up" forwarded udp tos="$tos"
@@ -133,87 +141,55 @@ done
 st_flow "$F" "tos 0x10, tcp $field 0x10" upc forwarded tcp tos=0x10
 st_flow "$F" "tos 0x10, icmp $field 0x10" upc forwarded icmp tos=0x10
 
-st_policy "$F" "iif (the client's interface)" <<EOF
-rule add priority 10 iif cli lookup 300
-EOF
+sel "iif (the client's interface)" "iif cli"
 st_flow "$F" "iif cli" upc forwarded udp
-st_policy "$F" "iif (another interface)" <<EOF
-rule add priority 10 iif upa lookup 300
-EOF
+sel "iif (another interface)" "iif upa"
 st_flow "$F" "iif upa, packet from cli" upb forwarded udp
 
-st_policy "$F" "ipproto" <<EOF
-rule add priority 10 ipproto udp lookup 300
-EOF
+sel "ipproto" "ipproto udp"
 st_flow "$F" "ipproto udp, udp" upc forwarded udp
 st_flow "$F" "ipproto udp, icmp" upb forwarded icmp
 st_flow "$F" "ipproto udp, tcp" upb forwarded tcp
 
-st_policy "$F" "sport" <<EOF
-rule add priority 10 sport 1000 lookup 300
-EOF
+sel "sport" "sport 1000"
 st_flow "$F" "sport 1000, udp sport 1000" upc forwarded udp sport=1000
 st_flow "$F" "sport 1000, udp sport 1001" upb forwarded udp sport=1001
 st_flow "$F" "sport 1000, tcp sport 1000" upc forwarded tcp sport=1000
 # ICMP has no ports: the kernel compares 0 with the rule's port.
 st_flow "$F" "sport 1000, icmp" upb forwarded icmp
 
-st_policy "$F" "sport range" <<EOF
-rule add priority 10 ipproto udp sport 1000-1999 lookup 300
-EOF
-st_flow "$F" "sport 1000-1999, sport 999" upb forwarded udp sport=999
-st_flow "$F" "sport 1000-1999, sport 1000" upc forwarded udp sport=1000
-st_flow "$F" "sport 1000-1999, sport 1999" upc forwarded udp sport=1999
-st_flow "$F" "sport 1000-1999, sport 2000" upb forwarded udp sport=2000
+sel "sport range" "ipproto udp sport 1000-1999"
+edges sport 1000 1999
 
-st_policy "$F" "dport" <<EOF
-rule add priority 10 dport 53 lookup 300
-EOF
+sel "dport" "dport 53"
 st_flow "$F" "dport 53, udp dport 53" upc forwarded udp dport=53
 st_flow "$F" "dport 53, udp dport 54" upb forwarded udp dport=54
 
-st_policy "$F" "dport range" <<EOF
-rule add priority 10 dport 5000-5010 lookup 300
-EOF
-st_flow "$F" "dport 5000-5010, dport 4999" upb forwarded udp dport=4999
-st_flow "$F" "dport 5000-5010, dport 5000" upc forwarded udp dport=5000
-st_flow "$F" "dport 5000-5010, dport 5010" upc forwarded tcp dport=5010
-st_flow "$F" "dport 5000-5010, dport 5011" upb forwarded udp dport=5011
+sel "dport range" "dport 5000-5010"
+edges dport 5000 5010 tcp
 
-st_policy "$F" "ipproto + dport" <<EOF
-rule add priority 10 ipproto tcp dport 443 lookup 300
-EOF
+sel "ipproto + dport" "ipproto tcp dport 443"
 st_flow "$F" "ipproto tcp dport 443, tcp 443" upc forwarded tcp dport=443
 st_flow "$F" "ipproto tcp dport 443, udp 443" upb forwarded udp dport=443
 
-st_policy "$F" "not from" <<EOF
-rule add priority 10 not from $C1/$HOST lookup 300
-EOF
+sel "not from" "not from $C1/$HOST"
 st_flow "$F" "not from $C1/$HOST, packet from $C1" upb forwarded udp src=$C1
 st_flow "$F" "not from $C1/$HOST, packet from $C2" upc forwarded udp src=$C2
 
-st_policy "$F" "not to" <<EOF
-rule add priority 10 iif cli not to $NET lookup 300
-EOF
+sel "not to" "iif cli not to $NET"
 st_flow "$F" "not to $NET, packet to $D" upb forwarded udp dst=$D
 st_flow "$F" "not to $NET, packet to $D2" upc forwarded udp dst=$D2
 
 # `not` inverts the whole match. (Since Linux 6.15 a single port also comes with a port mask,
 # FRA_SPORT_MASK 0xffff, in the rule's netlink message.)
-st_policy "$F" "not sport" <<EOF
-rule add priority 10 not sport 1000 lookup 300
-EOF
+sel "not sport" "not sport 1000"
 st_flow "$F" "not sport 1000, udp sport 1000" upb forwarded udp sport=1000
 st_flow "$F" "not sport 1000, udp sport 1001" upc forwarded udp sport=1001
 st_flow "$F" "not sport 1000, icmp (no ports)" upc forwarded icmp
 
-st_policy "$F" "fwmark 0x7 (packets from another namespace carry mark 0)" <<EOF
-rule add priority 10 fwmark 0x7 lookup 300
-EOF
+sel "fwmark 0x7 (packets from another namespace carry mark 0)" "fwmark 0x7"
 st_flow "$F" "fwmark 0x7, mark 0" upb forwarded udp
-st_policy "$F" "fwmark 0/0xff (mark & 0xff == 0)" <<EOF
-rule add priority 10 iif cli fwmark 0/0xff lookup 300
-EOF
+sel "fwmark 0/0xff (mark & 0xff == 0)" "iif cli fwmark 0/0xff"
 st_flow "$F" "fwmark 0/0xff, mark 0" upc forwarded udp
 
 st_note "--- actions"
@@ -280,18 +256,14 @@ st_flow "$F" "blackhole rule, another destination" upb forwarded udp dst=$D2
 st_policy "$F" "unreachable rule" <<EOF
 rule add priority 10 iif cli to $NET unreachable
 EOF
-esrc
-st_flow "$F" "unreachable rule, udp" unreachable punt_unreachable udp src="$ESRC"
-esrc
-st_flow "$F" "unreachable rule, icmp" unreachable punt_unreachable icmp src="$ESRC"
+eflow "unreachable rule, udp" unreachable punt_unreachable udp
+eflow "unreachable rule, icmp" unreachable punt_unreachable icmp
 
 st_policy "$F" "prohibit rule" <<EOF
 rule add priority 10 iif cli to $NET prohibit
 EOF
-esrc
-st_flow "$F" "prohibit rule, udp" prohibit punt_prohibit udp src="$ESRC"
-esrc
-st_flow "$F" "prohibit rule, tcp" prohibit punt_prohibit tcp src="$ESRC"
+eflow "prohibit rule, udp" prohibit punt_prohibit udp
+eflow "prohibit rule, tcp" prohibit punt_prohibit tcp
 
 if [ "$F" = 4 ]; then
 	st_policy "$F" "no route at all: goto past every rule but 'lookup default' (empty)" <<EOF
@@ -303,8 +275,7 @@ rule add priority 10 iif cli to $NET goto 40000
 rule add priority 40000 iif cli lookup 500
 EOF
 fi
-esrc
-st_flow "$F" "no route" unreachable punt_no_route udp src="$ESRC"
+eflow "no route" unreachable punt_no_route udp
 st_flow "$F" "no route, another destination" upb forwarded udp dst=$D2
 
 st_policy "$F" "suppress_prefixlength 0 (main's default rejected)" <<EOF
@@ -345,12 +316,10 @@ st_flow "$F" "blackhole route" drop drop_blackhole udp
 st_flow "$F" "blackhole route, $D2 takes the default" upc forwarded udp dst=$D2
 
 t300 "unreachable route" "route add unreachable $NET table 300"
-esrc
-st_flow "$F" "unreachable route" unreachable punt_unreachable udp src="$ESRC"
+eflow "unreachable route" unreachable punt_unreachable udp
 
 t300 "prohibit route" "route add prohibit $NET table 300"
-esrc
-st_flow "$F" "prohibit route" prohibit punt_prohibit icmp src="$ESRC"
+eflow "prohibit route" prohibit punt_prohibit icmp
 
 t300 "throw route (continue with the next rule)" "route add throw $NET table 300"
 st_flow "$F" "throw: on to rule 100" upb forwarded udp
@@ -389,31 +358,23 @@ st_multipath "$F" "multipath A+B" 64 3 "upa upb" counter=punt_multipath
 st_multipath "$F" "multipath, one flow of 30 packets" 1 30 "upa upb" counter=punt_multipath
 
 st_note "--- rules with selectors a forwarded packet settles (uid 0, no output device)"
-st_policy "$F" "uidrange before the matching rule (forwarded packets have uid 0: it matches)" <<EOF
-rule add priority 5 iif cli uidrange 0-100 lookup 300
-rule add priority 10 iif cli lookup 400
-EOF
-st_flow "$F" "uidrange 0-100 first: table 300 decides" upc forwarded udp
-st_policy "$F" "uidrange without uid 0 before the matching rule (never matches)" <<EOF
-rule add priority 5 iif cli uidrange 1000-2000 lookup 300
-rule add priority 10 iif cli lookup 400
-EOF
-st_flow "$F" "uidrange 1000-2000 first: rule 10 decides" upa forwarded udp
-st_policy "$F" "not uidrange without uid 0 (inverted, it matches every forwarded packet)" <<EOF
-rule add priority 5 not iif cli uidrange 1000-2000 lookup 300
-rule add priority 10 iif cli lookup 400
-EOF
-st_flow "$F" "not uidrange 1000-2000 first: table 300 decides" upc forwarded udp
-st_policy "$F" "oif before the matching rule (never matches on input)" <<EOF
-rule add priority 5 iif cli oif upa lookup 300
-rule add priority 10 iif cli lookup 400
-EOF
-st_flow "$F" "oif upa first: never matches, rule 10 decides" upa forwarded udp
-st_policy "$F" "not oif before the matching rule (inverted, it matches every forwarded packet)" <<EOF
-rule add priority 5 not iif cli oif upa lookup 300
-rule add priority 10 iif cli lookup 400
-EOF
-st_flow "$F" "not oif upa first: table 300 decides" upc forwarded udp
+# first WHAT SELECTOR UPLINK CHECK: rule 5 sends what matches SELECTOR to table 300 (C), rule 10
+# all from cli to table 400 (A); one udp flow (CHECK) must leave by UPLINK.
+first() {
+	st_policy "$F" "$1" < <(printf '%s\n' "rule add priority 5 $2 lookup 300" \
+		"rule add priority 10 iif cli lookup 400")
+	st_flow "$F" "$4" "$3" forwarded udp
+}
+first "uidrange before the matching rule (forwarded packets have uid 0: it matches)" \
+	"iif cli uidrange 0-100" upc "uidrange 0-100 first: table 300 decides"
+first "uidrange without uid 0 before the matching rule (never matches)" \
+	"iif cli uidrange 1000-2000" upa "uidrange 1000-2000 first: rule 10 decides"
+first "not uidrange without uid 0 (inverted, it matches every forwarded packet)" \
+	"not iif cli uidrange 1000-2000" upc "not uidrange 1000-2000 first: table 300 decides"
+first "oif before the matching rule (never matches on input)" \
+	"iif cli oif upa" upa "oif upa first: never matches, rule 10 decides"
+first "not oif before the matching rule (inverted, it matches every forwarded packet)" \
+	"not iif cli oif upa" upc "not oif upa first: table 300 decides"
 st_policy "$F" "uidrange after the matching rule" <<EOF
 rule add priority 5 iif cli lookup 300
 rule add priority 10 iif cli uidrange 0-100 lookup 400
