@@ -15,19 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon-config.h"
 #include "daemon-nf.h"
 #include "daemon-xdp.h"
 #include "log.h"
 #include "verify.h"
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void publish_stats(struct daemon *d)
 {

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "nl-attr.h"
 
@@ -46,14 +47,6 @@ static const struct {
 	[NF_DUMP_CHAINS] = { NFT_MSG_GETCHAIN, "nftables chains", MODEL_NF_CHAINS },
 	[NF_DUMP_RULES]  = { NFT_MSG_GETRULE,  "nftables rules",  MODEL_NF_RULES },
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int nf_open(struct nf_intake *nf, struct model *m, int rcvbuf)
 {
@@ -83,26 +76,17 @@ void nf_close(struct nf_intake *nf)
 
 static int start_dump(struct nf_intake *nf, int d)
 {
-	struct {
-		struct nlmsghdr h;
-		struct nfgenmsg g;
-	} req = {};
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	/* struct nfgenmsg: the family, then version NFNETLINK_V0 (0) and resource 0. */
+	int r = nl_conn_dump(&nf->conn, NFT_TYPE(dumps[d].msg), NFPROTO_UNSPEC,
+			     sizeof(struct nfgenmsg), ++nf->seq, dumps[d].name);
 
-	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(req.g));
-	req.h.nlmsg_type = NFT_TYPE(dumps[d].msg);
-	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	req.h.nlmsg_seq = ++nf->seq;
-	req.g = (struct nfgenmsg){ .nfgen_family = NFPROTO_UNSPEC, .version = NFNETLINK_V0 };
-	if (sendto(nf->conn.fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
-		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
-			  "nfnetlink: cannot request a dump of %s: %m", dumps[d].name);
-		return -errno;
-	}
+	_Static_assert(NFNETLINK_V0 == 0, "a dump request's header is its family and zeros");
+	if (r < 0)
+		return r;
 	nf->dump = d;
-	nf->dump_seq = req.h.nlmsg_seq;
+	nf->dump_seq = nf->seq;
 	nf->dump_intr = false;
-	nf->dump_started_ns = nf->dump_heard_ns = now_ns();
+	nf->dump_started_ns = nf->dump_heard_ns = monotonic_ns();
 	nf->stats.dumps++;
 	model_nf_mark_stale(&nf->model->nf, dumps[d].kind);
 	/* A read starts: it will tell what the last commit left. Events received before it
@@ -119,7 +103,7 @@ static int next_dump(struct nf_intake *nf, int after)
 {
 	if (after >= 0 && after + 1 < NF_DUMP_MAX)
 		return start_dump(nf, after + 1);
-	if (!nf->pending || now_ns() < nf->retry_at_ns)
+	if (!nf->pending || monotonic_ns() < nf->retry_at_ns)
 		return 0;
 	nf->pending = false;
 	return start_dump(nf, NF_DUMP_TABLES);
@@ -150,7 +134,7 @@ static void lost(struct nf_intake *nf)
 	nf->changed = true;
 	nf->pending = true;
 	nf->dump = -1;
-	nf->retry_at_ns = now_ns() + 20 * 1000000ull;
+	nf->retry_at_ns = monotonic_ns() + 20 * 1000000ull;
 }
 
 static void finish_dump(struct nf_intake *nf)
@@ -450,7 +434,7 @@ static void handle_buffer(struct nf_intake *nf, size_t len)
 		if (reply && !ours)
 			continue;
 		if (ours)
-			nf->dump_heard_ns = now_ns();
+			nf->dump_heard_ns = monotonic_ns();
 		if (ours && (h->nlmsg_flags & NLM_F_DUMP_INTR))
 			nf->dump_intr = true;
 		if (h->nlmsg_type == NLMSG_DONE) {
@@ -509,40 +493,32 @@ static void handle_buffer(struct nf_intake *nf, size_t len)
 int nf_process(struct nf_intake *nf)
 {
 	while (!nf->absent) {
-		struct sockaddr_nl from;
-		struct iovec iov = { nf->conn.buf, nf->conn.buflen };
-		struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof(from),
-				      .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = recvmsg(nf->conn.fd, &msg, 0);
+		uint32_t from;
+		ssize_t n = nl_conn_recv(&nf->conn, &from);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == ENOBUFS) {
-				/* Netfilter events were lost: the ruleset is unknown (the fast path
-				 * punts) until it has been read whole again. */
-				nf->stats.enobufs++;
-				log_event(LOG_WARNING, LOG_EV_OVERRUN, NULL,
-					  "nfnetlink: receive buffer overrun, netfilter events lost; "
-					  "re-reading the ruleset");
-				lost(nf);
-				continue;
-			}
-			log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
-				  "nfnetlink: receive failed: %m");
-			return -errno;
-		}
-		if (msg.msg_flags & MSG_TRUNC) {
+		if (n == -EAGAIN)
+			break;
+		if (n == -ENOBUFS) {
+			/* Netfilter events were lost: the ruleset is unknown (the fast path
+			 * punts) until it has been read whole again. */
+			nf->stats.enobufs++;
+			log_event(LOG_WARNING, LOG_EV_OVERRUN, NULL,
+				  "nfnetlink: receive buffer overrun, netfilter events lost; "
+				  "re-reading the ruleset");
 			lost(nf);
 			continue;
 		}
-		if (from.nl_pid != 0)
+		if (n == -EMSGSIZE) {
+			lost(nf);
+			continue;
+		}
+		if (n < 0)
+			return (int)n;
+		if (from != 0)
 			continue;	/* only the kernel speaks for the ruleset */
 		handle_buffer(nf, (size_t)n);
 	}
-	if (nf->dump >= 0 && now_ns() - nf->dump_heard_ns > 1000000000ull) {
+	if (nf->dump >= 0 && monotonic_ns() - nf->dump_heard_ns > 1000000000ull) {
 		/* Nothing heard of it for a second: a reply went missing. */
 		log_event(LOG_WARNING, LOG_EV_DUMP_RETRY, NULL,
 			  "nfnetlink: dump of %s stalled; asking again", dumps[nf->dump].name);

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct nl_sock;
 
@@ -16,6 +17,7 @@ struct nl_conn {
 	void *buf;		/* what one receive reads into */
 	size_t buflen;
 	int rcvbuf;		/* the receive buffer the kernel granted */
+	const char *who;	/* what the logs call it */
 };
 
 /* Opens a non-blocking socket of protocol, joined to groups, with a receive buffer of
@@ -24,5 +26,14 @@ struct nl_conn {
 int nl_conn_open(struct nl_conn *c, int protocol, const int *groups, size_t ngroups, int rcvbuf,
 		 const char *who);
 void nl_conn_close(struct nl_conn *c);
+/* Asks the kernel for a dump of type: a request whose header of hdrlen bytes (at most 16)
+ * is family and then zeros, as both rtnetlink's and nfnetlink's requests are. 0, or
+ * negative errno, logged (what names the dump). */
+int nl_conn_dump(struct nl_conn *c, uint16_t type, uint8_t family, size_t hdrlen, uint32_t seq,
+		 const char *what);
+/* One receive into c->buf: its length, the sender's port in *from; -EAGAIN when the socket
+ * is empty, -ENOBUFS when events were lost, -EMSGSIZE for a message cut short, or another
+ * negative errno, logged. */
+ssize_t nl_conn_recv(struct nl_conn *c, uint32_t *from);
 
 #endif

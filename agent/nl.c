@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "nl-msg.h"
 #include "nl-reader.h"
@@ -68,36 +69,17 @@ void intake_close(struct intake *nl)
 	nl_conn_close(&nl->conn);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int start_dump(struct intake *nl, int d)
 {
-	struct {
-		struct nlmsghdr h;
-		char payload[16];
-	} req = {};
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int r = nl_conn_dump(&nl->conn, dumps[d].type, dumps[d].family, dumps[d].hdrlen, ++nl->seq,
+			     dumps[d].name);
 
-	req.h.nlmsg_len = NLMSG_LENGTH(dumps[d].hdrlen);
-	req.h.nlmsg_type = dumps[d].type;
-	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	req.h.nlmsg_seq = ++nl->seq;
-	req.payload[0] = (char)dumps[d].family;	/* every request header starts with family */
-	if (sendto(nl->conn.fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
-		log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
-			  "netlink: cannot request a dump of %s: %m", dumps[d].name);
-		return -errno;
-	}
+	if (r < 0)
+		return r;
 	nl->dump = d;
-	nl->dump_seq = req.h.nlmsg_seq;
+	nl->dump_seq = nl->seq;
 	nl->dump_intr = false;
-	nl->dump_started_ns = nl->dump_heard_ns = now_ns();
+	nl->dump_started_ns = nl->dump_heard_ns = monotonic_ns();
 	nl->stats.dumps++;
 	if (dumps[d].kind >= 0)
 		model_mark_stale(nl->model, dumps[d].kind);
@@ -107,7 +89,7 @@ static int start_dump(struct intake *nl, int d)
 
 static int next_dump(struct intake *nl)
 {
-	uint64_t now = now_ns();
+	uint64_t now = monotonic_ns();
 
 	if (nl->dump < 0 && nl->pending && now < nl->retry_at_ns)
 		return 0;	/* the kernel was busy with an earlier dump: try again shortly */
@@ -143,7 +125,7 @@ static void finish_dump(struct intake *nl, bool ok)
 		size_t n = model_sweep(nl->model, dumps[d].kind);
 
 		log_debug("netlink: dump of %s read in %.1f ms", dumps[d].name,
-			  (double)(now_ns() - nl->dump_started_ns) / 1e6);
+			  (double)(monotonic_ns() - nl->dump_started_ns) / 1e6);
 		nl->stats.swept += n;
 		if (n)
 			log_event(LOG_NOTICE, LOG_EV_SWEPT, NULL,
@@ -198,14 +180,14 @@ static void handle_buffer(struct intake *nl, const void *buf, size_t len)
 		nl->stats.messages++;
 		if (nl->orphan_seq && h->nlmsg_seq == nl->orphan_seq) {
 			/* What it brings is as current as any event; its end frees the kernel. */
-			nl->orphan_heard_ns = now_ns();
+			nl->orphan_heard_ns = monotonic_ns();
 			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
 				nl->orphan_seq = 0;
 				continue;
 			}
 		}
 		if (ours)
-			nl->dump_heard_ns = now_ns();
+			nl->dump_heard_ns = monotonic_ns();
 		if (ours && (h->nlmsg_flags & NLM_F_DUMP_INTR))
 			nl->dump_intr = true;
 		if (h->nlmsg_type == NLMSG_DONE) {
@@ -227,7 +209,7 @@ static void handle_buffer(struct intake *nl, const void *buf, size_t len)
 					  strerror(-e->error));
 				finish_dump(nl, false);
 				nl->pending |= 1u << d;
-				nl->retry_at_ns = now_ns() + 20 * 1000000ull;
+				nl->retry_at_ns = monotonic_ns() + 20 * 1000000ull;
 			}
 			continue;
 		}
@@ -285,33 +267,25 @@ static int take_chunks(struct intake *nl)
 static int receive(struct intake *nl)
 {
 	for (;;) {
-		struct sockaddr_nl from;
-		struct iovec iov = { nl->conn.buf, nl->conn.buflen };
-		struct msghdr msg = { .msg_name = &from, .msg_namelen = sizeof(from),
-				      .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = recvmsg(nl->conn.fd, &msg, 0);
+		uint32_t from;
+		ssize_t n = nl_conn_recv(&nl->conn, &from);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno == ENOBUFS) {
-				overrun(nl);
-				continue;
-			}
-			log_event(LOG_ERR, LOG_EV_NETLINK_FAILED, &(struct log_ctx){ .error = errno },
-				  "netlink: receive failed: %m");
-			return -errno;
+		if (n == -EAGAIN)
+			return 0;
+		if (n == -ENOBUFS) {
+			overrun(nl);
+			continue;
 		}
-		if (msg.msg_flags & MSG_TRUNC) {
+		if (n == -EMSGSIZE) {
 			truncated(nl);
 			continue;
 		}
-		if (from.nl_pid != 0) {
+		if (n < 0)
+			return (int)n;
+		if (from != 0) {
 			nl->stats.foreign++;
 			log_event(LOG_DEBUG, LOG_EV_NETLINK_FOREIGN, NULL,
-				  "netlink: ignored a message from port %u (not the kernel)", from.nl_pid);
+				  "netlink: ignored a message from port %u (not the kernel)", from);
 			continue;
 		}
 		handle_buffer(nl, nl->conn.buf, (size_t)n);
@@ -330,7 +304,7 @@ int intake_process(struct intake *nl)
 		nl->model->routes_need_dump = false;
 		nl->pending |= INTAKE_DUMP_ROUTES;
 	}
-	if (nl->dump >= 0 && now_ns() - nl->dump_heard_ns > 1000000000ull) {
+	if (nl->dump >= 0 && monotonic_ns() - nl->dump_heard_ns > 1000000000ull) {
 		/* Nothing heard of it for a second: a reply went missing (the kernel drops even
 		 * the error that answers a dump it cannot start when the socket is full, and
 		 * says nothing). Start that dump over, once the kernel is surely done with
