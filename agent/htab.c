@@ -120,6 +120,17 @@ void htab_free(struct htab *t)
 	t->nbuckets = t->count = 0;
 }
 
+void htab_free_all(struct htab *t, void (*fn)(void *))
+{
+	struct htab_iter it;
+	void *o;
+
+	htab_iter_init(&it, t);
+	while ((o = htab_iter_next(&it)))
+		fn(o);
+	htab_free(t);
+}
+
 void htab_iter_init(struct htab_iter *it, const struct htab *t)
 {
 	it->t = t;

@@ -24,6 +24,8 @@ void *htab_find(const struct htab *t, const void *key);
 int htab_insert(struct htab *t, void *obj);	/* -ENOMEM; the key must not be present */
 void htab_remove(struct htab *t, void *obj);
 void htab_free(struct htab *t);		/* frees the buckets only */
+/* Frees every object with fn (free, or the object's own), then the buckets. */
+void htab_free_all(struct htab *t, void (*fn)(void *));
 
 /* Iteration that tolerates removing the current object. */
 struct htab_iter {

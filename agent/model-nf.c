@@ -21,22 +21,11 @@ void model_nf_init(struct model_nf *nf)
 	};
 }
 
-static void free_all(struct htab *t)
-{
-	struct htab_iter it;
-	void *o;
-
-	htab_iter_init(&it, t);
-	while ((o = htab_iter_next(&it)))
-		free(o);
-	htab_free(t);
-}
-
 void model_nf_free(struct model_nf *nf)
 {
-	free_all(&nf->rules);
-	free_all(&nf->chains);
-	free_all(&nf->tables);
+	htab_free_all(&nf->rules, free);
+	htab_free_all(&nf->chains, free);
+	htab_free_all(&nf->tables, free);
 	free(nf->legacy);
 	model_nf_init(nf);
 }

@@ -131,17 +131,6 @@ void model_init(struct model *m)
 	model_nf_init(&m->nf);
 }
 
-static void free_all(struct htab *t, void (*fn)(void *))
-{
-	struct htab_iter it;
-	void *o;
-
-	htab_iter_init(&it, t);
-	while ((o = htab_iter_next(&it)))
-		fn(o);
-	htab_free(t);
-}
-
 static void route_free(void *o)
 {
 	struct model_route *r = o;
@@ -165,12 +154,12 @@ static void nhobj_free(void *o)
 
 void model_free(struct model *m)
 {
-	free_all(&m->nhobjs, nhobj_free);
-	free_all(&m->rule_index, free);
-	free_all(&m->links, free);
-	free_all(&m->addrs, free);
-	free_all(&m->neighs, free);
-	free_all(&m->routes, route_free);
+	htab_free_all(&m->nhobjs, nhobj_free);
+	htab_free_all(&m->rule_index, free);
+	htab_free_all(&m->links, free);
+	htab_free_all(&m->addrs, free);
+	htab_free_all(&m->neighs, free);
+	htab_free_all(&m->routes, route_free);
 	free(m->rules);
 	m->rules = NULL;
 	m->nrules = m->rules_cap = 0;
