@@ -35,6 +35,16 @@ R=(-n "$NS_ROUTER")
 q() { ip "${R[@]}" "$@" >/dev/null 2>&1 || true; }
 # batch FAM: ip -batch from stdin, errors ignored (-force: go on after one).
 batch() { ip "${R[@]}" "-$1" -force -batch - >/dev/null 2>&1 || true; }
+# rules FAM RULE...: `rule add RULE` at priorities p, p+1, ... (this round's), in the order
+# given, and as many of the last round's (q, q+1, ...) deleted.
+rules() {
+	local fam=$1 i
+	shift
+	{
+		for ((i = 1; i <= $#; i++)); do echo "rule add ${!i} priority $((p + i - 1))"; done
+		for ((i = 0; i < $#; i++)); do echo "rule del priority $((q + i))"; done
+	} | batch "$fam"
+}
 
 st_note "churn for $CHURN s"
 t0=$(st_now)
@@ -62,29 +72,20 @@ while (($(st_ms_since "$t0") < CHURN * 1000)); do
 		echo "route replace 2001:db8:203::/64 table $t nexthop via 2001:db8:a::2 weight 1 nexthop via 2001:db8:b::2 weight $((1 + k % 4))"
 	} | batch 6
 	# Rules: every action and most selectors, added this round, deleted the next.
-	{
-		p=$((2000 + (k % 2) * 100))
-		echo "rule add from 100.64.$((k % 2)).0/24 lookup $t priority $p"
-		echo "rule add from 100.64.$((k % 2)).0/24 to 10.100.0.0/16 ipproto udp dport 53 lookup 101 priority $((p + 1))"
-		echo "rule add fwmark 0x$((k % 2 + 1))/0xff lookup 102 priority $((p + 2))"
-		echo "rule add tos 0x10 iif cli lookup 100 priority $((p + 3))"
-		echo "rule add from 100.65.$((k % 2)).0/24 blackhole priority $((p + 4))"
-		echo "rule add from 100.66.$((k % 2)).0/24 unreachable priority $((p + 5))"
-		echo "rule add from 100.67.$((k % 2)).0/24 prohibit priority $((p + 6))"
-		echo "rule add from 100.68.$((k % 2)).0/24 goto $((p + 9)) priority $((p + 7))"
-		echo "rule add lookup main suppress_prefixlength 0 priority $((p + 8))"
-		echo "rule add not from 100.69.0.0/16 sport 1000-2000 nop priority $((p + 9))"
-		q=$((2000 + ((k + 1) % 2) * 100))
-		for ((j = 0; j < 10; j++)); do echo "rule del priority $((q + j))"; done
-	} | batch 4
-	{
-		p=$((2000 + (k % 2) * 100))
-		echo "rule add from 2001:db8:f0$((k % 2))::/48 lookup $t priority $p"
-		echo "rule add from 2001:db8:f1$((k % 2))::/48 unreachable priority $((p + 1))"
-		echo "rule add fwmark 0x10 lookup 101 priority $((p + 2))"
-		q=$((2000 + ((k + 1) % 2) * 100))
-		for ((j = 0; j < 3; j++)); do echo "rule del priority $((q + j))"; done
-	} | batch 6
+	p=$((2000 + (k % 2) * 100)) q=$((2000 + ((k + 1) % 2) * 100))
+	rules 4 "from 100.64.$((k % 2)).0/24 lookup $t" \
+		"from 100.64.$((k % 2)).0/24 to 10.100.0.0/16 ipproto udp dport 53 lookup 101" \
+		"fwmark 0x$((k % 2 + 1))/0xff lookup 102" \
+		"tos 0x10 iif cli lookup 100" \
+		"from 100.65.$((k % 2)).0/24 blackhole" \
+		"from 100.66.$((k % 2)).0/24 unreachable" \
+		"from 100.67.$((k % 2)).0/24 prohibit" \
+		"from 100.68.$((k % 2)).0/24 goto $((p + 9))" \
+		"lookup main suppress_prefixlength 0" \
+		"not from 100.69.0.0/16 sport 1000-2000 nop"
+	rules 6 "from 2001:db8:f0$((k % 2))::/48 lookup $t" \
+		"from 2001:db8:f1$((k % 2))::/48 unreachable" \
+		"fwmark 0x10 lookup 101"
 	# Nexthop objects, a route by nhid, groups.
 	q nexthop replace id $((10 + k % 2)) via 10.0.1.2 dev upa
 	q nexthop replace id 12 via 10.0.2.2 dev upb
