@@ -511,6 +511,45 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct steer
 #endif
 }
 
+/* This CPU's copies of the devices frames arrive on. steer_links is a hash map, and its
+ * lookup was the dearest step a cached packet still took. A slot holds a copy taken under
+ * an epoch and stands while the epoch does: every write to steer_links moves it. Only the
+ * frame's own device goes through it, so one run uses one slot and never sees it refilled
+ * under its feet (runs do not interleave on a CPU). */
+#define STEER_LINK_CACHE_SLOTS 64
+
+struct steer_link_slot {
+	__u64 epoch;
+	__u32 ifindex;
+	__u32 pad;
+	struct steer_link link;
+};
+
+STEER_MAP(steer_link_cache, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_link_slot,
+	  STEER_LINK_CACHE_SLOTS);
+
+/* The device a frame is on, as steer_links has it under epoch (read before it), or NULL.
+ * Always a pointer into the cache, so that the verifier sees one kind of pointer and can
+ * prune. Filling it is invisible: explain fills it too. */
+static __always_inline struct steer_link *frame_link(__u32 ifindex, __u64 epoch)
+{
+	__u32 slot = ifindex & (STEER_LINK_CACHE_SLOTS - 1);
+	struct steer_link_slot *c = bpf_map_lookup_elem(&steer_link_cache, &slot);
+	struct steer_link *l;
+
+	if (!c)
+		return NULL;
+	if (c->epoch != epoch || c->ifindex != ifindex) {
+		l = bpf_map_lookup_elem(&steer_links, &ifindex);
+		if (!l)
+			return NULL;
+		c->epoch = epoch;
+		c->ifindex = ifindex;
+		c->link = *l;
+	}
+	return &c->link;
+}
+
 /* The flow cache slot of a flow: a multiplicative hash of its twelve words (any slot
  * for any flow is correct; a good spread only keeps more of them). */
 static __always_inline __u32 flow_slot(const struct steer_flow *f)
@@ -663,7 +702,7 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 		return punt(skb, STEER_STAT_PUNT_NOT_FOR_US, quiet);
 
 	/* The device the frame is on says what its link layer is. */
-	dev = bpf_map_lookup_elem(&steer_links, &ifindex);
+	dev = frame_link(ifindex, epoch);
 	r = parse_l2(skb, pkt, &steer_vlans, dev ? dev->flags : STEER_LINK_L2_OTHER, &proto);
 	if (r)
 		return punt(skb, r, quiet);
@@ -1310,7 +1349,7 @@ static __always_inline int xdp_decide(struct xdp_md *ctx, struct steer_xdp_out *
 	r = state_gate(st);
 	if (r)
 		return xdp_pass(o, r);
-	in = bpf_map_lookup_elem(&steer_links, &ifindex);
+	in = frame_link(ifindex, epoch);
 	if (!in || (in->flags & (STEER_LINK_L3 | STEER_LINK_L2_OTHER)))
 		return xdp_pass(o, STEER_STAT_PUNT_IIF);
 	if (in->flags & STEER_LINK_VLAN_LOWER)
