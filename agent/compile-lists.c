@@ -449,7 +449,6 @@ int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *b
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
 	struct htab_iter it;
 	struct cover_entry *c;
-	void *seen;
 	int r = 0;
 
 	for (size_t i = 0; i < ncr && !r; i++) {
@@ -465,10 +464,7 @@ int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *b
 		if (c->key.len)
 			r = src_list(&l, &c->key);
 	free_covers(&l.covers);
-	htab_iter_init(&it, &l.splits);
-	while ((seen = htab_iter_next(&it)))
-		free(seen);
-	htab_free(&l.splits);
+	htab_free_all(&l.splits, free);
 	return r;
 }
 
@@ -489,10 +485,18 @@ struct stamped {
 	uint64_t fp;		/* what the split holds */
 };
 
+/* The pieces of one map (struct image_dst or image_sel records: key, then the list), with
+ * their indices sorted by (split id, key). */
+struct pieces {
+	const char *base;
+	size_t n, rec, key_size, split_off, val_off;
+	size_t *ix;
+};
+
 struct stamp {
 	const struct image *img;
 	uint64_t *rule_fp;	/* per rule in img->rules */
-	size_t *dst_ix, *sel_ix;	/* img's pieces by (provisional split id, key) */
+	struct pieces dst, sel;
 	struct htab done;	/* struct stamped by old */
 	struct htab taken;	/* struct split_seen: final ids given out */
 };
@@ -524,7 +528,7 @@ static uint64_t entry_fp(const struct image *img, enum map_id m, uint32_t i)
 	return hash_bytes(words, (n + 2) * sizeof(words[0]));
 }
 
-static const struct stamped *stamp_split(struct stamp *st, uint32_t old, bool dst);
+static const struct stamped *stamp_split(struct stamp *st, struct pieces *p, uint32_t old);
 
 /* What a list holds: its rules' content in order, its cut, and the splits it names. */
 static int list_fp(struct stamp *st, const struct steer_rule_list *l, uint64_t *fp)
@@ -533,8 +537,8 @@ static int list_fp(struct stamp *st, const struct steer_rule_list *l, uint64_t *
 	const struct stamped *d = NULL, *s = NULL;
 	uint32_t n = l->count < STEER_MAX_RULES ? l->count : STEER_MAX_RULES;
 
-	if ((l->dst_split && !(d = stamp_split(st, l->dst_split, true))) ||
-	    (l->sel_split && !(s = stamp_split(st, l->sel_split, false))))
+	if ((l->dst_split && !(d = stamp_split(st, &st->dst, l->dst_split))) ||
+	    (l->sel_split && !(s = stamp_split(st, &st->sel, l->sel_split))))
 		return -ENOMEM;
 	words[2] = d ? d->fp : 0;
 	words[3] = d ? d->id : 0;
@@ -546,35 +550,78 @@ static int list_fp(struct stamp *st, const struct steer_rule_list *l, uint64_t *
 	return 0;
 }
 
-static uint32_t dst_split_of(const struct image *img, size_t i) { return img->dsts[i].key.split; }
-static uint32_t sel_split_of(const struct image *img, size_t i) { return img->sels[i].key.split; }
-
-/* The pieces of split old: [*lo, *hi) of ix, sorted by split id. */
-static void pieces_of(const struct image *img, const size_t *ix, size_t n,
-		      uint32_t (*split_of)(const struct image *, size_t), uint32_t old, size_t *lo,
-		      size_t *hi)
+static const char *piece_at(const struct pieces *p, size_t i)
 {
-	size_t a = 0, b = n;
+	return p->base + i * p->rec;
+}
+
+static uint32_t piece_split(const struct pieces *p, size_t i)
+{
+	uint32_t id;
+
+	memcpy(&id, piece_at(p, i) + p->split_off, sizeof(id));
+	return id;
+}
+
+static int cmp_piece_ix(const void *x, const void *y, void *arg)
+{
+	const struct pieces *p = arg;
+	size_t i = *(const size_t *)x, j = *(const size_t *)y;
+	uint32_t si = piece_split(p, i), sj = piece_split(p, j);
+
+	if (si != sj)
+		return si < sj ? -1 : 1;
+	return memcmp(piece_at(p, i), piece_at(p, j), p->key_size);
+}
+
+/* Map m's pieces in base, their indices sorted; 0 or -ENOMEM. */
+static int pieces_init(struct pieces *p, const void *base, size_t n, enum map_id m)
+{
+	const struct map_def *d = &map_defs[m];
+
+	*p = (struct pieces){ base, n, d->rec_size, d->key_size, d->split_off, d->val_off,
+			      malloc((n + 1) * sizeof(size_t)) };
+	if (!p->ix)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		p->ix[i] = i;
+	qsort_r(p->ix, n, sizeof(size_t), cmp_piece_ix, p);
+	return 0;
+}
+
+/* The pieces of split old: [*lo, *hi) of p->ix. */
+static void pieces_of(const struct pieces *p, uint32_t old, size_t *lo, size_t *hi)
+{
+	size_t a = 0, b = p->n;
 
 	while (a < b) {
 		size_t mid = a + (b - a) / 2;
 
-		if (split_of(img, ix[mid]) < old)
+		if (piece_split(p, p->ix[mid]) < old)
 			a = mid + 1;
 		else
 			b = mid;
 	}
 	*lo = a;
-	for (b = a; b < n && split_of(img, ix[b]) == old; b++)
+	for (b = a; b < p->n && piece_split(p, p->ix[b]) == old; b++)
 		;
 	*hi = b;
 }
 
+/* What a piece's key says besides its split id. */
+static uint64_t piece_key_fp(const struct pieces *p, size_t i)
+{
+	uint8_t key[64] = {};
+
+	memcpy(key, piece_at(p, i), p->key_size < sizeof(key) ? p->key_size : sizeof(key));
+	memset(key + p->split_off, 0, sizeof(uint32_t));
+	return hash_bytes(key, sizeof(key));
+}
+
 /* The split's final id and fingerprint, stamped once; NULL on -ENOMEM (or a split that
  * names itself, which the compiler never makes). */
-static const struct stamped *stamp_split(struct stamp *st, uint32_t old, bool dst)
+static const struct stamped *stamp_split(struct stamp *st, struct pieces *p, uint32_t old)
 {
-	const struct image *img = st->img;
 	struct stamped *e = htab_find(&st->done, &old);
 	struct split_seen *taken;
 	struct vec words = { .size = sizeof(uint64_t) };
@@ -591,35 +638,16 @@ static const struct stamped *stamp_split(struct stamp *st, uint32_t old, bool ds
 		free(e);
 		return NULL;
 	}
-	if (dst)
-		pieces_of(img, st->dst_ix, img->ndsts, dst_split_of, old, &lo, &hi);
-	else
-		pieces_of(img, st->sel_ix, img->nsels, sel_split_of, old, &lo, &hi);
+	pieces_of(p, old, &lo, &hi);
 	/* Where the split stands, then each piece: its key and what its list holds. */
 	if ((w = vec_push(&words)))
-		*w = (uint64_t)dst << 32 | old;
-	for (size_t i = lo; i < hi && w; i++) {
-		const struct steer_rule_list *l;
-		uint64_t piece[3];
+		*w = (uint64_t)(p == &st->dst) << 32 | old;
+	for (size_t i = lo; i < hi && w && !r; i++) {
+		uint64_t piece[2] = { piece_key_fp(p, p->ix[i]) };
 
-		if (dst) {
-			const struct steer_dst_key *k = &img->dsts[st->dst_ix[i]].key;
-
-			piece[0] = (uint64_t)k->prefixlen << 8 | k->family;
-			piece[1] = hash_bytes(k->addr, sizeof(k->addr));
-			l = &img->dsts[st->dst_ix[i]].val;
-		} else {
-			const struct steer_sel_key *k = &img->sels[st->sel_ix[i]].key;
-
-			piece[0] = k->value;
-			piece[1] = k->other;
-			l = &img->sels[st->sel_ix[i]].val;
-		}
-		r = list_fp(st, l, &piece[2]);
-		for (int j = 0; j < 3 && !r && (w = vec_push(&words)); j++)
+		r = list_fp(st, (const void *)(piece_at(p, p->ix[i]) + p->val_off), &piece[1]);
+		for (int j = 0; j < 2 && !r && (w = vec_push(&words)); j++)
 			*w = piece[j];
-		if (r)
-			break;
 	}
 	if (!w)
 		r = -ENOMEM;
@@ -642,39 +670,6 @@ static const struct stamped *stamp_split(struct stamp *st, uint32_t old, bool ds
 	return e->id ? e : NULL;
 }
 
-static int cmp_dst_ix(const void *a, const void *b, void *arg)
-{
-	const struct image *img = arg;
-	const struct steer_dst_key *x = &img->dsts[*(const size_t *)a].key;
-	const struct steer_dst_key *y = &img->dsts[*(const size_t *)b].key;
-
-	if (x->split != y->split)
-		return x->split < y->split ? -1 : 1;
-	return memcmp(x, y, sizeof(*x));
-}
-
-static int cmp_sel_ix(const void *a, const void *b, void *arg)
-{
-	const struct image *img = arg;
-	const struct steer_sel_key *x = &img->sels[*(const size_t *)a].key;
-	const struct steer_sel_key *y = &img->sels[*(const size_t *)b].key;
-
-	if (x->split != y->split)
-		return x->split < y->split ? -1 : 1;
-	return memcmp(x, y, sizeof(*x));
-}
-
-static size_t *sorted_ix(size_t n, int (*cmp)(const void *, const void *, void *), struct image *img)
-{
-	size_t *ix = malloc((n + 1) * sizeof(*ix));
-
-	for (size_t i = 0; ix && i < n; i++)
-		ix[i] = i;
-	if (ix)
-		qsort_r(ix, n, sizeof(*ix), cmp, img);
-	return ix;
-}
-
 /* The final id of provisional split old (0 stays 0). */
 static uint32_t final_id(const struct stamp *st, uint32_t old)
 {
@@ -687,14 +682,11 @@ int compile_split_ids(struct image *img)
 {
 	struct stamp st = { .img = img, .done = HTAB_INIT(struct stamped, node, old),
 			    .taken = HTAB_INIT(struct split_seen, node, id) };
-	struct htab_iter it;
-	void *e;
 	int r = 0;
 
 	st.rule_fp = malloc((img->nrules + 1) * sizeof(*st.rule_fp));
-	st.dst_ix = sorted_ix(img->ndsts, cmp_dst_ix, img);
-	st.sel_ix = sorted_ix(img->nsels, cmp_sel_ix, img);
-	if (!st.rule_fp || !st.dst_ix || !st.sel_ix)
+	if (!st.rule_fp || pieces_init(&st.dst, img->dsts, img->ndsts, MAP_DST) < 0 ||
+	    pieces_init(&st.sel, img->sels, img->nsels, MAP_SEL) < 0)
 		r = -ENOMEM;
 	for (size_t i = 0; !r && i < img->nrules; i++)
 		st.rule_fp[i] = entry_fp(img, MAP_RULES, (uint32_t)i);
@@ -716,16 +708,10 @@ int compile_split_ids(struct image *img)
 		img->sels[i].key.split = final_id(&st, img->sels[i].key.split);
 		img->sels[i].val.sel_split = final_id(&st, img->sels[i].val.sel_split);
 	}
-	htab_iter_init(&it, &st.done);
-	while ((e = htab_iter_next(&it)))
-		free(e);
-	htab_free(&st.done);
-	htab_iter_init(&it, &st.taken);
-	while ((e = htab_iter_next(&it)))
-		free(e);
-	htab_free(&st.taken);
+	htab_free_all(&st.done, free);
+	htab_free_all(&st.taken, free);
 	free(st.rule_fp);
-	free(st.dst_ix);
-	free(st.sel_ix);
+	free(st.dst.ix);
+	free(st.sel.ix);
 	return r;
 }

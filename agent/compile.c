@@ -130,6 +130,12 @@ static bool priority_exists(const struct model *m, uint8_t family, uint32_t prio
 	return false;
 }
 
+/* Rule actions that are the same word in the datapath's language. */
+static const uint8_t plain_actions[] = {
+	[RULE_NOP] = STEER_RULE_NOP, [RULE_BLACKHOLE] = STEER_RULE_BLACKHOLE,
+	[RULE_UNREACHABLE] = STEER_RULE_UNREACHABLE, [RULE_PROHIBIT] = STEER_RULE_PROHIBIT,
+};
+
 static void compile_rule_body(const struct model *m, const struct model_overrides *ov,
 			      const struct model_rule_key *k,
 			      struct steer_rule *r)
@@ -158,17 +164,9 @@ static void compile_rule_body(const struct model *m, const struct model_override
 		r->action = priority_exists(m, k->family, k->goto_target) ? STEER_RULE_GOTO : STEER_RULE_NOP;
 		r->goto_priority = k->goto_target;
 		break;
-	case RULE_NOP:
-		r->action = STEER_RULE_NOP;
-		break;
-	case RULE_BLACKHOLE:
-		r->action = STEER_RULE_BLACKHOLE;
-		break;
-	case RULE_UNREACHABLE:
-		r->action = STEER_RULE_UNREACHABLE;
-		break;
-	case RULE_PROHIBIT:
-		r->action = STEER_RULE_PROHIBIT;
+	default:
+		/* The rest carry nothing but the action itself. */
+		r->action = plain_actions[k->action < sizeof(plain_actions) ? k->action : 0];
 		break;
 	}
 	if (why) {
