@@ -204,17 +204,22 @@ struct model_link *model_link_upsert(struct model *m, int32_t ifindex)
 	return l;
 }
 
+/* Takes obj (NULL: nothing) out of table t of the model and frees it; whether it was there. */
+static bool model_drop(struct model *m, struct htab *t, void *obj, void (*free_fn)(void *))
+{
+	if (!obj)
+		return false;
+	htab_remove(t, obj);
+	free_fn(obj);
+	m->dirty = true;
+	return true;
+}
+
 void model_link_del(struct model *m, int32_t ifindex)
 {
-	struct model_link *l = model_link_get(m, ifindex);
-
-	if (!l)
-		return;
-	htab_remove(&m->links, l);
-	free(l);
-	m->dirty = true;
 	/* IPv4 routes through a vanished device go without a notification. */
-	m->routes_need_dump = true;
+	if (model_drop(m, &m->links, model_link_get(m, ifindex), free))
+		m->routes_need_dump = true;
 }
 
 /* Insert-or-delete for the keyed sets whose objects are only "present" or not. */
@@ -610,13 +615,7 @@ int model_nhobj_set(struct model *m, struct model_nhobj *in)
 
 void model_nhobj_del(struct model *m, uint32_t id)
 {
-	struct model_nhobj *n = model_nhobj_get(m, id);
-
-	if (!n)
-		return;
-	htab_remove(&m->nhobjs, n);
-	nhobj_free(n);
-	m->dirty = true;
+	model_drop(m, &m->nhobjs, model_nhobj_get(m, id), nhobj_free);
 }
 
 static int rule_cmp_pos(const struct model_rule *a, const struct model_rule *b)

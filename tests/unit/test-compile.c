@@ -20,16 +20,22 @@ static struct model_rule_key rule(uint32_t prio, const char *from, uint32_t tabl
 	return k;
 }
 
-static const struct image_src *find_list(const struct image *img, const char *pfx)
+/* Whether a trie key (prefixlen counting bits bits ahead of the address) names pfx. */
+static bool key_is(uint32_t prefixlen, uint8_t family, const uint8_t *addr, uint32_t bits,
+		   const char *pfx)
 {
 	struct prefix p;
 
 	prefix_parse(pfx, &p);
+	return family == p.family && prefixlen == bits + p.len && !memcmp(addr, p.addr, 16);
+}
+
+static const struct image_src *find_list(const struct image *img, const char *pfx)
+{
 	for (size_t i = 0; i < img->nsrcs; i++) {
 		const struct steer_src_key *k = &img->srcs[i].key;
 
-		if (k->family == p.family && k->prefixlen == STEER_SRC_KEY_BITS(p.len) &&
-		    !memcmp(k->addr, p.addr, 16))
+		if (key_is(k->prefixlen, k->family, k->addr, STEER_SRC_KEY_BITS(0), pfx))
 			return &img->srcs[i];
 	}
 	return NULL;
@@ -243,14 +249,10 @@ static void test_actions(void)
 /* The piece of split list `split` for destination pfx. */
 static const struct image_dst *find_piece(const struct image *img, uint32_t split, const char *pfx)
 {
-	struct prefix p;
-
-	prefix_parse(pfx, &p);
 	for (size_t i = 0; i < img->ndsts; i++) {
 		const struct steer_dst_key *k = &img->dsts[i].key;
 
-		if (k->split == split && k->family == p.family &&
-		    k->prefixlen == STEER_DST_KEY_BITS(p.len) && !memcmp(k->addr, p.addr, 16))
+		if (k->split == split && key_is(k->prefixlen, k->family, k->addr, STEER_DST_KEY_BITS(0), pfx))
 			return &img->dsts[i];
 	}
 	return NULL;
@@ -416,14 +418,10 @@ static struct model_route route(const char *dst, uint32_t table, uint32_t metric
 
 static const struct image_route *find_route(const struct image *img, uint32_t table, const char *dst)
 {
-	struct prefix p;
-
-	prefix_parse(dst, &p);
 	for (size_t i = 0; i < img->nroutes; i++) {
 		const struct steer_route_key *k = &img->routes[i].key;
 
-		if (k->table == table && k->family == p.family &&
-		    k->prefixlen == STEER_ROUTE_KEY_BITS(p.len) && !memcmp(k->addr, p.addr, 16))
+		if (k->table == table && key_is(k->prefixlen, k->family, k->addr, STEER_ROUTE_KEY_BITS(0), dst))
 			return &img->routes[i];
 	}
 	return NULL;
