@@ -497,9 +497,10 @@ void attach_pins_capacity(const struct sync_fds *fds, struct image_limits *lim)
 {
 	for (int i = 0; i < MAP_APPLIED; i++)
 		lim->n[i] = max_entries_of(fds->fd[i]);
-	/* Rule id 0 means "none": one slot fewer. */
-	if (lim->n[MAP_RULES])
-		lim->n[MAP_RULES]--;
+	/* Content ids start at 1 (0 means "none"): one slot fewer. */
+	for (int i = 0; i < MAP_APPLIED; i++)
+		if (map_defs[i].kind == MAP_CONTENT && lim->n[i])
+			lim->n[i]--;
 }
 
 bool attach_xdp_pinned(const char *pin_dir)

@@ -236,7 +236,6 @@ static int start(struct daemon *d)
 	/* Pins left by an earlier steerd keep forwarding (until its heartbeat goes stale) while
 	 * we read the kernel; our first apply then replaces every entry, make-before-break. */
 	r = sync_init(&d->sync, &fds);
-	d->sync.ids[MAP_RULES].max_id = (uint32_t)d->capacity.n[MAP_RULES] + 1;
 	d->sync.stale_after_ns = (uint64_t)(d->opt.stale_after * 1e9);
 	d->sync.nf_mode = d->model.nf_mode;
 	d->stats.pid = (uint64_t)getpid();

@@ -1,10 +1,12 @@
 /* The map registry: the one list of steer's maps (see maps.h). */
 #include "maps.h"
 
+#include <bpf/bpf.h>
 #include <dirent.h>
 #include <errno.h>
 #include <linux/bpf.h>
 #include <net/if.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "abi.h"
@@ -192,4 +194,45 @@ size_t map_refs(enum map_id m, void *val, struct map_ref out[MAP_MAX_REFS])
 	default:
 		return 0;
 	}
+}
+
+static bool all_zero(const uint8_t *v, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++)
+		if (v[i])
+			return false;
+	return true;
+}
+
+int map_array_each(int fd, uint32_t val_size, int (*fn)(void *arg, uint32_t key, const void *val),
+		   void *arg)
+{
+	enum { BATCH = 4096 };
+	uint32_t *keys = malloc(BATCH * sizeof(*keys)), out = 0, count;
+	uint8_t *vals = malloc((size_t)BATCH * val_size);
+	void *in = NULL;
+	int r = 0, done = 0;
+
+	if (!keys || !vals) {
+		free(keys);
+		free(vals);
+		return -ENOMEM;
+	}
+	while (!done && !r) {
+		count = BATCH;
+		if (bpf_map_lookup_batch(fd, in, &out, keys, vals, &count, NULL) < 0) {
+			if (errno != ENOENT) {
+				r = -errno;
+				break;
+			}
+			done = 1;	/* the last batch, count says how much of it there is */
+		}
+		for (uint32_t i = 0; i < count && !r; i++)
+			if (!all_zero(vals + (size_t)i * val_size, val_size))
+				r = fn(arg, keys[i], vals + (size_t)i * val_size);
+		in = &out;
+	}
+	free(keys);
+	free(vals);
+	return r;
 }

@@ -24,6 +24,7 @@ struct table {
 	bool lpm;		/* an LPM trie: prefixlen is the key's first word */
 	bool split_piece;	/* keys are split pieces: the split id at split_off */
 	size_t split_off;
+	bool array;		/* an array: every slot exists, zeros are empty, "delete" zeroes */
 };
 
 /* A route key the reader punted for an event the maps do not include yet. */
@@ -71,7 +72,12 @@ static int write_one(struct sync *s, const struct table *t, const char *rec, boo
 		if (!guard_may_write(s, rec))
 			r = 1;
 	}
-	if (!r && del && bpf_map_delete_elem(t->fd, rec) < 0 && errno != ENOENT)
+	if (!r && del && t->array) {
+		static const char zeros[SYNC_MAX_VALUE];
+
+		if (bpf_map_update_elem(t->fd, rec, zeros, BPF_ANY) < 0)
+			r = -errno;
+	} else if (!r && del && bpf_map_delete_elem(t->fd, rec) < 0 && errno != ENOENT)
 		r = -errno;
 	else if (!r && !del && bpf_map_update_elem(t->fd, rec, rec + t->val_off, BPF_ANY) < 0)
 		r = -errno;
@@ -265,37 +271,64 @@ static int cmp_table_key(const void *a, const void *b, void *t)
 	return cmp_key(t, a, b);
 }
 
-/* Read every key of a map into records whose values are all 0xff: no compiled value looks
- * like that, so every wanted entry is rewritten once. Sorted by key, as t orders them. */
+_Static_assert(sizeof(struct steer_group) <= SYNC_MAX_VALUE &&
+	       sizeof(struct steer_rule_list) <= SYNC_MAX_VALUE, "room for every applied value");
+
+/* Records being adopted: a key each, its value all 0xff. */
+struct adopting {
+	const struct table *t;
+	void **out;
+	size_t *n, cap;
+};
+
+static int adopt_push(struct adopting *a, const void *key)
+{
+	const struct table *t = a->t;
+	char *p;
+
+	if (*a->n == a->cap) {
+		void *q = realloc(*a->out, (a->cap = a->cap ? a->cap * 2 : 64) * t->rec);
+
+		if (!q)
+			return -ENOMEM;
+		*a->out = q;
+	}
+	p = (char *)*a->out + *a->n * t->rec;
+	memset(p, 0, t->rec);
+	memcpy(p, key, t->key_len);
+	memset(p + t->val_off, 0xff, t->val_len);
+	(*a->n)++;
+	return 0;
+}
+
+static int adopt_slot(void *arg, uint32_t id, const void *val)
+{
+	(void)val;
+	return adopt_push(arg, &id);
+}
+
+/* Read every key of a map (of an array, every slot that is not all zeros) into records
+ * whose values are all 0xff: no compiled value looks like that, so every wanted entry is
+ * rewritten once. Sorted by key, as t orders them. */
 static int adopt_keys(const struct table *t, void **out, size_t *n)
 {
+	struct adopting a = { t, out, n };
 	char key[64], next[64];
-	size_t cap = 0;
 	void *cur = NULL;
+	int r = 0;
 
 	*out = NULL;
 	*n = 0;
-	while (!bpf_map_get_next_key(t->fd, cur, next)) {
-		char *p;
-
-		if (*n == cap) {
-			void *q = realloc(*out, (cap = cap ? cap * 2 : 64) * t->rec);
-
-			if (!q)
-				return -ENOMEM;
-			*out = q;
-		}
-		p = (char *)*out + *n * t->rec;
-		memset(p, 0, t->rec);
-		memcpy(p, next, t->key_len);
-		memset(p + t->val_off, 0xff, t->val_len);
-		(*n)++;
+	if (t->array)
+		r = map_array_each(t->fd, (uint32_t)t->val_len, adopt_slot, &a);
+	while (!t->array && !r && !bpf_map_get_next_key(t->fd, cur, next)) {
 		memcpy(key, next, t->key_len);
 		cur = key;
+		r = adopt_push(&a, key);
 	}
-	if (*n > 1)
+	if (!r && *n > 1)
 		qsort_r(*out, *n, t->rec, cmp_table_key, (void *)t);
-	return 0;
+	return r;
 }
 
 static int cmp_route(const void *a, const void *b) { return memcmp(a, b, sizeof(struct steer_route_key)); }
@@ -305,7 +338,7 @@ static size_t idtab_rec(const struct idtab *t) { return sizeof(uint32_t) + t->va
 static struct table idtab_table(const struct idtab *t)
 {
 	return (struct table){ t->name, t->fd, idtab_rec(t), sizeof(uint32_t), sizeof(uint32_t), t->val_size,
-			       cmp_u32 };
+			       cmp_u32, .array = t->array };
 }
 
 static int idtab_adopt(struct idtab *t)
@@ -460,12 +493,21 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 	*s = (struct sync){ .fd = *fds, .pending = HTAB_INIT(struct sync_pending, node, key),
 			    .upto = UINT64_MAX };
 	pthread_mutex_init(&s->lock, NULL);
-	for (int m = 0; m < MAP_APPLIED; m++)
-		if (map_defs[m].kind == MAP_CONTENT)
-			s->ids[m] = (struct idtab){ map_defs[m].what, fds->fd[m], map_defs[m].val_size,
-						    UINT32_MAX };
-	/* Rule ids index the hit counters too: they stay below the built-in size. */
-	s->ids[MAP_RULES].max_id = STEER_RULE_ENTRIES;
+	for (int m = 0; m < MAP_APPLIED; m++) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+
+		if (map_defs[m].kind != MAP_CONTENT)
+			continue;
+		/* Ids index the map (an array) and, for rules, the hit counters, which are as
+		 * large: they stay below its size. */
+		s->ids[m] = (struct idtab){ map_defs[m].what, fds->fd[m], map_defs[m].val_size,
+					    UINT32_MAX };
+		if (!bpf_obj_get_info_by_fd(fds->fd[m], &info, &len) && info.max_entries > 1) {
+			s->ids[m].max_id = info.max_entries;
+			s->ids[m].array = info.type == BPF_MAP_TYPE_ARRAY;
+		}
+	}
 	r = adopt(s);
 	if (r < 0)
 		return r;

@@ -21,11 +21,15 @@ struct sync_fds {
 };
 
 /* Content with stable ids: applied records are (id, value), sorted by id. */
+/* The largest value of an applied map (a group), for buffers. */
+#define SYNC_MAX_VALUE 1024
+
 struct idtab {
 	const char *name;
 	int fd;
 	size_t val_size;
-	uint32_t max_id;	/* ids live in [1, max_id) */
+	uint32_t max_id;	/* ids live in [1, max_id): the map's size */
+	bool array;		/* the map is an array: zeros are an empty slot */
 	uint32_t next_id;
 	void *recs;
 	size_t n;

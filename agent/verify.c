@@ -202,49 +202,77 @@ static bool same_as_reached(const struct check *c, enum map_id m, size_t idx)
 	return false;
 }
 
+/* One walk of a content map for verify_unreached. */
+struct unreached {
+	struct check *c;
+	enum map_id m;
+	struct verify_report *r;
+	bool *matched;		/* image indices some map entry matched */
+	char what[64];
+};
+
+/* An entry of the map: named by a reference (compared already), or matching content no
+ * reference reached in the image, or a difference. */
+static int unreached_entry(void *arg, uint32_t key, const void *got)
+{
+	struct unreached *u = arg;
+	struct check *c = u->c;
+	size_t n = *map_image_count(c->img, u->m);
+	bool found = false;
+	char buf[64];
+
+	if (c->nids[u->m] && bsearch(&key, c->ids[u->m], c->nids[u->m], sizeof(uint32_t), cmp_id))
+		return 0;
+	u->r->checked++;
+	for (size_t i = 0; got && !found && i < n; i++)
+		if (!c->reached[u->m][i] && same_value(c, u->m, got, image_value(c, u->m, i)))
+			found = u->matched[i] = true;
+	if (!found) {
+		snprintf(buf, sizeof(buf), "id %u, named by nothing", key);
+		note(u->r, NULL, u->what, buf);
+	}
+	return 0;
+}
+
 /* Content no reference reached, in the map (under its id) or in the image: sync keeps what
  * the image has even when nothing names it yet (the marker rule that punts a cut list), so
- * each such entry must have a counterpart on the other side. */
+ * each such entry must have a counterpart on the other side. An array's slots of zeros
+ * hold nothing. */
 static void verify_unreached(struct check *c, enum map_id m, struct verify_report *r)
 {
 	const struct map_def *d = &map_defs[m];
-	size_t n = *map_image_count(c->img, m), nids = c->nids[m];
-	bool *matched = calloc(n + 1, sizeof(*matched));
+	size_t n = *map_image_count(c->img, m);
+	struct unreached u = { c, m, r, calloc(n + 1, sizeof(bool)) };
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
 	uint32_t key, *cur = NULL;
 	uint64_t got[VAL_WORDS(m)];
-	char what[64], buf[64];
+	char buf[64];
 
-	if (!matched) {
+	if (!u.matched) {
 		c->oom = true;
 		return;
 	}
-	if (nids > 1)
-		qsort(c->ids[m], nids, sizeof(uint32_t), cmp_id);
-	snprintf(what, sizeof(what), "%s differs or is missing", d->what);
-	while (!bpf_map_get_next_key(c->fds->fd[m], cur, &key)) {
-		bool found = false, have;
-
-		cur = &key;
-		if (nids && bsearch(&key, c->ids[m], nids, sizeof(uint32_t), cmp_id))
-			continue;
-		r->checked++;
-		have = !bpf_map_lookup_elem(c->fds->fd[m], &key, got);
-		for (size_t i = 0; have && !found && i < n; i++)
-			if (!c->reached[m][i] && same_value(c, m, got, image_value(c, m, i)))
-				found = matched[i] = true;
-		if (!found) {
-			snprintf(buf, sizeof(buf), "id %u, named by nothing", key);
-			note(r, NULL, what, buf);
+	if (c->nids[m] > 1)
+		qsort(c->ids[m], c->nids[m], sizeof(uint32_t), cmp_id);
+	snprintf(u.what, sizeof(u.what), "%s differs or is missing", d->what);
+	if (!bpf_obj_get_info_by_fd(c->fds->fd[m], &info, &len) && info.type == BPF_MAP_TYPE_ARRAY) {
+		if (map_array_each(c->fds->fd[m], d->val_size, unreached_entry, &u) == -ENOMEM)
+			c->oom = true;
+	} else {
+		while (!bpf_map_get_next_key(c->fds->fd[m], cur, &key)) {
+			cur = &key;
+			unreached_entry(&u, key, bpf_map_lookup_elem(c->fds->fd[m], &key, got) ? NULL : got);
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (c->reached[m][i] || matched[i] || same_as_reached(c, m, i))
+		if (c->reached[m][i] || u.matched[i] || same_as_reached(c, m, i))
 			continue;
 		r->checked++;
 		snprintf(buf, sizeof(buf), "the image's %zu, named by nothing", i);
-		note(r, NULL, what, buf);
+		note(r, NULL, u.what, buf);
 	}
-	free(matched);
+	free(u.matched);
 }
 
 int verify_maps(const struct sync_fds *fds, const struct image *img, struct verify_report *r)

@@ -775,7 +775,7 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 								      : STEER_STAT_PUNT_MISSING_REF, quiet);
 	}
 	nh = bpf_map_lookup_elem(&steer_nexthops, &nh_id);
-	if (!nh)
+	if (!nh || !nh->ifindex)
 		return punt(skb, STEER_STAT_PUNT_MISSING_REF, quiet);
 	out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
 have_link:
@@ -1390,7 +1390,7 @@ static __always_inline int xdp_decide(struct xdp_md *ctx, struct steer_xdp_out *
 		if (r)
 			return xdp_pass(o, r);
 		nh = bpf_map_lookup_elem(&steer_nexthops, &nh_id);
-		if (!nh)
+		if (!nh || !nh->ifindex)
 			return xdp_pass(o, STEER_STAT_PUNT_MISSING_REF);
 		out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
 		if (quiet)

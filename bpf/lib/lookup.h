@@ -155,7 +155,7 @@ static long steer_rule_step(__u64 i, void *ctx)
 		return 1;
 	id = w->list->ids[i];
 	rule = bpf_map_lookup_elem(&steer_rules, &id);
-	if (!rule)
+	if (!rule || !rule->action)
 		return walk_punt(w, STEER_STAT_PUNT_MISSING_REF);
 	if (rule->priority < w->skip_below)
 		return 0;

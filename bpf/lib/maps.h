@@ -24,12 +24,14 @@ STEER_MAP(steer_dst, BPF_MAP_TYPE_LPM_TRIE, struct steer_dst_key, struct steer_r
 	  STEER_DST_ENTRIES, BPF_F_NO_PREALLOC);
 STEER_MAP(steer_sel, BPF_MAP_TYPE_HASH, struct steer_sel_key, struct steer_rule_list,
 	  STEER_SEL_ENTRIES);
-STEER_MAP(steer_rules, BPF_MAP_TYPE_HASH, __u32, struct steer_rule,
-	  STEER_RULE_ENTRIES, BPF_F_NO_PREALLOC);
+/* Rules and next hops are content the agent numbers densely from 1: arrays, so a lookup
+ * is an index, not a hash. An id nothing holds reads as zeros (action 0, ifindex 0), which
+ * the program takes for missing. */
+STEER_MAP(steer_rules, BPF_MAP_TYPE_ARRAY, __u32, struct steer_rule, STEER_RULE_ENTRIES);
 STEER_MAP(steer_rule_hits, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, __u64, STEER_RULE_ENTRIES);
 STEER_MAP(steer_routes, BPF_MAP_TYPE_LPM_TRIE, struct steer_route_key, struct steer_route,
 	  STEER_ROUTE_ENTRIES, BPF_F_NO_PREALLOC);
-STEER_MAP(steer_nexthops, BPF_MAP_TYPE_HASH, __u32, struct steer_nexthop, STEER_NH_ENTRIES);
+STEER_MAP(steer_nexthops, BPF_MAP_TYPE_ARRAY, __u32, struct steer_nexthop, STEER_NH_ENTRIES);
 STEER_MAP(steer_groups, BPF_MAP_TYPE_HASH, __u32, struct steer_group, STEER_GROUP_ENTRIES);
 STEER_MAP(steer_links, BPF_MAP_TYPE_HASH, __u32, struct steer_link, STEER_LINK_ENTRIES);
 STEER_MAP(steer_vlans, BPF_MAP_TYPE_HASH, struct steer_vlan_key, struct steer_vlan,

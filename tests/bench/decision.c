@@ -154,7 +154,6 @@ static void mirror(struct steer_bpf *skel, double *sync_s)
 	if (sync_init(&s, &fds) < 0 || intake_open(&nl, &m, 64 << 20) < 0 ||
 	    intake_request(&nl, INTAKE_DUMP_ALL) < 0)
 		die("agent setup");
-	s.ids[MAP_RULES].max_id = BIG;
 	pfd = (struct pollfd){ .fd = nl.conn.fd, .events = POLLIN };
 	intake_process(&nl);
 	while (!intake_idle(&nl)) {

@@ -134,7 +134,36 @@ int sc_map_open(const struct steerctl *c, enum map_id id, struct pinned_map *m)
 	m->fd = fd;
 	m->name = spec->name;
 	m->info = info;
+	m->sparse = spec->kind == MAP_CONTENT && info.type == BPF_MAP_TYPE_ARRAY;
 	return 0;
+}
+
+/* The keys of a sparse map's slots that hold something, collected. */
+struct sparse_keys {
+	__u32 *keys;
+	size_t n, cap;
+};
+
+static int sparse_key(void *arg, uint32_t key, const void *val)
+{
+	struct sparse_keys *k = arg;
+
+	(void)val;
+	if (k->n == k->cap) {
+		__u32 *nk = realloc(k->keys, (k->cap = k->cap ? k->cap * 2 : 256) * sizeof(*nk));
+
+		if (!nk)
+			return -ENOMEM;
+		k->keys = nk;
+	}
+	k->keys[k->n++] = key;
+	return 0;
+}
+
+static int sparse_keys(const struct pinned_map *m, struct sparse_keys *k)
+{
+	*k = (struct sparse_keys){};
+	return map_array_each(m->fd, m->info.value_size, sparse_key, k);
 }
 
 /* The maps a command reads, opened and closed as one list. */
@@ -205,6 +234,15 @@ int sc_map_count(const struct steerctl *c, const struct pinned_map *m, __u64 *co
 
 	if (!key)
 		return next_key_error(c, m, -ENOMEM);
+	if (m->sparse) {
+		struct sparse_keys k;
+
+		free(key);
+		err = sparse_keys(m, &k);
+		free(k.keys);
+		*count = k.n;
+		return err ? next_key_error(c, m, err) : 0;
+	}
 	/* Every slot of an array exists: no need to walk 65,536 keys to learn that. */
 	if (m->info.type == BPF_MAP_TYPE_ARRAY || m->info.type == BPF_MAP_TYPE_PERCPU_ARRAY) {
 		free(key);
@@ -233,6 +271,21 @@ int sc_map_keys(const struct steerctl *c, const struct pinned_map *m,
 	size_t ksz = m->info.key_size, n = 0, cap = 0, i, out;
 	__u8 *keys = NULL;
 	int err = 0;
+
+	if (m->sparse) {
+		struct sparse_keys k;
+
+		err = sparse_keys(m, &k);	/* no repeats: one pass over the slots */
+		if (err) {
+			free(k.keys);
+			return next_key_error(c, m, err);
+		}
+		if (k.n > 1)
+			qsort(k.keys, k.n, sizeof(*k.keys), cmp);
+		*keys_out = k.keys;
+		*n_out = k.n;
+		return 0;
+	}
 
 	while (n < m->info.max_entries) {
 		if (n == cap) {

@@ -48,6 +48,7 @@ struct pinned_map {
 	int fd;
 	const char *name;	/* pin name, from the registry (maps.h) */
 	struct bpf_map_info info;
+	bool sparse;		/* an array of content by id: a slot of zeros holds nothing */
 };
 
 /* pins.c. Each returns 0 or a negative errno, and has already said why on stderr. */
