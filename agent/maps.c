@@ -208,8 +208,9 @@ int map_array_each(int fd, uint32_t val_size, int (*fn)(void *arg, uint32_t key,
 		   void *arg)
 {
 	enum { BATCH = 4096 };
-	uint32_t *keys = malloc(BATCH * sizeof(*keys)), out = 0, count;
-	uint8_t *vals = malloc((size_t)BATCH * val_size);
+	/* Zeroed: memory checkers do not know that the batch call fills them. */
+	uint32_t *keys = calloc(BATCH, sizeof(*keys)), out = 0, count;
+	uint8_t *vals = calloc(BATCH, val_size);
 	void *in = NULL;
 	int r = 0, done = 0;
 

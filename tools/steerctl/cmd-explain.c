@@ -249,6 +249,23 @@ static __u8 route_type(struct explain_ctx *x, const struct explain_req *req, __u
 /* What explain needs to know of the rule bodies: the steer.yaml policies, and whether an
  * IPv6 rule selects explain's IPv6 default protocol. Read once per run: a --batch asks
  * many questions of one picture. */
+static int read_rule(void *arg, uint32_t key, const void *val)
+{
+	struct explain_ctx *x = arg;
+	const struct steer_rule *r = val;
+
+	(void)key;
+	if (r->family == STEER_AF_INET6 && (r->match & STEER_MATCH_PROTO) &&
+	    r->ip_proto == EXPLAIN_PROTO_DEFAULT6)
+		x->nonxt_rule = true;
+	if ((r->match & STEER_MATCH_POLICY) &&
+	    x->npolicies < sizeof(x->policies) / sizeof(x->policies[0])) {
+		x->policies[x->npolicies].family = r->family;
+		x->policies[x->npolicies++].priority = r->priority;
+	}
+	return 0;
+}
+
 static void read_rules(struct explain_ctx *x)
 {
 	__u32 key, next;
@@ -258,19 +275,15 @@ static void read_rules(struct explain_ctx *x)
 	if (x->policies_read)
 		return;
 	x->policies_read = true;
+	if (x->rules.sparse) {
+		map_array_each(x->rules.fd, sizeof(r), read_rule, x);
+		return;
+	}
 	while (!bpf_map_get_next_key(x->rules.fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (bpf_map_lookup_elem(x->rules.fd, &key, &r))
-			continue;
-		if (r.family == STEER_AF_INET6 && (r.match & STEER_MATCH_PROTO) &&
-		    r.ip_proto == EXPLAIN_PROTO_DEFAULT6)
-			x->nonxt_rule = true;
-		if (!(r.match & STEER_MATCH_POLICY) ||
-		    x->npolicies == sizeof(x->policies) / sizeof(x->policies[0]))
-			continue;
-		x->policies[x->npolicies].family = r.family;
-		x->policies[x->npolicies++].priority = r.priority;
+		if (!bpf_map_lookup_elem(x->rules.fd, &key, &r))
+			read_rule(x, key, &r);
 	}
 }
 
