@@ -204,8 +204,9 @@ static bool all_zero(const uint8_t *v, uint32_t len)
 	return true;
 }
 
-int map_array_each(int fd, uint32_t val_size, int (*fn)(void *arg, uint32_t key, const void *val),
-		   void *arg)
+/* map_each_id for an array: BPF_MAP_LOOKUP_BATCH, skipping slots of zeros. */
+static int array_each(int fd, uint32_t val_size, int (*fn)(void *arg, uint32_t key, const void *val),
+		      void *arg)
 {
 	enum { BATCH = 4096 };
 	/* Zeroed: memory checkers do not know that the batch call fills them. */
@@ -235,5 +236,27 @@ int map_array_each(int fd, uint32_t val_size, int (*fn)(void *arg, uint32_t key,
 	}
 	free(keys);
 	free(vals);
+	return r;
+}
+
+int map_each_id(int fd, uint32_t val_size, int (*fn)(void *arg, uint32_t key, const void *val),
+		void *arg)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), key, *cur = NULL;
+	uint8_t *val;
+	int r = 0;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return -errno;
+	if (info.type == BPF_MAP_TYPE_ARRAY)
+		return array_each(fd, val_size, fn, arg);
+	if (!(val = calloc(1, val_size)))
+		return -ENOMEM;
+	while (!r && !bpf_map_get_next_key(fd, cur, &key)) {
+		cur = &key;
+		r = fn(arg, key, bpf_map_lookup_elem(fd, &key, val) ? NULL : val);
+	}
+	free(val);
 	return r;
 }

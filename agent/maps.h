@@ -91,11 +91,12 @@ enum map_hook { HOOK_INGRESS, HOOK_EGRESS, HOOK_XDP };
 int map_pinned_links(const char *pin_dir, int (*fn)(void *arg, const char *ifname, enum map_hook hook),
 		     void *arg);
 
-/* Calls fn for every slot of array fd (values val_size bytes) that holds anything but
- * zeros, in index order, read in batches; stops when fn returns non-zero (returned).
- * -errno when the map cannot be read. */
-int map_array_each(int fd, uint32_t val_size, int (*fn)(void *arg, uint32_t key, const void *val),
-		   void *arg);
+/* Calls fn for every entry of fd, a map keyed by u32 ids (the content maps), until fn
+ * returns non-zero (returned): of an array, the slots that hold anything but zeros, in
+ * index order, read in batches; of another type, every key with its value (NULL when the
+ * key went between the two reads). -errno when the map cannot be read. */
+int map_each_id(int fd, uint32_t val_size, int (*fn)(void *arg, uint32_t key, const void *val),
+		void *arg);
 
 /* An id in a value that names an entry of another map (a rule list's rule ids, a route's
  * or a rule's next hop or group, a group's next hops). */

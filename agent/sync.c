@@ -320,7 +320,7 @@ static int adopt_keys(const struct table *t, void **out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	if (t->array)
-		r = map_array_each(t->fd, (uint32_t)t->val_len, adopt_slot, &a);
+		r = map_each_id(t->fd, (uint32_t)t->val_len, adopt_slot, &a);
 	while (!t->array && !r && !bpf_map_get_next_key(t->fd, cur, next)) {
 		memcpy(key, next, t->key_len);
 		cur = key;

@@ -243,10 +243,6 @@ static void verify_unreached(struct check *c, enum map_id m, struct verify_repor
 	const struct map_def *d = &map_defs[m];
 	size_t n = *map_image_count(c->img, m);
 	struct unreached u = { c, m, r, calloc(n + 1, sizeof(bool)) };
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	uint32_t key, *cur = NULL;
-	uint64_t got[VAL_WORDS(m)];
 	char buf[64];
 
 	if (!u.matched) {
@@ -256,15 +252,8 @@ static void verify_unreached(struct check *c, enum map_id m, struct verify_repor
 	if (c->nids[m] > 1)
 		qsort(c->ids[m], c->nids[m], sizeof(uint32_t), cmp_id);
 	snprintf(u.what, sizeof(u.what), "%s differs or is missing", d->what);
-	if (!bpf_obj_get_info_by_fd(c->fds->fd[m], &info, &len) && info.type == BPF_MAP_TYPE_ARRAY) {
-		if (map_array_each(c->fds->fd[m], d->val_size, unreached_entry, &u) == -ENOMEM)
-			c->oom = true;
-	} else {
-		while (!bpf_map_get_next_key(c->fds->fd[m], cur, &key)) {
-			cur = &key;
-			unreached_entry(&u, key, bpf_map_lookup_elem(c->fds->fd[m], &key, got) ? NULL : got);
-		}
-	}
+	if (map_each_id(c->fds->fd[m], d->val_size, unreached_entry, &u) == -ENOMEM)
+		c->oom = true;
 	for (size_t i = 0; i < n; i++) {
 		if (c->reached[m][i] || u.matched[i] || same_as_reached(c, m, i))
 			continue;

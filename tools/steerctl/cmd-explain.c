@@ -255,6 +255,8 @@ static int read_rule(void *arg, uint32_t key, const void *val)
 	const struct steer_rule *r = val;
 
 	(void)key;
+	if (!r)
+		return 0;	/* gone while read */
 	if (r->family == STEER_AF_INET6 && (r->match & STEER_MATCH_PROTO) &&
 	    r->ip_proto == EXPLAIN_PROTO_DEFAULT6)
 		x->nonxt_rule = true;
@@ -268,23 +270,10 @@ static int read_rule(void *arg, uint32_t key, const void *val)
 
 static void read_rules(struct explain_ctx *x)
 {
-	__u32 key, next;
-	struct steer_rule r;
-	void *prev = NULL;
-
 	if (x->policies_read)
 		return;
 	x->policies_read = true;
-	if (x->rules.sparse) {
-		map_array_each(x->rules.fd, sizeof(r), read_rule, x);
-		return;
-	}
-	while (!bpf_map_get_next_key(x->rules.fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (!bpf_map_lookup_elem(x->rules.fd, &key, &r))
-			read_rule(x, key, &r);
-	}
+	map_each_id(x->rules.fd, sizeof(struct steer_rule), read_rule, x);
 }
 
 /* Whether the rule that decided at prio is a steer.yaml policy of the family. A lookup

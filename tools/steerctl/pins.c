@@ -163,7 +163,7 @@ static int sparse_key(void *arg, uint32_t key, const void *val)
 static int sparse_keys(const struct pinned_map *m, struct sparse_keys *k)
 {
 	*k = (struct sparse_keys){};
-	return map_array_each(m->fd, m->info.value_size, sparse_key, k);
+	return map_each_id(m->fd, m->info.value_size, sparse_key, k);
 }
 
 /* The maps a command reads, opened and closed as one list. */
