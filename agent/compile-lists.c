@@ -11,6 +11,7 @@
 #include "htab.h"
 #include "image.h"
 #include "maps.h"
+#include "sort.h"
 
 /* The prefix a rule applies under: its `from`, or everything for rules that have none and
  * for rules the datapath punts on (an inverted `from` covers what lies outside it). */
@@ -203,25 +204,11 @@ static bool sel_key(const struct steer_rule *r, uint32_t mask, uint32_t *v)
 	return false;
 }
 
-struct keyed {
-	uint32_t v;
-	size_t rule;
-};
-
-static int cmp_keyed(const void *a, const void *b)
-{
-	const struct keyed *x = a, *y = b;
-
-	if (x->v != y->v)
-		return x->v < y->v ? -1 : 1;
-	return x->rule < y->rule ? -1 : x->rule > y->rule;
-}
-
 /* The rules of ix split for mask: keyed ones sorted by (value, rule), the others in order.
  * Returns how good a split it is, lower better: by the longest piece, then the piece for
  * every other value; n + 1 when no rule is keyed (no split at all). */
 static uint64_t sel_sort(const struct lists *l, const size_t *ix, size_t n, uint32_t mask,
-			 struct keyed *k, size_t *nk, size_t *any, size_t *nany)
+			 struct u32_index *k, size_t *nk, size_t *any, size_t *nany)
 {
 	size_t longest = 0, run = 0;
 
@@ -230,11 +217,11 @@ static uint64_t sel_sort(const struct lists *l, const size_t *ix, size_t n, uint
 		uint32_t v;
 
 		if (sel_key(&l->bodies[ix[i]], mask, &v))
-			k[(*nk)++] = (struct keyed){ v, ix[i] };
+			k[(*nk)++] = (struct u32_index){ v, ix[i] };
 		else
 			any[(*nany)++] = ix[i];
 	}
-	qsort(k, *nk, sizeof(*k), cmp_keyed);
+	qsort(k, *nk, sizeof(*k), cmp_u32_index);
 	for (size_t i = 0; i < *nk; i++) {
 		run = i && k[i].v == k[i - 1].v ? run + 1 : 1;
 		longest = run > longest ? run : longest;
@@ -243,7 +230,7 @@ static uint64_t sel_sort(const struct lists *l, const size_t *ix, size_t n, uint
 }
 
 /* The mark mask most mark rules of ix use, or 0 when none uses one; k is room for n. */
-static uint32_t common_mask(const struct lists *l, const size_t *ix, size_t n, struct keyed *k)
+static uint32_t common_mask(const struct lists *l, const size_t *ix, size_t n, struct u32_index *k)
 {
 	size_t nm = 0, best_n = 0, run = 0;
 	uint32_t best = 0;
@@ -252,9 +239,9 @@ static uint32_t common_mask(const struct lists *l, const size_t *ix, size_t n, s
 		const struct steer_rule *r = &l->bodies[ix[i]];
 
 		if ((r->match & STEER_MATCH_MARK) && !(r->match & STEER_MATCH_INVERT) && r->mark_mask)
-			k[nm++] = (struct keyed){ r->mark_mask, ix[i] };
+			k[nm++] = (struct u32_index){ r->mark_mask, ix[i] };
 	}
-	qsort(k, nm, sizeof(*k), cmp_keyed);
+	qsort(k, nm, sizeof(*k), cmp_u32_index);
 	for (size_t i = 0; i < nm; i++) {
 		run = i && k[i].v == k[i - 1].v ? run + 1 : 1;
 		if (run > best_n) {
@@ -269,13 +256,13 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 			 struct steer_rule_list *out);
 
 /* The rules of any (in order) merged with the keyed ones k[0..nk), at most max of them. */
-static size_t merge(size_t *ix, size_t max, const size_t *any, size_t nany, const struct keyed *k,
-		    size_t nk)
+static size_t merge(size_t *ix, size_t max, const size_t *any, size_t nany,
+		    const struct u32_index *k, size_t nk)
 {
 	size_t n = 0, a = 0, b = 0;
 
 	while (n < max && (a < nany || b < nk))
-		ix[n++] = b == nk || (a < nany && any[a] < k[b].rule) ? any[a++] : k[b++].rule;
+		ix[n++] = b == nk || (a < nany && any[a] < k[b].index) ? any[a++] : k[b++].index;
 	return n;
 }
 
@@ -283,7 +270,7 @@ static size_t merge(size_t *ix, size_t max, const size_t *any, size_t nany, cons
  * is split again while the budget lasts (by the other selector, as a rule: by the same one
  * it would only repeat itself); else only as many as a list can tell apart from a cut one. */
 static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *key,
-		     const size_t *any, size_t nany, const struct keyed *k, size_t nk, int depth)
+		     const size_t *any, size_t nany, const struct u32_index *k, size_t nk, int depth)
 {
 	size_t small[STEER_MAX_RULES + 1], *ix = small, n = nany + nk;
 	struct steer_rule_list val = {};
@@ -319,7 +306,7 @@ static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *k
 static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t seed, int depth,
 			 struct steer_rule_list *out)
 {
-	struct keyed *k = n > STEER_MAX_RULES ? malloc(n * sizeof(*k)) : NULL;
+	struct u32_index *k = n > STEER_MAX_RULES ? malloc(n * sizeof(*k)) : NULL;
 	size_t *any = k ? malloc(n * sizeof(*any)) : NULL;
 	size_t nk = 0, nany = 0;
 	uint64_t by_iif, by_mark = (uint64_t)(n + 1) << 32;

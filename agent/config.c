@@ -21,6 +21,7 @@
 #include "abi.h"
 #include "config-tree.h"
 #include "log.h"
+#include "sort.h"
 
 struct walk {
 	const char *file;
@@ -310,17 +311,42 @@ static int parse_interfaces(struct walk *w, const struct ynode *n)
 	return 0;
 }
 
-/* One of mirror:'s lists (its items described in expected), with room for them in *items,
- * each size bytes. An empty list would mirror nothing: an error, not "all". */
-static int mirror_list(struct walk *w, const struct ynode *n, const char *key,
-		       const char *expected, size_t size, void **items)
+/* Reads an item of a mirror: list into out. */
+typedef int (*mirror_item_cb)(struct walk *w, const struct ynode *n, void *out);
+
+static int mirror_table(struct walk *w, const struct ynode *n, void *out)
 {
+	return table_id(w, n, "tables", out);
+}
+
+static int mirror_prio(struct walk *w, const struct ynode *n, void *out)
+{
+	struct model_prio_range *r = out;
+
+	return range(w, n, "priorities", UINT32_MAX, &r->lo, &r->hi);
+}
+
+/* One of mirror:'s lists (its items described in expected), each item read by item into a
+ * new array *items of size-byte elements, *count of them. An empty list would mirror
+ * nothing: an error, not "all". */
+static int mirror_list(struct walk *w, const struct ynode *n, const char *key,
+		       const char *expected, mirror_item_cb item, size_t size, void **items,
+		       size_t *count)
+{
+	char *out;
+
 	if (want(w, n, YNODE_SEQ, key, expected) < 0)
 		return -EINVAL;
 	if (!n->nkids)
 		return fail(w, n, key, "an empty list would mirror nothing; leave %s out to mirror all", key);
-	*items = calloc(n->nkids, size);
-	return *items ? 0 : fail(w, n, key, "out of memory");
+	out = calloc(n->nkids, size);
+	if (!out)
+		return fail(w, n, key, "out of memory");
+	*items = out;
+	for (size_t i = 0; i < n->nkids; i++, (*count)++)
+		if (item(w, n->kids[i], out + i * size) < 0)
+			return -EINVAL;
+	return 0;
 }
 
 static int parse_mirror(struct walk *w, const struct ynode *n)
@@ -335,23 +361,13 @@ static int parse_mirror(struct walk *w, const struct ynode *n)
 	    check_keys(w, n, "mirror", keys) < 0)
 		return -EINVAL;
 	t = lookup(n, "tables");
-	if (t) {
-		if (mirror_list(w, t, "tables", "a list of tables, e.g. [main, 100]",
-				sizeof(*ov->tables), (void **)&ov->tables) < 0)
-			return -EINVAL;
-		for (size_t i = 0; i < t->nkids; i++)
-			if (table_id(w, t->kids[i], "tables", &ov->tables[ov->ntables++]) < 0)
-				return -EINVAL;
-	}
+	if (t && mirror_list(w, t, "tables", "a list of tables, e.g. [main, 100]", mirror_table,
+			     sizeof(*ov->tables), (void **)&ov->tables, &ov->ntables) < 0)
+		return -EINVAL;
 	p = lookup(n, "priorities");
-	if (p) {
-		if (mirror_list(w, p, "priorities", "a list of priorities or ranges, e.g. [0-32767]",
-				sizeof(*ov->prios), (void **)&ov->prios) < 0)
-			return -EINVAL;
-		for (size_t i = 0; i < p->nkids; i++, ov->nprios++)
-			if (range(w, p->kids[i], "priorities", UINT32_MAX, &ov->prios[i].lo, &ov->prios[i].hi) < 0)
-				return -EINVAL;
-	}
+	if (p && mirror_list(w, p, "priorities", "a list of priorities or ranges, e.g. [0-32767]",
+			     mirror_prio, sizeof(*ov->prios), (void **)&ov->prios, &ov->nprios) < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -668,25 +684,10 @@ static int cmp_policy(const void *a, const void *b)
 	return x->priority < y->priority ? -1 : x->priority > y->priority;
 }
 
-/* Priorities sorted (with their place in the file), to find a repeat in O(n log n). */
-struct sorted_prio {
-	uint32_t prio;
-	size_t index;
-};
-
-static int cmp_sorted_prio(const void *a, const void *b)
-{
-	const struct sorted_prio *x = a, *y = b;
-
-	if (x->prio != y->prio)
-		return x->prio < y->prio ? -1 : 1;
-	return (x->index > y->index) - (x->index < y->index);
-}
-
 static int parse_policies(struct walk *w, const struct ynode *n)
 {
 	struct model_overrides *ov = &w->c->ov;
-	struct sorted_prio *order;
+	struct u32_index *order;	/* priorities sorted, with their place in the file */
 	size_t dup = SIZE_MAX, dup_of = 0;
 	int r = 0;
 
@@ -708,10 +709,10 @@ static int parse_policies(struct walk *w, const struct ynode *n)
 	if (!order)
 		return fail(w, n, "policies", "out of memory");
 	for (size_t i = 0; i < ov->npolicies; i++)
-		order[i] = (struct sorted_prio){ ov->policies[i].priority, i };
-	qsort(order, ov->npolicies, sizeof(*order), cmp_sorted_prio);
+		order[i] = (struct u32_index){ ov->policies[i].priority, i };
+	qsort(order, ov->npolicies, sizeof(*order), cmp_u32_index);
 	for (size_t k = 1, run = 0; k < ov->npolicies; k++) {
-		if (order[k].prio != order[run].prio)
+		if (order[k].v != order[run].v)
 			run = k;
 		else if (order[k].index < dup) {
 			dup = order[k].index;

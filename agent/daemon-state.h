@@ -45,7 +45,7 @@ struct options {
 	bool cli_ct_mark;
 	bool cli_stale, cli_reconcile, cli_level, cli_netfilter;	/* given on the command line: wins */
 	struct attach_limits limits;
-	bool cleanup, verify;
+	int cleanup, verify;	/* flags getopt_long sets itself */
 };
 
 struct daemon {

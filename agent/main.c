@@ -93,28 +93,8 @@ static int parse_limit(const char *arg, struct attach_limits *lim)
 	return -EINVAL;
 }
 
-enum { OPT_RCVBUF = 256, OPT_MODE, OPT_CLEANUP, OPT_VERSION, OPT_STALE, OPT_RECONCILE, OPT_LIMIT,
-       OPT_VERIFY, OPT_CHECK, OPT_NETFILTER, OPT_CT_MARK };
-
-static const struct option longopts[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "check", required_argument, NULL, OPT_CHECK },
-	{ "attach", required_argument, NULL, 'a' },
-	{ "pin-dir", required_argument, NULL, 'p' },
-	{ "log-level", required_argument, NULL, 'l' },
-	{ "netlink-rcvbuf", required_argument, NULL, OPT_RCVBUF },
-	{ "stale-after", required_argument, NULL, OPT_STALE },
-	{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE },
-	{ "limit", required_argument, NULL, OPT_LIMIT },
-	{ "attach-mode", required_argument, NULL, OPT_MODE },
-	{ "netfilter", required_argument, NULL, OPT_NETFILTER },
-	{ "offload-mark", required_argument, NULL, OPT_CT_MARK },
-	{ "verify", no_argument, NULL, OPT_VERIFY },
-	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{}
-};
+enum { OPT_RCVBUF = 256, OPT_MODE, OPT_VERSION, OPT_STALE, OPT_RECONCILE, OPT_LIMIT, OPT_CHECK,
+       OPT_NETFILTER, OPT_CT_MARK };
 
 static int parse_attach(const char *arg, struct options *o)
 {
@@ -229,12 +209,6 @@ static int parse_option(int c, const char *arg, struct options *o)
 		return parse_netfilter(arg, o);
 	case OPT_CT_MARK:
 		return parse_ct_mark(arg, o);
-	case OPT_VERIFY:
-		o->verify = true;
-		return 0;
-	case OPT_CLEANUP:
-		o->cleanup = true;
-		return 0;
 	}
 	usage(stderr);
 	return -EINVAL;
@@ -242,6 +216,26 @@ static int parse_option(int c, const char *arg, struct options *o)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
+	/* --verify and --cleanup only raise a flag: getopt_long sets it and returns 0. */
+	const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", required_argument, NULL, OPT_CHECK },
+		{ "attach", required_argument, NULL, 'a' },
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "netlink-rcvbuf", required_argument, NULL, OPT_RCVBUF },
+		{ "stale-after", required_argument, NULL, OPT_STALE },
+		{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "attach-mode", required_argument, NULL, OPT_MODE },
+		{ "netfilter", required_argument, NULL, OPT_NETFILTER },
+		{ "offload-mark", required_argument, NULL, OPT_CT_MARK },
+		{ "verify", no_argument, &o->verify, 1 },
+		{ "cleanup", no_argument, &o->cleanup, 1 },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{}
+	};
 	int c;
 
 	*o = (struct options){ .pin_dir = STEER_PIN_DIR_DEFAULT, .rcvbuf = DEFAULT_RCVBUF,
@@ -256,6 +250,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			printf("steerd %s\n", STEER_VERSION);
 			exit(0);
 		}
+		if (c == 0)
+			continue;	/* a flag, already set */
 		if (parse_option(c, optarg, o) < 0)
 			return -EINVAL;
 	}

@@ -3,6 +3,7 @@
  * stopped, and detached) around each steer run. Everything made here goes at exit too. */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/ethtool.h>
@@ -46,12 +47,9 @@ void fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("bench-forward: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verrx(1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
 }
 
 void sh(const char *fmt, ...)

@@ -52,7 +52,8 @@ struct bench {
 extern const uint8_t router_mac[6];
 
 double now(void);
-/* Prints "bench-forward: ..." and exits 1 (the exit-time cleanup runs). */
+/* Prints "bench-forward: ..." (errx: the name it runs under) and exits 1 (the exit-time
+ * cleanup runs). */
 void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* Runs a shell command; fails the benchmark if it does. */
 void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
