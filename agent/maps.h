@@ -35,6 +35,8 @@ enum map_id {
 	MAP_EVENTS,
 	MAP_XDP_TX,
 	MAP_XDP_STATS,
+	MAP_FIB4,			/* the IPv4 route arrays: steerd derives them from routes */
+	MAP_FIB4_CHUNKS,
 	MAP_COUNT,
 };
 

@@ -511,6 +511,9 @@ int sync_init(struct sync *s, const struct sync_fds *fds)
 	r = adopt(s);
 	if (r < 0)
 		return r;
+	r = fib4_init(&s->fib4, fds->fd[MAP_FIB4], fds->fd[MAP_FIB4_CHUNKS]);
+	if (r == -ENOMEM)
+		return r;
 	if (fds->fd[MAP_FLOWS] >= 0) {
 		struct bpf_map_info info = {};
 		__u32 len = sizeof(info);
@@ -565,8 +568,14 @@ static void free_applied(struct sync *s)
 
 int sync_forget(struct sync *s)
 {
+	int r;
+
 	free_applied(s);
-	return adopt(s);
+	r = adopt(s);
+	fib4_free(&s->fib4);
+	if (fib4_init(&s->fib4, s->fd.fd[MAP_FIB4], s->fd.fd[MAP_FIB4_CHUNKS]) == -ENOMEM && !r)
+		r = -ENOMEM;
+	return r;
 }
 
 /* A fresh rule id starts counting hits from zero. */
@@ -851,6 +860,42 @@ static void made(struct sync *s, const struct image *img, struct change *c)
 	s->failing = false;
 }
 
+/* Whether a route event of table not in the image yet keeps its IPv4 arrays closed. */
+static bool table_held(void *arg, uint32_t table)
+{
+	struct sync *s = arg;
+	struct htab_iter it;
+	struct sync_pending *p;
+
+	htab_iter_init(&it, &s->pending);
+	while ((p = htab_iter_next(&it)))
+		if (p->key.family == STEER_AF_INET && p->key.table == table)
+			return true;
+	return false;
+}
+
+/* Closes the IPv4 arrays' slots the apply changes, before any map is written: lookups in
+ * them go to the trie, which the apply keeps exact, until fib4_done() fills them. */
+static void fib4_start(struct sync *s, const struct change *c)
+{
+	const struct change *rt = &c[MAP_ROUTES];
+
+	pthread_mutex_lock(&s->lock);
+	if (fib4_begin(&s->fib4, rt->new, rt->nnew, rt->t.rec, rt->t.val_off) != 0)
+		__atomic_fetch_add(&s->map_writes, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void fib4_done(struct sync *s)
+{
+	size_t writes;
+
+	pthread_mutex_lock(&s->lock);
+	writes = fib4_commit(&s->fib4, table_held, s);
+	pthread_mutex_unlock(&s->lock);
+	__atomic_fetch_add(&s->map_writes, writes, __ATOMIC_RELAXED);
+}
+
 int sync_apply(struct sync *s, const struct image *img)
 {
 	struct change c[MAP_APPLIED];
@@ -858,6 +903,8 @@ int sync_apply(struct sync *s, const struct image *img)
 
 	stage_tables(s, c);
 	r = mark_pending(s) < 0 ? -ENOMEM : stage_ids(s, img, c);
+	if (!r)
+		fib4_start(s, c);
 	if (!r) {
 		reset_hits(s, s->ids[MAP_RULES].recs, s->ids[MAP_RULES].n, c[MAP_RULES].new, c[MAP_RULES].nnew);
 		if (splits_change_in_place(c)) {
@@ -868,10 +915,12 @@ int sync_apply(struct sync *s, const struct image *img)
 		}
 		r = make(s, c);
 		if (r < 0) {
+			fib4_abort(&s->fib4);
 			make_failed(s, c, r);
 		} else {
 			/* Break: what nothing references any more, roots first. */
 			delete_stale_all(s, c);
+			fib4_done(s);
 			made(s, img, c);
 		}
 	}
@@ -977,6 +1026,9 @@ void sync_pending_route(struct sync *s, const struct steer_route_key *k, uint64_
 	struct sync_pending *p;
 
 	pthread_mutex_lock(&s->lock);
+	/* Its table's IPv4 arrays say the old answer: closed, the trie's pending key speaks. */
+	if (k->family == STEER_AF_INET)
+		fib4_close_table(&s->fib4, k->table);
 	p = htab_find(&s->pending, k);
 	if (p) {
 		p->seq = seq;
@@ -1037,6 +1089,7 @@ void sync_free(struct sync *s)
 	void *p;
 
 	free_applied(s);
+	fib4_free(&s->fib4);
 	htab_iter_init(&it, &s->pending);
 	while ((p = htab_iter_next(&it)))
 		free(p);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "compile.h"
+#include "fib4.h"
 #include "htab.h"
 #include "maps.h"
 
@@ -67,6 +68,7 @@ struct sync {
 	 * upto, which the caller sets before sync_apply. */
 	pthread_mutex_t lock;
 	struct htab pending;		/* struct sync_pending by route key */
+	struct fib4 fib4;		/* the IPv4 route arrays; lock guards their slots' words */
 	uint64_t pending_all;		/* the last event that punts everything; 0: none */
 	uint64_t upto;
 };

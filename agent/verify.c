@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fib4.h"
 #include "log.h"
 
 size_t verify_count_keys(int fd, size_t key_len)
@@ -264,6 +265,52 @@ static void verify_unreached(struct check *c, enum map_id m, struct verify_repor
 	free(u.matched);
 }
 
+/* The IPv4 route arrays against the route trie as the maps hold it (which verify_keyed
+ * compared with the image): an open slot must say what the trie says. */
+static void verify_fib4(struct check *c, struct verify_report *r)
+{
+	struct rec {
+		struct steer_route_key k;
+		struct steer_route v;
+	} *recs = NULL, *g;
+	size_t n = 0, cap = 0;
+	struct steer_route_key key, *prev = NULL;
+	int fd = c->fds->fd[MAP_ROUTES];
+	char buf[64];
+	long bad;
+
+	if (c->fds->fd[MAP_FIB4] < 0 || c->fds->fd[MAP_FIB4_CHUNKS] < 0 || fd < 0)
+		return;
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 1024;
+			g = realloc(recs, cap * sizeof(*recs));
+			if (!g) {
+				c->oom = true;
+				free(recs);
+				return;
+			}
+			recs = g;
+		}
+		recs[n].k = key;
+		prev = &recs[n].k;
+		if (!bpf_map_lookup_elem(fd, &key, &recs[n].v))
+			n++;
+	}
+	r->checked++;
+	bad = fib4_verify(c->fds->fd[MAP_FIB4], c->fds->fd[MAP_FIB4_CHUNKS], recs, n, sizeof(*recs),
+			  offsetof(struct rec, v));
+	if (bad == -ENOMEM)
+		c->oom = true;
+	else if (bad < 0)
+		note(r, NULL, "IPv4 route arrays cannot be read", strerror((int)-bad));
+	else if (bad) {
+		snprintf(buf, sizeof(buf), "%ld words", bad);
+		note(r, NULL, "IPv4 route arrays differ from the route trie", buf);
+	}
+	free(recs);
+}
+
 int verify_maps(const struct sync_fds *fds, const struct image *img, struct verify_report *r)
 {
 	struct check c = { .fds = fds, .img = img };
@@ -281,6 +328,8 @@ int verify_maps(const struct sync_fds *fds, const struct image *img, struct veri
 	for (m = 0; !c.oom && m < MAP_APPLIED; m++)
 		if (map_defs[m].kind == MAP_CONTENT)
 			verify_unreached(&c, m, r);
+	if (!c.oom)
+		verify_fib4(&c, r);
 	for (uint32_t i = 0; fds->fd[MAP_NETFILTER] >= 0 && i < STEER_NF_CHAINS; i++) {
 		struct steer_nf_chain got, want = {};
 

@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 8
+#define STEER_ABI_VERSION 9
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
@@ -32,6 +32,7 @@
 #define STEER_FLOW_ENTRIES  16384	/* flow cache slots per CPU: a power of two */
 #define STEER_NEIGH_ENTRIES 65536
 #define STEER_XDP_TX_ENTRIES 1024	/* devices an XDP redirect may send out of */
+#define STEER_FIB4_CHUNK_ENTRIES 65536	/* /16s of IPv4 tables that hold longer prefixes */
 
 /* Address families as the kernel spells them; repeated here so BPF code needs no libc. */
 #define STEER_AF_INET  2
@@ -171,6 +172,34 @@ struct steer_route {
 	__u8  dst_len;		/* for suppress_prefixlength */
 	__u16 pad;
 	__u32 nh_id;		/* FORWARD: key into steer_nexthops; MULTIPATH: into steer_groups */
+};
+
+/* IPv4 routes in arrays (DIR-16-8): the answer of the route trie above for an IPv4
+ * destination, for up to STEER_FIB4_SLOTS tables, in one or two reads that cost the same at
+ * any table size. Table t may own slot t % STEER_FIB4_SLOTS. steer_fib4 holds, per slot,
+ * one word per /16 of the address space, then (past all of those) two words per slot: a
+ * sequence number and the table that owns the slot (0: none). A /16 word is a leaf, or
+ * STEER_FIB4_CHUNK: its /24s are in steer_fib4_chunks under STEER_FIB4_CHUNK_KEY, a word
+ * each. A leaf is STEER_FIB4_TRIE (a prefix longer than /24 lies there: ask the trie), 0 (no
+ * route), or a route (type, dst_len, nh_id). steerd changes a slot only while its sequence
+ * number is odd, and a reader takes an answer only if it read the same even number before
+ * and after it (a seqlock): an answer is the maps' before or after a write, never a mix. */
+#define STEER_FIB4_SLOTS   16
+#define STEER_FIB4_WORDS   (STEER_FIB4_SLOTS * 65536 + 2 * STEER_FIB4_SLOTS)
+#define STEER_FIB4_SEQ(slot)   (STEER_FIB4_SLOTS * 65536 + 2 * (slot))
+#define STEER_FIB4_OWNER(slot) (STEER_FIB4_SLOTS * 65536 + 2 * (slot) + 1)
+#define STEER_FIB4_CHUNK   0x80000000u
+#define STEER_FIB4_TRIE    0xffffffffu
+#define STEER_FIB4_NH_BITS 21
+#define STEER_FIB4_LEAF(type, dst_len, nh_id) \
+	((__u32)(type) << 27 | (__u32)(dst_len) << STEER_FIB4_NH_BITS | (nh_id))
+#define STEER_FIB4_LEAF_TYPE(w)    ((w) >> 27 & 0xf)
+#define STEER_FIB4_LEAF_DST_LEN(w) ((w) >> STEER_FIB4_NH_BITS & 0x3f)
+#define STEER_FIB4_LEAF_NH(w)      ((w) & ((1u << STEER_FIB4_NH_BITS) - 1))
+#define STEER_FIB4_CHUNK_KEY(slot, addr) ((__u32)(slot) << 16 | (addr) >> 16)	/* addr: host order */
+
+struct steer_fib4_chunk {
+	__u32 leaf[256];	/* by the third byte of the address */
 };
 
 enum steer_nh_flags {
@@ -641,6 +670,8 @@ static inline const char *steer_nf_mode_name(__u8 mode)
 #define STEER_MAP_NEIGHS  "steer_neighs"
 #define STEER_MAP_XDP_TX  "steer_xdp_tx"
 #define STEER_MAP_XDP_STATS "steer_xdp_stats"
+#define STEER_MAP_FIB4    "steer_fib4"
+#define STEER_MAP_FIB4_CHUNKS "steer_fib4_chunks"
 
 _Static_assert(sizeof(struct steer_src_key) == 24, "steer_src_key layout");
 _Static_assert(sizeof(struct steer_monitor) == 112, "steer_monitor layout");

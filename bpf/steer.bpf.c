@@ -346,6 +346,26 @@ __attribute__((noinline)) int steer_check_source(const struct steer_flow *fwd, _
 	return STEER_STAT_PUNT_SOURCE_CHECK;
 }
 
+/* With rp_filter off, only a local source fails the kernel's check: the local table's
+ * answer for it, a punt reason or 0. A function of its own, so that its keys are not on the
+ * stack of the forward path, whose deepest calls (the strict check's reverse walk) have
+ * little room left. */
+static __attribute__((noinline)) int local_source(__u32 src)
+{
+	struct steer_route_key key = { .prefixlen = STEER_ROUTE_KEY_BITS(32),
+				       .table = STEER_TABLE_LOCAL, .family = STEER_AF_INET };
+	struct steer_route rt = {}, *p;
+
+	/* The arrays first; the trie where they cannot say. No route leaves type 0. */
+	if (fib4_lookup(STEER_TABLE_LOCAL, src, &rt) < 0) {
+		__builtin_memcpy(key.addr, &src, 4);
+		p = bpf_map_lookup_elem(&steer_routes, &key);
+		if (p)
+			rt = *p;
+	}
+	return rt.type == STEER_RT_PUNT || rt.type == STEER_RT_PENDING ? STEER_STAT_PUNT_SOURCE_CHECK : 0;
+}
+
 /* The kernel validates the source against the output device of the next hop it picked
  * (fib_validate_source() after fib_select_multipath()), and that is the next hop the
  * forward path here took: the kernel's own pick for its multipath routes, the flow's
@@ -353,16 +373,8 @@ __attribute__((noinline)) int steer_check_source(const struct steer_flow *fwd, _
 static __always_inline int check_source(const struct steer_flow *fwd, __u32 oif, __u32 rp_filter,
 					__u32 state_flags)
 {
-	if (!rp_filter && (state_flags & STEER_STATE_LOCAL_SRC_CHECK4)) {
-		struct steer_route_key key = { .prefixlen = STEER_ROUTE_KEY_BITS(32),
-					       .table = STEER_TABLE_LOCAL, .family = STEER_AF_INET };
-		struct steer_route *rt;
-
-		__builtin_memcpy(key.addr, fwd->src, 4);
-		rt = bpf_map_lookup_elem(&steer_routes, &key);
-		return rt && (rt->type == STEER_RT_PUNT || rt->type == STEER_RT_PENDING) ?
-		       STEER_STAT_PUNT_SOURCE_CHECK : 0;
-	}
+	if (!rp_filter && (state_flags & STEER_STATE_LOCAL_SRC_CHECK4))
+		return local_source(fwd->src[0]);
 	return steer_check_source(fwd, oif, rp_filter);
 }
 

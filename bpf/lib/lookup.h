@@ -6,9 +6,9 @@
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 #include "abi.h"
 #include "maps.h"
-
 
 enum steer_lookup_res {
 	STEER_LOOKUP_FORWARD = 0,	/* res->route is the route the kernel would use */
@@ -72,7 +72,7 @@ struct steer_walk {
 	const struct steer_flow *f;
 	struct steer_lookup *res;
 	struct steer_rule_list *list;
-	struct steer_route_key rkey;
+	struct steer_route rt;	/* the route a lookup step found, copied out */
 	__u32 skip_below;	/* after a goto: rules before its target are passed over */
 	int verdict;
 	int quiet;
@@ -108,11 +108,80 @@ static __always_inline __u32 route_punt_reason(__u8 type)
 	}
 }
 
+/* Word *k of steer_fib4, read once; STEER_FIB4_TRIE if it cannot be read. One key slot
+ * for every read keeps the rule step's stack small. */
+static __always_inline __u32 fib4_word(__u32 *k, __u32 i)
+{
+	__u32 *w;
+
+	*k = i;
+	w = bpf_map_lookup_elem(&steer_fib4, k);
+	return w ? *(volatile __u32 *)w : STEER_FIB4_TRIE;
+}
+
+/* The route of table for the IPv4 destination dst (network order) as the arrays have it
+ * (see STEER_FIB4_SLOTS): 1 with *rt filled, 0 when the table has none, -1 when the arrays
+ * cannot say (the table owns no slot, steerd is writing it, or a prefix longer than /24
+ * lies there): the trie answers then. */
+static __always_inline int fib4_lookup(__u32 table, __u32 dst, struct steer_route *rt)
+{
+	__u32 a = bpf_ntohl(dst), slot = table % STEER_FIB4_SLOTS, k, seq, leaf;
+	/* Slot, /16 and third byte in one word: fewer values live across the reads, fewer
+	 * spilled to a stack the deep calls of the strict source check leave little of. */
+	__u32 at = (slot << 16 | a >> 16) << 8 | (a >> 8 & 0xff);
+	struct steer_fib4_chunk *c;
+
+	seq = fib4_word(&k, STEER_FIB4_SEQ(slot));
+	if ((seq & 1) || fib4_word(&k, STEER_FIB4_OWNER(at >> 24)) != table)
+		return -1;
+	leaf = fib4_word(&k, at >> 8);
+	if (leaf != STEER_FIB4_TRIE && (leaf & STEER_FIB4_CHUNK)) {
+		k = at >> 8;	/* STEER_FIB4_CHUNK_KEY */
+		c = bpf_map_lookup_elem(&steer_fib4_chunks, &k);
+		leaf = c ? *(volatile __u32 *)&c->leaf[at & 0xff] : STEER_FIB4_TRIE;
+	}
+	/* The same even number after the reads: nothing was written in between. */
+	if (leaf == STEER_FIB4_TRIE || fib4_word(&k, STEER_FIB4_SEQ(at >> 24)) != seq)
+		return -1;
+	if (!leaf)
+		return 0;
+	rt->type = STEER_FIB4_LEAF_TYPE(leaf);
+	rt->dst_len = STEER_FIB4_LEAF_DST_LEN(leaf);
+	rt->pad = 0;
+	rt->nh_id = STEER_FIB4_LEAF_NH(leaf);
+	return 1;
+}
+
+/* The walk's table's route for its destination, copied to w->rt, or NULL: from the IPv4
+ * arrays where they answer, else from the trie. */
+static __always_inline const struct steer_route *walk_route(struct steer_walk *w, __u32 table)
+{
+	struct steer_route_key key = { .table = table };
+	const struct steer_route *rt;
+	int r;
+
+	if (w->f->family == STEER_AF_INET) {
+		r = fib4_lookup(table, w->f->dst[0], &w->rt);
+		if (r >= 0)
+			return r ? &w->rt : NULL;
+	}
+	key.prefixlen = STEER_ROUTE_KEY_BITS(w->f->family == STEER_AF_INET ? 32 : 128);
+	key.family = w->f->family;
+	__builtin_memcpy(key.addr, w->f->dst, 16);
+	rt = bpf_map_lookup_elem(&steer_routes, &key);
+	if (!rt)
+		return NULL;
+	w->rt = *rt;
+	return &w->rt;
+}
+
 /* What a table lookup's result means for the walk, as a rule step returns it: 0 to go on
  * with the next rule (no route, throw, suppressed), 1 when it decided (res filled). */
-static __always_inline long table_result(struct steer_walk *w, struct steer_lookup *res,
-					 const struct steer_rule *rule, const struct steer_route *rt)
+static __always_inline long table_result(struct steer_walk *w, const struct steer_rule *rule,
+					 const struct steer_route *rt)
 {
+	struct steer_lookup *res;
+
 	if (!rt || rt->type == STEER_RT_THROW)
 		return 0;
 	/* fib_rules_lookup() offers only successful lookups to suppress: a reject stands. A
@@ -124,9 +193,10 @@ static __always_inline long table_result(struct steer_walk *w, struct steer_look
 			return 0;
 	} else if ((rule->match & STEER_MATCH_SUPPRESS) &&
 		   (rt->type == STEER_RT_PUNT || rt->type == STEER_RT_PENDING)) {
-		res->table = rule->table;
+		w->res->table = rule->table;
 		return walk_punt(w, route_punt_reason(rt->type));
 	}
+	res = w->res;
 	res->table = rule->table;
 	res->route_type = rt->type;
 	res->dst_len = rt->dst_len;
@@ -147,7 +217,6 @@ static __always_inline long table_result(struct steer_walk *w, struct steer_look
 static long steer_rule_step(__u64 i, void *ctx)
 {
 	struct steer_walk *w = ctx;
-	struct steer_lookup *res = w->res;
 	struct steer_rule *rule;
 	__u32 id;
 
@@ -167,12 +236,11 @@ static long steer_rule_step(__u64 i, void *ctx)
 	if (!rule_matches(rule, w->f))
 		return 0;
 	count_in(&steer_rule_hits, id, w->quiet);
-	res->priority = rule->priority;
-	res->rule_id = id;
+	w->res->priority = rule->priority;
+	w->res->rule_id = id;
 	switch (rule->action) {
 	case STEER_RULE_LOOKUP:
-		w->rkey.table = rule->table;
-		return table_result(w, res, rule, bpf_map_lookup_elem(&steer_routes, &w->rkey));
+		return table_result(w, rule, walk_route(w, rule->table));
 	case STEER_RULE_GOTO:
 		w->skip_below = rule->goto_priority;
 		return 0;
@@ -188,10 +256,10 @@ static long steer_rule_step(__u64 i, void *ctx)
 		return walk_punt(w, STEER_STAT_PUNT_RULE_LIMIT);
 	case STEER_RULE_FORWARD:
 	case STEER_RULE_GROUP:
-		res->table = 0;
-		res->nh_id = rule->nh_id;
-		res->route_type = rule->action == STEER_RULE_FORWARD ? STEER_RT_FORWARD
-								     : STEER_RT_MULTIPATH;
+		w->res->table = 0;
+		w->res->nh_id = rule->nh_id;
+		w->res->route_type = rule->action == STEER_RULE_FORWARD ? STEER_RT_FORWARD
+									: STEER_RT_MULTIPATH;
 		return walk_end(w, STEER_LOOKUP_FORWARD);
 	default:
 		return walk_punt(w, STEER_STAT_PUNT_RULE);
@@ -202,35 +270,41 @@ static long steer_rule_step(__u64 i, void *ctx)
 static __always_inline int steer_policy_lookup(const struct steer_flow *f,
 					       struct steer_lookup *res, int quiet)
 {
-	struct steer_src_key skey = {};
 	struct steer_walk w = { .f = f, .res = res, .verdict = STEER_LOOKUP_NO_ROUTE, .quiet = quiet };
 	__u32 bits = f->family == STEER_AF_INET ? 32 : 128;
+	/* One after the other, in one place: the rule steps below need the stack. */
+	union {
+		struct steer_src_key src;
+		struct steer_dst_key dst;
+		struct steer_sel_key sel;
+	} k;
 
-	skey.prefixlen = STEER_SRC_KEY_BITS(bits);
-	skey.family = f->family;
-	__builtin_memcpy(skey.addr, f->src, 16);
-	w.list = bpf_map_lookup_elem(&steer_src, &skey);
+	__builtin_memset(&k, 0, sizeof(k));
+	k.src.prefixlen = STEER_SRC_KEY_BITS(bits);
+	k.src.family = f->family;
+	__builtin_memcpy(k.src.addr, f->src, 16);
+	w.list = bpf_map_lookup_elem(&steer_src, &k.src);
 	if (w.list && w.list->dst_split) {
-		struct steer_dst_key dkey = { .prefixlen = STEER_DST_KEY_BITS(bits),
-					      .split = w.list->dst_split, .family = f->family };
-
-		__builtin_memcpy(dkey.addr, f->dst, 16);
-		w.list = bpf_map_lookup_elem(&steer_dst, &dkey);
+		__builtin_memset(&k, 0, sizeof(k));
+		k.dst.prefixlen = STEER_DST_KEY_BITS(bits);
+		k.dst.split = w.list->dst_split;
+		k.dst.family = f->family;
+		__builtin_memcpy(k.dst.addr, f->dst, 16);
+		w.list = bpf_map_lookup_elem(&steer_dst, &k.dst);
 	}
 	/* By input device or mark, and a piece again by the other one. */
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
-		struct steer_sel_key key = {};
-
 		if (!w.list || !w.list->sel_split)
 			break;
-		key.split = w.list->sel_split;
-		key.value = w.list->sel_mask ? f->mark & w.list->sel_mask : f->iif;
-		w.list = bpf_map_lookup_elem(&steer_sel, &key);
+		__builtin_memset(&k, 0, sizeof(k));
+		k.sel.split = w.list->sel_split;
+		k.sel.value = w.list->sel_mask ? f->mark & w.list->sel_mask : f->iif;
+		w.list = bpf_map_lookup_elem(&steer_sel, &k.sel);
 		if (!w.list) {
-			key.value = 0;
-			key.other = 1;
-			w.list = bpf_map_lookup_elem(&steer_sel, &key);
+			k.sel.value = 0;
+			k.sel.other = 1;
+			w.list = bpf_map_lookup_elem(&steer_sel, &k.sel);
 		}
 	}
 	if (!w.list) {
@@ -240,9 +314,6 @@ static __always_inline int steer_policy_lookup(const struct steer_flow *f,
 		res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
 		return STEER_LOOKUP_PUNT;
 	}
-	w.rkey.prefixlen = STEER_ROUTE_KEY_BITS(bits);
-	w.rkey.family = f->family;
-	__builtin_memcpy(w.rkey.addr, f->dst, 16);
 	bpf_loop(STEER_MAX_RULES, steer_rule_step, &w, 0);
 	return w.verdict;
 }

@@ -830,6 +830,30 @@ static void step_verify(struct t *t)
 					  : bpf_map_delete_elem(fds.fd[m], key))
 			bail(map_defs[m].name);
 	}
+	{
+		/* The IPv4 route arrays: table 100 owns its slot, open; a word changed by hand
+		 * (the /16 of the route above) is found too. */
+		uint32_t slot = 100 % STEER_FIB4_SLOTS, k = STEER_FIB4_SEQ(slot), seq = 1, owner = 0;
+		uint32_t word = 0, changed;
+		int fd = fds.fd[MAP_FIB4];
+
+		bpf_map_lookup_elem(fd, &k, &seq);
+		k = STEER_FIB4_OWNER(slot);
+		bpf_map_lookup_elem(fd, &k, &owner);
+		check(t, !(seq & 1) && owner == 100, "route arrays: table 100 owns its slot, open",
+		      "sequence %u, owner %u", seq, owner);
+		k = slot << 16 | 198 << 8 | 18;
+		if (bpf_map_lookup_elem(fd, &k, &word))
+			bail(STEER_MAP_FIB4);
+		changed = word ^ 1;
+		if (bpf_map_update_elem(fd, &k, &changed, BPF_ANY))
+			bail(STEER_MAP_FIB4);
+		verify_maps(&fds, &img, &rep);
+		check(t, rep.differences > 0, "verify finds an IPv4 route array word changed by hand",
+		      "no difference in %zu entries", rep.checked);
+		if (bpf_map_update_elem(fd, &k, &word, BPF_ANY))
+			bail(STEER_MAP_FIB4);
+	}
 	verify_maps(&fds, &img, &rep);
 	check(t, !rep.differences, "verify: the maps agree again once put back",
 	      "%zu differences in %zu entries", rep.differences, rep.checked);

@@ -426,7 +426,7 @@ static void test_errors(void)
 	    "t.yaml:2:16: priority: expected a number from 0 to 4294967294, found a list", "priority: a list");
 	bad("limits:\n  rotues: 10\n",
 	    "t.yaml:2:3: rotues: unknown key in limits (expected one of: src, dsts, sels, routes, rules, "
-	    "groups, nexthops, vlans, links, neighbours, flows)", "limits of an unknown map");
+	    "groups, nexthops, vlans, links, neighbours, flows, route-chunks)", "limits of an unknown map");
 	bad("limits:\n  routes: 16777217\n",
 	    "t.yaml:2:11: routes: 16777217 is out of range (expected 2 to 16777216)", "limit too big");
 	bad("limits:\n  rules: 1\n", "t.yaml:2:10: rules: 1 is out of range (expected 2 to 16777216)",
