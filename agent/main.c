@@ -175,9 +175,21 @@ static int parse_log_level(const char *arg, struct options *o)
 	return 0;
 }
 
+/* The options that are their parser alone. */
+static const struct {
+	int opt;
+	int (*parse)(const char *arg, struct options *o);
+} option_parsers[] = {
+	{ 'a', parse_attach }, { 'l', parse_log_level }, { OPT_RCVBUF, parse_rcvbuf },
+	{ OPT_MODE, parse_attach_mode }, { OPT_NETFILTER, parse_netfilter }, { OPT_CT_MARK, parse_ct_mark },
+};
+
 /* One option with its argument (NULL for those that take none). */
 static int parse_option(int c, const char *arg, struct options *o)
 {
+	for (size_t i = 0; i < sizeof(option_parsers) / sizeof(option_parsers[0]); i++)
+		if (option_parsers[i].opt == c)
+			return option_parsers[i].parse(arg, o);
 	switch (c) {
 	case 'c':
 		o->config = arg;
@@ -186,15 +198,9 @@ static int parse_option(int c, const char *arg, struct options *o)
 	case OPT_CHECK:
 		o->check = arg;
 		return 0;
-	case 'a':
-		return parse_attach(arg, o);
 	case 'p':
 		o->pin_dir = arg;
 		return 0;
-	case 'l':
-		return parse_log_level(arg, o);
-	case OPT_RCVBUF:
-		return parse_rcvbuf(arg, o);
 	case OPT_STALE:
 		o->cli_stale = true;
 		return parse_seconds("--stale-after", arg, &o->stale_after);
@@ -203,12 +209,6 @@ static int parse_option(int c, const char *arg, struct options *o)
 		return parse_seconds("--reconcile-interval", arg, &o->reconcile);
 	case OPT_LIMIT:
 		return parse_limit(arg, &o->limits);
-	case OPT_MODE:
-		return parse_attach_mode(arg, o);
-	case OPT_NETFILTER:
-		return parse_netfilter(arg, o);
-	case OPT_CT_MARK:
-		return parse_ct_mark(arg, o);
 	}
 	usage(stderr);
 	return -EINVAL;

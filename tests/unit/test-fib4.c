@@ -441,32 +441,31 @@ static void test_owners(void)
 	struct tally t;
 	int r;
 
-	/* the table with more IPv4 routes takes the slot, whatever the order of the records */
-	push_n(&rs, 116, 0x0a00, 5, 16);
-	push_n(&rs, 100, 0x0b00, 3, 24);
-	r = build(&rs, 65536, &b);
-	CHECK(r == 0 && b.owner[4] == 116, "slot 4: table 116 with 5 routes over 100 with 3 (owner %u)",
-	      b.owner[4]);
-	t = check_lookups(&rs, &b, 1000);
-	CHECK(!t.wrong && !t.nochunk && !t.bad_trie && t.leaf, "slot 4 of 116: lookups right");
-	fib4_build_free(&b);
+	/* the table with more IPv4 routes takes the slot, whatever the order of the records;
+	 * a tie goes to the lower id; table 0 names no table */
+	static const struct {
+		const char *what;
+		struct { uint32_t table, base16; size_t n; unsigned plen; } t[3];
+		uint32_t slot, owner;
+	} cases[] = {
+		{ "116 with 5 routes over 100 with 3", { { 116, 0x0a00, 5, 16 }, { 100, 0x0b00, 3, 24 } }, 4, 116 },
+		{ "100 and 116 with 3 routes each: 100", { { 116, 0x0a00, 3, 16 }, { 100, 0x0b00, 3, 24 } }, 4, 100 },
+		{ "100, 132, 116 with 3 routes each: 100",
+		  { { 100, 0x0b00, 3, 24 }, { 132, 0x0c00, 3, 24 }, { 116, 0x0a00, 3, 16 } }, 4, 100 },
+		{ "table 0 owns nothing, table 16 does", { { 0, 0x0a00, 10, 16 }, { 16, 0x0b00, 2, 16 } }, 0, 16 },
+	};
 
-	/* a tie: the lower id */
-	rs.n = 0;
-	push_n(&rs, 116, 0x0a00, 3, 16);
-	push_n(&rs, 100, 0x0b00, 3, 24);
-	r = build(&rs, 65536, &b);
-	CHECK(r == 0 && b.owner[4] == 100, "slot 4: 100 and 116 with 3 routes each: 100 (owner %u)",
-	      b.owner[4]);
-	fib4_build_free(&b);
-	rs.n = 0;
-	push_n(&rs, 100, 0x0b00, 3, 24);
-	push_n(&rs, 132, 0x0c00, 3, 24);
-	push_n(&rs, 116, 0x0a00, 3, 16);
-	r = build(&rs, 65536, &b);
-	CHECK(r == 0 && b.owner[4] == 100, "slot 4: 100, 132, 116 with 3 routes each: 100 (owner %u)",
-	      b.owner[4]);
-	fib4_build_free(&b);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		rs.n = 0;
+		for (int k = 0; k < 3 && cases[c].t[k].n; k++)
+			push_n(&rs, cases[c].t[k].table, cases[c].t[k].base16, cases[c].t[k].n, cases[c].t[k].plen);
+		r = build(&rs, 65536, &b);
+		CHECK(r == 0 && b.owner[cases[c].slot] == cases[c].owner, "slot %u: %s (owner %u)",
+		      cases[c].slot, cases[c].what, b.owner[cases[c].slot]);
+		t = check_lookups(&rs, &b, 1000);
+		CHECK(!t.wrong && !t.nochunk && !t.bad_trie && t.leaf, "%s: lookups right", cases[c].what);
+		fib4_build_free(&b);
+	}
 
 	/* an id the leaf cannot hold: that table owns no slot; another table of its slot may */
 	rs.n = 0;
@@ -494,15 +493,6 @@ static void test_owners(void)
 	CHECK(r == 0 && b.owner[14] == 254 && b.l1[14][0x0a00] ==
 	      STEER_FIB4_LEAF(STEER_RT_FORWARD, 8, (1u << STEER_FIB4_NH_BITS) - 1),
 	      "table 254 with nh_id (1<<21)-1 owns slot 14, its leaf whole");
-	fib4_build_free(&b);
-
-	/* table 0 names no table: it owns nothing, 16 does */
-	rs.n = 0;
-	push_n(&rs, 0, 0x0a00, 10, 16);
-	push_n(&rs, 16, 0x0b00, 2, 16);
-	r = build(&rs, 65536, &b);
-	CHECK(r == 0 && b.owner[0] == 16, "slot 0: table 0 owns nothing, table 16 does (owner %u)",
-	      b.owner[0]);
 	fib4_build_free(&b);
 
 	/* only IPv6: no slot at all */
