@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <linux/bpf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,6 @@ struct fib4_table {
 	struct fib4_route *routes;
 	size_t n, cap;
 };
-
-static uint64_t chunk_sum(const struct steer_fib4_chunk *c)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (int i = 0; i < 256; i++)
-		h = (h ^ c->leaf[i]) * 0x100000001b3ull;
-	return h;
-}
 
 static int cmp_route(const void *a, const void *b)
 {
@@ -104,85 +96,101 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Appends a chunk for /16 hi of slot, every word the /16's own leaf; its index, or -1. */
-static long new_chunk(struct fib4_build *b, size_t *cap, uint32_t slot, uint32_t hi)
-{
-	struct steer_fib4_chunk *c;
+/* Slot first: a slot's chunks stand together in a list sorted by key. */
+#define KEY(level, slot, prefix) ((uint64_t)(slot) << 40 | (uint64_t)(level) << 32 | (prefix))
+#define KEY_SLOT(key) ((uint32_t)((key) >> 40))
+#define KEY_LEVEL(key) ((uint32_t)((key) >> 32 & 0xff))
 
+/* Appends a chunk at key, every word fill; its index, or -1. */
+static long new_chunk(struct fib4_build *b, size_t *cap, uint64_t key, uint32_t fill)
+{
 	if (b->nchunks == *cap) {
 		size_t ncap = *cap ? 2 * *cap : 64;
 		struct steer_fib4_chunk *g = realloc(b->chunks, ncap * sizeof(*g));
-		struct fib4_chunk_sum *s = realloc(b->sums, ncap * sizeof(*s));
+		struct fib4_chunk *a;
 
-		if (g)
-			b->chunks = g;
-		if (s)
-			b->sums = s;
-		if (!g || !s)
+		if (!g)
 			return -1;
+		b->chunks = g;
+		a = realloc(b->at, ncap * sizeof(*a));
+		if (!a)
+			return -1;
+		b->at = a;
 		*cap = ncap;
 	}
-	c = &b->chunks[b->nchunks];
 	for (int i = 0; i < 256; i++)
-		c->leaf[i] = b->l1[slot][hi];
-	b->sums[b->nchunks].key = STEER_FIB4_CHUNK_KEY(slot, hi << 16);
+		b->chunks[b->nchunks].leaf[i] = fill;
+	b->at[b->nchunks] = (struct fib4_chunk){ .key = key };
 	return (long)b->nchunks++;
 }
 
+static bool names_chunk(uint32_t w)
+{
+	return w != STEER_FIB4_TRIE && (w & STEER_FIB4_CHUNK);
+}
+
+/* The chunk that word pos of l1 (parent < 0) or of chunk parent names, made (every word
+ * the one it replaces) if it names none yet: its index, -2 past max_chunks (counted from
+ * first), -1 without memory. */
+static long chunk_at(struct fib4_build *b, size_t *cap, uint32_t *l1, long parent, uint32_t pos,
+		     uint64_t key, size_t first, uint32_t max_chunks)
+{
+	uint32_t w = parent < 0 ? l1[pos] : b->chunks[parent].leaf[pos];
+	long c;
+
+	if (names_chunk(w))
+		return (long)(w & ~STEER_FIB4_CHUNK);
+	if (b->nchunks - first >= max_chunks)
+		return -2;
+	c = new_chunk(b, cap, key, w);	/* moves b->chunks */
+	if (c >= 0)
+		*(parent < 0 ? &l1[pos] : &b->chunks[parent].leaf[pos]) = STEER_FIB4_CHUNK | (uint32_t)c;
+	return c;
+}
+
+/* Paints leaf over the 2^(bits - plen) words of a range that starts at from. */
+static void paint(uint32_t *words, uint32_t from, unsigned bits, unsigned plen, uint32_t leaf)
+{
+	from &= ~((1u << (bits - plen)) - 1);
+	for (uint32_t j = 0; j < 1u << (bits - plen); j++)
+		words[from + j] = leaf;
+}
+
 /* Lays table t's routes into slot: shortest prefixes first, so a longer one paints over the
- * shorter it lies in, as longest-prefix match chooses. 0, -ENOSPC past max_chunks, or
- * -ENOMEM. */
+ * shorter it lies in, as longest-prefix match chooses; a chunk starts as the word it
+ * replaces said. 0, -ENOSPC past max_chunks, or -ENOMEM. */
 static int lay_out(struct fib4_build *b, size_t *cap, uint32_t slot, struct fib4_table *t,
 		   uint32_t max_chunks)
 {
 	size_t first = b->nchunks;
-	int32_t *chunk_of = malloc(L1_WORDS * sizeof(*chunk_of));
 	uint32_t *l1 = calloc(L1_WORDS, sizeof(*l1));
 	int r = 0;
 
-	if (!chunk_of || !l1) {
-		free(chunk_of);
-		free(l1);
+	if (!l1)
 		return -ENOMEM;
-	}
-	memset(chunk_of, 0xff, L1_WORDS * sizeof(*chunk_of));
 	b->l1[slot] = l1;
 	qsort(t->routes, t->n, sizeof(*t->routes), cmp_route);
 	for (size_t i = 0; i < t->n && !r; i++) {
 		const struct fib4_route *rt = &t->routes[i];
-		uint32_t hi = rt->addr >> 16;
+		uint32_t hi = rt->addr >> 16, lo = rt->addr >> 8 & 0xff;
+		long c;
 
 		if (rt->plen <= 16) {
-			uint32_t from = rt->plen ? hi & ~((1u << (16 - rt->plen)) - 1) : 0;
-
-			for (uint32_t j = 0; j < 1u << (16 - rt->plen); j++)
-				l1[from + j] = rt->leaf;
+			paint(l1, hi, 16, rt->plen, rt->leaf);
 			continue;
 		}
-		if (chunk_of[hi] < 0) {
-			long c = b->nchunks - first >= max_chunks ? -2 : new_chunk(b, cap, slot, hi);
-
-			if (c < 0) {
-				r = c == -2 ? -ENOSPC : -ENOMEM;
-				break;
-			}
-			chunk_of[hi] = (int32_t)c;
+		c = chunk_at(b, cap, l1, -1, hi, KEY(2, slot, hi), first, max_chunks);
+		if (c >= 0 && rt->plen <= 24) {
+			paint(b->chunks[c].leaf, lo, 8, rt->plen - 16, rt->leaf);
+			continue;
 		}
-		struct steer_fib4_chunk *c = &b->chunks[chunk_of[hi]];
-		uint32_t lo = rt->addr >> 8 & 0xff;
-
-		if (rt->plen > 24) {
-			c->leaf[lo] = STEER_FIB4_TRIE;
-		} else {
-			lo &= ~((1u << (24 - rt->plen)) - 1);
-			for (uint32_t j = 0; j < 1u << (24 - rt->plen); j++)
-				c->leaf[lo + j] = rt->leaf;
-		}
+		if (c >= 0)	/* the address's own /24, a level down */
+			c = chunk_at(b, cap, l1, c, lo, KEY(3, slot, rt->addr >> 8), first, max_chunks);
+		if (c >= 0)
+			paint(b->chunks[c].leaf, rt->addr & 0xff, 8, rt->plen - 24, rt->leaf);
+		else
+			r = c == -2 ? -ENOSPC : -ENOMEM;
 	}
-	for (uint32_t hi = 0; hi < L1_WORDS && !r; hi++)
-		if (chunk_of[hi] >= 0)
-			l1[hi] = STEER_FIB4_CHUNK;
-	free(chunk_of);
 	if (r) {
 		b->nchunks = first;
 		free(l1);
@@ -204,50 +212,12 @@ static struct fib4_table *owner_of(struct fib4_table *t, size_t nt, uint32_t slo
 	return best;
 }
 
-static int cmp_chunk_idx(const void *a, const void *b, void *arg)
-{
-	const struct fib4_chunk_sum *s = arg;
-	uint32_t x = s[*(const size_t *)a].key, y = s[*(const size_t *)b].key;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Chunks (and their sums) in key order. */
-static int sort_chunks(struct fib4_build *b)
-{
-	size_t *ix = malloc((b->nchunks + 1) * sizeof(*ix));
-	struct steer_fib4_chunk *c = malloc((b->nchunks + 1) * sizeof(*c));
-	struct fib4_chunk_sum *s = malloc((b->nchunks + 1) * sizeof(*s));
-
-	if (!ix || !c || !s) {
-		free(ix);
-		free(c);
-		free(s);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < b->nchunks; i++) {
-		ix[i] = i;
-		b->sums[i].sum = chunk_sum(&b->chunks[i]);
-	}
-	qsort_r(ix, b->nchunks, sizeof(*ix), cmp_chunk_idx, b->sums);
-	for (size_t i = 0; i < b->nchunks; i++) {
-		c[i] = b->chunks[ix[i]];
-		s[i] = b->sums[ix[i]];
-	}
-	free(ix);
-	free(b->chunks);
-	free(b->sums);
-	b->chunks = c;
-	b->sums = s;
-	return 0;
-}
-
 void fib4_build_free(struct fib4_build *b)
 {
 	for (int i = 0; i < STEER_FIB4_SLOTS; i++)
 		free(b->l1[i]);
 	free(b->chunks);
-	free(b->sums);
+	free(b->at);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -289,8 +259,6 @@ int fib4_build(const void *recs, size_t n, size_t rec_size, size_t val_off, uint
 	for (size_t j = 0; j < nt; j++)
 		free(t[j].routes);
 	free(t);
-	if (!r)
-		r = sort_chunks(b);
 	if (r)
 		fib4_build_free(b);
 	return r;
@@ -302,49 +270,93 @@ int fib4_build(const void *recs, size_t n, size_t rec_size, size_t val_off, uint
  * first half of the i-th eight bytes of the mapping. */
 #define STRIDE 2
 
-static size_t words_len(void)
+static size_t page_up(size_t len)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE), len = STEER_FIB4_WORDS * STRIDE * sizeof(uint32_t);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
 	return (len + page - 1) / page * page;
 }
 
-static int cmp_u32(const void *a, const void *b)
+static size_t words_len(void)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return page_up(STEER_FIB4_WORDS * STRIDE * sizeof(uint32_t));
+}
+
+static int cmp_chunk(const void *a, const void *b)
+{
+	uint64_t x = ((const struct fib4_chunk *)a)->key, y = ((const struct fib4_chunk *)b)->key;
 
 	return x < y ? -1 : x > y;
 }
 
-/* What chunk_fd holds, as sums sorted by key (into *out, *n). */
-static int read_chunks(int chunk_fd, struct fib4_chunk_sum **out, size_t *n)
+static uint32_t word(const struct fib4 *f, uint32_t i)
 {
-	struct fib4_chunk_sum *s = NULL;
-	size_t cnt = 0, cap = 0;
-	uint32_t key, next, *prev = NULL;
-	struct steer_fib4_chunk c;
+	return __atomic_load_n(&f->words[i * STRIDE], __ATOMIC_RELAXED);
+}
 
-	while (!bpf_map_get_next_key(chunk_fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(chunk_fd, &key, &c))
+static void set_word(struct fib4 *f, uint32_t i, uint32_t v, int order)
+{
+	__atomic_store_n(&f->words[i * STRIDE], v, order);
+}
+
+/* Adds the chunk word w names (and those it names) at key to the live list, once each;
+ * false without memory. */
+static bool adopt_chunk(struct fib4 *f, bool *seen, size_t *cap, uint32_t w, uint64_t key)
+{
+	uint32_t i = w & ~STEER_FIB4_CHUNK;
+
+	if (i >= f->max_chunks || seen[i])
+		return true;
+	seen[i] = true;
+	if (f->nlive == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		struct fib4_chunk *g = realloc(f->live, ncap * sizeof(*g));
+
+		if (!g)
+			return false;
+		f->live = g;
+		*cap = ncap;
+	}
+	f->live[f->nlive++] = (struct fib4_chunk){ key, i };
+	if (KEY_LEVEL(key) == 3)
+		return true;
+	for (uint32_t lo = 0; lo < 256; lo++) {
+		uint32_t v = __atomic_load_n(&f->chunks[i].leaf[lo], __ATOMIC_RELAXED);
+
+		if (names_chunk(v) && !adopt_chunk(f, seen, cap, v, KEY(3, KEY_SLOT(key),
+									(uint32_t)key << 8 | lo)))
+			return false;
+	}
+	return true;
+}
+
+/* The chunks the maps' owned slots name (of a steerd before this one, or this one's after
+ * a failed apply): their indices are taken until an apply moves them. */
+static int adopt(struct fib4 *f)
+{
+	bool *seen = calloc(f->max_chunks + 1, sizeof(*seen));
+	size_t cap = 0;
+
+	free(f->live);
+	f->live = NULL;
+	f->nlive = 0;
+	if (!seen)
+		return -ENOMEM;
+	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++) {
+		if (!word(f, STEER_FIB4_OWNER(s)))
 			continue;
-		if (cnt == cap) {
-			size_t ncap = cap ? 2 * cap : 64;
-			struct fib4_chunk_sum *g = realloc(s, ncap * sizeof(*g));
+		for (uint32_t hi = 0; hi < L1_WORDS; hi++) {
+			uint32_t w = word(f, s << 16 | hi);
 
-			if (!g) {
-				free(s);
+			if (names_chunk(w) && !adopt_chunk(f, seen, &cap, w, KEY(2, s, hi))) {
+				free(seen);
 				return -ENOMEM;
 			}
-			s = g;
-			cap = ncap;
 		}
-		s[cnt++] = (struct fib4_chunk_sum){ key, chunk_sum(&c) };
 	}
-	qsort(s, cnt, sizeof(*s), cmp_u32);
-	*out = s;
-	*n = cnt;
+	free(seen);
+	if (f->nlive)
+		qsort(f->live, f->nlive, sizeof(*f->live), cmp_chunk);
 	return 0;
 }
 
@@ -366,36 +378,34 @@ int fib4_init(struct fib4 *f, int fd, int chunk_fd)
 	if (bpf_obj_get_info_by_fd(chunk_fd, &info, &len))
 		return -errno;
 	f->max_chunks = info.max_entries;
+	f->chunks_len = page_up((size_t)info.max_entries * sizeof(struct steer_fib4_chunk));
 	p = mmap(NULL, words_len(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p != MAP_FAILED) {
+		f->words = p;
+		f->words_len = words_len();
+		p = mmap(NULL, f->chunks_len, PROT_READ | PROT_WRITE, MAP_SHARED, chunk_fd, 0);
+	}
 	if (p == MAP_FAILED) {
 		int e = errno;
 
-		log_warning("sync: cannot map %s (%m); IPv4 routes are looked up in the trie only",
-			 STEER_MAP_FIB4);
+		log_warning("sync: cannot map the IPv4 route arrays (%m); IPv4 routes are looked up in "
+			    "the trie only");
+		fib4_free(f);
 		return -e;
 	}
-	f->words = p;
-	f->len = words_len();
-	return read_chunks(chunk_fd, &f->chunks, &f->nchunks);
+	f->chunks = p;
+	return adopt(f);
 }
 
 void fib4_free(struct fib4 *f)
 {
 	if (f->words)
-		munmap(f->words, f->len);
-	free(f->chunks);
+		munmap(f->words, f->words_len);
+	if (f->chunks)
+		munmap(f->chunks, f->chunks_len);
+	free(f->live);
 	fib4_build_free(&f->next);
 	memset(f, 0, sizeof(*f));
-}
-
-static uint32_t word(const struct fib4 *f, uint32_t i)
-{
-	return __atomic_load_n(&f->words[i * STRIDE], __ATOMIC_RELAXED);
-}
-
-static void set_word(struct fib4 *f, uint32_t i, uint32_t v, int order)
-{
-	__atomic_store_n(&f->words[i * STRIDE], v, order);
 }
 
 /* Closes slot: an odd sequence number, seen before anything in it changes. */
@@ -407,33 +417,95 @@ static void close_slot(struct fib4 *f, uint32_t slot)
 		set_word(f, STEER_FIB4_SEQ(slot), seq + 1, __ATOMIC_SEQ_CST);
 }
 
-/* The chunks of slot in a sorted sum array: [*from, *to). */
-static void slot_range(const struct fib4_chunk_sum *s, size_t n, uint32_t slot, size_t *from, size_t *to)
+/* The chunks of slot in a key-sorted list: [*from, *to). */
+static void slot_range(const struct fib4_chunk *c, size_t n, uint32_t slot, size_t *from, size_t *to)
 {
 	size_t i = 0;
 
-	while (i < n && s[i].key >> 16 < slot)
+	while (i < n && KEY_SLOT(c[i].key) < slot)
 		i++;
 	*from = i;
-	while (i < n && s[i].key >> 16 == slot)
+	while (i < n && KEY_SLOT(c[i].key) == slot)
 		i++;
 	*to = i;
 }
 
-/* Whether the maps' slot differs from the plan's. */
-static bool slot_differs(const struct fib4 *f, const struct fib4_build *b, uint32_t slot)
+static uint32_t patched(uint32_t w, const struct fib4_build *b)
 {
-	size_t a0, a1, b0, b1;
+	return names_chunk(w) ? STEER_FIB4_CHUNK | b->at[w & ~STEER_FIB4_CHUNK].index : w;
+}
+
+/* Gives every planned chunk an index in the map: the one its key had, else one no kept
+ * chunk holds (a chunk leaving a closed slot may be taken: its readers discard what they
+ * read). Then words name chunks by those indices; the plan's chunks end sorted by key. */
+static int place(struct fib4 *f)
+{
+	struct fib4_build *b = &f->next;
+	bool *used = calloc(f->max_chunks + 1, sizeof(*used));
+	uint32_t next_free = 0;
+
+	if (!used)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->nchunks; i++) {
+		struct fib4_chunk *l = f->nlive ? bsearch(&b->at[i], f->live, f->nlive, sizeof(*f->live),
+							  cmp_chunk) : NULL;
+
+		b->at[i].index = l ? l->index : UINT32_MAX;
+		if (l)
+			used[l->index] = true;
+	}
+	for (size_t i = 0; i < b->nchunks; i++) {
+		if (b->at[i].index != UINT32_MAX)
+			continue;
+		while (next_free < f->max_chunks && used[next_free])
+			next_free++;
+		if (next_free >= f->max_chunks) {	/* fib4_build() kept to max_chunks */
+			free(used);
+			return -ENOSPC;
+		}
+		used[next_free] = true;
+		b->at[i].index = next_free;
+	}
+	free(used);
+	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++)
+		for (uint32_t i = 0; b->l1[s] && i < L1_WORDS; i++)
+			b->l1[s][i] = patched(b->l1[s][i], b);
+	for (size_t i = 0; i < b->nchunks; i++)
+		for (int j = 0; j < 256; j++)
+			b->chunks[i].leaf[j] = patched(b->chunks[i].leaf[j], b);
+	return 0;
+}
+
+/* The plan's chunks in key order (indices into b->chunks), for the slot comparisons. */
+static int cmp_at_idx(const void *a, const void *b, void *arg)
+{
+	const struct fib4_chunk *at = arg;
+
+	return cmp_chunk(&at[*(const size_t *)a], &at[*(const size_t *)b]);
+}
+
+/* Whether the maps' slot differs from the plan's (order: the plan's chunks by key). */
+static bool slot_differs(const struct fib4 *f, const size_t *order, uint32_t slot)
+{
+	const struct fib4_build *b = &f->next;
+	size_t a0, a1, b0 = 0, b1;
 
 	if (word(f, STEER_FIB4_SEQ(slot)) & 1 || word(f, STEER_FIB4_OWNER(slot)) != b->owner[slot])
 		return true;
-	slot_range(f->chunks, f->nchunks, slot, &a0, &a1);
-	slot_range(b->sums, b->nchunks, slot, &b0, &b1);
+	slot_range(f->live, f->nlive, slot, &a0, &a1);
+	while (b0 < b->nchunks && KEY_SLOT(b->at[order[b0]].key) < slot)
+		b0++;
+	for (b1 = b0; b1 < b->nchunks && KEY_SLOT(b->at[order[b1]].key) == slot;)
+		b1++;
 	if (a1 - a0 != b1 - b0)
 		return true;
-	for (size_t i = 0; i < a1 - a0; i++)
-		if (f->chunks[a0 + i].key != b->sums[b0 + i].key || f->chunks[a0 + i].sum != b->sums[b0 + i].sum)
+	for (size_t i = 0; i < a1 - a0; i++) {
+		const struct fib4_chunk *x = &f->live[a0 + i], *y = &b->at[order[b0 + i]];
+
+		if (x->key != y->key || x->index != y->index ||
+		    memcmp(&f->chunks[x->index], &b->chunks[order[b0 + i]], sizeof(*f->chunks)))
 			return true;
+	}
 	if (!b->owner[slot])
 		return false;
 	for (uint32_t i = 0; i < L1_WORDS; i++)
@@ -444,13 +516,16 @@ static bool slot_differs(const struct fib4 *f, const struct fib4_build *b, uint3
 
 int fib4_begin(struct fib4 *f, const void *recs, size_t n, size_t rec_size, size_t val_off)
 {
+	size_t *order = NULL;
 	int closed = 0;
 
 	fib4_build_free(&f->next);
 	memset(f->dirty, 0, sizeof(f->dirty));
 	if (!f->words)
 		return 0;
-	if (fib4_build(recs, n, rec_size, val_off, f->max_chunks, &f->next) < 0) {
+	if (fib4_build(recs, n, rec_size, val_off, f->max_chunks, &f->next) < 0 || place(f) < 0 ||
+	    !(order = malloc((f->next.nchunks + 1) * sizeof(*order)))) {
+		fib4_build_free(&f->next);
 		for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++)
 			close_slot(f, s);
 		return -ENOMEM;
@@ -458,13 +533,17 @@ int fib4_begin(struct fib4 *f, const void *recs, size_t n, size_t rec_size, size
 	if (f->next.left_out)
 		log_debug("sync: %zu table(s) left out of the IPv4 route arrays: %u chunks do not "
 			  "hold them (limit route-chunks)", f->next.left_out, f->max_chunks);
+	for (size_t i = 0; i < f->next.nchunks; i++)
+		order[i] = i;
+	qsort_r(order, f->next.nchunks, sizeof(*order), cmp_at_idx, f->next.at);
 	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++) {
-		f->dirty[s] = slot_differs(f, &f->next, s);
+		f->dirty[s] = slot_differs(f, order, s);
 		if (f->dirty[s]) {
 			close_slot(f, s);
 			closed++;
 		}
 	}
+	free(order);
 	return closed;
 }
 
@@ -474,80 +553,44 @@ void fib4_abort(struct fib4 *f)
 	memset(f->dirty, 0, sizeof(f->dirty));
 }
 
-/* Writes slot's chunks as planned, deleting what the plan lacks; false when the map refused
- * one. f->chunks follows what the map holds. */
-static bool write_chunks(struct fib4 *f, uint32_t slot, size_t *writes)
-{
-	const struct fib4_build *b = &f->next;
-	struct fib4_chunk_sum *out = malloc((f->nchunks + b->nchunks + 1) * sizeof(*out));
-	size_t a0, a1, b0, b1, n = 0, i, j;
-	bool ok = true;
-
-	if (!out)
-		return false;
-	slot_range(f->chunks, f->nchunks, slot, &a0, &a1);
-	slot_range(b->sums, b->nchunks, slot, &b0, &b1);
-	for (i = 0; i < a0; i++)
-		out[n++] = f->chunks[i];
-	for (i = a0, j = b0; i < a1 || j < b1;) {
-		uint32_t ka = i < a1 ? f->chunks[i].key : UINT32_MAX, kb = j < b1 ? b->sums[j].key : UINT32_MAX;
-
-		if (j < b1 && (i >= a1 || kb <= ka)) {
-			bool same = i < a1 && ka == kb && f->chunks[i].sum == b->sums[j].sum;
-
-			if (!same && bpf_map_update_elem(f->chunk_fd, &kb, &b->chunks[j], BPF_ANY)) {
-				ok = false;
-				if (i < a1 && ka == kb)	/* the old chunk stands */
-					out[n++] = f->chunks[i];
-			} else {
-				out[n++] = b->sums[j];
-				*writes += !same;
-			}
-			i += i < a1 && ka == kb;
-			j++;
-		} else {
-			if (bpf_map_delete_elem(f->chunk_fd, &ka) && errno != ENOENT)
-				out[n++] = f->chunks[i];
-			else
-				(*writes)++;
-			i++;
-		}
-	}
-	for (i = a1; i < f->nchunks; i++)
-		out[n++] = f->chunks[i];
-	free(f->chunks);
-	f->chunks = out;
-	f->nchunks = n;
-	return ok;
-}
-
 size_t fib4_commit(struct fib4 *f, bool (*held)(void *arg, uint32_t table), void *arg)
 {
-	const struct fib4_build *b = &f->next;
+	struct fib4_build *b = &f->next;
 	size_t writes = 0;
 
-	for (uint32_t s = 0; s < STEER_FIB4_SLOTS && f->words; s++) {
+	if (!f->words)
+		return 0;
+	/* Chunks first: each is named only by its own slot, closed if it changes. */
+	for (size_t i = 0; i < b->nchunks; i++) {
+		if (!f->dirty[KEY_SLOT(b->at[i].key)] ||
+		    !memcmp(&f->chunks[b->at[i].index], &b->chunks[i], sizeof(*f->chunks)))
+			continue;
+		for (int j = 0; j < 256; j++)
+			__atomic_store_n(&f->chunks[b->at[i].index].leaf[j], b->chunks[i].leaf[j],
+					 __ATOMIC_RELAXED);
+		writes++;
+	}
+	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++) {
 		if (!f->dirty[s])
 			continue;
-		if (b->owner[s])
-			for (uint32_t i = 0; i < L1_WORDS; i++)
-				if (word(f, s << 16 | i) != b->l1[s][i]) {
-					set_word(f, s << 16 | i, b->l1[s][i], __ATOMIC_RELAXED);
-					writes++;
-				}
-		/* Not owned (or not whole): nobody reads the slot's words. */
-		if (!write_chunks(f, s, &writes)) {
-			log_warning("sync: %s refused a chunk; table %u is looked up in the trie",
-				 STEER_MAP_FIB4_CHUNKS, b->owner[s]);
-			set_word(f, STEER_FIB4_OWNER(s), 0, __ATOMIC_SEQ_CST);
-			continue;
-		}
+		for (uint32_t i = 0; b->owner[s] && i < L1_WORDS; i++)
+			if (word(f, s << 16 | i) != b->l1[s][i]) {
+				set_word(f, s << 16 | i, b->l1[s][i], __ATOMIC_RELAXED);
+				writes++;
+			}
 		set_word(f, STEER_FIB4_OWNER(s), b->owner[s], __ATOMIC_SEQ_CST);
 		if (!b->owner[s] || !held || !held(arg, b->owner[s]))
 			set_word(f, STEER_FIB4_SEQ(s), word(f, STEER_FIB4_SEQ(s)) + 1, __ATOMIC_SEQ_CST);
 		f->dirty[s] = false;
 	}
-	fib4_build_free(&f->next);
+	/* The maps now hold the plan's chunks. */
+	free(f->live);
+	f->live = b->at;
+	f->nlive = b->nchunks;
+	b->at = NULL;
+	if (f->nlive)
+		qsort(f->live, f->nlive, sizeof(*f->live), cmp_chunk);
+	fib4_build_free(b);
 	return writes;
 }
 
@@ -561,55 +604,70 @@ void fib4_close_table(struct fib4 *f, uint32_t table)
 
 /* ---- verify ---- */
 
+/* Words that differ between the plan's n words and the maps' (chunks followed into what
+ * they hold, wherever they are), down to level 3. */
+static long differ(const struct fib4_build *b, const uint32_t *want, const uint32_t *live, size_t stride,
+		   size_t n, const struct steer_fib4_chunk *chunks, uint32_t max, int level)
+{
+	long bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t w = want[i], l = __atomic_load_n(&live[i * stride], __ATOMIC_RELAXED);
+
+		if (!names_chunk(w)) {
+			bad += w != l;
+			continue;
+		}
+		if (!names_chunk(l) || (l & ~STEER_FIB4_CHUNK) >= max || level >= 3) {
+			bad++;
+			continue;
+		}
+		bad += differ(b, b->chunks[w & ~STEER_FIB4_CHUNK].leaf, chunks[l & ~STEER_FIB4_CHUNK].leaf,
+			      1, 256, chunks, max, level + 1);
+	}
+	return bad;
+}
+
 long fib4_verify(int fd, int chunk_fd, const void *recs, size_t n, size_t rec_size, size_t val_off)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 	struct fib4_build b;
 	uint32_t *w;
+	struct steer_fib4_chunk *c;
+	size_t clen;
 	long bad = 0;
 	int r;
 
 	if (bpf_obj_get_info_by_fd(chunk_fd, &info, &len))
 		return -errno;
+	clen = page_up((size_t)info.max_entries * sizeof(*c));
 	w = mmap(NULL, words_len(), PROT_READ, MAP_SHARED, fd, 0);
 	if (w == MAP_FAILED)
 		return -errno;
-	r = fib4_build(recs, n, rec_size, val_off, info.max_entries, &b);
-	if (r < 0) {
+	c = mmap(NULL, clen, PROT_READ, MAP_SHARED, chunk_fd, 0);
+	if (c == MAP_FAILED) {
+		r = -errno;
 		munmap(w, words_len());
 		return r;
 	}
-	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++) {
+	r = fib4_build(recs, n, rec_size, val_off, info.max_entries, &b);
+	for (uint32_t s = 0; !r && s < STEER_FIB4_SLOTS; s++) {
 		uint32_t seq = __atomic_load_n(&w[STEER_FIB4_SEQ(s) * STRIDE], __ATOMIC_ACQUIRE);
 		uint32_t owner = w[STEER_FIB4_OWNER(s) * STRIDE];
 
 		/* A closed slot or one nobody owns answers nothing: the trie does. */
 		if ((seq & 1) || !owner)
 			continue;
-		if (owner != b.owner[s]) {
+		if (owner != b.owner[s])
 			bad++;
-			continue;
-		}
-		for (uint32_t i = 0; i < L1_WORDS; i++) {
-			uint32_t live = w[(s << 16 | i) * STRIDE], want = b.l1[s][i];
-			struct steer_fib4_chunk c;
-			uint32_t key = STEER_FIB4_CHUNK_KEY(s, i << 16);
-			struct fib4_chunk_sum *at;
-
-			if (live != want) {
-				bad++;
-				continue;
-			}
-			if (want != STEER_FIB4_CHUNK)
-				continue;
-			at = bsearch(&key, b.sums, b.nchunks, sizeof(*b.sums), cmp_u32);
-			if (!at || bpf_map_lookup_elem(chunk_fd, &key, &c) ||
-			    memcmp(&c, &b.chunks[at - b.sums], sizeof(c)))
-				bad++;
-		}
+		else
+			bad += differ(&b, b.l1[s], &w[((size_t)s << 16) * STRIDE], STRIDE, L1_WORDS, c,
+				      info.max_entries, 1);
 	}
-	fib4_build_free(&b);
+	if (!r)
+		fib4_build_free(&b);
+	munmap(c, clen);
 	munmap(w, words_len());
-	return bad;
+	return r < 0 ? r : bad;
 }

@@ -89,12 +89,12 @@ const struct map_def map_defs[MAP_COUNT] = {
 	[MAP_XDP_TX] = { STEER_MAP_XDP_TX, "XDP redirect target", .key_size = sizeof(__u32),
 		.val_size = sizeof(__u32), .type = BPF_MAP_TYPE_DEVMAP_HASH },
 	/* The IPv4 route arrays (fib4.h): written by sync from the routes it applies, read
-	 * whole by verify; an array of words, not entries to count. */
+	 * whole by verify. The words are not entries to count; a chunk in use is not zeros. */
 	[MAP_FIB4] = { STEER_MAP_FIB4, "IPv4 route array word", .pinned_verify = true,
 		.key_size = sizeof(__u32), .val_size = sizeof(__u32), .type = BPF_MAP_TYPE_ARRAY },
 	[MAP_FIB4_CHUNKS] = { STEER_MAP_FIB4_CHUNKS, "IPv4 route chunk", "route-chunks",
-		.pinned_verify = true, .listed = true, .key_size = sizeof(__u32),
-		.val_size = sizeof(struct steer_fib4_chunk), .type = BPF_MAP_TYPE_HASH },
+		.pinned_verify = true, .listed = true, .sparse = true, .key_size = sizeof(__u32),
+		.val_size = sizeof(struct steer_fib4_chunk), .type = BPF_MAP_TYPE_ARRAY },
 	[MAP_XDP_STATS] = { STEER_MAP_XDP_STATS, "XDP counter", .listed = true, .key_size = sizeof(__u32),
 		.val_size = sizeof(__u64), .type = BPF_MAP_TYPE_PERCPU_ARRAY },
 };

@@ -55,6 +55,7 @@ struct map_def {
 	bool pow2;		/* its size is rounded down to a power of two */
 	bool pinned_verify;	/* --verify opens it from its pin */
 	bool listed;		/* steerctl status and metrics count its entries */
+	bool sparse;		/* an array whose slots of zeros hold nothing: count the rest */
 	bool uncached;		/* the program reads it after the flow cache, on every packet:
 				 * writing it leaves cached decisions standing */
 	/* Its keys are the pieces of split lists: the split id (a rule list's dst_split or

@@ -32,7 +32,7 @@
 #define STEER_FLOW_ENTRIES  16384	/* flow cache slots per CPU: a power of two */
 #define STEER_NEIGH_ENTRIES 65536
 #define STEER_XDP_TX_ENTRIES 1024	/* devices an XDP redirect may send out of */
-#define STEER_FIB4_CHUNK_ENTRIES 65536	/* /16s of IPv4 tables that hold longer prefixes */
+#define STEER_FIB4_CHUNK_ENTRIES 16384	/* /16s and /24s of IPv4 tables holding longer prefixes */
 
 /* Address families as the kernel spells them; repeated here so BPF code needs no libc. */
 #define STEER_AF_INET  2
@@ -174,16 +174,17 @@ struct steer_route {
 	__u32 nh_id;		/* FORWARD: key into steer_nexthops; MULTIPATH: into steer_groups */
 };
 
-/* IPv4 routes in arrays (DIR-16-8): the answer of the route trie above for an IPv4
- * destination, for up to STEER_FIB4_SLOTS tables, in one or two reads that cost the same at
- * any table size. Table t may own slot t % STEER_FIB4_SLOTS. steer_fib4 holds, per slot,
+/* IPv4 routes in arrays (DIR-16-8-8): the answer of the route trie above for an IPv4
+ * destination, for up to STEER_FIB4_SLOTS tables, in one to three reads that cost the same
+ * at any table size. Table t may own slot t % STEER_FIB4_SLOTS. steer_fib4 holds, per slot,
  * one word per /16 of the address space, then (past all of those) two words per slot: a
- * sequence number and the table that owns the slot (0: none). A /16 word is a leaf, or
- * STEER_FIB4_CHUNK: its /24s are in steer_fib4_chunks under STEER_FIB4_CHUNK_KEY, a word
- * each. A leaf is STEER_FIB4_TRIE (a prefix longer than /24 lies there: ask the trie), 0 (no
- * route), or a route (type, dst_len, nh_id). steerd changes a slot only while its sequence
- * number is odd, and a reader takes an answer only if it read the same even number before
- * and after it (a seqlock): an answer is the maps' before or after a write, never a mix. */
+ * sequence number and the table that owns the slot (0: none). A word is a leaf, or
+ * STEER_FIB4_CHUNK with the index of a chunk in steer_fib4_chunks: 256 words, one per /24 of
+ * a /16 (and again, one per address of a /24, where a prefix longer than /24 lies). A leaf
+ * is 0 (no route) or a route (type, dst_len, nh_id); STEER_FIB4_TRIE sends the reader to
+ * the trie. steerd changes a slot (and the chunks it names) only while its sequence number
+ * is odd, and a reader takes an answer only if it read the same even number before and
+ * after it (a seqlock): an answer is the maps' before or after a write, never a mix. */
 #define STEER_FIB4_SLOTS   16
 #define STEER_FIB4_WORDS   (STEER_FIB4_SLOTS * 65536 + 2 * STEER_FIB4_SLOTS)
 #define STEER_FIB4_SEQ(slot)   (STEER_FIB4_SLOTS * 65536 + 2 * (slot))
@@ -196,10 +197,9 @@ struct steer_route {
 #define STEER_FIB4_LEAF_TYPE(w)    ((w) >> 27 & 0xf)
 #define STEER_FIB4_LEAF_DST_LEN(w) ((w) >> STEER_FIB4_NH_BITS & 0x3f)
 #define STEER_FIB4_LEAF_NH(w)      ((w) & ((1u << STEER_FIB4_NH_BITS) - 1))
-#define STEER_FIB4_CHUNK_KEY(slot, addr) ((__u32)(slot) << 16 | (addr) >> 16)	/* addr: host order */
 
 struct steer_fib4_chunk {
-	__u32 leaf[256];	/* by the third byte of the address */
+	__u32 leaf[256];	/* by the third byte of the address (the fourth, one level down) */
 };
 
 enum steer_nh_flags {

@@ -122,7 +122,7 @@ sanitized() {
 	meson compile -C build-asan >/dev/null
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 		meson test -C build-asan --print-errorlogs --num-processes 1 \
-		unit-compile unit-config unit-intake unit-netfilter bpf-datapath fuzz-netlink-corpus \
+		unit-compile unit-config unit-intake unit-netfilter unit-fib4 bpf-datapath fuzz-netlink-corpus \
 		fuzz-config-corpus \
 		netns-forward-v4 netns-forward-v6 netfilter-nftables usecase-asymmetric-vip
 }

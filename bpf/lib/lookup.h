@@ -119,29 +119,52 @@ static __always_inline __u32 fib4_word(__u32 *k, __u32 i)
 	return w ? *(volatile __u32 *)w : STEER_FIB4_TRIE;
 }
 
-/* The route of table for the IPv4 destination dst (network order) as the arrays have it
- * (see STEER_FIB4_SLOTS): 1 with *rt filled, 0 when the table has none, -1 when the arrays
- * cannot say (the table owns no slot, steerd is writing it, or a prefix longer than /24
- * lies there): the trie answers then. */
-static __always_inline int fib4_lookup(__u32 table, __u32 dst, struct steer_route *rt)
+/* Word byte (its low eight bits) of the chunk a word names; STEER_FIB4_TRIE if it cannot
+ * be read. */
+static __always_inline __u32 fib4_chunk_word(__u32 *k, __u32 word, __u32 byte)
 {
-	__u32 a = bpf_ntohl(dst), slot = table % STEER_FIB4_SLOTS, k, seq, leaf;
-	/* Slot, /16 and third byte in one word: fewer values live across the reads, fewer
-	 * spilled to a stack the deep calls of the strict source check leave little of. */
-	__u32 at = (slot << 16 | a >> 16) << 8 | (a >> 8 & 0xff);
 	struct steer_fib4_chunk *c;
 
+	*k = word & ~STEER_FIB4_CHUNK;
+	c = bpf_map_lookup_elem(&steer_fib4_chunks, k);
+	return c ? *(volatile __u32 *)&c->leaf[byte & 0xff] : STEER_FIB4_TRIE;
+}
+
+/* The route word of table for the IPv4 destination dst (network order) as the arrays have
+ * it (see STEER_FIB4_SLOTS): a leaf, 0 when the table has none, STEER_FIB4_TRIE when the
+ * arrays cannot say (the table owns no slot, or steerd is writing it): the trie answers then.
+ * A global function, verified once: inlined at every rule step, its branches (each walked
+ * again speculatively when the loader lacks CAP_PERFMON) took the ingress program past the
+ * verifier's million instructions. Its arguments are plain numbers: nothing to NULL-check. */
+__attribute__((noinline)) __u32 steer_fib4_leaf(__u32 table, __u32 dst)
+{
+	__u32 slot = table % STEER_FIB4_SLOTS, k, seq, leaf;
+	/* Slot and address in one register: fewer values live across the reads. */
+	__u64 at = (__u64)slot << 32 | bpf_ntohl(dst);
+
 	seq = fib4_word(&k, STEER_FIB4_SEQ(slot));
-	if ((seq & 1) || fib4_word(&k, STEER_FIB4_OWNER(at >> 24)) != table)
-		return -1;
-	leaf = fib4_word(&k, at >> 8);
+	if ((seq & 1) || fib4_word(&k, STEER_FIB4_OWNER(at >> 32)) != table)
+		return STEER_FIB4_TRIE;
+	leaf = fib4_word(&k, (__u32)(at >> 32) << 16 | (__u32)at >> 16);
 	if (leaf != STEER_FIB4_TRIE && (leaf & STEER_FIB4_CHUNK)) {
-		k = at >> 8;	/* STEER_FIB4_CHUNK_KEY */
-		c = bpf_map_lookup_elem(&steer_fib4_chunks, &k);
-		leaf = c ? *(volatile __u32 *)&c->leaf[at & 0xff] : STEER_FIB4_TRIE;
+		leaf = fib4_chunk_word(&k, leaf, (__u32)at >> 8);
+		if (leaf != STEER_FIB4_TRIE && (leaf & STEER_FIB4_CHUNK))
+			leaf = fib4_chunk_word(&k, leaf, (__u32)at);
 	}
 	/* The same even number after the reads: nothing was written in between. */
-	if (leaf == STEER_FIB4_TRIE || fib4_word(&k, STEER_FIB4_SEQ(at >> 24)) != seq)
+	if (leaf == STEER_FIB4_TRIE || (leaf & STEER_FIB4_CHUNK) ||
+	    fib4_word(&k, STEER_FIB4_SEQ(at >> 32)) != seq)
+		return STEER_FIB4_TRIE;
+	return leaf;
+}
+
+/* steer_fib4_leaf() as a route: 1 with *rt filled, 0 when the table has none, -1 when the
+ * trie must answer. */
+static __always_inline int fib4_lookup(__u32 table, __u32 dst, struct steer_route *rt)
+{
+	__u32 leaf = steer_fib4_leaf(table, dst);
+
+	if (leaf == STEER_FIB4_TRIE)
 		return -1;
 	if (!leaf)
 		return 0;
@@ -152,27 +175,38 @@ static __always_inline int fib4_lookup(__u32 table, __u32 dst, struct steer_rout
 	return 1;
 }
 
-/* The walk's table's route for its destination, copied to w->rt, or NULL: from the IPv4
- * arrays where they answer, else from the trie. */
-static __always_inline const struct steer_route *walk_route(struct steer_walk *w, __u32 table)
+/* Table's route for the flow's destination, copied to *rt: 1, or 0 when it has none. From
+ * the IPv4 arrays where they answer, else from the trie. Global, verified once, like
+ * steer_fib4_leaf(); the rule walk calls it at every lookup step. Verified alone, it cannot
+ * know its callers never pass NULL. */
+__attribute__((noinline)) int steer_route_of(__u32 table, const struct steer_flow *f,
+					     struct steer_route *rt)
 {
 	struct steer_route_key key = { .table = table };
-	const struct steer_route *rt;
+	const struct steer_route *p;
 	int r;
 
-	if (w->f->family == STEER_AF_INET) {
-		r = fib4_lookup(table, w->f->dst[0], &w->rt);
+	if (!f || !rt)
+		return 0;
+	if (f->family == STEER_AF_INET) {
+		r = fib4_lookup(table, f->dst[0], rt);
 		if (r >= 0)
-			return r ? &w->rt : NULL;
+			return r;
 	}
-	key.prefixlen = STEER_ROUTE_KEY_BITS(w->f->family == STEER_AF_INET ? 32 : 128);
-	key.family = w->f->family;
-	__builtin_memcpy(key.addr, w->f->dst, 16);
-	rt = bpf_map_lookup_elem(&steer_routes, &key);
-	if (!rt)
-		return NULL;
-	w->rt = *rt;
-	return &w->rt;
+	key.prefixlen = STEER_ROUTE_KEY_BITS(f->family == STEER_AF_INET ? 32 : 128);
+	key.family = f->family;
+	__builtin_memcpy(key.addr, f->dst, 16);
+	p = bpf_map_lookup_elem(&steer_routes, &key);
+	if (!p)
+		return 0;
+	*rt = *p;
+	return 1;
+}
+
+/* The walk's table's route for its destination, copied to w->rt, or NULL. */
+static __always_inline const struct steer_route *walk_route(struct steer_walk *w, __u32 table)
+{
+	return steer_route_of(table, w->f, &w->rt) ? &w->rt : NULL;
 }
 
 /* What a table lookup's result means for the walk, as a rule step returns it: 0 to go on

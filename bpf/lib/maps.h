@@ -31,11 +31,11 @@ STEER_MAP(steer_rules, BPF_MAP_TYPE_ARRAY, __u32, struct steer_rule, STEER_RULE_
 STEER_MAP(steer_rule_hits, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, __u64, STEER_RULE_ENTRIES);
 STEER_MAP(steer_routes, BPF_MAP_TYPE_LPM_TRIE, struct steer_route_key, struct steer_route,
 	  STEER_ROUTE_ENTRIES, BPF_F_NO_PREALLOC);
-/* The IPv4 route arrays (see STEER_FIB4_SLOTS): steerd writes the words in place through
- * mmap, one aligned store each; the chunks are whole values of a hash, replaced at once. */
+/* The IPv4 route arrays (see STEER_FIB4_SLOTS): steerd writes them in place through mmap,
+ * each word with one aligned store. */
 STEER_MAP(steer_fib4, BPF_MAP_TYPE_ARRAY, __u32, __u32, STEER_FIB4_WORDS, BPF_F_MMAPABLE);
-STEER_MAP(steer_fib4_chunks, BPF_MAP_TYPE_HASH, __u32, struct steer_fib4_chunk,
-	  STEER_FIB4_CHUNK_ENTRIES, BPF_F_NO_PREALLOC);
+STEER_MAP(steer_fib4_chunks, BPF_MAP_TYPE_ARRAY, __u32, struct steer_fib4_chunk,
+	  STEER_FIB4_CHUNK_ENTRIES, BPF_F_MMAPABLE);
 STEER_MAP(steer_nexthops, BPF_MAP_TYPE_ARRAY, __u32, struct steer_nexthop, STEER_NH_ENTRIES);
 STEER_MAP(steer_groups, BPF_MAP_TYPE_HASH, __u32, struct steer_group, STEER_GROUP_ENTRIES);
 STEER_MAP(steer_links, BPF_MAP_TYPE_HASH, __u32, struct steer_link, STEER_LINK_ENTRIES);

@@ -1,13 +1,22 @@
 /* Unit tests of the IPv4 route arrays (fib4_build()): for random route sets over several
  * tables, every lookup the datapath makes in the arrays (a /16 word, then a /24 word of a
- * chunk) gives the naive longest-prefix match of the table's records, or sends the reader
- * to the trie only where a longer-than-/24 prefix lies; slot ownership (collisions, ids the
- * leaf cannot hold, table 0) and the chunk limit. Pure: no kernel, no BPF. */
+ * level-2 chunk, then an address's word of a level-3 chunk) is answered and gives the naive
+ * longest-prefix match of the table's records; the build's shape (each chunk named by one
+ * word, where its key says; no STEER_FIB4_TRIE); slot ownership (collisions, ids the leaf
+ * cannot hold, table 0) and the chunk limit, level-2 and level-3 chunks counted together.
+ * Then the apply path (fib4_begin(), fib4_commit(), fib4_abort(), fib4_close_table(),
+ * fib4_init() after a restart, fib4_verify()) against real BPF array maps, read as the
+ * datapath reads them: needs root. */
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fib4.h"
 #include "test.h"
@@ -104,29 +113,85 @@ static const uint8_t rtypes[] = { STEER_RT_FORWARD, STEER_RT_BLACKHOLE, STEER_RT
 
 /* ---- the datapath's lookup and the naive one ---- */
 
-static int cmp_key(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = ((const struct fib4_chunk_sum *)b)->key;
+/* A chunk's key as fib4.h has it: slot << 40 | level << 32 | prefix. */
+#define KEY(level, slot, prefix) ((uint64_t)(slot) << 40 | (uint64_t)(level) << 32 | (prefix))
+#define KEY_LEVEL(key) ((uint32_t)((key) >> 32 & 0xff))
 
-	return x < y ? -1 : x > y;
+static bool names_chunk(uint32_t w)
+{
+	return w != STEER_FIB4_TRIE && (w & STEER_FIB4_CHUNK);
 }
 
-enum { LK_LEAF, LK_TRIE, LK_NOCHUNK };
+enum { LK_LEAF, LK_TRIE, LK_BAD_INDEX, LK_TOO_DEEP, LK_CLOSED };
+static const char *const lk_why[] = { "leaf", "STEER_FIB4_TRIE", "a chunk index past the chunks",
+				      "a level-3 word naming a chunk",
+				      "the slot closed or owned by another table" };
 
-/* The word the arrays of slot give for addr (host order), as the datapath reads them. */
-static int arr_lookup(const struct fib4_build *b, uint32_t slot, uint32_t addr, uint32_t *word)
+/* Where lookups read the arrays: a build, or (b NULL) the two maps, through
+ * bpf_map_lookup_elem() as the datapath reads them. */
+struct arrays {
+	const uint32_t *owner;		/* per slot, the table to look up in it; 0: none */
+	const struct fib4_build *b;
+	int fd, chunk_fd;
+};
+
+/* Word i of steer_fib4; STEER_FIB4_TRIE if it cannot be read (as the datapath has it). */
+static uint32_t map_word(int fd, uint32_t i)
 {
-	uint32_t w = b->l1[slot][addr >> 16];
+	uint32_t w;
 
-	if (w == STEER_FIB4_CHUNK) {
-		uint32_t key = STEER_FIB4_CHUNK_KEY(slot, addr);
-		const struct fib4_chunk_sum *s = bsearch(&key, b->sums, b->nchunks, sizeof(*b->sums),
-							 cmp_key);
+	return bpf_map_lookup_elem(fd, &i, &w) ? STEER_FIB4_TRIE : w;
+}
 
-		if (!s)
-			return LK_NOCHUNK;
-		w = b->chunks[s - b->sums].leaf[addr >> 8 & 0xff];
+/* The L1 word of /16 hi of slot. */
+static uint32_t l1_word(const struct arrays *a, uint32_t slot, uint32_t hi)
+{
+	return a->b ? a->b->l1[slot][hi] : map_word(a->fd, slot << 16 | hi);
+}
+
+/* Word pos of the chunk word w names into *w; false if there is no such chunk. */
+static bool chunk_word(const struct arrays *a, uint32_t *w, uint32_t pos)
+{
+	uint32_t i = *w & ~STEER_FIB4_CHUNK;
+	struct steer_fib4_chunk c;
+
+	if (a->b) {
+		if (i >= a->b->nchunks)
+			return false;
+		*w = a->b->chunks[i].leaf[pos & 0xff];
+		return true;
 	}
+	if (bpf_map_lookup_elem(a->chunk_fd, &i, &c))
+		return false;
+	*w = c.leaf[pos & 0xff];
+	return true;
+}
+
+/* The word the arrays give table for addr (host order), as the datapath reads them (in the
+ * maps, between two reads of the slot's sequence number, even and the same, and the owner
+ * word being table): the /16's L1 word; where that names a chunk, its word by the third
+ * byte; where that names one too, its word by the fourth. *levels: how many words it read
+ * (1 to 3). */
+static int arr_lookup(const struct arrays *a, uint32_t table, uint32_t addr, uint32_t *word,
+		      unsigned *levels)
+{
+	uint32_t slot = table % STEER_FIB4_SLOTS, seq = 0, w;
+
+	*levels = 0;
+	if (!a->b) {
+		seq = map_word(a->fd, STEER_FIB4_SEQ(slot));
+		if ((seq & 1) || map_word(a->fd, STEER_FIB4_OWNER(slot)) != table)
+			return LK_CLOSED;
+	}
+	w = l1_word(a, slot, addr >> 16);
+	for (*levels = 1; names_chunk(w); ++*levels) {
+		if (*levels == 3)
+			return LK_TOO_DEEP;
+		if (!chunk_word(a, &w, addr >> (*levels == 1 ? 8 : 0)))
+			return LK_BAD_INDEX;
+	}
+	if (!a->b && map_word(a->fd, STEER_FIB4_SEQ(slot)) != seq)
+		return LK_CLOSED;
 	*word = w;
 	return w == STEER_FIB4_TRIE ? LK_TRIE : LK_LEAF;
 }
@@ -148,122 +213,166 @@ static const struct rec *naive_lpm(const struct recs *rs, uint32_t table, uint32
 	return best;
 }
 
-/* Whether table has a prefix longer than /24 inside the /24 (or, for a /16 word, the /16)
- * of addr. */
-static bool long_prefix_in(const struct recs *rs, uint32_t table, uint32_t addr, unsigned within)
-{
-	for (size_t i = 0; i < rs->n; i++) {
-		const struct rec *r = &rs->r[i];
-
-		if (r->k.family == STEER_AF_INET && r->k.table == table && rec_plen(r) > 24 &&
-		    (rec_addr(r) & mask_of(within)) == (addr & mask_of(within)))
-			return true;
-	}
-	return false;
-}
-
 struct tally {
-	size_t lookups, leaf, trie, wrong, bad_trie, nochunk;
+	size_t lookups, leaf, wrong, unanswered, via2, via3;	/* via: through a level-2/3 chunk */
 };
 
-static void check_addr(const struct recs *rs, const struct fib4_build *b, uint32_t slot,
+static void check_addr(const struct recs *rs, const struct arrays *a, uint32_t slot,
 		       uint32_t addr, struct tally *t)
 {
-	uint32_t table = b->owner[slot], word = 0, want;
+	uint32_t table = a->owner[slot], word = 0, want;
 	const struct rec *lpm = naive_lpm(rs, table, addr);
-	int st = arr_lookup(b, slot, addr, &word);
+	unsigned levels;
+	int st = arr_lookup(a, table, addr, &word, &levels);
 
 	t->lookups++;
-	if (st == LK_NOCHUNK) {
-		if (t->nochunk++ < 5)
-			printf("# table %u %08x: /16 word says chunk, no chunk under key %08x\n", table,
-			       addr, STEER_FIB4_CHUNK_KEY(slot, addr));
-		return;
-	}
-	if (st == LK_TRIE) {
-		t->trie++;
-		/* a TRIE /16 word would need a long prefix somewhere in the /16 */
-		if (!long_prefix_in(rs, table, addr, b->l1[slot][addr >> 16] == STEER_FIB4_TRIE ? 16 : 24)) {
-			if (t->bad_trie++ < 5)
-				printf("# table %u %08x: TRIE without a prefix longer than /24 there"
-				       " (lpm %s/%u)\n", table, addr, lpm ? "some" : "none",
-				       lpm ? rec_plen(lpm) : 0);
-		}
+	if (st != LK_LEAF) {
+		if (t->unanswered++ < 5)
+			printf("# table %u %08x: no answer after %u words: %s\n", table, addr, levels,
+			       lk_why[st]);
 		return;
 	}
 	t->leaf++;
+	t->via2 += levels >= 2;
+	t->via3 += levels == 3;
 	want = lpm ? STEER_FIB4_LEAF(lpm->v.type, lpm->v.dst_len, lpm->v.nh_id) : 0;
 	if (word != want && t->wrong++ < 5)
-		printf("# table %u %08x: arrays give %08x, longest prefix %08x/%u gives %08x\n",
-		       table, addr, word, lpm ? rec_addr(lpm) : 0, lpm ? rec_plen(lpm) : 0, want);
+		printf("# table %u %08x: arrays give %08x (%u words), longest prefix %08x/%u gives %08x\n",
+		       table, addr, word, levels, lpm ? rec_addr(lpm) : 0, lpm ? rec_plen(lpm) : 0, want);
 }
 
-/* Every owned slot, at addresses around each route of its table and at random ones. */
-static struct tally check_lookups(const struct recs *rs, const struct fib4_build *b,
-				  size_t nrandom)
+/* Some lookups, each answered with the longest prefix match. */
+static bool lookups_right(const struct tally *t)
+{
+	return t->lookups && !t->wrong && !t->unanswered && t->leaf == t->lookups;
+}
+
+/* Every slot with a table to look up, at addresses around each route of its table and at
+ * random ones. */
+static struct tally check_arrays(const struct recs *rs, const struct arrays *a, size_t nrandom)
 {
 	struct tally t = { 0 };
 
 	for (uint32_t slot = 0; slot < STEER_FIB4_SLOTS; slot++) {
-		if (!b->owner[slot] || !b->l1[slot])
+		if (!a->owner[slot] || (a->b && !a->b->l1[slot]))
 			continue;
 		for (size_t i = 0; i < rs->n; i++) {
 			const struct rec *r = &rs->r[i];
-			uint32_t first = rec_addr(r), last = first | ~mask_of(rec_plen(r));
+			uint32_t first, last;
 
-			if (r->k.family != STEER_AF_INET || r->k.table != b->owner[slot])
+			if (r->k.family != STEER_AF_INET || r->k.table != a->owner[slot])
 				continue;
-			check_addr(rs, b, slot, first, &t);
-			check_addr(rs, b, slot, last, &t);
-			check_addr(rs, b, slot, first - 1, &t);
-			check_addr(rs, b, slot, last + 1, &t);
+			first = rec_addr(r);
+			last = first | ~mask_of(rec_plen(r));
+			check_addr(rs, a, slot, first, &t);
+			check_addr(rs, a, slot, last, &t);
+			check_addr(rs, a, slot, first - 1, &t);
+			check_addr(rs, a, slot, last + 1, &t);
 		}
 		for (size_t i = 0; i < nrandom; i++) {
-			uint32_t a;
+			uint32_t addr;
 
 			if (i % 2) {
-				a = (uint32_t)rnd();
+				addr = (uint32_t)rnd();
 			} else {	/* near a random route of any table: where prefixes nest */
 				const struct rec *r = &rs->r[rnd_below((uint32_t)rs->n)];
 
-				a = r->k.family == STEER_AF_INET ? rec_addr(r) | ((uint32_t)rnd() & ~mask_of(rec_plen(r)))
-								 : (uint32_t)rnd();
+				addr = r->k.family == STEER_AF_INET ? rec_addr(r) | ((uint32_t)rnd() & ~mask_of(rec_plen(r)))
+								    : (uint32_t)rnd();
 			}
-			check_addr(rs, b, slot, a, &t);
+			check_addr(rs, a, slot, addr, &t);
 		}
 	}
 	return t;
 }
 
-/* The arrays' own shape: owned slots have an L1 array and no other does, chunks are sorted
- * by key, each belongs to an owned slot whose /16 word says CHUNK, and every CHUNK word has
- * its chunk. */
+/* Every owned slot of a build. */
+static struct tally check_lookups(const struct recs *rs, const struct fib4_build *b,
+				  size_t nrandom)
+{
+	return check_arrays(rs, &(struct arrays){ .owner = b->owner, .b = b }, nrandom);
+}
+
+/* The arrays' own shape: owned slots have an L1 array and no other does; each chunk is named
+ * by exactly one word, the one its key says (level 2: its slot's L1 word of its /16; level
+ * 3: the word of its /24's third byte in the level-2 chunk of its /16), and keys are unique;
+ * no level-3 word names a chunk; no word anywhere is STEER_FIB4_TRIE. */
+struct shape {
+	size_t naming, bad_index, bad_key, deep;
+	unsigned *named;	/* per chunk: how many words name it */
+};
+
+/* Counts word w, found where a chunk of key would be named: the chunk to walk into (named
+ * for the first time), or -1. */
+static long shape_word(const struct fib4_build *b, struct shape *sh, uint32_t w, uint64_t key)
+{
+	uint32_t i = w & ~STEER_FIB4_CHUNK;
+
+	if (!names_chunk(w))
+		return -1;
+	sh->naming++;
+	if (i >= b->nchunks) {
+		sh->bad_index++;
+		return -1;
+	}
+	sh->bad_key += b->at[i].key != key;
+	return sh->named[i]++ ? -1 : (long)i;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void check_shape(const struct fib4_build *b, const char *what)
 {
-	size_t bad_l1 = 0, bad_order = 0, bad_owner = 0, chunk_words = 0;
+	struct shape sh = { .named = calloc(b->nchunks + 1, sizeof(*sh.named)) };
+	uint64_t *keys = calloc(b->nchunks + 1, sizeof(*keys));
+	size_t bad_l1 = 0, bad_owner = 0, trie = 0, not_once = 0, twice = 0;
 
+	if (!sh.named || !keys)
+		abort();
 	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++) {
 		if (!!b->owner[s] != !!b->l1[s])
 			bad_l1++;
 		if (b->owner[s] && b->owner[s] % STEER_FIB4_SLOTS != s)
 			bad_owner++;
-		if (b->l1[s])
-			for (uint32_t i = 0; i < 65536; i++)
-				chunk_words += b->l1[s][i] == STEER_FIB4_CHUNK;
+		for (uint32_t hi = 0; b->l1[s] && hi < 65536; hi++) {
+			long c = shape_word(b, &sh, b->l1[s][hi], KEY(2, s, hi));
+
+			trie += b->l1[s][hi] == STEER_FIB4_TRIE;
+			for (uint32_t lo = 0; c >= 0 && lo < 256; lo++) {
+				long d = shape_word(b, &sh, b->chunks[c].leaf[lo], KEY(3, s, hi << 8 | lo));
+
+				for (uint32_t x = 0; d >= 0 && x < 256; x++)
+					sh.deep += names_chunk(b->chunks[d].leaf[x]);
+			}
+		}
 	}
 	for (size_t i = 0; i < b->nchunks; i++) {
-		uint32_t key = b->sums[i].key, slot = key >> 16;
-
-		if (i && b->sums[i - 1].key >= key)
-			bad_order++;
-		if (slot >= STEER_FIB4_SLOTS || !b->l1[slot] || b->l1[slot][key & 0xffff] != STEER_FIB4_CHUNK)
-			bad_owner++;
+		for (int j = 0; j < 256; j++)
+			trie += b->chunks[i].leaf[j] == STEER_FIB4_TRIE;
+		not_once += sh.named[i] != 1;
+		keys[i] = b->at[i].key;
 	}
-	CHECK(!bad_l1, "%s: a slot has an L1 array iff it has an owner", what);
-	CHECK(!bad_order, "%s: chunks sorted by key, no key twice (%zu chunks)", what, b->nchunks);
-	CHECK(!bad_owner, "%s: every chunk and owner sits in a slot that owns it", what);
-	CHECK(chunk_words == b->nchunks, "%s: every CHUNK word has its chunk (%zu words, %zu chunks)",
-	      what, chunk_words, b->nchunks);
+	qsort(keys, b->nchunks, sizeof(*keys), cmp_u64);
+	for (size_t i = 1; i < b->nchunks; i++)
+		twice += keys[i - 1] == keys[i];
+	CHECK(!bad_l1 && !bad_owner, "%s: a slot has an L1 array iff it has an owner, of that slot",
+	      what);
+	CHECK(!trie, "%s: no word is STEER_FIB4_TRIE (%zu are)", what, trie);
+	CHECK(!sh.bad_index && !sh.bad_key,
+	      "%s: every word naming a chunk names one of the build, with the key of where it is named"
+	      " (%zu past %zu chunks, %zu keys elsewhere)", what, sh.bad_index, b->nchunks, sh.bad_key);
+	CHECK(!not_once && !twice, "%s: each chunk named by exactly one word, keys unique"
+	      " (%zu named not once, %zu keys twice)", what, not_once, twice);
+	CHECK(!sh.deep, "%s: no level-3 word names a chunk (%zu do)", what, sh.deep);
+	CHECK(sh.naming == b->nchunks, "%s: as many chunks as words naming one (%zu words, %zu chunks)",
+	      what, sh.naming, b->nchunks);
+	free(sh.named);
+	free(keys);
 }
 
 static int build(const struct recs *rs, uint32_t max_chunks, struct fib4_build *b)
@@ -282,21 +391,39 @@ static unsigned rnd_plen(void)
 	return rnd_below(10) < 3 ? rnd_below(33) : lens[rnd_below(sizeof(lens) / sizeof(*lens))];
 }
 
-/* An address near the pool of /16s and /24s the seed chose, or anywhere. */
-static uint32_t rnd_addr(const uint32_t *pool16, size_t n16, const uint8_t *pool24, size_t n24)
+/* The /16s and /24s (third bytes) the seed chose, where routes nest: 10.0/16 and the last
+ * /16 (last + 1 wraps), third bytes 0 and 255 among them. */
+struct pools {
+	uint32_t p16[24];
+	uint8_t p24[8];
+};
+
+static void pools_init(struct pools *p)
+{
+	for (size_t i = 0; i < sizeof(p->p16) / sizeof(*p->p16); i++)
+		p->p16[i] = rnd_below(65536);
+	p->p16[0] = 0x0a00;
+	p->p16[1] = 0xffff;
+	for (size_t i = 0; i < sizeof(p->p24); i++)
+		p->p24[i] = (uint8_t)rnd_below(256);
+	p->p24[0] = 0;
+	p->p24[1] = 255;
+}
+
+/* An address in the pools, or anywhere. */
+static uint32_t rnd_addr(const struct pools *p)
 {
 	if (rnd_below(10) < 3)
 		return (uint32_t)rnd();
-	return pool16[rnd_below((uint32_t)n16)] << 16 | (uint32_t)pool24[rnd_below((uint32_t)n24)] << 8 |
-	       rnd_below(256);
+	return p->p16[rnd_below(sizeof(p->p16) / sizeof(*p->p16))] << 16 |
+	       (uint32_t)p->p24[rnd_below(sizeof(p->p24))] << 8 | rnd_below(256);
 }
 
-static void add_random_v4(struct recs *rs, uint32_t table, size_t count, const uint32_t *pool16,
-			  size_t n16, const uint8_t *pool24, size_t n24)
+static void add_random_v4(struct recs *rs, uint32_t table, size_t count, const struct pools *p)
 {
 	for (size_t added = 0; added < count;) {
 		unsigned plen = rnd_plen();
-		uint32_t a = rnd_addr(pool16, n16, pool24, n24);
+		uint32_t a = rnd_addr(p);
 		struct rec r;
 
 		if (has_v4(rs, table, a, plen))
@@ -341,8 +468,7 @@ static void shuffle(struct recs *rs)
 
 static void test_random(uint64_t seed)
 {
-	uint32_t pool16[24];
-	uint8_t pool24[8];
+	struct pools p;
 	struct recs rs = { 0 };
 	struct fib4_build b;
 	struct tally t;
@@ -355,19 +481,11 @@ static void test_random(uint64_t seed)
 
 	rng_state = seed;
 	snprintf(what, sizeof(what), "seed %llu", (unsigned long long)seed);
-	for (size_t i = 0; i < sizeof(pool16) / sizeof(*pool16); i++)
-		pool16[i] = rnd_below(65536);
-	pool16[0] = 0x0a00;	/* 10.0/16 */
-	pool16[1] = 0xffff;	/* the last /16: last + 1 wraps */
-	for (size_t i = 0; i < sizeof(pool24); i++)
-		pool24[i] = (uint8_t)rnd_below(256);
-	pool24[0] = 0;
-	pool24[1] = 255;
-
-	add_random_v4(&rs, 255, 900, pool16, 24, pool24, 8);
-	add_random_v4(&rs, 254, 600, pool16, 24, pool24, 8);
-	add_random_v4(&rs, 100, n100, pool16, 24, pool24, 8);
-	add_random_v4(&rs, 116, n116, pool16, 24, pool24, 8);
+	pools_init(&p);
+	add_random_v4(&rs, 255, 900, &p);
+	add_random_v4(&rs, 254, 600, &p);
+	add_random_v4(&rs, 100, n100, &p);
+	add_random_v4(&rs, 116, n116, &p);
 	/* IPv6 records the arrays ignore: enough that the losing table of slot 4 would win if
 	 * they counted, some /0../32 that would paint IPv4 words, ids no leaf holds */
 	add_random_v6(&rs, lose4, 150, true);
@@ -398,14 +516,13 @@ static void test_random(uint64_t seed)
 	check_shape(&b, what);
 
 	t = check_lookups(&rs, &b, 20000);
-	CHECK(!t.nochunk, "%s: every CHUNK word finds its chunk (%zu missing)", what, t.nochunk);
+	CHECK(!t.unanswered, "%s: the arrays answer every lookup (%zu of %zu not)", what, t.unanswered,
+	      t.lookups);
 	CHECK(!t.wrong, "%s: every leaf is the longest prefix match (%zu of %zu wrong)", what, t.wrong,
 	      t.leaf);
-	CHECK(!t.bad_trie, "%s: TRIE only in a /24 with a prefix longer than /24 (%zu of %zu not)", what,
-	      t.bad_trie, t.trie);
-	CHECK(t.lookups > 50000 && t.leaf * 10 >= t.lookups * 7,
-	      "%s: the arrays answer most lookups themselves (%zu of %zu; %zu to the trie)", what,
-	      t.leaf, t.lookups, t.trie);
+	CHECK(t.lookups > 50000 && t.via2 * 4 >= t.lookups && t.via3 * 10 >= t.lookups,
+	      "%s: not vacuous: %zu lookups, %zu through a level-2 chunk, %zu through a level-3 one",
+	      what, t.lookups, t.via2, t.via3);
 	fib4_build_free(&b);
 	free(rs.r);
 }
@@ -423,15 +540,26 @@ static void push4(struct recs *rs, uint32_t table, const char *addr, unsigned pl
 	recs_push(rs, &r);
 }
 
-/* count routes of table: a /16 each, from base on */
-static void push_n(struct recs *rs, uint32_t table, uint32_t base16, size_t count, unsigned plen)
+/* n routes of table, the first at base, each step past the one before, FORWARD with ids
+ * nh, nh + 1, ... */
+struct span {
+	uint32_t table, base, step, n;
+	unsigned plen;
+};
+
+static void push_span(struct recs *rs, const struct span *s, uint32_t nh)
 {
-	for (size_t i = 0; i < count; i++) {
-		struct rec r = v4(table, (base16 + (uint32_t)i) << 16 | 0x0100, plen, STEER_RT_FORWARD,
-				  (uint32_t)i + 1);
+	for (uint32_t i = 0; i < s->n; i++) {
+		struct rec r = v4(s->table, s->base + i * s->step, s->plen, STEER_RT_FORWARD, nh + i);
 
 		recs_push(rs, &r);
 	}
+}
+
+/* count routes of table: a /16 each, from base on */
+static void push_n(struct recs *rs, uint32_t table, uint32_t base16, size_t count, unsigned plen)
+{
+	push_span(rs, &(struct span){ table, base16 << 16 | 0x0100, 1u << 16, (uint32_t)count, plen }, 1);
 }
 
 static void test_owners(void)
@@ -463,7 +591,7 @@ static void test_owners(void)
 		CHECK(r == 0 && b.owner[cases[c].slot] == cases[c].owner, "slot %u: %s (owner %u)",
 		      cases[c].slot, cases[c].what, b.owner[cases[c].slot]);
 		t = check_lookups(&rs, &b, 1000);
-		CHECK(!t.wrong && !t.nochunk && !t.bad_trie && t.leaf, "%s: lookups right", cases[c].what);
+		CHECK(lookups_right(&t), "%s: lookups right", cases[c].what);
 		fib4_build_free(&b);
 	}
 
@@ -483,7 +611,7 @@ static void test_owners(void)
 	CHECK(b.owner[4] == 116, "slot 4: 100 with an id too large, so 116 (owner %u)", b.owner[4]);
 	check_shape(&b, "unfit ids");
 	t = check_lookups(&rs, &b, 1000);
-	CHECK(!t.wrong && !t.nochunk && !t.bad_trie && t.leaf, "unfit ids: lookups right");
+	CHECK(lookups_right(&t), "unfit ids: lookups right");
 	fib4_build_free(&b);
 
 	/* the largest id that fits is fine */
@@ -513,71 +641,567 @@ static void test_owners(void)
 
 /* ---- the chunk limit ---- */
 
-static void test_capacity(void)
+#define SPANS 5
+
+/* The routes of spans (up to SPANS, the first n == 0 ends them) built with at most limit
+ * chunks: the owners of the slots, how many tables are left out, how many chunks and how
+ * many of them of level 3 must be as said; the lookups right, some through a level-3 chunk
+ * if there are any. */
+static void check_capacity(const char *what, const struct span *spans, uint32_t limit,
+			   const uint32_t *owner, size_t left_out, size_t nchunks, size_t level3)
 {
 	struct recs rs = { 0 };
 	struct fib4_build b;
 	struct tally t;
+	size_t owners_ok = 0, owned = 0, n3 = 0;
+	char at[96];
 	int r;
 
-	/* 255 needs 10 chunks (a /24 in each of 10 /16s): past 3 it owns nothing; 254 needs 2
-	 * and 100 none (only /16 and shorter): both keep their slots */
-	push_n(&rs, 255, 0x0a00, 10, 24);
-	push_n(&rs, 254, 0x0b00, 2, 25);
-	push4(&rs, 254, "0.0.0.0", 0, STEER_RT_THROW, 9);
-	push4(&rs, 254, "11.0.0.0", 8, STEER_RT_BLACKHOLE, 8);
-	push_n(&rs, 100, 0x0c00, 4, 16);
-	r = build(&rs, 3, &b);
-	CHECK(r == 0, "3 chunks: fib4_build() returns 0 (got %d)", r);
-	CHECK(b.owner[15] == 0 && !b.l1[15], "3 chunks: table 255, needing 10, owns no slot (owner %u)",
-	      b.owner[15]);
-	CHECK(b.left_out > 0, "3 chunks: a table left out (%zu)", b.left_out);
-	CHECK(b.owner[14] == 254, "3 chunks: table 254, needing 2, keeps its slot (owner %u)",
-	      b.owner[14]);
-	CHECK(b.owner[4] == 100, "3 chunks: table 100, needing none, keeps its slot (owner %u)",
-	      b.owner[4]);
-	CHECK(b.nchunks <= 3, "3 chunks: at most 3 chunks (%zu)", b.nchunks);
-	check_shape(&b, "3 chunks");
+	for (int i = 0; i < SPANS && spans[i].n; i++)
+		push_span(&rs, &spans[i], 100 * (uint32_t)i + 1);
+	snprintf(at, sizeof(at), "%s, at most %u chunks", what, limit);
+	r = build(&rs, limit, &b);
+	CHECK(r == 0, "%s: fib4_build() returns 0 (got %d)", at, r);
+	if (r) {
+		free(rs.r);
+		return;
+	}
+	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++)
+		owners_ok += b.owner[s] == owner[s], owned += !!owner[s];
+	for (size_t i = 0; i < b.nchunks; i++)
+		n3 += KEY_LEVEL(b.at[i].key) == 3;
+	CHECK(owners_ok == STEER_FIB4_SLOTS,
+	      "%s: slot 4 owned by %u, 14 by %u, 15 by %u (are %u, %u, %u; %zu of 16 slots right)", at,
+	      owner[4], owner[14], owner[15], b.owner[4], b.owner[14], b.owner[15], owners_ok);
+	CHECK(b.left_out == left_out && b.nchunks == nchunks && n3 == level3,
+	      "%s: %zu left out (%zu), %zu chunks (%zu), %zu of level 3 (%zu)", at, left_out,
+	      b.left_out, nchunks, b.nchunks, level3, n3);
+	check_shape(&b, at);
 	t = check_lookups(&rs, &b, 2000);
-	CHECK(!t.wrong && !t.nochunk && !t.bad_trie && t.leaf && t.trie,
-	      "3 chunks: lookups right (%zu leaves, %zu to the trie)", t.leaf, t.trie);
-	fib4_build_free(&b);
-
-	/* two tables of 2 chunks each in a limit of 3: the bigger one gets them, the other is
-	 * left out; a limit of 4 takes both */
-	rs.n = 0;
-	push_n(&rs, 255, 0x0a00, 2, 24);
-	push4(&rs, 255, "1.0.0.0", 8, STEER_RT_FORWARD, 1);
-	push_n(&rs, 254, 0x0b00, 2, 24);
-	r = build(&rs, 3, &b);
-	CHECK(r == 0 && b.owner[15] == 255 && b.owner[14] == 0 && b.left_out == 1 && b.nchunks == 2,
-	      "3 chunks, 2 + 2 needed: 255 (3 routes) in, 254 out (owners %u, %u; left out %zu)",
-	      b.owner[15], b.owner[14], b.left_out);
-	fib4_build_free(&b);
-	r = build(&rs, 4, &b);
-	CHECK(r == 0 && b.owner[15] == 255 && b.owner[14] == 254 && b.left_out == 0 && b.nchunks == 4,
-	      "4 chunks, 2 + 2 needed: both in (left out %zu, %zu chunks)", b.left_out, b.nchunks);
-	fib4_build_free(&b);
-
-	/* a slot's bigger table does not fit: the smaller one of the slot takes it */
-	rs.n = 0;
-	push_n(&rs, 100, 0x0a00, 5, 24);
-	push_n(&rs, 116, 0x0b00, 1, 24);
-	r = build(&rs, 3, &b);
-	CHECK(r == 0 && b.owner[4] == 116 && b.left_out == 1,
-	      "3 chunks: 100 needs 5, so 116 (needing 1) takes slot 4 (owner %u, left out %zu)",
-	      b.owner[4], b.left_out);
-	fib4_build_free(&b);
-
-	/* no chunks at all: tables of /16 and shorter still get their slots */
-	rs.n = 0;
-	push_n(&rs, 254, 0x0a00, 3, 16);
-	push_n(&rs, 255, 0x0b00, 1, 17);
-	r = build(&rs, 0, &b);
-	CHECK(r == 0 && b.owner[14] == 254 && b.owner[15] == 0 && b.left_out == 1 && !b.nchunks,
-	      "0 chunks: /16s own a slot, a /17 does not (owners %u, %u)", b.owner[14], b.owner[15]);
+	CHECK((owned ? lookups_right(&t) : !t.lookups) && (t.via3 > 0) == (level3 > 0),
+	      "%s: lookups right (%zu; %zu wrong, %zu unanswered), %zu through a level-3 chunk", at,
+	      t.lookups, t.wrong, t.unanswered, t.via3);
 	fib4_build_free(&b);
 	free(rs.r);
+}
+
+static void test_capacity(void)
+{
+	/* A /17 to /24 needs the level-2 chunk of its /16; a /25 to /32 that and the level-3
+	 * chunk of its /24 too. */
+	static const struct {
+		const char *what;
+		struct span s[SPANS];
+		uint32_t limit, owner[STEER_FIB4_SLOTS];
+		size_t left_out, nchunks, level3;
+	} cases[] = {
+		{ "255 needs 10 (a /24 in each of 10 /16s), 254 4 (a /25 in each of 2), 100 none",
+		  { { 255, 0x0a000100, 1u << 16, 10, 24 }, { 254, 0x0b000100, 1u << 16, 2, 25 },
+		    { 254, 0, 0, 1, 0 }, { 254, 0x0b000000, 0, 1, 8 }, { 100, 0x0c000000, 1u << 16, 4, 16 } },
+		  5, { [4] = 100, [14] = 254 }, 1, 4, 2 },
+		{ "2 + 2 needed: 255 (3 routes) in, 254 (a /25) out",
+		  { { 255, 0x0a000100, 1u << 16, 2, 24 }, { 255, 0x01000000, 0, 1, 8 }, { 254, 0x0b000100, 0, 1, 25 } },
+		  3, { [15] = 255 }, 1, 2, 0 },
+		{ "2 + 2 needed: both in",
+		  { { 255, 0x0a000100, 1u << 16, 2, 24 }, { 255, 0x01000000, 0, 1, 8 }, { 254, 0x0b000100, 0, 1, 25 } },
+		  4, { [14] = 254, [15] = 255 }, 0, 4, 1 },
+		{ "100 needs 5, so 116 (a /26: 2) takes slot 4",
+		  { { 100, 0x0a000100, 1u << 16, 5, 24 }, { 116, 0x0b000140, 0, 1, 26 } },
+		  3, { [4] = 116 }, 1, 2, 1 },
+		{ "/16s own a slot, a /17 does not",
+		  { { 254, 0x0a000000, 1u << 16, 3, 16 }, { 255, 0x0b000000, 0, 1, 17 } },
+		  0, { [14] = 254 }, 1, 0, 0 },
+	};
+	/* Table 254 alone, needing need chunks (level3 of them of level 3): left out at one
+	 * fewer, in at need. */
+	static const struct {
+		const char *what;
+		struct span s[SPANS];
+		size_t need, level3;
+	} needs[] = {
+		{ "a /24", { { 254, 0x0a000100, 0, 1, 24 } }, 1, 0 },
+		{ "two /25s of a /24", { { 254, 0x0a000100, 128, 2, 25 } }, 2, 1 },
+		{ "a /25 in each of 3 /24s of a /16", { { 254, 0x0a000000, 256, 3, 25 } }, 4, 3 },
+		{ "a /32 in each of 3 /16s", { { 254, 0x0a000001, 1u << 16, 3, 32 } }, 6, 3 },
+		{ "a /20 and a /28 in it", { { 254, 0x0a001000, 0, 1, 20 }, { 254, 0x0a001110, 0, 1, 28 } }, 2, 1 },
+		{ "/23s, /24s and /26s of one /16, /8s and /16s",
+		  { { 254, 0x0a000000, 512, 4, 23 }, { 254, 0x0a000100, 512, 4, 24 },
+		    { 254, 0x0a000240, 1024, 2, 26 }, { 254, 0x01000000, 1u << 24, 3, 8 },
+		    { 254, 0x0b000000, 1u << 16, 3, 16 } }, 3, 2 },
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		check_capacity(cases[c].what, cases[c].s, cases[c].limit, cases[c].owner,
+			       cases[c].left_out, cases[c].nchunks, cases[c].level3);
+	for (size_t c = 0; c < sizeof(needs) / sizeof(needs[0]); c++)
+		for (size_t fits = 0; fits < 2; fits++) {
+			uint32_t owner[STEER_FIB4_SLOTS] = { [14] = fits ? 254 : 0 };
+
+			check_capacity(needs[c].what, needs[c].s, (uint32_t)(needs[c].need - 1 + fits),
+				       owner, !fits, fits ? needs[c].need : 0, fits ? needs[c].level3 : 0);
+		}
+}
+
+/* ---- the apply path, against real maps ---- */
+
+/* The tables of the rounds: 100 and 116 share slot 4, 3 and 19 slot 3. */
+static const uint32_t run_tables[] = { 255, 254, 100, 116, 3, 19 };
+#define RUN_TABLES (sizeof(run_tables) / sizeof(*run_tables))
+#define ROUNDS 60
+
+/* A run: two maps as steerd makes them, the fib4 that writes them, what they hold (the
+ * build of the records last committed, at the maps' chunk limit) and what went wrong. */
+struct run {
+	int fd, chunk_fd;
+	uint32_t max_chunks;
+	struct fib4 f;
+	struct fib4_build now;
+	uint32_t held;			/* the table held() keeps closed; 0: none */
+	unsigned kept_closed;		/* the slots the last commit left closed, a bit each */
+	size_t writes;			/* what the last commit wrote */
+	int round;
+	size_t notes;
+	size_t begin_wrong, seq_wrong, owner_wrong, verify_wrong, commit_wrong, answered, restart_wrong;
+	struct tally t;			/* the lookups of every apply */
+	/* not vacuous: applies that closed some slots and none, rounds a slot was owned
+	 * and a table left out, an owner of slot 3 or 4 giving way to another */
+	size_t applies, closing, quiet, owned, left_out, handovers, restarts;
+};
+
+/* One thing wrong, counted; the first few said. */
+static void note(struct run *r, size_t *count, const char *fmt, ...)
+{
+	va_list ap;
+
+	++*count;
+	if (r->notes++ >= 10)
+		return;
+	printf("# %u chunks, round %d: ", r->max_chunks, r->round);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+static bool held_table(void *arg, uint32_t table)
+{
+	return table == *(const uint32_t *)arg;
+}
+
+static uint32_t seq_of(const struct run *r, uint32_t slot)
+{
+	return map_word(r->fd, STEER_FIB4_SEQ(slot));
+}
+
+/* The slots whose sequence number is odd, a bit each. */
+static unsigned odd_slots(const struct run *r)
+{
+	unsigned odd = 0;
+
+	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++)
+		odd |= (seq_of(r, s) & 1) << s;
+	return odd;
+}
+
+/* Whether n words of build a and of build b answer alike: the same leaves where they are
+ * leaves, chunks holding alike where they name chunks. */
+static bool words_alike(const struct fib4_build *a, const uint32_t *x, const struct fib4_build *b,
+			const uint32_t *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!names_chunk(x[i]) || !names_chunk(y[i])) {
+			if (x[i] != y[i])
+				return false;
+		} else if (!words_alike(a, a->chunks[x[i] & ~STEER_FIB4_CHUNK].leaf, b,
+					b->chunks[y[i] & ~STEER_FIB4_CHUNK].leaf, 256)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The slots an apply of next must close, a bit each: those closed now, and those next
+ * gives another owner or other words than the maps hold. */
+static unsigned changed_slots(const struct run *r, const struct fib4_build *next)
+{
+	unsigned changed = odd_slots(r);
+
+	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++)
+		if (r->now.owner[s] != next->owner[s] ||
+		    (next->owner[s] && !words_alike(&r->now, r->now.l1[s], next, next->l1[s], 65536)))
+			changed |= 1u << s;
+	return changed;
+}
+
+static int begin(struct run *r, const struct recs *rs)
+{
+	return fib4_begin(&r->f, rs->r, rs->n, sizeof(struct rec), offsetof(struct rec, v));
+}
+
+static long verify(const struct run *r, const struct recs *rs)
+{
+	return fib4_verify(r->fd, r->chunk_fd, rs->r, rs->n, sizeof(struct rec), offsetof(struct rec, v));
+}
+
+/* After a commit: every slot open but those held() kept closed, each owned by the table
+ * fib4_build() chooses; fib4_verify() finds nothing; the owners of the open slots get the
+ * longest prefix match, every other table no answer (the trie gives it). */
+static void check_maps(struct run *r, const struct recs *rs)
+{
+	uint32_t owner[STEER_FIB4_SLOTS];
+	struct tally t;
+	long v;
+
+	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++) {
+		uint32_t seq = seq_of(r, s), o = map_word(r->fd, STEER_FIB4_OWNER(s));
+
+		if ((seq & 1) != (r->kept_closed >> s & 1))
+			note(r, &r->seq_wrong, "slot %u (owner %u, held %u): seq %u after fib4_commit()", s,
+			     o, r->held, seq);
+		if (o != r->now.owner[s])
+			note(r, &r->owner_wrong, "slot %u: owner word %u, fib4_build() chooses %u", s, o,
+			     r->now.owner[s]);
+		owner[s] = r->kept_closed >> s & 1 ? 0 : r->now.owner[s];
+		r->owned += !!owner[s];
+	}
+	v = verify(r, rs);
+	if (v)
+		note(r, &r->verify_wrong, "fib4_verify() returns %ld after fib4_commit()", v);
+	t = check_arrays(rs, &(struct arrays){ .owner = owner, .fd = r->fd, .chunk_fd = r->chunk_fd }, 100);
+	r->t.lookups += t.lookups, r->t.leaf += t.leaf, r->t.wrong += t.wrong;
+	r->t.unanswered += t.unanswered, r->t.via2 += t.via2, r->t.via3 += t.via3;
+	for (size_t k = 0; k < RUN_TABLES; k++) {
+		uint32_t table = run_tables[k], w;
+		unsigned levels;
+		int st;
+
+		if (owner[table % STEER_FIB4_SLOTS] == table)
+			continue;
+		st = arr_lookup(&(struct arrays){ .fd = r->fd, .chunk_fd = r->chunk_fd }, table,
+				(uint32_t)rnd(), &w, &levels);
+		if (st != LK_CLOSED)
+			note(r, &r->answered, "table %u owns no open slot, yet the arrays answer (%s)",
+			     table, lk_why[st]);
+	}
+	r->left_out += r->now.left_out > 0;
+}
+
+/* fib4_begin() and fib4_commit() of rs, held() keeping held's slot closed: begin closes
+ * exactly the slots changed_slots() says, commit writes nothing if it closed none, and the
+ * maps are as check_maps() wants them. Returns what begin returned. */
+static int apply(struct run *r, const struct recs *rs, uint32_t held)
+{
+	struct fib4_build next;
+	unsigned changed;
+	int closed;
+
+	if (build(rs, r->max_chunks, &next))
+		abort();
+	changed = changed_slots(r, &next);
+	closed = begin(r, rs);
+	if (closed != __builtin_popcount(changed) || odd_slots(r) != changed)
+		note(r, &r->begin_wrong, "fib4_begin() returns %d, the odd slots %#x; changed: %#x",
+		     closed, odd_slots(r), changed);
+	r->held = held;
+	r->writes = fib4_commit(&r->f, held_table, &r->held);
+	if (!changed && r->writes)
+		note(r, &r->commit_wrong, "fib4_commit() wrote %zu words and chunks, nothing changed",
+		     r->writes);
+	r->kept_closed = 0;
+	for (uint32_t s = 0; s < STEER_FIB4_SLOTS; s++) {
+		if (held && changed >> s & 1 && next.owner[s] == held)
+			r->kept_closed |= 1u << s;
+		if ((s == 3 || s == 4) && r->now.owner[s] && next.owner[s] &&
+		    r->now.owner[s] != next.owner[s])
+			r->handovers++;
+	}
+	r->applies++;
+	r->closing += closed > 0;
+	r->quiet += closed == 0;
+	fib4_build_free(&r->now);
+	r->now = next;
+	check_maps(r, rs);
+	return closed;
+}
+
+/* steerd restarts: a new fib4 on the same maps takes their chunks, and the same records
+ * close nothing and write nothing. */
+static void restart(struct run *r, const struct recs *rs)
+{
+	int e, closed;
+
+	fib4_free(&r->f);
+	e = fib4_init(&r->f, r->fd, r->chunk_fd);
+	closed = apply(r, rs, 0);
+	if (e || closed || r->writes)
+		note(r, &r->restart_wrong, "after a restart fib4_init() returns %d; the same records "
+		     "close %d slots, write %zu words and chunks", e, closed, r->writes);
+	r->restarts++;
+}
+
+/* Per table: none, some or all of its routes removed, some changed (type, next hop), some
+ * added. */
+static void mutate(struct recs *rs, const struct pools *p)
+{
+	for (size_t k = 0; k < RUN_TABLES; k++) {
+		uint32_t how = rnd_below(16), drop = how == 1 ? 32 : rnd_below(8);
+
+		if (!how)
+			continue;
+		for (size_t i = rs->n; i-- > 0;) {
+			struct rec *x = &rs->r[i];
+
+			if (x->k.table != run_tables[k])
+				continue;
+			if (rnd_below(32) < drop) {
+				*x = rs->r[--rs->n];
+			} else if (!rnd_below(16)) {
+				x->v.type = rtypes[rnd_below(sizeof(rtypes))];
+				x->v.nh_id = rnd_below(1u << 20);
+			}
+		}
+		add_random_v4(rs, run_tables[k], rnd_below(how < 8 ? 10 : 40), p);
+	}
+	if (!rnd_below(8))
+		shuffle(rs);
+}
+
+static void drop_table(struct recs *rs, uint32_t table, unsigned above)
+{
+	for (size_t i = rs->n; i-- > 0;)
+		if (rs->r[i].k.table == table && rec_plen(&rs->r[i]) > above)
+			rs->r[i] = rs->r[--rs->n];
+}
+
+/* Table 100 takes slot 4 (116 has no routes, 100 only /16 and shorter: no chunk), then
+ * holds it closed: fib4_close_table() closes only its slot, an apply that holds 100 leaves
+ * it closed, the next that does not opens it. */
+static void test_held(struct run *r, struct recs *rs, const char *at)
+{
+	unsigned odd;
+	int closed;
+
+	drop_table(rs, 116, 0);
+	drop_table(rs, 100, 16);
+	if (!has_v4(rs, 100, 0x0b000000, 8))
+		push4(rs, 100, "11.0.0.0", 8, STEER_RT_FORWARD, 7);
+	apply(r, rs, 0);
+	CHECK(r->now.owner[4] == 100 && map_word(r->fd, STEER_FIB4_OWNER(4)) == 100 && !odd_slots(r),
+	      "%s: table 100 owns slot 4, every slot open (owner %u, odd slots %#x)", at,
+	      map_word(r->fd, STEER_FIB4_OWNER(4)), odd_slots(r));
+	fib4_close_table(&r->f, 116);
+	fib4_close_table(&r->f, r->now.owner[3] == 3 ? 19 : 3);
+	fib4_close_table(&r->f, 7);
+	odd = odd_slots(r);
+	fib4_close_table(&r->f, 100);
+	CHECK(!odd && odd_slots(r) == 1u << 4,
+	      "%s: fib4_close_table() of tables owning no slot closes none (%#x), of 100 slot 4 (%#x)",
+	      at, odd, odd_slots(r));
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->r[i].k.table == 100) {
+			rs->r[i].v.nh_id ^= 1;
+			break;
+		}
+	closed = apply(r, rs, 100);
+	CHECK(closed == 1 && odd_slots(r) == 1u << 4 && map_word(r->fd, STEER_FIB4_OWNER(4)) == 100,
+	      "%s: an apply holding 100 closes slot 4 (%d closed) and leaves it closed, owned by 100 "
+	      "(odd slots %#x)", at, closed, odd_slots(r));
+	closed = apply(r, rs, 0);
+	CHECK(closed == 1 && !odd_slots(r),
+	      "%s: the next apply holding nothing opens it (%d closed, odd slots %#x)", at, closed,
+	      odd_slots(r));
+}
+
+/* A word of the maps changed behind fib4's back (at index i of map fd, value_size bytes):
+ * flips bit 0 of word pos of value i. */
+static void flip(int fd, uint32_t i, uint32_t pos)
+{
+	struct steer_fib4_chunk c;
+
+	if (bpf_map_lookup_elem(fd, &i, &c))
+		abort();
+	c.leaf[pos] ^= 1;
+	if (bpf_map_update_elem(fd, &i, &c, BPF_ANY))
+		abort();
+}
+
+/* Word pos of entry i of map fd (of slot's) flipped: fib4_verify() finds it, and not once
+ * it is back. Flipped again (and steerd restarted, when restarts is 1: fib4_init() takes
+ * the chunks the maps name), fib4_begin() closes its slot and fib4_commit() writes the one
+ * entry back. */
+static void drifted(struct run *r, const struct recs *rs, int fd, uint32_t i, uint32_t pos,
+		    uint32_t slot, int restarts, const char *what, const char *at)
+{
+	long bad, back;
+	unsigned odd;
+	int closed;
+
+	flip(fd, i, pos);
+	bad = verify(r, rs);
+	flip(fd, i, pos);
+	back = verify(r, rs);
+	CHECK(bad == 1 && back == 0, "%s: %s (slot %u) flipped: fib4_verify() finds %ld, "
+	      "flipped back %ld", at, what, slot, bad, back);
+	for (int restarted = 0; restarted <= restarts; restarted++) {
+		flip(fd, i, pos);
+		if (restarted) {
+			fib4_free(&r->f);
+			fib4_init(&r->f, r->fd, r->chunk_fd);
+		}
+		closed = begin(r, rs);
+		odd = odd_slots(r);
+		r->writes = fib4_commit(&r->f, NULL, NULL);
+		bad = verify(r, rs);
+		CHECK(closed == 1 && odd == 1u << slot && r->writes == 1 && !bad && !odd_slots(r),
+		      "%s%s: fib4_begin() closes the slot of %s flipped (%d, odd slots %#x), "
+		      "fib4_commit() rewrites it (%zu writes), fib4_verify() %ld", at,
+		      restarted ? ", restarted" : "", what, closed, odd, r->writes, bad);
+	}
+}
+
+/* A word of an open owned slot changed behind fib4's back: an L1 word, and a chunk's word. */
+static void test_drift(struct run *r, const struct recs *rs, const char *at)
+{
+	uint32_t slot = 4, hi = rnd_below(65536), idx = 0, pos = 0;
+	bool found = false;
+	char what[64];
+
+	while (names_chunk(r->now.l1[slot][hi]))
+		hi = (hi + 1) % 65536;
+	snprintf(what, sizeof(what), "L1 word %#x", hi);
+	drifted(r, rs, r->fd, slot << 16 | hi, 0, slot, 0, what, at);
+
+	/* the first word of a level-2 chunk that is a leaf */
+	for (slot = 0; slot < STEER_FIB4_SLOTS && !found; slot++)
+		for (hi = 0; r->now.owner[slot] && hi < 65536 && !found; hi++) {
+			uint32_t w = r->now.l1[slot][hi];
+
+			if (!names_chunk(w))
+				continue;
+			for (pos = 0; pos < 256 && names_chunk(r->now.chunks[w & ~STEER_FIB4_CHUNK].leaf[pos]);)
+				pos++;
+			found = pos < 256;
+			if (found)
+				idx = map_word(r->fd, slot << 16 | hi) & ~STEER_FIB4_CHUNK;
+		}
+	if (!found) {
+		printf("# %s: no owned slot names a chunk: no chunk flipped\n", at);
+		return;
+	}
+	snprintf(what, sizeof(what), "word %u of chunk %u", pos, idx);
+	drifted(r, rs, r->chunk_fd, idx, pos, slot - 1, 1, what, at);
+}
+
+/* An apply that fails: fib4_abort() leaves the slots fib4_begin() closed closed and the
+ * others as they were; the next apply opens them, of the records before or of the new. */
+static void test_abort(struct run *r, struct recs *rs, const struct pools *p, const char *at)
+{
+	struct recs before = { .n = rs->n, .cap = rs->n + 1 };
+	struct fib4_build next;
+	unsigned changed, odd;
+	long v_new, v_before;
+	int closed;
+
+	before.r = malloc(before.cap * sizeof(*before.r));
+	if (!before.r)
+		abort();
+	memcpy(before.r, rs->r, rs->n * sizeof(*rs->r));
+	push4(rs, 100, "12.0.0.0", 8, STEER_RT_BLACKHOLE, 0);	/* slot 4 changes */
+	add_random_v4(rs, 255, 5, p);
+	add_random_v4(rs, 3, 5, p);
+	if (build(rs, r->max_chunks, &next))
+		abort();
+	changed = changed_slots(r, &next);
+	fib4_build_free(&next);
+	closed = begin(r, rs);
+	odd = odd_slots(r);
+	fib4_abort(&r->f);
+	v_new = verify(r, rs);
+	v_before = verify(r, &before);
+	CHECK(changed >> 4 & 1 && closed == __builtin_popcount(changed) && odd == changed &&
+	      odd_slots(r) == odd && !v_new && !v_before,
+	      "%s: fib4_begin() closes the slots that change (%d: %#x, want %#x), fib4_abort() leaves "
+	      "them closed (%#x), the open ones as either record set has them (fib4_verify() %ld, %ld)",
+	      at, closed, odd, changed, odd_slots(r), v_new, v_before);
+	closed = apply(r, &before, 0);
+	CHECK(closed == __builtin_popcount(odd) && !odd_slots(r),
+	      "%s: then an apply of the records before closes (%d) and opens them (odd slots %#x)", at,
+	      closed, odd_slots(r));
+	closed = apply(r, rs, 0);
+	CHECK(closed == __builtin_popcount(odd) && !odd_slots(r),
+	      "%s: and one of the new records does as well (%d, odd slots %#x)", at, closed,
+	      odd_slots(r));
+	free(before.r);
+}
+
+/* Two maps as steerd makes them, of max_chunks chunks; ROUNDS applies of a route set
+ * changing at random, a restart every ten; then a held slot, words changed behind fib4's
+ * back and a failed apply. */
+static void test_apply(uint32_t max_chunks, uint64_t seed)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	struct run r = { .max_chunks = max_chunks };
+	struct recs rs = { 0 };
+	struct pools p;
+	char at[32];
+	int e;
+
+	snprintf(at, sizeof(at), "maps of %u chunks", max_chunks);
+	r.fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_fib4", 4, 4, STEER_FIB4_WORDS, &opts);
+	e = r.fd < 0 ? errno : 0;
+	r.chunk_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_fib4_chunk", 4,
+				    sizeof(struct steer_fib4_chunk), max_chunks, &opts);
+	e = e ? e : r.chunk_fd < 0 ? errno : 0;
+	CHECK(r.fd >= 0 && r.chunk_fd >= 0, "%s: bpf_map_create() makes them (%s)", at,
+	      e ? strerror(e) : "made");
+	e = r.fd >= 0 && r.chunk_fd >= 0 ? fib4_init(&r.f, r.fd, r.chunk_fd) : -EBADF;
+	CHECK(e == 0 && r.f.words, "%s: fib4_init() maps them (%d)", at, e);
+	if (e || !r.f.words)
+		goto out;
+
+	rng_state = seed;
+	pools_init(&p);
+	for (size_t k = 0; k < RUN_TABLES; k++)
+		add_random_v4(&rs, run_tables[k], 120 - 15 * k, &p);
+	add_random_v6(&rs, 116, 40, true);
+	for (r.round = 0; r.round < ROUNDS; r.round++) {
+		if (r.round && rnd_below(10))
+			mutate(&rs, &p);
+		apply(&r, &rs, 0);
+		if (r.round % 10 == 9)
+			restart(&r, &rs);
+	}
+	test_held(&r, &rs, at);
+	test_drift(&r, &rs, at);
+	test_abort(&r, &rs, &p, at);
+
+	CHECK(!r.begin_wrong, "%s: %zu applies: fib4_begin() closes exactly the slots closed or "
+	      "changed (%zu wrong)", at, r.applies, r.begin_wrong);
+	CHECK(!r.seq_wrong && !r.owner_wrong, "%s: after fib4_commit() every slot open but one held, "
+	      "owned by the table fib4_build() chooses (%zu, %zu wrong)", at, r.seq_wrong, r.owner_wrong);
+	CHECK(!r.commit_wrong, "%s: fib4_commit() writes nothing after closing nothing (%zu wrong)", at,
+	      r.commit_wrong);
+	CHECK(!r.verify_wrong, "%s: fib4_verify() finds nothing after fib4_commit() (%zu wrong)", at,
+	      r.verify_wrong);
+	CHECK(!r.restart_wrong, "%s: %zu restarts: fib4_init() on the maps, then the same records close "
+	      "and write nothing (%zu wrong)", at, r.restarts, r.restart_wrong);
+	CHECK(lookups_right(&r.t), "%s: every lookup of an open slot's owner, read as the datapath "
+	      "does, gives the longest prefix match (%zu lookups; %zu wrong, %zu unanswered)", at,
+	      r.t.lookups, r.t.wrong, r.t.unanswered);
+	CHECK(!r.answered, "%s: tables that own no open slot get no answer (%zu do)", at, r.answered);
+	CHECK(r.closing && r.quiet && r.owned && r.handovers && r.t.via3 &&
+	      (max_chunks < 1000 ? r.left_out > 0 : !r.left_out),
+	      "%s: not vacuous: %zu applies closing slots, %zu none; %zu owned open slots; slot 3 or 4 "
+	      "changed owner %zu times; %zu lookups through a level-3 chunk; %zu applies left a table out",
+	      at, r.closing, r.quiet, r.owned, r.handovers, r.t.via3, r.left_out);
+out:
+	fib4_free(&r.f);
+	fib4_build_free(&r.now);
+	free(rs.r);
+	if (r.fd >= 0)
+		close(r.fd);
+	if (r.chunk_fd >= 0)
+		close(r.chunk_fd);
 }
 
 int main(void)
@@ -586,5 +1210,7 @@ int main(void)
 		test_random(seed);
 	test_owners();
 	test_capacity();
+	test_apply(4096, 11);
+	test_apply(40, 12);
 	return test_done();
 }

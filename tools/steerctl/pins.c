@@ -134,7 +134,7 @@ int sc_map_open(const struct steerctl *c, enum map_id id, struct pinned_map *m)
 	m->fd = fd;
 	m->name = spec->name;
 	m->info = info;
-	m->sparse = spec->kind == MAP_CONTENT && info.type == BPF_MAP_TYPE_ARRAY;
+	m->sparse = (spec->kind == MAP_CONTENT || spec->sparse) && info.type == BPF_MAP_TYPE_ARRAY;
 	return 0;
 }
 
