@@ -1,8 +1,10 @@
-/* What compile.c, compile-sel.c and compile-policy.c share: growable arrays and the rule body
- * helpers (selectors in compile-sel.c, policy bodies and Maglev in compile-policy.c). */
+/* What the compiler's stages share: growable arrays, sorting, the rule body helpers
+ * (selectors in compile-sel.c, policy bodies and Maglev in compile-policy.c), and the
+ * routes stage (compile-routes.c) compile.c runs. */
 #ifndef STEER_COMPILE_INTERNAL_H
 #define STEER_COMPILE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,30 @@ static inline void *vec_push(struct vec *v)
 	}
 	return memset((char *)v->p + v->n++ * v->size, 0, v->size);
 }
+
+static inline bool sorted(const void *p, size_t n, size_t size,
+			  int (*cmp)(const void *, const void *))
+{
+	for (size_t i = 1; i < n; i++)
+		if (cmp((const char *)p + (i - 1) * size, (const char *)p + i * size) > 0)
+			return false;
+	return true;
+}
+
+/* qsort, but an empty array may have no storage at all. */
+static inline void sort(void *p, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(p, n, size, cmp);
+}
+
+/* A qsort comparator of records by their key member, as memcmp orders it. */
+#define DEFINE_KEY_CMP(name, type)                                              \
+	static int name(const void *a, const void *b)                           \
+	{                                                                       \
+		return memcmp(&((const type *)a)->key, &((const type *)b)->key, \
+			      sizeof(((const type *)a)->key));                  \
+	}
 
 /* One step of the walk: a kernel rule, or a steer.yaml policy for one family. */
 struct crule {
@@ -69,6 +95,15 @@ void compile_addr_words(const struct prefix *p, uint32_t *addr, uint32_t *mask);
 int compile_policy_body(const struct model *m, const struct model_overrides *ov,
 			const struct model_policy *p, uint8_t family,
 			struct vec *nhs, struct vec *groups, struct steer_rule *r);
+
+/* The routes of every table steer reads (compile-routes.c): image_route records in routes,
+ * their next hops and groups appended to nhs and groups, referenced by index until
+ * compile_dedupe_nexthops() points routes, groups and policies (rules) at the deduplicated
+ * next hops. Each returns 0 or -ENOMEM. */
+int compile_routes(const struct model *m, const struct model_overrides *ov,
+		   struct vec *routes, struct vec *nhs, struct vec *groups);
+int compile_dedupe_nexthops(struct vec *nhs, struct vec *routes, struct vec *groups,
+			    struct vec *rules);
 
 /* Fills a consistent group's Maglev table from its members' keys and weights. */
 void compile_maglev(struct steer_group *g, const uint64_t *keys, const uint16_t *weights);
