@@ -562,8 +562,11 @@ static __always_inline struct steer_link *frame_link(__u32 ifindex, __u64 epoch)
 	return &c->link;
 }
 
-/* The flow cache slot of a flow: a multiplicative hash of its twelve words (any slot
- * for any flow is correct; a good spread only keeps more of them). */
+/* The flow cache slot of a flow (any slot for any flow is correct; a good spread only keeps
+ * more of them): a sum of its twelve words, each times an odd factor of its own, then
+ * murmur3's finaliser. Flows that differ in one word differ in the sum, and the finaliser,
+ * a bijection, spreads that to the low bits the mask keeps. The products do not wait on each
+ * other; a chain of twelve multiplies, each waiting on the one before, cost every packet. */
 static __always_inline __u32 flow_slot(const struct steer_flow *f)
 {
 	const __u32 *w = (const __u32 *)f;
@@ -571,8 +574,12 @@ static __always_inline __u32 flow_slot(const struct steer_flow *f)
 
 #pragma unroll
 	for (int i = 0; i < (int)(sizeof(*f) / 4); i++)
-		h = (h ^ w[i]) * 0x9e3779b1u;
-	return h ^ h >> 15;
+		h += w[i] * (0x9e3779b1u + (__u32)i * 0x7f4a7c16u);
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ h >> 16;
 }
 
 static __always_inline int flow_eq(const struct steer_flow *a, const struct steer_flow *b)
