@@ -797,6 +797,42 @@ static bool splits_change_in_place(const struct change *c)
 	return yes;
 }
 
+/* The reader's thread punts a route key for an event the image does not hold yet by writing
+ * it to the route map, also while an apply runs: in a full map those keys take the room the
+ * image needs. With the fast path punting, the ones the image lacks may go: every packet
+ * then punts until an apply includes their events (pending_all), which is as exact, and
+ * the reader writes no more keys meanwhile. Returns how many went. */
+static size_t drop_newer_pending(struct sync *s, const struct change *rt)
+{
+	struct sync_pending **drop;
+	struct htab_iter it;
+	struct sync_pending *p;
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	drop = calloc(s->pending.count + 1, sizeof(*drop));
+	htab_iter_init(&it, &s->pending);
+	while (drop && (p = htab_iter_next(&it)))
+		if (p->seq > s->upto &&
+		    !(rt->nnew && bsearch(&p->key, rt->new, rt->nnew, rt->t.rec, cmp_route)))
+			drop[n++] = p;
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_delete_elem(s->fd.fd[MAP_ROUTES], &drop[i]->key) == 0)
+			__atomic_fetch_add(&s->map_writes, 1, __ATOMIC_RELAXED);
+		if (drop[i]->seq > s->pending_all)
+			s->pending_all = drop[i]->seq;
+		htab_remove(&s->pending, drop[i]);
+		free(drop[i]);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(drop);
+	if (n)
+		log_event(LOG_INFO, LOG_EV_CAPACITY, NULL, "sync: %zu route key(s) punted for events "
+			  "newer than the apply left the full map; everything punts until an apply "
+			  "includes them", n);
+	return n;
+}
+
 /* Make: everything a packet can reach, leaves first. */
 static int make(struct sync *s, const struct change *c)
 {
@@ -810,7 +846,10 @@ static int make(struct sync *s, const struct change *c)
 	log_event(LOG_INFO, LOG_EV_CAPACITY, NULL,
 		  "sync: no room for old and new together; deleting first while the fast path punts");
 	delete_stale_all(s, c);
-	return write_changes_all(s, c);
+	r = write_changes_all(s, c);
+	if ((r == -E2BIG || r == -ENOSPC) && drop_newer_pending(s, &c[MAP_ROUTES]))
+		r = write_changes_all(s, c);
+	return r;
 }
 
 /* Part of the image is missing: a shorter prefix could now answer for a longer one. Punt
@@ -1039,8 +1078,9 @@ void sync_pending_route(struct sync *s, const struct steer_route_key *k, uint64_
 		free(p);
 		p = NULL;
 	}
-	/* No room (in memory or in the map): everything punts instead, exact all the same. */
-	if (p && !bpf_map_update_elem(s->fd.fd[MAP_ROUTES], k, &pend, BPF_ANY)) {
+	/* No room (in memory or in the map), or everything punts already (pending_all): the
+	 * key is not written; everything punts until an apply includes it, exact all the same. */
+	if (p && !s->pending_all && !bpf_map_update_elem(s->fd.fd[MAP_ROUTES], k, &pend, BPF_ANY)) {
 		__atomic_fetch_add(&s->map_writes, 1, __ATOMIC_RELAXED);
 	} else {
 		if (p)

@@ -218,13 +218,15 @@ static void setup_netns(struct t *t)
 
 /* ---- mirroring and running ---- */
 
-/* Bring the maps level with the namespace: read every pending event (and the dumps they
- * start) until the intake is idle, then compile and apply, as steerd's loop does. */
-static void mirror(struct t *t)
+/* Bring the maps of sync s level with the namespace: read every pending event (and the
+ * dumps they start) until the intake is idle, then compile and apply, as steerd's loop
+ * does. Returns what sync_apply() does. */
+static int mirror_to(struct t *t, struct sync *s)
 {
 	struct pollfd pfd = { .fd = t->nl.conn.fd, .events = POLLIN };
 	time_t deadline = time(NULL) + 10;
 	struct image img;
+	int r;
 
 	if (intake_process(&t->nl) < 0)
 		bail("intake_process failed");
@@ -238,9 +240,17 @@ static void mirror(struct t *t)
 	sysctl_refresh(&t->m);	/* as steerd does before every compile */
 	if (compile_image(&t->m, NULL, &img) < 0)
 		bail("compile_image failed");
-	if (sync_apply(&t->s, &img) < 0 || sync_set_synced(&t->s, true) < 0)
-		bail("sync_apply failed");
+	r = sync_apply(s, &img);
+	if (!r && sync_set_synced(s, true) < 0)
+		bail("sync_set_synced failed");
 	image_free(&img);
+	return r;
+}
+
+static void mirror(struct t *t)
+{
+	if (mirror_to(t, &t->s) < 0)
+		bail("sync_apply failed");
 }
 
 static void setup_datapath(struct t *t)
@@ -1201,6 +1211,65 @@ static void step_pending(struct t *t)
 	check(t, !sync_has_pending(&t->s), "nothing pending after an apply of every event", "still pending");
 }
 
+/* A route map full of the punts the reader's thread wrote for events newer than the apply
+ * (it writes them while an apply runs): the apply still goes in, where it once failed for
+ * want of room. Those punts leave the map, and every packet punts until an apply includes
+ * their events. Run on a steer object of its own, its route map eight entries larger than
+ * the image and filled up by punts before two more routes come. */
+#define FULL_PENDING_ROUTES "198.51.100.201 via 192.0.2.2 dev out0 table 100 && ip route %s " \
+			    "198.51.100.202 via 192.0.2.2 dev out0 table 100"
+static void step_full_pending(struct t *t)
+{
+	struct steer_bpf *own = t->skel, *skel;
+	struct steer_route_key k = { .prefixlen = STEER_ROUTE_KEY_BITS(24), .table = 100,
+				     .family = AF_INET, .addr = { 10, 99 } };
+	struct pkt_spec p = V4("10.2.0.2", INET);
+	uint8_t f[256];
+	size_t len = pkt_build(&p, t->in0_mac, f, sizeof(f)), room;
+	struct sync_fds fds;
+	struct image img;
+	struct sync s;
+	struct run run;
+	int r;
+
+	if (compile_image(&t->m, NULL, &img) < 0)
+		bail("compile_image failed");
+	skel = steer_bpf__open();
+	if (!skel || bpf_map__set_max_entries(skel->maps.steer_routes, (uint32_t)img.nroutes + 8) ||
+	    steer_bpf__load(skel))
+		bail("loading a steer object with a small route map");
+	attach_skel_fds(skel, &fds);
+	if (sync_init(&s, &fds) < 0 || mirror_to(t, &s) < 0)
+		bail("the first apply to the small route map");
+	room = img.nroutes + 8 - s.applied.nroutes;
+	image_free(&img);
+	s.upto = 9;		/* the images that follow are of the events before 10 */
+	for (uint8_t i = 0; i < room; i++) {
+		k.addr[2] = i;
+		sync_pending_route(&s, &k, 10 + i);
+	}
+	sh(true, "ip route add " FULL_PENDING_ROUTES, "add");
+	r = mirror_to(t, &s);
+	t->skel = skel;
+	run = run_frame_quiet(t, f, len);
+	check(t, room > 0 && r == 0 && s.stats.failures == 0 &&
+	      run.cb[STEER_CB_VERDICT] == (STEER_VERDICT_PUNT << 16 | STEER_STAT_PUNT_PENDING),
+	      "an apply into a route map full of newer punts goes in, and everything punts",
+	      "%zu punts filled the map; sync_apply %d (%s map), %llu failures, verdict %#x", room,
+	      r, s.failed_table, (unsigned long long)s.stats.failures, run.cb[STEER_CB_VERDICT]);
+	s.upto = UINT64_MAX;
+	r = mirror_to(t, &s);
+	run = run_frame_quiet(t, f, len);
+	check(t, r == 0 && run.retval == TC_ACT_REDIRECT && !sync_has_pending(&s),
+	      "the apply of every event: the fast path forwards again",
+	      "sync_apply %d, retval %u, verdict %#x", r, run.retval, run.cb[STEER_CB_VERDICT]);
+	t->skel = own;
+	sh(true, "ip route del " FULL_PENDING_ROUTES, "del");
+	sync_free(&s);
+	steer_bpf__destroy(skel);
+	mirror(t);
+}
+
 /* One counter, summed over the CPUs. */
 static uint64_t stat_sum(struct t *t, uint32_t stat)
 {
@@ -1424,6 +1493,7 @@ int main(void)
 	step_gso(&t);
 	step_netfilter(&t);
 	step_pending(&t);
+	step_full_pending(&t);
 	step_flow_cache(&t);
 	step_multipath(&t);
 
