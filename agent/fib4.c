@@ -124,11 +124,6 @@ static long new_chunk(struct fib4_build *b, size_t *cap, uint64_t key, uint32_t 
 	return (long)b->nchunks++;
 }
 
-static bool names_chunk(uint32_t w)
-{
-	return w != STEER_FIB4_TRIE && (w & STEER_FIB4_CHUNK);
-}
-
 /* The chunk that word pos of l1 (parent < 0) or of chunk parent names, made (every word
  * the one it replaces) if it names none yet: its index, -2 past max_chunks (counted from
  * first), -1 without memory. */
@@ -138,7 +133,7 @@ static long chunk_at(struct fib4_build *b, size_t *cap, uint32_t *l1, long paren
 	uint32_t w = parent < 0 ? l1[pos] : b->chunks[parent].leaf[pos];
 	long c;
 
-	if (names_chunk(w))
+	if (STEER_FIB4_NAMES_CHUNK(w))
 		return (long)(w & ~STEER_FIB4_CHUNK);
 	if (b->nchunks - first >= max_chunks)
 		return -2;
@@ -323,7 +318,7 @@ static bool adopt_chunk(struct fib4 *f, bool *seen, size_t *cap, uint32_t w, uin
 	for (uint32_t lo = 0; lo < 256; lo++) {
 		uint32_t v = __atomic_load_n(&f->chunks[i].leaf[lo], __ATOMIC_RELAXED);
 
-		if (names_chunk(v) && !adopt_chunk(f, seen, cap, v, KEY(3, KEY_SLOT(key),
+		if (STEER_FIB4_NAMES_CHUNK(v) && !adopt_chunk(f, seen, cap, v, KEY(3, KEY_SLOT(key),
 									(uint32_t)key << 8 | lo)))
 			return false;
 	}
@@ -348,7 +343,7 @@ static int adopt(struct fib4 *f)
 		for (uint32_t hi = 0; hi < L1_WORDS; hi++) {
 			uint32_t w = word(f, s << 16 | hi);
 
-			if (names_chunk(w) && !adopt_chunk(f, seen, &cap, w, KEY(2, s, hi))) {
+			if (STEER_FIB4_NAMES_CHUNK(w) && !adopt_chunk(f, seen, &cap, w, KEY(2, s, hi))) {
 				free(seen);
 				return -ENOMEM;
 			}
@@ -360,11 +355,37 @@ static int adopt(struct fib4 *f)
 	return 0;
 }
 
-int fib4_init(struct fib4 *f, int fd, int chunk_fd)
+/* Maps both maps (fd: steer_fib4, chunk_fd: steer_fib4_chunks) with prot: *words, and
+ * *chunks of *chunks_len bytes holding *max chunks. 0 or -errno, nothing mapped then. */
+static int map_arrays(int fd, int chunk_fd, int prot, uint32_t **words,
+		      struct steer_fib4_chunk **chunks, size_t *chunks_len, uint32_t *max)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
-	void *p;
+	void *w, *c;
+	int r;
+
+	if (bpf_obj_get_info_by_fd(chunk_fd, &info, &len))
+		return -errno;
+	*max = info.max_entries;
+	*chunks_len = page_up((size_t)info.max_entries * sizeof(struct steer_fib4_chunk));
+	w = mmap(NULL, words_len(), prot, MAP_SHARED, fd, 0);
+	if (w == MAP_FAILED)
+		return -errno;
+	c = mmap(NULL, *chunks_len, prot, MAP_SHARED, chunk_fd, 0);
+	if (c == MAP_FAILED) {
+		r = -errno;
+		munmap(w, words_len());
+		return r;
+	}
+	*words = w;
+	*chunks = c;
+	return 0;
+}
+
+int fib4_init(struct fib4 *f, int fd, int chunk_fd)
+{
+	int r;
 
 	memset(f, 0, sizeof(*f));
 	f->fd = fd;
@@ -375,25 +396,16 @@ int fib4_init(struct fib4 *f, int fd, int chunk_fd)
 #endif
 	if (fd < 0 || chunk_fd < 0)
 		return 0;
-	if (bpf_obj_get_info_by_fd(chunk_fd, &info, &len))
-		return -errno;
-	f->max_chunks = info.max_entries;
-	f->chunks_len = page_up((size_t)info.max_entries * sizeof(struct steer_fib4_chunk));
-	p = mmap(NULL, words_len(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p != MAP_FAILED) {
-		f->words = p;
-		f->words_len = words_len();
-		p = mmap(NULL, f->chunks_len, PROT_READ | PROT_WRITE, MAP_SHARED, chunk_fd, 0);
-	}
-	if (p == MAP_FAILED) {
-		int e = errno;
-
+	r = map_arrays(fd, chunk_fd, PROT_READ | PROT_WRITE, &f->words, &f->chunks, &f->chunks_len,
+		       &f->max_chunks);
+	if (r) {
+		errno = -r;
 		log_warning("sync: cannot map the IPv4 route arrays (%m); IPv4 routes are looked up in "
 			    "the trie only");
-		fib4_free(f);
-		return -e;
+		f->max_chunks = 0;
+		return r;
 	}
-	f->chunks = p;
+	f->words_len = words_len();
 	return adopt(f);
 }
 
@@ -432,7 +444,7 @@ static void slot_range(const struct fib4_chunk *c, size_t n, uint32_t slot, size
 
 static uint32_t patched(uint32_t w, const struct fib4_build *b)
 {
-	return names_chunk(w) ? STEER_FIB4_CHUNK | b->at[w & ~STEER_FIB4_CHUNK].index : w;
+	return STEER_FIB4_NAMES_CHUNK(w) ? STEER_FIB4_CHUNK | b->at[w & ~STEER_FIB4_CHUNK].index : w;
 }
 
 /* Gives every planned chunk an index in the map: the one its key had, else one no kept
@@ -614,11 +626,11 @@ static long differ(const struct fib4_build *b, const uint32_t *want, const uint3
 	for (size_t i = 0; i < n; i++) {
 		uint32_t w = want[i], l = __atomic_load_n(&live[i * stride], __ATOMIC_RELAXED);
 
-		if (!names_chunk(w)) {
+		if (!STEER_FIB4_NAMES_CHUNK(w)) {
 			bad += w != l;
 			continue;
 		}
-		if (!names_chunk(l) || (l & ~STEER_FIB4_CHUNK) >= max || level >= 3) {
+		if (!STEER_FIB4_NAMES_CHUNK(l) || (l & ~STEER_FIB4_CHUNK) >= max || level >= 3) {
 			bad++;
 			continue;
 		}
@@ -630,28 +642,17 @@ static long differ(const struct fib4_build *b, const uint32_t *want, const uint3
 
 long fib4_verify(int fd, int chunk_fd, const void *recs, size_t n, size_t rec_size, size_t val_off)
 {
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	struct fib4_build b;
-	uint32_t *w;
 	struct steer_fib4_chunk *c;
+	struct fib4_build b;
+	uint32_t *w, max;
 	size_t clen;
 	long bad = 0;
 	int r;
 
-	if (bpf_obj_get_info_by_fd(chunk_fd, &info, &len))
-		return -errno;
-	clen = page_up((size_t)info.max_entries * sizeof(*c));
-	w = mmap(NULL, words_len(), PROT_READ, MAP_SHARED, fd, 0);
-	if (w == MAP_FAILED)
-		return -errno;
-	c = mmap(NULL, clen, PROT_READ, MAP_SHARED, chunk_fd, 0);
-	if (c == MAP_FAILED) {
-		r = -errno;
-		munmap(w, words_len());
+	r = map_arrays(fd, chunk_fd, PROT_READ, &w, &c, &clen, &max);
+	if (r)
 		return r;
-	}
-	r = fib4_build(recs, n, rec_size, val_off, info.max_entries, &b);
+	r = fib4_build(recs, n, rec_size, val_off, max, &b);
 	for (uint32_t s = 0; !r && s < STEER_FIB4_SLOTS; s++) {
 		uint32_t seq = __atomic_load_n(&w[STEER_FIB4_SEQ(s) * STRIDE], __ATOMIC_ACQUIRE);
 		uint32_t owner = w[STEER_FIB4_OWNER(s) * STRIDE];
@@ -663,7 +664,7 @@ long fib4_verify(int fd, int chunk_fd, const void *recs, size_t n, size_t rec_si
 			bad++;
 		else
 			bad += differ(&b, b.l1[s], &w[((size_t)s << 16) * STRIDE], STRIDE, L1_WORDS, c,
-				      info.max_entries, 1);
+				      max, 1);
 	}
 	if (!r)
 		fib4_build_free(&b);

@@ -191,6 +191,8 @@ struct steer_route {
 #define STEER_FIB4_OWNER(slot) (STEER_FIB4_SLOTS * 65536 + 2 * (slot) + 1)
 #define STEER_FIB4_CHUNK   0x80000000u
 #define STEER_FIB4_TRIE    0xffffffffu
+/* Whether word w names a chunk (rather than being a leaf or STEER_FIB4_TRIE). */
+#define STEER_FIB4_NAMES_CHUNK(w) ((w) != STEER_FIB4_TRIE && ((w) & STEER_FIB4_CHUNK))
 #define STEER_FIB4_NH_BITS 21
 #define STEER_FIB4_LEAF(type, dst_len, nh_id) \
 	((__u32)(type) << 27 | (__u32)(dst_len) << STEER_FIB4_NH_BITS | (nh_id))

@@ -146,13 +146,13 @@ __attribute__((noinline)) __u32 steer_fib4_leaf(__u32 table, __u32 dst)
 	if ((seq & 1) || fib4_word(&k, STEER_FIB4_OWNER(at >> 32)) != table)
 		return STEER_FIB4_TRIE;
 	leaf = fib4_word(&k, (__u32)(at >> 32) << 16 | (__u32)at >> 16);
-	if (leaf != STEER_FIB4_TRIE && (leaf & STEER_FIB4_CHUNK)) {
+	if (STEER_FIB4_NAMES_CHUNK(leaf)) {
 		leaf = fib4_chunk_word(&k, leaf, (__u32)at >> 8);
-		if (leaf != STEER_FIB4_TRIE && (leaf & STEER_FIB4_CHUNK))
+		if (STEER_FIB4_NAMES_CHUNK(leaf))
 			leaf = fib4_chunk_word(&k, leaf, (__u32)at);
 	}
 	/* The same even number after the reads: nothing was written in between. */
-	if (leaf == STEER_FIB4_TRIE || (leaf & STEER_FIB4_CHUNK) ||
+	if (leaf == STEER_FIB4_TRIE || STEER_FIB4_NAMES_CHUNK(leaf) ||
 	    fib4_word(&k, STEER_FIB4_SEQ(at >> 32)) != seq)
 		return STEER_FIB4_TRIE;
 	return leaf;

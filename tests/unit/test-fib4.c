@@ -117,11 +117,6 @@ static const uint8_t rtypes[] = { STEER_RT_FORWARD, STEER_RT_BLACKHOLE, STEER_RT
 #define KEY(level, slot, prefix) ((uint64_t)(slot) << 40 | (uint64_t)(level) << 32 | (prefix))
 #define KEY_LEVEL(key) ((uint32_t)((key) >> 32 & 0xff))
 
-static bool names_chunk(uint32_t w)
-{
-	return w != STEER_FIB4_TRIE && (w & STEER_FIB4_CHUNK);
-}
-
 enum { LK_LEAF, LK_TRIE, LK_BAD_INDEX, LK_TOO_DEEP, LK_CLOSED };
 static const char *const lk_why[] = { "leaf", "STEER_FIB4_TRIE", "a chunk index past the chunks",
 				      "a level-3 word naming a chunk",
@@ -184,7 +179,7 @@ static int arr_lookup(const struct arrays *a, uint32_t table, uint32_t addr, uin
 			return LK_CLOSED;
 	}
 	w = l1_word(a, slot, addr >> 16);
-	for (*levels = 1; names_chunk(w); ++*levels) {
+	for (*levels = 1; STEER_FIB4_NAMES_CHUNK(w); ++*levels) {
 		if (*levels == 3)
 			return LK_TOO_DEEP;
 		if (!chunk_word(a, &w, addr >> (*levels == 1 ? 8 : 0)))
@@ -308,7 +303,7 @@ static long shape_word(const struct fib4_build *b, struct shape *sh, uint32_t w,
 {
 	uint32_t i = w & ~STEER_FIB4_CHUNK;
 
-	if (!names_chunk(w))
+	if (!STEER_FIB4_NAMES_CHUNK(w))
 		return -1;
 	sh->naming++;
 	if (i >= b->nchunks) {
@@ -347,7 +342,7 @@ static void check_shape(const struct fib4_build *b, const char *what)
 				long d = shape_word(b, &sh, b->chunks[c].leaf[lo], KEY(3, s, hi << 8 | lo));
 
 				for (uint32_t x = 0; d >= 0 && x < 256; x++)
-					sh.deep += names_chunk(b->chunks[d].leaf[x]);
+					sh.deep += STEER_FIB4_NAMES_CHUNK(b->chunks[d].leaf[x]);
 			}
 		}
 	}
@@ -809,7 +804,7 @@ static bool words_alike(const struct fib4_build *a, const uint32_t *x, const str
 			const uint32_t *y, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (!names_chunk(x[i]) || !names_chunk(y[i])) {
+		if (!STEER_FIB4_NAMES_CHUNK(x[i]) || !STEER_FIB4_NAMES_CHUNK(y[i])) {
 			if (x[i] != y[i])
 				return false;
 		} else if (!words_alike(a, a->chunks[x[i] & ~STEER_FIB4_CHUNK].leaf, b,
@@ -1066,7 +1061,7 @@ static void test_drift(struct run *r, const struct recs *rs, const char *at)
 	bool found = false;
 	char what[64];
 
-	while (names_chunk(r->now.l1[slot][hi]))
+	while (STEER_FIB4_NAMES_CHUNK(r->now.l1[slot][hi]))
 		hi = (hi + 1) % 65536;
 	snprintf(what, sizeof(what), "L1 word %#x", hi);
 	drifted(r, rs, r->fd, slot << 16 | hi, 0, slot, 0, what, at);
@@ -1076,9 +1071,9 @@ static void test_drift(struct run *r, const struct recs *rs, const char *at)
 		for (hi = 0; r->now.owner[slot] && hi < 65536 && !found; hi++) {
 			uint32_t w = r->now.l1[slot][hi];
 
-			if (!names_chunk(w))
+			if (!STEER_FIB4_NAMES_CHUNK(w))
 				continue;
-			for (pos = 0; pos < 256 && names_chunk(r->now.chunks[w & ~STEER_FIB4_CHUNK].leaf[pos]);)
+			for (pos = 0; pos < 256 && STEER_FIB4_NAMES_CHUNK(r->now.chunks[w & ~STEER_FIB4_CHUNK].leaf[pos]);)
 				pos++;
 			found = pos < 256;
 			if (found)
