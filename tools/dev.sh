@@ -94,6 +94,7 @@ summary() {
 	python3 - "$@" <<'PY'
 import json, sys
 passed = failed = 0
+why = []
 for path in sys.argv[1:]:
     tag = '' if path.startswith('build/') else path.split('/')[0] + ': '
     try:
@@ -105,10 +106,17 @@ for path in sys.argv[1:]:
                 passed += 1
             else:
                 failed += 1
-                print(f"FAILED: {tag}{t.get('name')} ({t.get('result')})")
+                print(f"FAILED: {tag}{t.get('name')} ({t.get('result')}, exit {t.get('returncode')})")
+                why.append(t)
     except FileNotFoundError:
         failed += 1
         print(f"FAILED: no test log at {path}")
+# CI shows only the tail of this output: say there which subtests failed.
+for t in why:
+    out = (t.get('stdout') or '').splitlines()
+    bad = [l for l in out if l.startswith('not ok')] or out[-3:]
+    for l in bad[:6]:
+        print(f"  {t.get('name')}: {l[:300]}")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed or not passed else 0)
 PY
