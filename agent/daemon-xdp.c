@@ -20,6 +20,9 @@ static void set_target(void *ctx, int ifindex, bool can_xmit)
 		       (bpf_map_delete_elem(fd, &k) && errno != ENOENT))
 		log_warning("XDP redirect targets: cannot %s ifindex %d: %m",
 			    can_xmit ? "add" : "remove", ifindex);
+	else
+		log_debug("XDP redirect targets: ifindex %d %s XDP frames", ifindex,
+			  can_xmit ? "takes" : "does not take");
 }
 
 /* Empty the map, then read every device: what a lost notification may have hidden. */
