@@ -131,6 +131,12 @@ void model_init(struct model *m)
 	model_nf_init(&m->nf);
 }
 
+static void route_nh_free(struct model_route *r)
+{
+	if (r->nh != &r->one)
+		free(r->nh);
+}
+
 static void route_free(void *o)
 {
 	struct model_route *r = o;
@@ -138,7 +144,7 @@ static void route_free(void *o)
 	while (r) {
 		struct model_route *next = r->next;
 
-		free(r->nh);
+		route_nh_free(r);
 		free(r);
 		r = next;
 	}
@@ -315,20 +321,25 @@ static void route_content(struct model_route *dst, const struct model_route *src
 	dst->pref = src->pref;
 	dst->quirks = src->quirks;
 	dst->nnh = src->nnh;
-	dst->nh = src->nh;
+	if (src->nh == &src->one) {
+		dst->one = src->one;
+		dst->nh = &dst->one;
+	} else {
+		dst->nh = src->nh;
+	}
 	dst->ident = src->ident;
 }
 
-/* dst's content becomes a copy of in's (its next hops copied). */
+/* dst's content becomes a copy of in's (its next hops copied: a single one into dst). */
 static int route_set(struct model_route *dst, const struct model_route *in)
 {
-	struct model_nexthop *nh = malloc((in->nnh + 1) * sizeof(*nh));
+	struct model_nexthop *nh = &dst->one;
 
-	if (!nh)
+	if (in->nnh > 1 && !(nh = malloc(in->nnh * sizeof(*nh))))
 		return -ENOMEM;
 	if (in->nnh)
 		memcpy(nh, in->nh, in->nnh * sizeof(*nh));
-	free(dst->nh);
+	route_nh_free(dst);
 	route_content(dst, in);
 	dst->nh = nh;
 	return 0;
@@ -384,7 +395,7 @@ static bool route_unlink(struct model_route *head, struct model_route *victim)
 
 		if (!n)
 			return false;
-		free(head->nh);
+		route_nh_free(head);
 		route_content(head, n);
 		head->next = n->next;
 		free(n);
@@ -393,7 +404,7 @@ static bool route_unlink(struct model_route *head, struct model_route *victim)
 	for (p = head; p->next != victim; p = p->next)
 		;
 	p->next = victim->next;
-	free(victim->nh);
+	route_nh_free(victim);
 	free(victim);
 	return true;
 }
@@ -422,10 +433,13 @@ static bool route6_overlaps(const struct model_route *a, const struct model_rout
 static int route6_merge(struct model_route *r, const struct model_route *in)
 {
 	uint32_t n = r->nnh, quirks = r->quirks & ROUTE_MULTIPATH;
-	struct model_nexthop *nh = realloc(r->nh, (n + in->nnh + 1) * sizeof(*nh));
+	size_t size = (n + in->nnh + 1) * sizeof(struct model_nexthop);
+	struct model_nexthop *nh = r->nh == &r->one ? malloc(size) : realloc(r->nh, size);
 
 	if (!nh)
 		return -ENOMEM;
+	if (r->nh == &r->one && n)
+		nh[0] = r->one;
 	r->nh = nh;
 	for (uint32_t i = 0; i < in->nnh; i++) {
 		uint32_t j;
