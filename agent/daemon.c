@@ -4,6 +4,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,11 +48,15 @@ static void announce(struct daemon *d)
 	sd_notify(0, status);
 }
 
+/* An apply of at least this many routes ends by giving the heap's free pages back. */
+#define TRIM_ROUTES 65536
+
 static int compile_and_apply(struct daemon *d)
 {
 	uint64_t t0 = monotonic_ns(), t1, t2;
 	struct image img;
 	size_t given;
+	bool big;
 	int r;
 
 	sysctl_refresh(&d->model);
@@ -111,7 +116,12 @@ static int compile_and_apply(struct daemon *d)
 			}
 		}
 	}
+	big = img.nroutes >= TRIM_ROUTES;
 	image_free(&img);
+	/* What a big compile and apply used in passing is free now but still resident:
+	 * hand it back, or a full table keeps its peak for good. */
+	if (big)
+		malloc_trim(0);
 	publish_stats(d);
 	return r;
 }
