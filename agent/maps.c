@@ -75,7 +75,7 @@ const struct map_def map_defs[MAP_COUNT] = {
 		.type = BPF_MAP_TYPE_ARRAY },
 	/* Per-CPU: the value layout readers see (one __u64 per possible CPU) depends on it. */
 	[MAP_STATS] = { STEER_MAP_STATS, "counter", .listed = true, .key_size = sizeof(__u32),
-		.val_size = sizeof(__u64), .type = BPF_MAP_TYPE_PERCPU_ARRAY },
+		.val_size = sizeof(struct steer_counters), .type = BPF_MAP_TYPE_PERCPU_ARRAY },
 	/* The flow cache is the program's: nothing to compare with the kernel. Its slots are a
 	 * power of two (the program masks a hash to a slot). */
 	[MAP_FLOWS] = { STEER_MAP_FLOWS, "flow cache slot", "flows", .pow2 = true,
@@ -96,7 +96,7 @@ const struct map_def map_defs[MAP_COUNT] = {
 		.pinned_verify = true, .listed = true, .sparse = true, .key_size = sizeof(__u32),
 		.val_size = sizeof(struct steer_fib4_chunk), .type = BPF_MAP_TYPE_ARRAY },
 	[MAP_XDP_STATS] = { STEER_MAP_XDP_STATS, "XDP counter", .listed = true, .key_size = sizeof(__u32),
-		.val_size = sizeof(__u64), .type = BPF_MAP_TYPE_PERCPU_ARRAY },
+		.val_size = sizeof(struct steer_counters), .type = BPF_MAP_TYPE_PERCPU_ARRAY },
 };
 
 void **map_image_arr(const struct image *img, enum map_id m)

@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 9
+#define STEER_ABI_VERSION 10
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
@@ -464,6 +464,12 @@ enum steer_stat {
 	STEER_STAT_PASS_CSUM,		/* XDP: a transport checksum not verified on a device whose
 					 * frames may leave it to offload (veth): TC keeps that state */
 	STEER_STAT_MAX,
+};
+
+/* steer_stats and steer_xdp_stats: every counter in one per-CPU value (key 0), so a
+ * packet's counts cost one map lookup, not one each. */
+struct steer_counters {
+	__u64 n[STEER_STAT_MAX];	/* indexed by enum steer_stat */
 };
 
 /* What the program decided, left in skb->cb[] so BPF_PROG_TEST_RUN callers (tests,

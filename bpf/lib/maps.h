@@ -42,7 +42,7 @@ STEER_MAP(steer_links, BPF_MAP_TYPE_HASH, __u32, struct steer_link, STEER_LINK_E
 STEER_MAP(steer_vlans, BPF_MAP_TYPE_HASH, struct steer_vlan_key, struct steer_vlan,
 	  STEER_VLAN_ENTRIES);
 STEER_MAP(steer_state, BPF_MAP_TYPE_ARRAY, __u32, struct steer_state, 1);
-STEER_MAP(steer_stats, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, __u64, STEER_STAT_MAX);
+STEER_MAP(steer_stats, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_counters, 1);
 
 /* The netfilter chains steerd found: written by steerd for steerctl; the program only
  * reads the flags derived from them (steer_state, steer_links). */
@@ -63,18 +63,17 @@ struct {
 
 /* The XDP stage's neighbours (struct steer_neigh), the devices it may redirect to (keyed
  * and valued by ifindex: steerd lists only those whose driver takes XDP frames), and its
- * counters, indexed like steer_stats. */
+ * counters, laid out like steer_stats. */
 STEER_MAP(steer_neighs, BPF_MAP_TYPE_HASH, struct steer_neigh_key, struct steer_neigh,
 	  STEER_NEIGH_ENTRIES);
 STEER_MAP(steer_xdp_tx, BPF_MAP_TYPE_DEVMAP_HASH, __u32, __u32, STEER_XDP_TX_ENTRIES);
-STEER_MAP(steer_xdp_stats, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, __u64, STEER_STAT_MAX);
+STEER_MAP(steer_xdp_stats, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_counters, 1);
 
 /* Written by steerd only; pinned so steerctl and tests can read it while steerd runs. */
 STEER_MAP(steer_agent, BPF_MAP_TYPE_ARRAY, __u32, struct steer_agent_stats, 1);
 
-/* Adds one to key's counter in a per-CPU counter map (steer_stats, steer_xdp_stats,
- * steer_rule_hits), unless quiet: BPF_PROG_TEST_RUN callers (steerctl explain) ask without
- * moving counters. */
+/* Adds one to key's counter in steer_rule_hits, unless quiet: BPF_PROG_TEST_RUN callers
+ * (steerctl explain) ask without moving counters. */
 static __always_inline void count_in(void *map, __u32 key, int quiet)
 {
 	__u64 *v;
@@ -84,6 +83,22 @@ static __always_inline void count_in(void *map, __u32 key, int quiet)
 	v = bpf_map_lookup_elem(map, &key);
 	if (v)
 		*v += 1;
+}
+
+/* Counts a packet at its one exit in c (steer_stats' or steer_xdp_stats' value): received,
+ * its outcome, and whether the flow cache decided it. */
+static __always_inline void count_exit(struct steer_counters *c, __u32 stat, int cached)
+{
+	__u64 i = stat;
+
+	c->n[STEER_STAT_RX] += 1;
+	/* One register for the test and the index, or clang re-derives the index from the
+	 * unchecked value and the verifier sees no bound. */
+	barrier_var(i);
+	if (i < STEER_STAT_MAX)
+		c->n[i] += 1;
+	if (cached)
+		c->n[STEER_STAT_CACHED] += 1;
 }
 
 #endif

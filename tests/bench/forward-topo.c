@@ -207,17 +207,17 @@ int steerd_stop(struct bench *b)
 int steer_stats(const struct bench *b, const char *map, uint64_t *v)
 {
 	int ncpu = libbpf_num_possible_cpus(), fd = pinned(b, map), r = 0;
-	uint64_t per_cpu[ncpu > 0 ? ncpu : 1];
+	struct steer_counters per_cpu[ncpu > 0 ? ncpu : 1];
+	__u32 key = 0;
 
 	memset(v, 0, STEER_STAT_MAX * sizeof(*v));
 	if (fd < 0 || ncpu <= 0)
 		return fd < 0 ? -errno : -EINVAL;
-	for (uint32_t k = 0; k < STEER_STAT_MAX && !r; k++) {
-		if (bpf_map_lookup_elem(fd, &k, per_cpu) < 0)
-			r = -errno;
-		for (int i = 0; !r && i < ncpu; i++)
-			v[k] += per_cpu[i];
-	}
+	if (bpf_map_lookup_elem(fd, &key, per_cpu) < 0)
+		r = -errno;
+	for (int i = 0; !r && i < ncpu; i++)
+		for (uint32_t k = 0; k < STEER_STAT_MAX; k++)
+			v[k] += per_cpu[i].n[k];
 	close(fd);
 	return r;
 }

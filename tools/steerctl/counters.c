@@ -10,32 +10,20 @@
 
 #include "steerctl.h"
 
-/* Opens a counter map (steer_stats, steer_xdp_stats) and checks it holds every counter
- * this steerctl names. */
+/* Opens a counter map (steer_stats, steer_xdp_stats); sc_map_open refuses one whose value
+ * is not this steerctl's struct steer_counters (steerd from another build). */
 int sc_counters_open(const struct steerctl *c, enum map_id id, struct pinned_map *m)
 {
-	char path[4096];
-	int err;
-
-	err = sc_map_open(c, id, m);
-	if (err)
-		return err;
-	if (m->info.max_entries >= STEER_STAT_MAX)
-		return 0;
-	if (!sc_path(c, map_defs[id].name, path, sizeof(path)))
-		fprintf(stderr, "steerctl: %s: %u counters, this steerctl knows %d: steerd and "
-			"steerctl are from different builds\n", path, m->info.max_entries,
-			STEER_STAT_MAX);
-	sc_map_close(m);
-	return -EPROTO;
+	return sc_map_open(c, id, m);
 }
 
-/* Fills s (allocating s->percpu on its first use). Returns 0 or a negative errno. */
+/* Fills s (allocating on its first use). The live counters are one value per CPU, read
+ * with one lookup; s->percpu holds them by counter. Returns 0 or a negative errno. */
 int sc_counters_read(const struct steerctl *c, const struct pinned_map *m,
 		     struct sc_counters *s)
 {
+	__u32 key = 0, i;
 	char path[4096];
-	__u32 i;
 	int k;
 
 	if (!s->percpu) {
@@ -43,23 +31,26 @@ int sc_counters_read(const struct steerctl *c, const struct pinned_map *m,
 		if (s->ncpus < 0)
 			return sc_error(c, "/sys/devices/system/cpu/possible", s->ncpus);
 		s->percpu = calloc((size_t)STEER_STAT_MAX * s->ncpus, sizeof(*s->percpu));
-		if (!s->percpu)
+		s->raw = calloc((size_t)s->ncpus, sizeof(*s->raw));
+		if (!s->percpu || !s->raw) {
+			sc_counters_free(s);
 			return sc_error(c, m->name, -ENOMEM);
+		}
+	}
+	/* A per-CPU lookup fills one value per possible CPU. */
+	if (bpf_map_lookup_elem(m->fd, &key, s->raw)) {
+		int err = -errno;
+
+		if (!sc_path(c, m->name, path, sizeof(path)))
+			sc_error(c, path, err);
+		return err;
 	}
 	for (i = 0; i < STEER_STAT_MAX; i++) {
-		__u64 *v = s->percpu + (size_t)i * s->ncpus;
-
-		/* A per-CPU lookup fills one 8-byte slot per possible CPU. */
-		if (bpf_map_lookup_elem(m->fd, &i, v)) {
-			int err = -errno;
-
-			if (!sc_path(c, m->name, path, sizeof(path)))
-				sc_error(c, path, err);
-			return err;
-		}
 		s->sum[i] = 0;
-		for (k = 0; k < s->ncpus; k++)
-			s->sum[i] += v[k];
+		for (k = 0; k < s->ncpus; k++) {
+			s->percpu[(size_t)i * s->ncpus + k] = s->raw[k].n[i];
+			s->sum[i] += s->raw[k].n[i];
+		}
 	}
 	return 0;
 }
@@ -67,5 +58,7 @@ int sc_counters_read(const struct steerctl *c, const struct pinned_map *m,
 void sc_counters_free(struct sc_counters *s)
 {
 	free(s->percpu);
+	free(s->raw);
 	s->percpu = NULL;
+	s->raw = NULL;
 }

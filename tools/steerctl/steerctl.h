@@ -162,6 +162,7 @@ double sc_heartbeat_age(const struct steer_state *st);
 struct sc_counters {
 	int ncpus;
 	__u64 *percpu;			/* percpu[stat * ncpus + cpu] */
+	struct steer_counters *raw;	/* what the lookup read: raw[cpu] */
 	__u64 sum[STEER_STAT_MAX];
 };
 int sc_counters_open(const struct steerctl *c, enum map_id id, struct pinned_map *m);
