@@ -36,12 +36,7 @@ const volatile __u8 cfg_bench = 0;
  * It cannot know its callers never pass a stat past the counters: bounded in count_exit. */
 __attribute__((noinline)) int steer_count(__u32 stat, int cached)
 {
-	struct steer_counters *c;
-	__u32 zero = 0;
-
-	c = bpf_map_lookup_elem(&steer_stats, &zero);
-	if (c)
-		count_exit(c, stat, cached);
+	count_exit(&steer_stats, stat, cached);
 	return 0;
 }
 
@@ -1469,12 +1464,7 @@ static __always_inline int xdp_decide(struct xdp_md *ctx, struct steer_xdp_out *
 /* The XDP stage's steer_count(), on its own counters. */
 __attribute__((noinline)) int steer_xdp_count(__u32 stat, int cached)
 {
-	struct steer_counters *c;
-	__u32 zero = 0;
-
-	c = bpf_map_lookup_elem(&steer_xdp_stats, &zero);
-	if (c)
-		count_exit(c, stat, cached);
+	count_exit(&steer_xdp_stats, stat, cached);
 	return 0;
 }
 

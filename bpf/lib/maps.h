@@ -85,12 +85,17 @@ static __always_inline void count_in(void *map, __u32 key, int quiet)
 		*v += 1;
 }
 
-/* Counts a packet at its one exit in c (steer_stats' or steer_xdp_stats' value): received,
- * its outcome, and whether the flow cache decided it. */
-static __always_inline void count_exit(struct steer_counters *c, __u32 stat, int cached)
+/* Counts a packet at its one exit in map (steer_stats or steer_xdp_stats): received, its
+ * outcome, and whether the flow cache decided it. */
+static __always_inline void count_exit(void *map, __u32 stat, int cached)
 {
+	struct steer_counters *c;
+	__u32 zero = 0;
 	__u64 i = stat;
 
+	c = bpf_map_lookup_elem(map, &zero);
+	if (!c)
+		return;
 	c->n[STEER_STAT_RX] += 1;
 	/* One register for the test and the index, or clang re-derives the index from the
 	 * unchecked value and the verifier sees no bound. */
