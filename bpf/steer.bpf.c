@@ -40,26 +40,29 @@ __attribute__((noinline)) int steer_count(__u32 stat, int cached)
 	return 0;
 }
 
-/* Hands the packet to the kernel, unchanged, and says why (cached: the flow cache had
- * decided it). The barrier keeps clang from merging every verdict's store into one through
- * a pointer to cb it derived from ctx, which the verifier refuses ("dereference of
- * modified ctx ptr"). */
-static __always_inline int punt(struct __sk_buff *skb, __u32 reason, int quiet, int cached)
+/* Leaves the packet's verdict (kind, reason) in cb, counts it (cached: the flow cache had
+ * decided it) and returns ret. The barrier keeps clang from merging every verdict's store
+ * into one through a pointer to cb it derived from ctx, which the verifier refuses
+ * ("dereference of modified ctx ptr"). */
+static __always_inline int verdict(struct __sk_buff *skb, __u32 kind, __u32 reason, int quiet,
+				   int cached, int ret)
 {
 	if (!quiet)
 		steer_count(reason, cached);
 	barrier_var(skb);
-	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_PUNT << 16 | reason;
-	return TC_ACT_OK;
+	skb->cb[STEER_CB_VERDICT] = kind << 16 | reason;
+	return ret;
+}
+
+/* Hands the packet to the kernel, unchanged, and says why. */
+static __always_inline int punt(struct __sk_buff *skb, __u32 reason, int quiet, int cached)
+{
+	return verdict(skb, STEER_VERDICT_PUNT, reason, quiet, cached, TC_ACT_OK);
 }
 
 static __always_inline int drop(struct __sk_buff *skb, __u32 reason, int quiet, int cached)
 {
-	if (!quiet)
-		steer_count(reason, cached);
-	barrier_var(skb);
-	skb->cb[STEER_CB_VERDICT] = STEER_VERDICT_DROP << 16 | reason;
-	return TC_ACT_SHOT;
+	return verdict(skb, STEER_VERDICT_DROP, reason, quiet, cached, TC_ACT_SHOT);
 }
 
 /* The policy walk as a function of its own: the verifier checks it once, not once per
