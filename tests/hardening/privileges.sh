@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Least privilege: steerd loads, attaches and syncs with only CAP_BPF and CAP_NET_ADMIN, and
 # without either it refuses at once, saying which capability is missing. (CAP_PERFMON is
-# optional: without it the kernel hardens the program against Spectre, which steerd notes.)
+# optional for TC: without it the kernel hardens the program against Spectre, which steerd
+# notes; the XDP stage needs it, and steerd says so.)
 set -euo pipefail
 STEERD=${STEERD:-build/agent/steerd}
 STEERCTL=${STEERCTL:-build/tools/steerctl/steerctl}
@@ -52,6 +53,19 @@ fi
 if grep -q "CAP_PERFMON" "$LOG"; then ok "says what running without CAP_PERFMON costs"; else not_ok "says what running without CAP_PERFMON costs"; cat "$LOG"; fi
 pkill -f -- "--pin-dir $PIN" || true
 sleep 0.3
+
+# The XDP stage's program compares packet pointers, which the kernel allows only with
+# CAP_PERFMON: steerd says so instead of a verifier log.
+set +e
+out=$(nsenter --net=/run/netns/"$NS" setpriv --inh-caps=-all --bounding-set="$caps" \
+	timeout 5 "$STEERD" --pin-dir "$PIN" --attach priv0 --attach-mode xdp --config /dev/null 2>&1)
+rc=$?
+set -e
+if [[ $rc == 1 && $out == *"XDP stage needs CAP_PERFMON"* && $out != *"BEGIN PROG LOAD LOG"* ]]; then
+	ok "XDP without CAP_PERFMON: refuses at once and says why"
+else
+	not_ok "XDP without CAP_PERFMON: refuses at once and says why (rc $rc: $out)"
+fi
 
 for drop in bpf net_admin; do
 	set +e
