@@ -46,7 +46,6 @@ struct options {
 	bool cli_stale, cli_reconcile, cli_level, cli_netfilter;	/* given on the command line: wins */
 	struct attach_limits limits;
 	int cleanup, verify;	/* flags getopt_long sets itself */
-	bool no_perfmon;	/* neither CAP_PERFMON nor CAP_SYS_ADMIN: no XDP stage */
 };
 
 struct daemon {

@@ -234,13 +234,6 @@ static int start(struct daemon *d)
 
 	log_event(LOG_INFO, LOG_EV_STARTED, NULL, "steerd %s starting; pins under %s", STEER_VERSION,
 		  d->opt.pin_dir);
-	if (d->opt.no_perfmon && (xdp_wanted(d) || d->opt.mode == ATTACH_XDP ||
-				  d->opt.mode == ATTACH_XDP_GENERIC)) {
-		log_event(LOG_ERR, LOG_EV_CAPABILITY_MISSING, NULL,
-			  "the XDP stage needs CAP_PERFMON: without it the kernel refuses its program "
-			  "(it compares packet pointers); grant it, or leave XDP off");
-		return -EPERM;
-	}
 	r = attach_open(&d->bpf, d->opt.pin_dir, d->opt.mode, &d->opt.limits,
 			d->model.nf_mode == STEER_NF_OFFLOAD, xdp_wanted(d));
 	if (r < 0)

@@ -272,11 +272,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 /* steerd needs CAP_BPF (maps, program) and CAP_NET_ADMIN (attach, netlink buffer, the
  * networking helpers), nothing more: say so plainly rather than fail on the first EPERM.
- * CAP_PERFMON is welcome but optional for TC: without it the verifier hardens the program
- * against Spectre v1/v4 (masked pointer arithmetic, a barrier after stack stores), which
- * about doubles the cost of each decision here. The XDP stage needs it: its program
- * compares and subtracts packet pointers, which the verifier allows only with it. */
-static int check_capabilities(bool *no_perfmon)
+ * CAP_PERFMON is welcome but optional: without it the verifier hardens the program against
+ * Spectre v1/v4 (masked pointer arithmetic, a barrier after stack stores), which about
+ * doubles the cost of each decision here. */
+static int check_capabilities(void)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = {};
@@ -294,9 +293,8 @@ static int check_capabilities(bool *no_perfmon)
 			missing++;
 		}
 	}
-	*no_perfmon = !(data[CAP_PERFMON / 32].effective & (1u << (CAP_PERFMON % 32))) &&
-		      !(data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32)));
-	if (!missing && *no_perfmon)
+	if (!missing && !(data[CAP_PERFMON / 32].effective & (1u << (CAP_PERFMON % 32))) &&
+	    !(data[CAP_SYS_ADMIN / 32].effective & (1u << (CAP_SYS_ADMIN % 32))))
 		log_notice("without CAP_PERFMON the kernel hardens the program against Spectre: "
 			   "forwarding decisions cost about twice as much (grant it for speed)");
 	return missing ? -EPERM : 0;
@@ -315,7 +313,7 @@ int main(int argc, char **argv)
 	if (d.opt.cleanup)
 		return attach_cleanup(d.opt.pin_dir) < 0 ? 1 : 0;
 
-	if (check_capabilities(&d.opt.no_perfmon) < 0) {
+	if (check_capabilities() < 0) {
 		log_event(LOG_ERR, LOG_EV_CAPABILITY_MISSING, NULL, "run steerd as root, or give it CAP_BPF and CAP_NET_ADMIN "
 			"(see config/steerd.service)");
 		return 1;

@@ -1079,23 +1079,34 @@ static __always_inline int xdp_pass(struct steer_xdp_out *o, __u32 reason)
 
 /* `steerctl explain` asks with STEER_CB_EXPLAIN in the frame's first metadata word and
  * reads the decision back from the metadata, in skb->cb[]'s layout (STEER_CB_*); a live
- * frame has no metadata. */
-static __always_inline __u32 *xdp_explain_meta(struct xdp_md *ctx)
+ * frame has no metadata. Each helper checks the bounds itself rather than one handing back
+ * the metadata pointer or NULL: without CAP_PERFMON the verifier refuses to compare a
+ * packet pointer with NULL. */
+static __always_inline int xdp_explain_asked(struct xdp_md *ctx)
 {
 	__u32 *meta = (void *)(long)ctx->data_meta;
 
 	if ((void *)(meta + STEER_CB_NH + 1) > (void *)(long)ctx->data)
-		return NULL;
-	return meta;
+		return 0;
+	return meta[STEER_CB_VERDICT] == STEER_CB_EXPLAIN;
+}
+
+/* For explain: the verdict, where explain reads it back. */
+static __always_inline void xdp_explain_verdict(struct xdp_md *ctx, __u32 verdict)
+{
+	__u32 *meta = (void *)(long)ctx->data_meta;
+
+	if ((void *)(meta + STEER_CB_NH + 1) <= (void *)(long)ctx->data)
+		meta[STEER_CB_VERDICT] = verdict;
 }
 
 /* For explain: the rule's priority and table, the device and next hop, once known. */
 static __always_inline void xdp_explain_note(struct xdp_md *ctx, __u32 priority, __u32 table,
 					     __u32 oif, __u32 nh_id)
 {
-	__u32 *meta = xdp_explain_meta(ctx);
+	__u32 *meta = (void *)(long)ctx->data_meta;
 
-	if (!meta)
+	if ((void *)(meta + STEER_CB_NH + 1) > (void *)(long)ctx->data)
 		return;
 	meta[STEER_CB_PRIORITY] = priority;
 	meta[STEER_CB_TABLE] = table;
@@ -1169,11 +1180,12 @@ static __always_inline int xdp_parse(struct xdp_md *ctx, const struct steer_link
 		return STEER_STAT_PUNT_NOT_FOR_US;
 	pkt->iif = ctx->ingress_ifindex;
 	pkt->l2 = STEER_L2_ETH;
-	/* The program is loaded without frags: the frame is all in data..data_end. */
+	/* The program is loaded without frags: the frame is all in data..data_end, and the
+	 * helper says how long that is (subtracting the pointers needs CAP_PERFMON). */
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
-		r = parse_ipv4(data, data_end, data_end - data, pkt);
+		r = parse_ipv4(data, data_end, bpf_xdp_get_buff_len(ctx), pkt);
 	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
-		r = parse_ipv6(data, data_end, data_end - data, pkt);
+		r = parse_ipv6(data, data_end, bpf_xdp_get_buff_len(ctx), pkt);
 	else if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(0x88a8))
 		return STEER_STAT_PASS_TC;
 	else
@@ -1475,16 +1487,13 @@ SEC("xdp")
 int steer_xdp(struct xdp_md *ctx)
 {
 	struct steer_xdp_out o = {};
-	__u32 *meta = xdp_explain_meta(ctx);
-	int quiet = meta && meta[STEER_CB_VERDICT] == STEER_CB_EXPLAIN, r;
+	int quiet = xdp_explain_asked(ctx), r;
 	__u32 verdict;
 
 	r = xdp_decide(ctx, &o, quiet);
 	if (quiet) {
 		/* The rewrite and the trim move data, never the metadata before it. */
-		meta = xdp_explain_meta(ctx);
-		if (meta)
-			meta[STEER_CB_VERDICT] = o.verdict;
+		xdp_explain_verdict(ctx, o.verdict);
 		return r;
 	}
 	verdict = o.verdict >> 16;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Least privilege: steerd loads, attaches and syncs with only CAP_BPF and CAP_NET_ADMIN, and
-# without either it refuses at once, saying which capability is missing. (CAP_PERFMON is
-# optional for TC: without it the kernel hardens the program against Spectre, which steerd
-# notes; the XDP stage needs it, and steerd says so.)
+# without either it refuses at once, saying which capability is missing; so does the XDP
+# stage. (CAP_PERFMON is optional: without it the kernel hardens the programs against
+# Spectre, which steerd notes.)
 set -euo pipefail
 STEERD=${STEERD:-build/agent/steerd}
 STEERCTL=${STEERCTL:-build/tools/steerctl/steerctl}
@@ -28,18 +28,24 @@ ip -n "$NS" link set priv0 up
 ip -n "$NS" link set priv1 up
 
 caps=-all,+bpf,+net_admin
-nsenter --net=/run/netns/"$NS" setpriv --inh-caps=-all --bounding-set="$caps" \
-	"$STEERD" --pin-dir "$PIN" --attach priv0 --config /dev/null >"$LOG" 2>&1 &
-synced=no
-for _ in $(seq 50); do
-	if nsenter --net=/run/netns/"$NS" "$STEERCTL" --pin-dir "$PIN" -j status 2>/dev/null |
-		python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["synced"] else 1)' 2>/dev/null; then
-		synced=yes
-		break
-	fi
-	sleep 0.1
-done
-if [[ $synced == yes ]]; then ok "synced with only CAP_BPF and CAP_NET_ADMIN"; else not_ok "synced with only CAP_BPF and CAP_NET_ADMIN"; cat "$LOG"; fi
+# run_until TEST STEERD-ARGS...: steerd with only CAP_BPF and CAP_NET_ADMIN, then wait (5 s at
+# most) until TEST, a Python expression on steerctl's status `s`, holds.
+run_until() {
+	local test=$1
+	shift
+	nsenter --net=/run/netns/"$NS" setpriv --inh-caps=-all --bounding-set="$caps" \
+		"$STEERD" --pin-dir "$PIN" --config /dev/null "$@" >"$LOG" 2>&1 &
+	for _ in $(seq 50); do
+		if nsenter --net=/run/netns/"$NS" "$STEERCTL" --pin-dir "$PIN" -j status 2>/dev/null |
+			python3 -c "import json,sys; s = json.load(sys.stdin); sys.exit(0 if $test else 1)" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+if run_until 's["synced"]' --attach priv0; then ok "synced with only CAP_BPF and CAP_NET_ADMIN"; else not_ok "synced with only CAP_BPF and CAP_NET_ADMIN"; cat "$LOG"; fi
 if [[ -e $PIN/tcx-ingress-priv0 ]]; then ok "attached to priv0 with them"; else not_ok "attached to priv0 with them"; cat "$LOG"; fi
 # Pins are steerd's alone: the directory 0700, every pin without group or other bits.
 dmode=$(stat -c %a "$PIN")
@@ -54,18 +60,12 @@ if grep -q "CAP_PERFMON" "$LOG"; then ok "says what running without CAP_PERFMON 
 pkill -f -- "--pin-dir $PIN" || true
 sleep 0.3
 
-# The XDP stage's program compares packet pointers, which the kernel allows only with
-# CAP_PERFMON: steerd says so instead of a verifier log.
-set +e
-out=$(nsenter --net=/run/netns/"$NS" setpriv --inh-caps=-all --bounding-set="$caps" \
-	timeout 5 "$STEERD" --pin-dir "$PIN" --attach priv0 --attach-mode xdp --config /dev/null 2>&1)
-rc=$?
-set -e
-if [[ $rc == 1 && $out == *"XDP stage needs CAP_PERFMON"* && $out != *"BEGIN PROG LOAD LOG"* ]]; then
-	ok "XDP without CAP_PERFMON: refuses at once and says why"
-else
-	not_ok "XDP without CAP_PERFMON: refuses at once and says why (rc $rc: $out)"
-fi
+# The XDP stage with the same two: its program loads (no packet pointer compared with NULL
+# or subtracted, which the kernel allows only with CAP_PERFMON) and sits in front of TC.
+if run_until 's["synced"] and s["attached_xdp"] == ["priv0"]' --attach priv0 --attach-mode xdp; then ok "the XDP stage loads and attaches with only CAP_BPF and CAP_NET_ADMIN"; else not_ok "the XDP stage loads and attaches with only CAP_BPF and CAP_NET_ADMIN"; cat "$LOG"; fi
+pkill -f -- "--pin-dir $PIN" || true
+sleep 0.3
+"$STEERD" --cleanup --pin-dir "$PIN" >/dev/null 2>&1 || true
 
 for drop in bpf net_admin; do
 	set +e
