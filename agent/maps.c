@@ -73,7 +73,7 @@ const struct map_def map_defs[MAP_COUNT] = {
 	[MAP_NETFILTER] = { STEER_MAP_NETFILTER, "netfilter chain", .pinned_verify = true, .listed = true,
 		.key_size = sizeof(__u32), .val_size = sizeof(struct steer_nf_chain),
 		.type = BPF_MAP_TYPE_ARRAY },
-	/* Per-CPU: the value layout readers see (one __u64 per possible CPU) depends on it. */
+	/* Per-CPU: readers see one struct steer_counters per possible CPU, at key 0. */
 	[MAP_STATS] = { STEER_MAP_STATS, "counter", .listed = true, .key_size = sizeof(__u32),
 		.val_size = sizeof(struct steer_counters), .type = BPF_MAP_TYPE_PERCPU_ARRAY },
 	/* The flow cache is the program's: nothing to compare with the kernel. Its slots are a

@@ -154,8 +154,8 @@ struct model_route {
 	uint8_t pref;		/* IPv6 router preference as RTA_PREF states it (0 medium, 1 high, 3 low) */
 	uint32_t quirks;	/* enum model_route_quirk */
 	uint32_t nnh;
-	/* Where nh points for no or one next hop (most routes of a full table): one
-	 * allocation a route, and no pointer chased (model.c's route_set). */
+	/* Where nh points for no or one next hop (most routes of a full table), so such a
+	 * route is one allocation (model.c's route_set). */
 	struct model_nexthop one;
 	/* Entry state, on the first route: not seen yet in the dump under way; told of a change
 	 * the model could not place (punts until the entry is read again). */
