@@ -1,9 +1,12 @@
 /* The rule lists (the compiler's part that decides which rules a packet's walk meets): a
  * list per source prefix of every rule whose `from` covers it, in the kernel's order; a list
  * too long for one split by destination, and a list or piece still too long split by input
- * device or by mark. Only more than 63 rules that can all match one packet are still cut. */
+ * device or by mark. Where that layout would still cut lists, the `from all` rules are kept
+ * apart instead, in side lists the walk merges with the source's own (see side_lists). Only
+ * more than 63 rules that can all match one packet are still cut. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +150,9 @@ struct lists {
 	struct vec *srcs, *dsts, *sels;
 	size_t *truncated;
 	size_t budget;		/* rule indices the nested splits may still copy */
+	size_t max_pieces;	/* past this many pieces the layout is given up: -E2BIG */
+	const uint8_t *group;	/* per rule, enum group; NULL: one list per source holds all */
+	struct steer_rule_list side[2];	/* the side fields of IPv4's and IPv6's source lists */
 };
 
 struct split_seen {
@@ -289,6 +295,8 @@ static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *k
 		fill_list(ix, merge(ix, STEER_MAX_RULES + 1, any, nany, k, nk), l->ncr, &val,
 			  l->truncated);
 	}
+	if (!r && l->dsts->n + l->sels->n >= l->max_pieces)
+		r = -E2BIG;
 	if (!r && !(e = vec_push(l->sels)))
 		r = -ENOMEM;
 	if (!r) {
@@ -350,17 +358,19 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 	return r;
 }
 
-/* One piece of a split list: the rules whose destination covers d (src's list, split
- * under id), itself split by input device or mark when too long. */
-static int dst_piece(struct lists *l, uint32_t id, const struct htab *dcovers,
-		     const struct prefix *src, const struct prefix *d)
+/* One piece of a split list: the rules whose destination covers d (the list seed names,
+ * split under id), itself split by input device or mark when too long. */
+static int dst_piece(struct lists *l, uint32_t id, const struct htab *dcovers, uint32_t seed,
+		     const struct prefix *d)
 {
 	struct vec sub = { .size = sizeof(size_t) };
 	struct steer_rule_list val = {};
 	struct image_dst *e;
 	int r = collect(dcovers, d, &sub);
 
-	r = r ?: list_or_split(l, sub.p, sub.n, hash_prefix(hash_prefix(HASH_SEED, src), d), 0, &val);
+	r = r ?: list_or_split(l, sub.p, sub.n, hash_prefix(seed, d), 0, &val);
+	if (!r && l->dsts->n + l->sels->n >= l->max_pieces)
+		r = -E2BIG;
 	if (!r && !(e = vec_push(l->dsts)))
 		r = -ENOMEM;
 	if (!r) {
@@ -373,14 +383,15 @@ static int dst_piece(struct lists *l, uint32_t id, const struct htab *dcovers,
 	return r;
 }
 
-/* A list too long for one, split by destination: a piece per destination prefix the rules
- * name, each holding the rules whose `to` covers it (as source lists do for `from`), and
- * one for everything else. 1 when it cannot be split (the caller cuts it), 0, -ENOMEM. */
-static int split_by_dst(struct lists *l, const struct prefix *p, const size_t *ix, size_t n,
-			struct image_src *s)
+/* A list too long for one (or any, with force), split by destination: a piece per
+ * destination prefix the rules name, each holding the rules whose `to` covers it (as source
+ * lists do for `from`), and one for everything else. seed says where the list stands. 1 when
+ * it cannot be split (the caller cuts it), 0, -ENOMEM. */
+static int split_by_dst(struct lists *l, uint8_t family, uint32_t seed, const size_t *ix,
+			size_t n, bool force, struct steer_rule_list *out)
 {
 	struct htab dcovers = HTAB_INIT(struct cover_entry, node, key);
-	struct prefix all = { .family = p->family };
+	struct prefix all = { .family = family };
 	struct htab_iter it;
 	struct cover_entry *c;
 	uint32_t id = 0;
@@ -392,17 +403,17 @@ static int split_by_dst(struct lists *l, const struct prefix *p, const size_t *i
 		r = add_cover(&dcovers, &d, ix[i]);
 	}
 	/* Rules without a `to` are in every piece: with nothing else, a split helps nothing. */
-	if (!r && (dcovers.count == 1 || !(id = split_id(l, hash_prefix(HASH_SEED, p))))) {
+	if (!r && ((dcovers.count == 1 && !force) || !(id = split_id(l, seed)))) {
 		free_covers(&dcovers);
 		return 1;
 	}
-	r = r ?: dst_piece(l, id, &dcovers, p, &all);
+	r = r ?: dst_piece(l, id, &dcovers, seed, &all);
 	htab_iter_init(&it, &dcovers);
 	while (!r && (c = htab_iter_next(&it)))
 		if (c->key.len)
-			r = dst_piece(l, id, &dcovers, p, &c->key);
+			r = dst_piece(l, id, &dcovers, seed, &c->key);
 	free_covers(&dcovers);
-	s->val = (struct steer_rule_list){ .dst_split = id };
+	*out = (struct steer_rule_list){ .dst_split = id };
 	return r;
 }
 
@@ -418,21 +429,221 @@ static int src_list(struct lists *l, const struct prefix *p)
 		s->key.prefixlen = STEER_SRC_KEY_BITS(p->len);
 		s->key.family = p->family;
 		memcpy(s->key.addr, p->addr, 16);
-		r = idx.n > STEER_MAX_RULES ? split_by_dst(l, p, idx.p, idx.n, s) : 1;
+		r = idx.n > STEER_MAX_RULES ? split_by_dst(l, p->family, hash_prefix(HASH_SEED, p),
+							   idx.p, idx.n, false, &s->val) : 1;
 		if (r == 1)
 			r = list_or_split(l, idx.p, idx.n, hash_prefix(HASH_SEED, p), 0, &s->val);
+	}
+	if (!r && l->group) {
+		const struct steer_rule_list *side = &l->side[p->family == AF_INET6];
+
+		s->val.side_dst = side->side_dst;
+		s->val.side_sel = side->side_sel;
+		s->val.side_mask = side->side_mask;
+		s->val.side_rest = side->side_rest;
 	}
 	free(idx.p);
 	return r;
 }
 
-int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *bodies,
-		  struct vec *srcs, struct vec *dsts, struct vec *sels, size_t *truncated)
+/* ---- side lists ---- */
+
+/* Where a rule goes when the `from all` rules are kept apart: a source's list (it has a
+ * `from`), the side list by destination (a `to`), the one by device or mark, or the rest
+ * (inverted rules among them: they may match on either side of any prefix). */
+enum group { GROUP_SRC, GROUP_DST, GROUP_SEL, GROUP_REST };
+
+static uint8_t group_of(const struct crule *c, const struct steer_rule *r)
+{
+	if (crule_cover(c).len)
+		return GROUP_SRC;
+	if (crule_dst(c).len)
+		return GROUP_DST;
+	if (!(r->match & STEER_MATCH_INVERT) &&
+	    (((r->match & STEER_MATCH_IIF) && r->iif != STEER_IIF_MISSING) ||
+	     ((r->match & STEER_MATCH_MARK) && r->mark_mask)))
+		return GROUP_SEL;
+	return GROUP_REST;
+}
+
+/* Every rule's group, or NULL. The walk merges the lists by priority, so rules of one
+ * priority in two groups (the kernel orders them by when they were added) all go to the
+ * rest, where they keep their order. */
+static uint8_t *groups(const struct crule *cr, size_t ncr, const struct steer_rule *bodies)
+{
+	uint8_t *g = malloc(ncr + 1);
+
+	for (size_t i = 0, j; g && i < ncr; i = j) {
+		bool mixed = false;
+
+		for (j = i; j < ncr && cr[j].priority == cr[i].priority; j++) {
+			g[j] = group_of(&cr[j], &bodies[j]);
+			mixed |= g[j] != g[i];
+		}
+		for (size_t k = i; mixed && k < j; k++)
+			g[k] = GROUP_REST;
+	}
+	return g;
+}
+
+/* The rules ix as a piece of a split by device, mark or port, under key. */
+static int add_sel_piece(struct lists *l, const struct steer_sel_key *key, const size_t *ix, size_t n)
+{
+	struct image_sel *e = vec_push(l->sels);
+
+	if (!e)
+		return -ENOMEM;
+	e->key = *key;
+	e->val = (struct steer_rule_list){};
+	fill_list(ix, n, l->ncr, &e->val, l->truncated);
+	return 0;
+}
+
+/* The list val on its own: the `other` piece of a fresh split, whose id lands in *id
+ * (0 when the seed's id is taken). */
+static int side_piece(struct lists *l, uint32_t seed, const struct steer_rule_list *val,
+		      uint32_t *id)
+{
+	struct image_sel *e;
+
+	if (!(*id = split_id(l, seed)) || !(e = vec_push(l->sels)))
+		return *id ? -ENOMEM : 0;
+	e->key = (struct steer_sel_key){ .split = *id, .other = 1 };
+	e->val = *val;
+	return 0;
+}
+
+/* The rest: one list, or when too long for one, a piece per destination port that rules
+ * name one of (each with the rules that name no single port), and one for every other port.
+ * The split's id lands in *id (0 when the seed's id is taken). */
+static int rest_pieces(struct lists *l, uint32_t seed, const size_t *ix, size_t n, uint32_t *id)
+{
+	struct u32_index *k = NULL;
+	size_t *any = NULL, nk = 0, nany = 0;
+	int r = 0;
+
+	if (!(*id = split_id(l, seed)))
+		return 0;
+	if (n > STEER_MAX_RULES && (!(k = malloc(n * sizeof(*k))) || !(any = malloc(n * sizeof(*any)))))
+		r = -ENOMEM;
+	for (size_t i = 0; k && any && i < n; i++) {
+		const struct steer_rule *b = &l->bodies[ix[i]];
+
+		if ((b->match & STEER_MATCH_DPORT) && !(b->match & STEER_MATCH_INVERT) &&
+		    b->dport_lo == b->dport_hi)
+			k[nk++] = (struct u32_index){ b->dport_lo, ix[i] };
+		else
+			any[nany++] = ix[i];
+	}
+	if (!k || !any) {
+		r = r ?: add_sel_piece(l, &(struct steer_sel_key){ .split = *id, .other = 1 }, ix, n);
+	} else {
+		qsort(k, nk, sizeof(*k), cmp_u32_index);
+		r = add_sel_piece(l, &(struct steer_sel_key){ .split = *id, .other = 1 }, any, nany);
+		for (size_t i = 0, j; !r && i < nk; i = j) {
+			size_t *piece;
+
+			for (j = i; j < nk && k[j].v == k[i].v; j++)
+				;
+			if (!(piece = malloc((nany + j - i) * sizeof(*piece)))) {
+				r = -ENOMEM;
+				break;
+			}
+			r = add_sel_piece(l, &(struct steer_sel_key){ .split = *id, .value = k[i].v },
+					  piece, merge(piece, nany + j - i, any, nany, k + i, j - i));
+			free(piece);
+		}
+	}
+	free(k);
+	free(any);
+	return r;
+}
+
+/* The ascending indices a and b, merged into out. */
+static size_t merge_ix(size_t *out, const struct vec *a, const struct vec *b)
+{
+	const size_t *x = a->p, *y = b->p;
+	size_t n = 0, i = 0, j = 0;
+
+	while (i < a->n || j < b->n)
+		out[n++] = j == b->n || (i < a->n && x[i] < y[j]) ? x[i++] : y[j++];
+	return n;
+}
+
+/* The family's `from all` rules, apart: those with a `to` split by destination (every piece
+ * a list or split again by device or mark), those with a device or mark split by either, the
+ * rest in one list; their split ids in *side. A side list that cannot get an id (its seed
+ * collided) would lose its rules: -EEXIST, and the caller keeps the one-list layout. */
+static int side_lists(struct lists *l, uint8_t family, struct steer_rule_list *side)
+{
+	struct vec ix[4];
+	struct steer_rule_list v;
+	uint32_t seed = hash_prefix(HASH_SEED ^ 's', &(struct prefix){ .family = family });
+	size_t *both = NULL;
+	int r = 0;
+
+	for (int g = 0; g < 4; g++)
+		ix[g] = (struct vec){ .size = sizeof(size_t) };
+	for (size_t i = 0; i < l->ncr && !r; i++) {
+		size_t *slot;
+
+		if (l->cr[i].family != family || l->group[i] == GROUP_SRC)
+			continue;
+		if (!(slot = vec_push(&ix[l->group[i]])))
+			r = -ENOMEM;
+		else
+			*slot = i;
+	}
+	*side = (struct steer_rule_list){};
+	if (!r && ix[GROUP_DST].n) {
+		r = split_by_dst(l, family, seed ^ 'd', ix[GROUP_DST].p, ix[GROUP_DST].n, true, &v);
+		r = r == 1 ? -EEXIST : r;
+		side->side_dst = v.dst_split;
+	}
+	if (!r && ix[GROUP_SEL].n) {
+		r = list_or_split(l, ix[GROUP_SEL].p, ix[GROUP_SEL].n, seed ^ 'm', 0, &v);
+		side->side_sel = v.sel_split;
+		side->side_mask = v.sel_mask;
+		/* Short enough for one list: with the rest when they fit one together. */
+		if (!r && !v.sel_split && ix[GROUP_SEL].n + ix[GROUP_REST].n < STEER_MAX_RULES) {
+			if (!(both = malloc((ix[GROUP_SEL].n + ix[GROUP_REST].n) * sizeof(*both))))
+				r = -ENOMEM;
+			else
+				ix[GROUP_REST].n = merge_ix(both, &ix[GROUP_SEL], &ix[GROUP_REST]);
+		} else if (!r && !v.sel_split) {
+			r = side_piece(l, seed ^ 'M', &v, &side->side_sel);
+		}
+		if (!r && !side->side_sel && !both)
+			r = -EEXIST;
+	}
+	if (!r && ix[GROUP_REST].n) {
+		r = rest_pieces(l, seed ^ 'r', both ? both : ix[GROUP_REST].p, ix[GROUP_REST].n,
+				&side->side_rest);
+		r = r ?: side->side_rest ? 0 : -EEXIST;
+	}
+	free(both);
+	for (int g = 0; g < 4; g++)
+		free(ix[g].p);
+	return r;
+}
+
+#define BUDGET (1u << 24)	/* rule indices the splits of one layout may copy */
+/* Pieces one list per source may make before the side layout is tried instead: four times
+ * what the maps hold by default. Each piece is a list of its own, and with many `from all`
+ * rules of several kinds they multiply: a thousand such rules made millions. */
+#define MAX_PIECES (4u * (STEER_DST_ENTRIES + STEER_SEL_ENTRIES))
+
+/* One layout of the lists: one per source (group NULL), or with side lists; -E2BIG past
+ * max_pieces pieces. */
+static int layout(const struct crule *cr, size_t ncr, const struct steer_rule *bodies,
+		  const uint8_t *group, size_t max_pieces, struct vec *srcs, struct vec *dsts,
+		  struct vec *sels, size_t *truncated)
 {
 	struct lists l = { .cr = cr, .bodies = bodies, .ncr = ncr,
 			   .covers = HTAB_INIT(struct cover_entry, node, key),
 			   .splits = HTAB_INIT(struct split_seen, node, id), .srcs = srcs,
-			   .dsts = dsts, .sels = sels, .truncated = truncated, .budget = 1u << 24 };
+			   .dsts = dsts, .sels = sels, .truncated = truncated, .budget = BUDGET,
+			   .max_pieces = max_pieces, .group = group };
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
 	struct htab_iter it;
 	struct cover_entry *c;
@@ -441,8 +652,11 @@ int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *b
 	for (size_t i = 0; i < ncr && !r; i++) {
 		struct prefix p = crule_cover(&cr[i]);
 
-		r = add_cover(&l.covers, &p, i);
+		if (!group || group[i] == GROUP_SRC)
+			r = add_cover(&l.covers, &p, i);
 	}
+	for (size_t f = 0; f < sizeof(families) && group && !r; f++)
+		r = side_lists(&l, families[f], &l.side[f]);
 	/* Every family gets a /0 list, even an empty one: "no list" means "not synced". */
 	for (size_t f = 0; f < sizeof(families) && !r; f++)
 		r = src_list(&l, &(struct prefix){ .family = families[f] });
@@ -453,6 +667,79 @@ int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *b
 	free_covers(&l.covers);
 	htab_free_all(&l.splits, free);
 	return r;
+}
+
+/* Whether one list per source would copy more rule indices than a layout may: every
+ * source's list holds every `from all` rule of its family. */
+static bool too_many_to_copy(const struct crule *cr, size_t ncr)
+{
+	struct htab covers = HTAB_INIT(struct cover_entry, node, key);
+	uint64_t all[2] = { 0, 0 }, srcs[2] = { 1, 1 };
+	bool over;
+
+	for (size_t i = 0; i < ncr; i++) {
+		struct prefix p = crule_cover(&cr[i]);
+		bool v6 = cr[i].family == AF_INET6;
+
+		if (!p.len)
+			all[v6]++;
+		else if (!htab_find(&covers, &p) && !add_cover(&covers, &p, i))
+			srcs[v6]++;
+	}
+	over = all[0] * srcs[0] + all[1] * srcs[1] > BUDGET;
+	free_covers(&covers);
+	return over;
+}
+
+/* Empties the three vectors a points to, and with b given, hands them b's content. */
+static void vecs_take(struct vec *const a[3], const struct vec *b)
+{
+	for (int i = 0; i < 3; i++) {
+		free(a[i]->p);
+		*a[i] = b ? b[i] : (struct vec){ .size = a[i]->size };
+	}
+}
+
+int compile_lists(const struct crule *cr, size_t ncr, struct steer_rule *bodies,
+		  struct vec *srcs, struct vec *dsts, struct vec *sels, size_t *truncated)
+{
+	struct vec *const out[3] = { srcs, dsts, sels };
+	struct vec side[3] = { { .size = srcs->size }, { .size = dsts->size }, { .size = sels->size } };
+	int r = too_many_to_copy(cr, ncr) ? -E2BIG
+					   : layout(cr, ncr, bodies, NULL, MAX_PIECES, srcs, dsts, sels,
+						    truncated);
+	uint8_t *group;
+	size_t cut = 0;
+	int rs;
+
+	/* One list per source needs no side lookups: kept unless it cuts lists that the side
+	 * layout would not, or is too big to make. */
+	if ((!r && !*truncated) || (r < 0 && r != -E2BIG))
+		return r;
+	if (!(group = groups(cr, ncr, bodies)))
+		return -ENOMEM;
+	rs = layout(cr, ncr, bodies, group, SIZE_MAX, &side[0], &side[1], &side[2], &cut);
+	if (!rs && (r || cut < *truncated)) {
+		/* A rule with a `from` in the rest has no source list to stand for its `from`:
+		 * its body checks it. */
+		for (size_t i = 0; i < ncr; i++)
+			if (group[i] == GROUP_REST && crule_cover(&cr[i]).len)
+				bodies[i].match |= STEER_MATCH_SRC;
+		vecs_take(out, side);
+		*truncated = cut;
+		free(group);
+		return 0;
+	}
+	free(group);
+	for (int i = 0; i < 3; i++)
+		free(side[i].p);
+	if (!r || rs != -EEXIST)
+		return r ? rs : 0;
+	/* The side layout could not be made (a split id collided): one list per source after
+	 * all, however many pieces that takes. */
+	vecs_take(out, NULL);
+	*truncated = 0;
+	return layout(cr, ncr, bodies, NULL, SIZE_MAX, srcs, dsts, sels, truncated);
 }
 
 /* ---- split ids that follow content ---- */
@@ -520,20 +807,26 @@ static const struct stamped *stamp_split(struct stamp *st, struct pieces *p, uin
 /* What a list holds: its rules' content in order, its cut, and the splits it names. */
 static int list_fp(struct stamp *st, const struct steer_rule_list *l, uint64_t *fp)
 {
-	uint64_t words[STEER_MAX_RULES + 6] = { l->count, l->sel_mask };
-	const struct stamped *d = NULL, *s = NULL;
+	/* Each split it names, as (map, split id): what it holds and its final id go in. */
+	const struct { struct pieces *p; uint32_t id; } named[] = {
+		{ &st->dst, l->dst_split }, { &st->sel, l->sel_split }, { &st->dst, l->side_dst },
+		{ &st->sel, l->side_sel }, { &st->sel, l->side_rest },
+	};
+	enum { HEAD = 3 + 2 * sizeof(named) / sizeof(named[0]) };
+	uint64_t words[STEER_MAX_RULES + HEAD] = { l->count, l->sel_mask, l->side_mask };
 	uint32_t n = l->count < STEER_MAX_RULES ? l->count : STEER_MAX_RULES;
 
-	if ((l->dst_split && !(d = stamp_split(st, &st->dst, l->dst_split))) ||
-	    (l->sel_split && !(s = stamp_split(st, &st->sel, l->sel_split))))
-		return -ENOMEM;
-	words[2] = d ? d->fp : 0;
-	words[3] = d ? d->id : 0;
-	words[4] = s ? s->fp : 0;
-	words[5] = s ? s->id : 0;
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		const struct stamped *e = NULL;
+
+		if (named[i].id && !(e = stamp_split(st, named[i].p, named[i].id)))
+			return -ENOMEM;
+		words[3 + 2 * i] = e ? e->fp : 0;
+		words[4 + 2 * i] = e ? e->id : 0;
+	}
 	for (uint32_t k = 0; k < n; k++)
-		words[k + 6] = l->ids[k] < st->img->nrules ? st->rule_fp[l->ids[k]] : ~0ull;
-	*fp = hash_bytes(words, (n + 6) * sizeof(words[0]));
+		words[k + HEAD] = l->ids[k] < st->img->nrules ? st->rule_fp[l->ids[k]] : ~0ull;
+	*fp = hash_bytes(words, (n + HEAD) * sizeof(words[0]));
 	return 0;
 }
 
@@ -684,8 +977,13 @@ int compile_split_ids(struct image *img)
 		r = list_fp(&st, &img->srcs[i].val, &fp);
 	}
 	for (size_t i = 0; !r && i < img->nsrcs; i++) {
-		img->srcs[i].val.dst_split = final_id(&st, img->srcs[i].val.dst_split);
-		img->srcs[i].val.sel_split = final_id(&st, img->srcs[i].val.sel_split);
+		struct steer_rule_list *v = &img->srcs[i].val;
+
+		v->dst_split = final_id(&st, v->dst_split);
+		v->sel_split = final_id(&st, v->sel_split);
+		v->side_dst = final_id(&st, v->side_dst);
+		v->side_sel = final_id(&st, v->side_sel);
+		v->side_rest = final_id(&st, v->side_rest);
 	}
 	for (size_t i = 0; !r && i < img->ndsts; i++) {
 		img->dsts[i].key.split = final_id(&st, img->dsts[i].key.split);

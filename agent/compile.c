@@ -508,6 +508,9 @@ int compile_image(const struct model *m, const struct model_overrides *ov, struc
 		.vlans = vlans.p, .nvlans = vlans.n, .truncated_lists = truncated,
 		.rules = rules.p, .nrules = rules.n, .groups = groups.p, .ngroups = groups.n,
 	};
+	for (size_t i = 0; i < out->nsrcs && !out->side_lists; i++)
+		out->side_lists = out->srcs[i].val.side_dst || out->srcs[i].val.side_sel ||
+				  out->srcs[i].val.side_rest;
 	out->nnf = compile_nf_chains(m, out->nf, STEER_NF_CHAINS);
 	if (compile_split_ids(out) < 0 || compile_xdp(m, out) < 0) {
 		image_free(out);

@@ -65,6 +65,7 @@ struct daemon {
 	bool reload_pending;	/* SIGHUP: READY=1 again once the re-read is applied */
 	bool reconciling;	/* a periodic full re-read is in flight */
 	size_t last_truncated, last_given;
+	bool last_side_lists;
 	/* What the logs last said netfilter means, per family (0: IPv4, 1: IPv6). */
 	char nf_said[2][512];
 	bool nf_unknown_said;

@@ -73,6 +73,12 @@ static int compile_and_apply(struct daemon *d)
 				    img.truncated_lists, STEER_MAX_RULES - 1);
 		d->last_truncated = img.truncated_lists;
 	}
+	if (img.side_lists != d->last_side_lists) {
+		log_info(img.side_lists ? "rule lists: the `from all` rules are kept apart, in side "
+					  "lists each walk merges with its source's list"
+					: "rule lists: one list per source prefix again");
+		d->last_side_lists = img.side_lists;
+	}
 	given = image_fit(&img, &d->capacity);
 	if (given != d->last_given) {
 		if (given)

@@ -4,6 +4,7 @@
 #ifndef STEER_IMAGE_H
 #define STEER_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,6 +73,7 @@ struct image {
 	struct steer_nf_chain nf[STEER_NF_CHAINS];	/* netfilter base chains, for steerctl */
 	size_t nnf;
 	size_t truncated_lists;		/* lists cut at STEER_MAX_RULES */
+	bool side_lists;		/* the `from all` rules are in side lists */
 	uint32_t state_flags;		/* enum steer_state_flags */
 	uint32_t ct_mark, ct_mask, ct_timeout_tcp_ms, ct_timeout_udp_ms;	/* steer_state's */
 };

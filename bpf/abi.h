@@ -7,7 +7,7 @@
 
 #include <linux/types.h>
 
-#define STEER_ABI_VERSION 10
+#define STEER_ABI_VERSION 11
 
 /* How many rules one source prefix can carry before the compiler cuts the list and ends it
  * with a punt (so traffic past the limit goes to the kernel instead of a wrong table). */
@@ -66,6 +66,16 @@ struct steer_rule_list {
 	 * by destination: steer_sel holds the pieces under this id. */
 	__u32 sel_split;
 	__u32 sel_mask;
+	/* Only in source lists, and only when the compiler keeps the `from all` rules apart
+	 * (the one-list-per-source layout would cut lists): the source's list then holds only
+	 * rules with a `from`, and the walk merges it, by priority, with up to three side lists
+	 * of the family's other rules. 0: no such side list. */
+	__u32 side_dst;		/* steer_dst split: rules with a `to`, by destination */
+	__u32 side_sel;		/* steer_sel split: rules with a device or mark, by either */
+	__u32 side_mask;	/* side_sel's sel_mask */
+	__u32 side_rest;	/* steer_sel split: every other rule, by destination port
+				 * when too many for one list (a piece per port that rules
+				 * name alone); else all in its `other` piece */
 	__u32 ids[STEER_MAX_RULES];	/* keys into steer_rules */
 };
 
@@ -108,7 +118,8 @@ enum steer_rule_action {
 
 /* Which selectors a rule has; the rest of the rule's fields are read only when set. */
 enum steer_rule_match {
-	STEER_MATCH_SRC      = 1u << 0,	/* only for inverted rules: the trie covers the rest */
+	STEER_MATCH_SRC      = 1u << 0,	/* inverted rules, and rules with a `from` in a side
+					 * list: elsewhere the trie covers it */
 	STEER_MATCH_DST      = 1u << 1,
 	STEER_MATCH_TOS      = 1u << 2,
 	STEER_MATCH_MARK     = 1u << 3,
@@ -688,7 +699,7 @@ _Static_assert(sizeof(struct steer_flow) == 48, "steer_flow layout: no padding i
 _Static_assert(sizeof(struct steer_event) == 96, "steer_event layout");
 _Static_assert(STEER_STAT_MAX <= 64, "a monitor reason filter has a bit per counter");
 _Static_assert(sizeof(struct steer_rule) == 112, "steer_rule layout");
-_Static_assert(sizeof(struct steer_rule_list) == 16 + 4 * STEER_MAX_RULES, "steer_rule_list layout");
+_Static_assert(sizeof(struct steer_rule_list) == 32 + 4 * STEER_MAX_RULES, "steer_rule_list layout");
 _Static_assert(sizeof(struct steer_group) == 8 + 8 * STEER_MAX_PATHS + STEER_MAGLEV_SLOTS + 1, "steer_group layout");
 _Static_assert(sizeof(struct steer_route_key) == 28, "steer_route_key layout");
 _Static_assert(sizeof(struct steer_dst_key) == 28, "steer_dst_key layout");

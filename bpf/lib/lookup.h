@@ -67,11 +67,28 @@ static __always_inline int rule_matches(const struct steer_rule *r, const struct
 	return selectors_hit(r, f) ^ !!(r->match & STEER_MATCH_INVERT);
 }
 
+/* The lists a walk merges: the source's own, then the side lists (steer_rule_list.side_*). */
+#define STEER_WALK_LISTS 4
+
+/* A merged walk's lists, copied, and where it stands in them. Pointers into four maps (or
+ * none), kept across the walk's steps, would have the verifier check the steps once for
+ * every mix of them; kept in the walk's state, these would take the stack its calls need. */
+struct steer_merge {
+	/* Each list's next rule as (priority << 32 | id), priority 0 when it is a cut marker or
+	 * cannot be read; STEER_WALK_END past the list's end. */
+	__u64 next[STEER_WALK_LISTS];
+	__u32 at;		/* the position of each next rule, a byte each, list 0 lowest */
+	__u32 count[STEER_WALK_LISTS];
+	__u32 ids[STEER_WALK_LISTS][STEER_MAX_RULES];
+};
+
+STEER_MAP(steer_merge_lists, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_merge, 1);
+
 /* The walk's state, shared by the rule steps of one lookup. */
 struct steer_walk {
 	const struct steer_flow *f;
 	struct steer_lookup *res;
-	struct steer_rule_list *list;
+	struct steer_rule_list *list;	/* the one list, when there are no side lists */
 	struct steer_route rt;	/* the route a lookup step found, copied out */
 	__u32 skip_below;	/* after a goto: rules before its target are passed over */
 	int verdict;
@@ -246,6 +263,10 @@ static __always_inline long table_result(struct steer_walk *w, const struct stee
 	}
 }
 
+/* One rule of the list, which it decides or passes over: 0 to go on with the next rule, 1
+ * when the walk is decided. */
+static __always_inline long walk_rule(struct steer_walk *w, struct steer_rule *rule, __u32 id);
+
 /* One rule of the list: a bpf_loop() step, so the verifier checks it once rather than once
  * per rule. Returns 0 to go on with the next rule, 1 when the walk is decided. */
 static long steer_rule_step(__u64 i, void *ctx)
@@ -258,6 +279,83 @@ static long steer_rule_step(__u64 i, void *ctx)
 		return 1;
 	id = w->list->ids[i];
 	rule = bpf_map_lookup_elem(&steer_rules, &id);
+	return walk_rule(w, rule, id);
+}
+
+#define STEER_WALK_END (~0ull)
+
+/* Copied list g's rule at position at, as steer_merge.next holds it. Masked, not compared:
+ * the positions stay numbers the verifier need not know, so the steps verify as one however
+ * far each list has come. */
+static __always_inline __u64 merge_next(const struct steer_merge *m, int g, __u32 at, __u32 *k)
+{
+	const struct steer_rule *r;
+
+	if (at >= m->count[g])
+		return STEER_WALK_END;
+	*k = m->ids[g][at & (STEER_MAX_RULES - 1)];
+	r = bpf_map_lookup_elem(&steer_rules, k);
+	if (!r || r->action == STEER_RULE_CUT)
+		return *k;
+	return (__u64)r->priority << 32 | *k;
+}
+
+/* Which list's next rule comes first: its index, or STEER_WALK_LISTS when every list is past
+ * its end. A global function, verified once: to the steps its answer is a number they cannot
+ * foresee, so they verify as one whichever list each has come to. */
+__attribute__((noinline)) int steer_merge_pick(__u64 a, __u64 b, __u64 c, __u64 d)
+{
+	__u64 best = a;
+	int pick = 0;
+
+	if (b < best) {
+		best = b;
+		pick = 1;
+	}
+	if (c < best) {
+		best = c;
+		pick = 2;
+	}
+	if (d < best) {
+		best = d;
+		pick = 3;
+	}
+	return best == STEER_WALK_END ? STEER_WALK_LISTS : pick;
+}
+
+/* One rule of the merged lists, a bpf_loop() step: the one of lowest priority among the
+ * lists' next ones (the compiler never puts one priority in two lists). A cut list's marker
+ * comes first once it is next: no rule after the last one the list holds can be known. */
+static long steer_merge_step(__u64 i, void *ctx)
+{
+	struct steer_walk *w = ctx;
+	struct steer_merge *m;
+	__u32 k = 0, id = 0;	/* one key slot for every lookup: the stack is short */
+	int pick;
+
+	m = bpf_map_lookup_elem(&steer_merge_lists, &k);
+	if (!m)
+		return 1;
+	pick = steer_merge_pick(m->next[0], m->next[1], m->next[2], m->next[3]);
+	if (pick < 0 || pick >= STEER_WALK_LISTS)
+		return 1;
+	/* The id is read from its list again, not taken from next: a number the verifier knows
+	 * there (a list's end) would make it tell the steps apart by it. */
+#pragma unroll
+	for (int g = 0; g < STEER_WALK_LISTS; g++)
+		if (g == pick) {
+			__u32 at = m->at >> (8 * g) & 0xff;
+
+			id = m->ids[g][at & (STEER_MAX_RULES - 1)];
+			m->next[g] = merge_next(m, g, at + 1, &k);
+		}
+	m->at += 1u << (8 * pick);
+	k = id;
+	return walk_rule(w, bpf_map_lookup_elem(&steer_rules, &k), id);
+}
+
+static __always_inline long walk_rule(struct steer_walk *w, struct steer_rule *rule, __u32 id)
+{
 	if (!rule || !rule->action)
 		return walk_punt(w, STEER_STAT_PUNT_MISSING_REF);
 	if (rule->priority < w->skip_below)
@@ -300,56 +398,156 @@ static long steer_rule_step(__u64 i, void *ctx)
 	}
 }
 
+/* One after the other, in one place: the rule steps need the stack. */
+union steer_list_key {
+	struct steer_src_key src;
+	struct steer_dst_key dst;
+	struct steer_sel_key sel;
+};
+
+/* The piece of split for value: its own, else the one for every other value. */
+static __always_inline struct steer_rule_list *sel_value(union steer_list_key *k, __u32 split,
+							 __u32 value)
+{
+	struct steer_rule_list *l;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->sel.split = split;
+	k->sel.value = value;
+	l = bpf_map_lookup_elem(&steer_sel, &k->sel);
+	if (l)
+		return l;
+	k->sel.value = 0;
+	k->sel.other = 1;
+	return bpf_map_lookup_elem(&steer_sel, &k->sel);
+}
+
+/* The piece of split (by input device, or by mark & mask) for the flow. */
+static __always_inline struct steer_rule_list *
+sel_lookup(const struct steer_flow *f, union steer_list_key *k, __u32 split, __u32 mask)
+{
+	return sel_value(k, split, mask ? f->mark & mask : f->iif);
+}
+
+/* sel_lookup(), then the piece of that piece's own split by the other selector; l itself
+ * when split is 0. NULL: no piece. */
+static __always_inline struct steer_rule_list *
+sel_piece(const struct steer_flow *f, union steer_list_key *k, struct steer_rule_list *l,
+	  __u32 split, __u32 mask)
+{
+	if (!split)
+		return l;
+	l = sel_lookup(f, k, split, mask);
+	if (!l || !l->sel_split)
+		return l;
+	return sel_lookup(f, k, l->sel_split, l->sel_mask);
+}
+
+/* The piece of split (by destination) for the flow, and its piece by device or mark. */
+static __always_inline struct steer_rule_list *
+dst_piece(const struct steer_flow *f, union steer_list_key *k, __u32 split)
+{
+	struct steer_rule_list *l;
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->dst.prefixlen = STEER_DST_KEY_BITS(f->family == STEER_AF_INET ? 32 : 128);
+	k->dst.split = split;
+	k->dst.family = f->family;
+	__builtin_memcpy(k->dst.addr, f->dst, 16);
+	l = bpf_map_lookup_elem(&steer_dst, &k->dst);
+	return l ? sel_piece(f, k, l, l->sel_split, l->sel_mask) : NULL;
+}
+
+/* Copies list l (none: an empty one) to m's list g. */
+static __always_inline void merge_copy(struct steer_merge *m, int g, const struct steer_rule_list *l)
+{
+	m->count[g] = l ? l->count : 0;
+	if (l)
+		__builtin_memcpy(m->ids[g], l->ids, sizeof(l->ids));
+}
+
+/* The flow's source list (the compiler always writes the /0 lists, a /0 piece under every
+ * split by destination, an `other` one under every other split: a list missing means a sync
+ * is in flight or a map is full). */
+static __always_inline struct steer_rule_list *src_list(const struct steer_flow *f,
+							union steer_list_key *k)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->src.prefixlen = STEER_SRC_KEY_BITS(f->family == STEER_AF_INET ? 32 : 128);
+	k->src.family = f->family;
+	__builtin_memcpy(k->src.addr, f->src, 16);
+	return bpf_map_lookup_elem(&steer_src, &k->src);
+}
+
+/* The piece of the source's list for the flow. */
+static __always_inline struct steer_rule_list *src_piece(const struct steer_flow *f,
+							 union steer_list_key *k,
+							 struct steer_rule_list *src)
+{
+	return src->dst_split ? dst_piece(f, k, src->dst_split)
+			      : sel_piece(f, k, src, src->sel_split, src->sel_mask);
+}
+
+/* Sets up a merged walk for the flow: its four lists copied to steer_merge_lists, and the
+ * first rule of each. 0, or -1 when a list is missing. A global function, with its own stack:
+ * the one the lookup and its calls share would not hold it. The source's list is looked up
+ * again: a map pointer cannot be passed. */
+__attribute__((noinline)) int steer_merge_start(const struct steer_flow *f)
+{
+	struct steer_rule_list *src, *l;
+	union steer_list_key k;
+	struct steer_merge *m;
+
+	if (!f || !(src = src_list(f, &k)))
+		return -1;
+	__builtin_memset(&k, 0, sizeof(k));
+	if (!(m = bpf_map_lookup_elem(&steer_merge_lists, &k.sel.split)))
+		return -1;
+	if (!(l = src_piece(f, &k, src)))
+		return -1;
+	merge_copy(m, 0, l);
+	l = src->side_dst ? dst_piece(f, &k, src->side_dst) : NULL;
+	if (src->side_dst && !l)
+		return -1;
+	merge_copy(m, 1, l);
+	l = src->side_sel ? sel_piece(f, &k, NULL, src->side_sel, src->side_mask) : NULL;
+	if (src->side_sel && !l)
+		return -1;
+	merge_copy(m, 2, l);
+	l = src->side_rest ? sel_value(&k, src->side_rest, f->dport) : NULL;
+	if (src->side_rest && !l)
+		return -1;
+	merge_copy(m, 3, l);
+	m->at = 0;
+#pragma unroll
+	for (int g = 0; g < STEER_WALK_LISTS; g++)
+		m->next[g] = merge_next(m, g, 0, &k.sel.split);
+	return 0;
+}
+
 /* Returns enum steer_lookup_res for the flow; fills res. */
 static __always_inline int steer_policy_lookup(const struct steer_flow *f,
 					       struct steer_lookup *res, int quiet)
 {
 	struct steer_walk w = { .f = f, .res = res, .verdict = STEER_LOOKUP_NO_ROUTE, .quiet = quiet };
-	__u32 bits = f->family == STEER_AF_INET ? 32 : 128;
-	/* One after the other, in one place: the rule steps below need the stack. */
-	union {
-		struct steer_src_key src;
-		struct steer_dst_key dst;
-		struct steer_sel_key sel;
-	} k;
+	struct steer_rule_list *src;
+	union steer_list_key k;
 
-	__builtin_memset(&k, 0, sizeof(k));
-	k.src.prefixlen = STEER_SRC_KEY_BITS(bits);
-	k.src.family = f->family;
-	__builtin_memcpy(k.src.addr, f->src, 16);
-	w.list = bpf_map_lookup_elem(&steer_src, &k.src);
-	if (w.list && w.list->dst_split) {
-		__builtin_memset(&k, 0, sizeof(k));
-		k.dst.prefixlen = STEER_DST_KEY_BITS(bits);
-		k.dst.split = w.list->dst_split;
-		k.dst.family = f->family;
-		__builtin_memcpy(k.dst.addr, f->dst, 16);
-		w.list = bpf_map_lookup_elem(&steer_dst, &k.dst);
+	if (!(src = src_list(f, &k)))
+		goto no_list;
+	if (src->side_dst || src->side_sel || src->side_rest) {
+		if (steer_merge_start(f) < 0)
+			goto no_list;
+		bpf_loop(STEER_WALK_LISTS * STEER_MAX_RULES, steer_merge_step, &w, 0);
+		return w.verdict;
 	}
-	/* By input device or mark, and a piece again by the other one. */
-#pragma unroll
-	for (int i = 0; i < 2; i++) {
-		if (!w.list || !w.list->sel_split)
-			break;
-		__builtin_memset(&k, 0, sizeof(k));
-		k.sel.split = w.list->sel_split;
-		k.sel.value = w.list->sel_mask ? f->mark & w.list->sel_mask : f->iif;
-		w.list = bpf_map_lookup_elem(&steer_sel, &k.sel);
-		if (!w.list) {
-			k.sel.value = 0;
-			k.sel.other = 1;
-			w.list = bpf_map_lookup_elem(&steer_sel, &k.sel);
-		}
-	}
-	if (!w.list) {
-		/* The compiler always writes the /0 lists, a /0 piece under every split by
-		 * destination, an `other` one under every other split: a sync is in flight or a
-		 * map is full. */
-		res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
-		return STEER_LOOKUP_PUNT;
-	}
+	if (!(w.list = src_piece(f, &k, src)))
+		goto no_list;
 	bpf_loop(STEER_MAX_RULES, steer_rule_step, &w, 0);
 	return w.verdict;
+no_list:
+	res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
+	return STEER_LOOKUP_PUNT;
 }
 
 #endif

@@ -7,10 +7,12 @@
  * the whole walk, and the cache slot written, every time). --routes adds that many IPv4
  * routes (and a fifth as many IPv6 ones) to main, as a full Internet table would. --shape to
  * makes the N rules `from all to <another destination>` instead (split tunnelling): every one
- * of them sits in every source's list, which steer splits by destination.
+ * of them sits in every source's list, which steer splits by destination. --shape mixed makes
+ * them a quarter each `from`, `to`, `fwmark` (a few `iif` among them) and `ipproto tcp dport`
+ * rules: three quarters `from all`, which steer keeps in side lists.
  *
  *   bench-decision [--rules 4,100,1000,10000,100000] [--family 4|6|46] [--repeat R]
- *                  [--routes N] [--shape from|to] [--json FILE]
+ *                  [--routes N] [--shape from|to|mixed] [--json FILE]
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -52,7 +54,7 @@ struct result {
 /* A fresh namespace: in0 (ingress), out0 (table 100's uplink), out1 (main's); N rules
  * `from <other source> lookup 1000` ahead of `from 10.1.0.0/24 lookup 100`. */
 static unsigned nroutes;	/* --routes */
-static bool shape_to;		/* --shape to */
+static const char *shape = "from";	/* --shape */
 
 /* N IPv4 /24s and N/5 IPv6 /64s in main, by the uplink of main's default; the packet's
  * rule then looks up main, and its destination is in one of them. */
@@ -78,6 +80,38 @@ static void add_routes(void)
 		sh(cmd);
 	}
 	unlink(path);
+}
+
+/* Rule i of the N, none of which the measured packet (UDP, mark 0, from in0) matches. */
+static void add_rule(FILE *f, int family, unsigned i)
+{
+	const char *sel = !strcmp(shape, "to") ? "to" : "from";
+	unsigned kind = i % 4, j = i / 4, pref = 1 + i % 30000;
+
+	if (!strcmp(shape, "mixed")) {
+		/* Each kind in its own block of priorities: steer keeps apart only rules that
+		 * share no priority with another kind. */
+		pref = 1 + kind * 7500 + j % 7500;
+		if (kind == 2) {
+			if (j % 1000 == 999)
+				fprintf(f, "rule add iif out0 lookup 1000 pref %u\n", pref);
+			else
+				fprintf(f, "rule add fwmark %u lookup 1000 pref %u\n", j + 1, pref);
+			return;
+		}
+		if (kind == 3) {
+			fprintf(f, "rule add ipproto tcp dport %u lookup 1000 pref %u\n", 1 + j % 65535, pref);
+			return;
+		}
+		sel = kind ? "to" : "from";
+		i = j;
+	}
+	if (family == 4)
+		fprintf(f, "rule add %s 10.%u.%u.%u lookup 1000 pref %u\n", sel, 100 + i / 65536,
+			i / 256 % 256, i % 256, pref);
+	else
+		fprintf(f, "rule add %s 2001:db8:200::%x:%x lookup 1000 pref %u\n", sel, i / 65536,
+			i % 65536, pref);
 }
 
 static void setup(unsigned nrules, int family, double *install_s)
@@ -113,16 +147,8 @@ static void setup(unsigned nrules, int family, double *install_s)
 		die("mkstemp");
 	/* Priorities stay below main's 32766 (rules share them past 30,000): every one of the
 	 * N rules is walked before the match. */
-	for (unsigned i = 0; i < nrules; i++) {
-		const char *sel = shape_to ? "to" : "from";
-
-		if (family == 4)
-			fprintf(f, "rule add %s 10.%u.%u.%u lookup 1000 pref %u\n", sel, 100 + i / 65536,
-				i / 256 % 256, i % 256, 1 + i % 30000);
-		else
-			fprintf(f, "rule add %s 2001:db8:200::%x:%x lookup 1000 pref %u\n", sel,
-				i / 65536, i % 65536, 1 + i % 30000);
-	}
+	for (unsigned i = 0; i < nrules; i++)
+		add_rule(f, family, i);
 	fprintf(f, "rule add from %s lookup %s pref 30001\n", family == 4 ? "10.1.0.0/24" : "2001:db8:1::/64",
 		nroutes ? "main" : "100");
 	fclose(f);
@@ -233,6 +259,7 @@ static struct result run_one(unsigned nrules, int family, unsigned long repeat)
 		die("steer_bpf__open");
 	bpf_map__set_max_entries(steer->maps.steer_src, BIG);
 	bpf_map__set_max_entries(steer->maps.steer_dst, BIG);
+	bpf_map__set_max_entries(steer->maps.steer_sel, BIG);
 	bpf_map__set_max_entries(steer->maps.steer_rules, BIG);
 	bpf_map__set_max_entries(steer->maps.steer_rule_hits, BIG);
 	if (nroutes)
@@ -312,8 +339,9 @@ int main(int argc, char **argv)
 			json = optarg;
 		else if (c == 'R')
 			nroutes = (unsigned)strtoul(optarg, NULL, 10);
-		else if (c == 's' && (!strcmp(optarg, "to") || !strcmp(optarg, "from")))
-			shape_to = !strcmp(optarg, "to");
+		else if (c == 's' && (!strcmp(optarg, "to") || !strcmp(optarg, "from") ||
+				      !strcmp(optarg, "mixed")))
+			shape = optarg;
 		else
 			return 2;
 	}
@@ -340,7 +368,7 @@ int main(int argc, char **argv)
 				"\"kernel_ns\": %.1f, \"steer_ns\": %.1f, \"steer_cold_ns\": %.1f, "
 				"\"ratio\": %.2f, \"cold_ratio\": %.2f, \"kernel_repeat\": %lu, "
 				"\"steer_repeat\": %lu, \"kernel_install_s\": %.3f, \"steer_sync_s\": %.3f}%s\n",
-				res[i].family, res[i].rules, shape_to ? "to" : "from", nroutes, res[i].empty_ns, res[i].kernel_ns,
+				res[i].family, res[i].rules, shape, nroutes, res[i].empty_ns, res[i].kernel_ns,
 				res[i].steer_ns, res[i].cold_ns, res[i].kernel_ns / res[i].steer_ns,
 				res[i].kernel_ns / res[i].cold_ns, res[i].kernel_repeat, res[i].steer_repeat,
 				res[i].install_s, res[i].sync_s, i + 1 < nres ? "," : "");

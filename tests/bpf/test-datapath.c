@@ -491,6 +491,22 @@ static const struct tcase sel_split[] = {
 	{ "v4 a mark rule on an empty table goes on to main", V4("10.2.0.2", INET, .mark = 0x30), FWD_OUT1 },
 };
 
+/* 15 rules `from 10.2.0.0/24 udp dport 2000+I lookup 600+I` at priority 200+2I among 50
+ * `from all udp dport 3000+I lookup 700+I` at 201+2I: with the `from all` rules already there
+ * (local, main, default), more than 63 rules in 10.2.0.0/24's list, which no destination,
+ * device or mark splits. The `from all` rules go to a side list instead, and the walk merges
+ * the two. Tables 605 and 749 hold a route. At priority 400, `from
+ * 10.9.0.0/16 udp dport 4000 lookup 605` and `from all udp dport 4001 lookup 749` share a
+ * priority: both go to the rest, the first checking its own `from`. */
+static const struct tcase side_lists[] = {
+	{ "v4 the 50th `from all` rule decides, past 60 rules", V4("10.2.0.2", INET, .dport = 3049), WANT_FORWARD, OIF_OUT0, 299, 749 },
+	{ "v4 a `from` rule between `from all` ones decides", V4("10.2.0.2", INET, .dport = 2005), WANT_FORWARD, OIF_OUT0, 210, 605 },
+	{ "v4 a port no rule names: main", V4("10.2.0.2", INET, .dport = 999), FWD_OUT1 },
+	{ "v4 a `from` rule among the rest keeps its `from`", V4("10.2.0.2", INET, .dport = 4000), FWD_OUT1 },
+	{ "v4 its twin in priority matches from anywhere", V4("10.2.0.2", INET, .dport = 4001), WANT_FORWARD, OIF_OUT0, 400, 749 },
+	{ "v4 the from-rule still comes first", V4("10.1.0.2", INET, .dport = 3049), FWD_OUT0 },
+};
+
 static const struct tcase unseen_rule[] = {
 	{ "v4 behind a suppress_ifgroup rule", V4("10.1.0.2", INET), STEER_STAT_PUNT_RULE, 0, 50, 0 },
 	{ "v6 behind a suppress_ifgroup rule", V6("2001:db8:1::2", INET6), STEER_STAT_PUNT_RULE, 0, 50, 0 },
@@ -770,6 +786,37 @@ static void step_sel_split(struct t *t)
 		 "for i in $(seq 0 69); do echo rule del priority $((400 + i)); done | ip -batch - && "
 		 "ip route flush table 907");
 	mirror(t);
+}
+
+static void step_side_lists(struct t *t)
+{
+	struct verify_report rep;
+	struct image img = {};
+
+	sh(true, "for i in $(seq 0 14); do echo rule add from 10.2.0.0/24 ipproto udp dport $((2000 + i)) "
+		 "table $((600 + i)) priority $((200 + 2 * i)); done | ip -batch - && "
+		 "for i in $(seq 0 49); do echo rule add ipproto udp dport $((3000 + i)) table $((700 + i)) "
+		 "priority $((201 + 2 * i)); done | ip -batch - && "
+		 "ip rule add from 10.9.0.0/16 ipproto udp dport 4000 table 605 priority 400 && "
+		 "ip rule add ipproto udp dport 4001 table 749 priority 400 && "
+		 "ip route add 198.51.100.0/24 via 192.0.2.2 dev out0 table 605 && "
+		 "ip route add 198.51.100.0/24 via 192.0.2.2 dev out0 table 749");
+	mirror(t);
+	RUN(t, side_lists);
+	fresh_image(t, &img, &rep);
+	check(t, img.side_lists && !img.truncated_lists && !rep.differences,
+	      "side lists: none cut, verify agrees", "side lists %d, %zu cut, %zu differences",
+	      img.side_lists, img.truncated_lists, rep.differences);
+	image_free(&img);
+	sh(true, "for i in $(seq 0 14); do echo rule del priority $((200 + 2 * i)); done | ip -batch - && "
+		 "for i in $(seq 0 49); do echo rule del priority $((201 + 2 * i)); done | ip -batch - && "
+		 "ip rule del priority 400 && ip rule del priority 400 && "
+		 "ip route flush table 605 && ip route flush table 749");
+	mirror(t);
+	fresh_image(t, &img, &rep);
+	check(t, !img.side_lists && !rep.differences, "one list per source again once they are gone",
+	      "side lists %d, %zu differences", img.side_lists, rep.differences);
+	image_free(&img);
 }
 
 /* An array map's size, or 0 for any other type. */
@@ -1413,6 +1460,7 @@ int main(void)
 
 	step_dst_split(&t);
 	step_sel_split(&t);
+	step_side_lists(&t);
 
 	sh(true, "ip route add 198.51.100.128/25 via 192.0.2.2 dev out0 table 100 && "
 		 "ip rule add table 100 suppress_prefixlength 0 priority 40");

@@ -664,6 +664,68 @@ static void test_prefix(void)
 	CHECK(!prefix_contains(&a, &b), "families never contain each other");
 }
 
+/* The sel piece of split id under key (other, value), or NULL. */
+static const struct image_sel *sel_piece_of(const struct image *img, uint32_t id, bool other,
+					  uint32_t value)
+{
+	for (size_t i = 0; id && i < img->nsels; i++)
+		if (img->sels[i].key.split == id && !!img->sels[i].key.other == other &&
+		    img->sels[i].key.value == value)
+			return &img->sels[i];
+	return NULL;
+}
+
+/* 40 `from 10.0.0.0/8` rules among 40 `from all` ones: one list per source would cut
+ * 10.0.0.0/8's (80 rules, nothing to split them by). The `from all` rules go to the rest,
+ * a side list every source list names, and nothing is cut. Two rules sharing a priority
+ * across kinds both go to the rest, the `from` one checking its own source. */
+static void test_side_lists(void)
+{
+	struct model m;
+	struct image img;
+	const struct image_src *s, *all;
+	const struct image_sel *rest;
+	bool order = true, from_checked = false, all_free = false;
+
+	model_init(&m);
+	for (uint32_t i = 0; i < 40; i++) {
+		struct model_rule_key a = rule(1000 + 2 * i, "10.0.0.0/8", 100 + i);
+		struct model_rule_key b = rule(1001 + 2 * i, NULL, 200 + i);
+
+		model_rule_add(&m, &a);
+		model_rule_add(&m, &b);
+	}
+	{
+		struct model_rule_key a = rule(2000, "10.1.0.0/16", 300), b = rule(2000, NULL, 301);
+
+		model_rule_add(&m, &a);
+		model_rule_add(&m, &b);
+	}
+	CHECK(compile_image(&m, NULL, &img) == 0, "compile 82 rules, half of them `from all`");
+	s = find_list(&img, "10.0.0.0/8");
+	all = find_list(&img, "0.0.0.0/0");
+	CHECK(img.side_lists && !img.truncated_lists, "side lists, none cut (%zu cut)", img.truncated_lists);
+	CHECK(s && s->val.count == 40 && all && !all->val.count && s->val.side_rest &&
+		      s->val.side_rest == all->val.side_rest && !s->val.side_dst && !s->val.side_sel,
+	      "the source's list holds its 40, every list of the family names the one rest");
+	rest = s ? sel_piece_of(&img, s->val.side_rest, true, 0) : NULL;
+	CHECK(rest && rest->val.count == 42, "the rest holds the 40 and the two of priority 2000 (%u)",
+	      rest ? rest->val.count : 0);
+	for (uint32_t i = 1; rest && i < rest->val.count; i++)
+		order &= img.rules[rest->val.ids[i - 1]].priority <= img.rules[rest->val.ids[i]].priority;
+	for (uint32_t i = 0; rest && i < rest->val.count; i++) {
+		const struct steer_rule *r = &img.rules[rest->val.ids[i]];
+
+		from_checked |= r->table == 300 && (r->match & STEER_MATCH_SRC);
+		all_free |= r->table == 301 && !(r->match & STEER_MATCH_SRC);
+	}
+	CHECK(order, "the rest in priority order");
+	CHECK(from_checked && all_free, "the `from` rule in the rest checks its source, its twin does not");
+	CHECK(!find_list(&img, "10.1.0.0/16"), "no source list for a `from` only the rest holds");
+	image_free(&img);
+	model_free(&m);
+}
+
 int main(void)
 {
 	test_prefix();
@@ -674,6 +736,7 @@ int main(void)
 	test_truncation();
 	test_uid_ranges();
 	test_dst_split();
+	test_side_lists();
 	test_split_ids();
 	test_routes();
 	test_source_check_shortcut();

@@ -2,7 +2,8 @@
 /* `steerctl rules`: the compiled rule lists, one line per (source prefix, rule), in the
  * order the datapath walks them, each rule in `ip rule` words with its hit count. Reading
  * this against `ip rule show` shows what the fast path took over and what it punts. A list
- * split by destination shows each of its pieces, "SOURCE to DESTINATION". */
+ * split by destination shows each of its pieces, "SOURCE to DESTINATION". Side lists (the
+ * `from all` rules, kept apart when there are many) show under the family's /0. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@ struct rules_list {
 	int nsel;			/* skey and smask say which devices or marks */
 	struct steer_sel_key skey[2];	/* a piece of a piece: the outer first */
 	__u32 smask[2];			/* 0: by input device */
+	bool port;			/* the side list of the rest: by destination port */
 	struct steer_rule_list l;	/* count 0 when it vanished */
 };
 
@@ -226,7 +228,11 @@ static const char *list_label(const struct rules_ctx *x, size_t list, char *buf,
 	for (int i = 0; i < rl->nsel; i++) {
 		size_t at = strlen(buf);
 
-		if (rl->skey[i].other)
+		if (rl->port && rl->skey[i].other)
+			snprintf(buf + at, len - at, " dport other");
+		else if (rl->port)
+			snprintf(buf + at, len - at, " dport %u", rl->skey[i].value);
+		else if (rl->skey[i].other)
 			snprintf(buf + at, len - at, " %s other", rl->smask[i] ? "mark" : "iif");
 		else if (rl->smask[i])
 			snprintf(buf + at, len - at, " mark %#x/%#x", rl->skey[i].value, rl->smask[i]);
@@ -445,6 +451,35 @@ static int read_pieces(struct rules_ctx *x, size_t key, __u32 split, size_t *cap
 	return 0;
 }
 
+/* The side lists a source list names (`from all` rules the compiler keeps apart), read as
+ * lists of key: "PREFIX to DST" pieces for the rules with a `to`, "PREFIX iif DEV" or "PREFIX
+ * mark M/MASK" pieces for those with a device or mark, "PREFIX dport N" or "PREFIX dport
+ * other" for the rest. Every
+ * source list of a family names the same ones: they are read with its /0 list only. Returns
+ * 0 or a negative errno. */
+static int read_side(struct rules_ctx *x, size_t key, const struct steer_rule_list *l, size_t *cap)
+{
+	const struct { __u32 split, mask; } sels[] = {
+		{ l->side_sel, l->side_mask }, { l->side_rest, 0 },
+	};
+	int r = l->side_dst ? read_pieces(x, key, l->side_dst, cap) : 0;
+
+	for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]) && r >= 0; i++) {
+		struct rules_list *rl;
+
+		if (!sels[i].split)
+			continue;
+		if (!(rl = add_list(x, cap)))
+			return sc_error(x->c, x->src_path, -ENOMEM);
+		rl->key = key;
+		rl->l.sel_split = sels[i].split;
+		rl->l.sel_mask = sels[i].mask;
+		rl->port = sels[i].split == l->side_rest;
+		r = read_sel_pieces(x, x->nlists - 1, cap);
+	}
+	return r;
+}
+
 /* Reads every key's list once, so the lines and each rule's `from` come from the same
  * snapshot. Returns 0 or a negative errno. */
 static int read_lists(struct rules_ctx *x)
@@ -469,6 +504,8 @@ static int read_lists(struct rules_ctx *x)
 		if (!r)
 			continue;
 		lens[x->keys[i].family == STEER_AF_INET6][plen] = true;
+		if (!plen && (r = read_side(x, i, &l, &cap)) < 0)
+			return r;
 		if (l.dst_split) {
 			r = read_pieces(x, i, l.dst_split, &cap);
 			if (r < 0)
@@ -526,13 +563,17 @@ static int print_list(struct rules_ctx *x, size_t i, int width)
 			json_u64(&c->jw, "tolen", rl->dst.prefixlen - STEER_DST_KEY_BITS(0));
 		}
 		for (int s = 0; s < rl->nsel; s++) {
-			if (rl->skey[s].other)
+			if (rl->port && rl->skey[s].other)
+				json_str(&c->jw, "dport", "other");
+			else if (rl->port)
+				json_u64(&c->jw, "dport", rl->skey[s].value);
+			else if (rl->skey[s].other)
 				json_str(&c->jw, rl->smask[s] ? "fwmark" : "iif", "other");
 			else if (rl->smask[s])
 				json_u64(&c->jw, "fwmark", rl->skey[s].value);
 			else
 				json_str(&c->jw, "iif", sc_ifname(rl->skey[s].value, addr, sizeof(addr)));
-			if (rl->smask[s])
+			if (rl->smask[s] && !rl->port)
 				json_u64(&c->jw, "fwmask", rl->smask[s]);
 		}
 		json_arr_open(&c->jw, "rules");
