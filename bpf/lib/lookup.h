@@ -74,12 +74,13 @@ static __always_inline int rule_matches(const struct steer_rule *r, const struct
  * none), kept across the walk's steps, would have the verifier check the steps once for
  * every mix of them; kept in the walk's state, these would take the stack its calls need. */
 struct steer_merge {
+	__u32 ids[STEER_WALK_LISTS][STEER_MAX_RULES];	/* first: copied a word pair at a time */
 	/* Each list's next rule as (priority << 32 | id), priority 0 when it is a cut marker or
 	 * cannot be read; STEER_WALK_END past the list's end. */
 	__u64 next[STEER_WALK_LISTS];
-	__u32 at;		/* the position of each next rule, a byte each, list 0 lowest */
 	__u32 count[STEER_WALK_LISTS];
-	__u32 ids[STEER_WALK_LISTS][STEER_MAX_RULES];
+	__u32 at;		/* the position of each next rule, a byte each, list 0 lowest */
+	__u32 side_dst, side_sel, side_mask, side_rest;	/* the source list's */
 };
 
 STEER_MAP(steer_merge_lists, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_merge, 1);
@@ -88,11 +89,12 @@ STEER_MAP(steer_merge_lists, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_merg
 struct steer_walk {
 	const struct steer_flow *f;
 	struct steer_lookup *res;
-	struct steer_rule_list *list;	/* the one list, when there are no side lists */
+	struct steer_rule_list *list;	/* the source's list, or its piece for the flow */
 	struct steer_route rt;	/* the route a lookup step found, copied out */
 	__u32 skip_below;	/* after a goto: rules before its target are passed over */
 	int verdict;
 	int quiet;
+	int merged;		/* list is merged with side lists, in steer_merge_lists */
 };
 
 /* The walk ends with verdict (enum steer_lookup_res). Returns 1, as a rule step that
@@ -330,7 +332,7 @@ static long steer_merge_step(__u64 i, void *ctx)
 {
 	struct steer_walk *w = ctx;
 	struct steer_merge *m;
-	__u32 k = 0, id = 0;	/* one key slot for every lookup: the stack is short */
+	__u32 k = 0, id = 0, at;	/* one key slot for every lookup: the stack is short */
 	int pick;
 
 	m = bpf_map_lookup_elem(&steer_merge_lists, &k);
@@ -339,17 +341,17 @@ static long steer_merge_step(__u64 i, void *ctx)
 	pick = steer_merge_pick(m->next[0], m->next[1], m->next[2], m->next[3]);
 	if (pick < 0 || pick >= STEER_WALK_LISTS)
 		return 1;
+	at = m->at;
+	m->at = at + (1u << (8 * pick));
 	/* The id is read from its list again, not taken from next: a number the verifier knows
 	 * there (a list's end) would make it tell the steps apart by it. */
 #pragma unroll
 	for (int g = 0; g < STEER_WALK_LISTS; g++)
 		if (g == pick) {
-			__u32 at = m->at >> (8 * g) & 0xff;
-
+			at = at >> (8 * g) & 0xff;
 			id = m->ids[g][at & (STEER_MAX_RULES - 1)];
 			m->next[g] = merge_next(m, g, at + 1, &k);
 		}
-	m->at += 1u << (8 * pick);
 	k = id;
 	return walk_rule(w, bpf_map_lookup_elem(&steer_rules, &k), id);
 }
@@ -458,12 +460,18 @@ dst_piece(const struct steer_flow *f, union steer_list_key *k, __u32 split)
 	return l ? sel_piece(f, k, l, l->sel_split, l->sel_mask) : NULL;
 }
 
-/* Copies list l (none: an empty one) to m's list g. */
+/* Copies list l (none: an empty one) to m's list g: its rules only, two at a time. */
 static __always_inline void merge_copy(struct steer_merge *m, int g, const struct steer_rule_list *l)
 {
-	m->count[g] = l ? l->count : 0;
-	if (l)
-		__builtin_memcpy(m->ids[g], l->ids, sizeof(l->ids));
+	__u32 n = l ? l->count : 0;
+
+	m->count[g] = n;
+#pragma unroll
+	for (int i = 0; i < STEER_MAX_RULES / 2; i++) {
+		if (!l || 2 * i >= n)
+			break;
+		((__u64 *)m->ids[g])[i] = ((const __u64 *)l->ids)[i];
+	}
 }
 
 /* The flow's source list (the compiler always writes the /0 lists, a /0 piece under every
@@ -488,34 +496,29 @@ static __always_inline struct steer_rule_list *src_piece(const struct steer_flow
 			      : sel_piece(f, k, src, src->sel_split, src->sel_mask);
 }
 
-/* Sets up a merged walk for the flow: its four lists copied to steer_merge_lists, and the
- * first rule of each. 0, or -1 when a list is missing. A global function, with its own stack:
- * the one the lookup and its calls share would not hold it. The source's list is looked up
- * again: a map pointer cannot be passed. */
+/* Sets up a merged walk for the flow, whose own list is already copied: the side lists
+ * steer_merge_lists names copied there, and the first rule of each list. 0, or -1 when a
+ * list is missing. A global function, with its own stack: the one the lookup and its calls
+ * share would not hold it. */
 __attribute__((noinline)) int steer_merge_start(const struct steer_flow *f)
 {
-	struct steer_rule_list *src, *l;
+	struct steer_rule_list *l;
 	union steer_list_key k;
 	struct steer_merge *m;
 
-	if (!f || !(src = src_list(f, &k)))
-		return -1;
 	__builtin_memset(&k, 0, sizeof(k));
-	if (!(m = bpf_map_lookup_elem(&steer_merge_lists, &k.sel.split)))
+	if (!f || !(m = bpf_map_lookup_elem(&steer_merge_lists, &k.sel.split)))
 		return -1;
-	if (!(l = src_piece(f, &k, src)))
-		return -1;
-	merge_copy(m, 0, l);
-	l = src->side_dst ? dst_piece(f, &k, src->side_dst) : NULL;
-	if (src->side_dst && !l)
+	l = m->side_dst ? dst_piece(f, &k, m->side_dst) : NULL;
+	if (m->side_dst && !l)
 		return -1;
 	merge_copy(m, 1, l);
-	l = src->side_sel ? sel_piece(f, &k, NULL, src->side_sel, src->side_mask) : NULL;
-	if (src->side_sel && !l)
+	l = m->side_sel ? sel_piece(f, &k, NULL, m->side_sel, m->side_mask) : NULL;
+	if (m->side_sel && !l)
 		return -1;
 	merge_copy(m, 2, l);
-	l = src->side_rest ? sel_value(&k, src->side_rest, f->dport) : NULL;
-	if (src->side_rest && !l)
+	l = m->side_rest ? sel_value(&k, m->side_rest, f->dport) : NULL;
+	if (m->side_rest && !l)
 		return -1;
 	merge_copy(m, 3, l);
 	m->at = 0;
@@ -525,28 +528,48 @@ __attribute__((noinline)) int steer_merge_start(const struct steer_flow *f)
 	return 0;
 }
 
-/* Returns enum steer_lookup_res for the flow; fills res. */
+/* Returns enum steer_lookup_res for the flow; fills res. Past the start it reads the flow and
+ * res through w alone: fewer values to keep across the calls, and no room on the stack for
+ * them. */
 static __always_inline int steer_policy_lookup(const struct steer_flow *f,
 					       struct steer_lookup *res, int quiet)
 {
 	struct steer_walk w = { .f = f, .res = res, .verdict = STEER_LOOKUP_NO_ROUTE, .quiet = quiet };
 	struct steer_rule_list *src;
+	struct steer_merge *m;
 	union steer_list_key k;
 
-	if (!(src = src_list(f, &k)))
+	if (!(src = src_list(w.f, &k)))
 		goto no_list;
-	if (src->side_dst || src->side_sel || src->side_rest) {
-		if (steer_merge_start(f) < 0)
+	/* With side lists, they go to the scratch first: no pointer to the source's list need
+	 * outlive the lookup of its piece. The scratch is at key 0, in k while k is free. */
+	w.merged = src->side_dst || src->side_sel || src->side_rest;
+	if (w.merged) {
+		k.sel.split = 0;
+		if (!(m = bpf_map_lookup_elem(&steer_merge_lists, &k.sel.split)))
 			goto no_list;
-		bpf_loop(STEER_WALK_LISTS * STEER_MAX_RULES, steer_merge_step, &w, 0);
+		m->side_dst = src->side_dst;
+		m->side_sel = src->side_sel;
+		m->side_mask = src->side_mask;
+		m->side_rest = src->side_rest;
+	}
+	if (!(w.list = src_piece(w.f, &k, src)))
+		goto no_list;
+	/* Read back, not kept: kept, it took a stack slot of its own. */
+	if (!*(volatile int *)&w.merged) {
+		bpf_loop(STEER_MAX_RULES, steer_rule_step, &w, 0);
 		return w.verdict;
 	}
-	if (!(w.list = src_piece(f, &k, src)))
+	k.sel.split = 0;
+	if (!(m = bpf_map_lookup_elem(&steer_merge_lists, &k.sel.split)))
 		goto no_list;
-	bpf_loop(STEER_MAX_RULES, steer_rule_step, &w, 0);
+	merge_copy(m, 0, w.list);
+	if (steer_merge_start(w.f) < 0)
+		goto no_list;
+	bpf_loop(STEER_WALK_LISTS * STEER_MAX_RULES, steer_merge_step, &w, 0);
 	return w.verdict;
 no_list:
-	res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
+	w.res->reason = STEER_STAT_PUNT_NO_RULE_LIST;
 	return STEER_LOOKUP_PUNT;
 }
 
