@@ -628,10 +628,10 @@ static int side_lists(struct lists *l, uint8_t family, struct steer_rule_list *s
 }
 
 #define BUDGET (1u << 24)	/* rule indices the splits of one layout may copy */
-/* Pieces one list per source may make before the side layout is tried instead: four times
- * what the maps hold by default. Each piece is a list of its own, and with many `from all`
- * rules of several kinds they multiply: a thousand such rules made millions. */
-#define MAX_PIECES (4u * (STEER_DST_ENTRIES + STEER_SEL_ENTRIES))
+/* Pieces one list per source may make before the side layout is tried instead: what the
+ * maps hold by default. Each piece is a list of its own, and with many `from all` rules of
+ * several kinds they multiply: a thousand such rules made millions. */
+#define MAX_PIECES (STEER_DST_ENTRIES + STEER_SEL_ENTRIES)
 
 /* One layout of the lists: one per source (group NULL), or with side lists; -E2BIG past
  * max_pieces pieces. */

@@ -93,8 +93,8 @@ static void add_rule(FILE *f, int family, unsigned i)
 		 * share no priority with another kind. */
 		pref = 1 + kind * 7500 + j % 7500;
 		if (kind == 2) {
-			if (j % 1000 == 999)
-				fprintf(f, "rule add iif out0 lookup 1000 pref %u\n", pref);
+			if (j % 1000 == 999)	/* a table of its own: priorities repeat */
+				fprintf(f, "rule add iif out0 lookup %u pref %u\n", 2000 + j, pref);
 			else
 				fprintf(f, "rule add fwmark %u lookup 1000 pref %u\n", j + 1, pref);
 			return;

@@ -17,6 +17,10 @@ echo "== decision cost, N rules 'from all to <another destination>' ahead of the
 "$BUILD/tests/bench/bench-decision" --shape to --rules "${BENCH_RULES:-4,100,1000,10000}" \
 	--json "$tmp/decision-to.json"
 echo
+echo "== decision cost, N rules of mixed selectors (from, to, fwmark, iif, dport) ahead of the match"
+"$BUILD/tests/bench/bench-decision" --shape mixed --rules "${BENCH_RULES:-4,100,1000,10000}" \
+	--json "$tmp/decision-mixed.json"
+echo
 echo "== decision cost with a full table (1,000,000 IPv4 + 200,000 IPv6 routes in main, 4 rules)"
 "$BUILD/tests/bench/bench-decision" --rules 4 --routes "${BENCH_TABLE_ROUTES:-1000000}" \
 	--json "$tmp/decision-table.json"
@@ -53,6 +57,7 @@ cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.start
 doc = {'machine': {'cpu': cpu, 'cores': os.cpu_count(), 'kernel': platform.release()},
        'decision': json.load(open(os.path.join(tmp, 'decision.json')))['results'],
        'decision_to_rules': json.load(open(os.path.join(tmp, 'decision-to.json')))['results'],
+       'decision_mixed_rules': json.load(open(os.path.join(tmp, 'decision-mixed.json')))['results'],
        'decision_full_table': json.load(open(os.path.join(tmp, 'decision-table.json')))['results'],
        'control': json.load(open(os.path.join(tmp, 'control.json'))),
        'forward': json.load(open(os.path.join(tmp, 'forward.json'))),
