@@ -343,6 +343,28 @@ explain_until "* dev upb table 100 rule 100" "${flow[@]}" || true
 st_check "the 70 rules gone: rule 100 decides again ($OUT)" \
 	test "$OUT" = "${flow[0]} from ${flow[2]} ipproto 0 via 10.0.2.2 dev upb table 100 rule 100"
 
+# ---- side lists: the `from all` rules kept apart -----------------------------------------------
+# 50 `from all` port rules (priorities 1-50), then 15 of the client's own (51-65): with rule
+# 100 and the defaults, more than 63 in the client's list and nothing to split them by. The
+# agent keeps the `from all` rules in a side list, and a flow no port rule matches reaches
+# rule 100 instead of the cut.
+for i in $(seq 0 49); do
+	echo "rule add ipproto udp dport $((3000 + i)) table 100 priority $((1 + i))"
+done >"$ST_TMP/side.batch"
+for i in $(seq 0 14); do
+	echo "rule add from ${ST_CLIENT_NET[4]} ipproto udp dport $((2000 + i)) table 100 priority $((51 + i))"
+done >>"$ST_TMP/side.batch"
+ip -n "$NS_ROUTER" -batch "$ST_TMP/side.batch"
+explain_until "* dev upb table 100 rule 100" "${flow[@]}" ipproto udp dport 9999 || true
+st_check "side lists: past 65 rules, rule 100 decides ($OUT)" \
+	bash -c '[[ $1 == *" via 10.0.2.2 dev upb table 100 rule 100" ]]' _ "$OUT"
+ctl_ok "rules, side lists" rules
+st_check "rules: the port rules under 0.0.0.0/0, the client's own under its prefix" \
+	bash -c 'grep -qE "^inet +0\.0\.0\.0/0 dport other +[0-9]+ +[0-9]+  50:	from all ipproto udp dport 3049 lookup 100$" <<<"$1" &&
+		 grep -qE "^inet +10\.1\.0\.0/24 +[0-9]+ +[0-9]+  51:	from 10\.1\.0\.0/24 ipproto udp dport 2000 lookup 100$" <<<"$1" &&
+		 ! grep -qE "^inet +10\.1\.0\.0/24 .*dport 3049" <<<"$1"' _ "$OUT"
+sed 's/^rule add/rule del/' "$ST_TMP/side.batch" | ip -n "$NS_ROUTER" -batch -
+
 # ---- detach: TCX ------------------------------------------------------------------------------
 ctl_ok "detach (TCX)" detach "$IF_CLIENT"
 st_check "detach $IF_CLIENT: says it removed the ingress TCX link ($OUT)" \
