@@ -65,9 +65,8 @@ struct crule {
 
 /* The rule lists of the rules cr (compile-lists.c): bodies[i] is cr[i] compiled and rule
  * ncr is the marker that ends a cut list; lists refer to rules by index. Adds image_src,
- * image_dst and image_sel records; counts cut lists. A rule whose `from` no source list
- * stands for (in a side list) gets STEER_MATCH_SRC in its body. 0 or -ENOMEM. */
-int compile_lists(const struct crule *cr, size_t ncr, struct steer_rule *bodies,
+ * image_dst and image_sel records; counts cut lists. 0 or -ENOMEM. */
+int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *bodies,
 		  struct vec *srcs, struct vec *dsts, struct vec *sels, size_t *truncated);
 
 struct image;

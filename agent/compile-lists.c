@@ -153,6 +153,8 @@ struct lists {
 	size_t max_pieces;	/* past this many pieces the layout is given up: -E2BIG */
 	const uint8_t *group;	/* per rule, enum group; NULL: one list per source holds all */
 	struct steer_rule_list side[2];	/* the side fields of IPv4's and IPv6's source lists */
+	size_t side_cut[2];	/* pieces of each family's side lists cut */
+	size_t nsrcs[2];	/* each family's source lists */
 };
 
 struct split_seen {
@@ -425,6 +427,7 @@ static int src_list(struct lists *l, const struct prefix *p)
 	struct image_src *s = vec_push(l->srcs);
 	int r = -ENOMEM;
 
+	l->nsrcs[p->family == AF_INET6]++;
 	if (s && !collect(&l->covers, p, &idx)) {
 		s->key.prefixlen = STEER_SRC_KEY_BITS(p->len);
 		s->key.family = p->family;
@@ -466,23 +469,13 @@ static uint8_t group_of(const struct crule *c, const struct steer_rule *r)
 	return GROUP_REST;
 }
 
-/* Every rule's group, or NULL. The walk merges the lists by priority, so rules of one
- * priority in two groups (the kernel orders them by when they were added) all go to the
- * rest, where they keep their order. */
+/* Every rule's group, or NULL. */
 static uint8_t *groups(const struct crule *cr, size_t ncr, const struct steer_rule *bodies)
 {
 	uint8_t *g = malloc(ncr + 1);
 
-	for (size_t i = 0, j; g && i < ncr; i = j) {
-		bool mixed = false;
-
-		for (j = i; j < ncr && cr[j].priority == cr[i].priority; j++) {
-			g[j] = group_of(&cr[j], &bodies[j]);
-			mixed |= g[j] != g[i];
-		}
-		for (size_t k = i; mixed && k < j; k++)
-			g[k] = GROUP_REST;
-	}
+	for (size_t i = 0; g && i < ncr; i++)
+		g[i] = group_of(&cr[i], &bodies[i]);
 	return g;
 }
 
@@ -559,6 +552,31 @@ static int rest_pieces(struct lists *l, uint32_t seed, const size_t *ix, size_t 
 	return r;
 }
 
+/* Most packets carry no mark: a split by mark with no piece of its own for mark 0 gets one,
+ * a copy of the piece for every other mark, so that they find theirs at the first lookup. */
+static int unmarked_piece(struct lists *l, uint32_t id)
+{
+	const struct image_sel *e = l->sels->p;
+	struct image_sel *zero;
+	size_t other = SIZE_MAX;
+
+	for (size_t i = l->sels->n; i-- > 0;) {
+		if (e[i].key.split != id)
+			continue;
+		if (!e[i].key.other && !e[i].key.value)
+			return 0;
+		if (e[i].key.other)
+			other = i;
+	}
+	if (other == SIZE_MAX)
+		return 0;
+	if (!(zero = vec_push(l->sels)))
+		return -ENOMEM;
+	*zero = ((const struct image_sel *)l->sels->p)[other];	/* the push may move them */
+	zero->key.other = 0;
+	return 0;
+}
+
 /* The ascending indices a and b, merged into out. */
 static size_t merge_ix(size_t *out, const struct vec *a, const struct vec *b)
 {
@@ -571,8 +589,8 @@ static size_t merge_ix(size_t *out, const struct vec *a, const struct vec *b)
 }
 
 /* The family's `from all` rules, apart: those with a `to` split by destination (every piece
- * a list or split again by device or mark), those with a device or mark split by either, the
- * rest in one list; their split ids in *side. A side list that cannot get an id (its seed
+ * a list or split again by device or mark), those with a device or mark split by either (or,
+ * few, in one list with the rest), the rest by destination port; their split ids in *side. A side list that cannot get an id (its seed
  * collided) would lose its rules: -EEXIST, and the caller keeps the one-list layout. */
 static int side_lists(struct lists *l, uint8_t family, struct steer_rule_list *side)
 {
@@ -612,6 +630,8 @@ static int side_lists(struct lists *l, uint8_t family, struct steer_rule_list *s
 				ix[GROUP_REST].n = merge_ix(both, &ix[GROUP_SEL], &ix[GROUP_REST]);
 		} else if (!r && !v.sel_split) {
 			r = side_piece(l, seed ^ 'M', &v, &side->side_sel);
+		} else if (!r && v.sel_mask) {
+			r = unmarked_piece(l, v.sel_split);
 		}
 		if (!r && !side->side_sel && !both)
 			r = -EEXIST;
@@ -634,10 +654,11 @@ static int side_lists(struct lists *l, uint8_t family, struct steer_rule_list *s
 #define MAX_PIECES (STEER_DST_ENTRIES + STEER_SEL_ENTRIES)
 
 /* One layout of the lists: one per source (group NULL), or with side lists; -E2BIG past
- * max_pieces pieces. */
+ * max_pieces pieces. *cost weighs its cuts: a cut side list counts once for every source
+ * list of its family, which all meet it. */
 static int layout(const struct crule *cr, size_t ncr, const struct steer_rule *bodies,
 		  const uint8_t *group, size_t max_pieces, struct vec *srcs, struct vec *dsts,
-		  struct vec *sels, size_t *truncated)
+		  struct vec *sels, size_t *truncated, size_t *cost)
 {
 	struct lists l = { .cr = cr, .bodies = bodies, .ncr = ncr,
 			   .covers = HTAB_INIT(struct cover_entry, node, key),
@@ -655,8 +676,12 @@ static int layout(const struct crule *cr, size_t ncr, const struct steer_rule *b
 		if (!group || group[i] == GROUP_SRC)
 			r = add_cover(&l.covers, &p, i);
 	}
-	for (size_t f = 0; f < sizeof(families) && group && !r; f++)
+	for (size_t f = 0; f < sizeof(families) && group && !r; f++) {
+		size_t before = *truncated;
+
 		r = side_lists(&l, families[f], &l.side[f]);
+		l.side_cut[f] = *truncated - before;
+	}
 	/* Every family gets a /0 list, even an empty one: "no list" means "not synced". */
 	for (size_t f = 0; f < sizeof(families) && !r; f++)
 		r = src_list(&l, &(struct prefix){ .family = families[f] });
@@ -666,6 +691,9 @@ static int layout(const struct crule *cr, size_t ncr, const struct steer_rule *b
 			r = src_list(&l, &c->key);
 	free_covers(&l.covers);
 	htab_free_all(&l.splits, free);
+	*cost = *truncated;
+	for (size_t f = 0; f < sizeof(families); f++)
+		*cost += l.side_cut[f] * (l.nsrcs[f] ? l.nsrcs[f] - 1 : 0);
 	return r;
 }
 
@@ -700,31 +728,27 @@ static void vecs_take(struct vec *const a[3], const struct vec *b)
 	}
 }
 
-int compile_lists(const struct crule *cr, size_t ncr, struct steer_rule *bodies,
+int compile_lists(const struct crule *cr, size_t ncr, const struct steer_rule *bodies,
 		  struct vec *srcs, struct vec *dsts, struct vec *sels, size_t *truncated)
 {
 	struct vec *const out[3] = { srcs, dsts, sels };
 	struct vec side[3] = { { .size = srcs->size }, { .size = dsts->size }, { .size = sels->size } };
+	size_t cut = 0, cost = SIZE_MAX, side_cost;
 	int r = too_many_to_copy(cr, ncr) ? -E2BIG
 					   : layout(cr, ncr, bodies, NULL, MAX_PIECES, srcs, dsts, sels,
-						    truncated);
+						    truncated, &cost);
 	uint8_t *group;
-	size_t cut = 0;
 	int rs;
 
-	/* One list per source needs no side lookups: kept unless it cuts lists that the side
-	 * layout would not, or is too big to make. */
+	/* One list per source needs no side lookups: kept unless it cuts and the side layout's
+	 * cuts weigh less (see layout()), or it is too big to make. */
 	if ((!r && !*truncated) || (r < 0 && r != -E2BIG))
 		return r;
 	if (!(group = groups(cr, ncr, bodies)))
 		return -ENOMEM;
-	rs = layout(cr, ncr, bodies, group, SIZE_MAX, &side[0], &side[1], &side[2], &cut);
-	if (!rs && (r || cut < *truncated)) {
-		/* A rule with a `from` in the rest has no source list to stand for its `from`:
-		 * its body checks it. */
-		for (size_t i = 0; i < ncr; i++)
-			if (group[i] == GROUP_REST && crule_cover(&cr[i]).len)
-				bodies[i].match |= STEER_MATCH_SRC;
+	rs = layout(cr, ncr, bodies, group, SIZE_MAX, &side[0], &side[1], &side[2], &cut,
+		    &side_cost);
+	if (!rs && (r || side_cost < cost)) {
 		vecs_take(out, side);
 		*truncated = cut;
 		free(group);
@@ -739,7 +763,7 @@ int compile_lists(const struct crule *cr, size_t ncr, struct steer_rule *bodies,
 	 * all, however many pieces that takes. */
 	vecs_take(out, NULL);
 	*truncated = 0;
-	return layout(cr, ncr, bodies, NULL, SIZE_MAX, srcs, dsts, sels, truncated);
+	return layout(cr, ncr, bodies, NULL, SIZE_MAX, srcs, dsts, sels, truncated, &cost);
 }
 
 /* ---- split ids that follow content ---- */

@@ -223,6 +223,8 @@ static int compile_rules(const struct model *m, const struct model_overrides *ov
 			 const struct crule *cr, size_t ncr, struct vec *bodies, struct vec *nhs,
 			 struct vec *groups)
 {
+	uint32_t order = 0;
+
 	/* Bodies: one per rule or policy, then the marker that ends a cut list. */
 	for (size_t i = 0; i <= ncr; i++) {
 		struct steer_rule *b = vec_push(bodies);
@@ -235,6 +237,8 @@ static int compile_rules(const struct model *m, const struct model_overrides *ov
 			compile_rule_body(m, ov, cr[i].k, b);
 		else if (compile_policy_body(m, ov, cr[i].p, cr[i].family, nhs, groups, b) < 0)
 			return -ENOMEM;
+		order = i && i < ncr && cr[i].priority == cr[i - 1].priority ? order + 1 : 0;
+		b->order = order;
 	}
 	return 0;
 }

@@ -68,8 +68,9 @@ struct steer_rule_list {
 	__u32 sel_mask;
 	/* Only in source lists, and only when the compiler keeps the `from all` rules apart
 	 * (the one-list-per-source layout would cut lists): the source's list then holds only
-	 * rules with a `from`, and the walk merges it, by priority, with up to three side lists
-	 * of the family's other rules. 0: no such side list. */
+	 * rules with a `from`, and the walk merges it in the kernel's order (priority, then
+	 * steer_rule.order) with up to three side lists of the family's other rules. 0: no
+	 * such side list. */
 	__u32 side_dst;		/* steer_dst split: rules with a `to`, by destination */
 	__u32 side_sel;		/* steer_sel split: rules with a device or mark, by either */
 	__u32 side_mask;	/* side_sel's sel_mask */
@@ -118,8 +119,7 @@ enum steer_rule_action {
 
 /* Which selectors a rule has; the rest of the rule's fields are read only when set. */
 enum steer_rule_match {
-	STEER_MATCH_SRC      = 1u << 0,	/* inverted rules, and rules with a `from` in a side
-					 * list: elsewhere the trie covers it */
+	STEER_MATCH_SRC      = 1u << 0,	/* only for inverted rules: the trie covers the rest */
 	STEER_MATCH_DST      = 1u << 1,
 	STEER_MATCH_TOS      = 1u << 2,
 	STEER_MATCH_MARK     = 1u << 3,
@@ -152,7 +152,8 @@ struct steer_rule {
 	__u32 src[4], src_mask[4];	/* always the rule's `from`; matched only when inverted */
 	__u32 dst[4], dst_mask[4];
 	__u32 nh_id;		/* FORWARD: key into steer_nexthops; GROUP: into steer_groups */
-	__u32 pad2;
+	__u32 order;		/* its place among the rules of its priority, in the kernel's
+				 * order: where a walk merges lists, the tie-break */
 };
 
 /* Route trie: (table, family, destination prefix) -> best route of that prefix.

@@ -75,8 +75,8 @@ static __always_inline int rule_matches(const struct steer_rule *r, const struct
  * every mix of them; kept in the walk's state, these would take the stack its calls need. */
 struct steer_merge {
 	__u32 ids[STEER_WALK_LISTS][STEER_MAX_RULES];	/* first: copied a word pair at a time */
-	/* Each list's next rule as (priority << 32 | id), priority 0 when it is a cut marker or
-	 * cannot be read; STEER_WALK_END past the list's end. */
+	/* Each list's next rule as (priority << 32 | order), 0 when it is a cut marker or cannot
+	 * be read; STEER_WALK_END past the list's end. */
 	__u64 next[STEER_WALK_LISTS];
 	__u32 count[STEER_WALK_LISTS];
 	__u32 at;		/* the position of each next rule, a byte each, list 0 lowest */
@@ -298,8 +298,8 @@ static __always_inline __u64 merge_next(const struct steer_merge *m, int g, __u3
 	*k = m->ids[g][at & (STEER_MAX_RULES - 1)];
 	r = bpf_map_lookup_elem(&steer_rules, k);
 	if (!r || r->action == STEER_RULE_CUT)
-		return *k;
-	return (__u64)r->priority << 32 | *k;
+		return 0;
+	return (__u64)r->priority << 32 | r->order;
 }
 
 /* Which list's next rule comes first: its index, or STEER_WALK_LISTS when every list is past
@@ -325,9 +325,10 @@ __attribute__((noinline)) int steer_merge_pick(__u64 a, __u64 b, __u64 c, __u64 
 	return best == STEER_WALK_END ? STEER_WALK_LISTS : pick;
 }
 
-/* One rule of the merged lists, a bpf_loop() step: the one of lowest priority among the
- * lists' next ones (the compiler never puts one priority in two lists). A cut list's marker
- * comes first once it is next: no rule after the last one the list holds can be known. */
+/* One rule of the merged lists, a bpf_loop() step: the first in the kernel's order among the
+ * lists' next ones, by priority and then by its order among the rules of its priority. A cut
+ * list's marker comes first once it is next: no rule after the last one the list holds can
+ * be known. */
 static long steer_merge_step(__u64 i, void *ctx)
 {
 	struct steer_walk *w = ctx;

@@ -497,13 +497,17 @@ static const struct tcase sel_split[] = {
  * device or mark splits. The `from all` rules go to a side list instead, and the walk merges
  * the two. Tables 605 and 749 hold a route. At priority 400, `from
  * 10.9.0.0/16 udp dport 4000 lookup 605` and `from all udp dport 4001 lookup 749` share a
- * priority: both go to the rest, the first checking its own `from`. */
+ * priority across the lists. At 410, `from 10.2.0.0/24 udp dport 4002 lookup 605` was added
+ * before `from all udp dport 4002 lookup 749`, at 420 the other way round (dport 4003): the
+ * first added decides, in the kernel and in the merged walk. */
 static const struct tcase side_lists[] = {
 	{ "v4 the 50th `from all` rule decides, past 60 rules", V4("10.2.0.2", INET, .dport = 3049), WANT_FORWARD, OIF_OUT0, 299, 749 },
 	{ "v4 a `from` rule between `from all` ones decides", V4("10.2.0.2", INET, .dport = 2005), WANT_FORWARD, OIF_OUT0, 210, 605 },
 	{ "v4 a port no rule names: main", V4("10.2.0.2", INET, .dport = 999), FWD_OUT1 },
-	{ "v4 a `from` rule among the rest keeps its `from`", V4("10.2.0.2", INET, .dport = 4000), FWD_OUT1 },
-	{ "v4 its twin in priority matches from anywhere", V4("10.2.0.2", INET, .dport = 4001), WANT_FORWARD, OIF_OUT0, 400, 749 },
+	{ "v4 a `from` rule of another source does not match", V4("10.2.0.2", INET, .dport = 4000), FWD_OUT1 },
+	{ "v4 its twin in priority, in a side list, matches", V4("10.2.0.2", INET, .dport = 4001), WANT_FORWARD, OIF_OUT0, 400, 749 },
+	{ "v4 one priority in two lists: the `from` rule added first", V4("10.2.0.2", INET, .dport = 4002), WANT_FORWARD, OIF_OUT0, 410, 605 },
+	{ "v4 one priority in two lists: the `from all` rule added first", V4("10.2.0.2", INET, .dport = 4003), WANT_FORWARD, OIF_OUT0, 420, 749 },
 	{ "v4 the from-rule still comes first", V4("10.1.0.2", INET, .dport = 3049), FWD_OUT0 },
 };
 
@@ -799,6 +803,10 @@ static void step_side_lists(struct t *t)
 		 "priority $((201 + 2 * i)); done | ip -batch - && "
 		 "ip rule add from 10.9.0.0/16 ipproto udp dport 4000 table 605 priority 400 && "
 		 "ip rule add ipproto udp dport 4001 table 749 priority 400 && "
+		 "ip rule add from 10.2.0.0/24 ipproto udp dport 4002 table 605 priority 410 && "
+		 "ip rule add ipproto udp dport 4002 table 749 priority 410 && "
+		 "ip rule add ipproto udp dport 4003 table 749 priority 420 && "
+		 "ip rule add from 10.2.0.0/24 ipproto udp dport 4003 table 605 priority 420 && "
 		 "ip route add 198.51.100.0/24 via 192.0.2.2 dev out0 table 605 && "
 		 "ip route add 198.51.100.0/24 via 192.0.2.2 dev out0 table 749");
 	mirror(t);
@@ -810,7 +818,7 @@ static void step_side_lists(struct t *t)
 	image_free(&img);
 	sh(true, "for i in $(seq 0 14); do echo rule del priority $((200 + 2 * i)); done | ip -batch - && "
 		 "for i in $(seq 0 49); do echo rule del priority $((201 + 2 * i)); done | ip -batch - && "
-		 "ip rule del priority 400 && ip rule del priority 400 && "
+		 "for p in 400 400 410 410 420 420; do ip rule del priority $p; done && "
 		 "ip route flush table 605 && ip route flush table 749");
 	mirror(t);
 	fresh_image(t, &img, &rep);
