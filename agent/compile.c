@@ -223,7 +223,10 @@ static int compile_rules(const struct model *m, const struct model_overrides *ov
 			 const struct crule *cr, size_t ncr, struct vec *bodies, struct vec *nhs,
 			 struct vec *groups)
 {
-	uint32_t order = 0;
+	/* Per family: the last priority seen, and the rule's place among those of it. Counted
+	 * across both, it would follow how the model happens to interleave the families. */
+	uint32_t last[2] = { 0, 0 }, order[2] = { 0, 0 };
+	bool seen[2] = { false, false };
 
 	/* Bodies: one per rule or policy, then the marker that ends a cut list. */
 	for (size_t i = 0; i <= ncr; i++) {
@@ -237,8 +240,14 @@ static int compile_rules(const struct model *m, const struct model_overrides *ov
 			compile_rule_body(m, ov, cr[i].k, b);
 		else if (compile_policy_body(m, ov, cr[i].p, cr[i].family, nhs, groups, b) < 0)
 			return -ENOMEM;
-		order = i && i < ncr && cr[i].priority == cr[i - 1].priority ? order + 1 : 0;
-		b->order = order;
+		if (i < ncr) {
+			int f = cr[i].family == AF_INET6;
+
+			order[f] = seen[f] && cr[i].priority == last[f] ? order[f] + 1 : 0;
+			last[f] = cr[i].priority;
+			seen[f] = true;
+			b->order = order[f];
+		}
 	}
 	return 0;
 }

@@ -719,13 +719,32 @@ static void test_side_lists(void)
 	for (uint32_t i = 0; s && i < s->val.count; i++)
 		if (img.rules[s->val.ids[i]].priority == 2000)
 			twin = &img.rules[s->val.ids[i]];
-	CHECK(twin && twin->table == 300 && twin->order == 0 && rest &&
+	CHECK(twin && twin->table == 300 && twin->order == 0 && rest && rest->val.count &&
 		      img.rules[rest->val.ids[rest->val.count - 1]].table == 301 &&
 		      img.rules[rest->val.ids[rest->val.count - 1]].order == 1,
 	      "of the two at priority 2000, the one added first (in 10.1.0.0/16's list) is order 0, "
 	      "the other (in the rest) order 1");
 	image_free(&img);
 	model_free(&m);
+
+	/* A rule's order counts only its own family's rules of its priority: however the
+	 * model interleaves the families (it follows the events), the bodies are the same. */
+	for (int v6_first = 0; v6_first < 2; v6_first++) {
+		struct model_rule_key a = rule(50, "10.0.0.0/8", 100), b = rule(50, "2001:db8::/32", 100);
+		bool first = true;
+
+		model_init(&m);
+		model_rule_add(&m, v6_first ? &b : &a);
+		model_rule_add(&m, v6_first ? &a : &b);
+		CHECK(compile_image(&m, NULL, &img) == 0, "compile one rule a family at one priority");
+		for (size_t i = 0; i < img.nrules; i++)
+			if (img.rules[i].priority == 50)
+				first &= img.rules[i].order == 0;
+		CHECK(first, "each is first of its family at its priority (%s added first)",
+		      v6_first ? "IPv6" : "IPv4");
+		image_free(&img);
+		model_free(&m);
+	}
 }
 
 int main(void)
