@@ -311,6 +311,11 @@ st_policy_reset
 
 st_note "--- 7. IPv6 routes from router advertisements: ranked by preference, never multipath"
 ip netns exec "$NS_ROUTER" sysctl -qw net.ipv6.conf.upa.accept_ra=2 net.ipv6.conf.upb.accept_ra=2
+# Sinks a and b advertise themselves as routers, so they answer neighbour solicitations as
+# routers too: a neighbour advertisement without the router flag makes the router's kernel
+# drop the routes it learned from that sender (a router turned host), whenever its NUD
+# happens to probe one during the section.
+for x in a b; do ip netns exec "st$$-sink$x" sysctl -qw net.ipv6.conf.all.forwarding=1; done
 g0=$(st_generation)
 st_ip -n "$NS_ROUTER" -6 route del default via 2001:db8:a::2
 st_ip -n "$NS_ROUTER" -6 rule add priority 60 iif cli to 2001:db8:ffff::/48 lookup main
@@ -341,6 +346,7 @@ st_ip -n "$NS_ROUTER" -6 rule del priority 60 iif cli to 2001:db8:ffff::/48 look
 st_ip -n "$NS_ROUTER" -6 route add default via 2001:db8:a::2
 st_sync_wait "$g0"
 st_check "advertised routes withdrawn ($(xr_ra_routes) left)" test "$(xr_ra_routes)" = 0
+for x in a b; do ip netns exec "st$$-sink$x" sysctl -qw net.ipv6.conf.all.forwarding=0; done
 
 st_stop_steerd
 st_finish
