@@ -274,9 +274,16 @@ static size_t merge(size_t *ix, size_t max, const size_t *any, size_t nany,
 	return n;
 }
 
+/* A list longer than this is split by device or mark even where it fits one, when at least
+ * half its rules name a value: a packet of any other value then walks at most half of them,
+ * for one or two lookups (a rule step costs about as much as one). */
+#define SPLIT_SHORT 16
+
 /* One piece: the rules of any merged with the keyed ones k[0..nk). Too long for a list, it
  * is split again while the budget lasts (by the other selector, as a rule: by the same one
- * it would only repeat itself); else only as many as a list can tell apart from a cut one. */
+ * it would only repeat itself); else only as many as a list can tell apart from a cut one.
+ * The piece for every other value (and the unmarked one, its copy) is split again from
+ * SPLIT_SHORT rules on: most packets meet it, and there is one per split. */
 static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *key,
 		     const size_t *any, size_t nany, const struct u32_index *k, size_t nk, int depth)
 {
@@ -285,7 +292,8 @@ static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *k
 	struct image_sel *e;
 	int r = 0;
 
-	if (n > STEER_MAX_RULES && depth < 1 && l->budget >= n && (ix = malloc(n * sizeof(*ix)))) {
+	if ((n > STEER_MAX_RULES || (n > SPLIT_SHORT && !nk)) && depth < 1 && l->budget >= n &&
+	    (ix = malloc(n * sizeof(*ix)))) {
 		l->budget -= n;
 		merge(ix, n, any, nany, k, nk);
 		/* Seeded by the parent's id, which names its selector and mask too. */
@@ -309,16 +317,31 @@ static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *k
 	return r;
 }
 
-/* The rules ix as a list, or, when too long, split by input device or by mark (whichever
- * leaves the shorter longest piece): a piece per value the rules name, each with the rules a
- * packet of that value can match, and one for every other value. A piece still too long is
- * cut. seed says where the list stands (split_id). Returns 0 or -ENOMEM. */
+/* Most packets carry no mark: a split by mark with no piece of its own for mark 0 gets one, a
+ * copy of the piece for every other mark (the sels' other), so that they find theirs at the
+ * first lookup. */
+static int unmarked_piece(struct lists *l, size_t other)
+{
+	struct image_sel *zero = vec_push(l->sels);
+
+	if (!zero)
+		return -ENOMEM;
+	*zero = ((const struct image_sel *)l->sels->p)[other];	/* the push may move them */
+	zero->key.other = 0;
+	return 0;
+}
+
+/* The rules ix as a list, or, when too long (or past SPLIT_SHORT, with at least half of them
+ * keyed), split by input device or by mark (whichever leaves the shorter longest piece): a
+ * piece per value the rules name, each with the rules a packet of that value can match, and
+ * one for every other value. A piece still too long is cut. seed says where the list stands
+ * (split_id). Returns 0 or -ENOMEM. */
 static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t seed, int depth,
 			 struct steer_rule_list *out)
 {
-	struct u32_index *k = n > STEER_MAX_RULES ? malloc(n * sizeof(*k)) : NULL;
+	struct u32_index *k = n > SPLIT_SHORT ? malloc(n * sizeof(*k)) : NULL;
 	size_t *any = k ? malloc(n * sizeof(*any)) : NULL;
-	size_t nk = 0, nany = 0;
+	size_t nk = 0, nany = 0, other;
 	uint64_t by_iif, by_mark = (uint64_t)(n + 1) << 32;
 	uint32_t mask = 0, id = 0;
 	int r = 0;
@@ -338,7 +361,7 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 		/* The selector and its mask are part of the id: a split that changes them is
 		 * another split, and a packet between two applies never reads new pieces with
 		 * the old selector. */
-		if ((mask ? by_mark : by_iif) >> 32 <= n)
+		if ((mask ? by_mark : by_iif) >> 32 <= n && (n > STEER_MAX_RULES || 2 * nany <= n))
 			id = split_id(l, (((seed ^ 's') * 16777619u ^ mask) * 16777619u ^ !mask) *
 					 16777619u);
 	}
@@ -348,12 +371,15 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 	} else {
 		*out = (struct steer_rule_list){ .sel_split = id, .sel_mask = mask };
 		r = sel_piece(l, id, &(struct steer_sel_key){ .other = 1 }, any, nany, NULL, 0, depth);
+		other = l->sels->n - 1;
 		for (size_t i = 0, j; !r && i < nk; i = j) {
 			for (j = i; j < nk && k[j].v == k[i].v; j++)
 				;
 			r = sel_piece(l, id, &(struct steer_sel_key){ .value = k[i].v }, any, nany,
 				      k + i, j - i, depth);
 		}
+		if (!r && mask && (!nk || k[0].v))	/* k is sorted: k[0].v == 0 if any is */
+			r = unmarked_piece(l, other);
 	}
 	free(k);
 	free(any);
@@ -552,31 +578,6 @@ static int rest_pieces(struct lists *l, uint32_t seed, const size_t *ix, size_t 
 	return r;
 }
 
-/* Most packets carry no mark: a split by mark with no piece of its own for mark 0 gets one,
- * a copy of the piece for every other mark, so that they find theirs at the first lookup. */
-static int unmarked_piece(struct lists *l, uint32_t id)
-{
-	const struct image_sel *e = l->sels->p;
-	struct image_sel *zero;
-	size_t other = SIZE_MAX;
-
-	for (size_t i = l->sels->n; i-- > 0;) {
-		if (e[i].key.split != id)
-			continue;
-		if (!e[i].key.other && !e[i].key.value)
-			return 0;
-		if (e[i].key.other)
-			other = i;
-	}
-	if (other == SIZE_MAX)
-		return 0;
-	if (!(zero = vec_push(l->sels)))
-		return -ENOMEM;
-	*zero = ((const struct image_sel *)l->sels->p)[other];	/* the push may move them */
-	zero->key.other = 0;
-	return 0;
-}
-
 /* The ascending indices a and b, merged into out. */
 static size_t merge_ix(size_t *out, const struct vec *a, const struct vec *b)
 {
@@ -630,8 +631,6 @@ static int side_lists(struct lists *l, uint8_t family, struct steer_rule_list *s
 				ix[GROUP_REST].n = merge_ix(both, &ix[GROUP_SEL], &ix[GROUP_REST]);
 		} else if (!r && !v.sel_split) {
 			r = side_piece(l, seed ^ 'M', &v, &side->side_sel);
-		} else if (!r && v.sel_mask) {
-			r = unmarked_piece(l, v.sel_split);
 		}
 		if (!r && !side->side_sel && !both)
 			r = -EEXIST;

@@ -747,6 +747,66 @@ static void test_side_lists(void)
 	}
 }
 
+/* Short lists split where most packets gain: 20 `iif eth1` rules beside 20 mark rules split
+ * by mark, and the piece for every other mark (and its copy for unmarked packets) split
+ * again by device, so an unmarked packet from another device walks none of them; a list of 20 where fewer than half name a device
+ * stays one list. */
+static void test_short_split(void)
+{
+	struct model m;
+	struct image img;
+	const struct image_src *all;
+	const struct image_sel *mark, *zero, *eth1, *other;
+	struct model_link *l;
+
+	model_init(&m);
+	l = model_link_upsert(&m, 7);
+	snprintf(l->name, sizeof(l->name), "eth1");
+	for (uint32_t i = 0; i < 20; i++) {
+		struct model_rule_key a = rule(1000 + 2 * i, NULL, 100 + i), b = rule(1001 + 2 * i, NULL, 200 + i);
+
+		snprintf(a.iifname, sizeof(a.iifname), "eth1");
+		b.fwmark = 1 + i;
+		b.fwmask = 0xffffffff;
+		model_rule_add(&m, &a);
+		model_rule_add(&m, &b);
+	}
+	CHECK(compile_image(&m, NULL, &img) == 0, "compile 20 iif and 20 mark rules");
+	all = find_list(&img, "0.0.0.0/0");
+	CHECK(all && !img.side_lists && all->val.sel_split && all->val.sel_mask == 0xffffffff,
+	      "the 40 split by mark, though they fit one list");
+	mark = all ? sel_piece_of(&img, all->val.sel_split, true, 0) : NULL;
+	zero = all ? sel_piece_of(&img, all->val.sel_split, false, 0) : NULL;
+	CHECK(mark && mark->val.sel_split && !mark->val.sel_mask,
+	      "packets of a mark no rule names meet a split by device");
+	CHECK(zero && mark && !memcmp(&zero->val, &mark->val, sizeof(zero->val)),
+	      "unmarked packets too, at their first lookup: a piece of their own, the same");
+	eth1 = mark ? sel_piece_of(&img, mark->val.sel_split, false, 7) : NULL;
+	other = mark ? sel_piece_of(&img, mark->val.sel_split, true, 0) : NULL;
+	CHECK(eth1 && eth1->val.count == 20 && other && !other->val.count,
+	      "eth1's piece holds the 20 iif rules, every other device's none (%u, %u)",
+	      eth1 ? eth1->val.count : 0, other ? other->val.count : 0);
+	image_free(&img);
+	model_free(&m);
+
+	model_init(&m);
+	l = model_link_upsert(&m, 7);
+	snprintf(l->name, sizeof(l->name), "eth1");
+	for (uint32_t i = 0; i < 20; i++) {
+		struct model_rule_key a = rule(1000 + i, i % 3 ? "10.0.0.0/8" : NULL, 100 + i);
+
+		if (!(i % 3))
+			snprintf(a.iifname, sizeof(a.iifname), "eth1");
+		model_rule_add(&m, &a);
+	}
+	CHECK(compile_image(&m, NULL, &img) == 0, "compile 20 rules, 7 of them iif");
+	all = find_list(&img, "10.0.0.0/8");
+	CHECK(all && !all->val.sel_split && all->val.count == 20,
+	      "fewer than half keyed: one list of 20 (%u)", all ? all->val.count : 0);
+	image_free(&img);
+	model_free(&m);
+}
+
 int main(void)
 {
 	test_prefix();
@@ -758,6 +818,7 @@ int main(void)
 	test_uid_ranges();
 	test_dst_split();
 	test_side_lists();
+	test_short_split();
 	test_split_ids();
 	test_routes();
 	test_source_check_shortcut();
