@@ -274,16 +274,16 @@ static size_t merge(size_t *ix, size_t max, const size_t *any, size_t nany,
 	return n;
 }
 
-/* A list longer than this is split by device or mark even where it fits one, when at least
- * half its rules name a value: a packet of any other value then walks at most half of them,
- * for one or two lookups (a rule step costs about as much as one). */
-#define SPLIT_SHORT 16
+/* A list is split by device or mark even where it fits one when at least this many of its
+ * rules name a value: a packet of any other value then skips them all, for one or two
+ * lookups (each costs about as much as two or three rule steps). */
+#define SPLIT_KEYED 16
 
 /* One piece: the rules of any merged with the keyed ones k[0..nk). Too long for a list, it
  * is split again while the budget lasts (by the other selector, as a rule: by the same one
  * it would only repeat itself); else only as many as a list can tell apart from a cut one.
- * The piece for every other value (and the unmarked one, its copy) is split again from
- * SPLIT_SHORT rules on: most packets meet it, and there is one per split. */
+ * The piece for every other value (and the unmarked one, its copy) may be split again
+ * however short (SPLIT_KEYED): most packets meet it, and there is one per split. */
 static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *key,
 		     const size_t *any, size_t nany, const struct u32_index *k, size_t nk, int depth)
 {
@@ -292,7 +292,7 @@ static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *k
 	struct image_sel *e;
 	int r = 0;
 
-	if ((n > STEER_MAX_RULES || (n > SPLIT_SHORT && !nk)) && depth < 1 && l->budget >= n &&
+	if ((n > STEER_MAX_RULES || (n >= SPLIT_KEYED && !nk)) && depth < 1 && l->budget >= n &&
 	    (ix = malloc(n * sizeof(*ix)))) {
 		l->budget -= n;
 		merge(ix, n, any, nany, k, nk);
@@ -331,15 +331,15 @@ static int unmarked_piece(struct lists *l, size_t other)
 	return 0;
 }
 
-/* The rules ix as a list, or, when too long (or past SPLIT_SHORT, with at least half of them
- * keyed), split by input device or by mark (whichever leaves the shorter longest piece): a
+/* The rules ix as a list, or, when too long (or with SPLIT_KEYED of them keyed), split by
+ * input device or by mark (whichever leaves the shorter longest piece): a
  * piece per value the rules name, each with the rules a packet of that value can match, and
  * one for every other value. A piece still too long is cut. seed says where the list stands
  * (split_id). Returns 0 or -ENOMEM. */
 static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t seed, int depth,
 			 struct steer_rule_list *out)
 {
-	struct u32_index *k = n > SPLIT_SHORT ? malloc(n * sizeof(*k)) : NULL;
+	struct u32_index *k = n >= SPLIT_KEYED ? malloc(n * sizeof(*k)) : NULL;
 	size_t *any = k ? malloc(n * sizeof(*any)) : NULL;
 	size_t nk = 0, nany = 0, other;
 	uint64_t by_iif, by_mark = (uint64_t)(n + 1) << 32;
@@ -361,7 +361,7 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 		/* The selector and its mask are part of the id: a split that changes them is
 		 * another split, and a packet between two applies never reads new pieces with
 		 * the old selector. */
-		if ((mask ? by_mark : by_iif) >> 32 <= n && (n > STEER_MAX_RULES || 2 * nany <= n))
+		if ((mask ? by_mark : by_iif) >> 32 <= n && (n > STEER_MAX_RULES || nk >= SPLIT_KEYED))
 			id = split_id(l, (((seed ^ 's') * 16777619u ^ mask) * 16777619u ^ !mask) *
 					 16777619u);
 	}

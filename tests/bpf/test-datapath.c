@@ -491,6 +491,18 @@ static const struct tcase sel_split[] = {
 	{ "v4 a mark rule on an empty table goes on to main", V4("10.2.0.2", INET, .mark = 0x30), FWD_OUT1 },
 };
 
+/* 20 rules `fwmark 0x40+I/0xff lookup 900+I` at priority 300+2I between 20 `iif` ones at
+ * 301+2I: 10 `iif out1 lookup 1000+I`, 10 `iif in0 udp dport 6000+I lookup 1000+I`. They fit
+ * one list, but are split by mark, and the piece of every other mark by device: a packet
+ * from in0 walks only in0's rules. Tables 905 and 1013 hold a route. */
+static const struct tcase short_split[] = {
+	{ "v4 unmarked, in0's 4th iif rule decides", V4("10.2.0.2", INET, .dport = 6013), WANT_FORWARD, OIF_OUT0, 327, 1013 },
+	{ "v4 unmarked, a port no in0 rule names: main", V4("10.2.0.2", INET, .dport = 6099), FWD_OUT1 },
+	{ "v4 the 6th mark rule decides", V4("10.2.0.2", INET, .mark = 0x45, .dport = 6013), WANT_FORWARD, OIF_OUT0, 310, 905 },
+	{ "v4 a mark no rule names, then in0's rule", V4("10.2.0.2", INET, .mark = 0x99, .dport = 6013), WANT_FORWARD, OIF_OUT0, 327, 1013 },
+	{ "v4 the from-rule still comes first", V4("10.1.0.2", INET, .dport = 6013), FWD_OUT0 },
+};
+
 /* 15 rules `from 10.2.0.0/24 udp dport 2000+I lookup 600+I` at priority 200+2I among 50
  * `from all udp dport 3000+I lookup 700+I` at 201+2I: with the `from all` rules already there
  * (local, main, default), more than 63 rules in 10.2.0.0/24's list, which no destination,
@@ -789,6 +801,33 @@ static void step_sel_split(struct t *t)
 	sh(true, "for i in $(seq 0 79); do echo rule del priority $((300 + i)); done | ip -batch - && "
 		 "for i in $(seq 0 69); do echo rule del priority $((400 + i)); done | ip -batch - && "
 		 "ip route flush table 907");
+	mirror(t);
+}
+
+static void step_short_split(struct t *t)
+{
+	struct verify_report rep;
+	struct image img = {};
+	size_t nested = 0;
+
+	sh(true, "for i in $(seq 0 19); do echo rule add fwmark $((0x40 + i))/0xff table $((900 + i)) "
+		 "priority $((300 + 2 * i)); if [ $i -lt 10 ]; then echo rule add iif out1 table $((1000 + i)) "
+		 "priority $((301 + 2 * i)); else echo rule add iif in0 ipproto udp dport $((6000 + i)) "
+		 "table $((1000 + i)) priority $((301 + 2 * i)); fi; done | ip -batch - && "
+		 "ip route add 198.51.100.0/24 via 192.0.2.2 dev out0 table 905 && "
+		 "ip route add 198.51.100.0/24 via 192.0.2.2 dev out0 table 1013");
+	mirror(t);
+	RUN(t, short_split);
+	fresh_image(t, &img, &rep);
+	for (size_t i = 0; i < img.nsels; i++)
+		nested += img.sels[i].val.sel_split != 0;
+	check(t, !img.side_lists && nested && !img.truncated_lists && !rep.differences,
+	      "40 rules split by mark, then by device, none cut, verify agrees",
+	      "side lists %d, %zu pieces split again, %zu cut, %zu differences", img.side_lists,
+	      nested, img.truncated_lists, rep.differences);
+	image_free(&img);
+	sh(true, "for i in $(seq 0 39); do echo rule del priority $((300 + i)); done | ip -batch - && "
+		 "ip route flush table 905 && ip route flush table 1013");
 	mirror(t);
 }
 
@@ -1468,6 +1507,7 @@ int main(void)
 
 	step_dst_split(&t);
 	step_sel_split(&t);
+	step_short_split(&t);
 	step_side_lists(&t);
 
 	sh(true, "ip route add 198.51.100.128/25 via 192.0.2.2 dev out0 table 100 && "
