@@ -192,31 +192,39 @@ static uint32_t split_id(struct lists *l, uint32_t h)
 
 #define HASH_SEED 2166136261u
 
-/* ---- split by input device or mark ---- */
+/* ---- split by input device, mark or destination port ---- */
 
-/* For a split by input device (mask 0) or by mark & mask: whether the rule names one value
- * a packet must have to match it (*v), or may match packets of any value (false: inverted
- * rules, rules without that selector or with another mask). */
-static bool sel_key(const struct steer_rule *r, uint32_t mask, uint32_t *v)
+/* What a split keys its pieces by: the input device, the mark under a mask, or (the rest's
+ * side list only) the destination port. */
+enum sel_kind { BY_IIF, BY_MARK, BY_DPORT };
+
+/* For a split of kind (by mark: & mask): whether the rule names one value a packet must have
+ * to match it (*v), or may match packets of any value (false: inverted rules, rules without
+ * that selector, with another mask or with a port range). */
+static bool sel_key(const struct steer_rule *r, enum sel_kind kind, uint32_t mask, uint32_t *v)
 {
 	if (r->match & STEER_MATCH_INVERT)
 		return false;
-	if (!mask && (r->match & STEER_MATCH_IIF) && r->iif != STEER_IIF_MISSING) {
+	if (kind == BY_IIF && (r->match & STEER_MATCH_IIF) && r->iif != STEER_IIF_MISSING) {
 		*v = r->iif;
 		return true;
 	}
-	if (mask && (r->match & STEER_MATCH_MARK) && r->mark_mask == mask) {
+	if (kind == BY_MARK && (r->match & STEER_MATCH_MARK) && r->mark_mask == mask) {
 		*v = r->mark & mask;
+		return true;
+	}
+	if (kind == BY_DPORT && (r->match & STEER_MATCH_DPORT) && r->dport_lo == r->dport_hi) {
+		*v = r->dport_lo;
 		return true;
 	}
 	return false;
 }
 
-/* The rules of ix split for mask: keyed ones sorted by (value, rule), the others in order.
+/* The rules of ix split by kind: keyed ones sorted by (value, rule), the others in order.
  * Returns how good a split it is, lower better: by the longest piece, then the piece for
  * every other value; n + 1 when no rule is keyed (no split at all). */
-static uint64_t sel_sort(const struct lists *l, const size_t *ix, size_t n, uint32_t mask,
-			 struct u32_index *k, size_t *nk, size_t *any, size_t *nany)
+static uint64_t sel_sort(const struct lists *l, const size_t *ix, size_t n, enum sel_kind kind,
+			 uint32_t mask, struct u32_index *k, size_t *nk, size_t *any, size_t *nany)
 {
 	size_t longest = 0, run = 0;
 
@@ -224,7 +232,7 @@ static uint64_t sel_sort(const struct lists *l, const size_t *ix, size_t n, uint
 	for (size_t i = 0; i < n; i++) {
 		uint32_t v;
 
-		if (sel_key(&l->bodies[ix[i]], mask, &v))
+		if (sel_key(&l->bodies[ix[i]], kind, mask, &v))
 			k[(*nk)++] = (struct u32_index){ v, ix[i] };
 		else
 			any[(*nany)++] = ix[i];
@@ -331,6 +339,26 @@ static int unmarked_piece(struct lists *l, size_t other)
 	return 0;
 }
 
+/* The pieces of split id: one holding any, for every value no rule of k names; one per value
+ * k names, holding its rules merged with any; with unmarked, one for mark 0 too (a copy of
+ * the first) unless k names it. Pieces of depth 1 are not split again. */
+static int split_pieces(struct lists *l, uint32_t id, const size_t *any, size_t nany,
+			const struct u32_index *k, size_t nk, int depth, bool unmarked)
+{
+	int r = sel_piece(l, id, &(struct steer_sel_key){ .other = 1 }, any, nany, NULL, 0, depth);
+	size_t other = l->sels->n - 1;
+
+	for (size_t i = 0, j; !r && i < nk; i = j) {
+		for (j = i; j < nk && k[j].v == k[i].v; j++)
+			;
+		r = sel_piece(l, id, &(struct steer_sel_key){ .value = k[i].v }, any, nany, k + i,
+			      j - i, depth);
+	}
+	if (!r && unmarked && (!nk || k[0].v))	/* k is sorted: k[0].v == 0 if any is */
+		r = unmarked_piece(l, other);
+	return r;
+}
+
 /* The rules ix as a list, or, when too long (or with SPLIT_KEYED of them keyed), split by
  * input device or by mark (whichever leaves the shorter longest piece): a
  * piece per value the rules name, each with the rules a packet of that value can match, and
@@ -341,7 +369,7 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 {
 	struct u32_index *k = n >= SPLIT_KEYED ? malloc(n * sizeof(*k)) : NULL;
 	size_t *any = k ? malloc(n * sizeof(*any)) : NULL;
-	size_t nk = 0, nany = 0, other;
+	size_t nk = 0, nany = 0;
 	uint64_t by_iif, by_mark = (uint64_t)(n + 1) << 32;
 	uint32_t mask = 0, id = 0;
 	int r = 0;
@@ -352,10 +380,10 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 	if (k && any) {
 		mask = common_mask(l, ix, n, k);
 		if (mask)
-			by_mark = sel_sort(l, ix, n, mask, k, &nk, any, &nany);
-		by_iif = sel_sort(l, ix, n, 0, k, &nk, any, &nany);
+			by_mark = sel_sort(l, ix, n, BY_MARK, mask, k, &nk, any, &nany);
+		by_iif = sel_sort(l, ix, n, BY_IIF, 0, k, &nk, any, &nany);
 		if (by_mark < by_iif)
-			sel_sort(l, ix, n, mask, k, &nk, any, &nany);
+			sel_sort(l, ix, n, BY_MARK, mask, k, &nk, any, &nany);
 		else
 			mask = 0;
 		/* The selector and its mask are part of the id: a split that changes them is
@@ -370,16 +398,7 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 		r = n > STEER_MAX_RULES && !k ? -ENOMEM : 0;
 	} else {
 		*out = (struct steer_rule_list){ .sel_split = id, .sel_mask = mask };
-		r = sel_piece(l, id, &(struct steer_sel_key){ .other = 1 }, any, nany, NULL, 0, depth);
-		other = l->sels->n - 1;
-		for (size_t i = 0, j; !r && i < nk; i = j) {
-			for (j = i; j < nk && k[j].v == k[i].v; j++)
-				;
-			r = sel_piece(l, id, &(struct steer_sel_key){ .value = k[i].v }, any, nany,
-				      k + i, j - i, depth);
-		}
-		if (!r && mask && (!nk || k[0].v))	/* k is sorted: k[0].v == 0 if any is */
-			r = unmarked_piece(l, other);
+		r = split_pieces(l, id, any, nany, k, nk, depth, mask);
 	}
 	free(k);
 	free(any);
@@ -505,19 +524,6 @@ static uint8_t *groups(const struct crule *cr, size_t ncr, const struct steer_ru
 	return g;
 }
 
-/* The rules ix as a piece of a split by device, mark or port, under key. */
-static int add_sel_piece(struct lists *l, const struct steer_sel_key *key, const size_t *ix, size_t n)
-{
-	struct image_sel *e = vec_push(l->sels);
-
-	if (!e)
-		return -ENOMEM;
-	e->key = *key;
-	e->val = (struct steer_rule_list){};
-	fill_list(ix, n, l->ncr, &e->val, l->truncated);
-	return 0;
-}
-
 /* The list val on its own: the `other` piece of a fresh split, whose id lands in *id
  * (0 when the seed's id is taken). */
 static int side_piece(struct lists *l, uint32_t seed, const struct steer_rule_list *val,
@@ -534,84 +540,62 @@ static int side_piece(struct lists *l, uint32_t seed, const struct steer_rule_li
 
 /* The rest: one list, or when too long for one, a piece per destination port that rules
  * name one of (each with the rules that name no single port), and one for every other port.
- * The split's id lands in *id (0 when the seed's id is taken). */
+ * The datapath looks the rest up at one level: its pieces are not split again. The split's
+ * id lands in *id (0 when the seed's id is taken). */
 static int rest_pieces(struct lists *l, uint32_t seed, const size_t *ix, size_t n, uint32_t *id)
 {
 	struct u32_index *k = NULL;
 	size_t *any = NULL, nk = 0, nany = 0;
-	int r = 0;
+	int r;
 
 	if (!(*id = split_id(l, seed)))
 		return 0;
-	if (n > STEER_MAX_RULES && (!(k = malloc(n * sizeof(*k))) || !(any = malloc(n * sizeof(*any)))))
+	if (n <= STEER_MAX_RULES)
+		return split_pieces(l, *id, ix, n, NULL, 0, 1, false);
+	if (!(k = malloc(n * sizeof(*k))) || !(any = malloc(n * sizeof(*any)))) {
 		r = -ENOMEM;
-	for (size_t i = 0; k && any && i < n; i++) {
-		const struct steer_rule *b = &l->bodies[ix[i]];
-
-		if ((b->match & STEER_MATCH_DPORT) && !(b->match & STEER_MATCH_INVERT) &&
-		    b->dport_lo == b->dport_hi)
-			k[nk++] = (struct u32_index){ b->dport_lo, ix[i] };
-		else
-			any[nany++] = ix[i];
-	}
-	if (!k || !any) {
-		r = r ?: add_sel_piece(l, &(struct steer_sel_key){ .split = *id, .other = 1 }, ix, n);
 	} else {
-		qsort(k, nk, sizeof(*k), cmp_u32_index);
-		r = add_sel_piece(l, &(struct steer_sel_key){ .split = *id, .other = 1 }, any, nany);
-		for (size_t i = 0, j; !r && i < nk; i = j) {
-			size_t *piece;
-
-			for (j = i; j < nk && k[j].v == k[i].v; j++)
-				;
-			if (!(piece = malloc((nany + j - i) * sizeof(*piece)))) {
-				r = -ENOMEM;
-				break;
-			}
-			r = add_sel_piece(l, &(struct steer_sel_key){ .split = *id, .value = k[i].v },
-					  piece, merge(piece, nany + j - i, any, nany, k + i, j - i));
-			free(piece);
-		}
+		sel_sort(l, ix, n, BY_DPORT, 0, k, &nk, any, &nany);
+		r = split_pieces(l, *id, any, nany, k, nk, 1, false);
 	}
 	free(k);
 	free(any);
 	return r;
 }
 
-/* The ascending indices a and b, merged into out. */
-static size_t merge_ix(size_t *out, const struct vec *a, const struct vec *b)
+/* The family's rules of the groups in mask (a bit per enum group), in order, in ix. */
+static int collect_groups(const struct lists *l, uint8_t family, unsigned mask, struct vec *ix)
 {
-	const size_t *x = a->p, *y = b->p;
-	size_t n = 0, i = 0, j = 0;
+	ix->n = 0;
+	for (size_t i = 0; i < l->ncr; i++) {
+		size_t *slot;
 
-	while (i < a->n || j < b->n)
-		out[n++] = j == b->n || (i < a->n && x[i] < y[j]) ? x[i++] : y[j++];
-	return n;
+		if (l->cr[i].family != family || !(mask & 1u << l->group[i]))
+			continue;
+		if (!(slot = vec_push(ix)))
+			return -ENOMEM;
+		*slot = i;
+	}
+	return 0;
 }
 
 /* The family's `from all` rules, apart: those with a `to` split by destination (every piece
  * a list or split again by device or mark), those with a device or mark split by either (or,
- * few, in one list with the rest), the rest by destination port; their split ids in *side. A side list that cannot get an id (its seed
- * collided) would lose its rules: -EEXIST, and the caller keeps the one-list layout. */
+ * few, in one list with the rest), the rest by destination port; their split ids in *side.
+ * A side list that cannot get an id (its seed collided) would lose its rules: -EEXIST, and
+ * the caller keeps the one-list layout. */
 static int side_lists(struct lists *l, uint8_t family, struct steer_rule_list *side)
 {
 	struct vec ix[4];
 	struct steer_rule_list v;
 	uint32_t seed = hash_prefix(HASH_SEED ^ 's', &(struct prefix){ .family = family });
-	size_t *both = NULL;
+	bool folded = false;
 	int r = 0;
 
-	for (int g = 0; g < 4; g++)
+	for (int g = 0; g < 4; g++) {
 		ix[g] = (struct vec){ .size = sizeof(size_t) };
-	for (size_t i = 0; i < l->ncr && !r; i++) {
-		size_t *slot;
-
-		if (l->cr[i].family != family || l->group[i] == GROUP_SRC)
-			continue;
-		if (!(slot = vec_push(&ix[l->group[i]])))
-			r = -ENOMEM;
-		else
-			*slot = i;
+		if (g != GROUP_SRC)
+			r = r ?: collect_groups(l, family, 1u << g, &ix[g]);
 	}
 	*side = (struct steer_rule_list){};
 	if (!r && ix[GROUP_DST].n) {
@@ -625,22 +609,18 @@ static int side_lists(struct lists *l, uint8_t family, struct steer_rule_list *s
 		side->side_mask = v.sel_mask;
 		/* Short enough for one list: with the rest when they fit one together. */
 		if (!r && !v.sel_split && ix[GROUP_SEL].n + ix[GROUP_REST].n < STEER_MAX_RULES) {
-			if (!(both = malloc((ix[GROUP_SEL].n + ix[GROUP_REST].n) * sizeof(*both))))
-				r = -ENOMEM;
-			else
-				ix[GROUP_REST].n = merge_ix(both, &ix[GROUP_SEL], &ix[GROUP_REST]);
+			folded = true;
+			r = collect_groups(l, family, 1u << GROUP_SEL | 1u << GROUP_REST, &ix[GROUP_REST]);
 		} else if (!r && !v.sel_split) {
 			r = side_piece(l, seed ^ 'M', &v, &side->side_sel);
 		}
-		if (!r && !side->side_sel && !both)
+		if (!r && !side->side_sel && !folded)
 			r = -EEXIST;
 	}
 	if (!r && ix[GROUP_REST].n) {
-		r = rest_pieces(l, seed ^ 'r', both ? both : ix[GROUP_REST].p, ix[GROUP_REST].n,
-				&side->side_rest);
+		r = rest_pieces(l, seed ^ 'r', ix[GROUP_REST].p, ix[GROUP_REST].n, &side->side_rest);
 		r = r ?: side->side_rest ? 0 : -EEXIST;
 	}
-	free(both);
 	for (int g = 0; g < 4; g++)
 		free(ix[g].p);
 	return r;

@@ -727,6 +727,31 @@ static void test_side_lists(void)
 	image_free(&img);
 	model_free(&m);
 
+	/* Four mark rules among them: too few for a split of their own, they join the rest,
+	 * in priority order. */
+	model_init(&m);
+	for (uint32_t i = 0; i < 40; i++) {
+		struct model_rule_key a = rule(1000 + 2 * i, "10.0.0.0/8", 100 + i);
+		struct model_rule_key b = rule(1001 + 2 * i, NULL, 200 + i);
+
+		if (i % 10 == 5) {
+			b.fwmark = i;
+			b.fwmask = 0xff;
+		}
+		model_rule_add(&m, &a);
+		model_rule_add(&m, &b);
+	}
+	CHECK(compile_image(&m, NULL, &img) == 0, "compile 80 rules, 4 of them marks");
+	s = find_list(&img, "10.0.0.0/8");
+	rest = s ? sel_piece_of(&img, s->val.side_rest, true, 0) : NULL;
+	order = true;
+	for (uint32_t i = 1; rest && i < rest->val.count; i++)
+		order &= img.rules[rest->val.ids[i - 1]].priority < img.rules[rest->val.ids[i]].priority;
+	CHECK(img.side_lists && s && !s->val.side_sel && rest && rest->val.count == 40 && order,
+	      "the marks join the rest, in priority order (%u rules)", rest ? rest->val.count : 0);
+	image_free(&img);
+	model_free(&m);
+
 	/* A rule's order counts only its own family's rules of its priority: however the
 	 * model interleaves the families (it follows the events), the bodies are the same. */
 	for (int v6_first = 0; v6_first < 2; v6_first++) {
