@@ -151,6 +151,7 @@ struct lists {
 	size_t *truncated;
 	size_t budget;		/* rule indices the nested splits may still copy */
 	size_t max_pieces;	/* past this many pieces the layout is given up: -E2BIG */
+	size_t split_keyed;	/* SPLIT_KEYED or SPLIT_KEYED_MERGED */
 	const uint8_t *group;	/* per rule, enum group; NULL: one list per source holds all */
 	struct steer_rule_list side[2];	/* the side fields of IPv4's and IPv6's source lists */
 	size_t side_cut[2];	/* pieces of each family's side lists cut */
@@ -283,15 +284,17 @@ static size_t merge(size_t *ix, size_t max, const size_t *any, size_t nany,
 }
 
 /* A list is split by device or mark even where it fits one when at least this many of its
- * rules name a value: a packet of any other value then skips them all, for one or two
- * lookups (each costs about as much as two or three rule steps). */
+ * rules name a value (struct lists' split_keyed): a packet of any other value then skips
+ * them all, for one or two lookups. A lookup costs about as much as three steps of a walk of
+ * one list, and one step of a merged walk (side lists), which picks among four at each. */
 #define SPLIT_KEYED 16
+#define SPLIT_KEYED_MERGED 4
 
 /* One piece: the rules of any merged with the keyed ones k[0..nk). Too long for a list, it
  * is split again while the budget lasts (by the other selector, as a rule: by the same one
  * it would only repeat itself); else only as many as a list can tell apart from a cut one.
  * The piece for every other value (and the unmarked one, its copy) may be split again
- * however short (SPLIT_KEYED): most packets meet it, and there is one per split. */
+ * however short (split_keyed): most packets meet it, and there is one per split. */
 static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *key,
 		     const size_t *any, size_t nany, const struct u32_index *k, size_t nk, int depth)
 {
@@ -300,7 +303,7 @@ static int sel_piece(struct lists *l, uint32_t id, const struct steer_sel_key *k
 	struct image_sel *e;
 	int r = 0;
 
-	if ((n > STEER_MAX_RULES || (n >= SPLIT_KEYED && !nk)) && depth < 1 && l->budget >= n &&
+	if ((n > STEER_MAX_RULES || (n >= l->split_keyed && !nk)) && depth < 1 && l->budget >= n &&
 	    (ix = malloc(n * sizeof(*ix)))) {
 		l->budget -= n;
 		merge(ix, n, any, nany, k, nk);
@@ -359,7 +362,7 @@ static int split_pieces(struct lists *l, uint32_t id, const size_t *any, size_t 
 	return r;
 }
 
-/* The rules ix as a list, or, when too long (or with SPLIT_KEYED of them keyed), split by
+/* The rules ix as a list, or, when too long (or with split_keyed of them keyed), split by
  * input device or by mark (whichever leaves the shorter longest piece): a
  * piece per value the rules name, each with the rules a packet of that value can match, and
  * one for every other value. A piece still too long is cut. seed says where the list stands
@@ -367,7 +370,7 @@ static int split_pieces(struct lists *l, uint32_t id, const size_t *any, size_t 
 static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t seed, int depth,
 			 struct steer_rule_list *out)
 {
-	struct u32_index *k = n >= SPLIT_KEYED ? malloc(n * sizeof(*k)) : NULL;
+	struct u32_index *k = n >= l->split_keyed ? malloc(n * sizeof(*k)) : NULL;
 	size_t *any = k ? malloc(n * sizeof(*any)) : NULL;
 	size_t nk = 0, nany = 0;
 	uint64_t by_iif, by_mark = (uint64_t)(n + 1) << 32;
@@ -389,7 +392,7 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 		/* The selector and its mask are part of the id: a split that changes them is
 		 * another split, and a packet between two applies never reads new pieces with
 		 * the old selector. */
-		if ((mask ? by_mark : by_iif) >> 32 <= n && (n > STEER_MAX_RULES || nk >= SPLIT_KEYED))
+		if ((mask ? by_mark : by_iif) >> 32 <= n && (n > STEER_MAX_RULES || nk >= l->split_keyed))
 			id = split_id(l, (((seed ^ 's') * 16777619u ^ mask) * 16777619u ^ !mask) *
 					 16777619u);
 	}
@@ -643,7 +646,8 @@ static int layout(const struct crule *cr, size_t ncr, const struct steer_rule *b
 			   .covers = HTAB_INIT(struct cover_entry, node, key),
 			   .splits = HTAB_INIT(struct split_seen, node, id), .srcs = srcs,
 			   .dsts = dsts, .sels = sels, .truncated = truncated, .budget = BUDGET,
-			   .max_pieces = max_pieces, .group = group };
+			   .max_pieces = max_pieces, .group = group,
+			   .split_keyed = group ? SPLIT_KEYED_MERGED : SPLIT_KEYED };
 	static const uint8_t families[] = { AF_INET, AF_INET6 };
 	struct htab_iter it;
 	struct cover_entry *c;

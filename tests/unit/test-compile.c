@@ -727,21 +727,21 @@ static void test_side_lists(void)
 	image_free(&img);
 	model_free(&m);
 
-	/* Four mark rules among them: too few for a split of their own, they join the rest,
+	/* Three mark rules among them: too few for a split of their own, they join the rest,
 	 * in priority order. */
 	model_init(&m);
 	for (uint32_t i = 0; i < 40; i++) {
 		struct model_rule_key a = rule(1000 + 2 * i, "10.0.0.0/8", 100 + i);
 		struct model_rule_key b = rule(1001 + 2 * i, NULL, 200 + i);
 
-		if (i % 10 == 5) {
+		if (i % 13 == 5) {
 			b.fwmark = i;
 			b.fwmask = 0xff;
 		}
 		model_rule_add(&m, &a);
 		model_rule_add(&m, &b);
 	}
-	CHECK(compile_image(&m, NULL, &img) == 0, "compile 80 rules, 4 of them marks");
+	CHECK(compile_image(&m, NULL, &img) == 0, "compile 80 rules, 3 of them marks");
 	s = find_list(&img, "10.0.0.0/8");
 	rest = s ? sel_piece_of(&img, s->val.side_rest, true, 0) : NULL;
 	order = true;
@@ -828,6 +828,41 @@ static void test_short_split(void)
 	all = find_list(&img, "10.0.0.0/8");
 	CHECK(all && !all->val.sel_split && all->val.count == 20,
 	      "7 keyed: one list of 20 (%u)", all ? all->val.count : 0);
+	image_free(&img);
+	model_free(&m);
+
+	/* With side lists each step of the merged walk costs about a lookup: 5 `iif eth1` rules
+	 * beside 20 marks in the side list by device or mark are split from the unmarked piece
+	 * already. 40 `from 10.0.0.0/8` and 40 `from all` rules make the side layout. */
+	model_init(&m);
+	l = model_link_upsert(&m, 7);
+	snprintf(l->name, sizeof(l->name), "eth1");
+	for (uint32_t i = 0; i < 40; i++) {
+		struct model_rule_key a = rule(1000 + 2 * i, "10.0.0.0/8", 100 + i);
+		struct model_rule_key b = rule(1001 + 2 * i, NULL, 200 + i);
+		struct model_rule_key c = rule(2000 + i, NULL, 300 + i);
+
+		model_rule_add(&m, &a);
+		model_rule_add(&m, &b);
+		if (i >= 25)
+			continue;
+		if (i < 5) {
+			snprintf(c.iifname, sizeof(c.iifname), "eth1");
+		} else {
+			c.fwmark = i;
+			c.fwmask = 0xff;
+		}
+		model_rule_add(&m, &c);
+	}
+	CHECK(compile_image(&m, NULL, &img) == 0, "compile 105 rules, 25 of them iif or mark");
+	all = find_list(&img, "10.0.0.0/8");
+	zero = all ? sel_piece_of(&img, all->val.side_sel, false, 0) : NULL;
+	eth1 = zero ? sel_piece_of(&img, zero->val.sel_split, false, 7) : NULL;
+	other = zero ? sel_piece_of(&img, zero->val.sel_split, true, 0) : NULL;
+	CHECK(img.side_lists && !img.truncated_lists && all && all->val.side_mask == 0xff && zero &&
+		      eth1 && eth1->val.count == 5 && other && !other->val.count,
+	      "side lists; unmarked packets meet a split by device: eth1's piece the 5 iif rules (%u), "
+	      "every other device's none", eth1 ? eth1->val.count : 0);
 	image_free(&img);
 	model_free(&m);
 }
