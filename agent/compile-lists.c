@@ -363,10 +363,10 @@ static int split_pieces(struct lists *l, uint32_t id, const size_t *any, size_t 
 }
 
 /* The rules ix as a list, or, when too long (or with split_keyed of them keyed), split by
- * input device or by mark (whichever leaves the shorter longest piece): a
- * piece per value the rules name, each with the rules a packet of that value can match, and
- * one for every other value. A piece still too long is cut. seed says where the list stands
- * (split_id). Returns 0 or -ENOMEM. */
+ * input device or by mark (whichever leaves the shorter longest piece): a piece per value
+ * the rules name, each with the rules a packet of that value can match, and one for every
+ * other value. A piece still too long is cut. seed says where the list stands (split_id).
+ * Returns 0 or -ENOMEM. */
 static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t seed, int depth,
 			 struct steer_rule_list *out)
 {
@@ -401,7 +401,7 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 		r = n > STEER_MAX_RULES && !k ? -ENOMEM : 0;
 	} else {
 		*out = (struct steer_rule_list){ .sel_split = id, .sel_mask = mask };
-		r = split_pieces(l, id, any, nany, k, nk, depth, mask);
+		r = split_pieces(l, id, any, nany, k, nk, depth, mask != 0);
 	}
 	free(k);
 	free(any);
