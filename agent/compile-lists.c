@@ -397,6 +397,7 @@ static int list_or_split(struct lists *l, const size_t *ix, size_t n, uint32_t s
 					 16777619u);
 	}
 	if (!id) {
+		*out = (struct steer_rule_list){};
 		fill_list(ix, n, l->ncr, out, l->truncated);
 		r = n > STEER_MAX_RULES && !k ? -ENOMEM : 0;
 	} else {
@@ -590,7 +591,7 @@ static int collect_groups(const struct lists *l, uint8_t family, unsigned mask, 
 static int side_lists(struct lists *l, uint8_t family, struct steer_rule_list *side)
 {
 	struct vec ix[4];
-	struct steer_rule_list v;
+	struct steer_rule_list v = {};
 	uint32_t seed = hash_prefix(HASH_SEED ^ 's', &(struct prefix){ .family = family });
 	bool folded = false;
 	int r = 0;
