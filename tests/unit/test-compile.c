@@ -772,6 +772,16 @@ static void test_side_lists(void)
 	}
 }
 
+/* A fresh model with one link, eth1 (ifindex 7), for `iif` rules to name. */
+static void model_with_eth1(struct model *m)
+{
+	struct model_link *l;
+
+	model_init(m);
+	l = model_link_upsert(m, 7);
+	snprintf(l->name, sizeof(l->name), "eth1");
+}
+
 /* Short lists split where most packets gain: 20 `iif eth1` rules beside 20 mark rules split
  * by mark, and the piece for every other mark (and its copy for unmarked packets) split
  * again by device, so an unmarked packet from another device walks none of them; a list of
@@ -782,11 +792,8 @@ static void test_short_split(void)
 	struct image img;
 	const struct image_src *all;
 	const struct image_sel *mark, *zero, *eth1, *other;
-	struct model_link *l;
 
-	model_init(&m);
-	l = model_link_upsert(&m, 7);
-	snprintf(l->name, sizeof(l->name), "eth1");
+	model_with_eth1(&m);
 	for (uint32_t i = 0; i < 20; i++) {
 		struct model_rule_key a = rule(1000 + 2 * i, NULL, 100 + i), b = rule(1001 + 2 * i, NULL, 200 + i);
 
@@ -814,9 +821,7 @@ static void test_short_split(void)
 	image_free(&img);
 	model_free(&m);
 
-	model_init(&m);
-	l = model_link_upsert(&m, 7);
-	snprintf(l->name, sizeof(l->name), "eth1");
+	model_with_eth1(&m);
 	for (uint32_t i = 0; i < 20; i++) {
 		struct model_rule_key a = rule(1000 + i, i % 3 ? "10.0.0.0/8" : NULL, 100 + i);
 
@@ -834,9 +839,7 @@ static void test_short_split(void)
 	/* With side lists each step of the merged walk costs about a lookup: 5 `iif eth1` rules
 	 * beside 20 marks in the side list by device or mark are split from the unmarked piece
 	 * already. 40 `from 10.0.0.0/8` and 40 `from all` rules make the side layout. */
-	model_init(&m);
-	l = model_link_upsert(&m, 7);
-	snprintf(l->name, sizeof(l->name), "eth1");
+	model_with_eth1(&m);
 	for (uint32_t i = 0; i < 40; i++) {
 		struct model_rule_key a = rule(1000 + 2 * i, "10.0.0.0/8", 100 + i);
 		struct model_rule_key b = rule(1001 + 2 * i, NULL, 200 + i);
