@@ -534,10 +534,11 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, const struct steer
 #endif
 }
 
-/* This CPU's copies of the devices frames arrive on. steer_links is a hash map, and its
- * lookup was the dearest step a cached packet still took. A slot holds a copy taken under
- * an epoch and stands while the epoch does: every write to steer_links moves it. Only the
- * frame's own device goes through it, so one run uses one slot and never sees it refilled
+/* This CPU's copies of the devices frames arrive on and leave by. steer_links is a hash
+ * map, and its lookup was the dearest step a cached packet still took, and one of a new
+ * flow's. A slot holds a copy taken under an epoch and stands while the epoch does: every
+ * write to steer_links moves it. The frame's device has the first half of the slots, the
+ * next hop's the second, so one run uses one slot of each and never sees either refilled
  * under its feet (runs do not interleave on a CPU). */
 #define STEER_LINK_CACHE_SLOTS 64
 
@@ -549,14 +550,14 @@ struct steer_link_slot {
 };
 
 STEER_MAP(steer_link_cache, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct steer_link_slot,
-	  STEER_LINK_CACHE_SLOTS);
+	  2 * STEER_LINK_CACHE_SLOTS);
 
-/* The device a frame is on, as steer_links has it under epoch (read before it), or NULL.
- * Always a pointer into the cache, so that the verifier sees one kind of pointer and can
- * prune. Filling it is invisible: explain fills it too. */
-static __always_inline struct steer_link *frame_link(__u32 ifindex, __u64 epoch)
+/* Device ifindex as steer_links has it under epoch (read before it), or NULL, through the
+ * half of the cache at base. Always a pointer into the cache, so that the verifier sees one
+ * kind of pointer and can prune. Filling it is invisible: explain fills it too. */
+static __always_inline struct steer_link *cached_link(__u32 ifindex, __u64 epoch, __u32 base)
 {
-	__u32 slot = ifindex & (STEER_LINK_CACHE_SLOTS - 1);
+	__u32 slot = base + (ifindex & (STEER_LINK_CACHE_SLOTS - 1));
 	struct steer_link_slot *c = bpf_map_lookup_elem(&steer_link_cache, &slot);
 	struct steer_link *l;
 
@@ -571,6 +572,18 @@ static __always_inline struct steer_link *frame_link(__u32 ifindex, __u64 epoch)
 		c->link = *l;
 	}
 	return &c->link;
+}
+
+/* The device a frame is on. */
+static __always_inline struct steer_link *frame_link(__u32 ifindex, __u64 epoch)
+{
+	return cached_link(ifindex, epoch, 0);
+}
+
+/* The device a next hop leaves by. */
+static __always_inline struct steer_link *out_link(__u32 ifindex, __u64 epoch)
+{
+	return cached_link(ifindex, epoch, STEER_LINK_CACHE_SLOTS);
 }
 
 /* The flow cache slot of a flow (any slot for any flow is correct; a good spread only keeps
@@ -806,7 +819,7 @@ static __always_inline int steer_main(struct __sk_buff *skb, struct steer_pkt *p
 	nh = bpf_map_lookup_elem(&steer_nexthops, &nh_id);
 	if (!nh || !nh->ifindex)
 		return punt(skb, STEER_STAT_PUNT_MISSING_REF, quiet, cached);
-	out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
+	out = out_link(nh->ifindex, epoch);
 have_link:
 	skb->cb[STEER_CB_PRIORITY] = res.priority;
 	skb->cb[STEER_CB_TABLE] = res.table;
@@ -1441,7 +1454,7 @@ static __always_inline int xdp_decide(struct xdp_md *ctx, struct steer_xdp_out *
 		nh = bpf_map_lookup_elem(&steer_nexthops, &nh_id);
 		if (!nh || !nh->ifindex)
 			return xdp_pass(o, STEER_STAT_PUNT_MISSING_REF);
-		out = bpf_map_lookup_elem(&steer_links, &nh->ifindex);
+		out = out_link(nh->ifindex, epoch);
 		if (quiet)
 			xdp_explain_note(ctx, res.priority, res.table, nh->ifindex, nh_id);
 	}
