@@ -357,24 +357,37 @@ __attribute__((noinline)) int steer_check_source(const struct steer_flow *fwd, _
 	return STEER_STAT_PUNT_SOURCE_CHECK;
 }
 
-/* With rp_filter off, only a local source fails the kernel's check: the local table's
- * answer for it, a punt reason or 0. A function of its own, so that its keys are not on the
- * stack of the forward path, whose deepest calls (the strict check's reverse walk) have
- * little room left. */
-static __attribute__((noinline)) int local_source(__u32 src)
+/* Whether a route of this type in the local table makes the kernel refuse a source the
+ * fast path cannot judge: a punt reason, or 0. */
+static __always_inline int local_source_type(__u8 type)
+{
+	return type == STEER_RT_PUNT || type == STEER_RT_PENDING ? STEER_STAT_PUNT_SOURCE_CHECK : 0;
+}
+
+/* local_source() from the trie, where the arrays cannot say. A function of its own, so that
+ * its key is not on the stack of the forward path, whose deepest calls (the strict check's
+ * reverse walk) have little room left. */
+static __attribute__((noinline)) int local_source_trie(__u32 src)
 {
 	struct steer_route_key key = { .prefixlen = STEER_ROUTE_KEY_BITS(32),
 				       .table = STEER_TABLE_LOCAL, .family = STEER_AF_INET };
-	struct steer_route rt = {}, *p;
+	struct steer_route *p;
 
-	/* The arrays first; the trie where they cannot say. No route leaves type 0. */
-	if (fib4_lookup(STEER_TABLE_LOCAL, src, &rt) < 0) {
-		__builtin_memcpy(key.addr, &src, 4);
-		p = bpf_map_lookup_elem(&steer_routes, &key);
-		if (p)
-			rt = *p;
-	}
-	return rt.type == STEER_RT_PUNT || rt.type == STEER_RT_PENDING ? STEER_STAT_PUNT_SOURCE_CHECK : 0;
+	__builtin_memcpy(key.addr, &src, 4);
+	p = bpf_map_lookup_elem(&steer_routes, &key);
+	return p ? local_source_type(p->type) : 0;
+}
+
+/* With rp_filter off, only a local source fails the kernel's check: the local table's
+ * answer for it, a punt reason or 0. The arrays' leaf itself, without a route filled from
+ * it: this runs for every new IPv4 flow. No route (leaf 0) is type 0. */
+static __always_inline int local_source(__u32 src)
+{
+	__u32 leaf = steer_fib4_leaf(STEER_TABLE_LOCAL, src);
+
+	if (leaf == STEER_FIB4_TRIE)
+		return local_source_trie(src);
+	return local_source_type(STEER_FIB4_LEAF_TYPE(leaf));
 }
 
 /* The kernel validates the source against the output device of the next hop it picked
@@ -587,18 +600,22 @@ static __always_inline struct steer_link *out_link(__u32 ifindex, __u64 epoch)
 }
 
 /* The flow cache slot of a flow (any slot for any flow is correct; a good spread only keeps
- * more of them): a sum of its twelve words, each times an odd factor of its own, then
- * murmur3's finaliser. Flows that differ in one word differ in the sum, and the finaliser,
- * a bijection, spreads that to the low bits the mask keeps. The products do not wait on each
- * other; a chain of twelve multiplies, each waiting on the one before, cost every packet. */
+ * more of them): a sum of its six double words, each times an odd factor of its own, folded
+ * to 32 bits, then murmur3's finaliser. Flows that differ in one double word differ in the
+ * sum (an odd factor is a bijection), the fold keeps the high half's difference, and the
+ * finaliser, a bijection, spreads it to the low bits the mask keeps. The products do not
+ * wait on each other: a chain of multiplies, each waiting on the one before, cost every
+ * packet. */
 static __always_inline __u32 flow_slot(const struct steer_flow *f)
 {
-	const __u32 *w = (const __u32 *)f;
-	__u32 h = 0x5e7e1ea5u;
+	const __u64 *w = (const __u64 *)f;
+	__u64 s = 0x5e7e1ea5u;
+	__u32 h;
 
 #pragma unroll
-	for (int i = 0; i < (int)(sizeof(*f) / 4); i++)
-		h += w[i] * (0x9e3779b1u + (__u32)i * 0x7f4a7c16u);
+	for (int i = 0; i < (int)(sizeof(*f) / 8); i++)
+		s += w[i] * (0x9e3779b97f4a7c15ull + (__u64)i * 0x7f4a7c159e3779b2ull);
+	h = (__u32)(s >> 32) ^ (__u32)s;
 	h ^= h >> 16;
 	h *= 0x85ebca6bu;
 	h ^= h >> 13;
@@ -608,11 +625,11 @@ static __always_inline __u32 flow_slot(const struct steer_flow *f)
 
 static __always_inline int flow_eq(const struct steer_flow *a, const struct steer_flow *b)
 {
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
-	__u32 d = 0;
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 d = 0;
 
 #pragma unroll
-	for (int i = 0; i < (int)(sizeof(*a) / 4); i++)
+	for (int i = 0; i < (int)(sizeof(*a) / 8); i++)
 		d |= x[i] ^ y[i];
 	return !d;
 }
