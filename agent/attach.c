@@ -195,15 +195,17 @@ int attach_open(struct attach *a, const char *pin_dir, enum attach_mode mode,
 	if (r < 0)
 		return r;
 
-	/* Conntrack offload needs the kernel's BTF and its conntrack kfuncs; without them the
-	 * plain program respects the ruleset instead. */
+	/* Conntrack offload needs the kernel's BTF and its conntrack kfuncs, and CAP_PERFMON:
+	 * it reads the connection's status, mark and NAT from the kernel's own struct, which
+	 * the verifier allows only with it. Without them the plain program respects the
+	 * ruleset instead. */
 	if (offload) {
 		r = open_object(a, true, lim);
 		if (r < 0) {
 			log_event(LOG_WARNING, LOG_EV_PROGRAM_FAILED, &(struct log_ctx){ .error = r },
 				  "netfilter: offload: the program with conntrack offload does not load "
-				  "here (%s; it needs the kernel's BTF and conntrack's kfuncs); netfilter "
-				  "is respected instead", strerror(-r));
+				  "here (%s; it needs the kernel's BTF, conntrack's kfuncs and "
+				  "CAP_PERFMON); netfilter is respected instead", strerror(-r));
 			close_object(a);
 		} else {
 			a->offload = true;

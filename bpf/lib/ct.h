@@ -133,7 +133,8 @@ __attribute__((noinline)) int steer_ct_offload(struct __sk_buff *skb, const stru
 	__u8 flags = 0, other;
 	int r = STEER_STAT_PUNT_NETFILTER;
 
-	if (!skb || !pkt || !st || !n)
+	/* (skb is the context, never NULL; comparing it is refused without CAP_PERFMON.) */
+	if (!pkt || !st || !n)
 		return STEER_STAT_PUNT_NETFILTER;
 	/* conntrack's kfuncs look up TCP and UDP only; extension headers would move the
 	 * transport header the rewrite below writes to. */

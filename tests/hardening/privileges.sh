@@ -2,7 +2,7 @@
 # Least privilege: steerd loads, attaches and syncs with only CAP_BPF and CAP_NET_ADMIN, and
 # without either it refuses at once, saying which capability is missing; so does the XDP
 # stage. (CAP_PERFMON is optional: without it the kernel hardens the programs against
-# Spectre, which steerd notes.)
+# Spectre, which steerd notes; conntrack offload needs it, and without it steerd says so.)
 set -euo pipefail
 STEERD=${STEERD:-build/agent/steerd}
 STEERCTL=${STEERCTL:-build/tools/steerctl/steerctl}
@@ -57,6 +57,18 @@ else
 	not_ok "pin directory 0700 (is $dmode) and its $npins pins private (open: ${open_pins:-none})"
 fi
 if grep -q "CAP_PERFMON" "$LOG"; then ok "says what running without CAP_PERFMON costs"; else not_ok "says what running without CAP_PERFMON costs"; cat "$LOG"; fi
+pkill -f -- "--pin-dir $PIN" || true
+sleep 0.3
+
+# Conntrack offload reads conntrack's entries, which takes CAP_PERFMON: without it steerd
+# says so, names it, and runs the plain program, which respects the ruleset.
+if run_until 's["synced"]' --attach priv0 --netfilter offload &&
+	grep -q "program-failed.*offload.*CAP_PERFMON\|offload.*CAP_PERFMON.*respected" "$LOG"; then
+	ok "offload without CAP_PERFMON: names it and respects the ruleset"
+else
+	not_ok "offload without CAP_PERFMON: names it and respects the ruleset"
+	cat "$LOG"
+fi
 pkill -f -- "--pin-dir $PIN" || true
 sleep 0.3
 
