@@ -62,7 +62,7 @@ sleep 0.3
 
 # Conntrack offload reads conntrack's entries, which takes CAP_PERFMON: without it steerd
 # says so, names it, and runs the plain program, which respects the ruleset.
-if run_until 's["synced"]' --attach priv0 --netfilter offload &&
+if run_until 's["synced"] and s["netfilter"]["mode"] == "respect"' --attach priv0 --netfilter offload &&
 	grep -q "program-failed.*offload.*CAP_PERFMON\|offload.*CAP_PERFMON.*respected" "$LOG"; then
 	ok "offload without CAP_PERFMON: names it and respects the ruleset"
 else
