@@ -175,7 +175,8 @@ static int resolve_nhobj(const struct model *m, const struct model_route *r,
  * routes come first in both worlds. */
 struct merged4 {
 	bool maybe;		/* the IPv4 rules are exactly the kernel's three defaults */
-	struct main4 { uint32_t addr; uint8_t len; } *main;	/* sorted by address */
+	/* main's routes in a /8 a local route shorter than /32 covers, sorted by address */
+	struct main4 { uint32_t addr; uint8_t len; } *main;
 	size_t nmain;
 };
 
@@ -210,6 +211,21 @@ static uint32_t addr4(const struct prefix *p)
 	return (uint32_t)p->addr[0] << 24 | (uint32_t)p->addr[1] << 16 | (uint32_t)p->addr[2] << 8 | p->addr[3];
 }
 
+/* Marks in near (a bit per /8) the /8s that local route r covers. */
+static void mark_near(uint8_t *near, const struct model_route *r)
+{
+	uint32_t first = addr4(&r->key.dst), last;
+
+	last = r->key.dst.len ? first | (uint32_t)(0xffffffffull >> r->key.dst.len) : 0xffffffffu;
+	for (uint32_t b = first >> 24; b <= last >> 24; b++)
+		near[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
+static bool is_near(const uint8_t *near, uint32_t addr)
+{
+	return near[addr >> 27] & (1u << (addr >> 24 & 7));
+}
+
 static int merged4_init(const struct model *m, struct merged4 *mg)
 {
 	static const struct { uint32_t priority, table; } defaults[] = {
@@ -217,7 +233,9 @@ static int merged4_init(const struct model *m, struct merged4 *mg)
 	};
 	struct htab_iter it;
 	const struct model_route *r;
-	size_t n = 0;
+	uint8_t near[256 / 8] = { 0 };
+	uint32_t main_in[256] = { 0 };
+	size_t n = 0, want = 0;
 
 	*mg = (struct merged4){ .maybe = true };
 	for (size_t i = 0; i < m->nrules; i++) {
@@ -233,12 +251,31 @@ static int merged4_init(const struct model *m, struct merged4 *mg)
 		mg->maybe = false;
 	if (!mg->maybe)
 		return 0;
-	mg->main = malloc((m->routes.count + 1) * sizeof(*mg->main));
+	/* Only main's routes inside a local route shorter than /32 can be more specific than
+	 * it, and a full table has none there (the local table's short routes are 127.0.0.0/8
+	 * and the like): count main's routes by /8, and collect and sort only the ones in a
+	 * /8 such a local route covers, if any. */
+	htab_iter_init(&it, &m->routes);
+	while ((r = htab_iter_next(&it))) {
+		if (r->key.dst.family != AF_INET)
+			continue;
+		if (r->key.table == MODEL_TABLE_LOCAL && r->key.dst.len < 32)
+			mark_near(near, r);
+		else if (r->key.table == MODEL_TABLE_MAIN)
+			main_in[addr4(&r->key.dst) >> 24]++;
+	}
+	for (uint32_t b = 0; b < 256; b++)
+		if (is_near(near, b << 24))
+			want += main_in[b];
+	if (!want)
+		return 0;
+	mg->main = malloc(want * sizeof(*mg->main));
 	if (!mg->main)
 		return -ENOMEM;
 	htab_iter_init(&it, &m->routes);
 	while ((r = htab_iter_next(&it)))
-		if (r->key.dst.family == AF_INET && r->key.table == MODEL_TABLE_MAIN)
+		if (r->key.dst.family == AF_INET && r->key.table == MODEL_TABLE_MAIN &&
+		    is_near(near, addr4(&r->key.dst)))
 			mg->main[mg->nmain++] = (struct main4){ addr4(&r->key.dst), r->key.dst.len };
 	sort(mg->main, mg->nmain, sizeof(*mg->main), cmp_main4);
 	return 0;
@@ -338,28 +375,74 @@ static struct route_ref *collect_routes(const struct model *m, const struct mode
 	return all;
 }
 
+/* The lone next hops compile_forward() has pushed, by content: a full table's million
+ * routes share a handful, and pushing each one again made the dedupe sort a million. Open
+ * addressing; a slot holds an index into nhs plus one, 0 when empty. */
+struct nh_seen {
+	uint32_t *slot;
+	size_t cap;	/* a power of two, at least twice the count */
+	size_t n;
+};
+
+static size_t nh_seen_at(const struct nh_seen *t, const struct vec *nhs,
+			 const struct steer_nexthop *nh)
+{
+	const struct steer_nexthop *all = nhs->p;
+	size_t i = (size_t)hash_bytes(nh, sizeof(*nh)) & (t->cap - 1);
+
+	while (t->slot[i] && memcmp(&all[t->slot[i] - 1], nh, sizeof(*nh)))
+		i = (i + 1) & (t->cap - 1);
+	return i;
+}
+
+/* Room for one more: doubles the table (rehashing what it holds) at half full. */
+static int nh_seen_room(struct nh_seen *t, const struct vec *nhs)
+{
+	struct nh_seen big = { .cap = t->cap ? 2 * t->cap : 64, .n = t->n };
+
+	if (2 * (t->n + 1) <= t->cap)
+		return 0;
+	big.slot = calloc(big.cap, sizeof(*big.slot));
+	if (!big.slot)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slot[i])
+			big.slot[nh_seen_at(&big, nhs, (const struct steer_nexthop *)nhs->p + t->slot[i] - 1)] = t->slot[i];
+	free(t->slot);
+	*t = big;
+	return 0;
+}
+
 /* A forwarding route's next hop, or its group of them. The entry stays a punt when the
  * kernel's answer depends on what steer does not follow. -ENOMEM, or 0. */
 static int compile_forward(const struct model *m, const struct model_route *best,
-			   struct image_route *ir, struct vec *nhs, struct vec *groups)
+			   struct image_route *ir, struct vec *nhs, struct vec *groups,
+			   struct nh_seen *seen)
 {
 	struct steer_group *g;
 	int rr;
 
 	if (best->nnh == 1) {
-		struct steer_nexthop *nh = vec_push(nhs);
+		struct steer_nexthop nh = nh_of(m, best, &best->nh[0]), *p;
+		size_t at;
 
-		if (!nh)
-			return -ENOMEM;
-		*nh = nh_of(m, best, &best->nh[0]);
 		/* A lone next hop whose neighbour failed: the kernel sends the ICMP. */
-		if (nh->flags & STEER_NH_NEIGH_FAILED) {
-			nhs->n--;
+		if (nh.flags & STEER_NH_NEIGH_FAILED) {
 			ir->val.type = STEER_RT_PUNT;
 			return 0;
 		}
-		/* Remember the route for the second pass in nh_id's place. */
-		ir->val.nh_id = (uint32_t)(nhs->n - 1);
+		if (nh_seen_room(seen, nhs) < 0)
+			return -ENOMEM;
+		at = nh_seen_at(seen, nhs, &nh);
+		if (!seen->slot[at]) {
+			if (!(p = vec_push(nhs)))
+				return -ENOMEM;
+			*p = nh;
+			seen->slot[at] = (uint32_t)nhs->n;
+			seen->n++;
+		}
+		/* Remember the next hop for the second pass in nh_id's place. */
+		ir->val.nh_id = seen->slot[at] - 1;
 		return 0;
 	}
 	g = vec_push(groups);
@@ -384,15 +467,25 @@ int compile_routes(const struct model *m, const struct model_overrides *ov,
 	struct model_nexthop objbuf[STEER_MAX_PATHS];
 	struct model_route resolved;
 	struct route_ref *all = NULL;
+	struct nh_seen seen = { 0 };
 	struct merged4 mg;
 	size_t n = 0, i = 0;
 	int err = -ENOMEM;
+	void *p;
 
 	if (merged4_init(m, &mg) < 0)
 		return -ENOMEM;
 	all = collect_routes(m, ov, &n);
 	if (!all)
 		goto out;
+	/* At most an entry per route: room for them all at once, not by doubling (each
+	 * doubling copied what the table had made so far). */
+	if (routes->cap < routes->n + n) {
+		if (!(p = realloc(routes->p, (routes->n + n) * routes->size)))
+			goto out;
+		routes->p = p;
+		routes->cap = routes->n + n;
+	}
 
 	/* One entry per destination, best (lowest metric) first in the group. */
 	while (i < n) {
@@ -422,12 +515,13 @@ int compile_routes(const struct model *m, const struct model_overrides *ov,
 		if (!exact || !followed || compile_route_punt_reason(best) || merged4_differs(&mg, best))
 			continue;
 		ir->val.type = route_type_of(best);
-		if (ir->val.type == STEER_RT_FORWARD && compile_forward(m, best, ir, nhs, groups) < 0)
+		if (ir->val.type == STEER_RT_FORWARD && compile_forward(m, best, ir, nhs, groups, &seen) < 0)
 			goto out;
 	}
 	err = 0;
 out:
 	free(all);
+	free(seen.slot);
 	free(mg.main);
 	return err;
 }
@@ -441,10 +535,15 @@ int compile_dedupe_nexthops(struct vec *nhs, struct vec *routes, struct vec *gro
 	struct image_route *ir = routes->p;
 	struct steer_group *gs = groups->p;
 	struct steer_rule *rs = rules->p;
+	uint32_t *to;
 
 	uniq = malloc((nraw + 1) * sizeof(*uniq));
-	if (!uniq)
+	to = malloc((nraw + 1) * sizeof(*to));
+	if (!uniq || !to) {
+		free(uniq);
+		free(to);
 		return -ENOMEM;
+	}
 	if (nraw) {
 		memcpy(uniq, raw, nraw * sizeof(*uniq));
 		qsort(uniq, nraw, sizeof(*uniq), cmp_nh);
@@ -452,17 +551,19 @@ int compile_dedupe_nexthops(struct vec *nhs, struct vec *routes, struct vec *gro
 	for (size_t k = 0; k < nraw; k++)
 		if (!nu || cmp_nh(&uniq[nu - 1], &uniq[k]))
 			uniq[nu++] = uniq[k];
-#define UNIQ_INDEX(i) ((uint32_t)((struct steer_nexthop *)bsearch(&raw[i], uniq, nu, sizeof(*uniq), cmp_nh) - uniq))
+	/* Each raw next hop's index among the unique ones, found once: routes share them. */
+	for (size_t k = 0; k < nraw; k++)
+		to[k] = (uint32_t)((struct steer_nexthop *)bsearch(&raw[k], uniq, nu, sizeof(*uniq), cmp_nh) - uniq);
 	for (size_t k = 0; k < routes->n; k++)
 		if (ir[k].val.type == STEER_RT_FORWARD)
-			ir[k].val.nh_id = UNIQ_INDEX(ir[k].val.nh_id);
+			ir[k].val.nh_id = to[ir[k].val.nh_id];
 	for (size_t k = 0; k < groups->n; k++)
 		for (uint32_t p = 0; p < gs[k].count; p++)
-			gs[k].nh_ids[p] = UNIQ_INDEX(gs[k].nh_ids[p]);
+			gs[k].nh_ids[p] = to[gs[k].nh_ids[p]];
 	for (size_t k = 0; k < rules->n; k++)
 		if (rs[k].action == STEER_RULE_FORWARD)
-			rs[k].nh_id = UNIQ_INDEX(rs[k].nh_id);
-#undef UNIQ_INDEX
+			rs[k].nh_id = to[rs[k].nh_id];
+	free(to);
 	free(raw);
 	nhs->p = uniq;
 	nhs->n = nhs->cap = nu;

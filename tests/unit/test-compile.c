@@ -427,6 +427,49 @@ static const struct image_route *find_route(const struct image *img, uint32_t ta
 	return NULL;
 }
 
+/* Many routes over fewer next hops (more than the compiler's first table of them holds):
+ * one entry per next hop, sorted and unique, and every route pointing at its own. */
+static void test_shared_nexthops(void)
+{
+	enum { ROUTES = 300, GATEWAYS = 70 };
+	struct model_nexthop nh;
+	struct model m;
+	struct image img;
+	size_t wrong = 0, unsorted = 0;
+
+	model_init(&m);
+	for (int i = 0; i < ROUTES; i++) {
+		char dst[32], gw[32];
+		struct model_route r;
+
+		snprintf(dst, sizeof(dst), "172.%d.%d.0/24", 16 + i / 256, i % 256);
+		snprintf(gw, sizeof(gw), "10.0.%d.2", i % GATEWAYS);
+		r = route(dst, 254, 0, 3, gw, &nh);
+		model_route_add(&m, &r, ROUTE_OP_NEW);
+	}
+	compile_image(&m, NULL, &img);
+	for (int i = 0; i < ROUTES; i++) {
+		char dst[32];
+		const struct image_route *r;
+		uint8_t want[4] = { 10, 0, (uint8_t)(i % GATEWAYS), 2 };
+
+		snprintf(dst, sizeof(dst), "172.%d.%d.0/24", 16 + i / 256, i % 256);
+		r = find_route(&img, 254, dst);
+		if (!r || r->val.type != STEER_RT_FORWARD || r->val.nh_id >= img.nnhs ||
+		    memcmp(img.nhs[r->val.nh_id].gw, want, 4))
+			wrong++;
+	}
+	for (size_t i = 1; i < img.nnhs; i++)
+		if (memcmp(&img.nhs[i - 1], &img.nhs[i], sizeof(img.nhs[i])) >= 0)
+			unsorted++;
+	CHECK(img.nnhs == GATEWAYS, "%d routes over %d gateways: one entry each (%zu)", ROUTES,
+	      GATEWAYS, img.nnhs);
+	CHECK(!wrong && !unsorted, "each route points at its own gateway's entry (%zu wrong), "
+	      "the entries sorted and unique (%zu out of order)", wrong, unsorted);
+	image_free(&img);
+	model_free(&m);
+}
+
 static void test_routes(void)
 {
 	struct model_nexthop nh[8], mp[2] = { { .oif = 3 }, { .oif = 4 } };
@@ -884,6 +927,7 @@ int main(void)
 	test_short_split();
 	test_split_ids();
 	test_routes();
+	test_shared_nexthops();
 	test_source_check_shortcut();
 	test_merged_local_main();
 	return test_done();
