@@ -399,6 +399,7 @@ static size_t nh_seen_at(const struct nh_seen *t, const struct vec *nhs,
 static int nh_seen_room(struct nh_seen *t, const struct vec *nhs)
 {
 	struct nh_seen big = { .cap = t->cap ? 2 * t->cap : 64, .n = t->n };
+	const struct steer_nexthop *all = nhs->p;
 
 	if (2 * (t->n + 1) <= t->cap)
 		return 0;
@@ -407,7 +408,7 @@ static int nh_seen_room(struct nh_seen *t, const struct vec *nhs)
 		return -ENOMEM;
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->slot[i])
-			big.slot[nh_seen_at(&big, nhs, (const struct steer_nexthop *)nhs->p + t->slot[i] - 1)] = t->slot[i];
+			big.slot[nh_seen_at(&big, nhs, &all[t->slot[i] - 1])] = t->slot[i];
 	free(t->slot);
 	*t = big;
 	return 0;
