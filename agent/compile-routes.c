@@ -375,75 +375,47 @@ static struct route_ref *collect_routes(const struct model *m, const struct mode
 	return all;
 }
 
-/* The lone next hops compile_forward() has pushed, by content: a full table's million
- * routes share a handful, and pushing each one again made the dedupe sort a million. Open
- * addressing; a slot holds an index into nhs plus one, 0 when empty. */
+/* A lone next hop compile_forward() has pushed, by content, and where: a full table's
+ * million routes share a handful, and pushing each one again made the dedupe sort a
+ * million. */
 struct nh_seen {
-	uint32_t *slot;
-	size_t cap;	/* a power of two, at least twice the count */
-	size_t n;
+	struct hnode node;
+	struct steer_nexthop nh;
+	uint32_t index;		/* in nhs */
 };
-
-static size_t nh_seen_at(const struct nh_seen *t, const struct vec *nhs,
-			 const struct steer_nexthop *nh)
-{
-	const struct steer_nexthop *all = nhs->p;
-	size_t i = (size_t)hash_bytes(nh, sizeof(*nh)) & (t->cap - 1);
-
-	while (t->slot[i] && memcmp(&all[t->slot[i] - 1], nh, sizeof(*nh)))
-		i = (i + 1) & (t->cap - 1);
-	return i;
-}
-
-/* Room for one more: doubles the table (rehashing what it holds) at half full. */
-static int nh_seen_room(struct nh_seen *t, const struct vec *nhs)
-{
-	struct nh_seen big = { .cap = t->cap ? 2 * t->cap : 64, .n = t->n };
-	const struct steer_nexthop *all = nhs->p;
-
-	if (2 * (t->n + 1) <= t->cap)
-		return 0;
-	big.slot = calloc(big.cap, sizeof(*big.slot));
-	if (!big.slot)
-		return -ENOMEM;
-	for (size_t i = 0; i < t->cap; i++)
-		if (t->slot[i])
-			big.slot[nh_seen_at(&big, nhs, &all[t->slot[i] - 1])] = t->slot[i];
-	free(t->slot);
-	*t = big;
-	return 0;
-}
 
 /* A forwarding route's next hop, or its group of them. The entry stays a punt when the
  * kernel's answer depends on what steer does not follow. -ENOMEM, or 0. */
 static int compile_forward(const struct model *m, const struct model_route *best,
 			   struct image_route *ir, struct vec *nhs, struct vec *groups,
-			   struct nh_seen *seen)
+			   struct htab *seen)
 {
 	struct steer_group *g;
 	int rr;
 
 	if (best->nnh == 1) {
 		struct steer_nexthop nh = nh_of(m, best, &best->nh[0]), *p;
-		size_t at;
+		struct nh_seen *known;
 
 		/* A lone next hop whose neighbour failed: the kernel sends the ICMP. */
 		if (nh.flags & STEER_NH_NEIGH_FAILED) {
 			ir->val.type = STEER_RT_PUNT;
 			return 0;
 		}
-		if (nh_seen_room(seen, nhs) < 0)
-			return -ENOMEM;
-		at = nh_seen_at(seen, nhs, &nh);
-		if (!seen->slot[at]) {
+		if (!(known = htab_find(seen, &nh))) {
+			if (!(known = malloc(sizeof(*known))))
+				return -ENOMEM;
+			*known = (struct nh_seen){ .nh = nh, .index = (uint32_t)nhs->n };
+			if (htab_insert(seen, known) < 0) {
+				free(known);
+				return -ENOMEM;
+			}
 			if (!(p = vec_push(nhs)))
 				return -ENOMEM;
 			*p = nh;
-			seen->slot[at] = (uint32_t)nhs->n;
-			seen->n++;
 		}
 		/* Remember the next hop for the second pass in nh_id's place. */
-		ir->val.nh_id = seen->slot[at] - 1;
+		ir->val.nh_id = known->index;
 		return 0;
 	}
 	g = vec_push(groups);
@@ -468,7 +440,7 @@ int compile_routes(const struct model *m, const struct model_overrides *ov,
 	struct model_nexthop objbuf[STEER_MAX_PATHS];
 	struct model_route resolved;
 	struct route_ref *all = NULL;
-	struct nh_seen seen = { 0 };
+	struct htab seen = HTAB_INIT(struct nh_seen, node, nh);
 	struct merged4 mg;
 	size_t n = 0, i = 0;
 	int err = -ENOMEM;
@@ -522,7 +494,7 @@ int compile_routes(const struct model *m, const struct model_overrides *ov,
 	err = 0;
 out:
 	free(all);
-	free(seen.slot);
+	htab_free_all(&seen, free);
 	free(mg.main);
 	return err;
 }
